@@ -1,0 +1,23 @@
+// Stable error codes shared by every tsmesh program. Each package adds its own codes in its errors.ts.
+
+export class TsmeshError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TsmeshError';
+    this.code = code;
+  }
+}
+
+/** An expected failure carried as a value (resolvers, balancers, parsers): no throw on the hot path. */
+export type Result<T, E = TsmeshError> = { ok: true; value: T } | { ok: false; error: E };
+
+export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
+export const err = <E>(error: E): Result<never, E> => ({ ok: false, error });
+
+export const MESH_ERRORS = {
+  MESH_PARSE: 'TSMESH_ERR_MESH_PARSE',
+  MESH_UNKNOWN_KIND: 'TSMESH_ERR_MESH_UNKNOWN_KIND',
+  MESH_INVALID_OBJECT: 'TSMESH_ERR_MESH_INVALID_OBJECT',
+  BAD_FLAG: 'TSMESH_ERR_BAD_FLAG',
+} as const;
