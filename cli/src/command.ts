@@ -1,0 +1,35 @@
+// The shape of one `tsmesh` subcommand. Each lives in commands/<name>.ts and is listed in main.ts.
+
+export interface Command {
+  readonly name: string;
+  /** One line for `tsmesh --help`. */
+  readonly summary: string;
+  /** Full text for `tsmesh <name> --help`. */
+  readonly help: string;
+  /**
+   * Runs the command with the arguments after its name. Resolves to the exit code; a long-running
+   * server resolves only when it has shut down. Throws UsageError for bad flags.
+   */
+  run(argv: readonly string[]): Promise<number>;
+}
+
+/** A bad flag or argument: printed as one line on stderr, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** For subcommands whose issue has not landed: says so plainly, never pretends to work. */
+export function notAvailable(name: string, summary: string): Command {
+  return {
+    name,
+    summary: `${summary} (not available yet)`,
+    help: `tsmesh ${name}: ${summary}\n\nThis command is not available yet in this build of tsmesh.\n`,
+    async run() {
+      process.stderr.write(`tsmesh ${name}: not available yet in this build\n`);
+      return 3;
+    },
+  };
+}

@@ -1,0 +1,3 @@
+import { notAvailable } from '../command.js';
+
+export const caCommand = notAvailable('ca', "run the certificate authority");

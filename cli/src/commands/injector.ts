@@ -1,0 +1,3 @@
+import { notAvailable } from '../command.js';
+
+export const injectorCommand = notAvailable('injector', "run the sidecar-injector admission webhook");

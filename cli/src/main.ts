@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// `tsmesh`: one binary, one subcommand per component (see ../shared/SPEC.md, Command line).
+import { UsageError, type Command } from './command.js';
+import { iptablesCommand } from './commands/iptables.js';
+import { proxyCommand } from './commands/proxy.js';
+import { controlCommand } from './commands/control.js';
+import { caCommand } from './commands/ca.js';
+import { injectorCommand } from './commands/injector.js';
+import { injectCommand } from './commands/inject.js';
+import { demoCommand } from './commands/demo.js';
+
+const COMMANDS: readonly Command[] = [
+  iptablesCommand,
+  proxyCommand,
+  controlCommand,
+  caCommand,
+  injectorCommand,
+  injectCommand,
+  demoCommand,
+];
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+  return `Usage: tsmesh <command> [flags]\n\nCommands:\n${lines.join('\n')}\n\nRun 'tsmesh <command> --help' for a command's flags.\n`;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    process.stderr.write(`tsmesh: unknown command "${name}"; run 'tsmesh --help' for the list\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`tsmesh ${name}: ${error.message}\n`);
+      return 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`tsmesh ${name}: ${message}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`tsmesh: ${String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
