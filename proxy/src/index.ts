@@ -1,1 +1,1 @@
-export {};
+export * from './balance/index.js';

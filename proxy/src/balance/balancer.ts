@@ -53,14 +53,36 @@ export class InFlight {
   }
 }
 
+/**
+ * Per-cluster state that outlives pickers, beside InFlight: each algorithm keeps here, under
+ * its own name, whatever must survive a picker rebuild (round-robin's rotation position).
+ */
+export class PickerMemory {
+  private readonly slots = new Map<string, object>();
+
+  /** The slot `name`, created by `create` on first use; the same object on every later call. */
+  slot<T extends object>(name: string, create: () => T): T {
+    const existing = this.slots.get(name);
+    if (existing !== undefined) return existing as T;
+    const made = create();
+    this.slots.set(name, made);
+    return made;
+  }
+}
+
 export interface LoadBalancerFactory {
   /** The value of the Service annotation `tsmesh.io/load-balancer` that selects it. */
   readonly name: string;
   /**
    * Builds a picker over `endpoints` (already filtered to those that may take new requests).
-   * `inFlight` is shared across pickers of the same cluster.
+   * `inFlight` and `memory` belong to the cluster and are shared by its successive pickers;
+   * without `memory` the picker starts from scratch. Every pick acquires `inFlight` for its endpoint.
    */
-  createPicker<E extends BalancedEndpoint>(endpoints: readonly E[], inFlight: InFlight): Picker<E>;
+  createPicker<E extends BalancedEndpoint>(
+    endpoints: readonly E[],
+    inFlight: InFlight,
+    memory?: PickerMemory,
+  ): Picker<E>;
 }
 
 const registry = new Map<string, LoadBalancerFactory>();

@@ -1,0 +1,184 @@
+// A balanced cluster: the endpoints of one Service port, the algorithm its Service asked for,
+// and the passive health of its endpoints, behind a synchronous `pick()`. The forwarders call
+// `pick()`, send to `value.endpoint`, `release()` when the request or connection ends, and
+// report connect failures and successes so broken endpoints are ejected.
+import { logger, type Result, type TsmeshError } from '@tsmesh/common';
+import { unknownLoadBalancerError } from '../errors.js';
+import {
+  DEFAULT_LOAD_BALANCER,
+  getLoadBalancer,
+  InFlight,
+  loadBalancerNames,
+  PickerMemory,
+  type BalancedEndpoint,
+  type LoadBalancerFactory,
+  type Pick,
+  type PickContext,
+  type Picker,
+} from './balancer.js';
+import { EndpointHealth, type EndpointHealthOptions } from './ejection.js';
+import { EmptyPicker } from './picks.js';
+
+const log = logger('balance.cluster');
+
+export interface BalancedClusterOptions {
+  /** Names the cluster in logs and errors, e.g. `reviews.default:9080`. */
+  readonly name: string;
+  /** The Service's `tsmesh.io/load-balancer` value; absent or unknown: DEFAULT_LOAD_BALANCER. */
+  readonly loadBalancer?: string;
+  /** Passive-health settings for the cluster's endpoints. */
+  readonly health?: EndpointHealthOptions;
+}
+
+/** A registered algorithm for `name`, and a warning when it had to fall back to the default. */
+export interface ResolvedLoadBalancer {
+  readonly factory: LoadBalancerFactory;
+  readonly warning: TsmeshError | undefined;
+}
+
+/** One endpoint as the admin endpoint `/clusters` shows it. */
+export interface EndpointStats {
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  readonly inFlight: number;
+  readonly ejected: boolean;
+}
+
+/**
+ * Finds the algorithm registered as `name` (undefined: the default). An unknown name falls
+ * back to DEFAULT_LOAD_BALANCER with a TSMESH_ERR_UNKNOWN_LOAD_BALANCER warning, never a throw.
+ * The algorithms register when `balance/index.js` is loaded; import the balancers through it.
+ */
+export function resolveLoadBalancer(name: string | undefined): ResolvedLoadBalancer {
+  const wanted = getLoadBalancer(name ?? DEFAULT_LOAD_BALANCER);
+  if (wanted !== undefined) return { factory: wanted, warning: undefined };
+  const fallback = getLoadBalancer(DEFAULT_LOAD_BALANCER);
+  if (fallback === undefined) {
+    // A wiring bug, not a configuration problem: nothing imported balance/index.js.
+    throw new Error(`load balancer "${DEFAULT_LOAD_BALANCER}" is not registered; import balance/index.js`);
+  }
+  return {
+    factory: fallback,
+    warning: unknownLoadBalancerError(name ?? '', loadBalancerNames(), DEFAULT_LOAD_BALANCER),
+  };
+}
+
+export class BalancedCluster<E extends BalancedEndpoint> {
+  /** Requests in flight per endpoint key, shared by every picker this cluster builds. */
+  readonly inFlight = new InFlight();
+  /** Ejections of this cluster's endpoints. */
+  readonly health: EndpointHealth;
+  readonly name: string;
+  private readonly memory = new PickerMemory();
+  private factory: LoadBalancerFactory;
+  private current: readonly E[] = [];
+  private currentKeys: ReadonlySet<string> = new Set();
+  private picker: Picker<E>;
+
+  /**
+   * Makes a cluster with no endpoints yet (every pick fails until `setEndpoints`). `warning` is
+   * set when the requested algorithm is unknown and the default is used instead.
+   */
+  static create<E extends BalancedEndpoint>(
+    options: BalancedClusterOptions,
+  ): { cluster: BalancedCluster<E>; warning: TsmeshError | undefined } {
+    const { factory, warning } = resolveLoadBalancer(options.loadBalancer);
+    return { cluster: new BalancedCluster<E>(options, factory), warning };
+  }
+
+  private constructor(options: BalancedClusterOptions, factory: LoadBalancerFactory) {
+    this.name = options.name;
+    this.factory = factory;
+    this.health = new EndpointHealth(options.health);
+    this.picker = new EmptyPicker<E>(this.name);
+    this.health.onChange(() => this.rebuild());
+  }
+
+  /** The name of the algorithm in use. */
+  get loadBalancer(): string {
+    return this.factory.name;
+  }
+
+  /** Every endpoint of the cluster, ejected or not. */
+  get endpoints(): readonly E[] {
+    return this.current;
+  }
+
+  /** The picker in force; replaced (never mutated) whenever endpoints, ejections or the algorithm change. */
+  get currentPicker(): Picker<E> {
+    return this.picker;
+  }
+
+  /**
+   * Replaces the endpoint set (the first of duplicate keys wins) and builds a new picker.
+   * In-flight counts and the rotation position carry over; health of departed endpoints is forgotten.
+   */
+  setEndpoints(endpoints: readonly E[]): void {
+    const byKey = new Map<string, E>();
+    for (const endpoint of endpoints) if (!byKey.has(endpoint.key)) byKey.set(endpoint.key, endpoint);
+    this.current = Object.freeze([...byKey.values()]);
+    this.currentKeys = new Set(byKey.keys());
+    this.health.retain(this.currentKeys);
+    this.rebuild();
+  }
+
+  /** Switches algorithm (a changed Service annotation); returns a warning when it fell back to the default. */
+  setLoadBalancer(name: string | undefined): TsmeshError | undefined {
+    const { factory, warning } = resolveLoadBalancer(name);
+    if (factory !== this.factory) {
+      this.factory = factory;
+      this.rebuild();
+    }
+    return warning;
+  }
+
+  /**
+   * Chooses an endpoint for one request or connection; the caller must `release()` the pick
+   * when it ends. Synchronous; fails with TSMESH_ERR_NO_ENDPOINTS only when the cluster is empty.
+   */
+  pick(ctx?: PickContext): Result<Pick<E>, TsmeshError> {
+    return this.picker.pick(ctx);
+  }
+
+  /** A connection to `key` failed (refused, reset, timed out). Unknown keys are ignored. */
+  reportFailure(key: string): void {
+    if (this.currentKeys.has(key)) this.health.reportFailure(key);
+  }
+
+  /** A connection to `key` succeeded. Unknown keys are ignored. */
+  reportSuccess(key: string): void {
+    if (this.currentKeys.has(key)) this.health.reportSuccess(key);
+  }
+
+  /** Per-endpoint in-flight counts and ejection, in endpoint order. */
+  stats(): EndpointStats[] {
+    return this.current.map((endpoint) => ({
+      key: endpoint.key,
+      address: endpoint.address,
+      port: endpoint.port,
+      inFlight: this.inFlight.get(endpoint.key),
+      ejected: this.health.isEjected(endpoint.key),
+    }));
+  }
+
+  /** Stops the ejection timers. Picks keep working on the last picker. */
+  close(): void {
+    this.health.close();
+  }
+
+  private rebuild(): void {
+    const eligible = this.health.filter(this.current);
+    if (eligible.length === 0) {
+      this.picker = new EmptyPicker<E>(this.name);
+      return;
+    }
+    if (eligible.length < this.current.length) {
+      log.debug({ cluster: this.name, eligible: eligible.length, total: this.current.length }, 'picker excludes ejected endpoints');
+    } else if (this.health.ejected().some((key) => this.currentKeys.has(key))) {
+      log.warn({ cluster: this.name }, 'every endpoint is ejected; balancing over all of them (panic mode)');
+    }
+    this.picker = this.factory.createPicker(eligible, this.inFlight, this.memory);
+  }
+}
+

@@ -1,0 +1,28 @@
+// Stable error codes of the proxy. Add a code here (and a constructor below) rather than
+// inventing a string at the call site; callers match on `code`, never on the message.
+import { TsmeshError } from '@tsmesh/common';
+
+export const PROXY_ERRORS = {
+  NO_ENDPOINTS: 'TSMESH_ERR_NO_ENDPOINTS',
+  UNKNOWN_LOAD_BALANCER: 'TSMESH_ERR_UNKNOWN_LOAD_BALANCER',
+} as const;
+
+export type ProxyErrorCode = (typeof PROXY_ERRORS)[keyof typeof PROXY_ERRORS];
+
+/** A balancer had no endpoint to offer (the forwarder answers 503 / closes the connection). */
+export function noEndpointsError(cluster?: string, cause?: unknown): TsmeshError {
+  const where = cluster === undefined ? '' : ` for ${cluster}`;
+  return new TsmeshError(
+    PROXY_ERRORS.NO_ENDPOINTS,
+    `no endpoints available${where}`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** A Service asked for a load-balancing algorithm that is not registered; `fallback` is used instead. */
+export function unknownLoadBalancerError(name: string, known: readonly string[], fallback: string): TsmeshError {
+  return new TsmeshError(
+    PROXY_ERRORS.UNKNOWN_LOAD_BALANCER,
+    `unknown load balancer "${name}" (expected one of ${known.join(', ')}); using ${fallback}`,
+  );
+}
