@@ -1,1 +1,2 @@
 export * from './balance/index.js';
+export * from './iptables/index.js';
