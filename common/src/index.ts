@@ -1,3 +1,28 @@
 export * from './errors.js';
 export * from './logger.js';
 export * from './mesh/types.js';
+export { declaredProtocol } from './mesh/protocol.js';
+export { canonicalIp } from './mesh/ip.js';
+export type { Problem } from './mesh/fields.js';
+export {
+  DEFAULT_NAMESPACE,
+  SUPPORTED_KINDS,
+  MeshObjectError,
+  describeObject,
+  identify,
+  isMeshKind,
+  validateObject,
+  type MeshKind,
+  type MeshKindValues,
+  type MeshObject,
+  type ObjectIdentity,
+} from './mesh/objects.js';
+export { DEFAULT_LOAD_BALANCER, LOAD_BALANCERS, LOAD_BALANCER_ANNOTATION } from './mesh/kinds/service.js';
+export { SERVICE_NAME_LABEL, type MeshEndpointSlice, type SliceEndpoint, type SlicePort } from './mesh/kinds/endpoint-slice.js';
+export { DEFAULT_SERVICE_ACCOUNT, PROXY_CONTAINER, STATUS_ANNOTATION, type MeshPodDetails } from './mesh/kinds/pod.js';
+export type { MeshNamespace, MeshServiceAccount } from './mesh/kinds/account.js';
+export { MTLS_MODES, type MeshPeerAuthentication, type MtlsMode } from './mesh/kinds/peer-authentication.js';
+export type { MeshRoute } from './mesh/kinds/route.js';
+export { MeshFileError, parseMeshFile, parseMeshObjects, type MeshFileLocation } from './mesh/file.js';
+export { buildSnapshot, buildSnapshotFrom, contentVersion } from './mesh/snapshot.js';
+export { MeshFileSource, type MeshFileSourceOptions } from './mesh/watch.js';

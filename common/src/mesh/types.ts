@@ -1,6 +1,8 @@
 // The mesh model: what discovery (Kubernetes or a mesh file) knows, as immutable values.
 // Providers build a MeshSnapshot; the proxy reads it on the hot path without awaiting anything.
 
+import type { Result, TsmeshError } from '../errors.js';
+
 export type AppProtocol = 'http' | 'http2' | 'grpc' | 'tcp' | 'tls';
 
 /** One port of a Service, with its declared protocol when there is one. */
@@ -74,6 +76,20 @@ export interface MeshSnapshot {
   endpoints(service: MeshService, port: ServicePort): readonly MeshEndpoint[];
   /** The pod that owns an IP, if known. */
   podByIp(address: string): MeshPod | undefined;
+  /** A Service by namespace and name (route backendRefs and parentRefs name Services this way). */
+  service(namespace: string, name: string): MeshService | undefined;
+}
+
+/** A source of snapshots (a mesh file, the control plane). Each change produces a whole new snapshot. */
+export interface MeshProvider {
+  /** Loads the first snapshot and starts watching; fails with the reason when the first load is invalid. */
+  start(): Promise<Result<MeshSnapshot, TsmeshError>>;
+  /** The last good snapshot; undefined before start() succeeded. */
+  current(): MeshSnapshot | undefined;
+  /** Calls `listener` with every later snapshot (not the current one); returns the unsubscribe function. */
+  subscribe(listener: (snapshot: MeshSnapshot) => void): () => void;
+  /** Stops watching; no snapshot is delivered after it resolves. */
+  close(): Promise<void>;
 }
 
 /** A Kubernetes-format object as read from YAML or the API server. */

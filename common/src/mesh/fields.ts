@@ -1,0 +1,141 @@
+// Field-by-field checks of raw Kubernetes-format objects. Each check records a problem (field path
+// and reason, naming the bad value) and returns undefined, so one pass reports every problem found.
+import { canonicalIp, ipFamily } from './ip.js';
+
+export interface Problem {
+  /** The field, as `spec.ports[0].port`. */
+  readonly path: string;
+  readonly reason: string;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** IANA service name, as a container port name: at most 15 characters, at least one letter, no `--`. */
+const IANA_SVC_NAME = /^(?=.*[a-z])(?!.*--)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** A short, quoted rendering of a bad value for an error message. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+export function isMissing(value: unknown): value is null | undefined {
+  return value === undefined || value === null;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export class FieldChecker {
+  readonly problems: Problem[] = [];
+
+  fail(path: string, reason: string): undefined {
+    this.problems.push({ path, reason });
+    return undefined;
+  }
+
+  private missing(value: unknown, path: string, required: boolean): boolean {
+    if (!isMissing(value)) return false;
+    if (required) this.fail(path, 'required');
+    return true;
+  }
+
+  object(value: unknown, path: string, required = false): Record<string, unknown> | undefined {
+    if (this.missing(value, path, required)) return undefined;
+    if (isRecord(value)) return value;
+    return this.fail(path, `must be a mapping, got ${describeValue(value)}`);
+  }
+
+  array(value: unknown, path: string, required = false): readonly unknown[] | undefined {
+    if (this.missing(value, path, required)) return undefined;
+    if (Array.isArray(value)) return value;
+    return this.fail(path, `must be a list, got ${describeValue(value)}`);
+  }
+
+  string(value: unknown, path: string, required = false): string | undefined {
+    if (this.missing(value, path, required)) return undefined;
+    if (typeof value === 'string' && value !== '') return value;
+    return this.fail(path, `must be a non-empty string, got ${describeValue(value)}`);
+  }
+
+  boolean(value: unknown, path: string): boolean | undefined {
+    if (this.missing(value, path, false)) return undefined;
+    if (typeof value === 'boolean') return value;
+    return this.fail(path, `must be true or false, got ${describeValue(value)}`);
+  }
+
+  /** A TCP/UDP port number, 1..65535. */
+  port(value: unknown, path: string, required = false): number | undefined {
+    if (this.missing(value, path, required)) return undefined;
+    if (isPortNumber(value)) return value;
+    return this.fail(path, `must be an integer from 1 to 65535, got ${describeValue(value)}`);
+  }
+
+  oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], required = false): T | undefined {
+    if (this.missing(value, path, required)) return undefined;
+    if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+    return this.fail(path, `must be one of ${allowed.join(', ')}, got ${describeValue(value)}`);
+  }
+
+  /** Labels, annotations, selectors: string keys to string values (a bare `true` or `8080` in YAML is not a string). */
+  stringMap(value: unknown, path: string): Record<string, string> {
+    const map = this.object(value, path);
+    const result: Record<string, string> = {};
+    if (map === undefined) return result;
+    for (const [key, item] of Object.entries(map)) {
+      if (typeof item === 'string') result[key] = item;
+      else this.fail(`${path}[${JSON.stringify(key)}]`, `must be a string (quote it in YAML), got ${describeValue(item)}`);
+    }
+    return result;
+  }
+
+  /** A DNS-1123 label (namespaces, port names): lower-case alphanumerics and `-`, at most 63 characters. */
+  dnsLabel(value: unknown, path: string, required = false): string | undefined {
+    return this.named(value, path, required, (s) => s.length <= 63 && DNS_LABEL.test(s), 'a DNS label (lower-case letters, digits and "-", at most 63)');
+  }
+
+  /** A DNS-1035 label (Service names): a DNS label that starts with a letter. */
+  dns1035Label(value: unknown, path: string, required = false): string | undefined {
+    return this.named(value, path, required, (s) => s.length <= 63 && DNS_1035_LABEL.test(s), 'a DNS label starting with a letter (lower-case letters, digits and "-", at most 63)');
+  }
+
+  /** A DNS-1123 subdomain (most object names): dot-separated DNS labels, at most 253 characters. */
+  dnsSubdomain(value: unknown, path: string, required = false): string | undefined {
+    return this.named(value, path, required, (s) => s.length <= 253 && DNS_SUBDOMAIN.test(s), 'a DNS subdomain (lower-case letters, digits, "-" and ".", at most 253)');
+  }
+
+  /** A container port name as a Service targetPort may name it. */
+  ianaServiceName(value: unknown, path: string): string | undefined {
+    return this.named(value, path, true, (s) => s.length <= 15 && IANA_SVC_NAME.test(s), 'a port number or a container port name (at most 15 lower-case letters, digits and "-", with a letter)');
+  }
+
+  /** An IP address, returned canonical; with `family`, it must be of that family. */
+  ip(value: unknown, path: string, family?: 'IPv4' | 'IPv6'): string | undefined {
+    const text = this.string(value, path, true);
+    if (text === undefined) return undefined;
+    const canonical = canonicalIp(text);
+    if (canonical === undefined) return this.fail(path, `must be an IP address, got ${describeValue(text)}`);
+    if (family !== undefined && ipFamily(canonical) !== family) {
+      return this.fail(path, `must be an ${family} address, got ${describeValue(text)}`);
+    }
+    return canonical;
+  }
+
+  private named(value: unknown, path: string, required: boolean, valid: (s: string) => boolean, what: string): string | undefined {
+    if (this.missing(value, path, required)) return undefined;
+    if (typeof value === 'string' && valid(value)) return value;
+    return this.fail(path, `must be ${what}, got ${describeValue(value)}`);
+  }
+}
+
+export function isPortNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
+}

@@ -1,0 +1,130 @@
+// The mesh file: a YAML stream of Kubernetes-format objects (documents, or `kind: List` items).
+// A file is taken whole or refused whole, with the file, the object and the reason in one line.
+import { LineCounter, isMap, isNode, isSeq, parseAllDocuments, type Document } from 'yaml';
+import { MESH_ERRORS, TsmeshError, err, ok, type Result } from '../errors.js';
+import { describeValue, isRecord } from './fields.js';
+import { describeObject, identify, validateObject, type MeshObject } from './objects.js';
+import type { KubeObject } from './types.js';
+
+/** Where in a mesh file something is, as far as known. */
+export interface MeshFileLocation {
+  readonly file: string;
+  /** 1-based line of the object (or of the syntax error). */
+  readonly line?: number;
+  readonly column?: number;
+  /** 1-based position of the YAML document in the stream, counting empty ones. */
+  readonly document?: number;
+  /** 1-based position inside a `kind: List` document's items. */
+  readonly item?: number;
+  /** `Service default/web`. */
+  readonly object?: string;
+}
+
+/** A mesh file refused: `file:line: document N (Kind ns/name): reason`. */
+export class MeshFileError extends TsmeshError {
+  readonly location: MeshFileLocation;
+  readonly reason: string;
+
+  constructor(code: string, location: MeshFileLocation, reason: string, options?: { cause?: unknown }) {
+    super(code, `${formatLocation(location)}: ${reason}`, options);
+    this.name = 'MeshFileError';
+    this.location = location;
+    this.reason = reason;
+  }
+}
+
+
+function formatLocation(location: MeshFileLocation): string {
+  let where = location.file;
+  if (location.line !== undefined) where += `:${location.line}`;
+  if (location.column !== undefined) where += `:${location.column}`;
+  const parts: string[] = [];
+  if (location.document !== undefined) parts.push(`document ${location.document}`);
+  if (location.item !== undefined) parts.push(`item ${location.item}`);
+  let what = parts.join(', ');
+  if (location.object !== undefined) what = what === '' ? location.object : `${what} (${location.object})`;
+  return what === '' ? where : `${where}: ${what}`;
+}
+
+/** Parses and validates a mesh file; the objects come back with their namespace defaulted. */
+export function parseMeshFile(text: string, fileName: string): Result<KubeObject[], MeshFileError> {
+  const parsed = parseMeshObjects(text, fileName);
+  return parsed.ok ? ok(parsed.value.map((o) => o.object)) : parsed;
+}
+
+/** As parseMeshFile, keeping each object's normalised model value (what buildSnapshotFrom takes). */
+export function parseMeshObjects(text: string, fileName: string): Result<MeshObject[], MeshFileError> {
+  const lines = new LineCounter();
+  const documents = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
+  const at = (offset: number | undefined): { line?: number; column?: number } => {
+    if (offset === undefined) return {};
+    const pos = lines.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+  const objects: MeshObject[] = [];
+  const seen = new Map<string, MeshFileLocation>();
+  for (const [index, document] of documents.entries()) {
+    const documentNumber = index + 1;
+    const syntax = document.errors[0];
+    if (syntax !== undefined) {
+      const location = { file: fileName, ...at(syntax.pos[0]), document: documentNumber };
+      return err(new MeshFileError(MESH_ERRORS.MESH_PARSE, location, `YAML syntax error: ${syntax.message}`, { cause: syntax }));
+    }
+    const start = isNode(document.contents) ? document.contents.range?.[0] : undefined;
+    let content: unknown;
+    try {
+      content = document.toJS({ maxAliasCount: 100 });
+    } catch (cause) {
+      const reason = `YAML error: ${cause instanceof Error ? cause.message : String(cause)}`;
+      return err(new MeshFileError(MESH_ERRORS.MESH_PARSE, { file: fileName, ...at(start), document: documentNumber }, reason, { cause }));
+    }
+    if (content === null || content === undefined) continue;
+    const entries = listItems(content, document);
+    if (!entries.ok) {
+      const location = { file: fileName, line: at(start).line, document: documentNumber, object: 'List' };
+      return err(new MeshFileError(MESH_ERRORS.MESH_INVALID_OBJECT, location, entries.error));
+    }
+    for (const entry of entries.value) {
+      const location: MeshFileLocation = {
+        file: fileName,
+        line: at(entry.offset ?? start).line,
+        document: documentNumber,
+        ...(entry.item === undefined ? {} : { item: entry.item }),
+        object: describeObject(identify(entry.raw)),
+      };
+      const result = validateObject(entry.raw);
+      if (!result.ok) return err(new MeshFileError(result.error.code, location, result.error.reason, { cause: result.error }));
+      const key = `${result.value.kind}/${result.value.object.metadata.namespace ?? ''}/${result.value.object.metadata.name ?? ''}`;
+      const first = seen.get(key);
+      if (first !== undefined) {
+        const reason = `duplicate object: already defined by ${formatLocation({ ...first, object: undefined })}`;
+        return err(new MeshFileError(MESH_ERRORS.MESH_INVALID_OBJECT, location, reason));
+      }
+      seen.set(key, location);
+      objects.push(result.value);
+    }
+  }
+  return ok(objects);
+}
+
+interface Entry {
+  readonly raw: unknown;
+  /** 1-based, only for items of a `kind: List`. */
+  readonly item: number | undefined;
+  readonly offset: number | undefined;
+}
+
+/** One document is one object, or a `kind: List` of them. */
+function listItems(content: unknown, document: Document.Parsed): Result<Entry[], string> {
+  if (!isRecord(content) || content['kind'] !== 'List') return ok([{ raw: content, item: undefined, offset: undefined }]);
+  const items = content['items'];
+  if (items === undefined || items === null) return ok([]);
+  if (!Array.isArray(items)) return err(`items: must be a list, got ${describeValue(items)}`);
+  const node = isMap(document.contents) ? document.contents.get('items', true) : undefined;
+  return ok(
+    items.map((raw, i) => {
+      const itemNode = isSeq(node) ? node.items[i] : undefined;
+      return { raw, item: i + 1, offset: isNode(itemNode) ? itemNode.range?.[0] : undefined };
+    }),
+  );
+}
