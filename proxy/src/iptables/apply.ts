@@ -112,7 +112,8 @@ export async function applyPlan(plan: Plan, executor: Executor): Promise<Result<
       const what = result.notFound ? 'not found' : `failed (exit ${result.code}): ${explainRestoreFailure(result.stderr, step.input)}`;
       return failure(IPTABLES_ERRORS.RESTORE, `${step.restore} --noflush in ${executor.where} ${what}`);
     }
-    log.info({ family: step.family, lines: step.input.split('\n').length - 1 }, `${step.restore} --noflush applied`);
+    const rules = step.input.split('\n').filter((line) => line.startsWith('-A ')).length;
+    log.info({ family: step.family, rules }, `${step.restore} --noflush applied`);
   }
   return ok(undefined);
 }
