@@ -37,8 +37,10 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 export class FieldChecker {
   readonly problems: Problem[] = [];
 
+  /** Records a problem, unless a parent field was already refused (a missing `spec` hides `spec.ports`). */
   fail(path: string, reason: string): undefined {
-    this.problems.push({ path, reason });
+    const hidden = this.problems.some((p) => p.path !== '' && (path.startsWith(`${p.path}.`) || path.startsWith(`${p.path}[`)));
+    if (!hidden) this.problems.push({ path, reason });
     return undefined;
   }
 
