@@ -1,0 +1,135 @@
+// The CA program: loads its signing material, picks the authenticator, issues its own serving
+// certificate and listens on HTTPS. Keeps the serving certificate and intermediate fresh.
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { logger, type Logger } from '@tsmesh/common';
+import type { Authenticator } from '../auth/authenticator.js';
+import { TokenFileAuthenticator } from '../auth/token-file.js';
+import { TokenReviewAuthenticator } from '../auth/token-review.js';
+import { CertificateAuthority, type ServingCredentials } from '../authority/authority.js';
+import { loadSigningMaterial, trustBundleText, type MaterialSources } from '../authority/load.js';
+import type { CaConfig } from '../config.js';
+import { buildApp, type CaApp } from './app.js';
+
+/** Lifetime of the CA's own serving certificate; it is replaced at half of it. */
+export const SERVING_TTL_SECONDS = 7 * 24 * 3600;
+/** How often the signing material is re-checked (the intermediate is renewed when due). */
+export const MATERIAL_RECHECK_MS = 6 * 3600 * 1000;
+
+export interface RunningCa {
+  readonly app: CaApp;
+  readonly authority: CertificateAuthority;
+  /** The bound address (port resolved when 0 was asked). */
+  readonly address: { readonly host: string; readonly port: number };
+  /** PEM roots that verify the serving certificate and every issued certificate. */
+  readonly trustBundlePem: string;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Replaces the authenticator the config would choose (tests, embedding). */
+  readonly authenticator?: Authenticator;
+  readonly log?: Logger;
+  readonly auditLog?: Logger;
+}
+
+function materialSources(config: CaConfig): MaterialSources {
+  return {
+    stateDir: config.stateDir,
+    rootCertFile: config.rootCertFile,
+    rootKeyFile: config.rootKeyFile,
+    intermediateCertFile: config.intermediateCertFile,
+    intermediateKeyFile: config.intermediateKeyFile,
+    extraRootsFile: config.extraRootsFile,
+  };
+}
+
+/** The authenticator a config asks for: the token file in local mode, TokenReview otherwise. */
+export function authenticatorFor(config: CaConfig, log: Logger): Authenticator {
+  if (config.tokenFile !== undefined) return new TokenFileAuthenticator(config.tokenFile, { log });
+  const kubeConfig = new KubeConfig();
+  if (config.kubeconfig !== undefined) kubeConfig.loadFromFile(config.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  return new TokenReviewAuthenticator(kubeConfig, { log });
+}
+
+/** Starts the CA and resolves once it listens. Throws TsmeshError on bad material or token file. */
+export async function startCa(config: CaConfig, options: StartOptions = {}): Promise<RunningCa> {
+  const log = options.log ?? logger('ca');
+  for (const warning of config.warnings) log.warn(warning);
+  const sources = materialSources(config);
+  const material = loadSigningMaterial(sources, new Date(), log);
+  const authority = new CertificateAuthority(material, {
+    trustDomain: config.trustDomain,
+    defaultTtlSeconds: config.defaultTtlSeconds,
+    maxTtlSeconds: config.maxTtlSeconds,
+  });
+  const authenticator = options.authenticator ?? authenticatorFor(config, log);
+
+  let serving = authority.issueServing(config.servingSans, SERVING_TTL_SECONDS);
+  const app = buildApp({
+    authority,
+    authenticator,
+    ...(options.auditLog ? { log: options.auditLog } : {}),
+    https: { cert: serving.certChainPem, key: serving.keyPem, minVersion: 'TLSv1.2' },
+  });
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const bound = app.server.address() as AddressInfo;
+  const server = app.server as HttpsServer;
+  let trustBundlePem = trustBundleText(material);
+
+  const timers: NodeJS.Timeout[] = [];
+  const scheduleServingRenewal = (current: ServingCredentials): void => {
+    const halfLife = Math.max(60_000, (current.expiresAt.getTime() - Date.now()) / 2);
+    const timer = setTimeout(() => {
+      serving = authority.issueServing(config.servingSans, SERVING_TTL_SECONDS);
+      server.setSecureContext({ cert: serving.certChainPem, key: serving.keyPem, minVersion: 'TLSv1.2' });
+      log.info({ expiresAt: serving.expiresAt.toISOString() }, 'serving certificate renewed');
+      scheduleServingRenewal(serving);
+    }, Math.min(halfLife, 2 ** 31 - 1));
+    timer.unref();
+    timers[0] = timer;
+  };
+  scheduleServingRenewal(serving);
+
+  const recheck = setInterval(() => {
+    try {
+      const fresh = loadSigningMaterial(sources, new Date(), log);
+      if (fresh.signer.cert.fingerprint256 !== authority.signingMaterial.signer.cert.fingerprint256) {
+        authority.replaceMaterial(fresh);
+        trustBundlePem = trustBundleText(fresh);
+        log.info({ serial: fresh.signer.cert.serialNumber }, 'signing with a renewed intermediate');
+      }
+    } catch (error) {
+      log.error({ err: error }, 'cannot re-check the signing material; still signing with the current one');
+    }
+  }, MATERIAL_RECHECK_MS);
+  recheck.unref();
+
+  log.info(
+    {
+      address: `${bound.address}:${bound.port}`,
+      trustDomain: config.trustDomain,
+      authenticator: authenticator.kind,
+      stateDir: config.stateDir,
+      defaultTtlSeconds: config.defaultTtlSeconds,
+      maxTtlSeconds: config.maxTtlSeconds,
+    },
+    'certificate authority listening',
+  );
+
+  return {
+    app,
+    authority,
+    address: { host: bound.address, port: bound.port },
+    get trustBundlePem() {
+      return trustBundlePem;
+    },
+    async close() {
+      for (const timer of timers) clearTimeout(timer);
+      clearInterval(recheck);
+      await app.close();
+    },
+  };
+}
