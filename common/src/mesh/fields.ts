@@ -26,6 +26,12 @@ export function describeValue(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
+/** The message of a thrown value (errors from another realm, e.g. a VM context, fail `instanceof Error`). */
+export function messageOf(cause: unknown): string {
+  if (isRecord(cause) && typeof cause['message'] === 'string') return cause['message'];
+  return String(cause);
+}
+
 export function isMissing(value: unknown): value is null | undefined {
   return value === undefined || value === null;
 }

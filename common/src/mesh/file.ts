@@ -2,7 +2,7 @@
 // A file is taken whole or refused whole, with the file, the object and the reason in one line.
 import { LineCounter, isMap, isNode, isSeq, parseAllDocuments, type Document } from 'yaml';
 import { MESH_ERRORS, TsmeshError, err, ok, type Result } from '../errors.js';
-import { describeValue, isRecord } from './fields.js';
+import { describeValue, isRecord, messageOf } from './fields.js';
 import { describeObject, identify, validateObject, type MeshObject } from './objects.js';
 import type { KubeObject } from './types.js';
 
@@ -75,7 +75,7 @@ export function parseMeshObjects(text: string, fileName: string): Result<MeshObj
     try {
       content = document.toJS({ maxAliasCount: 100 });
     } catch (cause) {
-      const reason = `YAML error: ${cause instanceof Error ? cause.message : String(cause)}`;
+      const reason = `YAML error: ${messageOf(cause)}`;
       return err(new MeshFileError(MESH_ERRORS.MESH_PARSE, { file: fileName, ...at(start), document: documentNumber }, reason, { cause }));
     }
     if (content === null || content === undefined) continue;

@@ -7,6 +7,7 @@ import { basename, dirname } from 'node:path';
 import { MESH_ERRORS, err, ok, type Result } from '../errors.js';
 import { logger, type Logger } from '../logger.js';
 import { MeshFileError, parseMeshObjects } from './file.js';
+import { messageOf } from './fields.js';
 import { buildSnapshotFrom } from './snapshot.js';
 import type { MeshProvider, MeshSnapshot } from './types.js';
 
@@ -86,7 +87,7 @@ export class MeshFileSource implements MeshProvider {
         if (changed === null || changed === name || changed.startsWith('..')) this.schedule();
       });
     } catch (cause) {
-      return err(new MeshFileError(MESH_ERRORS.MESH_PARSE, { file: this.path }, `cannot watch the file's directory: ${describeCause(cause)}`, { cause }));
+      return err(new MeshFileError(MESH_ERRORS.MESH_PARSE, { file: this.path }, `cannot watch the file's directory: ${messageOf(cause)}`, { cause }));
     }
     this.watcher.on('error', (cause) => {
       this.log.error({ file: this.path, err: cause }, 'watching the mesh file failed; the last good mesh stays in force');
@@ -107,8 +108,9 @@ export class MeshFileSource implements MeshProvider {
       text = await readFile(this.path, 'utf8');
     } catch (cause) {
       this.badText = undefined;
-      return this.refuse(new MeshFileError(MESH_ERRORS.MESH_PARSE, { file: this.path }, `cannot read the file: ${describeCause(cause)}`, { cause }));
+      return this.refuse(new MeshFileError(MESH_ERRORS.MESH_PARSE, { file: this.path }, `cannot read the file: ${messageOf(cause)}`, { cause }));
     }
+    if (text === this.badText && this.error !== undefined) return err(this.error);
     if (text === '' && this.snapshot !== undefined) {
       // Zero bytes is what a writer that truncates before writing leaves for a moment; a mesh
       // emptied on purpose still has a comment or a `---` in it.
@@ -119,7 +121,6 @@ export class MeshFileSource implements MeshProvider {
       this.error = undefined;
       return ok(this.snapshot);
     }
-    if (text === this.badText && this.error !== undefined) return err(this.error);
     const parsed = parseMeshObjects(text, this.path);
     if (!parsed.ok) {
       this.badText = text;
@@ -152,8 +153,4 @@ export class MeshFileSource implements MeshProvider {
     }
     return err(error);
   }
-}
-
-function describeCause(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
 }

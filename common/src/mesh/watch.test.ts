@@ -1,0 +1,210 @@
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { MESH_ERRORS } from '../errors.js';
+import type { MeshSnapshot } from './types.js';
+import { MeshFileSource } from './watch.js';
+
+const sampleText = await readFile(new URL('./testdata/sample-mesh.yaml', import.meta.url), 'utf8');
+
+const serviceDoc = (name: string, ip: string): string =>
+  `---\napiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: demo}\nspec:\n  clusterIP: ${ip}\n  ports: [{name: http, port: 80}]\n`;
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('MeshFileSource', () => {
+  let dir: string;
+  let file: string;
+  let logLines: string[];
+  let sources: MeshFileSource[];
+
+  const source = (debounceMs = 30): MeshFileSource => {
+    const log = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
+    const created = new MeshFileSource(file, { debounceMs, log });
+    sources.push(created);
+    return created;
+  };
+
+  async function started(s: MeshFileSource): Promise<MeshSnapshot> {
+    const first = await s.start();
+    if (!first.ok) throw first.error;
+    return first.value;
+  }
+
+  /** Collects the snapshots a source publishes. */
+  function collect(s: MeshFileSource): MeshSnapshot[] {
+    const seen: MeshSnapshot[] = [];
+    s.subscribe((snapshot) => seen.push(snapshot));
+    return seen;
+  }
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tsmesh-mesh-'));
+    file = join(dir, 'mesh.yaml');
+    logLines = [];
+    sources = [];
+    await writeFile(file, sampleText);
+  });
+
+  afterEach(async () => {
+    await Promise.all(sources.map((s) => s.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('starts with the snapshot of the file', async () => {
+    const s = source();
+    const first = await started(s);
+    expect(first.services.map((svc) => svc.name)).toEqual(['greeter', 'web']);
+    expect(s.current()).toBe(first);
+    expect(s.lastError()).toBeUndefined();
+  });
+
+  it('fails to start on an invalid file, with the reason', async () => {
+    await writeFile(file, 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n');
+    const first = await source().start();
+    expect(first.ok).toBe(false);
+    if (first.ok) return;
+    expect(first.error.code).toBe(MESH_ERRORS.MESH_UNKNOWN_KIND);
+    expect(first.error.message).toContain(`${file}:1: document 1 (Deployment default/web): kind: unknown kind "Deployment"`);
+  });
+
+  it('fails to start on a missing file, naming it', async () => {
+    await rm(file);
+    const first = await source().start();
+    expect(!first.ok && first.error.message).toMatch(new RegExp(`^${file}: cannot read the file: ENOENT`));
+  });
+
+  it('publishes a new snapshot when the file is rewritten in place', async () => {
+    const s = source();
+    const first = await started(s);
+    const seen = collect(s);
+    await writeFile(file, sampleText + serviceDoc('extra', '10.96.0.99'));
+    await waitFor(() => seen.length === 1, 'a new snapshot');
+    expect(seen[0]?.version).not.toBe(first.version);
+    expect(seen[0]?.resolve('10.96.0.99', 80).kind).toBe('service');
+    expect(s.current()).toBe(seen[0]);
+  });
+
+  it('follows an atomic rename-replace, more than once', async () => {
+    const s = source();
+    await started(s);
+    const seen = collect(s);
+    for (const [i, ip] of ['10.96.0.91', '10.96.0.92'].entries()) {
+      const temporary = join(dir, `.mesh.yaml.${i}.tmp`);
+      await writeFile(temporary, sampleText + serviceDoc('extra', ip));
+      await rename(temporary, file);
+      await waitFor(() => seen.length === i + 1, `snapshot ${i + 1}`);
+      expect(s.current()?.resolve(ip, 80).kind).toBe('service');
+    }
+  });
+
+  it('keeps the last good snapshot when a change is invalid, logs why, and recovers', async () => {
+    const s = source();
+    const good = await started(s);
+    const seen = collect(s);
+    await writeFile(file, sampleText + '---\napiVersion: v1\nkind: Service\nmetadata: {name: broken}\nspec:\n  ports: [{port: 0}]\n');
+    await waitFor(() => s.lastError() !== undefined, 'the refusal');
+    expect(s.current()).toBe(good);
+    expect(seen).toEqual([]);
+    expect(s.lastError()?.message).toContain('(Service default/broken): spec.ports[0].port: must be an integer from 1 to 65535, got 0');
+    const logged = logLines.map((line) => JSON.parse(line) as { level: number; msg: string; reason?: string });
+    expect(logged).toContainEqual(
+      expect.objectContaining({ level: 50, msg: 'mesh file refused; the last good mesh stays in force', reason: s.lastError()?.message }),
+    );
+    // The snapshot in force still answers.
+    expect(s.current()?.resolve('10.96.0.20', 50051).kind).toBe('service');
+
+    await writeFile(file, sampleText + serviceDoc('fixed', '10.96.0.93'));
+    await waitFor(() => seen.length === 1, 'the recovered snapshot');
+    expect(s.lastError()).toBeUndefined();
+    expect(seen[0]?.resolve('10.96.0.93', 80).kind).toBe('service');
+  });
+
+  it('keeps the last good snapshot on a YAML syntax error and when the file disappears', async () => {
+    const s = source();
+    const good = await started(s);
+    await writeFile(file, 'kind: [unclosed\n');
+    await waitFor(() => s.lastError()?.code === MESH_ERRORS.MESH_PARSE, 'the syntax error');
+    expect(s.lastError()?.message).toContain('YAML syntax error');
+    await rm(file);
+    await waitFor(() => s.lastError()?.message.includes('ENOENT') === true, 'the missing file');
+    expect(s.current()).toBe(good);
+  });
+
+  it('refuses a file truncated to zero bytes rather than emptying the mesh', async () => {
+    const s = source();
+    const good = await started(s);
+    await writeFile(file, '');
+    await waitFor(() => s.lastError() !== undefined, 'the refusal');
+    expect(s.lastError()?.reason).toContain('the file is empty');
+    expect(s.current()).toBe(good);
+  });
+
+  it('empties the mesh when the file deliberately holds no objects', async () => {
+    const s = source();
+    await started(s);
+    const seen = collect(s);
+    await writeFile(file, '# no workloads for now\n');
+    await waitFor(() => seen.length === 1, 'the empty snapshot');
+    expect(seen[0]?.services).toEqual([]);
+  });
+
+  it('publishes one snapshot for a burst of writes, with the last content', async () => {
+    const s = source(100);
+    await started(s);
+    const seen = collect(s);
+    for (const ip of ['10.96.0.81', '10.96.0.82', '10.96.0.83']) await writeFile(file, sampleText + serviceDoc('extra', ip));
+    await waitFor(() => seen.length === 1, 'the snapshot');
+    await pause(250);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.resolve('10.96.0.83', 80).kind).toBe('service');
+  });
+
+  it('publishes nothing when only comments change', async () => {
+    const s = source();
+    const first = await started(s);
+    const seen = collect(s);
+    await writeFile(file, `# edited\n${sampleText}`);
+    await pause(150);
+    expect(seen).toEqual([]);
+    expect(s.current()).toBe(first);
+    expect(s.lastError()).toBeUndefined();
+  });
+
+  it('publishes nothing after close', async () => {
+    const s = source();
+    await started(s);
+    const seen = collect(s);
+    await s.close();
+    await writeFile(file, sampleText + serviceDoc('late', '10.96.0.94'));
+    await pause(150);
+    expect(seen).toEqual([]);
+  });
+
+  it('stops calling a listener once it unsubscribes, and survives a listener that throws', async () => {
+    const s = source();
+    await started(s);
+    const calls: string[] = [];
+    const unsubscribe = s.subscribe(() => calls.push('first'));
+    s.subscribe(() => {
+      throw new Error('listener bug');
+    });
+    s.subscribe((snapshot) => calls.push(snapshot.version));
+    await writeFile(file, sampleText + serviceDoc('a', '10.96.0.95'));
+    await waitFor(() => calls.length === 2, 'both listeners');
+    unsubscribe();
+    await writeFile(file, sampleText + serviceDoc('b', '10.96.0.96'));
+    await waitFor(() => calls.length === 3, 'the remaining listener');
+    expect(calls[0]).toBe('first');
+    expect(calls[2]).toBe(s.current()?.version);
+  });
+});
