@@ -1,0 +1,200 @@
+// The containers and volumes the injector adds: `tsmesh-init` (iptables) and `tsmesh-proxy` (the
+// sidecar), the CA token and the trust bundle. Pure builders; placing them in the pod is inject.ts's job.
+import type { V1Container, V1EnvVar, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
+import type { PodOptions } from './annotations.js';
+import type { AppProbe } from './probes.js';
+import { HEALTH_PORT } from './probes.js';
+import { parseQuantity } from './quantity.js';
+import type { InjectionSettings, ProxyResources } from './settings.js';
+
+export const INIT_CONTAINER_NAME = 'tsmesh-init';
+export const PROXY_CONTAINER_NAME = 'tsmesh-proxy';
+export const CA_TOKEN_VOLUME = 'tsmesh-ca-token';
+export const TRUST_BUNDLE_VOLUME = 'tsmesh-trust-bundle';
+export const TRUST_BUNDLE_CONFIGMAP = 'tsmesh-ca-root-cert';
+export const CA_TOKEN_AUDIENCE = 'tsmesh-ca';
+export const CA_TOKEN_EXPIRATION_SECONDS = 3600;
+export const PROXY_UID = 1337;
+export const PROXY_GID = 1337;
+
+export const CA_TOKEN_DIR = '/var/run/secrets/tsmesh.io/ca-token';
+export const CA_TOKEN_FILE = `${CA_TOKEN_DIR}/token`;
+export const TRUST_BUNDLE_DIR = '/var/run/secrets/tsmesh.io/trust-bundle';
+export const TRUST_BUNDLE_FILE = `${TRUST_BUNDLE_DIR}/root-cert.pem`;
+
+/** Ports the sidecar listens on, with the names it declares them under (at most 15 characters). */
+export const PROXY_PORTS = [
+  { name: 'tsmesh-outbound', containerPort: 15001 },
+  { name: 'tsmesh-inbound', containerPort: 15006 },
+  { name: 'tsmesh-health', containerPort: HEALTH_PORT },
+] as const;
+/** Every port the sidecar binds in the pod's network namespace, 15000 (admin, loopback) included. */
+export const PROXY_BOUND_PORTS: readonly number[] = [15000, ...PROXY_PORTS.map((port) => port.containerPort)];
+
+export const ENV = {
+  podName: 'TSMESH_POD_NAME',
+  podNamespace: 'TSMESH_POD_NAMESPACE',
+  podIp: 'TSMESH_POD_IP',
+  serviceAccount: 'TSMESH_SERVICE_ACCOUNT',
+  caAddr: 'TSMESH_CA_ADDR',
+  controlAddr: 'TSMESH_CONTROL_ADDR',
+  caTokenFile: 'TSMESH_CA_TOKEN_FILE',
+  trustBundleFile: 'TSMESH_TRUST_BUNDLE_FILE',
+  logLevel: 'TSMESH_LOG_LEVEL',
+  opaquePorts: 'TSMESH_OPAQUE_PORTS',
+  appProbes: 'TSMESH_APP_PROBES',
+} as const;
+
+/** `tsmesh iptables` arguments: the proxy's uid, then one flag per annotation the pod sets. */
+export function iptablesArgs(options: PodOptions): string[] {
+  const args = ['iptables', '--proxy-uid', String(PROXY_UID)];
+  const flags: ReadonlyArray<[string, string | undefined]> = [
+    ['--exclude-outbound-ports', options.excludeOutboundPorts],
+    ['--exclude-inbound-ports', options.excludeInboundPorts],
+    ['--include-inbound-ports', options.includeInboundPorts],
+    ['--exclude-outbound-ip-ranges', options.excludeOutboundIpRanges],
+    ['--include-outbound-ip-ranges', options.includeOutboundIpRanges],
+  ];
+  for (const [flag, value] of flags) {
+    if (value !== undefined) args.push(flag, value);
+  }
+  return args;
+}
+
+export function initContainer(settings: InjectionSettings, options: PodOptions): V1Container {
+  return {
+    name: INIT_CONTAINER_NAME,
+    image: settings.image,
+    ...(settings.imagePullPolicy === undefined ? {} : { imagePullPolicy: settings.imagePullPolicy }),
+    command: ['tsmesh'],
+    args: iptablesArgs(options),
+    resources: {
+      requests: { cpu: '10m', memory: '32Mi' },
+      limits: { cpu: '100m', memory: '128Mi' },
+    },
+    securityContext: {
+      // Programming the pod's netfilter tables needs root with these two capabilities, nothing more.
+      runAsUser: 0,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      privileged: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
+    },
+  };
+}
+
+/** Requests and limits: each annotation wins over its default; a default limit below the request yields. */
+export function proxyResources(defaults: ProxyResources, options: PodOptions): V1ResourceRequirements {
+  const pick = (annotated: string | undefined, fallback: string | undefined) => annotated ?? fallback;
+  const cpu = pick(options.proxyCpu, defaults.cpu);
+  const memory = pick(options.proxyMemory, defaults.memory);
+  let cpuLimit = pick(options.proxyCpuLimit, defaults.cpuLimit);
+  let memoryLimit = pick(options.proxyMemoryLimit, defaults.memoryLimit);
+  const below = (limit: string | undefined, request: string | undefined) =>
+    limit !== undefined && request !== undefined && (parseQuantity(request) ?? 0) > (parseQuantity(limit) ?? Infinity);
+  if (options.proxyCpuLimit === undefined && below(cpuLimit, cpu)) cpuLimit = cpu;
+  if (options.proxyMemoryLimit === undefined && below(memoryLimit, memory)) memoryLimit = memory;
+  const requests: Record<string, string> = {};
+  const limits: Record<string, string> = {};
+  if (cpu !== undefined) requests.cpu = cpu;
+  if (memory !== undefined) requests.memory = memory;
+  if (cpuLimit !== undefined) limits.cpu = cpuLimit;
+  if (memoryLimit !== undefined) limits.memory = memoryLimit;
+  return {
+    ...(Object.keys(requests).length > 0 ? { requests } : {}),
+    ...(Object.keys(limits).length > 0 ? { limits } : {}),
+  };
+}
+
+function fieldEnv(name: string, fieldPath: string): V1EnvVar {
+  return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
+}
+
+export interface ProxyContainerInput {
+  readonly settings: InjectionSettings;
+  readonly options: PodOptions;
+  readonly appProbes: Readonly<Record<string, AppProbe>>;
+  /** A native sidecar: an init container with restartPolicy Always. */
+  readonly native: boolean;
+}
+
+export function proxyContainer({ settings, options, appProbes, native }: ProxyContainerInput): V1Container {
+  const env: V1EnvVar[] = [
+    fieldEnv(ENV.podName, 'metadata.name'),
+    fieldEnv(ENV.podNamespace, 'metadata.namespace'),
+    fieldEnv(ENV.podIp, 'status.podIP'),
+    fieldEnv(ENV.serviceAccount, 'spec.serviceAccountName'),
+    { name: ENV.caAddr, value: settings.caAddress },
+    { name: ENV.controlAddr, value: settings.controlAddress },
+    { name: ENV.caTokenFile, value: CA_TOKEN_FILE },
+    { name: ENV.trustBundleFile, value: TRUST_BUNDLE_FILE },
+    { name: ENV.logLevel, value: options.logLevel ?? settings.proxyLogLevel },
+  ];
+  if (options.opaquePorts !== undefined) env.push({ name: ENV.opaquePorts, value: options.opaquePorts });
+  if (Object.keys(appProbes).length > 0) env.push({ name: ENV.appProbes, value: JSON.stringify(appProbes) });
+
+  const ready = { httpGet: { path: '/healthz/ready', port: HEALTH_PORT, scheme: 'HTTP' } };
+  const hold = options.holdApplicationUntilProxyStarts;
+  const container: V1Container = {
+    name: PROXY_CONTAINER_NAME,
+    image: settings.image,
+    ...(settings.imagePullPolicy === undefined ? {} : { imagePullPolicy: settings.imagePullPolicy }),
+    command: ['tsmesh'],
+    args: ['proxy'],
+    ...(native ? { restartPolicy: 'Always' } : {}),
+    ports: PROXY_PORTS.map((port) => ({ ...port, protocol: 'TCP' })),
+    env,
+    resources: proxyResources(settings.proxyResources, options),
+    volumeMounts: [
+      { name: CA_TOKEN_VOLUME, mountPath: CA_TOKEN_DIR, readOnly: true },
+      { name: TRUST_BUNDLE_VOLUME, mountPath: TRUST_BUNDLE_DIR, readOnly: true },
+    ],
+    readinessProbe: { ...ready, periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 30 },
+    livenessProbe: {
+      httpGet: { path: '/healthz/live', port: HEALTH_PORT, scheme: 'HTTP' },
+      periodSeconds: 10,
+      timeoutSeconds: 3,
+      failureThreshold: 3,
+    },
+    securityContext: {
+      runAsUser: PROXY_UID,
+      runAsGroup: PROXY_GID,
+      runAsNonRoot: true,
+      privileged: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  };
+  if (hold && native) {
+    // The kubelet starts the next container only once a native sidecar's startup probe passes.
+    container.startupProbe = { ...ready, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 600 };
+  } else if (hold) {
+    // The kubelet runs postStart before starting the next container in the list.
+    container.lifecycle = { postStart: { exec: { command: ['tsmesh', 'proxy', '--wait-ready'] } } };
+  }
+  return container;
+}
+
+export function volumes(): V1Volume[] {
+  return [
+    {
+      name: CA_TOKEN_VOLUME,
+      projected: {
+        sources: [
+          {
+            serviceAccountToken: {
+              audience: CA_TOKEN_AUDIENCE,
+              expirationSeconds: CA_TOKEN_EXPIRATION_SECONDS,
+              path: 'token',
+            },
+          },
+        ],
+      },
+    },
+    { name: TRUST_BUNDLE_VOLUME, configMap: { name: TRUST_BUNDLE_CONFIGMAP } },
+  ];
+}
