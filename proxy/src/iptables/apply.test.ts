@@ -1,8 +1,8 @@
 import { setLogLevel } from '@tsmesh/common';
 import { IPTABLES_ERRORS } from './errors.js';
-import { hasGlobalIpv6, planIptables, renderPlan, runIptables } from './apply.js';
+import { planIptables, renderPlan, runIptables, type PlanStep } from './apply.js';
 import type { IptablesOptions } from './config.js';
-import { FakeNetfilter, IF_INET6_GLOBAL } from './testing/fake-netfilter.js';
+import { FakeNetfilter, IF_INET6_GLOBAL, IF_INET6_LOOPBACK_ONLY } from './testing/fake-netfilter.js';
 import { parseIptablesFlags } from './flags.js';
 
 function options(...flags: string[]): IptablesOptions {
@@ -27,11 +27,16 @@ beforeAll(() => setLogLevel('silent'));
 
 const restores = (netfilter: FakeNetfilter) => netfilter.calls.filter((c) => c.includes('-restore'));
 
-describe('hasGlobalIpv6', () => {
-  it('is true only for a global-scope address', async () => {
-    expect(await hasGlobalIpv6(new FakeNetfilter({ ifInet6: IF_INET6_GLOBAL }))).toBe(true);
-    expect(await hasGlobalIpv6(new FakeNetfilter())).toBe(false);
-    expect(await hasGlobalIpv6(new FakeNetfilter({ ifInet6: undefined }))).toBe(false);
+const families = (steps: readonly PlanStep[]) => steps.flatMap((s) => (s.kind === 'restore' ? [s.family] : []));
+
+describe('planIptables', () => {
+  it('only reads: it runs the save commands and no restore', async () => {
+    const netfilter = new FakeNetfilter({ ifInet6: IF_INET6_GLOBAL });
+    const plan = await planIptables(options(), netfilter);
+    expect(plan.ok).toBe(true);
+    expect(netfilter.calls).toEqual(['iptables-save -t nat', 'ip6tables-save -t nat']);
+    expect(netfilter.rules(4)).toEqual([]);
+    expect(netfilter.ifInet6).toBe(IF_INET6_GLOBAL);
   });
 });
 
@@ -55,6 +60,7 @@ describe('runIptables', () => {
     const netfilter = new FakeNetfilter({ ifInet6: IF_INET6_GLOBAL });
     const plan = await run(netfilter, '--exclude-outbound-ip-ranges=10.0.0.0/8,fd00::/8');
     expect(restores(netfilter)).toEqual(['iptables-restore --noflush', 'ip6tables-restore --noflush']);
+    expect(netfilter.calls).toContain('ip -6 addr replace ::6/128 dev lo');
     expect(plan.notes).toEqual(['fake netns has a global IPv6 address: programming ip6tables too']);
     expect(netfilter.rules(4)).toContain('-A TSMESH_OUTBOUND -d 10.0.0.0/8 -j RETURN');
     expect(netfilter.rules(4).join('\n')).not.toContain('fd00');
@@ -117,15 +123,56 @@ describe('dry run', () => {
     const plan = await run(netfilter, '--dry-run', '--ipv6=on');
     expect(restores(netfilter)).toEqual([]);
     const text = renderPlan(plan);
-    expect(text.startsWith('# iptables-restore --noflush (IPv4)\n*nat\n')).toBe(true);
+    expect(text).toContain('\n# iptables-restore --noflush (IPv4)\n*nat\n');
     expect(text).toContain('COMMIT\n# ip6tables-restore --noflush (IPv6)\n*nat\n');
-    expect(text).toBe(plan.steps.map((s) => `# ${s.restore} --noflush (IPv${s.family})\n${s.input}`).join(''));
+    expect(text).toBe(
+      '# ip -6 addr replace ::6/128 dev lo  (the inbound proxy\'s IPv6 source address)\n' +
+        plan.steps.map((s) => (s.kind === 'restore' ? `# ${s.restore} --noflush (IPv${s.family})\n${s.input}` : '')).join(''),
+    );
   });
 
   it('shows the input for an empty table, with a note, when the table cannot be read', async () => {
     const plan = await run(new FakeNetfilter({ saveDenied: true }), '--dry-run');
     expect(plan.notes[0]).toMatch(/^could not read the IPv4 nat table \(.*Permission denied.*\): showing the input for an empty table$/);
-    expect(plan.steps[0]?.input).toContain('-A PREROUTING -p tcp -j TSMESH_INBOUND');
+    const [step] = plan.steps;
+    expect(step?.kind === 'restore' && step.input).toContain('-A PREROUTING -p tcp -j TSMESH_INBOUND');
+  });
+});
+
+describe('the IPv6 inbound source address', () => {
+  it('is added to lo before any restore, and only when missing', async () => {
+    const netfilter = new FakeNetfilter();
+    await run(netfilter, '--ipv6=on');
+    expect(netfilter.calls[2]).toBe('ip -6 addr replace ::6/128 dev lo');
+    expect(netfilter.ifInet6).toContain('00000000000000000000000000000006 01 80 00 80       lo');
+    netfilter.calls.length = 0;
+    await run(netfilter, '--ipv6=on');
+    expect(netfilter.calls.filter((c) => c.startsWith('ip '))).toEqual([]);
+  });
+
+  it('is not added for IPv4 only, and does not count as the pod having IPv6', async () => {
+    const netfilter = new FakeNetfilter();
+    await run(netfilter, '--ipv6=on');
+    netfilter.calls.length = 0;
+    const plan = await run(netfilter, '--ipv6=auto');
+    expect(families(plan.steps)).toEqual([4]);
+    expect(netfilter.calls.filter((c) => c.startsWith('ip'))).toEqual(['iptables-save -t nat', 'iptables-restore --noflush']);
+  });
+
+  it('fails clearly, before any restore, when ip is not installed', async () => {
+    const netfilter = new FakeNetfilter({ ip: false });
+    const error = await failure(netfilter, '--ipv6=on');
+    expect(error.code).toBe(IPTABLES_ERRORS.ADDRESS);
+    expect(error.message).toBe('ip -6 addr replace ::6/128 dev lo in fake netns not found (iproute2 is needed for IPv6 capture)');
+    expect(restores(netfilter)).toEqual([]);
+  });
+
+  it('is removed by cleanup', async () => {
+    const netfilter = new FakeNetfilter();
+    await run(netfilter, '--ipv6=on');
+    await run(netfilter, '--cleanup');
+    expect(netfilter.ifInet6).toBe(IF_INET6_LOOPBACK_ONLY);
+    expect(netfilter.calls.at(-1)).toBe('ip -6 addr del ::6/128 dev lo');
   });
 });
 
@@ -150,7 +197,7 @@ describe('cleanup', () => {
   it('skips IPv6 quietly in auto mode when ip6tables is not installed', async () => {
     const netfilter = new FakeNetfilter({ ip6tables: false });
     const plan = await run(netfilter, '--cleanup');
-    expect(plan.steps.map((s) => s.family)).toEqual([4]);
+    expect(families(plan.steps)).toEqual([4]);
     expect(plan.notes).toEqual([]);
   });
 });

@@ -1,9 +1,10 @@
-// Turns validated options into restore inputs (plan: reads the current nat tables, writes
-// nothing) and runs them (apply: one `iptables-restore --noflush` per address family).
+// Turns validated options into a plan (reads the current nat tables, writes nothing) and runs
+// it (one `iptables-restore --noflush` per address family, plus ::6 on lo for IPv6).
 import { err, logger, ok, TsmeshError, type Result } from '@tsmesh/common';
 import type { IptablesOptions } from './config.js';
 import { IPTABLES_ERRORS } from './errors.js';
 import type { Executor } from './executor.js';
+import { hasGlobalIpv6, hasIpv6InboundSource, inboundSourceArgs, IPV6_INBOUND_SOURCE } from './ipv6.js';
 import { EMPTY_NAT_TABLE, parseNatTable, type NatTable } from './nat-table.js';
 import { applyInput, cleanupInput, type Family } from './ruleset.js';
 
@@ -14,7 +15,9 @@ export const TOOLS = {
   6: { save: 'ip6tables-save', restore: 'ip6tables-restore', label: 'IPv6' },
 } as const;
 
-export interface PlanStep {
+/** One atomic restore of a family's nat table. */
+export interface RestoreStep {
+  readonly kind: 'restore';
   readonly family: Family;
   /** The restore command, run with `--noflush` and `input` on its standard input. */
   readonly restore: string;
@@ -22,21 +25,27 @@ export interface PlanStep {
   readonly input: string | undefined;
 }
 
-export interface Plan {
-  readonly steps: readonly PlanStep[];
-  /** Things the user should know (a family skipped, state that could not be read in a dry run). */
-  readonly notes: readonly string[];
+/** Adding or removing ::6/128 on lo (`ip -6 addr replace|del`). */
+export interface AddressStep {
+  readonly kind: 'address';
+  readonly action: 'add' | 'remove';
 }
 
-/** Whether the namespace has a global-scope IPv6 address (scope field `00` of /proc/net/if_inet6). */
-export async function hasGlobalIpv6(executor: Executor): Promise<boolean> {
-  const table = await executor.readFile('/proc/net/if_inet6');
-  if (table === undefined) return false; // IPv6 disabled in this kernel or namespace
-  return table.split('\n').some((line) => line.trim().split(/\s+/)[3] === '00');
+export type PlanStep = RestoreStep | AddressStep;
+
+export interface Plan {
+  /** In the order they run. */
+  readonly steps: readonly PlanStep[];
+  /** Things the user should know (IPv6 programmed or ignored, state unreadable in a dry run). */
+  readonly notes: readonly string[];
 }
 
 function failure(code: string, message: string): Result<never, TsmeshError> {
   return err(new TsmeshError(code, message));
+}
+
+function firstLine(text: string): string {
+  return text.trim().split('\n')[0] || 'no output';
 }
 
 /**
@@ -47,6 +56,7 @@ function failure(code: string, message: string): Result<never, TsmeshError> {
 export async function planIptables(options: IptablesOptions, executor: Executor): Promise<Result<Plan, TsmeshError>> {
   const notes: string[] = [];
   const families: Family[] = [4];
+  // Cleanup in auto mode looks at IPv6 whatever the addresses now: rules may predate them.
   const cleanupAny = options.mode === 'cleanup' && options.ipv6 === 'auto';
   if (options.ipv6 === 'on' || cleanupAny) {
     families.push(6);
@@ -86,13 +96,16 @@ export async function planIptables(options: IptablesOptions, executor: Executor)
       return failure(IPTABLES_ERRORS.READ_STATE, `${tool.save} -t nat failed (exit ${read.code}): ${firstLine(read.stderr)}`);
     }
     const input = options.mode === 'apply' ? applyInput(options.redirect, family, table) : cleanupInput(table);
-    steps.push({ family, restore: tool.restore, input });
+    steps.push({ kind: 'restore', family, restore: tool.restore, input });
+  }
+
+  const programsV6 = steps.some((s) => s.kind === 'restore' && s.family === 6);
+  if (programsV6 && options.mode === 'apply' && !(await hasIpv6InboundSource(executor))) {
+    steps.unshift({ kind: 'address', action: 'add' }); // first: harmless alone, and needed by the rules
+  } else if (programsV6 && options.mode === 'cleanup' && (await hasIpv6InboundSource(executor))) {
+    steps.push({ kind: 'address', action: 'remove' });
   }
   return ok({ steps, notes });
-}
-
-function firstLine(text: string): string {
-  return text.trim().split('\n')[0] || 'no output';
 }
 
 /** Adds the offending input line to iptables-restore's "line N failed" message. */
@@ -103,25 +116,47 @@ function explainRestoreFailure(stderr: string, input: string): string {
   return line === undefined ? message : `${message} (the line is: ${line})`;
 }
 
-/** Runs each step's restore, IPv4 first. Stops at the first failure, which it returns as a value. */
+async function runStep(step: PlanStep, executor: Executor): Promise<Result<void, TsmeshError>> {
+  if (step.kind === 'address') {
+    const args = inboundSourceArgs(step.action);
+    const result = await executor.run('ip', args);
+    if (result.code !== 0) {
+      const what = result.notFound ? 'not found (iproute2 is needed for IPv6 capture)' : `failed: ${firstLine(result.stderr)}`;
+      return failure(IPTABLES_ERRORS.ADDRESS, `ip ${args.join(' ')} in ${executor.where} ${what}`);
+    }
+    log.info({ address: IPV6_INBOUND_SOURCE }, `${step.action === 'add' ? 'added' : 'removed'} the IPv6 inbound source address on lo`);
+    return ok(undefined);
+  }
+  if (step.input === undefined) return ok(undefined);
+  const result = await executor.run(step.restore, ['--noflush'], step.input);
+  if (result.code !== 0) {
+    const what = result.notFound ? 'not found' : `failed (exit ${result.code}): ${explainRestoreFailure(result.stderr, step.input)}`;
+    return failure(IPTABLES_ERRORS.RESTORE, `${step.restore} --noflush in ${executor.where} ${what}`);
+  }
+  const rules = step.input.split('\n').filter((line) => line.startsWith('-A ')).length;
+  log.info({ family: step.family, rules }, `${step.restore} --noflush applied`);
+  return ok(undefined);
+}
+
+/** Runs the steps in order. Stops at the first failure, which it returns as a value. */
 export async function applyPlan(plan: Plan, executor: Executor): Promise<Result<void, TsmeshError>> {
   for (const step of plan.steps) {
-    if (step.input === undefined) continue;
-    const result = await executor.run(step.restore, ['--noflush'], step.input);
-    if (result.code !== 0) {
-      const what = result.notFound ? 'not found' : `failed (exit ${result.code}): ${explainRestoreFailure(result.stderr, step.input)}`;
-      return failure(IPTABLES_ERRORS.RESTORE, `${step.restore} --noflush in ${executor.where} ${what}`);
-    }
-    const rules = step.input.split('\n').filter((line) => line.startsWith('-A ')).length;
-    log.info({ family: step.family, rules }, `${step.restore} --noflush applied`);
+    const result = await runStep(step, executor);
+    if (!result.ok) return result;
   }
   return ok(undefined);
 }
 
-/** The dry-run output: each step's restore input, headed by a comment naming the command. */
+/**
+ * The dry-run output: each restore input headed by a comment naming its command; other steps
+ * appear as comments, so the whole text stays valid restore input.
+ */
 export function renderPlan(plan: Plan): string {
   return plan.steps
     .map((step) => {
+      if (step.kind === 'address') {
+        return `# ip ${inboundSourceArgs(step.action).join(' ')}  (the inbound proxy's IPv6 source address)\n`;
+      }
       const head = `# ${step.restore} --noflush (${TOOLS[step.family].label})\n`;
       return head + (step.input ?? '# nothing to remove\n');
     })

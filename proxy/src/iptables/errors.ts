@@ -10,4 +10,6 @@ export const IPTABLES_ERRORS = {
   READ_STATE: 'TSMESH_ERR_IPTABLES_READ_STATE',
   /** iptables-restore refused the generated ruleset. */
   RESTORE: 'TSMESH_ERR_IPTABLES_RESTORE',
+  /** The IPv6 inbound source address (::6) could not be added to or removed from lo. */
+  ADDRESS: 'TSMESH_ERR_IPTABLES_ADDRESS',
 } as const;

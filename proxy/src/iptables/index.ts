@@ -5,4 +5,5 @@ export * from './flags.js';
 export * from './nat-table.js';
 export * from './ruleset.js';
 export * from './executor.js';
+export * from './ipv6.js';
 export * from './apply.js';

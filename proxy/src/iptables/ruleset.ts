@@ -56,7 +56,11 @@ export const JUMPS: readonly { readonly chain: string; readonly spec: string }[]
   { chain: 'OUTPUT', spec: `-p tcp -j ${CHAINS.OUTBOUND}` },
 ];
 
-const ADDRESSES = {
+/**
+ * Per family: the loopback destination never captured, and the source address the inbound proxy
+ * binds to deliver to the app (127.0.0.6 is on lo already; ::6 has to be added, see apply.ts).
+ */
+export const FAMILY_ADDRESSES = {
   4: { loopback: '127.0.0.1/32', inboundSource: '127.0.0.6/32' },
   6: { loopback: '::1/128', inboundSource: '::6/128' },
 } as const;
@@ -91,7 +95,7 @@ function inboundRules(c: RedirectConfig): string[] {
 
 function outboundRules(c: RedirectConfig, family: Family): string[] {
   const chain = `-A ${CHAINS.OUTBOUND}`;
-  const { loopback, inboundSource } = ADDRESSES[family];
+  const { loopback, inboundSource } = FAMILY_ADDRESSES[family];
   const rules = [
     `${chain} -s ${inboundSource} -o lo -j RETURN`,
     `${chain} ! -d ${loopback} -o lo -m owner --uid-owner ${c.proxyUid} -j ${CHAINS.INBOUND}`,

@@ -13,9 +13,12 @@ export interface FakeNetfilterOptions {
   readonly ifInet6?: string | undefined;
   /** Make iptables-save fail like a non-root user would see. */
   readonly saveDenied?: boolean;
+  /** Whether `ip` (iproute2) is installed (default true). */
+  readonly ip?: boolean;
 }
 
 export const IF_INET6_LOOPBACK_ONLY = '00000000000000000000000000000001 01 80 10 80       lo\n';
+const INBOUND_SOURCE_LINE = '00000000000000000000000000000006 01 80 00 80       lo\n';
 export const IF_INET6_GLOBAL =
   IF_INET6_LOOPBACK_ONLY +
   'fe8000000000000000fc00fffe000001 04 40 20 80     eth0\n' +
@@ -34,19 +37,38 @@ export class FakeNetfilter implements Executor {
   readonly tables: Record<4 | 6, Table> = { 4: emptyTable(), 6: emptyTable() };
   /** Every command run, in order, as `command args...`. */
   readonly calls: string[] = [];
+  /** The current /proc/net/if_inet6; `ip -6 addr replace|del ::6/128 dev lo` edits it. */
+  ifInet6: string | undefined;
   private readonly options: FakeNetfilterOptions;
 
   constructor(options: FakeNetfilterOptions = {}) {
     this.options = options;
+    this.ifInet6 = 'ifInet6' in options ? options.ifInet6 : IF_INET6_LOOPBACK_ONLY;
   }
 
   async readFile(path: string): Promise<string | undefined> {
-    if (path !== '/proc/net/if_inet6') return undefined;
-    return 'ifInet6' in this.options ? this.options.ifInet6 : IF_INET6_LOOPBACK_ONLY;
+    return path === '/proc/net/if_inet6' ? this.ifInet6 : undefined;
+  }
+
+  private ip(args: readonly string[]): CommandResult {
+    const has = this.ifInet6?.includes(INBOUND_SOURCE_LINE) ?? false;
+    switch (args.join(' ')) {
+      case '-6 addr replace ::6/128 dev lo':
+        if (this.ifInet6 === undefined) return result(2, '', 'RTNETLINK answers: Permission denied\n');
+        if (!has) this.ifInet6 += INBOUND_SOURCE_LINE;
+        return result(0);
+      case '-6 addr del ::6/128 dev lo':
+        if (!has) return result(2, '', 'Error: ipv6: address not found.\n');
+        this.ifInet6 = this.ifInet6?.replace(INBOUND_SOURCE_LINE, '');
+        return result(0);
+      default:
+        return result(1, '', 'ip: unsupported by the fake');
+    }
   }
 
   async run(command: string, args: readonly string[], input?: string): Promise<CommandResult> {
     this.calls.push([command, ...args].join(' '));
+    if (command === 'ip') return this.options.ip === false ? result(127, '', 'spawn ip ENOENT', true) : this.ip(args);
     const family = command.startsWith('ip6tables') ? 6 : command.startsWith('iptables') ? 4 : undefined;
     if (family === undefined || (family === 6 && this.options.ip6tables === false)) {
       return result(127, '', `spawn ${command} ENOENT`, true);
