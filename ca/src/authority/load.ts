@@ -120,7 +120,7 @@ export function loadSigningMaterial(sources: MaterialSources, now: Date, log?: L
     if (rootPair === undefined) {
       rootPair = generateRoot(now);
       storePair(stateDir, STATE_FILES.rootCert, STATE_FILES.rootKey, rootPair);
-      log?.info({ stateDir, serial: rootPair.cert.serialNumber, expiresAt: rootPair.cert.validTo }, 'created a new root CA');
+      log?.info({ stateDir, serial: rootPair.cert.serialNumber, expiresAt: isoDate(rootPair.cert.validTo) }, 'created a new root CA');
     }
     roots = [rootPair];
   } else {
@@ -173,7 +173,7 @@ function intermediateFor(root: CaKeyPair, stateDir: string | undefined, now: Dat
   const fresh = issueIntermediate(root, now);
   storePair(stateDir, STATE_FILES.intermediateCert, STATE_FILES.intermediateKey, fresh);
   log?.info(
-    { stateDir, serial: fresh.cert.serialNumber, expiresAt: fresh.cert.validTo, replaced: stored !== undefined },
+    { stateDir, serial: fresh.cert.serialNumber, expiresAt: isoDate(fresh.cert.validTo), replaced: stored !== undefined },
     'issued a new intermediate CA',
   );
   return fresh;
@@ -182,4 +182,8 @@ function intermediateFor(root: CaKeyPair, stateDir: string | undefined, now: Dat
 /** The trust bundle as one PEM text. */
 export function trustBundleText(material: SigningMaterial): string {
   return material.roots.map((r) => r.pem).join('');
+}
+
+function isoDate(text: string): string {
+  return new Date(text).toISOString();
 }

@@ -58,6 +58,8 @@ export function authenticatorFor(config: CaConfig, log: Logger): Authenticator {
 export async function startCa(config: CaConfig, options: StartOptions = {}): Promise<RunningCa> {
   const log = options.log ?? logger('ca');
   for (const warning of config.warnings) log.warn(warning);
+  // The token file is checked before anything is written to the state directory.
+  const authenticator = options.authenticator ?? authenticatorFor(config, log);
   const sources = materialSources(config);
   const material = loadSigningMaterial(sources, new Date(), log);
   const authority = new CertificateAuthority(material, {
@@ -65,7 +67,6 @@ export async function startCa(config: CaConfig, options: StartOptions = {}): Pro
     defaultTtlSeconds: config.defaultTtlSeconds,
     maxTtlSeconds: config.maxTtlSeconds,
   });
-  const authenticator = options.authenticator ?? authenticatorFor(config, log);
 
   let serving = authority.issueServing(config.servingSans, SERVING_TTL_SECONDS);
   const app = buildApp({

@@ -207,7 +207,8 @@ function formatIp(bytes: Buffer): string {
   if (bytes.length === 16) {
     const groups: string[] = [];
     for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-    return groups.join(':');
+    // The URL parser prints the canonical compressed form.
+    return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
   }
   return `0x${bytes.toString('hex')}`;
 }
