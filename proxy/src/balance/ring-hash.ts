@@ -7,10 +7,12 @@ import type { BalancedEndpoint, InFlight, LoadBalancerFactory, Pick, PickContext
 import { ringPosition } from './hash.js';
 import { acquirePick, EmptyPicker, randomIndex } from './picks.js';
 
-/** The ring has at least this many points, spread over the endpoints. */
-const MIN_RING_SIZE = 1024;
-/** Points per endpoint never go below this, so that large sets still split evenly. */
-const MIN_POINTS_PER_ENDPOINT = 64;
+/**
+ * Ring points per endpoint. Fixed, not derived from the set size: if the count changed with the
+ * set, removing one endpoint would move points of every other one and reshuffle their keys.
+ * 160 points keep each endpoint's share within about ±10% of even.
+ */
+export const POINTS_PER_ENDPOINT = 160;
 
 class RingHashPicker<E extends BalancedEndpoint> implements Picker<E> {
   constructor(
@@ -40,44 +42,40 @@ class RingHashPicker<E extends BalancedEndpoint> implements Picker<E> {
   }
 }
 
-/** How many ring points each of `count` endpoints gets. */
-export function pointsPerEndpoint(count: number): number {
-  return Math.max(MIN_POINTS_PER_ENDPOINT, Math.ceil(MIN_RING_SIZE / count));
+/** Owner indexes live in the low bits of a packed point, which caps a set at 2^20 endpoints. */
+const OWNER_BITS = 20;
+
+function byKey(a: BalancedEndpoint, b: BalancedEndpoint): number {
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 function buildPicker<E extends BalancedEndpoint>(endpoints: readonly E[], inFlight: InFlight): RingHashPicker<E> {
-  const perEndpoint = pointsPerEndpoint(endpoints.length);
-  const total = endpoints.length * perEndpoint;
-  const rawPositions = new Uint32Array(total);
-  const rawOwners = new Uint32Array(total);
-  endpoints.forEach((endpoint, e) => {
-    for (let p = 0; p < perEndpoint; p++) {
-      rawPositions[e * perEndpoint + p] = ringPosition(`${endpoint.key}_${p}`);
-      rawOwners[e * perEndpoint + p] = e;
+  // Key order makes the ring independent of the order endpoints arrive in: colliding points
+  // resolve to the endpoint with the smaller key.
+  const sorted = [...endpoints].sort(byKey).slice(0, 2 ** OWNER_BITS);
+  // Each point packed as position * 2^20 + owner (exact below 2^53), so one native numeric
+  // sort orders the ring without a comparator.
+  const packed = new Float64Array(sorted.length * POINTS_PER_ENDPOINT);
+  sorted.forEach((endpoint, owner) => {
+    for (let p = 0; p < POINTS_PER_ENDPOINT; p++) {
+      packed[owner * POINTS_PER_ENDPOINT + p] = ringPosition(`${endpoint.key}_${p}`) * 2 ** OWNER_BITS + owner;
     }
   });
-  // Colliding points are ordered by endpoint key, so the ring never depends on input order.
-  const order = Array.from({ length: total }, (_, i) => i).sort((a, b) => {
-    const pa = rawPositions[a] as number;
-    const pb = rawPositions[b] as number;
-    if (pa !== pb) return pa - pb;
-    const ka = (endpoints[rawOwners[a] as number] as E).key;
-    const kb = (endpoints[rawOwners[b] as number] as E).key;
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  packed.sort();
+  const positions = new Uint32Array(packed.length);
+  const owners = new Uint32Array(packed.length);
+  packed.forEach((point, i) => {
+    const owner = point % 2 ** OWNER_BITS;
+    owners[i] = owner;
+    positions[i] = (point - owner) / 2 ** OWNER_BITS;
   });
-  const positions = new Uint32Array(total);
-  const owners = new Uint32Array(total);
-  order.forEach((from, to) => {
-    positions[to] = rawPositions[from] as number;
-    owners[to] = rawOwners[from] as number;
-  });
-  return new RingHashPicker(endpoints, inFlight, positions, owners);
+  return new RingHashPicker(sorted, inFlight, positions, owners);
 }
 
 export const ringHashBalancer: LoadBalancerFactory = {
   name: 'ring-hash',
   createPicker<E extends BalancedEndpoint>(endpoints: readonly E[], inFlight: InFlight): Picker<E> {
     if (endpoints.length === 0) return new EmptyPicker<E>();
-    return buildPicker([...endpoints], inFlight);
+    return buildPicker(endpoints, inFlight);
   },
 };
