@@ -1,6 +1,6 @@
 // `tsmesh iptables`: validates every flag, then programs (or prints, or removes) the pod's
 // traffic redirection in the current network namespace.
-import { iptablesHelp, localExecutor, parseIptablesFlags, renderPlan, runIptables } from '@tsmesh/proxy';
+import { iptablesHelp, localIptablesExecutor, parseIptablesFlags, renderIptablesPlan, runIptables } from '@tsmesh/proxy';
 import { UsageError, type Command } from '../command.js';
 
 export const iptablesCommand: Command = {
@@ -14,10 +14,10 @@ export const iptablesCommand: Command = {
     }
     const options = parseIptablesFlags(argv);
     if (!options.ok) throw new UsageError(options.error.message);
-    const result = await runIptables(options.value, localExecutor());
+    const result = await runIptables(options.value, localIptablesExecutor());
     if (!result.ok) throw result.error;
     for (const note of result.value.notes) process.stderr.write(`tsmesh iptables: ${note}\n`);
-    if (options.value.dryRun) process.stdout.write(renderPlan(result.value));
+    if (options.value.dryRun) process.stdout.write(renderIptablesPlan(result.value));
     return 0;
   },
 };

@@ -112,6 +112,7 @@ describe('parseIptablesFlags', () => {
     [['--outbound-port'], '--outbound-port needs a value'],
     [['--outbound-port', '--dry-run'], '--outbound-port needs a value'],
     [['--outbound-port=1', '--outbound-port=2'], '--outbound-port is given more than once'],
+    [['--inbound-port=15001'], '--inbound-port and --outbound-port must differ (both are 15001)'],
   ])('refuses %j with a message naming the flag and the value', (argv, message) => {
     expect(failure(...argv)).toBe(message);
   });
@@ -128,6 +129,10 @@ describe('iptablesHelp', () => {
   it('documents every flag', () => {
     const help = iptablesHelp();
     for (const flag of IPTABLES_FLAGS) expect(help).toContain(`--${flag.name}`);
+  });
+
+  it('fits in 100 columns', () => {
+    for (const line of iptablesHelp().split('\n')) expect(line.length).toBeLessThanOrEqual(100);
   });
 
   it('lists only flags the parser knows', () => {

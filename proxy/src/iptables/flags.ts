@@ -33,11 +33,28 @@ export const IPTABLES_FLAGS: readonly FlagSpec[] = [
   { name: 'help', help: 'show this help' },
 ];
 
+const HELP_WIDTH = 100;
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  return [...lines, line];
+}
+
 /** The full `tsmesh iptables --help` text. */
 export function iptablesHelp(): string {
   const left = IPTABLES_FLAGS.map((f) => `--${f.name}${f.placeholder ? ` ${f.placeholder}` : ''}`);
   const width = Math.max(...left.map((l) => l.length));
-  const lines = IPTABLES_FLAGS.map((f, i) => `  ${(left[i] ?? '').padEnd(width)}  ${f.help}`);
+  const indent = ' '.repeat(width + 4);
+  const lines = IPTABLES_FLAGS.map((f, i) => `  ${(left[i] ?? '').padEnd(width)}  ${wrap(f.help, HELP_WIDTH - indent.length).join(`\n${indent}`)}`);
   return [
     'Usage: tsmesh iptables [flags]',
     '',
@@ -45,7 +62,8 @@ export function iptablesHelp(): string {
     'the inbound port, outgoing TCP to the outbound port, except the proxy\'s own traffic, loopback,',
     'the mesh-reserved ports 15000-15099 and whatever the flags exclude. The rules live in the nat',
     'table, in chains named TSMESH_*, and are applied with one atomic `iptables-restore --noflush`.',
-    'Running it again replaces the rules: each rule exists once.',
+    'Running it again replaces the rules: each rule exists once. When it programs ip6tables it also',
+    "adds ::6/128 to lo, the inbound proxy's IPv6 source address; --cleanup removes that too.",
     '',
     'Flags (--flag VALUE or --flag=VALUE; lists are comma-separated):',
     ...lines,
@@ -180,6 +198,9 @@ export function parseIptablesFlags(argv: readonly string[]): Result<IptablesOpti
     ipv6: value('ipv6', parseIpv6, 'auto'),
     redirect,
   });
+  if (failures.length === 0 && redirect.inboundPort === redirect.outboundPort) {
+    failures.push(`--inbound-port and --outbound-port must differ (both are ${redirect.inboundPort})`);
+  }
   if (failures.length > 0) return badFlag(failures.join('; '));
   return ok(options);
 }
