@@ -75,7 +75,7 @@ function portProblem(entry: string): string | undefined {
 
 function cidrProblem(entry: string): string | undefined {
   const [address = '', prefix, extra] = entry.split('/');
-  const family = isIP(address);
+  const family = address.includes('%') ? 0 : isIP(address); // a zone index has no place in a route
   if (family === 0 || extra !== undefined) return `"${entry}" is not an IP address or CIDR`;
   if (prefix === undefined) return undefined;
   const max = family === 4 ? 32 : 128;

@@ -63,9 +63,9 @@ export async function review(request: AdmissionRequest, options: AppOptions, log
 /** Makes the webhook app; the caller listens (entry point) or calls `inject()` (tests). */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const log = options.logger ?? logger('injector.webhook');
+  // fastify's own logger stays off: every review is logged once, below, with its decision.
   const app = fastify({
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    disableRequestLogging: true,
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
   }) as unknown as FastifyInstance;
 

@@ -1,10 +1,11 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { injectPod, injectionStatus, type Injection } from './inject.js';
 import { applyPatch } from './jsonpatch.js';
+import type { NamespaceInfo } from './policy.js';
 import { makeSettings, type InjectionSettings } from './settings.js';
 import { loadPod, podWith } from './testdata/fixtures.js';
 
-const enabled = (name: string) => ({ name, labels: { 'tsmesh-injection': 'enabled' } });
+const enabled = (name: string): NamespaceInfo => ({ name, labels: { 'tsmesh-injection': 'enabled' } });
 const classic = makeSettings({ nativeSidecars: false, image: 'registry.test/tsmesh:1.2.3' });
 const native = makeSettings({ nativeSidecars: true, image: 'registry.test/tsmesh:1.2.3' });
 

@@ -1,7 +1,7 @@
 // `tsmesh inject`: injects the pods and pod templates of a YAML stream exactly as the webhook would
 // (same decision, same JSONPatch, applied here) and leaves every other object as it was written.
 import { err, ok, type Result } from '@tsmesh/common';
-import { Document, parseAllDocuments } from 'yaml';
+import { parseAllDocuments, type ParsedNode } from 'yaml';
 import { INJECTION_NAMESPACE_LABEL } from './annotations.js';
 import { INJECTOR_ERRORS, injectorError, withContext } from './errors.js';
 import { injectPod } from './inject.js';
@@ -107,24 +107,31 @@ export function injectManifests(text: string, settings: InjectionSettings, sourc
   const documents = parseAllDocuments(text);
   if (!Array.isArray(documents)) return ok(report); // an empty stream
   const out: string[] = [];
+  let previousEnd = 0;
   for (const [index, document] of documents.entries()) {
     const where = `${source}, document ${index + 1}`;
+    // The document's own text, with the comments between it and the one before.
+    const end = document.range?.[2] ?? text.length;
+    const own = text.slice(previousEnd, end).replace(/^(\s*\n)+/, '');
+    previousEnd = end;
     const [problem] = document.errors;
     if (problem) {
       return err(injectorError(INJECTOR_ERRORS.MANIFEST_PARSE, `${where}: ${problem.message}`, problem));
     }
     const value: unknown = document.toJS();
     if (value === null || value === undefined) continue;
-    if (!isPlainObject(value)) {
-      out.push(document.toString());
-      continue;
+    const outcome = isPlainObject(value) ? injectObject(value, settings, report) : ok({ object: value, changed: false });
+    if (!outcome.ok) return err(withContext(outcome.error, where));
+    // Untouched objects keep their text; injected ones are written anew, keeping the comments around.
+    let written = own;
+    if (outcome.value.changed) {
+      // A node made here has no source range; toString() needs none.
+      document.contents = document.createNode(outcome.value.object) as ParsedNode;
+      written = document.toString();
     }
-    const outcome = injectObject(value, settings, report);
-    if (!outcome.ok) {
-      return err(withContext(outcome.error, where));
-    }
-    // Untouched objects keep their text, comments included; injected ones are written anew.
-    out.push(outcome.value.changed ? new Document(outcome.value.object).toString() : document.toString());
+    if (!written.endsWith('\n')) written += '\n';
+    if (out.length > 0 && !document.directives?.docStart) written = `---\n${written}`;
+    out.push(written);
   }
-  return ok({ ...report, text: out.join('---\n') });
+  return ok({ ...report, text: out.join('') });
 }
