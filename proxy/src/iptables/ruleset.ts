@@ -12,11 +12,11 @@
 //   TSMESH_INBOUND_REDIRECT   -p tcp -j REDIRECT --to-ports 15006
 //
 //   TSMESH_OUTBOUND
-//     -s 127.0.0.6/32 -o lo               RETURN     the inbound proxy delivering to the app: it
-//                                                    binds 127.0.0.6 (::6) so this passes untouched
-//     ! -d 127.0.0.1/32 -o lo uid 1337    TSMESH_INBOUND   the proxy dialling its own pod address
-//     ! -d 127.0.0.1/32 -o lo gid 1337    TSMESH_INBOUND   (app -> own pod IP, relayed by the
-//                                                    outbound proxy) goes through inbound policy
+//     -s 127.0.0.6/32 -o lo               RETURN     the inbound proxy delivering to the app (it binds
+//                                                    127.0.0.6) passes untouched
+//     ! -d 127.0.0.1/32 -o lo uid 1337    -j TSMESH_INBOUND   the proxy dialling its own pod address
+//     ! -d 127.0.0.1/32 -o lo gid 1337    -j TSMESH_INBOUND   is treated as incoming traffic, so it
+//                                                    meets inbound policy (and inbound exclusions)
 //     uid 1337 / gid 1337                 RETURN     the proxy's own traffic is never captured
 //     -d 127.0.0.1/32                     RETURN     loopback
 //     --dport 15000:15099                 RETURN     mesh-reserved ports
@@ -27,8 +27,9 @@
 //   TSMESH_OUTBOUND_REDIRECT  -p tcp -j REDIRECT --to-ports 15001
 //
 // The app's own (non-proxy) connections to its pod IP over lo are not special: they are captured
-// as outbound like any other, and the outbound proxy sends them through the inbound side. For IPv6
-// the same layout uses ::1/128 and ::6/128, and only the IPv6 CIDRs of the config.
+// as outbound like any other; the outbound proxy then dials the pod IP, which lands on inbound, and
+// the inbound proxy delivers from 127.0.0.6, which passes: no loop, no policy bypass. For IPv6 the
+// same layout uses ::1/128 and ::6/128 (added to lo by ipv6.ts), and only the config's IPv6 CIDRs.
 //
 // Idempotence: declaring a chain (`:TSMESH_X - [0:0]`) in a `--noflush` restore creates or flushes
 // it, so own chains are rewritten whole; the jumps from built-in chains are added only when
