@@ -204,7 +204,8 @@ function readSettings(values: Values, env: Readonly<Record<string, string | unde
 function parseListen(value: string): { host: string; port: number } {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(value);
   const port = Number(match?.[3]);
-  if (!match || port < 1 || port > 65535) throw badFlag(`--listen: "${value}" is not valid (expected [HOST]:PORT)`);
+  // Port 0 asks the system for a free port (tests, trial runs).
+  if (!match || port > 65535) throw badFlag(`--listen: "${value}" is not valid (expected [HOST]:PORT)`);
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 

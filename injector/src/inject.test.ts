@@ -198,6 +198,23 @@ describe('injectPod with native sidecars', () => {
     expect(inject(pod, native, enabled('payments')).patch).toEqual([]);
   });
 
+  it('rewrites the probes of the app\'s own native sidecars, which start after tsmesh-proxy', () => {
+    const pod = loadPod('review-bare-pod');
+    pod.spec!.initContainers = [
+      { name: 'setup', image: 'setup' },
+      { name: 'logs', image: 'fluent', restartPolicy: 'Always', ports: [{ name: 'admin', containerPort: 2020 }], readinessProbe: { httpGet: { path: '/ready', port: 'admin' } } },
+    ];
+    const out = inject(pod, native);
+    expect(out.pod.spec?.initContainers?.map((c) => c.name)).toEqual(['tsmesh-init', 'tsmesh-proxy', 'setup', 'logs']);
+    expect(container(out.pod, 'logs').readinessProbe).toEqual({ httpGet: { path: '/app-health/logs/readyz', port: 15020, scheme: 'HTTP' } });
+    expect(JSON.parse(env(container(out.pod, 'tsmesh-proxy'), 'TSMESH_APP_PROBES')?.value ?? '{}')).toEqual({
+      'logs/readyz': { httpGet: { path: '/ready', port: 2020 } },
+    });
+    expect(container(out.pod, 'setup')).toEqual({ name: 'setup', image: 'setup' });
+    const patched = applyPatch(pod, out.patch);
+    expect(patched.ok && patched.value).toEqual(out.pod);
+  });
+
   it('decides native or not from the Kubernetes version when set to auto', () => {
     const at = (version: string | undefined) =>
       injectionStatus(inject(loadPod('review-bare-pod'), makeSettings({ kubernetesVersion: version })).pod)?.nativeSidecar;

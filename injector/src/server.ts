@@ -25,6 +25,8 @@ export interface RunningInjector {
 export interface InjectorDependencies {
   /** Replaces the API server lookup (tests, or a cluster-less trial run). */
   readonly namespaceLabels?: NamespaceLabels;
+  /** How often the TLS files are checked for a change (default 30 s). */
+  readonly tlsReloadIntervalMs?: number;
 }
 
 async function readTls(config: InjectorConfig): Promise<{ cert: Buffer; key: Buffer }> {
@@ -83,7 +85,7 @@ export async function startInjector(config: InjectorConfig, dependencies: Inject
         log.warn({ err: error }, 'TLS certificate reload failed: still serving the previous one');
       }
     })();
-  }, TLS_RELOAD_INTERVAL_MS);
+  }, dependencies.tlsReloadIntervalMs ?? TLS_RELOAD_INTERVAL_MS);
   timer.unref();
 
   return {
