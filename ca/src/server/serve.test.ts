@@ -5,8 +5,11 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { pino } from 'pino';
 import { parseCaConfig } from '../config.js';
-import { tempDir } from '../testing/fixtures.js';
-import { startCa } from './serve.js';
+import { loadSigningMaterial } from '../authority/load.js';
+import { generateWorkloadCsr } from '../client.js';
+import { testAuthority, tempDir, WEB } from '../testing/fixtures.js';
+import { verifyCsr } from '../x509/csr.js';
+import { authenticatorFor, refreshMaterial, startCa } from './serve.js';
 
 const quiet = { log: pino({ level: 'silent' }), auditLog: pino({ level: 'silent' }) };
 
@@ -59,6 +62,72 @@ describe('startCa', () => {
     writeFileSync(tokens, 'not: [a list');
     await expect(startCa(config(), quiet)).rejects.toThrow(/token file/);
     expect(existsSync(join(dir, 'state'))).toBe(false);
+  });
+});
+
+describe('refreshMaterial', () => {
+  it('keeps a healthy intermediate and renews one that is due, under the same root', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const start = new Date();
+      const sources = { stateDir: dir };
+      const authority = testAuthority({}, loadSigningMaterial(sources, start));
+      const before = authority.signingMaterial;
+      expect(refreshMaterial(authority, sources, start, quiet.log)).toBe(false);
+      expect(refreshMaterial(authority, sources, new Date(start.getTime() + 300 * 86400_000), quiet.log)).toBe(true);
+      const after = authority.signingMaterial;
+      expect(after.signer.cert.fingerprint256).not.toBe(before.signer.cert.fingerprint256);
+      expect(after.roots[0]?.pem).toBe(before.roots[0]?.pem);
+      const csr = verifyCsr(generateWorkloadCsr('spiffe://cluster.local/ns/default/sa/web').csrPem);
+      if (!csr.ok) throw csr.error;
+      const issued = authority.issueWorkload(WEB, csr.value);
+      expect(issued.ok && issued.value.certChain[1]).toBe(after.signer.pem);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('authenticatorFor', () => {
+  let dir: string;
+  let cleanup: () => void;
+  beforeEach(() => ({ dir, cleanup } = tempDir()));
+  afterEach(() => cleanup());
+  const base = (...extra: string[]) => parseCaConfig(['--state-dir', dir, ...extra], {});
+
+  it('uses TokenReview with the given kubeconfig', () => {
+    const file = join(dir, 'kubeconfig');
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: c, cluster: {server: "https://10.0.0.1:6443"}}]',
+        'users: [{name: u, user: {token: t}}]',
+        'contexts: [{name: x, context: {cluster: c, user: u}}]',
+        'current-context: x',
+      ].join('\n'),
+    );
+    expect(authenticatorFor(base('--kubeconfig', file), quiet.log).kind).toBe('token-review');
+  });
+
+  it('names a kubeconfig file that cannot be read', () => {
+    expect(() => authenticatorFor(base('--kubeconfig', join(dir, 'missing')), quiet.log)).toThrow(/^kubeconfig .*missing: /);
+  });
+
+  it('fails fast when there is no Kubernetes configuration at all', () => {
+    if (process.env.KUBERNETES_SERVICE_HOST !== undefined) return;
+    const saved = { KUBECONFIG: process.env.KUBECONFIG, HOME: process.env.HOME };
+    delete process.env.KUBECONFIG;
+    process.env.HOME = dir;
+    try {
+      expect(() => authenticatorFor(base(), quiet.log)).toThrow(/no Kubernetes configuration found/);
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
   });
 });
 

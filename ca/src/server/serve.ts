@@ -3,13 +3,14 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { logger, type Logger } from '@tsmesh/common';
+import { logger, TsmeshError, type Logger } from '@tsmesh/common';
 import type { Authenticator } from '../auth/authenticator.js';
 import { TokenFileAuthenticator } from '../auth/token-file.js';
 import { TokenReviewAuthenticator } from '../auth/token-review.js';
 import { CertificateAuthority, type ServingCredentials } from '../authority/authority.js';
-import { loadSigningMaterial, trustBundleText, type MaterialSources } from '../authority/load.js';
+import { loadSigningMaterial, needsRenewal, trustBundleText, type MaterialSources } from '../authority/load.js';
 import type { CaConfig } from '../config.js';
+import { CA_SETUP_ERRORS } from '../errors.js';
 import { buildApp, type CaApp } from './app.js';
 
 /** Lifetime of the CA's own serving certificate; it is replaced at half of it. */
@@ -45,13 +46,42 @@ function materialSources(config: CaConfig): MaterialSources {
   };
 }
 
-/** The authenticator a config asks for: the token file in local mode, TokenReview otherwise. */
+/**
+ * The authenticator a config asks for: the token file in local mode, TokenReview otherwise.
+ * Throws TsmeshError when the token file or the Kubernetes configuration is unusable.
+ */
 export function authenticatorFor(config: CaConfig, log: Logger): Authenticator {
   if (config.tokenFile !== undefined) return new TokenFileAuthenticator(config.tokenFile, { log });
   const kubeConfig = new KubeConfig();
-  if (config.kubeconfig !== undefined) kubeConfig.loadFromFile(config.kubeconfig);
-  else kubeConfig.loadFromDefault();
+  try {
+    if (config.kubeconfig !== undefined) kubeConfig.loadFromFile(config.kubeconfig);
+    else kubeConfig.loadFromDefault();
+  } catch (cause) {
+    throw new TsmeshError(CA_SETUP_ERRORS.BAD_FLAG, `kubeconfig ${config.kubeconfig ?? '(default)'}: ${(cause as Error).message}`, { cause });
+  }
+  // client-node falls back to an unauthenticated http://localhost:8080 when it finds nothing at all.
+  const cluster = kubeConfig.getCurrentCluster();
+  if (cluster === null || (config.kubeconfig === undefined && cluster.server === 'http://localhost:8080')) {
+    throw new TsmeshError(
+      CA_SETUP_ERRORS.BAD_FLAG,
+      'no Kubernetes configuration found for TokenReview (not in a cluster, no KUBECONFIG, no ~/.kube/config): give --kubeconfig, or --token-file for local mode',
+    );
+  }
   return new TokenReviewAuthenticator(kubeConfig, { log });
+}
+
+/**
+ * Re-reads the signing material when it can have changed: an operator intermediate (files may have
+ * been rotated) or a CA-made intermediate that is due for renewal. True when the CA switched.
+ */
+export function refreshMaterial(authority: CertificateAuthority, sources: MaterialSources, now: Date, log: Logger): boolean {
+  const current = authority.signingMaterial;
+  if (sources.intermediateCertFile === undefined && !needsRenewal(current.signer, now)) return false;
+  const fresh = loadSigningMaterial(sources, now, log);
+  if (fresh.signer.cert.fingerprint256 === current.signer.cert.fingerprint256) return false;
+  authority.replaceMaterial(fresh);
+  log.info({ serial: fresh.signer.cert.serialNumber, expiresAt: new Date(fresh.signer.cert.validTo).toISOString() }, 'signing with a new intermediate');
+  return true;
 }
 
 /** Starts the CA and resolves once it listens. Throws TsmeshError on bad material or token file. */
@@ -96,12 +126,7 @@ export async function startCa(config: CaConfig, options: StartOptions = {}): Pro
 
   const recheck = setInterval(() => {
     try {
-      const fresh = loadSigningMaterial(sources, new Date(), log);
-      if (fresh.signer.cert.fingerprint256 !== authority.signingMaterial.signer.cert.fingerprint256) {
-        authority.replaceMaterial(fresh);
-        trustBundlePem = trustBundleText(fresh);
-        log.info({ serial: fresh.signer.cert.serialNumber }, 'signing with a renewed intermediate');
-      }
+      if (refreshMaterial(authority, sources, new Date(), log)) trustBundlePem = trustBundleText(authority.signingMaterial);
     } catch (error) {
       log.error({ err: error }, 'cannot re-check the signing material; still signing with the current one');
     }
