@@ -1,0 +1,26 @@
+// Stable error codes of the control plane (discovery from Kubernetes or a mesh file).
+import { TsmeshError } from '@tsmesh/common';
+
+export const CONTROL_ERRORS = {
+  /** No usable Kubernetes configuration (no file, no in-cluster service account, no current cluster). */
+  KUBE_CONFIG: 'TSMESH_ERR_CONTROL_KUBECONFIG',
+  /** The API server answered a request with an error status, or could not be reached. */
+  KUBE_API: 'TSMESH_ERR_CONTROL_KUBE_API',
+  /** The first list of every watched kind did not complete (timeout, or access refused). */
+  KUBE_SYNC: 'TSMESH_ERR_CONTROL_KUBE_SYNC',
+  /** A flag or environment variable of the control plane has a bad value. */
+  BAD_FLAG: 'TSMESH_ERR_BAD_FLAG',
+} as const;
+
+export type ControlErrorCode = (typeof CONTROL_ERRORS)[keyof typeof CONTROL_ERRORS];
+
+export function controlError(code: ControlErrorCode, message: string, cause?: unknown): TsmeshError {
+  return new TsmeshError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/** The message of a thrown value, with its cause's (fetch says only "fetch failed"; the cause says why). */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? error.cause.message : undefined;
+  return cause === undefined || error.message.includes(cause) ? error.message : `${error.message}: ${cause}`;
+}

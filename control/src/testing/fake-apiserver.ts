@@ -1,0 +1,584 @@
+// A local stand-in for the Kubernetes API server, for tests. It keeps the list/watch protocol well
+// enough for the real @kubernetes/client-node to run against it unmodified: one global
+// resourceVersion, paginated lists, watches that replay from a resourceVersion or answer 410 Gone
+// once it is compacted away, bookmarks, label and field selectors; and test controls to change
+// objects and to break connections.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeObject } from '@tsmesh/common';
+import { parseFieldSelector, parseLabelSelector, type Selector } from './selectors.js';
+
+export interface FakeResource {
+  /** '' for the core group. */
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+  readonly kind: string;
+  readonly namespaced: boolean;
+  /** Served from a CustomResourceDefinition: it can be absent, and its list items carry apiVersion and kind. */
+  readonly custom: boolean;
+}
+
+const core = (plural: string, kind: string, namespaced = true): FakeResource => ({ group: '', version: 'v1', plural, kind, namespaced, custom: false });
+const custom = (group: string, plural: string, kind: string): FakeResource => ({ group, version: 'v1', plural, kind, namespaced: true, custom: true });
+
+export const FAKE_RESOURCES: readonly FakeResource[] = [
+  core('services', 'Service'),
+  core('pods', 'Pod'),
+  core('namespaces', 'Namespace', false),
+  core('serviceaccounts', 'ServiceAccount'),
+  core('events', 'Event'),
+  { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true, custom: false },
+  custom('security.tsmesh.io', 'peerauthentications', 'PeerAuthentication'),
+  custom('gateway.networking.k8s.io', 'httproutes', 'HTTPRoute'),
+  custom('gateway.networking.k8s.io', 'grpcroutes', 'GRPCRoute'),
+];
+
+export interface FakeApiServerOptions {
+  /** Plurals of custom resources whose CRD is not installed at start: their paths answer 404. */
+  readonly absent?: readonly string[];
+  /** Sends a BOOKMARK this often to watches that allow them; default none (a real server: about a minute). */
+  readonly bookmarkIntervalMs?: number;
+  /** Watch events kept for resuming (default 1000); a watch from an older resourceVersion gets 410 Gone. */
+  readonly historyLimit?: number;
+  /** When set, every request must carry `Authorization: Bearer <token>`, else 401. */
+  readonly token?: string;
+}
+
+export interface RequestRecord {
+  readonly method: string;
+  readonly path: string;
+  readonly query: Readonly<Record<string, string>>;
+  readonly watch: boolean;
+  readonly status: number;
+}
+
+/** An injected failure: the next matching requests (`times`, default 1) answer `status`. */
+export interface Fault {
+  readonly method?: string;
+  /** The exact path, or a pattern. */
+  readonly path?: string | RegExp;
+  /** Only watch requests (true) or only other requests (false); default both. */
+  readonly watch?: boolean;
+  readonly status: number;
+  times?: number;
+}
+
+type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+interface HistoryRecord {
+  readonly rv: number;
+  readonly resource: FakeResource;
+  readonly type: EventType;
+  readonly object: KubeObject;
+  /** The object before a change, to turn MODIFIED into ADDED or DELETED for selector-filtered watches. */
+  readonly previous: KubeObject | undefined;
+}
+
+interface Watcher {
+  readonly resource: FakeResource;
+  readonly namespace: string | undefined;
+  readonly matches: Selector;
+  readonly res: ServerResponse;
+  readonly timers: NodeJS.Timeout[];
+}
+
+interface Route {
+  readonly resource: FakeResource;
+  readonly namespace: string | undefined;
+  readonly name: string | undefined;
+  readonly subresource: string | undefined;
+}
+
+/** A Kubernetes Status object, as error answers and watch ERROR events carry. */
+export function statusObject(code: number, reason: string, message: string): KubeObject {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+class StatusError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const REASONS: Readonly<Record<number, string>> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  409: 'Conflict',
+  410: 'Expired',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+};
+
+const clone = <T>(value: T): T => structuredClone(value);
+const groupVersion = (r: FakeResource): string => (r.group === '' ? r.version : `${r.group}/${r.version}`);
+const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
+const timestamp = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+export class FakeApiServer {
+  /** Every request answered, in order. */
+  readonly requests: RequestRecord[] = [];
+  private readonly server: Server;
+  private readonly store = new Map<FakeResource, Map<string, KubeObject>>();
+  private readonly absent: Set<string>;
+  private readonly watchers = new Set<Watcher>();
+  private readonly faults: Fault[] = [];
+  private readonly continues = new Map<string, { items: KubeObject[]; rv: number; offset: number }>();
+  private history: HistoryRecord[] = [];
+  /** Watches may resume from this resourceVersion or later; older ones get 410 Gone. */
+  private historyStart = 0;
+  private rv = 0;
+  private readonly options: FakeApiServerOptions;
+
+  private constructor(options: FakeApiServerOptions) {
+    this.options = options;
+    this.absent = new Set(options.absent ?? []);
+    for (const resource of FAKE_RESOURCES) this.store.set(resource, new Map());
+    this.server = createServer((req, res) => this.handle(req, res));
+  }
+
+  /** Starts a server on 127.0.0.1 on a free port. */
+  static async start(options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
+    const fake = new FakeApiServer(options);
+    await new Promise<void>((resolve, reject) => {
+      fake.server.once('error', reject);
+      fake.server.listen(0, '127.0.0.1', () => resolve());
+    });
+    return fake;
+  }
+
+  get url(): string {
+    const { port } = this.server.address() as AddressInfo;
+    return `http://127.0.0.1:${port}`;
+  }
+
+  /** The latest resourceVersion handed out. */
+  get resourceVersion(): number {
+    return this.rv;
+  }
+
+  /** A KubeConfig for this server (plain HTTP, which client-node allows only with skipTLSVerify). */
+  kubeConfig(token = this.options.token): KubeConfig {
+    const config = new KubeConfig();
+    config.loadFromOptions({
+      clusters: [{ name: 'fake', server: this.url, skipTLSVerify: true }],
+      users: [token === undefined ? { name: 'fake' } : { name: 'fake', token }],
+      contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
+      currentContext: 'fake',
+    });
+    return config;
+  }
+
+  // ---- test controls ------------------------------------------------------------------------
+
+  /** Stores a new object (resourceVersion, uid, creationTimestamp set) and tells the watches. */
+  create(object: KubeObject): KubeObject {
+    const resource = this.resourceOf(object);
+    const namespace = resource.namespaced ? (object.metadata.namespace ?? 'default') : undefined;
+    const generateName = object.metadata['generateName'];
+    const name = object.metadata.name ?? (typeof generateName === 'string' ? `${generateName}${randomUUID().slice(0, 5)}` : undefined);
+    if (name === undefined) throw new StatusError(400, 'Invalid', `${object.kind}: metadata.name or generateName is required`);
+    const objects = this.objects(resource);
+    if (objects.has(keyOf(namespace, name))) {
+      throw new StatusError(409, 'AlreadyExists', `${resource.plural} "${name}" already exists`);
+    }
+    const rv = ++this.rv;
+    const stored: KubeObject = {
+      ...clone(object),
+      apiVersion: groupVersion(resource),
+      kind: resource.kind,
+      metadata: {
+        ...clone(object.metadata),
+        name,
+        ...(namespace === undefined ? {} : { namespace }),
+        uid: randomUUID(),
+        resourceVersion: String(rv),
+        creationTimestamp: timestamp(),
+        generation: 1,
+      },
+    };
+    objects.set(keyOf(namespace, name), stored);
+    this.record({ rv, resource, type: 'ADDED', object: stored, previous: undefined });
+    return clone(stored);
+  }
+
+  /** Replaces a stored object (keeping uid and creationTimestamp) and tells the watches. */
+  update(object: KubeObject): KubeObject {
+    const resource = this.resourceOf(object);
+    const { key, existing } = this.find(resource, object);
+    const given = object.metadata.resourceVersion;
+    if (typeof given === 'string' && given !== '' && given !== existing.metadata.resourceVersion) {
+      throw new StatusError(409, 'Conflict', `the object has been modified; resourceVersion ${given} is not the latest`);
+    }
+    const rv = ++this.rv;
+    const stored: KubeObject = {
+      ...clone(object),
+      apiVersion: existing.apiVersion,
+      kind: existing.kind,
+      metadata: {
+        ...clone(object.metadata),
+        name: existing.metadata.name,
+        ...(existing.metadata.namespace === undefined ? {} : { namespace: existing.metadata.namespace }),
+        uid: existing.metadata['uid'],
+        creationTimestamp: existing.metadata['creationTimestamp'],
+        resourceVersion: String(rv),
+        generation: Number(existing.metadata['generation'] ?? 1) + 1,
+      },
+    };
+    this.objects(resource).set(key, stored);
+    this.record({ rv, resource, type: 'MODIFIED', object: stored, previous: existing });
+    return clone(stored);
+  }
+
+  /** Creates or updates. */
+  apply(object: KubeObject): KubeObject {
+    const resource = this.resourceOf(object);
+    const namespace = resource.namespaced ? (object.metadata.namespace ?? 'default') : undefined;
+    const exists = object.metadata.name !== undefined && this.objects(resource).has(keyOf(namespace, object.metadata.name));
+    const { resourceVersion: _ignored, ...metadata } = object.metadata;
+    return exists ? this.update({ ...object, metadata }) : this.create(object);
+  }
+
+  /** Removes an object (named by apiVersion, kind, metadata.name and namespace) and tells the watches. */
+  delete(object: Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'>): KubeObject {
+    const resource = this.resourceOf(object);
+    const { key, existing } = this.find(resource, object);
+    const rv = ++this.rv;
+    const deleted: KubeObject = { ...existing, metadata: { ...existing.metadata, resourceVersion: String(rv) } };
+    this.objects(resource).delete(key);
+    this.record({ rv, resource, type: 'DELETED', object: deleted, previous: existing });
+    return clone(deleted);
+  }
+
+  /** The stored objects of one resource (by plural), optionally of one namespace. */
+  list(plural: string, namespace?: string): KubeObject[] {
+    const resource = this.resourceByPlural(plural);
+    return [...this.objects(resource).values()].filter((o) => namespace === undefined || o.metadata.namespace === namespace).map(clone);
+  }
+
+  /** Forgets the watch history (and list continue tokens): a watch from any earlier resourceVersion gets 410 Gone. */
+  compact(): void {
+    this.history = [];
+    this.historyStart = this.rv;
+    this.continues.clear();
+  }
+
+  /** Ends every open watch (as an API server restart would); `abrupt` resets the connections instead. Returns how many. */
+  dropWatches(options: { abrupt?: boolean; plural?: string } = {}): number {
+    let dropped = 0;
+    for (const watcher of [...this.watchers]) {
+      if (options.plural !== undefined && watcher.resource.plural !== options.plural) continue;
+      this.removeWatcher(watcher);
+      if (options.abrupt) watcher.res.socket?.destroy();
+      else watcher.res.end();
+      dropped += 1;
+    }
+    return dropped;
+  }
+
+  /** Open watches, of one resource (by plural) or all. */
+  watchCount(plural?: string): number {
+    return [...this.watchers].filter((w) => plural === undefined || w.resource.plural === plural).length;
+  }
+
+  /** Makes the next matching requests fail with `fault.status`. */
+  fail(fault: Fault): void {
+    this.faults.push({ ...fault, times: fault.times ?? 1 });
+  }
+
+  /** Serves a custom resource from now on (its CRD was installed). */
+  install(plural: string): void {
+    this.absent.delete(plural);
+  }
+
+  /** Stops serving a custom resource (its CRD was deleted): its objects are deleted, its watches end. */
+  uninstall(plural: string): void {
+    const resource = this.resourceByPlural(plural);
+    for (const object of [...this.objects(resource).values()]) this.delete(object);
+    this.absent.add(plural);
+    this.dropWatches({ plural });
+  }
+
+  /** The requests answered for one path (optionally only watches, or only lists). */
+  requestsFor(path: string, watch?: boolean): RequestRecord[] {
+    return this.requests.filter((r) => r.path === path && (watch === undefined || r.watch === watch));
+  }
+
+  async close(): Promise<void> {
+    this.dropWatches();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  // ---- store --------------------------------------------------------------------------------
+
+  private objects(resource: FakeResource): Map<string, KubeObject> {
+    const objects = this.store.get(resource);
+    if (objects === undefined) throw new Error(`no store for ${resource.plural}`);
+    return objects;
+  }
+
+  private resourceOf(object: Pick<KubeObject, 'apiVersion' | 'kind'>): FakeResource {
+    const resource = FAKE_RESOURCES.find((r) => groupVersion(r) === object.apiVersion && r.kind === object.kind);
+    if (resource === undefined) throw new StatusError(404, 'NotFound', `no resource for ${object.apiVersion} ${object.kind}`);
+    if (this.absent.has(resource.plural)) throw new StatusError(404, 'NotFound', `${resource.plural} is not installed`);
+    return resource;
+  }
+
+  private resourceByPlural(plural: string): FakeResource {
+    const resource = FAKE_RESOURCES.find((r) => r.plural === plural);
+    if (resource === undefined) throw new Error(`unknown resource ${plural}`);
+    return resource;
+  }
+
+  private find(resource: FakeResource, object: Pick<KubeObject, 'metadata'>): { key: string; existing: KubeObject } {
+    const namespace = resource.namespaced ? (object.metadata.namespace ?? 'default') : undefined;
+    const name = object.metadata.name ?? '';
+    const key = keyOf(namespace, name);
+    const existing = this.objects(resource).get(key);
+    if (existing === undefined) throw new StatusError(404, 'NotFound', `${resource.plural} "${name}" not found`);
+    return { key, existing };
+  }
+
+  private record(record: HistoryRecord): void {
+    this.history.push(record);
+    const limit = this.options.historyLimit ?? 1000;
+    while (this.history.length > limit) {
+      const dropped = this.history.shift();
+      if (dropped !== undefined) this.historyStart = dropped.rv;
+    }
+    for (const watcher of this.watchers) this.deliver(watcher, record);
+  }
+
+  /** Sorted as etcd keys are: by namespace, then name. */
+  private matching(route: Route, matches: Selector): KubeObject[] {
+    return [...this.objects(route.resource).entries()]
+      .filter(([, o]) => route.namespace === undefined || o.metadata.namespace === route.namespace)
+      .filter(([, o]) => matches(o))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, o]) => o);
+  }
+
+  // ---- HTTP ---------------------------------------------------------------------------------
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const query = Object.fromEntries(url.searchParams.entries());
+    const watch = query['watch'] === 'true' || query['watch'] === '1';
+    const method = req.method ?? 'GET';
+    const answer = (status: number, body: unknown): void => {
+      this.requests.push({ method, path: url.pathname, query, watch, status });
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    const token = this.options.token;
+    if (token !== undefined && req.headers.authorization !== `Bearer ${token}`) {
+      answer(401, statusObject(401, 'Unauthorized', 'Unauthorized'));
+      return;
+    }
+    const fault = this.faults.find(
+      (f) =>
+        (f.method === undefined || f.method === method) &&
+        (f.watch === undefined || f.watch === watch) &&
+        (f.path === undefined || (typeof f.path === 'string' ? f.path === url.pathname : f.path.test(url.pathname))),
+    );
+    if (fault !== undefined) {
+      fault.times = (fault.times ?? 1) - 1;
+      if (fault.times <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
+      answer(fault.status, statusObject(fault.status, REASONS[fault.status] ?? 'Unknown', `injected failure ${fault.status}`));
+      return;
+    }
+    void this.serve(req, res, url.pathname, query, watch)
+      .then((result) => {
+        if (result !== 'streaming') answer(result.status, result.body);
+      })
+      .catch((error: unknown) => {
+        if (error instanceof StatusError) answer(error.code, statusObject(error.code, error.reason, error.message));
+        else answer(500, statusObject(500, 'InternalError', String(error)));
+      });
+  }
+
+  private async serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    query: Record<string, string>,
+    watch: boolean,
+  ): Promise<{ status: number; body: unknown } | 'streaming'> {
+    const route = this.route(path);
+    const method = req.method ?? 'GET';
+    if (route.subresource !== undefined) throw new StatusError(405, 'MethodNotAllowed', `subresource ${route.subresource} is not served`);
+    if (route.name === undefined) {
+      if (method === 'GET' && watch) {
+        this.startWatch(route, query, res);
+        this.requests.push({ method, path, query, watch, status: 200 });
+        return 'streaming';
+      }
+      if (method === 'GET') return { status: 200, body: this.listBody(route, query) };
+      if (method === 'POST') {
+        const body = (await readJson(req)) as KubeObject;
+        if (route.namespace !== undefined && body.metadata?.namespace !== undefined && body.metadata.namespace !== route.namespace) {
+          throw new StatusError(400, 'BadRequest', 'the namespace of the object does not match the namespace of the request');
+        }
+        const metadata = { ...(body.metadata ?? {}), ...(route.namespace === undefined ? {} : { namespace: route.namespace }) };
+        return { status: 201, body: this.create({ ...body, apiVersion: groupVersion(route.resource), kind: route.resource.kind, metadata }) };
+      }
+      throw new StatusError(405, 'MethodNotAllowed', `${method} is not allowed on a collection`);
+    }
+    const named = { apiVersion: groupVersion(route.resource), kind: route.resource.kind, metadata: { name: route.name, ...(route.namespace === undefined ? {} : { namespace: route.namespace }) } };
+    if (method === 'GET') return { status: 200, body: clone(this.find(route.resource, named).existing) };
+    if (method === 'DELETE') return { status: 200, body: this.delete(named) };
+    if (method === 'PUT') {
+      const body = (await readJson(req)) as KubeObject;
+      return { status: 200, body: this.update({ ...body, apiVersion: named.apiVersion, kind: named.kind, metadata: { ...(body.metadata ?? {}), ...named.metadata } }) };
+    }
+    throw new StatusError(405, 'MethodNotAllowed', `${method} is not allowed on an object`);
+  }
+
+  /** `/api/v1/...` and `/apis/<group>/<version>/...` to a resource, namespace, name and subresource. */
+  private route(path: string): Route {
+    const parts = path.split('/').filter((p) => p !== '');
+    let group: string;
+    let version: string | undefined;
+    let rest: string[];
+    if (parts[0] === 'api') [group, version, rest] = ['', parts[1], parts.slice(2)];
+    else if (parts[0] === 'apis') [group, version, rest] = [parts[1] ?? '', parts[2], parts.slice(3)];
+    else throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
+    let namespace: string | undefined;
+    if (rest[0] === 'namespaces' && rest.length >= 3) {
+      namespace = rest[1];
+      rest = rest.slice(2);
+    }
+    const [plural, name, subresource] = rest;
+    const resource = FAKE_RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural);
+    if (resource === undefined || this.absent.has(resource.plural) || (namespace !== undefined && !resource.namespaced)) {
+      throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
+    }
+    return { resource, namespace, name, subresource };
+  }
+
+  private selector(query: Record<string, string>): Selector {
+    try {
+      const labels = parseLabelSelector(query['labelSelector']);
+      const fields = parseFieldSelector(query['fieldSelector']);
+      return (object) => labels(object) && fields(object);
+    } catch (error) {
+      throw new StatusError(400, 'BadRequest', error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  private listBody(route: Route, query: Record<string, string>): KubeObject {
+    const token = query['continue'];
+    let page: { items: KubeObject[]; rv: number; offset: number };
+    if (token !== undefined && token !== '') {
+      const stored = this.continues.get(token);
+      if (stored === undefined) throw new StatusError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.');
+      this.continues.delete(token);
+      page = stored;
+    } else {
+      page = { items: this.matching(route, this.selector(query)).map(clone), rv: this.rv, offset: 0 };
+    }
+    const limit = Number(query['limit'] ?? 0);
+    const end = limit > 0 ? page.offset + limit : page.items.length;
+    let next: string | undefined;
+    if (end < page.items.length) {
+      next = randomUUID();
+      this.continues.set(next, { ...page, offset: end });
+    }
+    const { resource } = route;
+    // Built-in kinds leave apiVersion and kind off list items; custom resources keep them.
+    const items = page.items.slice(page.offset, end).map((o) => (resource.custom ? o : { ...o, apiVersion: undefined, kind: undefined }));
+    return {
+      apiVersion: groupVersion(resource),
+      kind: `${resource.kind}List`,
+      metadata: { resourceVersion: String(page.rv), ...(next === undefined ? {} : { continue: next }) },
+      items: JSON.parse(JSON.stringify(items)) as unknown,
+    };
+  }
+
+  private startWatch(route: Route, query: Record<string, string>, res: ServerResponse): void {
+    const matches = this.selector(query);
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders();
+    const watcher: Watcher = { resource: route.resource, namespace: route.namespace, matches, res, timers: [] };
+    const from = query['resourceVersion'];
+    if (from === undefined || from === '' || from === '0') {
+      // No resourceVersion: the current state as ADDED events, then changes.
+      for (const object of this.matching(route, matches)) send(res, 'ADDED', object);
+    } else {
+      const rv = Number(from);
+      if (!Number.isInteger(rv) || rv < 0) {
+        send(res, 'ERROR', statusObject(400, 'BadRequest', `invalid resourceVersion "${from}"`));
+        res.end();
+        return;
+      }
+      if (rv < this.historyStart) {
+        send(res, 'ERROR', statusObject(410, 'Expired', `too old resource version: ${rv} (${this.historyStart})`));
+        res.end();
+        return;
+      }
+      for (const record of this.history) if (record.rv > rv) this.deliver(watcher, record);
+    }
+    this.watchers.add(watcher);
+    res.on('close', () => this.removeWatcher(watcher));
+    const interval = this.options.bookmarkIntervalMs;
+    if (query['allowWatchBookmarks'] === 'true' && interval !== undefined) {
+      const bookmark = { kind: route.resource.kind, apiVersion: groupVersion(route.resource), metadata: { resourceVersion: String(this.rv) } };
+      watcher.timers.push(setInterval(() => send(res, 'BOOKMARK', { ...bookmark, metadata: { resourceVersion: String(this.rv) } }), interval));
+    }
+    const timeout = Number(query['timeoutSeconds'] ?? 0);
+    if (timeout > 0) watcher.timers.push(setTimeout(() => this.endWatch(watcher), timeout * 1000));
+  }
+
+  private endWatch(watcher: Watcher): void {
+    this.removeWatcher(watcher);
+    watcher.res.end();
+  }
+
+  private removeWatcher(watcher: Watcher): void {
+    this.watchers.delete(watcher);
+    for (const timer of watcher.timers) clearTimeout(timer);
+  }
+
+  /** Sends one change as the watcher sees it through its namespace and selectors. */
+  private deliver(watcher: Watcher, record: HistoryRecord): void {
+    if (record.resource !== watcher.resource) return;
+    if (watcher.namespace !== undefined && record.object.metadata.namespace !== watcher.namespace) return;
+    const now = watcher.matches(record.object);
+    const before = record.previous !== undefined && watcher.matches(record.previous);
+    if (record.type === 'ADDED' && now) send(watcher.res, 'ADDED', record.object);
+    else if (record.type === 'DELETED' && before) send(watcher.res, 'DELETED', record.object);
+    else if (record.type === 'MODIFIED') {
+      // An object that starts or stops matching a selector is ADDED or DELETED for that watch.
+      if (now && before) send(watcher.res, 'MODIFIED', record.object);
+      else if (now) send(watcher.res, 'ADDED', record.object);
+      else if (before) send(watcher.res, 'DELETED', record.object);
+    }
+  }
+}
+
+function send(res: ServerResponse, type: string, object: unknown): void {
+  if (res.writableEnded || res.destroyed) return;
+  res.write(`${JSON.stringify({ type, object })}\n`);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new StatusError(400, 'BadRequest', 'the request body is not JSON');
+  }
+}
