@@ -1,2 +1,6 @@
 export * from './balance/index.js';
 export * from './iptables/index.js';
+export { startProxy, type RunningProxy } from './proxy.js';
+export { parseProxyConfig, PROXY_HELP, ConfigError, type ProxyConfig } from './config.js';
+export { classify, parseClientHello, type Detection, type DetectedProtocol } from './detect/classify.js';
+export { originalDst, parseSockaddr, type OriginalDst } from './capture/original-dst.js';

@@ -1,3 +1,29 @@
-import { notAvailable } from '../command.js';
+import { ConfigError, parseProxyConfig, PROXY_HELP, startProxy } from '@tsmesh/proxy';
+import { UsageError, type Command } from '../command.js';
 
-export const proxyCommand = notAvailable('proxy', "run the sidecar proxy");
+export const proxyCommand: Command = {
+  name: 'proxy',
+  summary: 'run the sidecar proxy',
+  help: PROXY_HELP,
+  async run(argv) {
+    let config;
+    try {
+      config = parseProxyConfig(argv, process.env);
+    } catch (error) {
+      if (error instanceof ConfigError) throw new UsageError(error.message);
+      throw error;
+    }
+    const proxy = await startProxy(config);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        resolve();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+    await proxy.close();
+    return 0;
+  },
+};

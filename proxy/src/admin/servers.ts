@@ -1,0 +1,87 @@
+// The sidecar's own HTTP endpoints. Admin (127.0.0.1:15000): /config_dump, /clusters, /certs,
+// POST /logging. Health (:15020): /healthz/ready, /healthz/live, /metrics, /app-health/...
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { logger, setLogLevel } from '@tsmesh/common';
+import { runProbe } from './app-health.js';
+
+const log = logger('admin');
+
+export interface AdminSources {
+  configDump(): unknown;
+  clusters(): unknown;
+  certs(): unknown;
+}
+
+export interface HealthSources {
+  /** Undefined when ready, else the reason it is not. */
+  notReadyReason(): string | undefined;
+  metrics(): Promise<{ contentType: string; body: string }>;
+  readonly appProbes: Readonly<Record<string, unknown>>;
+  /** Where the application listens (the pod IP or 127.0.0.1). */
+  readonly appHost: string;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
+  const text = typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`;
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function route(handler: (req: IncomingMessage, url: URL, res: ServerResponse) => Promise<void> | void): http.RequestListener {
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    Promise.resolve(handler(req, url, res)).catch((error: unknown) => {
+      log.error({ err: (error as Error).message, path: url.pathname }, 'admin handler failed');
+      if (!res.headersSent) send(res, 500, { error: (error as Error).message });
+    });
+  };
+}
+
+export function createAdminServer(sources: AdminSources): http.Server {
+  return http.createServer(
+    route((req, url, res) => {
+      if (req.method === 'GET' && url.pathname === '/config_dump') return send(res, 200, sources.configDump());
+      if (req.method === 'GET' && url.pathname === '/clusters') return send(res, 200, sources.clusters());
+      if (req.method === 'GET' && url.pathname === '/certs') return send(res, 200, sources.certs());
+      if (req.method === 'POST' && url.pathname === '/logging') {
+        const level = url.searchParams.get('level');
+        if (!level) return send(res, 400, { error: 'missing ?level=' });
+        try {
+          setLogLevel(level);
+        } catch (error) {
+          return send(res, 400, { error: (error as Error).message });
+        }
+        log.info({ level }, 'log level changed');
+        return send(res, 200, { level });
+      }
+      send(res, 404, { error: `no admin endpoint ${req.method} ${url.pathname}` });
+    }),
+  );
+}
+
+const PROBE_KINDS = new Set(['livez', 'readyz', 'startupz']);
+
+export function createHealthServer(sources: HealthSources): http.Server {
+  return http.createServer(
+    route(async (req, url, res) => {
+      if (req.method !== 'GET') return send(res, 405, { error: 'GET only' });
+      if (url.pathname === '/healthz/live') return send(res, 200, 'live\n', 'text/plain');
+      if (url.pathname === '/healthz/ready') {
+        const reason = sources.notReadyReason();
+        return reason === undefined ? send(res, 200, 'ready\n', 'text/plain') : send(res, 503, `not ready: ${reason}\n`, 'text/plain');
+      }
+      if (url.pathname === '/metrics') {
+        const { contentType, body } = await sources.metrics();
+        return send(res, 200, body, contentType);
+      }
+      const m = /^\/app-health\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+      if (m && PROBE_KINDS.has(m[2] ?? '')) {
+        const probe = sources.appProbes[`${m[1]}/${m[2]}`];
+        if (!probe) return send(res, 404, { error: `no ${m[2]} probe recorded for container ${m[1]}` });
+        const result = await runProbe(probe, sources.appHost);
+        return send(res, result.ok ? 200 : 503, `${result.detail}\n`, 'text/plain');
+      }
+      send(res, 404, { error: `no endpoint ${url.pathname}` });
+    }),
+  );
+}

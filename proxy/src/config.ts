@@ -1,0 +1,172 @@
+// The sidecar's configuration: the only reader of `tsmesh proxy` flags and TSMESH_* variables.
+// Parsed once into a frozen object. Bad security or data-path values fail fast; telemetry
+// values are handled (warn + fall back) by telemetry/config.ts.
+import { isLogLevel, TsmeshError } from '@tsmesh/common';
+
+export const ENV = {
+  POD_NAME: 'TSMESH_POD_NAME',
+  POD_NAMESPACE: 'TSMESH_POD_NAMESPACE',
+  POD_IP: 'TSMESH_POD_IP',
+  SERVICE_ACCOUNT: 'TSMESH_SERVICE_ACCOUNT',
+  CA_ADDR: 'TSMESH_CA_ADDR',
+  CA_TOKEN_FILE: 'TSMESH_CA_TOKEN_FILE',
+  TRUST_BUNDLE_FILE: 'TSMESH_TRUST_BUNDLE_FILE',
+  CONTROL_ADDR: 'TSMESH_CONTROL_ADDR',
+  LOG_LEVEL: 'TSMESH_LOG_LEVEL',
+  OPAQUE_PORTS: 'TSMESH_OPAQUE_PORTS',
+  APP_PROBES: 'TSMESH_APP_PROBES',
+  TRUST_DOMAIN: 'TSMESH_TRUST_DOMAIN',
+} as const;
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ProxyConfig {
+  /** Mesh file (`--config`); undefined: the control plane supplies the mesh. */
+  readonly meshFile: string | undefined;
+  readonly outbound: ListenAddress;
+  readonly inbound: ListenAddress;
+  readonly admin: ListenAddress;
+  readonly health: ListenAddress;
+  readonly detectTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly opaquePorts: ReadonlySet<number>;
+  readonly podName: string | undefined;
+  readonly podNamespace: string;
+  readonly podIp: string | undefined;
+  readonly serviceAccount: string;
+  readonly trustDomain: string;
+  readonly logLevel: string;
+  readonly caAddr: string | undefined;
+  readonly caTokenFile: string | undefined;
+  readonly trustBundleFile: string | undefined;
+  readonly controlAddr: string | undefined;
+  /** `TSMESH_APP_PROBES` as injected: `{"<container>/<livez|readyz|startupz>": probe}`. */
+  readonly appProbes: Readonly<Record<string, unknown>>;
+  /** Explicit-port local mode: every outbound connection goes to this destination (no SO_ORIGINAL_DST). */
+  readonly outboundTarget: { address: string; port: number; family: 4 | 6 } | undefined;
+  /** Explicit-port local mode: every inbound connection is for this application port. */
+  readonly inboundTarget: { address: string; port: number; family: 4 | 6 } | undefined;
+}
+
+export const PROXY_HELP = `tsmesh proxy: run the sidecar proxy
+
+Usage: tsmesh proxy [--config FILE] [flags]
+
+  --config FILE            read the mesh from a mesh file (Kubernetes-format YAML) and watch it;
+                           without it the sidecar needs the control plane (TSMESH_CONTROL_ADDR)
+  --outbound-port N        outbound capture port (default 15001)
+  --inbound-port N         inbound capture port (default 15006)
+  --admin-port N           admin port on 127.0.0.1 (default 15000)
+  --health-port N          health and metrics port (default 15020)
+  --bind ADDRESS           address of the capture and health listeners (default 0.0.0.0)
+  --detect-timeout DUR     protocol detection timeout, e.g. 300ms (default 300ms)
+  --connect-timeout DUR    upstream connect timeout (default 1s)
+  --outbound-target H:P    local mode without iptables: send every outbound connection to H:P
+  --inbound-target H:P     local mode without iptables: deliver every inbound connection to port P
+
+Environment: TSMESH_POD_NAME, TSMESH_POD_NAMESPACE, TSMESH_POD_IP, TSMESH_SERVICE_ACCOUNT,
+TSMESH_CA_ADDR, TSMESH_CA_TOKEN_FILE, TSMESH_TRUST_BUNDLE_FILE, TSMESH_CONTROL_ADDR,
+TSMESH_LOG_LEVEL, TSMESH_OPAQUE_PORTS, TSMESH_APP_PROBES, TSMESH_TRACING, TSMESH_TRACING_ENDPOINT,
+TSMESH_TRACING_SAMPLE_RATE.
+`;
+
+export class ConfigError extends TsmeshError {
+  constructor(message: string) {
+    super('TSMESH_ERR_PROXY_CONFIG', message);
+  }
+}
+
+export function parsePort(name: string, value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+    throw new ConfigError(`${name}: "${value}" is not a port (1-65535)`);
+  }
+  return Number(value);
+}
+
+/** A port to listen on: 0 asks the kernel for a free one (tests, local mode). */
+export function parseListenPort(name: string, value: string): number {
+  return value === '0' ? 0 : parsePort(name, value);
+}
+
+/** `300ms`, `1s`, `1.5s`, `2m`, or a bare number of milliseconds. */
+export function parseDurationMs(name: string, value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  if (!m) throw new ConfigError(`${name}: "${value}" is not a duration (e.g. 300ms, 1s)`);
+  const n = Number(m[1]);
+  const ms = m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n;
+  if (ms <= 0 || ms > 600_000) throw new ConfigError(`${name}: "${value}" must be between 1ms and 10m`);
+  return Math.round(ms);
+}
+
+export function parsePortList(name: string, value: string | undefined): Set<number> {
+  const out = new Set<number>();
+  for (const part of (value ?? '').split(',').map((p) => p.trim()).filter(Boolean)) out.add(parsePort(name, part));
+  return out;
+}
+
+function parseHostPort(name: string, value: string): { address: string; port: number; family: 4 | 6 } {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(value);
+  if (!m) throw new ConfigError(`${name}: "${value}" is not HOST:PORT`);
+  const address = m[1] ?? '';
+  return { address, port: parsePort(name, m[2] ?? ''), family: address.includes(':') ? 6 : 4 };
+}
+
+const FLAGS = new Set([
+  '--config', '--outbound-port', '--inbound-port', '--admin-port', '--health-port', '--bind',
+  '--detect-timeout', '--connect-timeout', '--outbound-target', '--inbound-target',
+]);
+
+export function parseProxyConfig(argv: readonly string[], env: Record<string, string | undefined>): ProxyConfig {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (!FLAGS.has(name)) throw new ConfigError(`unknown flag "${arg}" (see tsmesh proxy --help)`);
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`${name} needs a value`);
+    flags.set(name, value);
+  }
+  const bind = flags.get('--bind') ?? '0.0.0.0';
+  const logLevel = env[ENV.LOG_LEVEL] ?? 'info';
+  if (!isLogLevel(logLevel)) throw new ConfigError(`${ENV.LOG_LEVEL}: "${logLevel}" is not a log level`);
+  let appProbes: Record<string, unknown> = {};
+  const probesText = env[ENV.APP_PROBES];
+  if (probesText) {
+    try {
+      appProbes = JSON.parse(probesText) as Record<string, unknown>;
+    } catch {
+      throw new ConfigError(`${ENV.APP_PROBES}: not valid JSON`);
+    }
+  }
+  const target = (flag: string) => {
+    const v = flags.get(flag);
+    return v === undefined ? undefined : parseHostPort(flag, v);
+  };
+  return Object.freeze({
+    meshFile: flags.get('--config'),
+    outbound: { host: bind, port: parseListenPort('--outbound-port', flags.get('--outbound-port') ?? '15001') },
+    inbound: { host: bind, port: parseListenPort('--inbound-port', flags.get('--inbound-port') ?? '15006') },
+    admin: { host: '127.0.0.1', port: parseListenPort('--admin-port', flags.get('--admin-port') ?? '15000') },
+    health: { host: bind, port: parseListenPort('--health-port', flags.get('--health-port') ?? '15020') },
+    detectTimeoutMs: parseDurationMs('--detect-timeout', flags.get('--detect-timeout') ?? '300ms'),
+    connectTimeoutMs: parseDurationMs('--connect-timeout', flags.get('--connect-timeout') ?? '1s'),
+    opaquePorts: parsePortList(ENV.OPAQUE_PORTS, env[ENV.OPAQUE_PORTS]),
+    podName: env[ENV.POD_NAME],
+    podNamespace: env[ENV.POD_NAMESPACE] ?? 'default',
+    podIp: env[ENV.POD_IP] || undefined,
+    serviceAccount: env[ENV.SERVICE_ACCOUNT] ?? 'default',
+    trustDomain: env[ENV.TRUST_DOMAIN] ?? 'cluster.local',
+    logLevel,
+    caAddr: env[ENV.CA_ADDR] || undefined,
+    caTokenFile: env[ENV.CA_TOKEN_FILE] || undefined,
+    trustBundleFile: env[ENV.TRUST_BUNDLE_FILE] || undefined,
+    controlAddr: env[ENV.CONTROL_ADDR] || undefined,
+    appProbes,
+    outboundTarget: target('--outbound-target'),
+    inboundTarget: target('--inbound-target'),
+  });
+}

@@ -1,0 +1,68 @@
+// What the connection-level stages (capture, detect, route) hand to the HTTP forwarders: a
+// per-request router, attached to the accepted socket before it is given to an HTTP server.
+import type { Socket } from 'node:net';
+import type { Result, TsmeshError } from '@tsmesh/common';
+import type { UpstreamSelector } from '../upstream/selector.js';
+
+/** The request facts routing may match on (method, path, query, headers). */
+export interface HttpRequestInfo {
+  readonly method: string;
+  /** Path and query as sent (`/a/b?x=1`). */
+  readonly url: string;
+  readonly authority: string;
+  header(name: string): string | undefined;
+}
+
+/** Where one request goes and under which limits. */
+export interface HttpRouteTarget {
+  readonly selector: UpstreamSelector;
+  /** Whole-request deadline; 504 when it passes before the response starts. */
+  readonly timeoutMs?: number | undefined;
+  /** Headers to set/add/remove on the forwarded request. */
+  readonly requestHeaders?: HeaderEdit | undefined;
+  /** A status to answer directly (e.g. 500 for a route whose backends all weigh 0). */
+  readonly directStatus?: number | undefined;
+  /** Name of the route rule used, for logs. */
+  readonly routeName?: string | undefined;
+}
+
+export interface HeaderEdit {
+  readonly set: ReadonlyArray<readonly [string, string]>;
+  readonly add: ReadonlyArray<readonly [string, string]>;
+  readonly remove: readonly string[];
+}
+
+export interface HttpConnectionContext {
+  readonly direction: 'outbound' | 'inbound';
+  /** Decides the target of one request; fails as a value (answered 404/503 by the forwarder). */
+  route(req: HttpRequestInfo): Result<HttpRouteTarget, TsmeshError>;
+  /** Headers the sidecar adds to every forwarded request (e.g. x-forwarded-client-cert inbound). */
+  readonly addHeaders?: ReadonlyArray<readonly [string, string]> | undefined;
+}
+
+const CONTEXT = Symbol('tsmesh.httpContext');
+
+export function attachHttpContext(socket: Socket, ctx: HttpConnectionContext): void {
+  (socket as unknown as Record<symbol, HttpConnectionContext>)[CONTEXT] = ctx;
+}
+
+/** Works for a raw socket and for the proxy object an Http2Session exposes as `session.socket`. */
+export function httpContextOf(socket: object | undefined | null): HttpConnectionContext | undefined {
+  if (!socket) return undefined;
+  return (socket as Record<symbol, HttpConnectionContext | undefined>)[CONTEXT];
+}
+
+/** Applies a header edit to an HTTP/1 raw header list (case-insensitive names). */
+export function applyHeaderEditRaw(raw: string[], edit: HeaderEdit | undefined, extra?: ReadonlyArray<readonly [string, string]>): string[] {
+  if (!edit && !extra) return raw;
+  const drop = new Set<string>([...(edit?.remove ?? []), ...(edit?.set ?? []).map(([n]) => n)].map((n) => n.toLowerCase()));
+  for (const [n] of extra ?? []) drop.add(n.toLowerCase());
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!drop.has((raw[i] ?? '').toLowerCase())) out.push(raw[i] ?? '', raw[i + 1] ?? '');
+  }
+  for (const [n, v] of edit?.set ?? []) out.push(n, v);
+  for (const [n, v] of edit?.add ?? []) out.push(n, v);
+  for (const [n, v] of extra ?? []) out.push(n, v);
+  return out;
+}

@@ -1,0 +1,92 @@
+// One balanced cluster per Service port, kept in step with the mesh snapshot. Endpoint
+// conditions decide who gets new requests: ready ones; when none is ready, serving ones that
+// are terminating (as kube-proxy does), so a rollout's last replicas still answer.
+import type { MeshEndpoint, MeshService, MeshSnapshot, ServicePort } from '@tsmesh/common';
+import { logger } from '@tsmesh/common';
+import { BalancedCluster, type EndpointStats } from '../balance/index.js';
+import { clusterSelector, endpointOf, type UpstreamEndpoint, type UpstreamSelector } from '../upstream/selector.js';
+import { serviceKey } from './target.js';
+
+const log = logger('outbound.clusters');
+
+export interface ClusterEntry {
+  readonly key: string;
+  readonly service: MeshService;
+  readonly port: ServicePort;
+  readonly cluster: BalancedCluster<UpstreamEndpoint>;
+  readonly selector: UpstreamSelector;
+}
+
+/** Which endpoints may take new requests, per the EndpointSlice conditions. */
+export function eligibleEndpoints(endpoints: readonly MeshEndpoint[]): readonly MeshEndpoint[] {
+  const ready = endpoints.filter((e) => e.ready && !e.terminating);
+  if (ready.length > 0) return ready;
+  return endpoints.filter((e) => e.serving);
+}
+
+export type IdentityOf = (snapshot: MeshSnapshot, endpoint: MeshEndpoint) => string | undefined;
+
+export class ServiceClusters {
+  private readonly entries = new Map<string, ClusterEntry>();
+
+  constructor(private readonly identityOf: IdentityOf = () => undefined) {}
+
+  /** Rebuilds every cluster's endpoints from `snapshot`; clusters of vanished Service ports are closed. */
+  update(snapshot: MeshSnapshot): void {
+    const seen = new Set<string>();
+    for (const service of snapshot.services) {
+      if (service.headless) continue; // headless: clients dial pod IPs, handled as endpoints
+      for (const port of service.ports) {
+        if (port.protocol !== 'TCP') continue;
+        const key = serviceKey(service, port);
+        seen.add(key);
+        const endpoints = eligibleEndpoints(snapshot.endpoints(service, port)).map((e) =>
+          endpointOf(e.address, e.port, { identity: this.identityOf(snapshot, e) }),
+        );
+        let entry = this.entries.get(key);
+        if (!entry || entry.service !== service) {
+          const previous = entry;
+          const cluster = previous?.cluster ?? this.create(key, service.loadBalancer);
+          if (previous && previous.cluster.loadBalancer !== service.loadBalancer) {
+            const warning = cluster.setLoadBalancer(service.loadBalancer);
+            if (warning) log.warn({ cluster: key, err: warning.message }, 'load balancer fallback');
+          }
+          entry = { key, service, port, cluster, selector: previous?.selector ?? clusterSelector(key, cluster) };
+          this.entries.set(key, entry);
+        }
+        entry.cluster.setEndpoints(endpoints);
+      }
+    }
+    for (const [key, entry] of this.entries) {
+      if (seen.has(key)) continue;
+      entry.cluster.close();
+      this.entries.delete(key);
+    }
+  }
+
+  get(key: string): ClusterEntry | undefined {
+    return this.entries.get(key);
+  }
+
+  /** Every endpoint key currently wanted, for pruning upstream connection pools. */
+  endpointKeys(): Set<string> {
+    const keys = new Set<string>();
+    for (const entry of this.entries.values()) for (const e of entry.cluster.endpoints) keys.add(e.key);
+    return keys;
+  }
+
+  stats(): Array<{ cluster: string; loadBalancer: string; endpoints: EndpointStats[] }> {
+    return [...this.entries.values()].map((e) => ({ cluster: e.key, loadBalancer: e.cluster.loadBalancer, endpoints: e.cluster.stats() }));
+  }
+
+  close(): void {
+    for (const entry of this.entries.values()) entry.cluster.close();
+    this.entries.clear();
+  }
+
+  private create(key: string, loadBalancer: string): BalancedCluster<UpstreamEndpoint> {
+    const { cluster, warning } = BalancedCluster.create<UpstreamEndpoint>({ name: key, loadBalancer });
+    if (warning) log.warn({ cluster: key, err: warning.message }, 'load balancer fallback');
+    return cluster;
+  }
+}

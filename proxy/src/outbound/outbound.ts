@@ -1,0 +1,102 @@
+// The outbound data path, one connection at a time:
+// capture (SO_ORIGINAL_DST) → target (Service / endpoint / passthrough) → detect (unless the
+// port declares its protocol) → HTTP/1, HTTP/2 (per-request balancing) or opaque TCP.
+import type { Socket } from 'node:net';
+import { logger, ok, type AppProtocol, type MeshSnapshot } from '@tsmesh/common';
+import { originalDst, type OriginalDst } from '../capture/original-dst.js';
+import { detectProtocol } from '../detect/detect.js';
+import type { DetectedProtocol } from '../detect/classify.js';
+import { attachHttpContext, type HttpConnectionContext } from '../http/context.js';
+import type { H1Forwarder } from '../http/h1.js';
+import type { H2Forwarder } from '../http/h2.js';
+import { forwardTcp } from '../tcp/forward.js';
+import { endpointOf, fixedSelector } from '../upstream/selector.js';
+import type { ServiceClusters } from './clusters.js';
+import { outboundTarget, type OutboundTarget } from './target.js';
+
+const log = logger('outbound');
+
+export interface OutboundDeps {
+  snapshot(): MeshSnapshot | undefined;
+  readonly clusters: ServiceClusters;
+  readonly h1: H1Forwarder;
+  readonly h2: H2Forwarder;
+  readonly detectTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  /** Ports never detected (annotation `tsmesh.io/opaque-ports`). */
+  readonly opaquePorts: ReadonlySet<number>;
+  /** Counts connections whose protocol could not be detected in time (server-first). */
+  onDetectTimeout?(target: OutboundTarget): void;
+  /** Where connections go when SO_ORIGINAL_DST is unavailable (explicit-port local mode). */
+  readonly fixedDestination?: OriginalDst | undefined;
+}
+
+/** Declared protocol → the handler; undefined means detect. */
+function declared(protocol: AppProtocol | undefined): DetectedProtocol | undefined {
+  switch (protocol) {
+    case 'http':
+      return 'http1';
+    case 'http2':
+    case 'grpc':
+      return 'http2';
+    case 'tcp':
+      return 'opaque';
+    case 'tls':
+      return 'tls';
+    default:
+      return undefined;
+  }
+}
+
+export class Outbound {
+  constructor(private readonly deps: OutboundDeps) {}
+
+  /** Handles one captured connection (accepted with pauseOnConnect). Never throws. */
+  handle(socket: Socket): void {
+    socket.on('error', (e) => log.debug({ err: e.message }, 'client socket error'));
+    const dst = this.deps.fixedDestination ? ok(this.deps.fixedDestination) : originalDst(socket);
+    if (!dst.ok) {
+      log.warn({ err: dst.error.message, peer: socket.remoteAddress }, 'dropping connection without an original destination');
+      socket.destroy();
+      return;
+    }
+    const target = outboundTarget(this.deps.snapshot(), dst.value);
+    if (target.kind !== 'service') {
+      // Outside the mesh's Services: forward untouched, never delay with detection.
+      const address = target.kind === 'endpoint' ? target.address : target.dst.address;
+      forwardTcp(socket, fixedSelector(`passthrough:${address}`, endpointOf(address, target.dst.port)), { connectTimeoutMs: this.deps.connectTimeoutMs });
+      return;
+    }
+    const known = this.deps.opaquePorts.has(target.port.port) ? 'opaque' : declared(target.port.declaredProtocol);
+    if (known) {
+      this.dispatch(socket, target, known);
+      return;
+    }
+    void detectProtocol(socket, { timeoutMs: this.deps.detectTimeoutMs }).then((detection) => {
+      if (detection.timedOut) this.deps.onDetectTimeout?.(target);
+      this.dispatch(socket, target, detection.protocol);
+    });
+  }
+
+  private dispatch(socket: Socket, target: Extract<OutboundTarget, { kind: 'service' }>, protocol: DetectedProtocol): void {
+    if (socket.destroyed) return;
+    const entry = this.deps.clusters.get(target.key);
+    if (!entry) {
+      log.warn({ cluster: target.key }, 'no cluster for service port');
+      socket.destroy();
+      return;
+    }
+    if (protocol === 'http1' || protocol === 'http2') {
+      const ctx: HttpConnectionContext = {
+        direction: 'outbound',
+        route: () => ok({ selector: entry.selector }),
+      };
+      attachHttpContext(socket, ctx);
+      if (protocol === 'http1') this.deps.h1.accept(socket);
+      else this.deps.h2.accept(socket);
+      return;
+    }
+    // TLS (passed through, balanced per connection; SNI is only logged) and opaque TCP.
+    forwardTcp(socket, entry.selector, { connectTimeoutMs: this.deps.connectTimeoutMs });
+  }
+}

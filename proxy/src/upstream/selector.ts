@@ -1,0 +1,76 @@
+// Where a request or connection goes next: a lease on one endpoint, from a balanced cluster
+// (outbound) or the fixed local application (inbound). Forwarders speak only this interface.
+import { err, ok, TsmeshError, type Result } from '@tsmesh/common';
+import type { BalancedCluster } from '../balance/cluster.js';
+import type { BalancedEndpoint, PickContext } from '../balance/balancer.js';
+
+/** An endpoint a forwarder may connect to. */
+export interface UpstreamEndpoint extends BalancedEndpoint {
+  /** SPIFFE identity discovery expects at this endpoint, when it is a meshed pod. */
+  readonly identity?: string | undefined;
+  /** Local address to bind when connecting (inbound delivery binds 127.0.0.6). */
+  readonly localAddress?: string | undefined;
+}
+
+export type FailureKind = 'connect' | 'reset' | 'timeout';
+
+/** One request's or connection's hold on an endpoint. Call exactly one of the outcome methods, then `release()`. */
+export interface UpstreamLease {
+  readonly endpoint: UpstreamEndpoint;
+  /** The upstream could not be reached or broke: passive health may eject it. */
+  failed(kind: FailureKind): void;
+  /** The upstream answered. */
+  succeeded(): void;
+  /** The request/connection is over (idempotent). */
+  release(): void;
+}
+
+export interface UpstreamSelector {
+  /** A name for logs and metrics (`ns/service:port`, `inbound:8080`). */
+  readonly name: string;
+  /** Chooses an endpoint now (synchronous); fails as a value when none is available. */
+  select(ctx?: PickContext): Result<UpstreamLease, TsmeshError>;
+  /** How many distinct endpoints a retry of a connect failure may try. */
+  readonly size: number;
+}
+
+/** Adapts a BalancedCluster: failures feed passive health, releases feed least-request. */
+export function clusterSelector(name: string, cluster: BalancedCluster<UpstreamEndpoint>): UpstreamSelector {
+  return {
+    name,
+    get size() {
+      return cluster.endpoints.length;
+    },
+    select(ctx) {
+      const picked = cluster.pick(ctx);
+      if (!picked.ok) return picked;
+      const { endpoint } = picked.value;
+      return ok({
+        endpoint,
+        failed: (kind: FailureKind) => {
+          if (kind !== 'timeout') cluster.reportFailure(endpoint.key);
+        },
+        succeeded: () => cluster.reportSuccess(endpoint.key),
+        release: () => picked.value.release(),
+      });
+    },
+  };
+}
+
+/** Always the same endpoint (inbound delivery to the local application, passthrough). */
+export function fixedSelector(name: string, endpoint: UpstreamEndpoint | undefined): UpstreamSelector {
+  const noop = (): void => {};
+  return {
+    name,
+    size: endpoint ? 1 : 0,
+    select() {
+      if (!endpoint) return err(new TsmeshError('TSMESH_ERR_NO_ENDPOINTS', `no endpoint for ${name}`));
+      return ok({ endpoint, failed: noop, succeeded: noop, release: noop });
+    },
+  };
+}
+
+export function endpointOf(address: string, port: number, extra: Partial<UpstreamEndpoint> = {}): UpstreamEndpoint {
+  const host = address.includes(':') ? `[${address}]` : address;
+  return { key: `${host}:${port}`, address, port, ...extra };
+}
