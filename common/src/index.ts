@@ -26,3 +26,4 @@ export type { MeshRoute } from './mesh/kinds/route.js';
 export { MeshFileError, parseMeshFile, parseMeshObjects, type MeshFileLocation } from './mesh/file.js';
 export { buildSnapshot, buildSnapshotFrom, contentVersion } from './mesh/snapshot.js';
 export { MeshFileSource, type MeshFileSourceOptions } from './mesh/watch.js';
+export * from './routing/index.js';

@@ -1,0 +1,8 @@
+// GAMMA routing: HTTPRoute/GRPCRoute compiled per Service port, matched per request.
+export * from './types.js';
+export { compileRoutes, GATEWAY_API_VERSION, type RouteSource } from './compile.js';
+export { matchGrpc, matchHttp, pathMatches, routeSetFor, splitGrpcPath } from './match.js';
+export { pickBackend } from './weights.js';
+export { applyHeaderModifier, type HeaderRecord } from './headers.js';
+export { formatGatewayDuration, parseGatewayDuration } from './duration.js';
+export { compileRegex, regexMatches, MAX_REGEX_INPUT, MAX_REGEX_LENGTH, type RegexResult } from './regex.js';

@@ -1,0 +1,247 @@
+// Reads the parts HTTPRoute and GRPCRoute rules share, from raw spec values: header matches,
+// filters (header modifiers supported, the rest reported), weighted backendRefs. Every bad value is
+// recorded on the rule's RuleProblems with its field path; nothing is dropped without a word.
+import { describeValue, isMissing, isRecord } from '../mesh/fields.js';
+import type { MeshService } from '../mesh/types.js';
+import { compileRegex } from './regex.js';
+import type { RuleProblems } from './report.js';
+import type { HeaderMatch, HeaderModifier, HeaderValue, RouteKind, RouteTimeouts, ValueMatch, WeightedBackend } from './types.js';
+
+/** RFC 7230 token characters, as the Gateway API's HeaderName allows (at most 256). */
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,256}$/;
+const MAX_HEADER_VALUE = 4096;
+const MAX_WEIGHT = 1_000_000;
+
+export type ServiceLookup = (namespace: string, name: string) => MeshService | undefined;
+
+/** A rule as read, before it is attached anywhere. */
+export interface ParsedRule<M> {
+  readonly index: number;
+  readonly name: string | undefined;
+  readonly matches: readonly M[];
+  readonly backends: readonly WeightedBackend[];
+  readonly timeouts: RouteTimeouts;
+  readonly requestHeaderModifier: HeaderModifier | undefined;
+  readonly responseHeaderModifier: HeaderModifier | undefined;
+}
+
+export const NO_TIMEOUTS: RouteTimeouts = Object.freeze({ requestMs: undefined, backendRequestMs: undefined });
+
+/** A list field: absent is empty; anything but a list drops the rule. */
+export function listField(value: unknown, path: string, problems: RuleProblems): readonly unknown[] | undefined {
+  if (isMissing(value)) return [];
+  if (Array.isArray(value)) return value;
+  return problems.drop(`${path} must be a list, got ${describeValue(value)}`);
+}
+
+export function recordField(value: unknown, path: string, problems: RuleProblems): Record<string, unknown> | undefined {
+  if (isRecord(value)) return value;
+  return problems.drop(`${path} must be a mapping, got ${describeValue(value)}`);
+}
+
+/** Reports the keys of `record` that are not in `known`: they have no effect here. */
+export function reportUnknownFields(record: Record<string, unknown>, known: readonly string[], path: string, problems: RuleProblems): void {
+  for (const key of Object.keys(record)) {
+    if (!known.includes(key)) problems.ignore(`${path === '' ? '' : `${path}.`}${key} is not a field tsmesh knows`);
+  }
+}
+
+export function stringField(value: unknown, path: string, problems: RuleProblems, maxLength: number): string | undefined {
+  if (typeof value === 'string' && value.length > 0 && value.length <= maxLength) return value;
+  return problems.drop(`${path} must be a string of 1 to ${maxLength} characters, got ${describeValue(value)}`);
+}
+
+/** A `type` field with a default: unknown values make the rule invalid (UnsupportedValue). */
+export function typeField<T extends string>(value: unknown, path: string, allowed: readonly T[], fallback: T, problems: RuleProblems): T | undefined {
+  if (isMissing(value)) return fallback;
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  return problems.drop(`${path} ${describeValue(value)} is not supported (expected ${allowed.join(' or ')})`);
+}
+
+/** An Exact or RegularExpression match on `value`. */
+export function valueMatch(type: 'Exact' | 'RegularExpression', value: string, path: string, problems: RuleProblems): ValueMatch | undefined {
+  if (type === 'Exact') return Object.freeze({ type, value });
+  const compiled = compileRegex(value);
+  if (!compiled.ok) return problems.drop(`${path} ${describeValue(value)} ${compiled.reason}`);
+  return Object.freeze({ type, value, regex: compiled.regex });
+}
+
+/** `matches[].headers`: names are case-insensitive; a repeated name counts once (the first), as the spec says. */
+export function headerMatches(value: unknown, path: string, problems: RuleProblems): HeaderMatch[] | undefined {
+  const items = listField(value, path, problems);
+  if (items === undefined) return undefined;
+  const matches: HeaderMatch[] = [];
+  let valid = true;
+  items.forEach((item, i) => {
+    const at = `${path}[${i}]`;
+    const header = recordField(item, at, problems);
+    if (header === undefined) return void (valid = false);
+    reportUnknownFields(header, ['type', 'name', 'value'], at, problems);
+    const rawName = header['name'];
+    const name = typeof rawName === 'string' && HEADER_NAME.test(rawName) ? rawName.toLowerCase() : problems.drop(`${at}.name must be a header name, got ${describeValue(rawName)}`);
+    const type = typeField(header['type'], `${at}.type`, ['Exact', 'RegularExpression'] as const, 'Exact', problems);
+    const text = stringField(header['value'], `${at}.value`, problems, MAX_HEADER_VALUE);
+    if (name === undefined || type === undefined || text === undefined) return void (valid = false);
+    const match = valueMatch(type, text, `${at}.value`, problems);
+    if (match === undefined) return void (valid = false);
+    if (matches.some((m) => m.name === name)) problems.ignore(`${at} repeats header ${describeValue(name)}; only the first counts`);
+    else matches.push(Object.freeze({ name, match }));
+  });
+  return valid ? matches : undefined;
+}
+
+/** Filters one rule (or backendRef) carries: the header modifiers it supports, the rest reported. */
+export interface RuleFilters {
+  readonly request: HeaderModifier | undefined;
+  readonly response: HeaderModifier | undefined;
+}
+
+const HTTP_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'RequestRedirect', 'URLRewrite', 'CORS', 'ExternalAuth', 'ExtensionRef'];
+const GRPC_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'ExtensionRef'];
+/** Filters the spec forbids skipping: when they cannot be applied, requests must get an error. */
+const MUST_NOT_SKIP = ['ExtensionRef', 'ExternalAuth'];
+
+/**
+ * `filters` of a rule. Header modifiers are supported; a filter that must not be skipped
+ * (ExtensionRef, ExternalAuth) makes the rule answer 500; any other filter drops the rule.
+ * On a backendRef (`supportsModifiers` false) header modifiers are reported too.
+ */
+export function ruleFilters(value: unknown, path: string, kind: RouteKind, problems: RuleProblems, supportsModifiers = true): RuleFilters | undefined {
+  const items = listField(value, path, problems);
+  if (items === undefined) return undefined;
+  const known = kind === 'HTTPRoute' ? HTTP_FILTERS : GRPC_FILTERS;
+  let request: HeaderModifier | undefined;
+  let response: HeaderModifier | undefined;
+  let valid = true;
+  items.forEach((item, i) => {
+    const at = `${path}[${i}]`;
+    const filter = recordField(item, at, problems);
+    const type = filter?.['type'];
+    if (filter === undefined || typeof type !== 'string' || !known.includes(type)) {
+      valid = false;
+      if (filter !== undefined) problems.drop(`${at}.type ${describeValue(type)} is not a ${kind} filter`);
+      return;
+    }
+    const where = path === 'filters' ? '' : `${path.slice(0, -'.filters'.length)} `;
+    if (MUST_NOT_SKIP.includes(type)) return problems.failClosed(`${where}filter ${type} is not supported`);
+    const modifies = type === 'RequestHeaderModifier' ? 'requestHeaderModifier' : type === 'ResponseHeaderModifier' ? 'responseHeaderModifier' : undefined;
+    if (modifies === undefined || !supportsModifiers) {
+      valid = false;
+      problems.drop(`${where}filter ${type} is not supported`);
+      return;
+    }
+    const modifier = headerModifier(filter[modifies], `${at}.${modifies}`, problems);
+    if (modifier === undefined) return void (valid = false);
+    const repeated = type === 'RequestHeaderModifier' ? request !== undefined : response !== undefined;
+    if (repeated) {
+      valid = false;
+      problems.drop(`${at}: filter ${type} is repeated`);
+    } else if (type === 'RequestHeaderModifier') request = modifier;
+    else response = modifier;
+  });
+  return valid ? { request, response } : undefined;
+}
+
+/** `set`, `add` and `remove` of a header modifier; one action per header name, as the spec requires. */
+function headerModifier(value: unknown, path: string, problems: RuleProblems): HeaderModifier | undefined {
+  const raw = recordField(value, path, problems);
+  if (raw === undefined) return undefined;
+  reportUnknownFields(raw, ['set', 'add', 'remove'], path, problems);
+  const seen = new Set<string>();
+  let valid = true;
+  const claim = (name: string, at: string): boolean => {
+    if (!seen.has(name)) return seen.add(name), true;
+    valid = false;
+    problems.drop(`${at} names header ${describeValue(name)} a second time (one action per header)`);
+    return false;
+  };
+  const pairs = (field: 'set' | 'add'): HeaderValue[] => {
+    const out: HeaderValue[] = [];
+    (listField(raw[field], `${path}.${field}`, problems) ?? []).forEach((item, i) => {
+      const at = `${path}.${field}[${i}]`;
+      const header = recordField(item, at, problems);
+      const rawName = header?.['name'];
+      const name = typeof rawName === 'string' && HEADER_NAME.test(rawName) ? rawName.toLowerCase() : undefined;
+      if (header !== undefined && name === undefined) problems.drop(`${at}.name must be a header name, got ${describeValue(rawName)}`);
+      const text = header === undefined ? undefined : stringField(header['value'], `${at}.value`, problems, MAX_HEADER_VALUE);
+      if (name === undefined || text === undefined) return void (valid = false);
+      if (claim(name, at)) out.push(Object.freeze({ name, value: text }));
+    });
+    return out;
+  };
+  const set = pairs('set');
+  const add = pairs('add');
+  const remove: string[] = [];
+  (listField(raw['remove'], `${path}.remove`, problems) ?? []).forEach((item, i) => {
+    const at = `${path}.remove[${i}]`;
+    if (typeof item !== 'string' || !HEADER_NAME.test(item)) {
+      valid = false;
+      return void problems.drop(`${at} must be a header name, got ${describeValue(item)}`);
+    }
+    if (claim(item.toLowerCase(), at)) remove.push(item.toLowerCase());
+  });
+  return valid ? Object.freeze({ set: Object.freeze(set), add: Object.freeze(add), remove: Object.freeze(remove) }) : undefined;
+}
+
+/**
+ * `backendRefs`: Services by namespace (default: the route's), name and port, with weights
+ * (default 1). A reference to another kind or a missing Service or port stays in the list, its
+ * weight kept, marked so its share of requests fails. A mesh needs no ReferenceGrant (GEP-1426).
+ */
+export function backendRefs(value: unknown, routeNamespace: string, kind: RouteKind, services: ServiceLookup, problems: RuleProblems): WeightedBackend[] | undefined {
+  const items = listField(value, 'backendRefs', problems);
+  if (items === undefined) return undefined;
+  const backends: WeightedBackend[] = [];
+  let valid = true;
+  items.forEach((item, i) => {
+    const at = `backendRefs[${i}]`;
+    const ref = recordField(item, at, problems);
+    if (ref === undefined) return void (valid = false);
+    reportUnknownFields(ref, ['group', 'kind', 'name', 'namespace', 'port', 'weight', 'filters'], at, problems);
+    const name = stringField(ref['name'], `${at}.name`, problems, 253);
+    const namespace = isMissing(ref['namespace']) ? routeNamespace : stringField(ref['namespace'], `${at}.namespace`, problems, 63);
+    const group = isMissing(ref['group']) ? '' : ref['group'];
+    const refKind = isMissing(ref['kind']) ? 'Service' : ref['kind'];
+    const isService = (group === '' || group === 'core') && refKind === 'Service';
+    const port = backendPort(ref['port'], `${at}.port`, isService, problems);
+    const weight = backendWeight(ref['weight'], `${at}.weight`, problems);
+    const filters = isMissing(ref['filters']) ? undefined : ruleFilters(ref['filters'], `${at}.filters`, kind, problems, false);
+    if (name === undefined || namespace === undefined || port === null || weight === undefined || (!isMissing(ref['filters']) && filters === undefined)) {
+      return void (valid = false);
+    }
+    let problem: WeightedBackend['problem'];
+    if (!isService) {
+      problem = 'InvalidKind';
+      problems.backend(problem, `${at} refers to ${describeValue(refKind)} in group ${describeValue(group)}; only Services are supported`);
+    } else {
+      const service = services(namespace, name);
+      if (service === undefined) {
+        problem = 'BackendNotFound';
+        problems.backend(problem, `${at} refers to Service ${namespace}/${name}, which does not exist`);
+      } else if (!service.ports.some((p) => p.port === port)) {
+        problem = 'BackendNotFound';
+        problems.backend(problem, `${at} refers to port ${port} of Service ${namespace}/${name}, which has no such port`);
+      }
+    }
+    backends.push(Object.freeze({ namespace, name, port, weight, problem }));
+  });
+  return valid ? backends : undefined;
+}
+
+/** A Service backend needs a port (the spec requires it); other kinds are failed anyway. null: invalid. */
+function backendPort(value: unknown, path: string, isService: boolean, problems: RuleProblems): number | undefined | null {
+  if (isMissing(value)) {
+    if (!isService) return undefined;
+    problems.drop(`${path} is required for a Service`);
+    return null;
+  }
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535) return value;
+  problems.drop(`${path} must be an integer from 1 to 65535, got ${describeValue(value)}`);
+  return null;
+}
+
+function backendWeight(value: unknown, path: string, problems: RuleProblems): number | undefined {
+  if (isMissing(value)) return 1;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_WEIGHT) return value;
+  return problems.drop(`${path} must be an integer from 0 to ${MAX_WEIGHT}, got ${describeValue(value)}`);
+}

@@ -1,0 +1,203 @@
+// The routing model: what compiling HTTPRoutes and GRPCRoutes (Gateway API, GAMMA mesh profile)
+// against a snapshot produces, as frozen values the proxy reads per request without awaiting.
+
+export type RouteKind = 'HTTPRoute' | 'GRPCRoute';
+
+/** Names one route object. */
+export interface RouteRef {
+  readonly kind: RouteKind;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** Why a backend cannot take traffic (Gateway API `ResolvedRefs` reasons). */
+export type BackendProblem = 'BackendNotFound' | 'InvalidKind';
+
+/**
+ * One entry of a rule's `backendRefs`: a Service port and its weight. An invalid reference keeps
+ * its weight, so exactly its share of requests fails (HTTP 500, gRPC UNAVAILABLE), as the spec asks.
+ */
+export interface WeightedBackend {
+  readonly namespace: string;
+  readonly name: string;
+  /** The Service port number (not the target port); undefined only when the reference is invalid. */
+  readonly port: number | undefined;
+  /** 0..1000000; 0 never receives traffic. */
+  readonly weight: number;
+  /** Set when requests picked for this backend must fail instead of being forwarded. */
+  readonly problem: BackendProblem | undefined;
+}
+
+/** Timeouts in milliseconds. undefined: not configured (the proxy's default); 0: disabled. */
+export interface RouteTimeouts {
+  readonly requestMs: number | undefined;
+  readonly backendRequestMs: number | undefined;
+}
+
+export interface HeaderValue {
+  /** Lower-case header name. */
+  readonly name: string;
+  readonly value: string;
+}
+
+/** A RequestHeaderModifier or ResponseHeaderModifier filter; at most one action per header name. */
+export interface HeaderModifier {
+  /** Replace the header (every field of that name) with this value. */
+  readonly set: readonly HeaderValue[];
+  /** Append this value to the header (comma-joined with what is there). */
+  readonly add: readonly HeaderValue[];
+  /** Lower-case names of headers to drop. */
+  readonly remove: readonly string[];
+}
+
+/** What to do with a request that matched: one rule of one route, prebuilt at compile time. */
+export interface RouteDecision {
+  readonly route: RouteRef;
+  readonly ruleIndex: number;
+  /** `rules[].name`, when the route names its rules. */
+  readonly ruleName: string | undefined;
+  /** Which entry of the rule's `matches` matched (0 for a rule without matches). */
+  readonly matchIndex: number;
+  /**
+   * Where to send the request: pick one with pickBackend. None to pick (an empty list, all weights
+   * zero) means the rule cannot forward: answer 500 (gRPC: UNAVAILABLE).
+   */
+  readonly backends: readonly WeightedBackend[];
+  readonly timeouts: RouteTimeouts;
+  readonly requestHeaderModifier: HeaderModifier | undefined;
+  readonly responseHeaderModifier: HeaderModifier | undefined;
+}
+
+/** Matches a value exactly, or against an anchored regular expression. */
+export type ValueMatch = { readonly type: 'Exact'; readonly value: string } | { readonly type: 'RegularExpression'; readonly value: string; readonly regex: RegExp };
+
+export interface HeaderMatch {
+  /** Lower-case header name (header names are case-insensitive). */
+  readonly name: string;
+  readonly match: ValueMatch;
+}
+
+export interface QueryParamMatch {
+  /** Query parameter names are case-sensitive. */
+  readonly name: string;
+  readonly match: ValueMatch;
+}
+
+export type PathMatch =
+  | { readonly type: 'Exact'; readonly value: string }
+  /** `prefix` is `value` without its trailing `/` ('' for `/`): matched element by element. */
+  | { readonly type: 'PathPrefix'; readonly value: string; readonly prefix: string }
+  | { readonly type: 'RegularExpression'; readonly value: string; readonly regex: RegExp };
+
+/** One entry of an HTTPRoute rule's `matches`: every condition must hold. */
+export interface HttpMatch {
+  readonly path: PathMatch;
+  readonly method: string | undefined;
+  readonly headers: readonly HeaderMatch[];
+  readonly queryParams: readonly QueryParamMatch[];
+}
+
+/** One entry of a GRPCRoute rule's `matches`: undefined service or method matches any. */
+export interface GrpcMatch {
+  readonly service: ValueMatch | undefined;
+  readonly method: ValueMatch | undefined;
+  readonly headers: readonly HeaderMatch[];
+}
+
+/** One match of one rule, in precedence order within its RouteSet; the first that holds wins. */
+export type RouteEntry =
+  | { readonly kind: 'HTTPRoute'; readonly match: HttpMatch; readonly decision: RouteDecision }
+  | { readonly kind: 'GRPCRoute'; readonly match: GrpcMatch; readonly decision: RouteDecision };
+
+/** The routes of one kind that apply together to some clients of one Service port, merged. */
+export interface RouteSet {
+  readonly kind: RouteKind;
+  /** The routes merged here, oldest first (then by namespace/name). */
+  readonly routes: readonly RouteRef[];
+  /** Every match of every rule, highest precedence first. */
+  readonly entries: readonly RouteEntry[];
+}
+
+/**
+ * The routes attached to one Service port. A request reaches it when its original destination is
+ * that Service port; which RouteSet applies depends on the client's namespace (routeSetFor).
+ */
+export interface RouteTable {
+  readonly namespace: string;
+  readonly name: string;
+  readonly port: number;
+  /** The Service port's name ('' when unnamed). */
+  readonly portName: string;
+  /** Producer routes (in the Service's namespace): for every client without consumer routes. */
+  readonly producer: RouteSet | undefined;
+  /** Consumer routes (in another namespace), by that namespace: only for clients in it. */
+  readonly consumers: ReadonlyMap<string, RouteSet>;
+}
+
+/** A problem found while compiling: the route it concerns and a message naming the field. */
+export interface RouteWarning {
+  readonly route: RouteRef;
+  /** e.g. `HTTPRoute demo/canary: rule 0 filter RequestMirror is not supported (rule dropped)`. */
+  readonly message: string;
+}
+
+export type RouteConditionType = 'Accepted' | 'ResolvedRefs' | 'PartiallyInvalid';
+
+/** A Gateway API route condition, as the control plane would write it into `status.parents[].conditions`. */
+export interface RouteCondition {
+  readonly type: RouteConditionType;
+  readonly status: 'True' | 'False';
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** A Service a route attached to, as its parentRef named it. */
+export interface ServiceParentRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly port: number | undefined;
+  readonly sectionName: string | undefined;
+}
+
+export interface RouteParentStatus {
+  readonly parentRef: ServiceParentRef;
+  readonly conditions: readonly RouteCondition[];
+}
+
+/** The status of one route for each Service parent that exists (unresolvable parents are left out, as the spec says). */
+export interface RouteStatus {
+  readonly route: RouteRef;
+  readonly parents: readonly RouteParentStatus[];
+}
+
+/** Everything compiled from one snapshot. */
+export interface CompiledRoutes {
+  /** The version of the snapshot compiled. */
+  readonly version: string;
+  readonly tables: readonly RouteTable[];
+  readonly warnings: readonly RouteWarning[];
+  readonly statuses: readonly RouteStatus[];
+  /** The routes attached to a Service port (by number), or undefined when none are: route as without routes. */
+  table(namespace: string, name: string, port: number): RouteTable | undefined;
+}
+
+/** What HTTP matching reads from a request. */
+export interface HttpRequestInfo {
+  readonly method: string;
+  /** The path as sent, without the query string. */
+  readonly path: string;
+  /** The parsed query string (a URLSearchParams fits); only the first value of a repeated parameter counts. */
+  readonly query?: { get(name: string): string | null } | undefined;
+  /** A header's value by lower-case name; repeated headers joined with ', ' by the caller. */
+  readonly headers: (name: string) => string | undefined;
+  /** The calling workload's namespace, which selects consumer routes. */
+  readonly clientNamespace?: string | undefined;
+}
+
+/** What gRPC matching reads from a request (`/service/method` already split). */
+export interface GrpcRequestInfo {
+  readonly service: string;
+  readonly method: string;
+  readonly headers: (name: string) => string | undefined;
+  readonly clientNamespace?: string | undefined;
+}
