@@ -1,0 +1,446 @@
+// The one telemetry facade the data path calls: `startRequest` when a request's headers arrive,
+// `response` when its response does, `end` when it is done; `startTcp`/`end` for an opaque
+// connection. Each finished request or connection is recorded exactly once in metrics, a span and
+// the access log. Nothing here throws into the caller: failures are logged (rate-limited).
+import { logger, type Logger } from '@tsmesh/common';
+import type { Attributes } from '@opentelemetry/api';
+import { AccessLog } from './access-log.js';
+import { ATTR, grpcMethod, isKnownMethod, methodAttribute, pathOnly, splitHostPort } from './attributes.js';
+import { b3StyleOf, extract, inject, type HeaderSource } from './context.js';
+import { formatFlags, type ResponseFlag } from './flags.js';
+import { RateLimitedLog } from './log-limit.js';
+import type { ProxyMetrics } from './metrics.js';
+import { ProxyTracer, type SpanHandle } from './tracing.js';
+import { directionOf, type Direction, type HttpProtocol, type PeerInfo, type Reporter } from './types.js';
+
+/** A request as the data path sees it when its headers arrive. */
+export interface RequestInfo {
+  /** `source` in the outbound (calling) sidecar, `destination` in the inbound one. */
+  readonly reporter: Reporter;
+  /** Defaults from `reporter`. */
+  readonly direction?: Direction | undefined;
+  readonly method: string;
+  /** `:authority` or `Host`. */
+  readonly authority: string;
+  /** `:path` or the request target, query included (it is stripped before it is recorded). */
+  readonly path: string;
+  readonly protocol: HttpProtocol;
+  /** The request's headers (lowercase names), for the incoming trace context. */
+  readonly headers: HeaderSource;
+  readonly source: PeerInfo;
+  /** What is known before the upstream is picked; `end` may add the endpoint's workload. */
+  readonly destination: PeerInfo;
+  /** Whether the mesh hop uses mutual TLS (inbound: the connection it came on; outbound: the one it leaves on). */
+  readonly mtls: boolean;
+  /** The downstream peer, `ip:port`. */
+  readonly downstream?: string | undefined;
+}
+
+/** How a request ended. Byte counts are body bytes: `sent` to the downstream, `received` from it. */
+export interface RequestEnd {
+  readonly bytesSent?: number | undefined;
+  readonly bytesReceived?: number | undefined;
+  /** The endpoint the request went to, `ip:port`. */
+  readonly upstream?: string | undefined;
+  /** Destination fields learned after `startRequest` (the picked endpoint's workload); merged over it. */
+  readonly destination?: PeerInfo | undefined;
+  readonly flags?: readonly ResponseFlag[] | undefined;
+  /** The failure that ended the request, if any (marks the span as an error). */
+  readonly error?: unknown;
+}
+
+export interface RequestRecord {
+  /** The request's trace id (also written in the access log). */
+  readonly traceId: string;
+  /**
+   * The trace headers to set on the forwarded request: W3C and B3 (multi when the request came
+   * with `x-b3-*`, single otherwise), naming this proxy's span as the parent. Remove every name
+   * in `TRACE_HEADERS` from the forwarded request before setting these.
+   */
+  upstreamHeaders(): Readonly<Record<string, string>>;
+  /**
+   * The response status sent downstream (also when the proxy answers itself). Call again with the
+   * trailers' `grpc-status`; the last value wins.
+   */
+  response(status: number | undefined, grpcStatus?: number | string): void;
+  /** Records the request in metrics, its span and the access log. Only the first call counts. */
+  end(result?: RequestEnd): void;
+}
+
+/** An opaque TCP connection, known once its upstream is picked. */
+export interface TcpInfo {
+  readonly reporter: Reporter;
+  readonly direction?: Direction | undefined;
+  readonly source: PeerInfo;
+  readonly destination: PeerInfo;
+  readonly mtls: boolean;
+  /** The endpoint connected to, `ip:port`. */
+  readonly upstream?: string | undefined;
+  /** The downstream peer, `ip:port`. */
+  readonly downstream?: string | undefined;
+}
+
+/** Byte totals of a connection so far: `sent` to the downstream, `received` from it. */
+export interface TcpTotals {
+  readonly sent: number;
+  readonly received: number;
+}
+
+export interface TcpEnd extends TcpTotals {
+  readonly flags?: readonly ResponseFlag[] | undefined;
+  readonly error?: unknown;
+}
+
+export interface TcpRecord {
+  /** The connection span's trace id, when the connection is traced. */
+  readonly traceId: string | undefined;
+  /** Publishes the byte totals so far (long-lived connections); only the growth is counted. */
+  progress(totals: TcpTotals): void;
+  /** Records the close with the final totals. Only the first call counts. */
+  end(result: TcpEnd): void;
+}
+
+export interface RequestTelemetryOptions {
+  readonly metrics: ProxyMetrics;
+  /** Default: a ProxyTracer on the global API tracer at sample rate 1. */
+  readonly tracer?: ProxyTracer;
+  /** Default: the `access` component logger. */
+  readonly accessLog?: AccessLog;
+  /** Monotonic milliseconds; default `performance.now`. */
+  readonly now?: () => number;
+  /** Where telemetry's own failures go; default `telemetry` component logger. */
+  readonly log?: Logger;
+}
+
+const FAILURE_LOG_INTERVAL_MS = 10_000;
+
+function mergePeer(base: PeerInfo, update: PeerInfo | undefined): PeerInfo {
+  if (update === undefined) return base;
+  return {
+    workload: update.workload ?? base.workload,
+    namespace: update.namespace ?? base.namespace,
+    service: update.service ?? base.service,
+    identity: update.identity ?? base.identity,
+  };
+}
+
+function grpcCode(value: number | string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'number' ? value : Number.parseInt(value, 10);
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
+}
+
+function peerAttributes(target: Attributes, address: string | undefined): void {
+  if (address === undefined) return;
+  const { host, port } = splitHostPort(address);
+  target[ATTR.NETWORK_PEER_ADDRESS] = host;
+  if (port !== undefined) target[ATTR.NETWORK_PEER_PORT] = port;
+}
+
+function identityAttributes(target: Attributes, source: PeerInfo, destination: PeerInfo, mtls: boolean): void {
+  if (source.identity !== undefined) target[ATTR.TSMESH_SOURCE_IDENTITY] = source.identity;
+  if (destination.identity !== undefined) target[ATTR.TSMESH_DESTINATION_IDENTITY] = destination.identity;
+  if (destination.service !== undefined) target[ATTR.TSMESH_DESTINATION_SERVICE] = destination.service;
+  target[ATTR.TSMESH_MTLS] = mtls;
+}
+
+function requestAttributes(info: RequestInfo): Attributes {
+  const attributes: Attributes = {};
+  const method = info.method.toUpperCase();
+  attributes[ATTR.HTTP_REQUEST_METHOD] = methodAttribute(method);
+  if (!isKnownMethod(method)) attributes[ATTR.HTTP_REQUEST_METHOD_ORIGINAL] = info.method;
+  attributes[ATTR.URL_PATH] = pathOnly(info.path);
+  attributes[ATTR.URL_SCHEME] = 'http';
+  const { host, port } = splitHostPort(info.authority);
+  if (host !== '') attributes[ATTR.SERVER_ADDRESS] = host;
+  if (port !== undefined) attributes[ATTR.SERVER_PORT] = port;
+  attributes[ATTR.NETWORK_PROTOCOL_NAME] = 'http';
+  attributes[ATTR.NETWORK_PROTOCOL_VERSION] = info.protocol === 'http1' ? '1.1' : '2';
+  if (info.protocol === 'grpc') {
+    attributes[ATTR.RPC_SYSTEM] = 'grpc';
+    const rpc = grpcMethod(info.path);
+    if (rpc) {
+      attributes[ATTR.RPC_SERVICE] = rpc.service;
+      attributes[ATTR.RPC_METHOD] = rpc.method;
+    }
+  }
+  // The server span's peer is the caller; the client span's peer is the endpoint, known at `end`.
+  if (info.reporter === 'destination') peerAttributes(attributes, info.downstream);
+  identityAttributes(attributes, info.source, info.destination, info.mtls);
+  return attributes;
+}
+
+/** Span name: `pkg.Service/Method` for gRPC, else the method (semantic conventions: low cardinality). */
+function spanName(info: RequestInfo): string {
+  if (info.protocol === 'grpc') {
+    const rpc = grpcMethod(info.path);
+    if (rpc) return `${rpc.service}/${rpc.method}`;
+  }
+  const method = methodAttribute(info.method.toUpperCase());
+  return method === '_OTHER' ? 'HTTP' : method;
+}
+
+const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+const NOOP_REQUEST: RequestRecord = Object.freeze({
+  traceId: '',
+  upstreamHeaders: () => EMPTY_HEADERS,
+  response: () => undefined,
+  end: () => undefined,
+});
+
+const NOOP_TCP: TcpRecord = Object.freeze({
+  traceId: undefined,
+  progress: () => undefined,
+  end: () => undefined,
+});
+
+class Request implements RequestRecord {
+  private status: number | undefined;
+  private grpcStatus: number | undefined;
+  private headers: Readonly<Record<string, string>> | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly owner: RequestTelemetry,
+    private readonly info: RequestInfo,
+    private readonly span: SpanHandle,
+    private readonly startedAt: number,
+  ) {}
+
+  get traceId(): string {
+    return this.span.context.traceId;
+  }
+
+  upstreamHeaders(): Readonly<Record<string, string>> {
+    try {
+      this.headers ??= Object.freeze(inject({}, this.span.context, b3StyleOf(this.info.headers)));
+      return this.headers;
+    } catch (error) {
+      this.owner.failed('upstreamHeaders', error);
+      return EMPTY_HEADERS;
+    }
+  }
+
+  response(status: number | undefined, grpcStatus?: number | string): void {
+    if (this.ended) return;
+    try {
+      if (status !== undefined) this.status = status;
+      const code = grpcCode(grpcStatus);
+      if (code !== undefined) this.grpcStatus = code;
+      this.span.setResponse(this.status, this.grpcStatus);
+    } catch (error) {
+      this.owner.failed('response', error);
+    }
+  }
+
+  end(result: RequestEnd = {}): void {
+    if (this.ended) return;
+    this.ended = true;
+    try {
+      this.owner.finishRequest(this.info, this.span, this.startedAt, this.status, this.grpcStatus, result);
+    } catch (error) {
+      this.owner.failed('end', error);
+    }
+  }
+}
+
+class TcpConnection implements TcpRecord {
+  private counted: TcpTotals = { sent: 0, received: 0 };
+  private ended = false;
+
+  constructor(
+    private readonly owner: RequestTelemetry,
+    private readonly info: TcpInfo,
+    private readonly metrics: ReturnType<ProxyMetrics['tcpConnection']>,
+    private readonly span: SpanHandle | undefined,
+    private readonly startedAt: number,
+  ) {}
+
+  get traceId(): string | undefined {
+    return this.span?.context.traceId;
+  }
+
+  progress(totals: TcpTotals): void {
+    if (this.ended) return;
+    try {
+      this.count(totals);
+    } catch (error) {
+      this.owner.failed('tcp.progress', error);
+    }
+  }
+
+  end(result: TcpEnd): void {
+    if (this.ended) return;
+    this.ended = true;
+    try {
+      this.count(result);
+      this.metrics.closed();
+      this.owner.finishTcp(this.info, this.span, this.startedAt, result);
+    } catch (error) {
+      this.owner.failed('tcp.end', error);
+    }
+  }
+
+  private count(totals: TcpTotals): void {
+    const sent = Math.max(0, totals.sent - this.counted.sent);
+    const received = Math.max(0, totals.received - this.counted.received);
+    if (sent === 0 && received === 0) return;
+    this.metrics.bytes(sent, received);
+    this.counted = { sent: this.counted.sent + sent, received: this.counted.received + received };
+  }
+}
+
+export class RequestTelemetry {
+  readonly metrics: ProxyMetrics;
+  readonly tracer: ProxyTracer;
+  readonly accessLog: AccessLog;
+  private readonly now: () => number;
+  private readonly failures: RateLimitedLog;
+
+  constructor(options: RequestTelemetryOptions) {
+    this.metrics = options.metrics;
+    this.tracer = options.tracer ?? new ProxyTracer();
+    this.accessLog = options.accessLog ?? new AccessLog();
+    this.now = options.now ?? (() => performance.now());
+    this.failures = new RateLimitedLog(options.log ?? logger('telemetry'), FAILURE_LOG_INTERVAL_MS);
+  }
+
+  /** Starts recording a request: reads its trace context and starts its span. Never throws. */
+  startRequest(info: RequestInfo): RequestRecord {
+    try {
+      const startedAt = this.now();
+      const span = this.tracer.startSpan({
+        kind: info.reporter === 'source' ? 'client' : 'server',
+        name: spanName(info),
+        parent: extract(info.headers),
+        attributes: () => requestAttributes(info),
+      });
+      return new Request(this, info, span, startedAt);
+    } catch (error) {
+      this.failed('startRequest', error);
+      return NOOP_REQUEST;
+    }
+  }
+
+  /** Starts recording an opaque TCP connection: counts it opened, starts its span. Never throws. */
+  startTcp(info: TcpInfo): TcpRecord {
+    try {
+      const startedAt = this.now();
+      const metrics = this.metrics.tcpConnection(info);
+      const span = this.tracer.startConnectionSpan({
+        kind: info.reporter === 'source' ? 'client' : 'server',
+        name: info.destination.service !== undefined ? `tcp ${info.destination.service}` : 'tcp',
+        attributes: () => {
+          const attributes: Attributes = { [ATTR.NETWORK_TRANSPORT]: 'tcp' };
+          peerAttributes(attributes, info.reporter === 'source' ? info.upstream : info.downstream);
+          identityAttributes(attributes, info.source, info.destination, info.mtls);
+          return attributes;
+        },
+      });
+      return new TcpConnection(this, info, metrics, span, startedAt);
+    } catch (error) {
+      this.failed('startTcp', error);
+      return NOOP_TCP;
+    }
+  }
+
+  /** @internal Called once by a request's `end`. */
+  finishRequest(
+    info: RequestInfo,
+    span: SpanHandle,
+    startedAt: number,
+    status: number | undefined,
+    grpcStatus: number | undefined,
+    result: RequestEnd,
+  ): void {
+    const durationMs = Math.max(0, this.now() - startedAt);
+    const destination = mergePeer(info.destination, result.destination);
+    const grpc = info.protocol === 'grpc';
+    this.metrics.recordRequest({
+      reporter: info.reporter,
+      source: info.source,
+      destination,
+      mtls: info.mtls,
+      responseCode: status,
+      grpc,
+      grpcStatus,
+      durationSeconds: durationMs / 1000,
+    });
+    if (span.recording) {
+      span.setAttributes(() => {
+        const attributes: Attributes = {};
+        if (info.reporter === 'source') peerAttributes(attributes, result.upstream);
+        if (result.destination?.identity !== undefined) attributes[ATTR.TSMESH_DESTINATION_IDENTITY] = result.destination.identity;
+        if (result.flags !== undefined && result.flags.length > 0) attributes[ATTR.TSMESH_RESPONSE_FLAGS] = formatFlags(result.flags);
+        return attributes;
+      });
+    }
+    span.end(result.error);
+    if (this.accessLog.enabled) {
+      this.accessLog.http({
+        reporter: info.reporter,
+        direction: info.direction ?? directionOf(info.reporter),
+        protocol: info.protocol,
+        method: info.method,
+        authority: info.authority,
+        path: pathOnly(info.path),
+        status,
+        grpcStatus: grpc ? grpcStatus : undefined,
+        durationMs,
+        bytesSent: result.bytesSent ?? 0,
+        bytesReceived: result.bytesReceived ?? 0,
+        upstream: result.upstream,
+        downstream: info.downstream,
+        sourceIdentity: info.source.identity,
+        destinationIdentity: destination.identity,
+        destinationService: destination.service,
+        mtls: info.mtls,
+        traceId: span.context.traceId,
+        flags: result.flags,
+      });
+    }
+  }
+
+  /** @internal Called once by a connection's `end`. */
+  finishTcp(info: TcpInfo, span: SpanHandle | undefined, startedAt: number, result: TcpEnd): void {
+    const durationMs = Math.max(0, this.now() - startedAt);
+    if (span !== undefined) {
+      span.setAttributes(() => {
+        const attributes: Attributes = {
+          [ATTR.TSMESH_BYTES_SENT]: result.sent,
+          [ATTR.TSMESH_BYTES_RECEIVED]: result.received,
+        };
+        if (result.flags !== undefined && result.flags.length > 0) attributes[ATTR.TSMESH_RESPONSE_FLAGS] = formatFlags(result.flags);
+        return attributes;
+      });
+      span.end(result.error);
+    }
+    if (this.accessLog.enabled) {
+      this.accessLog.tcp({
+        reporter: info.reporter,
+        direction: info.direction ?? directionOf(info.reporter),
+        durationMs,
+        bytesSent: result.sent,
+        bytesReceived: result.received,
+        upstream: info.upstream,
+        downstream: info.downstream,
+        sourceIdentity: info.source.identity,
+        destinationIdentity: info.destination.identity,
+        destinationService: info.destination.service,
+        mtls: info.mtls,
+        traceId: span?.context.traceId,
+        flags: result.flags,
+      });
+    }
+  }
+
+  /** @internal Logs a failure of telemetry itself, at most once per interval. */
+  failed(where: string, error: unknown): void {
+    try {
+      this.failures.error({ where, err: error }, 'telemetry failed; the request is unaffected');
+    } catch {
+      // Logging itself failed: nothing left to do, and the data path must not see it.
+    }
+  }
+}

@@ -1,0 +1,23 @@
+// Shared vocabulary of the telemetry library: who reports, who talks to whom.
+
+/** Which side of a call a sidecar is: the caller's (outbound) or the callee's (inbound). */
+export type Reporter = 'source' | 'destination';
+export type Direction = 'outbound' | 'inbound';
+export type HttpProtocol = 'http1' | 'http2' | 'grpc';
+
+/**
+ * One end of a call, as far as the proxy knows it. Fields left out become `unknown` in metrics.
+ * `service` is a mesh Service's name (e.g. `reviews.default.svc.cluster.local`); never put a raw
+ * `Host` header, an IP or a path here: metric labels must stay low-cardinality.
+ */
+export interface PeerInfo {
+  readonly workload?: string | undefined;
+  readonly namespace?: string | undefined;
+  readonly service?: string | undefined;
+  /** SPIFFE ID, `spiffe://<trust-domain>/ns/<ns>/sa/<sa>`; known when the hop used mTLS. */
+  readonly identity?: string | undefined;
+}
+
+export function directionOf(reporter: Reporter): Direction {
+  return reporter === 'source' ? 'outbound' : 'inbound';
+}
