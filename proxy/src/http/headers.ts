@@ -25,12 +25,11 @@ function connectionTokens(value: string | string[] | undefined): Set<string> {
  * case and repeats. `keepTe` keeps `te: trailers` (required by gRPC over HTTP/2).
  */
 export function forwardableRawHeaders(raw: readonly string[], keepTrailersTe = false): string[] {
-  let connection: string[] = [];
+  const connection: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]?.toLowerCase() === 'connection') connection.push(raw[i + 1] ?? '');
   }
   const extra = connectionTokens(connection);
-  connection = [];
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] ?? '';

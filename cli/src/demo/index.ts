@@ -1,0 +1,4 @@
+export * from './topology.js';
+export * from './mesh.js';
+export * from './sidecar.js';
+export * from './workloads.js';
