@@ -1,0 +1,96 @@
+import { describe, expect, it } from '@jest/globals';
+import { AccessLog } from './access-log.js';
+import { captureLog } from './testing/log-capture.js';
+
+const base = {
+  reporter: 'source' as const,
+  direction: 'outbound' as const,
+  durationMs: 12.34567,
+  bytesSent: 512,
+  bytesReceived: 64,
+  upstream: '10.0.0.7:9080',
+  downstream: '127.0.0.1:40312',
+  sourceIdentity: 'spiffe://cluster.local/ns/bookinfo/sa/productpage',
+  destinationIdentity: 'spiffe://cluster.local/ns/bookinfo/sa/reviews',
+  destinationService: 'reviews.bookinfo.svc.cluster.local',
+  mtls: true,
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+};
+
+describe('AccessLog', () => {
+  it('writes one JSON line per request with every field', () => {
+    const log = captureLog('info', { component: 'access' });
+    new AccessLog(log.logger).http({
+      ...base,
+      protocol: 'grpc',
+      method: 'POST',
+      authority: 'reviews:9080',
+      path: '/reviews.Reviews/Get',
+      status: 200,
+      grpcStatus: 0,
+      flags: ['UR'],
+    });
+    const [line, ...rest] = log.lines();
+    expect(rest).toHaveLength(0);
+    expect(line).toMatchObject({
+      level: 30,
+      component: 'access',
+      type: 'http',
+      reporter: 'source',
+      direction: 'outbound',
+      protocol: 'grpc',
+      method: 'POST',
+      authority: 'reviews:9080',
+      path: '/reviews.Reviews/Get',
+      status: 200,
+      grpc_status: 0,
+      duration_ms: 12.346,
+      bytes_sent: 512,
+      bytes_received: 64,
+      upstream: '10.0.0.7:9080',
+      downstream: '127.0.0.1:40312',
+      source_identity: base.sourceIdentity,
+      destination_identity: base.destinationIdentity,
+      destination_service: base.destinationService,
+      mtls: true,
+      trace_id: base.traceId,
+      flags: 'UR',
+    });
+    expect(typeof line?.time).toBe('string');
+  });
+
+  it('writes a TCP line without request fields, with - for no flags', () => {
+    const log = captureLog();
+    new AccessLog(log.logger).tcp({ ...base, flags: [] });
+    const [line] = log.lines();
+    expect(line).toMatchObject({ type: 'tcp', bytes_sent: 512, flags: '-' });
+    expect(line).not.toHaveProperty('method');
+  });
+
+  it('writes null for what is unknown', () => {
+    const log = captureLog();
+    new AccessLog(log.logger).http({
+      reporter: 'destination',
+      direction: 'inbound',
+      protocol: 'http1',
+      method: 'GET',
+      authority: 'x',
+      path: '/',
+      status: undefined,
+      durationMs: 1,
+      bytesSent: 0,
+      bytesReceived: 0,
+      mtls: false,
+      flags: ['NR', 'DC'],
+    });
+    expect(log.lines()[0]).toMatchObject({ status: 0, upstream: null, source_identity: null, trace_id: null, flags: 'NR,DC' });
+  });
+
+  it('writes nothing and reports disabled when the level is above info', () => {
+    const log = captureLog('warn');
+    const access = new AccessLog(log.logger);
+    expect(access.enabled).toBe(false);
+    access.tcp({ ...base });
+    expect(log.lines()).toHaveLength(0);
+  });
+});

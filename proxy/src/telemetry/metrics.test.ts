@@ -1,0 +1,190 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  DURATION_BUCKETS,
+  METRIC_NAMES,
+  ProxyMetrics,
+  REQUEST_LABELS,
+  TCP_LABELS,
+  grpcStatusLabel,
+  labelValue,
+  responseCodeLabel,
+  type RequestSample,
+} from './metrics.js';
+import { find, parseExposition } from './testing/prometheus-text.js';
+
+const peers = {
+  reporter: 'source' as const,
+  source: { workload: 'productpage-v1', namespace: 'bookinfo', identity: 'spiffe://cluster.local/ns/bookinfo/sa/productpage' },
+  destination: { service: 'reviews.bookinfo.svc.cluster.local', workload: 'reviews-v2', namespace: 'bookinfo' },
+  mtls: true,
+};
+
+function request(overrides: Partial<RequestSample> = {}): RequestSample {
+  return { ...peers, responseCode: 200, grpc: false, grpcStatus: undefined, durationSeconds: 0.004, ...overrides };
+}
+
+async function scrape(metrics: ProxyMetrics) {
+  return parseExposition(await metrics.render());
+}
+
+describe('ProxyMetrics', () => {
+  it('renders the request counter with exactly the SPEC labels', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    metrics.recordRequest(request());
+    const text = await scrape(metrics);
+    expect(text.types.get(METRIC_NAMES.requests)).toBe('counter');
+    const [sample, ...rest] = find(text, 'tsmesh_requests_total');
+    expect(rest).toHaveLength(0);
+    expect(sample?.labels).toEqual({
+      reporter: 'source',
+      source_workload: 'productpage-v1',
+      source_namespace: 'bookinfo',
+      destination_service: 'reviews.bookinfo.svc.cluster.local',
+      destination_workload: 'reviews-v2',
+      destination_namespace: 'bookinfo',
+      response_code: '200',
+      grpc_status: '',
+      connection_security_policy: 'mutual_tls',
+    });
+    expect(Object.keys(sample?.labels ?? {}).sort()).toEqual([...REQUEST_LABELS].sort());
+    expect(sample?.value).toBe(1);
+  });
+
+  it('counts N requests as N and splits series by response code', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    for (let i = 0; i < 7; i++) metrics.recordRequest(request());
+    for (let i = 0; i < 3; i++) metrics.recordRequest(request({ responseCode: 503 }));
+    const text = await scrape(metrics);
+    expect(find(text, 'tsmesh_requests_total', { response_code: '200' })[0]?.value).toBe(7);
+    expect(find(text, 'tsmesh_requests_total', { response_code: '503' })[0]?.value).toBe(3);
+  });
+
+  it('observes durations into the mesh buckets from 0.5 ms to 30 s', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    for (const seconds of [0.0002, 0.003, 0.003, 0.2, 45]) metrics.recordRequest(request({ durationSeconds: seconds }));
+    const text = await scrape(metrics);
+    expect(text.types.get(METRIC_NAMES.requestDuration)).toBe('histogram');
+    const buckets = find(text, 'tsmesh_request_duration_seconds_bucket');
+    expect(buckets.map((b) => b.labels.le)).toEqual([...DURATION_BUCKETS.map(String), '+Inf']);
+    const le = (bound: string) => find(text, 'tsmesh_request_duration_seconds_bucket', { le: bound })[0]?.value;
+    expect(le('0.0005')).toBe(1);
+    expect(le('0.005')).toBe(3);
+    expect(le('0.25')).toBe(4);
+    expect(le('30')).toBe(4);
+    expect(le('+Inf')).toBe(5);
+    expect(find(text, 'tsmesh_request_duration_seconds_count')[0]?.value).toBe(5);
+    expect(find(text, 'tsmesh_request_duration_seconds_sum')[0]?.value).toBeCloseTo(45.2062, 6);
+    // The histogram carries the request labels too.
+    expect(find(text, 'tsmesh_request_duration_seconds_count')[0]?.labels.response_code).toBe('200');
+  });
+
+  it('turns missing peer fields into unknown and a missing response into code 0', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    metrics.recordRequest({
+      reporter: 'destination',
+      source: {},
+      destination: { workload: '' },
+      mtls: false,
+      responseCode: undefined,
+      grpc: true,
+      grpcStatus: undefined,
+      durationSeconds: 0.01,
+    });
+    const [sample] = find(await scrape(metrics), 'tsmesh_requests_total');
+    expect(sample?.labels).toMatchObject({
+      reporter: 'destination',
+      source_workload: 'unknown',
+      source_namespace: 'unknown',
+      destination_service: 'unknown',
+      destination_workload: 'unknown',
+      response_code: '0',
+      grpc_status: 'unknown',
+      connection_security_policy: 'none',
+    });
+  });
+
+  it('labels gRPC requests with their status', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    metrics.recordRequest(request({ grpc: true, grpcStatus: 14 }));
+    expect(find(await scrape(metrics), 'tsmesh_requests_total')[0]?.labels.grpc_status).toBe('14');
+  });
+
+  it('renders the TCP metrics with the SPEC labels and no response labels', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    const a = metrics.tcpConnection(peers);
+    const b = metrics.tcpConnection(peers);
+    a.bytes(100, 40);
+    a.bytes(1, 0);
+    a.closed();
+    b.bytes(0, 9);
+    const text = await scrape(metrics);
+    for (const name of [METRIC_NAMES.tcpOpened, METRIC_NAMES.tcpClosed, METRIC_NAMES.tcpSentBytes, METRIC_NAMES.tcpReceivedBytes]) {
+      expect(text.types.get(name)).toBe('counter');
+      expect(Object.keys(find(text, name)[0]?.labels ?? {}).sort()).toEqual([...TCP_LABELS].sort());
+    }
+    expect(find(text, 'tsmesh_tcp_opened_total')[0]?.value).toBe(2);
+    expect(find(text, 'tsmesh_tcp_closed_total')[0]?.value).toBe(1);
+    expect(find(text, 'tsmesh_tcp_sent_bytes_total')[0]?.value).toBe(101);
+    expect(find(text, 'tsmesh_tcp_received_bytes_total')[0]?.value).toBe(49);
+  });
+
+  it('counts detect timeouts and upstream connect failures', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    metrics.protocolDetectTimeout('inbound');
+    metrics.protocolDetectTimeout('inbound');
+    metrics.upstreamConnectFailure('reviews.bookinfo.svc.cluster.local');
+    metrics.upstreamConnectFailure(undefined);
+    const text = await scrape(metrics);
+    expect(find(text, METRIC_NAMES.detectTimeouts, { direction: 'inbound' })[0]?.value).toBe(2);
+    expect(find(text, METRIC_NAMES.connectFailures, { destination_service: 'reviews.bookinfo.svc.cluster.local' })[0]?.value).toBe(1);
+    expect(find(text, METRIC_NAMES.connectFailures, { destination_service: 'unknown' })[0]?.value).toBe(1);
+  });
+
+  it('publishes the certificate expiry only once there is a certificate', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    expect(find(await scrape(metrics), METRIC_NAMES.certExpiry)).toHaveLength(0);
+    const identity = 'spiffe://cluster.local/ns/bookinfo/sa/reviews';
+    metrics.setCertExpiry(new Date('2030-01-02T03:04:05Z'), identity);
+    metrics.setCertExpiry(new Date('2030-01-03T03:04:05Z'), identity);
+    const samples = find(await scrape(metrics), METRIC_NAMES.certExpiry);
+    expect(samples).toEqual([{ name: METRIC_NAMES.certExpiry, labels: { identity }, value: Date.parse('2030-01-03T03:04:05Z') / 1000 }]);
+    metrics.setCertExpiry(undefined);
+    expect(find(await scrape(metrics), METRIC_NAMES.certExpiry)).toHaveLength(0);
+  });
+
+  it('includes the standard process metrics and the Prometheus content type', async () => {
+    const metrics = new ProxyMetrics();
+    const text = await scrape(metrics);
+    expect(find(text, 'process_cpu_user_seconds_total')).toHaveLength(1);
+    expect(find(text, 'nodejs_heap_size_used_bytes')).toHaveLength(1);
+    expect(metrics.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+  });
+
+  it('keeps separate registries per instance', async () => {
+    const a = new ProxyMetrics({ defaultMetrics: false });
+    const b = new ProxyMetrics({ defaultMetrics: false });
+    a.recordRequest(request());
+    expect(find(await scrape(b), 'tsmesh_requests_total')).toHaveLength(0);
+  });
+});
+
+describe('label values', () => {
+  it('maps empty and missing values to unknown and cuts overlong ones', () => {
+    expect(labelValue(undefined)).toBe('unknown');
+    expect(labelValue('')).toBe('unknown');
+    expect(labelValue('x'.repeat(300))).toHaveLength(253);
+  });
+
+  it('accepts only real HTTP status codes', () => {
+    expect(responseCodeLabel(204)).toBe('204');
+    expect(responseCodeLabel(0)).toBe('0');
+    expect(responseCodeLabel(999)).toBe('unknown');
+    expect(responseCodeLabel(20.5)).toBe('unknown');
+  });
+
+  it('leaves grpc_status empty for plain HTTP and bounds it for gRPC', () => {
+    expect(grpcStatusLabel(false, 3)).toBe('');
+    expect(grpcStatusLabel(true, 0)).toBe('0');
+    expect(grpcStatusLabel(true, 17)).toBe('unknown');
+  });
+});
