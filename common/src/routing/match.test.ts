@@ -362,8 +362,20 @@ describe('GRPCRoute matching', () => {
     expect(splitGrpcPath('pkg.Svc/Do')).toBeUndefined();
   });
 
-  it('does not match HTTP routes through matchGrpc', () => {
-    const httpOnly = compile([service('demo', 'web'), httpRoute('demo', 'r', { parentRefs: [parent('web')], rules: [{ backendRefs: [backend('web')] }] })]);
-    expect(matchGrpc(tableOf(httpOnly, 'demo', 'web'), grpcCall('a.B', 'C'))).toBeUndefined();
+  it('matches a gRPC call against HTTPRoutes as POST /service/method', () => {
+    const httpOnly = compile([
+      service('demo', 'web'),
+      httpRoute('demo', 'r', {
+        parentRefs: [parent('web')],
+        rules: [
+          { matches: [{ path: { value: '/a.B' }, method: 'POST', headers: [{ name: 'x-v', value: '2' }] }], backendRefs: [backend('web')] },
+          { matches: [{ path: { type: 'Exact', value: '/a.B/C' } }], backendRefs: [backend('web')] },
+        ],
+      }),
+    ]);
+    const table = tableOf(httpOnly, 'demo', 'web');
+    expect(outcome(matchGrpc(table, grpcCall('a.B', 'C')))).toBe('r#1');
+    expect(outcome(matchGrpc(table, grpcCall('a.B', 'D', { 'x-v': '2' })))).toBe('r#0');
+    expect(outcome(matchGrpc(table, grpcCall('x.Y', 'C')))).toBe('404');
   });
 });

@@ -44,11 +44,15 @@ export function matchHttp(table: RouteTable | undefined, request: HttpRequestInf
   return undefined;
 }
 
-/** The decision for a gRPC call, or undefined when none matches (see matchHttp for what that means). */
+/**
+ * The decision for a gRPC call, or undefined when none matches (see matchHttp for what that means).
+ * On a port held by HTTPRoutes the call is matched as what it is on the wire: `POST /service/method`.
+ */
 export function matchGrpc(table: RouteTable | undefined, request: GrpcRequestInfo): RouteDecision | undefined {
   const set = routeSetFor(table, request.clientNamespace);
-  if (set === undefined || set.kind !== 'GRPCRoute') return undefined;
-  return matchGrpcSet(set, request.service, request.method, request.headers);
+  if (set === undefined) return undefined;
+  if (set.kind === 'GRPCRoute') return matchGrpcSet(set, request.service, request.method, request.headers);
+  return matchHttp(table, { method: 'POST', path: `/${request.service}/${request.method}`, headers: request.headers, clientNamespace: request.clientNamespace });
 }
 
 /** `/pkg.Service/Method` → its parts; undefined for any other path. */
