@@ -50,7 +50,7 @@ describe('RegularExpression matches', () => {
     expect(compileRegex(pattern).ok).toBe(true);
   });
 
-  it('finishes quickly on an input that would make a nested repetition backtrack', () => {
+  it('bounds the work on a long input that does not match', () => {
     // `(a|aa)+$`-style patterns are not caught by the heuristic; the input limit bounds them.
     const regex = compiled('(a|b)+c');
     const started = performance.now();
