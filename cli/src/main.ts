@@ -53,6 +53,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 24) {
+  process.stderr.write(`tsmesh: Node.js ${process.versions.node} is too old; tsmesh needs Node.js 24 (npm scripts of this repo use the pinned one: npm run demo)\n`);
+  process.exit(1);
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
