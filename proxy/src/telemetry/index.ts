@@ -1,6 +1,7 @@
 // The proxy's telemetry: Prometheus metrics, trace-context propagation, spans and the access log,
 // behind one facade (RequestTelemetry) the data path calls at fixed points. The OpenTelemetry SDK
 // is loaded only when an entry point starts it (`startTelemetrySdk`), and only if tracing is on.
+import type { Logger } from '@tsmesh/common';
 import type { TelemetrySdk, TelemetrySdkOptions } from './sdk.js';
 
 export * from './access-log.js';
@@ -18,7 +19,7 @@ export type { BatchOptions, ExportStats, TelemetrySdk, TelemetrySdkOptions } fro
  * For a program's entry point only: starts the OpenTelemetry SDK as `options.tracing` says. The
  * SDK's modules are imported here, on demand, so libraries and `TSMESH_TRACING=none` never load them.
  */
-export async function startTelemetrySdk(options: TelemetrySdkOptions): Promise<TelemetrySdk> {
+export async function startTelemetrySdk(options: TelemetrySdkOptions, log?: Logger): Promise<TelemetrySdk> {
   if (options.tracing.exporter === 'none') {
     return {
       tracing: false,
@@ -28,5 +29,5 @@ export async function startTelemetrySdk(options: TelemetrySdkOptions): Promise<T
     };
   }
   const sdk = await import('./sdk.js');
-  return sdk.startTelemetrySdk(options);
+  return sdk.startTelemetrySdk(options, log);
 }
