@@ -11,6 +11,7 @@ import { H2Forwarder } from './http/h2.js';
 import { Inbound } from './inbound/inbound.js';
 import { ServiceClusters } from './outbound/clusters.js';
 import { Outbound } from './outbound/outbound.js';
+import { OutboundRouter } from './outbound/router.js';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 
 const log = logger('proxy');
@@ -85,6 +86,8 @@ export async function startProxy(config: ProxyConfig, provider?: MeshProvider): 
   const metrics = new ProxyRegistry();
   const clusters = new ServiceClusters();
   clusters.update(snapshot);
+  const router = new OutboundRouter(clusters, config.podNamespace);
+  router.update(snapshot);
   const h1Out = new H1Forwarder({ connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: 60_000 });
   const h2Out = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, maxConcurrentStreams: 1000 });
   const h1In = new H1Forwarder({ connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: 60_000 });
@@ -93,6 +96,7 @@ export async function startProxy(config: ProxyConfig, provider?: MeshProvider): 
   const unsubscribe = source.subscribe((next) => {
     snapshot = next;
     clusters.update(next);
+    router.update(next);
     h2Out.pool.retain(clusters.endpointKeys());
     log.info({ version: next.version, services: next.services.length }, 'mesh updated');
   });
@@ -100,6 +104,7 @@ export async function startProxy(config: ProxyConfig, provider?: MeshProvider): 
   const outbound = new Outbound({
     snapshot: () => snapshot,
     clusters,
+    router,
     h1: h1Out,
     h2: h2Out,
     detectTimeoutMs: config.detectTimeoutMs,

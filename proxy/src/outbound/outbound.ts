@@ -12,6 +12,7 @@ import type { H2Forwarder } from '../http/h2.js';
 import { forwardTcp } from '../tcp/forward.js';
 import { endpointOf, fixedSelector } from '../upstream/selector.js';
 import type { ServiceClusters } from './clusters.js';
+import type { OutboundRouter } from './router.js';
 import { outboundTarget, type OutboundTarget } from './target.js';
 
 const log = logger('outbound');
@@ -19,6 +20,7 @@ const log = logger('outbound');
 export interface OutboundDeps {
   snapshot(): MeshSnapshot | undefined;
   readonly clusters: ServiceClusters;
+  readonly router: OutboundRouter;
   readonly h1: H1Forwarder;
   readonly h2: H2Forwarder;
   readonly detectTimeoutMs: number;
@@ -89,7 +91,7 @@ export class Outbound {
     if (protocol === 'http1' || protocol === 'http2') {
       const ctx: HttpConnectionContext = {
         direction: 'outbound',
-        route: () => ok({ selector: entry.selector }),
+        route: this.deps.router.routerFor(entry),
       };
       attachHttpContext(socket, ctx);
       if (protocol === 'http1') this.deps.h1.accept(socket);

@@ -1,0 +1,67 @@
+// Outbound routing at request level (GAMMA): an HTTPRoute/GRPCRoute attached to the Service the
+// client addressed picks the rule, then a weighted backend Service, whose cluster balances the
+// request. Without an attached route, the addressed Service itself is the backend. Routes are
+// compiled once per mesh snapshot; every request reads the current compilation, so a weight
+// change applies to connections that are already open.
+import {
+  compileRoutes,
+  err,
+  logger,
+  matchHttp,
+  ok,
+  pickBackend,
+  routeSetFor,
+  TsmeshError,
+  type CompiledRoutes,
+  type HeaderModifier,
+  type MeshSnapshot,
+  type Result,
+} from '@tsmesh/common';
+import type { HeaderEdit, HttpRequestInfo, HttpRouteTarget } from '../http/context.js';
+import type { ClusterEntry, ServiceClusters } from './clusters.js';
+
+const log = logger('outbound.route');
+
+function toEdit(mod: HeaderModifier | undefined): HeaderEdit | undefined {
+  if (!mod) return undefined;
+  return {
+    set: mod.set.map((h) => [h.name, h.value] as const),
+    add: mod.add.map((h) => [h.name, h.value] as const),
+    remove: mod.remove,
+  };
+}
+
+export class OutboundRouter {
+  private routes: CompiledRoutes | undefined;
+
+  constructor(
+    private readonly clusters: ServiceClusters,
+    /** The namespace of this sidecar's workload: selects consumer routes. */
+    private readonly clientNamespace: string,
+  ) {}
+
+  update(snapshot: MeshSnapshot): void {
+    this.routes = compileRoutes(snapshot);
+    for (const w of this.routes.warnings) log.warn({ route: `${w.route.kind} ${w.route.namespace}/${w.route.name}`, version: snapshot.version }, w.message);
+  }
+
+  /** The per-request router for connections addressed to `entry`'s Service port. */
+  routerFor(entry: ClusterEntry): (req: HttpRequestInfo) => Result<HttpRouteTarget, TsmeshError> {
+    const direct = ok<HttpRouteTarget>({ selector: entry.selector });
+    return (req) => {
+      const table = this.routes?.table(entry.service.namespace, entry.service.name, entry.port.port);
+      if (!table || !routeSetFor(table, this.clientNamespace)) return direct;
+      const q = req.url.indexOf('?');
+      const path = q >= 0 ? req.url.slice(0, q) : req.url;
+      const query = q >= 0 ? new URLSearchParams(req.url.slice(q + 1)) : undefined;
+      const decision = matchHttp(table, { method: req.method, path, query, headers: (n) => req.header(n), clientNamespace: this.clientNamespace });
+      if (!decision) return err(new TsmeshError('TSMESH_ERR_NO_ROUTE', `no route rule of ${entry.key} matches ${req.method} ${path}`));
+      const routeName = `${decision.route.namespace}/${decision.route.name}#${decision.ruleIndex}`;
+      const backend = pickBackend(decision.backends);
+      const cluster = backend && !backend.problem && backend.port !== undefined ? this.clusters.get(`${backend.namespace}/${backend.name}:${backend.port}`) : undefined;
+      const timeoutMs = decision.timeouts.requestMs || undefined;
+      if (!cluster) return ok({ selector: entry.selector, directStatus: 500, routeName });
+      return ok({ selector: cluster.selector, timeoutMs, requestHeaders: toEdit(decision.requestHeaderModifier), routeName });
+    };
+  }
+}
