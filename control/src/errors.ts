@@ -18,9 +18,21 @@ export function controlError(code: ControlErrorCode, message: string, cause?: un
   return new TsmeshError(code, message, cause === undefined ? undefined : { cause });
 }
 
-/** The message of a thrown value, with its cause's (fetch says only "fetch failed"; the cause says why). */
+/**
+ * The message of a thrown value, with its cause's (fetch says only "fetch failed"; the cause says
+ * why). Duck-typed: errors from another realm (undici's, a VM context's) fail `instanceof Error`.
+ */
 export function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = error.cause instanceof Error ? error.cause.message : undefined;
-  return cause === undefined || error.message.includes(cause) ? error.message : `${error.message}: ${cause}`;
+  const message = messageOf(error);
+  const cause = typeof error === 'object' && error !== null ? (error as { cause?: unknown }).cause : undefined;
+  if (cause === undefined || cause === null) return message;
+  const because = messageOf(cause) || String((cause as { code?: unknown }).code ?? '');
+  return because === '' || message.includes(because) ? message : `${message}: ${because}`;
+}
+
+function messageOf(value: unknown): string {
+  if (typeof value === 'object' && value !== null && typeof (value as { message?: unknown }).message === 'string') {
+    return (value as { message: string }).message;
+  }
+  return String(value);
 }

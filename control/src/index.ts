@@ -1,1 +1,20 @@
-export {};
+// Public API of @tsmesh/control: discovery of the mesh (from Kubernetes or a mesh file) and the
+// control plane's configuration. The fake API server is for tests of this and other packages.
+export { CONTROL_ERRORS, type ControlErrorCode } from './errors.js';
+export { controlConfig, CONTROL_ENV, type ControlConfig, type MeshSourceConfig } from './config.js';
+export {
+  KubernetesSource,
+  DEFAULT_ABSENT_RETRY_MS,
+  DEFAULT_DEBOUNCE_MS,
+  DEFAULT_MAX_DELAY_MS,
+  DEFAULT_PAGE_SIZE,
+  DEFAULT_SYNC_TIMEOUT_MS,
+  type KubernetesSourceOptions,
+} from './discovery/kubernetes.js';
+export type { InformerState, InformerStatus } from './discovery/informer.js';
+export { WATCHED_RESOURCES, type WatchedResource } from './discovery/resources.js';
+export { KubeApiError } from './discovery/kube-http.js';
+export { EVENT_COMPONENT, INVALID_OBJECT_REASON } from './discovery/events.js';
+export type { BackoffOptions } from './discovery/backoff.js';
+export { createMeshProvider, loadKubeConfig, type ProviderOptions } from './discovery/provider.js';
+export { FakeApiServer, FAKE_RESOURCES, type FakeApiServerOptions, type FakeResource, type Fault, type RequestRecord } from './testing/fake-apiserver.js';

@@ -1,0 +1,61 @@
+// The Kubernetes resources discovery lists and watches: one entry per kind, with its collection path
+// across namespaces, the selectors that narrow it, and whether it may be absent (a CRD).
+import type { KubeObject, MeshKind } from '@tsmesh/common';
+import { SERVICE_NAME_LABEL } from '@tsmesh/common';
+
+export interface WatchedResource {
+  readonly kind: MeshKind;
+  readonly apiVersion: string;
+  /** The collection across all namespaces, e.g. `/api/v1/services`. */
+  readonly path: string;
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+  /** Served from a CustomResourceDefinition: a 404 means "not installed", and discovery carries on without it. */
+  readonly optional: boolean;
+  /** Whether a malformed object of this kind gets a Warning Event (kinds people write and `kubectl describe`). */
+  readonly reportInvalid: boolean;
+}
+
+export const WATCHED_RESOURCES: readonly WatchedResource[] = Object.freeze([
+  { kind: 'Namespace', apiVersion: 'v1', path: '/api/v1/namespaces', optional: false, reportInvalid: true },
+  { kind: 'Service', apiVersion: 'v1', path: '/api/v1/services', optional: false, reportInvalid: true },
+  {
+    kind: 'EndpointSlice',
+    apiVersion: 'discovery.k8s.io/v1',
+    path: '/apis/discovery.k8s.io/v1/endpointslices',
+    // Only slices that belong to a Service: the mesh routes to Services, and others lack the label it needs.
+    labelSelector: SERVICE_NAME_LABEL,
+    optional: false,
+    // Slices are written by controllers, not people: an Event on one would reach no one.
+    reportInvalid: false,
+  },
+  {
+    kind: 'Pod',
+    apiVersion: 'v1',
+    path: '/api/v1/pods',
+    // A finished pod keeps its IP in its status while the IP is given to a new pod.
+    fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed',
+    optional: false,
+    reportInvalid: true,
+  },
+  {
+    kind: 'PeerAuthentication',
+    apiVersion: 'security.tsmesh.io/v1',
+    path: '/apis/security.tsmesh.io/v1/peerauthentications',
+    optional: true,
+    reportInvalid: true,
+  },
+  { kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', path: '/apis/gateway.networking.k8s.io/v1/httproutes', optional: true, reportInvalid: true },
+  { kind: 'GRPCRoute', apiVersion: 'gateway.networking.k8s.io/v1', path: '/apis/gateway.networking.k8s.io/v1/grpcroutes', optional: true, reportInvalid: true },
+] satisfies WatchedResource[]);
+
+/**
+ * Makes an object from a list or a watch event ready for validation, in place: list items of built-in
+ * kinds come without apiVersion and kind, and managedFields (often most of an object) are never read.
+ */
+export function normalizeObject(resource: WatchedResource, object: KubeObject): KubeObject {
+  object.apiVersion ??= resource.apiVersion;
+  object.kind ??= resource.kind;
+  if (object.metadata !== undefined && object.metadata !== null) delete object.metadata['managedFields'];
+  return object;
+}
