@@ -1,6 +1,9 @@
-// Span attribute names (OpenTelemetry semantic conventions, plus tsmesh's own) and the small
-// parsers that turn request fields into attribute values. Names are spelled here rather than
-// imported so libraries depend on @opentelemetry/api alone.
+// Span attribute names (OpenTelemetry semantic conventions, plus tsmesh's own) and the builders
+// that turn a request or connection into attributes. Names are spelled here rather than imported
+// so libraries depend on @opentelemetry/api alone.
+import type { Attributes } from '@opentelemetry/api';
+import type { RequestInfo, TcpInfo } from './observer.js';
+import type { PeerInfo } from './types.js';
 
 export const ATTR = {
   HTTP_REQUEST_METHOD: 'http.request.method',
@@ -74,4 +77,64 @@ export function grpcMethod(path: string): { service: string; method: string } | 
   const match = /^\/([^/]+)\/([^/]+)$/.exec(pathOnly(path));
   if (!match || match[1] === undefined || match[2] === undefined) return undefined;
   return { service: match[1], method: match[2] };
+}
+
+/** Adds `network.peer.address` (and `.port`) from an `ip:port`. */
+export function peerAttributes(target: Attributes, address: string | undefined): void {
+  if (address === undefined) return;
+  const { host, port } = splitHostPort(address);
+  target[ATTR.NETWORK_PEER_ADDRESS] = host;
+  if (port !== undefined) target[ATTR.NETWORK_PEER_PORT] = port;
+}
+
+function identityAttributes(target: Attributes, source: PeerInfo, destination: PeerInfo, mtls: boolean): void {
+  if (source.identity !== undefined) target[ATTR.TSMESH_SOURCE_IDENTITY] = source.identity;
+  if (destination.identity !== undefined) target[ATTR.TSMESH_DESTINATION_IDENTITY] = destination.identity;
+  if (destination.service !== undefined) target[ATTR.TSMESH_DESTINATION_SERVICE] = destination.service;
+  target[ATTR.TSMESH_MTLS] = mtls;
+}
+
+/** The attributes of a request span known when it starts. */
+export function requestAttributes(info: RequestInfo): Attributes {
+  const attributes: Attributes = {};
+  const method = info.method.toUpperCase();
+  attributes[ATTR.HTTP_REQUEST_METHOD] = methodAttribute(method);
+  if (!isKnownMethod(method)) attributes[ATTR.HTTP_REQUEST_METHOD_ORIGINAL] = info.method;
+  attributes[ATTR.URL_PATH] = pathOnly(info.path);
+  attributes[ATTR.URL_SCHEME] = 'http';
+  const { host, port } = splitHostPort(info.authority);
+  if (host !== '') attributes[ATTR.SERVER_ADDRESS] = host;
+  if (port !== undefined) attributes[ATTR.SERVER_PORT] = port;
+  attributes[ATTR.NETWORK_PROTOCOL_NAME] = 'http';
+  attributes[ATTR.NETWORK_PROTOCOL_VERSION] = info.protocol === 'http1' ? '1.1' : '2';
+  if (info.protocol === 'grpc') {
+    attributes[ATTR.RPC_SYSTEM] = 'grpc';
+    const rpc = grpcMethod(info.path);
+    if (rpc) {
+      attributes[ATTR.RPC_SERVICE] = rpc.service;
+      attributes[ATTR.RPC_METHOD] = rpc.method;
+    }
+  }
+  // The server span's peer is the caller; the client span's peer is the endpoint, known at `end`.
+  if (info.reporter === 'destination') peerAttributes(attributes, info.downstream);
+  identityAttributes(attributes, info.source, info.destination, info.mtls);
+  return attributes;
+}
+
+/** Span name: `pkg.Service/Method` for gRPC, else the method (semantic conventions: low cardinality). */
+export function requestSpanName(info: RequestInfo): string {
+  if (info.protocol === 'grpc') {
+    const rpc = grpcMethod(info.path);
+    if (rpc) return `${rpc.service}/${rpc.method}`;
+  }
+  const method = methodAttribute(info.method.toUpperCase());
+  return method === '_OTHER' ? 'HTTP' : method;
+}
+
+/** The attributes of an opaque TCP connection span. */
+export function tcpAttributes(info: TcpInfo): Attributes {
+  const attributes: Attributes = { [ATTR.NETWORK_TRANSPORT]: 'tcp' };
+  peerAttributes(attributes, info.reporter === 'source' ? info.upstream : info.downstream);
+  identityAttributes(attributes, info.source, info.destination, info.mtls);
+  return attributes;
 }

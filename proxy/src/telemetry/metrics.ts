@@ -1,6 +1,7 @@
 // The proxy's Prometheus metrics (served at :15020/metrics): request and TCP metrics with the
-// labels SPEC fixes, a few proxy-health metrics, and the process's default metrics, all on a
-// registry owned by one ProxyMetrics (never prom-client's global one).
+// labels SPEC fixes, a few proxy-health metrics, and the process's default metrics under their
+// standard names (`process_*`, `nodejs_*`: the scrape target already says it is the sidecar), all
+// on a registry owned by one ProxyMetrics (never prom-client's global one).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Direction, PeerInfo, Reporter } from './types.js';
 

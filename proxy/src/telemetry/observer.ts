@@ -5,7 +5,7 @@
 import { logger, type Logger } from '@tsmesh/common';
 import type { Attributes } from '@opentelemetry/api';
 import { AccessLog } from './access-log.js';
-import { ATTR, grpcMethod, isKnownMethod, methodAttribute, pathOnly, splitHostPort } from './attributes.js';
+import { ATTR, pathOnly, peerAttributes, requestAttributes, requestSpanName, tcpAttributes } from './attributes.js';
 import { b3StyleOf, extract, inject, type HeaderSource } from './context.js';
 import { formatFlags, type ResponseFlag } from './flags.js';
 import { RateLimitedLog } from './log-limit.js';
@@ -130,56 +130,6 @@ function grpcCode(value: number | string | undefined): number | undefined {
   return Number.isInteger(n) && n >= 0 ? n : undefined;
 }
 
-function peerAttributes(target: Attributes, address: string | undefined): void {
-  if (address === undefined) return;
-  const { host, port } = splitHostPort(address);
-  target[ATTR.NETWORK_PEER_ADDRESS] = host;
-  if (port !== undefined) target[ATTR.NETWORK_PEER_PORT] = port;
-}
-
-function identityAttributes(target: Attributes, source: PeerInfo, destination: PeerInfo, mtls: boolean): void {
-  if (source.identity !== undefined) target[ATTR.TSMESH_SOURCE_IDENTITY] = source.identity;
-  if (destination.identity !== undefined) target[ATTR.TSMESH_DESTINATION_IDENTITY] = destination.identity;
-  if (destination.service !== undefined) target[ATTR.TSMESH_DESTINATION_SERVICE] = destination.service;
-  target[ATTR.TSMESH_MTLS] = mtls;
-}
-
-function requestAttributes(info: RequestInfo): Attributes {
-  const attributes: Attributes = {};
-  const method = info.method.toUpperCase();
-  attributes[ATTR.HTTP_REQUEST_METHOD] = methodAttribute(method);
-  if (!isKnownMethod(method)) attributes[ATTR.HTTP_REQUEST_METHOD_ORIGINAL] = info.method;
-  attributes[ATTR.URL_PATH] = pathOnly(info.path);
-  attributes[ATTR.URL_SCHEME] = 'http';
-  const { host, port } = splitHostPort(info.authority);
-  if (host !== '') attributes[ATTR.SERVER_ADDRESS] = host;
-  if (port !== undefined) attributes[ATTR.SERVER_PORT] = port;
-  attributes[ATTR.NETWORK_PROTOCOL_NAME] = 'http';
-  attributes[ATTR.NETWORK_PROTOCOL_VERSION] = info.protocol === 'http1' ? '1.1' : '2';
-  if (info.protocol === 'grpc') {
-    attributes[ATTR.RPC_SYSTEM] = 'grpc';
-    const rpc = grpcMethod(info.path);
-    if (rpc) {
-      attributes[ATTR.RPC_SERVICE] = rpc.service;
-      attributes[ATTR.RPC_METHOD] = rpc.method;
-    }
-  }
-  // The server span's peer is the caller; the client span's peer is the endpoint, known at `end`.
-  if (info.reporter === 'destination') peerAttributes(attributes, info.downstream);
-  identityAttributes(attributes, info.source, info.destination, info.mtls);
-  return attributes;
-}
-
-/** Span name: `pkg.Service/Method` for gRPC, else the method (semantic conventions: low cardinality). */
-function spanName(info: RequestInfo): string {
-  if (info.protocol === 'grpc') {
-    const rpc = grpcMethod(info.path);
-    if (rpc) return `${rpc.service}/${rpc.method}`;
-  }
-  const method = methodAttribute(info.method.toUpperCase());
-  return method === '_OTHER' ? 'HTTP' : method;
-}
-
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 const NOOP_REQUEST: RequestRecord = Object.freeze({
@@ -202,7 +152,7 @@ class Request implements RequestRecord {
   private ended = false;
 
   constructor(
-    private readonly owner: RequestTelemetry,
+    private readonly owner: Recorder,
     private readonly info: RequestInfo,
     private readonly span: SpanHandle,
     private readonly startedAt: number,
@@ -250,7 +200,7 @@ class TcpConnection implements TcpRecord {
   private ended = false;
 
   constructor(
-    private readonly owner: RequestTelemetry,
+    private readonly owner: Recorder,
     private readonly info: TcpInfo,
     private readonly metrics: ReturnType<ProxyMetrics['tcpConnection']>,
     private readonly span: SpanHandle | undefined,
@@ -291,61 +241,21 @@ class TcpConnection implements TcpRecord {
   }
 }
 
-export class RequestTelemetry {
-  readonly metrics: ProxyMetrics;
-  readonly tracer: ProxyTracer;
-  readonly accessLog: AccessLog;
-  private readonly now: () => number;
+/** What records finish through: the shared sinks, kept out of RequestTelemetry's public surface. */
+class Recorder {
   private readonly failures: RateLimitedLog;
 
-  constructor(options: RequestTelemetryOptions) {
-    this.metrics = options.metrics;
-    this.tracer = options.tracer ?? new ProxyTracer();
-    this.accessLog = options.accessLog ?? new AccessLog();
-    this.now = options.now ?? (() => performance.now());
-    this.failures = new RateLimitedLog(options.log ?? logger('telemetry'), FAILURE_LOG_INTERVAL_MS);
+  constructor(
+    readonly metrics: ProxyMetrics,
+    readonly tracer: ProxyTracer,
+    readonly accessLog: AccessLog,
+    readonly now: () => number,
+    log: Logger,
+  ) {
+    this.failures = new RateLimitedLog(log, FAILURE_LOG_INTERVAL_MS);
   }
 
-  /** Starts recording a request: reads its trace context and starts its span. Never throws. */
-  startRequest(info: RequestInfo): RequestRecord {
-    try {
-      const startedAt = this.now();
-      const span = this.tracer.startSpan({
-        kind: info.reporter === 'source' ? 'client' : 'server',
-        name: spanName(info),
-        parent: extract(info.headers),
-        attributes: () => requestAttributes(info),
-      });
-      return new Request(this, info, span, startedAt);
-    } catch (error) {
-      this.failed('startRequest', error);
-      return NOOP_REQUEST;
-    }
-  }
-
-  /** Starts recording an opaque TCP connection: counts it opened, starts its span. Never throws. */
-  startTcp(info: TcpInfo): TcpRecord {
-    try {
-      const startedAt = this.now();
-      const metrics = this.metrics.tcpConnection(info);
-      const span = this.tracer.startConnectionSpan({
-        kind: info.reporter === 'source' ? 'client' : 'server',
-        name: info.destination.service !== undefined ? `tcp ${info.destination.service}` : 'tcp',
-        attributes: () => {
-          const attributes: Attributes = { [ATTR.NETWORK_TRANSPORT]: 'tcp' };
-          peerAttributes(attributes, info.reporter === 'source' ? info.upstream : info.downstream);
-          identityAttributes(attributes, info.source, info.destination, info.mtls);
-          return attributes;
-        },
-      });
-      return new TcpConnection(this, info, metrics, span, startedAt);
-    } catch (error) {
-      this.failed('startTcp', error);
-      return NOOP_TCP;
-    }
-  }
-
-  /** @internal Called once by a request's `end`. */
+  /** Called once by a request's `end`. */
   finishRequest(
     info: RequestInfo,
     span: SpanHandle,
@@ -402,7 +312,7 @@ export class RequestTelemetry {
     }
   }
 
-  /** @internal Called once by a connection's `end`. */
+  /** Called once by a connection's `end`. */
   finishTcp(info: TcpInfo, span: SpanHandle | undefined, startedAt: number, result: TcpEnd): void {
     const durationMs = Math.max(0, this.now() - startedAt);
     if (span !== undefined) {
@@ -435,12 +345,63 @@ export class RequestTelemetry {
     }
   }
 
-  /** @internal Logs a failure of telemetry itself, at most once per interval. */
+  /** Logs a failure of telemetry itself, at most once per interval. */
   failed(where: string, error: unknown): void {
     try {
       this.failures.error({ where, err: error }, 'telemetry failed; the request is unaffected');
     } catch {
       // Logging itself failed: nothing left to do, and the data path must not see it.
+    }
+  }
+}
+
+export class RequestTelemetry {
+  /** The metrics requests are recorded in; the data path also calls its proxy-health counters. */
+  readonly metrics: ProxyMetrics;
+  private readonly recorder: Recorder;
+
+  constructor(options: RequestTelemetryOptions) {
+    this.metrics = options.metrics;
+    this.recorder = new Recorder(
+      options.metrics,
+      options.tracer ?? new ProxyTracer(),
+      options.accessLog ?? new AccessLog(),
+      options.now ?? (() => performance.now()),
+      options.log ?? logger('telemetry'),
+    );
+  }
+
+  /** Starts recording a request: reads its trace context and starts its span. Never throws. */
+  startRequest(info: RequestInfo): RequestRecord {
+    try {
+      const startedAt = this.recorder.now();
+      const span = this.recorder.tracer.startSpan({
+        kind: info.reporter === 'source' ? 'client' : 'server',
+        name: requestSpanName(info),
+        parent: extract(info.headers),
+        attributes: () => requestAttributes(info),
+      });
+      return new Request(this.recorder, info, span, startedAt);
+    } catch (error) {
+      this.recorder.failed('startRequest', error);
+      return NOOP_REQUEST;
+    }
+  }
+
+  /** Starts recording an opaque TCP connection: counts it opened, starts its span. Never throws. */
+  startTcp(info: TcpInfo): TcpRecord {
+    try {
+      const startedAt = this.recorder.now();
+      const metrics = this.metrics.tcpConnection(info);
+      const span = this.recorder.tracer.startConnectionSpan({
+        kind: info.reporter === 'source' ? 'client' : 'server',
+        name: info.destination.service !== undefined ? `tcp ${info.destination.service}` : 'tcp',
+        attributes: () => tcpAttributes(info),
+      });
+      return new TcpConnection(this.recorder, info, metrics, span, startedAt);
+    } catch (error) {
+      this.recorder.failed('startTcp', error);
+      return NOOP_TCP;
     }
   }
 }
