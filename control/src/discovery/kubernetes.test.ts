@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { CONTROL_ERRORS } from '../errors.js';
 import { eventually, pause } from '../testing/eventually.js';
 import { FakeApiServer, type FakeApiServerOptions } from '../testing/fake-apiserver.js';
-import { endpointSlice, namespace, peerAuthentication, pod, route, service } from '../testing/fixtures.js';
+import { endpointSlice, namespace, peerAuthentication, pod, route, service, serviceAccount } from '../testing/fixtures.js';
 import { KubernetesSource, type KubernetesSourceOptions } from './kubernetes.js';
 
 const TOKEN = 'test-token';
@@ -84,6 +84,7 @@ describe('KubernetesSource', () => {
     fake.create(service('web', { clusterIP: '10.96.0.10' }));
     fake.create(endpointSlice('web-abc', 'web', [{ ip: '10.1.0.1', pod: 'web-1' }]));
     fake.create(pod('web-1', '10.1.0.1', { labels: { app: 'web' } }));
+    fake.create(serviceAccount('default'));
   }
 
   it('puts every watched kind into the first snapshot', async () => {
@@ -100,6 +101,7 @@ describe('KubernetesSource', () => {
     expect(endpointsOf(snapshot, 'web')).toEqual(['10.1.0.1 ready']);
     expect(snapshot.podByIp('10.1.0.1')).toMatchObject({ name: 'web-1', serviceAccount: 'default', meshed: true });
     expect(othersOf(snapshot, 'Namespace')).toEqual(['shop']);
+    expect(othersOf(snapshot, 'ServiceAccount')).toEqual(['default']);
     expect(othersOf(snapshot, 'PeerAuthentication')).toEqual(['strict']);
     expect(othersOf(snapshot, 'HTTPRoute')).toEqual(['web-split']);
     expect(othersOf(snapshot, 'GRPCRoute')).toEqual(['web-grpc']);
@@ -113,7 +115,7 @@ describe('KubernetesSource', () => {
     expect(sliceList?.query['labelSelector']).toBe('kubernetes.io/service-name');
     const [podList] = fake.requestsFor('/api/v1/pods', false);
     expect(podList?.query['fieldSelector']).toBe('status.phase!=Succeeded,status.phase!=Failed');
-    await eventually(() => fake.watchCount() === 7, 'a watch per kind');
+    await eventually(() => fake.watchCount() === 8, 'a watch per kind');
     const [podWatch] = fake.requestsFor('/api/v1/pods', true);
     expect(podWatch?.query).toMatchObject({ allowWatchBookmarks: 'true', fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' });
   });
@@ -203,10 +205,10 @@ describe('KubernetesSource', () => {
     seedShop();
     const s = source();
     await started(s);
-    await eventually(() => fake.watchCount() === 7, 'every watch open');
+    await eventually(() => fake.watchCount() === 8, 'every watch open');
     const rv = String(fake.resourceVersion);
 
-    expect(fake.dropWatches()).toBe(7);
+    expect(fake.dropWatches()).toBe(8);
     // Changed while no watch is open: only the resumed watches can tell.
     fake.create(service('api', { clusterIP: '10.96.0.50' }));
     fake.delete(pod('web-1', '10.1.0.1'));
@@ -221,13 +223,13 @@ describe('KubernetesSource', () => {
     seedShop();
     const s = source();
     await started(s);
-    await eventually(() => fake.watchCount() === 7, 'every watch open');
+    await eventually(() => fake.watchCount() === 8, 'every watch open');
 
     fake.fail({ path: '/api/v1/services', watch: true, status: 500, times: 2 });
     fake.dropWatches({ abrupt: true });
     fake.create(service('api', { clusterIP: '10.96.0.50' }));
     await until(s, (snap) => svc(snap, 'api') !== undefined, 'the change made while reset');
-    await eventually(() => fake.watchCount() === 7, 'every watch open again');
+    await eventually(() => fake.watchCount() === 8, 'every watch open again');
     const restarts = logs.filter((l) => l.kind === 'Service' && l.msg === 'Service list/watch failed; restarting');
     expect(restarts.map((l) => l['attempt'])).toEqual([1, 2, 3]);
     expect(listsOf('/api/v1/services')).toBe(1);
@@ -238,7 +240,7 @@ describe('KubernetesSource', () => {
     fake.create(service('old', { clusterIP: '10.96.0.60' }));
     const s = source();
     await started(s);
-    await eventually(() => fake.watchCount() === 7, 'every watch open');
+    await eventually(() => fake.watchCount() === 8, 'every watch open');
 
     fake.dropWatches();
     fake.delete(service('old'));
@@ -247,7 +249,7 @@ describe('KubernetesSource', () => {
     const snapshot = await until(s, (snap) => svc(snap, 'new') !== undefined && svc(snap, 'old') === undefined, 'the state after 410');
     expect(snapshot.resolve('10.96.0.60', 80)).toEqual({ kind: 'passthrough' });
     expect(listsOf('/api/v1/services')).toBe(2);
-    await eventually(() => fake.watchCount() === 7, 'every watch open again');
+    await eventually(() => fake.watchCount() === 8, 'every watch open again');
   });
 
   it('keeps working without the custom resources when their CRDs are absent, and picks them up when installed', async () => {
@@ -332,7 +334,7 @@ describe('KubernetesSource', () => {
     fake = await FakeApiServer.start();
     expect(result.ok).toBe(false);
     if (result.ok) return;
-    expect(result.error.message).toMatch(/^the first list of Namespace, Service, .*GRPCRoute did not complete within 0.3s; last errors: GET \/api\/v1\/namespaces: fetch failed: connect ECONNREFUSED/);
+    expect(result.error.message).toMatch(/^the first list of Namespace, ServiceAccount, Service, .*GRPCRoute did not complete within 0.3s; last errors: GET \/api\/v1\/namespaces: fetch failed: connect ECONNREFUSED/);
   });
 
   it('keeps retrying a failing first list until it succeeds', async () => {
@@ -349,7 +351,7 @@ describe('KubernetesSource', () => {
     await started(s);
     const seen: MeshSnapshot[] = [];
     s.subscribe((snapshot) => seen.push(snapshot));
-    await eventually(() => fake.watchCount() === 7, 'every watch open');
+    await eventually(() => fake.watchCount() === 8, 'every watch open');
 
     await s.close();
     await eventually(() => fake.watchCount() === 0, 'every watch closed');

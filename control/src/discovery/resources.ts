@@ -1,5 +1,6 @@
-// The Kubernetes resources discovery lists and watches: one entry per kind, with its collection path
-// across namespaces, the selectors that narrow it, and whether it may be absent (a CRD).
+// The Kubernetes resources discovery lists and watches (the kinds a mesh file holds): one entry per
+// kind, with its collection path across namespaces, the selectors that narrow it, and whether it may
+// be absent (a CRD).
 import type { KubeObject, MeshKind } from '@tsmesh/common';
 import { SERVICE_NAME_LABEL } from '@tsmesh/common';
 
@@ -18,6 +19,7 @@ export interface WatchedResource {
 
 export const WATCHED_RESOURCES: readonly WatchedResource[] = Object.freeze([
   { kind: 'Namespace', apiVersion: 'v1', path: '/api/v1/namespaces', optional: false, reportInvalid: true },
+  { kind: 'ServiceAccount', apiVersion: 'v1', path: '/api/v1/serviceaccounts', optional: false, reportInvalid: true },
   { kind: 'Service', apiVersion: 'v1', path: '/api/v1/services', optional: false, reportInvalid: true },
   {
     kind: 'EndpointSlice',

@@ -5,6 +5,10 @@ export function namespace(name: string, labels: Record<string, string> = {}): Ku
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } };
 }
 
+export function serviceAccount(name: string, namespaceName = 'shop'): KubeObject {
+  return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: namespaceName } };
+}
+
 export interface ServiceSpec {
   readonly namespace?: string;
   /** An IP, or 'None' for a headless Service. */
