@@ -8,33 +8,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject } from '@tsmesh/common';
+import { FAKE_RESOURCES, FakeStore, StatusError, clone, groupVersion, statusObject, type FakeResource, type HistoryRecord } from './fake-store.js';
 import { parseFieldSelector, parseLabelSelector, type Selector } from './selectors.js';
 
-export interface FakeResource {
-  /** '' for the core group. */
-  readonly group: string;
-  readonly version: string;
-  readonly plural: string;
-  readonly kind: string;
-  readonly namespaced: boolean;
-  /** Served from a CustomResourceDefinition: it can be absent, and its list items carry apiVersion and kind. */
-  readonly custom: boolean;
-}
-
-const core = (plural: string, kind: string, namespaced = true): FakeResource => ({ group: '', version: 'v1', plural, kind, namespaced, custom: false });
-const custom = (group: string, plural: string, kind: string): FakeResource => ({ group, version: 'v1', plural, kind, namespaced: true, custom: true });
-
-export const FAKE_RESOURCES: readonly FakeResource[] = [
-  core('services', 'Service'),
-  core('pods', 'Pod'),
-  core('namespaces', 'Namespace', false),
-  core('serviceaccounts', 'ServiceAccount'),
-  core('events', 'Event'),
-  { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true, custom: false },
-  custom('security.tsmesh.io', 'peerauthentications', 'PeerAuthentication'),
-  custom('gateway.networking.k8s.io', 'httproutes', 'HTTPRoute'),
-  custom('gateway.networking.k8s.io', 'grpcroutes', 'GRPCRoute'),
-];
+export { FAKE_RESOURCES, statusObject, type FakeResource } from './fake-store.js';
 
 export interface FakeApiServerOptions {
   /** Plurals of custom resources whose CRD is not installed at start: their paths answer 404. */
@@ -66,17 +43,6 @@ export interface Fault {
   times?: number;
 }
 
-type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
-
-interface HistoryRecord {
-  readonly rv: number;
-  readonly resource: FakeResource;
-  readonly type: EventType;
-  readonly object: KubeObject;
-  /** The object before a change, to turn MODIFIED into ADDED or DELETED for selector-filtered watches. */
-  readonly previous: KubeObject | undefined;
-}
-
 interface Watcher {
   readonly resource: FakeResource;
   readonly namespace: string | undefined;
@@ -92,21 +58,6 @@ interface Route {
   readonly subresource: string | undefined;
 }
 
-/** A Kubernetes Status object, as error answers and watch ERROR events carry. */
-export function statusObject(code: number, reason: string, message: string): KubeObject {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
-}
-
-class StatusError extends Error {
-  constructor(
-    readonly code: number,
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 const REASONS: Readonly<Record<number, string>> = {
   400: 'BadRequest',
   401: 'Unauthorized',
@@ -120,30 +71,26 @@ const REASONS: Readonly<Record<number, string>> = {
   503: 'ServiceUnavailable',
 };
 
-const clone = <T>(value: T): T => structuredClone(value);
-const groupVersion = (r: FakeResource): string => (r.group === '' ? r.version : `${r.group}/${r.version}`);
-const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
-const timestamp = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 export class FakeApiServer {
   /** Every request answered, in order. */
   readonly requests: RequestRecord[] = [];
   private readonly server: Server;
-  private readonly store = new Map<FakeResource, Map<string, KubeObject>>();
-  private readonly absent: Set<string>;
+  private readonly store: FakeStore;
   private readonly watchers = new Set<Watcher>();
   private readonly faults: Fault[] = [];
   private readonly continues = new Map<string, { items: KubeObject[]; rv: number; offset: number }>();
-  private history: HistoryRecord[] = [];
-  /** Watches may resume from this resourceVersion or later; older ones get 410 Gone. */
-  private historyStart = 0;
-  private rv = 0;
   private readonly options: FakeApiServerOptions;
 
   private constructor(options: FakeApiServerOptions) {
     this.options = options;
-    this.absent = new Set(options.absent ?? []);
-    for (const resource of FAKE_RESOURCES) this.store.set(resource, new Map());
+    this.store = new FakeStore({
+      absent: options.absent ?? [],
+      historyLimit: options.historyLimit ?? 1000,
+      onRecord: (record) => {
+        for (const watcher of this.watchers) this.deliver(watcher, record);
+      },
+    });
     this.server = createServer((req, res) => this.handle(req, res));
   }
 
@@ -164,7 +111,7 @@ export class FakeApiServer {
 
   /** The latest resourceVersion handed out. */
   get resourceVersion(): number {
-    return this.rv;
+    return this.store.resourceVersion;
   }
 
   /** A KubeConfig for this server (plain HTTP, which client-node allows only with skipTLSVerify). */
@@ -183,93 +130,32 @@ export class FakeApiServer {
 
   /** Stores a new object (resourceVersion, uid, creationTimestamp set) and tells the watches. */
   create(object: KubeObject): KubeObject {
-    const resource = this.resourceOf(object);
-    const namespace = resource.namespaced ? (object.metadata.namespace ?? 'default') : undefined;
-    const generateName = object.metadata['generateName'];
-    const name = object.metadata.name ?? (typeof generateName === 'string' ? `${generateName}${randomUUID().slice(0, 5)}` : undefined);
-    if (name === undefined) throw new StatusError(400, 'Invalid', `${object.kind}: metadata.name or generateName is required`);
-    const objects = this.objects(resource);
-    if (objects.has(keyOf(namespace, name))) {
-      throw new StatusError(409, 'AlreadyExists', `${resource.plural} "${name}" already exists`);
-    }
-    const rv = ++this.rv;
-    const stored: KubeObject = {
-      ...clone(object),
-      apiVersion: groupVersion(resource),
-      kind: resource.kind,
-      metadata: {
-        ...clone(object.metadata),
-        name,
-        ...(namespace === undefined ? {} : { namespace }),
-        uid: randomUUID(),
-        resourceVersion: String(rv),
-        creationTimestamp: timestamp(),
-        generation: 1,
-      },
-    };
-    objects.set(keyOf(namespace, name), stored);
-    this.record({ rv, resource, type: 'ADDED', object: stored, previous: undefined });
-    return clone(stored);
+    return this.store.create(object);
   }
 
   /** Replaces a stored object (keeping uid and creationTimestamp) and tells the watches. */
   update(object: KubeObject): KubeObject {
-    const resource = this.resourceOf(object);
-    const { key, existing } = this.find(resource, object);
-    const given = object.metadata.resourceVersion;
-    if (typeof given === 'string' && given !== '' && given !== existing.metadata.resourceVersion) {
-      throw new StatusError(409, 'Conflict', `the object has been modified; resourceVersion ${given} is not the latest`);
-    }
-    const rv = ++this.rv;
-    const stored: KubeObject = {
-      ...clone(object),
-      apiVersion: existing.apiVersion,
-      kind: existing.kind,
-      metadata: {
-        ...clone(object.metadata),
-        name: existing.metadata.name,
-        ...(existing.metadata.namespace === undefined ? {} : { namespace: existing.metadata.namespace }),
-        uid: existing.metadata['uid'],
-        creationTimestamp: existing.metadata['creationTimestamp'],
-        resourceVersion: String(rv),
-        generation: Number(existing.metadata['generation'] ?? 1) + 1,
-      },
-    };
-    this.objects(resource).set(key, stored);
-    this.record({ rv, resource, type: 'MODIFIED', object: stored, previous: existing });
-    return clone(stored);
+    return this.store.update(object);
   }
 
   /** Creates or updates. */
   apply(object: KubeObject): KubeObject {
-    const resource = this.resourceOf(object);
-    const namespace = resource.namespaced ? (object.metadata.namespace ?? 'default') : undefined;
-    const exists = object.metadata.name !== undefined && this.objects(resource).has(keyOf(namespace, object.metadata.name));
-    const { resourceVersion: _ignored, ...metadata } = object.metadata;
-    return exists ? this.update({ ...object, metadata }) : this.create(object);
+    return this.store.apply(object);
   }
 
   /** Removes an object (named by apiVersion, kind, metadata.name and namespace) and tells the watches. */
   delete(object: Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'>): KubeObject {
-    const resource = this.resourceOf(object);
-    const { key, existing } = this.find(resource, object);
-    const rv = ++this.rv;
-    const deleted: KubeObject = { ...existing, metadata: { ...existing.metadata, resourceVersion: String(rv) } };
-    this.objects(resource).delete(key);
-    this.record({ rv, resource, type: 'DELETED', object: deleted, previous: existing });
-    return clone(deleted);
+    return this.store.delete(object);
   }
 
   /** The stored objects of one resource (by plural), optionally of one namespace. */
   list(plural: string, namespace?: string): KubeObject[] {
-    const resource = this.resourceByPlural(plural);
-    return [...this.objects(resource).values()].filter((o) => namespace === undefined || o.metadata.namespace === namespace).map(clone);
+    return this.store.matching(this.store.resourceByPlural(plural), namespace, () => true).map(clone);
   }
 
   /** Forgets the watch history (and list continue tokens): a watch from any earlier resourceVersion gets 410 Gone. */
   compact(): void {
-    this.history = [];
-    this.historyStart = this.rv;
+    this.store.compact();
     this.continues.clear();
   }
 
@@ -298,14 +184,12 @@ export class FakeApiServer {
 
   /** Serves a custom resource from now on (its CRD was installed). */
   install(plural: string): void {
-    this.absent.delete(plural);
+    this.store.install(plural);
   }
 
   /** Stops serving a custom resource (its CRD was deleted): its objects are deleted, its watches end. */
   uninstall(plural: string): void {
-    const resource = this.resourceByPlural(plural);
-    for (const object of [...this.objects(resource).values()]) this.delete(object);
-    this.absent.add(plural);
+    this.store.uninstall(plural);
     this.dropWatches({ plural });
   }
 
@@ -319,55 +203,6 @@ export class FakeApiServer {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;
-  }
-
-  // ---- store --------------------------------------------------------------------------------
-
-  private objects(resource: FakeResource): Map<string, KubeObject> {
-    const objects = this.store.get(resource);
-    if (objects === undefined) throw new Error(`no store for ${resource.plural}`);
-    return objects;
-  }
-
-  private resourceOf(object: Pick<KubeObject, 'apiVersion' | 'kind'>): FakeResource {
-    const resource = FAKE_RESOURCES.find((r) => groupVersion(r) === object.apiVersion && r.kind === object.kind);
-    if (resource === undefined) throw new StatusError(404, 'NotFound', `no resource for ${object.apiVersion} ${object.kind}`);
-    if (this.absent.has(resource.plural)) throw new StatusError(404, 'NotFound', `${resource.plural} is not installed`);
-    return resource;
-  }
-
-  private resourceByPlural(plural: string): FakeResource {
-    const resource = FAKE_RESOURCES.find((r) => r.plural === plural);
-    if (resource === undefined) throw new Error(`unknown resource ${plural}`);
-    return resource;
-  }
-
-  private find(resource: FakeResource, object: Pick<KubeObject, 'metadata'>): { key: string; existing: KubeObject } {
-    const namespace = resource.namespaced ? (object.metadata.namespace ?? 'default') : undefined;
-    const name = object.metadata.name ?? '';
-    const key = keyOf(namespace, name);
-    const existing = this.objects(resource).get(key);
-    if (existing === undefined) throw new StatusError(404, 'NotFound', `${resource.plural} "${name}" not found`);
-    return { key, existing };
-  }
-
-  private record(record: HistoryRecord): void {
-    this.history.push(record);
-    const limit = this.options.historyLimit ?? 1000;
-    while (this.history.length > limit) {
-      const dropped = this.history.shift();
-      if (dropped !== undefined) this.historyStart = dropped.rv;
-    }
-    for (const watcher of this.watchers) this.deliver(watcher, record);
-  }
-
-  /** Sorted as etcd keys are: by namespace, then name. */
-  private matching(route: Route, matches: Selector): KubeObject[] {
-    return [...this.objects(route.resource).entries()]
-      .filter(([, o]) => route.namespace === undefined || o.metadata.namespace === route.namespace)
-      .filter(([, o]) => matches(o))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, o]) => o);
   }
 
   // ---- HTTP ---------------------------------------------------------------------------------
@@ -437,7 +272,7 @@ export class FakeApiServer {
       throw new StatusError(405, 'MethodNotAllowed', `${method} is not allowed on a collection`);
     }
     const named = { apiVersion: groupVersion(route.resource), kind: route.resource.kind, metadata: { name: route.name, ...(route.namespace === undefined ? {} : { namespace: route.namespace }) } };
-    if (method === 'GET') return { status: 200, body: clone(this.find(route.resource, named).existing) };
+    if (method === 'GET') return { status: 200, body: clone(this.store.find(route.resource, named).existing) };
     if (method === 'DELETE') return { status: 200, body: this.delete(named) };
     if (method === 'PUT') {
       const body = (await readJson(req)) as KubeObject;
@@ -462,7 +297,7 @@ export class FakeApiServer {
     }
     const [plural, name, subresource] = rest;
     const resource = FAKE_RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural);
-    if (resource === undefined || this.absent.has(resource.plural) || (namespace !== undefined && !resource.namespaced)) {
+    if (resource === undefined || !this.store.isServed(resource) || (namespace !== undefined && !resource.namespaced)) {
       throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
     }
     return { resource, namespace, name, subresource };
@@ -487,7 +322,7 @@ export class FakeApiServer {
       this.continues.delete(token);
       page = stored;
     } else {
-      page = { items: this.matching(route, this.selector(query)).map(clone), rv: this.rv, offset: 0 };
+      page = { items: this.store.matching(route.resource, route.namespace, this.selector(query)).map(clone), rv: this.resourceVersion, offset: 0 };
     }
     const limit = Number(query['limit'] ?? 0);
     const end = limit > 0 ? page.offset + limit : page.items.length;
@@ -515,7 +350,7 @@ export class FakeApiServer {
     const from = query['resourceVersion'];
     if (from === undefined || from === '' || from === '0') {
       // No resourceVersion: the current state as ADDED events, then changes.
-      for (const object of this.matching(route, matches)) send(res, 'ADDED', object);
+      for (const object of this.store.matching(route.resource, route.namespace, matches)) send(res, 'ADDED', object);
     } else {
       const rv = Number(from);
       if (!Number.isInteger(rv) || rv < 0) {
@@ -523,19 +358,20 @@ export class FakeApiServer {
         res.end();
         return;
       }
-      if (rv < this.historyStart) {
-        send(res, 'ERROR', statusObject(410, 'Expired', `too old resource version: ${rv} (${this.historyStart})`));
+      const changes = this.store.changesSince(rv);
+      if (changes === undefined) {
+        send(res, 'ERROR', statusObject(410, 'Expired', `too old resource version: ${rv} (${this.store.oldestResumable})`));
         res.end();
         return;
       }
-      for (const record of this.history) if (record.rv > rv) this.deliver(watcher, record);
+      for (const record of changes) this.deliver(watcher, record);
     }
     this.watchers.add(watcher);
     res.on('close', () => this.removeWatcher(watcher));
     const interval = this.options.bookmarkIntervalMs;
     if (query['allowWatchBookmarks'] === 'true' && interval !== undefined) {
-      const bookmark = { kind: route.resource.kind, apiVersion: groupVersion(route.resource), metadata: { resourceVersion: String(this.rv) } };
-      watcher.timers.push(setInterval(() => send(res, 'BOOKMARK', { ...bookmark, metadata: { resourceVersion: String(this.rv) } }), interval));
+      const bookmark = { kind: route.resource.kind, apiVersion: groupVersion(route.resource), metadata: { resourceVersion: String(this.resourceVersion) } };
+      watcher.timers.push(setInterval(() => send(res, 'BOOKMARK', { ...bookmark, metadata: { resourceVersion: String(this.resourceVersion) } }), interval));
     }
     const timeout = Number(query['timeoutSeconds'] ?? 0);
     if (timeout > 0) watcher.timers.push(setTimeout(() => this.endWatch(watcher), timeout * 1000));
