@@ -103,7 +103,7 @@ export class ResourceInformer {
     // start() resolves after the list (when it needs one) and the watch request, or after an error.
     informer.start().then(
       () => {
-        if (informer === this.informer && informer.latestResourceVersion() !== '') this.markSynced('synced');
+        if (informer === this.informer && informer.latestResourceVersion() !== '') this.markSynced();
       },
       (error: unknown) => this.failed(informer, error),
     );
@@ -182,8 +182,8 @@ export class ResourceInformer {
     this.timer = setTimeout(() => this.run(), this.options.absentRetryMs);
   }
 
-  private markSynced(state: InformerState): void {
-    if (this.state === 'pending') this.state = state;
+  private markSynced(): void {
+    if (this.state === 'pending') this.state = 'synced';
     this.settle(ok(undefined));
   }
 
