@@ -127,7 +127,7 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     if (!FLAGS.has(name)) throw new ConfigError(`unknown flag "${arg}" (see tsmesh proxy --help)`);
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new ConfigError(`${name} needs a value`);
+    if (value === undefined || value === '') throw new ConfigError(`${name} needs a value`);
     flags.set(name, value);
   }
   const bind = flags.get('--bind') ?? '0.0.0.0';
@@ -136,11 +136,17 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
   let appProbes: Record<string, unknown> = {};
   const probesText = env[ENV.APP_PROBES];
   if (probesText) {
+    let parsed: unknown;
     try {
-      appProbes = JSON.parse(probesText) as Record<string, unknown>;
+      parsed = JSON.parse(probesText);
     } catch {
       throw new ConfigError(`${ENV.APP_PROBES}: not valid JSON`);
     }
+    // An object keyed "<container>/<kind>"; anything else would only fail later, at probe time.
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new ConfigError(`${ENV.APP_PROBES}: must be a JSON object keyed "<container>/<livez|readyz|startupz>"`);
+    }
+    appProbes = parsed as Record<string, unknown>;
   }
   const target = (flag: string) => {
     const v = flags.get(flag);

@@ -3,6 +3,7 @@
 // keep working under STRICT mTLS. Probe shapes are the Kubernetes ones the injector recorded.
 import http from 'node:http';
 import http2 from 'node:http2';
+import https from 'node:https';
 import net from 'node:net';
 
 export interface ProbeResult {
@@ -39,12 +40,15 @@ function httpProbe(get: HttpGetProbe['httpGet'], host: string, timeoutMs: number
   return new Promise((resolve) => {
     const headers: Record<string, string> = { 'user-agent': 'tsmesh-probe' };
     for (const h of get.httpHeaders ?? []) headers[h.name] = h.value;
-    const req = http.get({ host: get.host ?? host, port: get.port, path: get.path ?? '/', headers, timeout: timeoutMs }, (res) => {
+    const options = { host: get.host ?? host, port: get.port, path: get.path ?? '/', headers, timeout: timeoutMs };
+    const onResponse = (res: http.IncomingMessage): void => {
       res.resume();
       const status = res.statusCode ?? 0;
       // Kubernetes counts 200..399 as success.
       resolve({ ok: status >= 200 && status < 400, detail: `HTTP ${status}` });
-    });
+    };
+    // scheme HTTPS: TLS without certificate verification, as the kubelet does.
+    const req = get.scheme?.toUpperCase() === 'HTTPS' ? https.get({ ...options, rejectUnauthorized: false }, onResponse) : http.get(options, onResponse);
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (e) => resolve({ ok: false, detail: e.message }));
   });

@@ -5,7 +5,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { logger } from '@tsmesh/common';
-import { forwardableRawHeaders } from './headers.js';
+import { forwardableRawHeaders, MESH_OWNED } from './headers.js';
 import { applyHeaderEditRaw, httpContextOf, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget } from './context.js';
 import type { UpstreamLease } from '../upstream/selector.js';
 import { isConnectFailure } from './errors.js';
@@ -53,6 +53,23 @@ function requestInfo(req: IncomingMessage): HttpRequestInfo {
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** Relays a 103 Early Hints response (its end-to-end headers); Node sends one only when it carries a Link. */
+function writeEarlyHints(res: ServerResponse, rawHeaders: readonly string[]): void {
+  const hints: Record<string, string | string[]> = {};
+  const raw = forwardableRawHeaders(rawHeaders);
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] ?? '').toLowerCase();
+    const value = raw[i + 1] ?? '';
+    const prev = hints[name];
+    hints[name] = prev === undefined ? value : [...(Array.isArray(prev) ? prev : [prev]), value];
+  }
+  try {
+    res.writeEarlyHints(hints);
+  } catch (error) {
+    log.debug({ err: (error as Error).message }, 'early hints not relayed');
+  }
 }
 
 function reply(res: ServerResponse, status: number, message: string): void {
@@ -126,6 +143,9 @@ export class H1Forwarder {
     };
 
     const headers = applyHeaderEditRaw(forwardableRawHeaders(req.rawHeaders), target.requestHeaders, ctx.addHeaders);
+    // Transfer-Encoding is hop-by-hop, but a chunked body must stay framed: Node chunks only
+    // POST/PUT/PATCH by default, and an unframed GET/DELETE body reads upstream as a next request.
+    if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) headers.push('transfer-encoding', 'chunked');
     const upstream = http.request({
       host: endpoint.address,
       port: endpoint.port,
@@ -152,7 +172,9 @@ export class H1Forwarder {
       if (expectContinue && !res.headersSent) res.writeContinue();
     });
     upstream.on('information', (info) => {
-      if (info.statusCode !== 100 && !res.headersSent) res.writeProcessing?.();
+      if (res.headersSent) return;
+      if (info.statusCode === 102) res.writeProcessing();
+      else if (info.statusCode === 103) writeEarlyHints(res, info.rawHeaders);
     });
     upstream.on('response', (ures) => {
       responded = true;
@@ -224,8 +246,14 @@ export class H1Forwarder {
     upstream.once('connect', () => {
       lease.succeeded();
       // Upgrade requests keep their Connection/Upgrade headers: they are the point of the request.
+      // Mesh-owned headers (and those the sidecar adds) are still dropped, as on any request.
       const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      const added = new Set((ctx.addHeaders ?? []).map(([n]) => n.toLowerCase()));
+      for (let i = 0; i < req.rawHeaders.length; i += 2) {
+        const name = req.rawHeaders[i] ?? '';
+        if (MESH_OWNED.has(name.toLowerCase()) || added.has(name.toLowerCase())) continue;
+        lines.push(`${name}: ${req.rawHeaders[i + 1]}`);
+      }
       for (const [n, v] of ctx.addHeaders ?? []) lines.push(`${n}: ${v}`);
       upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
       if (head.length > 0) upstream.write(head);

@@ -46,17 +46,23 @@ export class H2SessionPool {
   private connect(endpoint: UpstreamEndpoint, key: string, forget: () => void): Promise<ClientHttp2Session> {
     return new Promise((resolve, reject) => {
       const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
+      let socket: net.Socket | undefined;
       const session = http2.connect(`http://${host}:${endpoint.port}`, {
         settings: { enablePush: false, initialWindowSize: 1 << 20 },
         maxSessionMemory: 64,
         createConnection: () => {
-          const socket = net.connect({ host: endpoint.address, port: endpoint.port, localAddress: endpoint.localAddress });
+          socket = net.connect({ host: endpoint.address, port: endpoint.port, localAddress: endpoint.localAddress });
           socket.setNoDelay(true);
           return socket;
         },
       });
       const timer = setTimeout(() => {
         const error = Object.assign(new Error(`connect timeout after ${this.connectTimeoutMs} ms`), { code: 'ECONNECTTIMEOUT' });
+        // session.destroy() alone ends the socket gracefully, which waits for the pending connect
+        // (minutes against a blackholed address): destroy the socket itself and fail now.
+        forget();
+        reject(error);
+        socket?.destroy(error);
         session.destroy(error);
       }, this.connectTimeoutMs);
       session.once('connect', () => {

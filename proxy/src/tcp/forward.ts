@@ -80,8 +80,11 @@ export function forwardTcp(client: Socket, selector: UpstreamSelector, options: 
     finish(error.code ?? error.message);
   });
   upstream.on('close', () => {
+    clearTimeout(timer);
     if (connected && !client.destroyed && client.writableEnded && client.readableEnded) client.destroy();
-    if (connected) finish();
+    // Also when the client went away while the connect was pending (client 'close' destroyed us):
+    // the lease must be released. A failed connect has already finished (no-op here).
+    finish(connected ? undefined : 'ECONNABORTED');
   });
   client.on('close', () => {
     if (!upstream.destroyed && connected && upstream.writableEnded && upstream.readableEnded) upstream.destroy();

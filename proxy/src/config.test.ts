@@ -1,0 +1,93 @@
+import { describe, expect, test } from '@jest/globals';
+import { ConfigError, parseDurationMs, parseProxyConfig } from './config.js';
+
+const refused = (argv: string[], env: Record<string, string> = {}): string => {
+  try {
+    parseProxyConfig(argv, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).message;
+  }
+  throw new Error('expected the configuration to be refused');
+};
+
+describe('parseProxyConfig', () => {
+  test('defaults to the SPEC ports, capture on 0.0.0.0 and admin on 127.0.0.1, frozen', () => {
+    const config = parseProxyConfig([], {});
+    expect(config.outbound).toEqual({ host: '0.0.0.0', port: 15001 });
+    expect(config.inbound).toEqual({ host: '0.0.0.0', port: 15006 });
+    expect(config.admin).toEqual({ host: '127.0.0.1', port: 15000 });
+    expect(config.health).toEqual({ host: '0.0.0.0', port: 15020 });
+    expect(config.detectTimeoutMs).toBe(300);
+    expect(config.connectTimeoutMs).toBe(1000);
+    expect(config.meshFile).toBeUndefined();
+    expect(config.outboundTarget).toBeUndefined();
+    expect(config.podNamespace).toBe('default');
+    expect(config.logLevel).toBe('info');
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  test('reads flags in both --flag value and --flag=value forms; listen ports may be 0', () => {
+    const config = parseProxyConfig(['--config=/etc/mesh.yaml', '--outbound-port', '0', '--admin-port=0', '--bind', '127.0.0.1', '--detect-timeout', '1.5s', '--connect-timeout=250'], {});
+    expect(config.meshFile).toBe('/etc/mesh.yaml');
+    expect(config.outbound).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(config.admin.port).toBe(0);
+    expect(config.detectTimeoutMs).toBe(1500);
+    expect(config.connectTimeoutMs).toBe(250);
+  });
+
+  test('reads explicit-port targets, IPv4 and bracketed IPv6', () => {
+    const config = parseProxyConfig(['--outbound-target', '10.96.0.10:80', '--inbound-target', '[fd00::1]:8080'], {});
+    expect(config.outboundTarget).toEqual({ address: '10.96.0.10', port: 80, family: 4 });
+    expect(config.inboundTarget).toEqual({ address: 'fd00::1', port: 8080, family: 6 });
+  });
+
+  test('reads the sidecar environment', () => {
+    const config = parseProxyConfig([], {
+      TSMESH_POD_NAME: 'web-0',
+      TSMESH_POD_NAMESPACE: 'shop',
+      TSMESH_POD_IP: '10.0.0.5',
+      TSMESH_SERVICE_ACCOUNT: 'web',
+      TSMESH_LOG_LEVEL: 'debug',
+      TSMESH_OPAQUE_PORTS: '3306, 5432',
+      TSMESH_APP_PROBES: '{"app/livez":{"httpGet":{"port":8080}}}',
+    });
+    expect(config).toEqual(expect.objectContaining({ podName: 'web-0', podNamespace: 'shop', podIp: '10.0.0.5', serviceAccount: 'web', logLevel: 'debug' }));
+    expect([...config.opaquePorts]).toEqual([3306, 5432]);
+    expect(config.appProbes).toEqual({ 'app/livez': { httpGet: { port: 8080 } } });
+  });
+
+  test('refuses unknown flags, missing or empty values, bad ports and bad targets, naming them', () => {
+    expect(refused(['--verbose'])).toContain('--verbose');
+    expect(refused(['--config'])).toContain('--config needs a value');
+    expect(refused(['--config='])).toContain('--config needs a value');
+    expect(refused(['--outbound-port', '70000'])).toContain('--outbound-port');
+    expect(refused(['--inbound-port', '-1'])).toContain('--inbound-port');
+    expect(refused(['--outbound-target', '10.96.0.10'])).toContain('HOST:PORT');
+    expect(refused(['--outbound-target', '10.96.0.10:0'])).toContain('--outbound-target');
+  });
+
+  test('refuses a bad log level, opaque port list or probe document', () => {
+    expect(refused([], { TSMESH_LOG_LEVEL: 'loud' })).toContain('TSMESH_LOG_LEVEL');
+    expect(refused([], { TSMESH_OPAQUE_PORTS: '3306,http' })).toContain('TSMESH_OPAQUE_PORTS');
+    expect(refused([], { TSMESH_APP_PROBES: '{not json' })).toContain('TSMESH_APP_PROBES');
+    expect(refused([], { TSMESH_APP_PROBES: 'null' })).toContain('TSMESH_APP_PROBES');
+    expect(refused([], { TSMESH_APP_PROBES: '["app/livez"]' })).toContain('TSMESH_APP_PROBES');
+  });
+});
+
+describe('parseDurationMs', () => {
+  test.each([
+    ['300ms', 300],
+    ['1s', 1000],
+    ['1.5s', 1500],
+    ['2m', 120_000],
+    ['250', 250],
+  ])('reads %s as %d ms', (text, ms) => {
+    expect(parseDurationMs('--detect-timeout', text)).toBe(ms);
+  });
+
+  test.each(['0ms', '11m', 'soon', '1h', '-5s'])('refuses %s', (text) => {
+    expect(() => parseDurationMs('--detect-timeout', text)).toThrow(ConfigError);
+  });
+});

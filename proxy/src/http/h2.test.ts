@@ -1,0 +1,385 @@
+// H2Forwarder through a running sidecar (outbound, explicit-port mode) with real HTTP/2
+// upstream servers on 127.0.0.1: per-stream balancing over one client session, gRPC trailers,
+// flow-controlled bodies, long-lived streams, retries, error answers and cancellation.
+import http2 from 'node:http2';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import type { RunningProxy } from '../proxy.js';
+import { TestMeshFile } from '../testing/mesh.js';
+import { clusterStats, SERVICE_IP, SERVICE_PORT, startTestProxy } from '../testing/proxy.js';
+import { blackholePort, closedPort, eventually, listenH2, once, payload, sha256, type Blackhole, type Listening } from '../testing/servers.js';
+
+const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const END_STREAM = 0x1;
+
+type Handler = (name: string, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
+
+/** Answers with the endpoint's name. */
+const byName: Handler = (name, stream) => {
+  stream.resume();
+  stream.respond({ ':status': 200, 'x-upstream': name });
+  stream.end(name);
+};
+let handler: Handler = byName;
+
+interface Upstream {
+  readonly name: string;
+  readonly listening: Listening<http2.Http2Server>;
+  readonly seen: http2.IncomingHttpHeaders[];
+}
+
+async function upstream(name: string): Promise<Upstream> {
+  const seen: http2.IncomingHttpHeaders[] = [];
+  const listening = await listenH2((stream, headers) => {
+    seen.push(headers);
+    handler(name, stream, headers);
+  });
+  return { name, listening, seen };
+}
+
+interface Answer {
+  readonly headers: http2.IncomingHttpHeaders;
+  readonly flags: number;
+  readonly body: Buffer;
+  readonly trailers: http2.IncomingHttpHeaders | undefined;
+}
+
+/** One stream on `session`; resolves when it closes. */
+function call(session: http2.ClientHttp2Session, path: string, extra: http2.OutgoingHttpHeaders = {}, body?: Buffer): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':method': body ? 'POST' : 'GET', ':path': path, ...extra }, { endStream: !body });
+    let headers: http2.IncomingHttpHeaders = {};
+    let flags = 0;
+    let trailers: http2.IncomingHttpHeaders | undefined;
+    const chunks: Buffer[] = [];
+    req.on('response', (h, f) => {
+      headers = h;
+      flags = f;
+    });
+    req.on('trailers', (t) => (trailers = t));
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('error', reject);
+    req.on('close', () => resolve({ headers, flags, body: Buffer.concat(chunks), trailers }));
+    if (body) req.end(body);
+  });
+}
+
+const sessions: http2.ClientHttp2Session[] = [];
+async function connect(port: number): Promise<http2.ClientHttp2Session> {
+  const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 1 << 20 } });
+  session.on('error', () => undefined);
+  sessions.push(session);
+  await once(session, 'connect');
+  return session;
+}
+
+/** Writes `data` in 64 KiB chunks honouring backpressure, then ends. */
+async function writeAll(stream: http2.Http2Stream, data: Buffer): Promise<void> {
+  for (let offset = 0; offset < data.length; offset += 64 * 1024) {
+    if (!stream.write(data.subarray(offset, offset + 64 * 1024))) await once(stream, 'drain', 30_000);
+  }
+  stream.end();
+}
+
+const MIB = 1024 * 1024;
+
+afterEach(() => {
+  handler = byName;
+  for (const session of sessions.splice(0)) session.destroy();
+});
+
+describe('H2Forwarder (outbound, through the sidecar)', () => {
+  let mesh: TestMeshFile;
+  let proxy: RunningProxy;
+  let upstreams: Upstream[];
+
+  beforeAll(async () => {
+    upstreams = await Promise.all(['a', 'b', 'c'].map(upstream));
+    mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: upstreams.map((u) => u.listening.port) }]);
+    proxy = await startTestProxy(mesh.path);
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await Promise.all(upstreams.map((u) => u.listening.close()));
+    mesh?.remove();
+  });
+
+  test('balances the streams of one client session over all three endpoints', async () => {
+    const session = await connect(proxy.ports.outbound);
+    const answers = await Promise.all(Array.from({ length: 9 }, () => call(session, '/name')));
+    expect(answers.map((a) => a.headers[HTTP2_HEADER_STATUS])).toEqual(Array(9).fill(200));
+    expect(answers.map((a) => a.body.toString()).sort()).toEqual(['a', 'a', 'a', 'b', 'b', 'b', 'c', 'c', 'c']);
+    const more = [];
+    for (let i = 0; i < 3; i++) more.push((await call(session, '/name')).body.toString());
+    expect(more.sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  test('forwards gRPC-style trailers (grpc-status, grpc-message) after the body', async () => {
+    handler = (_name, stream) => {
+      stream.resume();
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'OK', 'x-cost': '7' }));
+      stream.end(Buffer.from([0, 0, 0, 0, 2, 0x08, 0x01]));
+    };
+    const session = await connect(proxy.ports.outbound);
+    const answer = await call(session, '/pkg.Service/Method', { 'content-type': 'application/grpc', te: 'trailers' }, Buffer.from([0, 0, 0, 0, 0]));
+    expect(answer.headers[HTTP2_HEADER_STATUS]).toBe(200);
+    expect(answer.headers['content-type']).toBe('application/grpc+proto');
+    expect(answer.body).toEqual(Buffer.from([0, 0, 0, 0, 2, 0x08, 0x01]));
+    expect(answer.trailers).toEqual(expect.objectContaining({ 'grpc-status': '0', 'grpc-message': 'OK', 'x-cost': '7' }));
+  });
+
+  test('forwards a trailers-only response as one HEADERS frame that ends the stream', async () => {
+    handler = (_name, stream) => {
+      stream.resume();
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'no such thing' }, { endStream: true });
+    };
+    const session = await connect(proxy.ports.outbound);
+    const answer = await call(session, '/pkg.Service/Missing', { 'content-type': 'application/grpc', te: 'trailers' }, Buffer.from([0, 0, 0, 0, 0]));
+    expect(answer.flags & END_STREAM).toBe(END_STREAM);
+    expect(answer.headers['grpc-status']).toBe('5');
+    expect(answer.headers['grpc-message']).toBe('no such thing');
+    expect(answer.trailers).toBeUndefined();
+    expect(answer.body.length).toBe(0);
+  });
+
+  test('keeps te: trailers on the forwarded request', async () => {
+    const session = await connect(proxy.ports.outbound);
+    await call(session, '/te', { 'content-type': 'application/grpc', te: 'trailers' });
+    const seen = upstreams.flatMap((u) => u.seen).find((h) => h[':path'] === '/te');
+    expect(seen?.te).toBe('trailers');
+    expect(seen?.['content-type']).toBe('application/grpc');
+  });
+
+  test('carries 10 MB each way on one stream at the same time, under flow control', async () => {
+    const up = payload(10 * MIB);
+    const down = Buffer.from(payload(10 * MIB)).reverse();
+    handler = (_name, stream) => {
+      stream.respond({ ':status': 200 }, { waitForTrailers: true });
+      const received: Buffer[] = [];
+      stream.on('data', (c: Buffer) => received.push(c));
+      const gotAll = once(stream, 'end', 30_000);
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'x-received-sha': sha256(received), 'x-received-bytes': String(Buffer.concat(received).length) }));
+      // Answer while the request body is still arriving: both directions are in flight together.
+      void (async () => {
+        for (let offset = 0; offset < down.length; offset += 64 * 1024) {
+          if (!stream.write(down.subarray(offset, offset + 64 * 1024))) await once(stream, 'drain', 30_000);
+        }
+        await gotAll;
+        stream.end();
+      })();
+    };
+    const session = await connect(proxy.ports.outbound);
+    const req = session.request({ ':method': 'POST', ':path': '/bidi' });
+    const chunks: Buffer[] = [];
+    let trailers: http2.IncomingHttpHeaders = {};
+    let firstResponseByteAt = 0;
+    req.on('data', (c: Buffer) => {
+      firstResponseByteAt ||= Date.now();
+      chunks.push(c);
+    });
+    req.on('trailers', (t) => (trailers = t));
+    const closed = once(req, 'close', 30_000);
+    await writeAll(req, up);
+    const lastRequestByteAt = Date.now();
+    await closed;
+    expect(firstResponseByteAt).toBeGreaterThan(0);
+    expect(firstResponseByteAt).toBeLessThanOrEqual(lastRequestByteAt);
+    expect(sha256(chunks)).toBe(sha256(down));
+    expect(trailers['x-received-bytes']).toBe(String(up.length));
+    expect(trailers['x-received-sha']).toBe(sha256(up));
+  }, 60_000);
+
+  test('a long-lived server stream keeps flowing while other streams come and go on the same session', async () => {
+    handler = (name, stream, headers) => {
+      stream.resume();
+      if (headers[':path'] !== '/watch') return byName(name, stream, headers);
+      stream.respond({ ':status': 200 });
+      let n = 0;
+      const timer = setInterval(() => {
+        stream.write(`event ${++n}\n`);
+        if (n === 40) {
+          clearInterval(timer);
+          stream.end();
+        }
+      }, 50);
+      stream.on('close', () => clearInterval(timer));
+    };
+    const session = await connect(proxy.ports.outbound);
+    const started = Date.now();
+    const arrivals: number[] = [];
+    const events: string[] = [];
+    const watch = session.request({ ':path': '/watch' });
+    watch.setEncoding('utf8');
+    watch.on('data', (c: string) => {
+      arrivals.push(Date.now() - started);
+      events.push(c);
+    });
+    const watchClosed = once(watch, 'close', 10_000).then(() => Date.now() - started);
+    let shortDone = 0;
+    for (let round = 0; round < 10; round++) {
+      const answers = await Promise.all([call(session, '/name'), call(session, '/name')]);
+      expect(answers.every((a) => Number(a.headers[HTTP2_HEADER_STATUS]) === 200)).toBe(true);
+      shortDone = Date.now() - started;
+    }
+    const watchEnded = await watchClosed;
+    expect(events.join('').trim().split('\n')).toHaveLength(40);
+    expect(shortDone).toBeLessThan(watchEnded);
+    expect(arrivals[0]).toBeLessThan(1000);
+    expect(watchEnded).toBeGreaterThanOrEqual(1900);
+    // Events were relayed as they were made, not held back until the end.
+    expect(arrivals.filter((t) => t < watchEnded - 500).length).toBeGreaterThan(20);
+  }, 20_000);
+
+  test('a client cancel (RST_STREAM) reaches the endpoint stream', async () => {
+    let upstreamStream: http2.ServerHttp2Stream | undefined;
+    handler = (_name, stream) => {
+      upstreamStream = stream;
+      stream.respond({ ':status': 200 });
+      stream.write('started\n');
+    };
+    const session = await connect(proxy.ports.outbound);
+    const req = session.request({ ':path': '/hang' });
+    req.on('error', () => undefined);
+    await once(req, 'data');
+    const upstreamSide = await eventually(() => upstreamStream, 'the endpoint to get the stream');
+    const upstreamClosed = once(upstreamSide, 'close');
+    let aborted = false;
+    upstreamSide.on('aborted', () => (aborted = true));
+    req.close(NGHTTP2_CANCEL);
+    await upstreamClosed;
+    expect(aborted).toBe(true);
+    expect(upstreamSide.rstCode).toBe(NGHTTP2_CANCEL);
+  });
+
+  test('an endpoint reset after the response started resets the client stream (never a clean end)', async () => {
+    handler = (_name, stream) => {
+      stream.respond({ ':status': 200 });
+      // destroy() sends RST_STREAM(INTERNAL_ERROR) at once; close(code) would first end the stream cleanly.
+      stream.write('partial', () => setTimeout(() => stream.destroy(new Error('endpoint broke')), 10));
+    };
+    const session = await connect(proxy.ports.outbound);
+    const req = session.request({ ':path': '/reset' });
+    req.on('error', () => undefined);
+    req.resume();
+    await once(req, 'close');
+    expect(req.rstCode).toBe(NGHTTP2_INTERNAL_ERROR);
+  });
+
+  test('an endpoint whose connection dies mid-response resets the client stream, and the next stream is served', async () => {
+    let dying: Upstream | undefined;
+    handler = (name, stream, headers) => {
+      if (headers[':path'] !== '/crash') return byName(name, stream, headers);
+      dying = upstreams.find((u) => u.name === name);
+      stream.respond({ ':status': 200 });
+      stream.write('partial', () => setTimeout(() => dying?.listening.resetConnections(), 10));
+    };
+    const session = await connect(proxy.ports.outbound);
+    const req = session.request({ ':path': '/crash' });
+    req.on('error', () => undefined);
+    req.resume();
+    await once(req, 'close');
+    expect(req.rstCode).not.toBe(0);
+    const after = await Promise.all([call(session, '/name'), call(session, '/name'), call(session, '/name')]);
+    expect(after.map((a) => a.headers[HTTP2_HEADER_STATUS])).toEqual([200, 200, 200]);
+  });
+});
+
+describe('H2Forwarder with an unreachable endpoint', () => {
+  let mesh: TestMeshFile;
+  let proxy: RunningProxy;
+  let upstreams: Upstream[];
+  let dead: number;
+
+  beforeAll(async () => {
+    upstreams = await Promise.all(['a', 'b'].map(upstream));
+    dead = await closedPort();
+    const [a, b] = upstreams.map((u) => u.listening.port) as [number, number];
+    mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [a, dead, b] }]);
+    proxy = await startTestProxy(mesh.path);
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await Promise.all(upstreams.map((u) => u.listening.close()));
+    mesh?.remove();
+  });
+
+  test('retries a stream (even one with a body) on another endpoint and ejects the unreachable one', async () => {
+    const session = await connect(proxy.ports.outbound);
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await call(session, '/name', {}, Buffer.from('body')));
+    expect(answers.map((a) => a.headers[HTTP2_HEADER_STATUS])).toEqual(Array(6).fill(200));
+    expect(new Set(answers.map((a) => a.body.toString()))).toEqual(new Set(['a', 'b']));
+    const stats = await clusterStats(proxy);
+    expect(stats.endpoints.find((e) => e.port === dead)?.ejected).toBe(true);
+    expect(stats.endpoints.every((e) => e.inFlight === 0)).toBe(true);
+  });
+});
+
+describe('H2Forwarder with an endpoint whose connects hang', () => {
+  let mesh: TestMeshFile;
+  let proxy: RunningProxy;
+  let upstreams: Upstream[];
+  let hole: Blackhole;
+
+  beforeAll(async () => {
+    upstreams = await Promise.all(['a', 'b'].map(upstream));
+    hole = await blackholePort();
+    const [a, b] = upstreams.map((u) => u.listening.port) as [number, number];
+    mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [a, hole.port, b] }]);
+    proxy = await startTestProxy(mesh.path, { args: ['--connect-timeout', '200ms'] });
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await Promise.all(upstreams.map((u) => u.listening.close()));
+    hole?.close();
+    mesh?.remove();
+  });
+
+  test('gives up on the hanging connect after the connect timeout and sends the stream elsewhere', async () => {
+    const session = await connect(proxy.ports.outbound);
+    const answers = await Promise.all(Array.from({ length: 4 }, () => call(session, '/name')));
+    expect(answers.map((a) => a.headers[HTTP2_HEADER_STATUS])).toEqual([200, 200, 200, 200]);
+    expect(new Set(answers.map((a) => a.body.toString()))).toEqual(new Set(['a', 'b']));
+    const stats = await clusterStats(proxy);
+    expect(stats.endpoints.find((e) => e.port === hole.port)?.ejected).toBe(true);
+  });
+});
+
+describe('H2Forwarder with every endpoint down', () => {
+  let mesh: TestMeshFile;
+  let proxy: RunningProxy;
+
+  beforeAll(async () => {
+    const ports = [await closedPort(), await closedPort(), await closedPort()];
+    mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: ports }]);
+    proxy = await startTestProxy(mesh.path);
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    mesh?.remove();
+  });
+
+  test('answers a gRPC call with a trailers-only UNAVAILABLE (grpc-status 14)', async () => {
+    const session = await connect(proxy.ports.outbound);
+    const answer = await call(session, '/pkg.Service/Method', { 'content-type': 'application/grpc', te: 'trailers' }, Buffer.from([0, 0, 0, 0, 0]));
+    expect(answer.headers[HTTP2_HEADER_STATUS]).toBe(200);
+    expect(answer.headers['grpc-status']).toBe('14');
+    expect(answer.headers['grpc-message']).toMatch(/ECONNREFUSED|no healthy upstream/);
+    expect(answer.flags & END_STREAM).toBe(END_STREAM);
+  });
+
+  test('answers any other stream with 503, and the session stays usable', async () => {
+    const session = await connect(proxy.ports.outbound);
+    for (let i = 0; i < 3; i++) {
+      const answer = await call(session, '/page');
+      expect(answer.headers[HTTP2_HEADER_STATUS]).toBe(503);
+      expect(answer.body.toString()).toMatch(/ECONNREFUSED|no healthy upstream/);
+    }
+    const stats = await clusterStats(proxy);
+    expect(stats.endpoints.every((e) => e.inFlight === 0)).toBe(true);
+  });
+});
