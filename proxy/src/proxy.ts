@@ -1,27 +1,44 @@
-// Assembles one sidecar: the mesh source, the outbound and inbound chains, the HTTP and TCP
-// forwarders they share, and the admin and health servers. Only `tsmesh proxy` (and tests,
-// and the demo) construct it; it owns every listener it opens and closes them all.
+// Assembles one sidecar: the mesh source, the workload identity, telemetry, the outbound and
+// inbound chains and the forwarders they share, and the admin and health servers. Only
+// `tsmesh proxy` (and tests, and the demo) construct it; it owns every listener it opens.
 import net, { type Server } from 'node:net';
 import type http from 'node:http';
-import { logger, MeshFileSource, setLogLevel, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
+import { logger, MeshFileSource, ok, setLogLevel, type MeshEndpoint, type MeshProvider, type MeshSnapshot, type ServicePort } from '@tsmesh/common';
 import { createAdminServer, createHealthServer } from './admin/servers.js';
 import type { ListenAddress, ProxyConfig } from './config.js';
 import { H1Forwarder } from './http/h1.js';
 import { H2Forwarder } from './http/h2.js';
+import { peerIdentityFromCertificate, spiffeIdFor, WorkloadIdentityManager, identityOptionsFromConfig } from './identity/index.js';
 import { Inbound } from './inbound/inbound.js';
 import { ServiceClusters } from './outbound/clusters.js';
 import { Outbound } from './outbound/outbound.js';
 import { OutboundRouter } from './outbound/router.js';
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { compileInboundPolicy, workloadOf, type InboundMtlsPolicy } from './policy/index.js';
+import { AccessLog, ProxyMetrics, ProxyTracer, RequestTelemetry, startTelemetrySdk, telemetryConfigFromEnv, workloadFromPodName, type PeerInfo, type TelemetrySdk } from './telemetry/index.js';
+import type { MeshTlsSource } from './tls/mesh-tls.js';
+import { dialerFor, plainDialer } from './upstream/dial.js';
+import type { UpstreamEndpoint } from './upstream/selector.js';
 
 const log = logger('proxy');
+
+/** The namespace whose selector-less PeerAuthentication is mesh-wide (SPEC: control-plane namespace). */
+const ROOT_NAMESPACE = 'tsmesh-system';
 
 export interface RunningProxy {
   readonly config: ProxyConfig;
   /** The ports actually bound (useful when a test asks for port 0). */
   readonly ports: { outbound: number; inbound: number; admin: number; health: number };
   snapshot(): MeshSnapshot | undefined;
+  /** The workload's SPIFFE ID once it holds a certificate; undefined without a CA. */
+  identity(): string | undefined;
   close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** A mesh source other than `--config` (the control-plane client, tests). */
+  readonly provider?: MeshProvider;
+  /** Environment for telemetry settings (TSMESH_TRACING...); default process.env. */
+  readonly env?: Record<string, string | undefined>;
 }
 
 function listen(server: Server | http.Server, at: ListenAddress): Promise<number> {
@@ -33,29 +50,6 @@ function listen(server: Server | http.Server, at: ListenAddress): Promise<number
       resolve(typeof address === 'object' && address ? address.port : at.port);
     });
   });
-}
-
-/** Until the telemetry package is wired in: the proxy's own registry with detection timeouts and process metrics. */
-class ProxyRegistry {
-  private readonly registry = new Registry();
-  private readonly detectTimeouts = new Counter({
-    name: 'tsmesh_protocol_detect_timeouts_total',
-    help: 'Connections whose protocol was not detected before the timeout (treated as opaque TCP)',
-    labelNames: ['direction'],
-    registers: [this.registry],
-  });
-
-  constructor() {
-    collectDefaultMetrics({ register: this.registry });
-  }
-
-  detectTimeout(direction: 'inbound' | 'outbound'): void {
-    this.detectTimeouts.inc({ direction });
-  }
-
-  async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
-  }
 }
 
 /** Tracks a capture listener's sockets so close() can end them instead of waiting. */
@@ -72,31 +66,101 @@ function closeServer(server: Server | http.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-export async function startProxy(config: ProxyConfig, provider?: MeshProvider): Promise<RunningProxy> {
+/** Identity and workload of an endpoint from discovery: mTLS only to meshed pods whose policy is not DISABLE. */
+function endpointInfo(trustDomain: string): (snapshot: MeshSnapshot, e: MeshEndpoint, port: ServicePort) => Pick<UpstreamEndpoint, 'identity' | 'peer'> {
+  return (snapshot, e) => {
+    const pod = (e.pod && snapshot.pods.find((p) => p.namespace === e.pod?.namespace && p.name === e.pod?.name)) || snapshot.podByIp(e.address);
+    if (!pod) return {};
+    const identity = spiffeIdFor(trustDomain, pod.namespace, pod.serviceAccount);
+    const peer = { workload: workloadFromPodName(pod.name), namespace: pod.namespace, identity };
+    if (!pod.meshed) return { peer };
+    const mode = compileInboundPolicy(snapshot, workloadOf(snapshot, { namespace: pod.namespace, podName: pod.name }), ROOT_NAMESPACE).modeFor(e.port);
+    return mode === 'DISABLE' ? { peer } : { identity, peer };
+  };
+}
+
+export async function startProxy(config: ProxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
   setLogLevel(config.logLevel);
-  const source: MeshProvider | undefined = provider ?? (config.meshFile ? new MeshFileSource(config.meshFile) : undefined);
+  const env = options.env ?? process.env;
+  const source: MeshProvider | undefined = options.provider ?? (config.meshFile ? new MeshFileSource(config.meshFile) : undefined);
   if (!source) {
     throw new Error('no mesh source: pass --config FILE (the control-plane client is not available in this build)');
   }
-  const first = await source.start();
-  if (!first.ok) throw first.error;
-  let snapshot: MeshSnapshot | undefined = first.value;
-  if (!config.caAddr) log.warn('no TSMESH_CA_ADDR: running without workload identity (plaintext between sidecars)');
 
-  const metrics = new ProxyRegistry();
-  const clusters = new ServiceClusters();
-  clusters.update(snapshot);
+  // Identity: with a CA the sidecar is not ready until it holds a certificate.
+  const identityOptions = identityOptionsFromConfig(config);
+  if (!identityOptions.ok) throw identityOptions.error;
+  const identity = identityOptions.value ? new WorkloadIdentityManager(identityOptions.value) : undefined;
+  if (identity) {
+    const first = await identity.start();
+    if (!first.ok) log.warn({ err: first.error.message }, 'no workload certificate yet; retrying in the background (not ready)');
+  } else {
+    log.warn('no TSMESH_CA_ADDR: running without workload identity (plaintext between sidecars)');
+  }
+  const tls: MeshTlsSource | undefined = identity && {
+    trustDomain: config.trustDomain,
+    identity: () => identity.current()?.spiffeId,
+    clientContext: () => identity.clientContext(),
+    serverContext: () => identity.serverContext(),
+    peerIdentity: (cert) => {
+      const peer = peerIdentityFromCertificate(cert, config.trustDomain);
+      return peer.ok ? ok(peer.value.spiffeId) : peer;
+    },
+  };
+
+  // Telemetry: metrics always; spans when TSMESH_TRACING selects an exporter.
+  const telemetryConfig = telemetryConfigFromEnv(env, (message) => log.warn(message));
+  const workload = config.podName ? workloadFromPodName(config.podName) : 'unknown';
+  const sdk: TelemetrySdk = await startTelemetrySdk({
+    tracing: telemetryConfig.tracing,
+    service: { name: workload, namespace: config.podNamespace, podName: config.podName },
+  });
+  const metrics = new ProxyMetrics();
+  const telemetry = new RequestTelemetry({ metrics, tracer: new ProxyTracer({ sampleRate: telemetryConfig.tracing.sampleRate }), accessLog: new AccessLog() });
+  const self = (): PeerInfo => ({
+    workload,
+    namespace: config.podNamespace,
+    identity: identity?.current()?.spiffeId ?? spiffeIdFor(config.trustDomain, config.podNamespace, config.serviceAccount),
+  });
+  const stopExpiry = identity?.onChange(() => {
+    const current = identity.current();
+    if (current) metrics.setCertExpiry(current.expiresAt, current.spiffeId);
+  });
+  const initial = identity?.current();
+  if (initial) metrics.setCertExpiry(initial.expiresAt, initial.spiffeId);
+
+  const first = await source.start();
+  if (!first.ok) {
+    identity?.stop();
+    await sdk.shutdown();
+    throw first.error;
+  }
+  let snapshot: MeshSnapshot = first.value;
+
+  const clusters = new ServiceClusters(endpointInfo(config.trustDomain));
   const router = new OutboundRouter(clusters, config.podNamespace);
+  const policyFor = (s: MeshSnapshot): InboundMtlsPolicy => {
+    const compiled = compileInboundPolicy(s, workloadOf(s, { namespace: config.podNamespace, podName: config.podName, podIp: config.podIp }), ROOT_NAMESPACE);
+    for (const problem of compiled.problems) log.warn({ problem }, 'PeerAuthentication left out');
+    return compiled;
+  };
+  let policy = policyFor(snapshot);
+  clusters.update(snapshot);
   router.update(snapshot);
-  const h1Out = new H1Forwarder({ connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: 60_000 });
-  const h2Out = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, maxConcurrentStreams: 1000 });
-  const h1In = new H1Forwarder({ connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: 60_000 });
-  const h2In = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, maxConcurrentStreams: 1000 });
+
+  const dial = dialerFor(tls);
+  const forwarderOptions = { connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: 60_000 };
+  const h1Out = new H1Forwarder(forwarderOptions, { telemetry, dial });
+  const h2Out = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, maxConcurrentStreams: 1000 }, { telemetry, dial });
+  // Inbound delivery to the application is local and plain.
+  const h1In = new H1Forwarder(forwarderOptions, { telemetry, dial: plainDialer });
+  const h2In = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, maxConcurrentStreams: 1000 }, { telemetry, dial: plainDialer });
 
   const unsubscribe = source.subscribe((next) => {
     snapshot = next;
     clusters.update(next);
     router.update(next);
+    policy = policyFor(next);
     h2Out.pool.retain(clusters.endpointKeys());
     log.info({ version: next.version, services: next.services.length }, 'mesh updated');
   });
@@ -105,23 +169,34 @@ export async function startProxy(config: ProxyConfig, provider?: MeshProvider): 
     snapshot: () => snapshot,
     clusters,
     router,
+    telemetry,
+    dial,
+    get self() {
+      return self();
+    },
     h1: h1Out,
     h2: h2Out,
     detectTimeoutMs: config.detectTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
     opaquePorts: config.opaquePorts,
     fixedDestination: config.outboundTarget,
-    onDetectTimeout: () => metrics.detectTimeout('outbound'),
+    onDetectTimeout: () => metrics.protocolDetectTimeout('outbound'),
   });
   const inbound = new Inbound({
     h1: h1In,
     h2: h2In,
+    telemetry,
+    tls,
+    get self() {
+      return self();
+    },
+    mtlsMode: (port) => policy.modeFor(port),
     detectTimeoutMs: config.detectTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
     opaquePorts: config.opaquePorts,
     podIp: config.podIp,
     fixedDestination: config.inboundTarget,
-    onDetectTimeout: () => metrics.detectTimeout('inbound'),
+    onDetectTimeout: () => metrics.protocolDetectTimeout('inbound'),
   });
 
   const outboundServer = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (s) => outbound.handle(s));
@@ -129,18 +204,25 @@ export async function startProxy(config: ProxyConfig, provider?: MeshProvider): 
   const captured = [trackConnections(outboundServer), trackConnections(inboundServer)];
   const adminServer = createAdminServer({
     configDump: () => ({
-      version: snapshot?.version,
+      version: snapshot.version,
       source: config.meshFile ? { kind: 'file', path: config.meshFile } : { kind: 'provider' },
-      services: snapshot?.services,
-      pods: snapshot?.pods,
+      identity: identity?.current()?.spiffeId ?? null,
+      inboundMtls: { defaultMode: policy.defaultMode, portModes: Object.fromEntries(policy.portModes ?? []) },
+      services: snapshot.services,
+      pods: snapshot.pods,
+      others: snapshot.others,
     }),
     clusters: () => clusters.stats(),
-    certs: () => ({ identity: null, reason: 'no workload identity in this build' }),
+    certs: () => (identity ? identity.describe() : { identity: null, reason: 'no TSMESH_CA_ADDR: running without workload identity' }),
   });
   let listening = false;
   const healthServer = createHealthServer({
-    notReadyReason: () => (!listening ? 'listeners not bound' : snapshot ? undefined : 'no mesh configuration'),
-    metrics: () => metrics.render(),
+    notReadyReason: () => {
+      if (!listening) return 'listeners not bound';
+      if (identity && !identity.current()) return `no workload certificate yet${identity.lastError() ? `: ${identity.lastError()?.message}` : ''}`;
+      return undefined;
+    },
+    metrics: async () => ({ contentType: metrics.contentType, body: await metrics.render() }),
     appProbes: config.appProbes,
     appHost: config.podIp ?? '127.0.0.1',
   });
@@ -162,18 +244,25 @@ export async function startProxy(config: ProxyConfig, provider?: MeshProvider): 
   } catch (error) {
     await Promise.all(servers.map(closeServer));
     await source.close();
+    identity?.stop();
+    await sdk.shutdown();
     throw error;
   }
   listening = true;
-  log.info({ ports, meshVersion: snapshot.version, pod: config.podName, namespace: config.podNamespace }, 'sidecar ready');
+  const announce = (): void =>
+    log.info({ ports, meshVersion: snapshot.version, pod: config.podName, namespace: config.podNamespace, identity: identity?.current()?.spiffeId }, 'sidecar ready');
+  if (!identity || identity.current()) announce();
+  else identity.ready().then(announce, () => undefined);
 
   return {
     config,
     ports,
     snapshot: () => snapshot,
+    identity: () => identity?.current()?.spiffeId,
     async close() {
       listening = false;
       unsubscribe();
+      stopExpiry?.();
       await source.close();
       for (const f of [h1Out, h2Out, h1In, h2In]) f.close();
       clusters.close();
@@ -182,6 +271,8 @@ export async function startProxy(config: ProxyConfig, provider?: MeshProvider): 
       adminServer.closeAllConnections();
       healthServer.closeAllConnections();
       await Promise.all(closing);
+      identity?.stop();
+      await sdk.shutdown();
     },
   };
 }

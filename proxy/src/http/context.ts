@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net';
 import type { Result, TsmeshError } from '@tsmesh/common';
 import type { UpstreamSelector } from '../upstream/selector.js';
+import type { PeerInfo } from '../telemetry/index.js';
 
 /** The request facts routing may match on (method, path, query, headers). */
 export interface HttpRequestInfo {
@@ -38,7 +39,21 @@ export interface HttpConnectionContext {
   route(req: HttpRequestInfo): Result<HttpRouteTarget, TsmeshError>;
   /** Headers the sidecar adds to every forwarded request (e.g. x-forwarded-client-cert inbound). */
   readonly addHeaders?: ReadonlyArray<readonly [string, string]> | undefined;
+  /** The calling workload (outbound: this pod; inbound: the verified peer, or unknown). */
+  readonly source: PeerInfo;
+  /** The called side as known before a pick (outbound: the Service; inbound: this pod). */
+  readonly destination: PeerInfo;
+  /** Inbound: whether the connection arrived over mesh mTLS (outbound decides per endpoint). */
+  readonly mtls: boolean;
 }
+
+/**
+ * Set on responses the sidecar itself produces; `connect` tells the calling sidecar that this
+ * endpoint could not reach its application, so it counts as an endpoint failure there.
+ */
+export const PROXY_ERROR_HEADER = 'x-tsmesh-proxy-error';
+
+export type ProxyErrorKind = 'connect' | 'no-endpoints' | 'no-route' | 'timeout' | 'reset' | 'route-backend' | 'internal';
 
 const CONTEXT = Symbol('tsmesh.httpContext');
 

@@ -1,16 +1,28 @@
 // HTTP/1.1 forwarding: every request picks its own endpoint; upstream connections are pooled
-// (keep-alive). Bodies stream both ways with backpressure; trailers, 100-continue and
-// upgrades (WebSocket) pass through. A failing request is answered alone; the proxy stays up.
+// (keep-alive, mesh mTLS to meshed pods). Bodies stream both ways with backpressure; trailers,
+// 100-continue, early hints and upgrades (WebSocket) pass through. A failing request is
+// answered alone (and says so in x-tsmesh-proxy-error); the proxy stays up.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import net, { type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { logger } from '@tsmesh/common';
 import { forwardableRawHeaders, MESH_OWNED } from './headers.js';
-import { applyHeaderEditRaw, httpContextOf, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget } from './context.js';
-import type { UpstreamLease } from '../upstream/selector.js';
+import {
+  applyHeaderEditRaw,
+  httpContextOf,
+  PROXY_ERROR_HEADER,
+  type HttpConnectionContext,
+  type HttpRequestInfo,
+  type HttpRouteTarget,
+  type ProxyErrorKind,
+} from './context.js';
+import type { UpstreamEndpoint, UpstreamLease } from '../upstream/selector.js';
+import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
 import { isConnectFailure } from './errors.js';
+import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry, type ResponseFlag } from '../telemetry/index.js';
 
 const log = logger('http.h1');
+const TRACE_HEADER_SET = new Set(TRACE_HEADERS);
 
 export interface H1Options {
   readonly connectTimeoutMs: number;
@@ -19,22 +31,31 @@ export interface H1Options {
   readonly keepAliveTimeoutMs: number;
 }
 
-/** Keep-alive agent whose new connections fail fast when the endpoint does not answer. */
+export interface H1Deps {
+  readonly telemetry: RequestTelemetry;
+  readonly dial?: Dialer;
+}
+
+type EndpointOptions = http.RequestOptions & { tsmeshEndpoint: UpstreamEndpoint };
+
+/** Keep-alive agent whose connections come from the dialer (plain or mesh mTLS) and fail fast. */
 class MeshAgent extends http.Agent {
-  constructor(private readonly connectTimeoutMs: number) {
+  constructor(
+    private readonly connectTimeoutMs: number,
+    private readonly dial: Dialer,
+  ) {
     super({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 256, keepAliveMsecs: 30_000 });
   }
 
-  override createConnection(options: net.NetConnectOpts): Duplex {
-    const socket = net.connect(options);
-    socket.setNoDelay(true);
-    const timer = setTimeout(() => {
-      const error = Object.assign(new Error(`connect timeout after ${this.connectTimeoutMs} ms`), { code: 'ECONNECTTIMEOUT' });
-      socket.destroy(error);
-    }, this.connectTimeoutMs);
-    socket.once('connect', () => clearTimeout(timer));
-    socket.once('close', () => clearTimeout(timer));
-    return socket;
+  override getName(options: EndpointOptions): string {
+    // Pooled connections are only reused for the same endpoint AND the same expected identity.
+    return `${super.getName(options)}:${options.tsmeshEndpoint?.identity ?? ''}`;
+  }
+
+  override createConnection(options: EndpointOptions): Duplex {
+    const dialed = this.dial(options.tsmeshEndpoint, 'http1');
+    armConnectTimeout(dialed, this.connectTimeoutMs);
+    return dialed.socket;
   }
 }
 
@@ -72,22 +93,66 @@ function writeEarlyHints(res: ServerResponse, rawHeaders: readonly string[]): vo
   }
 }
 
-function reply(res: ServerResponse, status: number, message: string): void {
+const FLAG_OF: Record<ProxyErrorKind, ResponseFlag | undefined> = {
+  connect: 'UF',
+  'no-endpoints': 'UH',
+  'no-route': 'NR',
+  timeout: 'UT',
+  reset: 'UR',
+  'route-backend': undefined,
+  internal: undefined,
+};
+
+/** Answers a request the proxy cannot forward, records it, and marks it as the proxy's own answer. */
+function reply(res: ServerResponse, record: RequestRecord, status: number, kind: ProxyErrorKind, message: string, upstream?: string): void {
+  const flag = FLAG_OF[kind];
   if (res.headersSent) {
     res.destroy();
+    record.end({ upstream, flags: flag ? [flag] : undefined, error: message });
     return;
   }
   const body = `${message}\n`;
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-tsmesh-error': message.slice(0, 120) });
+  record.response(status);
+  res.writeHead(status, {
+    'content-type': 'text/plain',
+    'content-length': Buffer.byteLength(body),
+    'x-tsmesh-error': message.replace(/[^\x20-\x7e]/g, ' ').slice(0, 120),
+    [PROXY_ERROR_HEADER]: kind,
+  });
   res.end(body);
+  record.end({ bytesSent: Buffer.byteLength(body), upstream, flags: flag ? [flag] : undefined, error: message });
+}
+
+function upstreamHeaders(req: IncomingMessage, ctx: HttpConnectionContext, target: HttpRouteTarget, record: RequestRecord): string[] {
+  // The incoming trace headers are replaced by the ones of this hop's span.
+  const pairs: string[] = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i] ?? '';
+    if (TRACE_HEADER_SET.has(name.toLowerCase())) continue;
+    pairs.push(name, req.rawHeaders[i + 1] ?? '');
+  }
+  const kept = forwardableRawHeaders(pairs);
+  for (const [name, value] of Object.entries(record.upstreamHeaders())) kept.push(name, value);
+  const headers = applyHeaderEditRaw(kept, target.requestHeaders, ctx.addHeaders);
+  // Transfer-Encoding is hop-by-hop, but a chunked body must stay framed: Node chunks only
+  // POST/PUT/PATCH by default, and an unframed GET/DELETE body reads upstream as a next request.
+  if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) headers.push('transfer-encoding', 'chunked');
+  return headers;
 }
 
 export class H1Forwarder {
   readonly server: http.Server;
   private readonly agent: MeshAgent;
+  private readonly telemetry: RequestTelemetry;
+  private readonly dial: Dialer;
 
-  constructor(private readonly options: H1Options) {
-    this.agent = new MeshAgent(options.connectTimeoutMs);
+  constructor(
+    private readonly options: H1Options,
+    deps: H1Deps,
+  ) {
+    this.telemetry = deps.telemetry;
+    this.dial = deps.dial ?? plainDialer;
+    this.agent = new MeshAgent(options.connectTimeoutMs, this.dial);
     this.server = http.createServer({
       maxHeaderSize: options.maxHeaderBytes,
       keepAliveTimeout: options.keepAliveTimeoutMs,
@@ -120,21 +185,48 @@ export class H1Forwarder {
 
   private onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     const ctx = httpContextOf(req.socket);
-    if (!ctx) return reply(res, 500, 'no connection context');
-    const routed = ctx.route(requestInfo(req));
-    if (!routed.ok) return reply(res, routed.error.code === 'TSMESH_ERR_NO_ROUTE' ? 404 : 503, routed.error.message);
+    const info = requestInfo(req);
+    const record = this.telemetry.startRequest({
+      reporter: ctx?.direction === 'inbound' ? 'destination' : 'source',
+      direction: ctx?.direction,
+      method: info.method,
+      authority: info.authority,
+      path: info.url,
+      protocol: 'http1',
+      headers: req.headers,
+      source: ctx?.source ?? {},
+      destination: ctx?.destination ?? {},
+      mtls: ctx?.mtls ?? false,
+      downstream: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+    });
+    if (!ctx) return reply(res, record, 500, 'internal', 'no connection context');
+    const routed = ctx.route(info);
+    if (!routed.ok) {
+      const noRoute = routed.error.code === 'TSMESH_ERR_NO_ROUTE';
+      return reply(res, record, noRoute ? 404 : 503, noRoute ? 'no-route' : 'no-endpoints', routed.error.message);
+    }
     const target = routed.value;
-    if (target.directStatus !== undefined) return reply(res, target.directStatus, `route ${target.routeName ?? ''} has no usable backend`);
-    this.attempt(req, res, ctx, target, expectContinue, 1);
+    if (target.directStatus !== undefined) return reply(res, record, target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
+    this.attempt(req, res, ctx, target, record, expectContinue, 1);
   }
 
-  private attempt(req: IncomingMessage, res: ServerResponse, ctx: HttpConnectionContext, target: HttpRouteTarget, expectContinue: boolean, attempt: number): void {
+  private attempt(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: HttpConnectionContext,
+    target: HttpRouteTarget,
+    record: RequestRecord,
+    expectContinue: boolean,
+    attempt: number,
+  ): void {
     const selected = target.selector.select();
-    if (!selected.ok) return reply(res, 503, `no healthy upstream: ${selected.error.message}`);
+    if (!selected.ok) return reply(res, record, 503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`);
     const lease: UpstreamLease = selected.value;
     const { endpoint } = lease;
     let responded = false;
     let done = false;
+    let bytesReceived = 0;
+    let bytesSent = 0;
     const finish = (): void => {
       if (done) return;
       done = true;
@@ -142,27 +234,24 @@ export class H1Forwarder {
       lease.release();
     };
 
-    const headers = applyHeaderEditRaw(forwardableRawHeaders(req.rawHeaders), target.requestHeaders, ctx.addHeaders);
-    // Transfer-Encoding is hop-by-hop, but a chunked body must stay framed: Node chunks only
-    // POST/PUT/PATCH by default, and an unframed GET/DELETE body reads upstream as a next request.
-    if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) headers.push('transfer-encoding', 'chunked');
     const upstream = http.request({
       host: endpoint.address,
       port: endpoint.port,
       localAddress: endpoint.localAddress,
       method: req.method,
       path: req.url,
-      headers: headers as unknown as http.OutgoingHttpHeaders,
+      headers: upstreamHeaders(req, ctx, target, record) as unknown as http.OutgoingHttpHeaders,
       agent: this.agent,
       setHost: false,
-    });
+      tsmeshEndpoint: endpoint,
+    } as EndpointOptions);
 
     const timer = target.timeoutMs
       ? setTimeout(() => {
           if (!responded) {
             lease.failed('timeout');
             upstream.destroy();
-            reply(res, 504, `upstream request timeout after ${target.timeoutMs} ms`);
+            reply(res, record, 504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`, endpoint.key);
             finish();
           }
         }, target.timeoutMs)
@@ -178,12 +267,18 @@ export class H1Forwarder {
     });
     upstream.on('response', (ures) => {
       responded = true;
-      lease.succeeded();
+      // The peer sidecar could not reach its application: that endpoint is failing.
+      if (ures.headers[PROXY_ERROR_HEADER] === 'connect') lease.failed('connect');
+      else lease.succeeded();
       if (res.destroyed) {
         ures.destroy();
+        record.end({ upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined, flags: ['DC'] });
         return finish();
       }
-      res.writeHead(ures.statusCode ?? 502, ures.statusMessage, forwardableRawHeaders(ures.rawHeaders) as unknown as http.OutgoingHttpHeaders);
+      const status = ures.statusCode ?? 502;
+      record.response(status);
+      res.writeHead(status, ures.statusMessage, forwardableRawHeaders(ures.rawHeaders) as unknown as http.OutgoingHttpHeaders);
+      ures.on('data', (chunk: Buffer) => (bytesSent += chunk.length));
       ures.pipe(res, { end: false });
       ures.on('end', () => {
         if (ures.rawTrailers.length > 0) {
@@ -192,10 +287,12 @@ export class H1Forwarder {
           res.addTrailers(trailers);
         }
         res.end();
+        record.end({ bytesSent, bytesReceived, upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined });
         finish();
       });
-      ures.on('error', () => {
+      ures.on('error', (error) => {
         res.destroy();
+        record.end({ bytesSent, bytesReceived, upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined, flags: ['UC'], error });
         finish();
       });
     });
@@ -203,25 +300,30 @@ export class H1Forwarder {
       if (done) return;
       if (!responded && isConnectFailure(error)) {
         lease.failed('connect');
+        this.telemetry.metrics.upstreamConnectFailure(target.selector.name);
         finish();
         log.warn({ upstream: endpoint.key, cluster: target.selector.name, err: error.message }, 'upstream connect failed');
         // Nothing was sent yet: another endpoint may take a request without a body.
         if (!hasBody(req) && attempt < Math.min(3, target.selector.size)) {
-          return this.attempt(req, res, ctx, target, expectContinue, attempt + 1);
+          return this.attempt(req, res, ctx, target, record, expectContinue, attempt + 1);
         }
-        return reply(res, 503, `upstream connect error: ${error.code ?? error.message}`);
+        return reply(res, record, 503, 'connect', `upstream connect error: ${error.code ?? error.message}`, endpoint.key);
       }
       lease.failed('reset');
       log.warn({ upstream: endpoint.key, err: error.message }, 'upstream reset');
-      reply(res, 502, `upstream reset: ${error.code ?? error.message}`);
+      reply(res, record, 502, 'reset', `upstream reset: ${error.code ?? error.message}`, endpoint.key);
       finish();
     });
     res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
+      if (!res.writableFinished) {
+        upstream.destroy();
+        if (!done) record.end({ bytesSent, bytesReceived, upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined, flags: ['DC'] });
+      }
       finish();
     });
 
     if (hasBody(req)) {
+      req.on('data', (chunk: Buffer) => (bytesReceived += chunk.length));
       req.pipe(upstream);
     } else {
       upstream.end();
@@ -242,8 +344,10 @@ export class H1Forwarder {
       return;
     }
     const lease = selected.value;
-    const upstream = net.connect({ host: lease.endpoint.address, port: lease.endpoint.port, localAddress: lease.endpoint.localAddress });
-    upstream.once('connect', () => {
+    const dialed = this.dial(lease.endpoint, 'tcp');
+    armConnectTimeout(dialed, this.options.connectTimeoutMs);
+    const upstream = dialed.socket;
+    upstream.once(dialed.readyEvent, () => {
       lease.succeeded();
       // Upgrade requests keep their Connection/Upgrade headers: they are the point of the request.
       // Mesh-owned headers (and those the sidecar adds) are still dropped, as on any request.

@@ -1,7 +1,8 @@
 // Upstream HTTP/2 sessions, one multiplexed connection per endpoint, shared by every stream
 // sent there. A session that closes, errors or receives GOAWAY leaves the pool at once.
 import http2, { type ClientHttp2Session } from 'node:http2';
-import net from 'node:net';
+import type net from 'node:net';
+import { plainDialer, type Dialer } from '../upstream/dial.js';
 import { logger } from '@tsmesh/common';
 import type { UpstreamEndpoint } from '../upstream/selector.js';
 
@@ -10,7 +11,10 @@ const log = logger('http.h2.pool');
 export class H2SessionPool {
   private readonly sessions = new Map<string, Promise<ClientHttp2Session>>();
 
-  constructor(private readonly connectTimeoutMs: number) {}
+  constructor(
+    private readonly connectTimeoutMs: number,
+    private readonly dial: Dialer = plainDialer,
+  ) {}
 
   /** A connected session to `endpoint`; rejects with a connect error (code set) when it cannot be reached. */
   get(endpoint: UpstreamEndpoint): Promise<ClientHttp2Session> {
@@ -50,9 +54,9 @@ export class H2SessionPool {
       const session = http2.connect(`http://${host}:${endpoint.port}`, {
         settings: { enablePush: false, initialWindowSize: 1 << 20 },
         maxSessionMemory: 64,
+        // Plain TCP or mesh mTLS (ALPN tsmesh/h2); http2 waits for 'secureConnect' on a TLS socket.
         createConnection: () => {
-          socket = net.connect({ host: endpoint.address, port: endpoint.port, localAddress: endpoint.localAddress });
-          socket.setNoDelay(true);
+          socket = this.dial(endpoint, 'http2').socket;
           return socket;
         },
       });
@@ -87,5 +91,6 @@ export class H2SessionPool {
 }
 
 export function poolKey(endpoint: UpstreamEndpoint): string {
-  return endpoint.localAddress ? `${endpoint.key}@${endpoint.localAddress}` : endpoint.key;
+  const base = endpoint.localAddress ? `${endpoint.key}@${endpoint.localAddress}` : endpoint.key;
+  return endpoint.identity ? `${base}#${endpoint.identity}` : base;
 }

@@ -1,13 +1,23 @@
 // HTTP/2 and gRPC forwarding: every stream picks its own endpoint, so one long-lived client
-// connection spreads over all replicas. Streams are multiplexed onto pooled upstream sessions;
-// headers, bodies and trailers (grpc-status) pass through with HTTP/2 flow control.
+// connection spreads over all replicas. Streams are multiplexed onto pooled upstream sessions
+// (mesh mTLS to meshed pods); headers, bodies and trailers (grpc-status) pass through with
+// HTTP/2 flow control. The proxy's own answers carry x-tsmesh-proxy-error.
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { logger } from '@tsmesh/common';
 import { forwardableH2Headers } from './headers.js';
-import { httpContextOf, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget } from './context.js';
+import {
+  httpContextOf,
+  PROXY_ERROR_HEADER,
+  type HttpConnectionContext,
+  type HttpRequestInfo,
+  type HttpRouteTarget,
+  type ProxyErrorKind,
+} from './context.js';
 import { H2SessionPool } from './h2-pool.js';
 import { isConnectFailure } from './errors.js';
+import { plainDialer, type Dialer } from '../upstream/dial.js';
+import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry, type ResponseFlag } from '../telemetry/index.js';
 
 const log = logger('http.h2');
 const NGHTTP2_FLAG_END_STREAM = 0x1; // HEADERS/DATA frame flag (RFC 9113 6.1)
@@ -18,6 +28,11 @@ export interface H2Options {
   readonly maxConcurrentStreams: number;
 }
 
+export interface H2Deps {
+  readonly telemetry: RequestTelemetry;
+  readonly dial?: Dialer;
+}
+
 type Headers = Record<string, string | string[]>;
 
 // gRPC status codes the proxy itself produces (grpc/doc/statuscodes.md).
@@ -25,6 +40,16 @@ const GRPC_DEADLINE_EXCEEDED = 4;
 const GRPC_INTERNAL = 13;
 const GRPC_UNAVAILABLE = 14;
 const GRPC_UNIMPLEMENTED = 12;
+
+const FLAG_OF: Record<ProxyErrorKind, ResponseFlag | undefined> = {
+  connect: 'UF',
+  'no-endpoints': 'UH',
+  'no-route': 'NR',
+  timeout: 'UT',
+  reset: 'UR',
+  'route-backend': undefined,
+  internal: undefined,
+};
 
 function isGrpc(headers: IncomingHttpHeaders): boolean {
   return String(headers['content-type'] ?? '').startsWith('application/grpc');
@@ -38,22 +63,28 @@ function grpcStatusFor(httpStatus: number): number {
 }
 
 /** Answers a stream the proxy cannot forward: gRPC callers get a trailers-only gRPC status. */
-function replyError(stream: ServerHttp2Stream, reqHeaders: IncomingHttpHeaders, status: number, message: string): void {
-  if (stream.destroyed || stream.closed) return;
+function replyError(stream: ServerHttp2Stream, reqHeaders: IncomingHttpHeaders, record: RequestRecord, status: number, kind: ProxyErrorKind, message: string, upstream?: string): void {
+  const flag = FLAG_OF[kind];
+  const end = (): void => record.end({ upstream, flags: flag ? [flag] : undefined, error: message });
+  if (stream.destroyed || stream.closed) return end();
   if (stream.headersSent) {
     stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-    return;
+    return end();
   }
   const safe = message.replace(/[^\x20-\x7e]/g, ' ').slice(0, 200);
   if (isGrpc(reqHeaders)) {
+    const grpcStatus = grpcStatusFor(status);
+    record.response(200, grpcStatus);
     stream.respond(
-      { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcStatusFor(status)), 'grpc-message': encodeURIComponent(safe), 'x-tsmesh-error': safe },
+      { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcStatus), 'grpc-message': encodeURIComponent(safe), 'x-tsmesh-error': safe, [PROXY_ERROR_HEADER]: kind },
       { endStream: true },
     );
-    return;
+    return end();
   }
-  stream.respond({ ':status': status, 'content-type': 'text/plain', 'x-tsmesh-error': safe });
+  record.response(status);
+  stream.respond({ ':status': status, 'content-type': 'text/plain', 'x-tsmesh-error': safe, [PROXY_ERROR_HEADER]: kind });
   stream.end(`${safe}\n`);
+  end();
 }
 
 function requestInfo(headers: IncomingHttpHeaders): HttpRequestInfo {
@@ -71,9 +102,13 @@ function requestInfo(headers: IncomingHttpHeaders): HttpRequestInfo {
 export class H2Forwarder {
   readonly server: http2.Http2Server;
   readonly pool: H2SessionPool;
+  private readonly telemetry: RequestTelemetry;
+  private readonly dial: Dialer;
 
-  constructor(options: H2Options) {
-    this.pool = new H2SessionPool(options.connectTimeoutMs);
+  constructor(options: H2Options, deps: H2Deps) {
+    this.telemetry = deps.telemetry;
+    this.dial = deps.dial ?? plainDialer;
+    this.pool = new H2SessionPool(options.connectTimeoutMs, this.dial);
     this.server = http2.createServer({
       settings: { maxConcurrentStreams: options.maxConcurrentStreams, initialWindowSize: 1 << 20, enablePush: false },
       maxSessionMemory: 64,
@@ -99,20 +134,47 @@ export class H2Forwarder {
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
     stream.on('error', (error) => log.debug({ err: error.message }, 'client stream error'));
-    const ctx = httpContextOf(stream.session?.socket);
-    if (!ctx) return replyError(stream, headers, 500, 'no connection context');
-    const routed = ctx.route(requestInfo(headers));
-    if (!routed.ok) return replyError(stream, headers, routed.error.code === 'TSMESH_ERR_NO_ROUTE' ? 404 : 503, routed.error.message);
+    const socket = stream.session?.socket;
+    const ctx = httpContextOf(socket);
+    const info = requestInfo(headers);
+    const record = this.telemetry.startRequest({
+      reporter: ctx?.direction === 'inbound' ? 'destination' : 'source',
+      direction: ctx?.direction,
+      method: info.method,
+      authority: info.authority,
+      path: info.url,
+      protocol: isGrpc(headers) ? 'grpc' : 'http2',
+      headers,
+      source: ctx?.source ?? {},
+      destination: ctx?.destination ?? {},
+      mtls: ctx?.mtls ?? false,
+      downstream: socket ? `${socket.remoteAddress}:${socket.remotePort}` : undefined,
+    });
+    if (!ctx) return replyError(stream, headers, record, 500, 'internal', 'no connection context');
+    const routed = ctx.route(info);
+    if (!routed.ok) {
+      const noRoute = routed.error.code === 'TSMESH_ERR_NO_ROUTE';
+      return replyError(stream, headers, record, noRoute ? 404 : 503, noRoute ? 'no-route' : 'no-endpoints', routed.error.message);
+    }
     const target = routed.value;
-    if (target.directStatus !== undefined) return replyError(stream, headers, target.directStatus, `route ${target.routeName ?? ''} has no usable backend`);
+    if (target.directStatus !== undefined) return replyError(stream, headers, record, target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
     const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
-    this.attempt(stream, headers, endStream, ctx, target, 1);
+    this.attempt(stream, headers, endStream, ctx, target, record, 1);
   }
 
-  private attempt(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, endStream: boolean, ctx: HttpConnectionContext, target: HttpRouteTarget, attempt: number): void {
+  private attempt(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    endStream: boolean,
+    ctx: HttpConnectionContext,
+    target: HttpRouteTarget,
+    record: RequestRecord,
+    attempt: number,
+  ): void {
     const selected = target.selector.select();
-    if (!selected.ok) return replyError(stream, headers, 503, `no healthy upstream: ${selected.error.message}`);
+    if (!selected.ok) return replyError(stream, headers, record, 503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`);
     const lease = selected.value;
+    const { endpoint } = lease;
     let released = false;
     const release = (): void => {
       if (released) return;
@@ -121,86 +183,117 @@ export class H2Forwarder {
       lease.release();
     };
     let responded = false;
+    let recorded = false;
+    let bytesSent = 0;
+    let bytesReceived = 0;
+    const endRecord = (flags?: ResponseFlag[], error?: unknown): void => {
+      if (recorded) return;
+      recorded = true;
+      record.end({ bytesSent, bytesReceived, upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined, flags, error });
+    };
+    const fail = (status: number, kind: ProxyErrorKind, message: string): void => {
+      recorded = true;
+      replyError(stream, headers, record, status, kind, message, endpoint.key);
+    };
     const timer = target.timeoutMs
       ? setTimeout(() => {
           if (responded) return;
           lease.failed('timeout');
-          replyError(stream, headers, 504, `upstream request timeout after ${target.timeoutMs} ms`);
+          fail(504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`);
           release();
         }, target.timeoutMs)
       : undefined;
 
-    this.pool.get(lease.endpoint).then(
+    this.pool.get(endpoint).then(
       (session) => {
-        if (stream.destroyed || stream.closed || released) return release();
+        if (stream.destroyed || stream.closed || released) {
+          endRecord(['DC']);
+          return release();
+        }
         const upHeaders: Headers = forwardableH2Headers(headers);
+        for (const name of TRACE_HEADERS) delete upHeaders[name];
+        Object.assign(upHeaders, record.upstreamHeaders());
         editHeaders(upHeaders, target, ctx);
         upHeaders[':method'] = String(headers[':method'] ?? 'GET');
         upHeaders[':path'] = String(headers[':path'] ?? '/');
         upHeaders[':scheme'] = String(headers[':scheme'] ?? 'http');
-        upHeaders[':authority'] = String(headers[':authority'] ?? headers.host ?? lease.endpoint.key);
+        upHeaders[':authority'] = String(headers[':authority'] ?? headers.host ?? endpoint.key);
         let upstream: http2.ClientHttp2Stream;
         try {
           upstream = session.request(upHeaders, { endStream });
         } catch (error) {
           lease.failed('reset');
           release();
-          return replyError(stream, headers, 503, `upstream session unusable: ${(error as Error).message}`);
+          return fail(503, 'reset', `upstream session unusable: ${(error as Error).message}`);
         }
         let trailers: Headers | undefined;
         upstream.on('response', (resHeaders, resFlags) => {
           responded = true;
-          lease.succeeded();
+          if (resHeaders[PROXY_ERROR_HEADER] === 'connect') lease.failed('connect');
+          else lease.succeeded();
           if (stream.destroyed || stream.closed) return;
           const out: Headers = forwardableH2Headers(resHeaders);
-          out[':status'] = String(resHeaders[':status'] ?? 502);
+          const status = Number(resHeaders[':status'] ?? 502);
+          out[':status'] = String(status);
+          record.response(status, resHeaders['grpc-status'] as string | undefined);
           if ((resFlags & NGHTTP2_FLAG_END_STREAM) !== 0) {
             // Trailers-only (e.g. a gRPC error): one HEADERS frame with END_STREAM.
             stream.respond(out, { endStream: true });
+            endRecord();
             return;
           }
           stream.respond(out, { waitForTrailers: true });
+          upstream.on('data', (chunk: Buffer) => (bytesSent += chunk.length));
           upstream.pipe(stream);
         });
         upstream.on('trailers', (t) => {
           trailers = forwardableH2Headers(t);
+          if (t['grpc-status'] !== undefined) record.response(undefined, String(t['grpc-status']));
         });
         stream.on('wantTrailers', () => {
           if (trailers && Object.keys(trailers).length > 0) stream.sendTrailers(trailers);
           else stream.sendTrailers({}); // Node then ends the stream with an empty END_STREAM DATA frame
+          endRecord();
         });
         upstream.on('error', (error) => {
           if (!responded) {
             lease.failed('reset');
-            replyError(stream, headers, 502, `upstream reset: ${error.message}`);
-          } else if (!stream.closed) {
-            stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+            fail(502, 'reset', `upstream reset: ${error.message}`);
+          } else {
+            if (!stream.closed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+            endRecord(['UR'], error);
           }
           release();
         });
         upstream.on('close', () => {
           if (!responded && !stream.closed && !stream.headersSent) {
-            replyError(stream, headers, 502, `upstream closed the stream (code ${upstream.rstCode ?? 0})`);
+            fail(502, 'reset', `upstream closed the stream (code ${upstream.rstCode ?? 0})`);
           } else if (upstream.rstCode && upstream.rstCode !== 0 && !stream.closed) {
             stream.close(upstream.rstCode);
+            endRecord(['UR']);
           }
           release();
         });
         stream.on('close', () => {
           if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
+          endRecord(stream.rstCode ? ['DC'] : undefined);
           release();
         });
-        if (!endStream) stream.pipe(upstream);
+        if (!endStream) {
+          stream.on('data', (chunk: Buffer) => (bytesReceived += chunk.length));
+          stream.pipe(upstream);
+        }
       },
       (error: NodeJS.ErrnoException) => {
         lease.failed(isConnectFailure(error) ? 'connect' : 'reset');
+        this.telemetry.metrics.upstreamConnectFailure(target.selector.name);
         release();
-        log.warn({ upstream: lease.endpoint.key, cluster: target.selector.name, err: error.message }, 'upstream connect failed');
+        log.warn({ upstream: endpoint.key, cluster: target.selector.name, err: error.message }, 'upstream connect failed');
         // No byte of this stream was sent: any endpoint may take it, body or not.
         if (attempt < Math.min(3, target.selector.size) && !stream.destroyed) {
-          return this.attempt(stream, headers, endStream, ctx, target, attempt + 1);
+          return this.attempt(stream, headers, endStream, ctx, target, record, attempt + 1);
         }
-        replyError(stream, headers, 503, `upstream connect error: ${error.code ?? error.message}`);
+        fail(503, 'connect', `upstream connect error: ${error.code ?? error.message}`);
       },
     );
   }

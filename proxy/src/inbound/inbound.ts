@@ -1,32 +1,54 @@
 // The inbound data path: capture (SO_ORIGINAL_DST gives the port the client asked for) →
-// detect → deliver to the application in this pod on that same port. Delivery binds
-// 127.0.0.6 when it targets the pod IP, which the iptables rules let through uncaptured.
+// detect (mesh mTLS by its ALPN, the application's own TLS, plaintext HTTP/1, HTTP/2, or TCP)
+// → policy (the effective PeerAuthentication mode for the port) → deliver to the application
+// in this pod on that same port. Delivery binds 127.0.0.6 when it targets the pod IP, which
+// the iptables rules let through uncaptured.
 import type { Socket } from 'node:net';
 import { logger, ok } from '@tsmesh/common';
 import { originalDst, type OriginalDst } from '../capture/original-dst.js';
 import { detectProtocol } from '../detect/detect.js';
+import type { DetectedProtocol } from '../detect/classify.js';
 import { attachHttpContext } from '../http/context.js';
 import type { H1Forwarder } from '../http/h1.js';
 import type { H2Forwarder } from '../http/h2.js';
 import { forwardTcp } from '../tcp/forward.js';
+import { acceptMeshTls, offersMeshAlpn, type MeshTlsSource } from '../tls/mesh-tls.js';
 import { endpointOf, fixedSelector, type UpstreamSelector } from '../upstream/selector.js';
+import type { PeerInfo, RequestTelemetry } from '../telemetry/index.js';
 
 const log = logger('inbound');
 
 /** Source address of the sidecar's deliveries to the app (see iptables ruleset). */
 export const INBOUND_SOURCE_ADDRESS = '127.0.0.6';
 
+export type MtlsMode = 'DISABLE' | 'PERMISSIVE' | 'STRICT';
+
 export interface InboundDeps {
   readonly h1: H1Forwarder;
   readonly h2: H2Forwarder;
+  readonly telemetry: RequestTelemetry;
   readonly detectTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly opaquePorts: ReadonlySet<number>;
   /** The pod IP to deliver to; without one, 127.0.0.1. */
   readonly podIp: string | undefined;
+  /** This workload, as the destination of what arrives. */
+  readonly self: PeerInfo;
+  /** Mesh mTLS termination; undefined when the sidecar has no identity (plaintext only). */
+  readonly tls: MeshTlsSource | undefined;
+  /** The effective PeerAuthentication mode for an application port (read per connection). */
+  mtlsMode(port: number): MtlsMode;
   /** Where connections go when SO_ORIGINAL_DST is unavailable (explicit-port local mode). */
   readonly fixedDestination?: OriginalDst | undefined;
   onDetectTimeout?(port: number): void;
+  /** A connection refused by policy (STRICT without mesh mTLS, failed mTLS handshake). */
+  onPolicyDenied?(port: number, reason: string): void;
+}
+
+/** Parses `spiffe://td/ns/<ns>/sa/<sa>` far enough for telemetry labels. */
+function peerFromIdentity(identity: string): PeerInfo {
+  const m = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(identity);
+  return { identity, namespace: m?.[1], workload: m?.[2] };
 }
 
 export class Inbound {
@@ -39,8 +61,8 @@ export class Inbound {
     let selector = this.selectors.get(port);
     if (!selector) {
       const endpoint = this.deps.podIp
-        ? endpointOf(this.deps.podIp, port, { localAddress: this.deps.podIp.includes(':') ? '::6' : INBOUND_SOURCE_ADDRESS })
-        : endpointOf('127.0.0.1', port);
+        ? endpointOf(this.deps.podIp, port, { localAddress: this.deps.podIp.includes(':') ? '::6' : INBOUND_SOURCE_ADDRESS, peer: this.deps.self })
+        : endpointOf('127.0.0.1', port, { peer: this.deps.self });
       selector = fixedSelector(`inbound:${port}`, endpoint);
       this.selectors.set(port, selector);
     }
@@ -56,21 +78,61 @@ export class Inbound {
       return;
     }
     const port = dst.value.port;
-    const selector = this.appSelector(port);
-    if (this.deps.opaquePorts.has(port)) {
-      forwardTcp(socket, selector, { connectTimeoutMs: this.deps.connectTimeoutMs });
+    const mode = this.deps.mtlsMode(port);
+    if (this.deps.opaquePorts.has(port) && mode !== 'STRICT') {
+      this.deliver(socket, port, 'opaque', { identity: undefined, mtls: false });
       return;
     }
     void detectProtocol(socket, { timeoutMs: this.deps.detectTimeoutMs }).then((detection) => {
       if (socket.destroyed) return;
       if (detection.timedOut) this.deps.onDetectTimeout?.(port);
-      if (detection.protocol === 'http1' || detection.protocol === 'http2') {
-        attachHttpContext(socket, { direction: 'inbound', route: () => ok({ selector }) });
-        if (detection.protocol === 'http1') this.deps.h1.accept(socket);
-        else this.deps.h2.accept(socket);
+      const meshTls = detection.protocol === 'tls' && offersMeshAlpn(detection.alpn);
+      if (meshTls && this.deps.tls && mode !== 'DISABLE') {
+        this.terminate(socket, port);
         return;
       }
-      forwardTcp(socket, selector, { connectTimeoutMs: this.deps.connectTimeoutMs });
+      if (mode === 'STRICT') {
+        return this.deny(socket, port, meshTls ? 'mesh mTLS offered but this sidecar has no identity' : `plaintext ${detection.protocol} refused on a STRICT port`);
+      }
+      this.deliver(socket, port, detection.protocol, { identity: undefined, mtls: false });
+    });
+  }
+
+  private terminate(socket: Socket, port: number): void {
+    const tls = this.deps.tls;
+    if (!tls) return this.deny(socket, port, 'no identity');
+    acceptMeshTls(tls, socket, this.deps.connectTimeoutMs * 5).then(
+      (accepted) => {
+        const protocol: DetectedProtocol = accepted.inner === 'http1' ? 'http1' : accepted.inner === 'http2' ? 'http2' : 'opaque';
+        this.deliver(accepted.socket as unknown as Socket, port, protocol, { identity: accepted.peerIdentity, mtls: true });
+      },
+      (error: Error) => this.deny(socket, port, error.message),
+    );
+  }
+
+  private deny(socket: Socket, port: number, reason: string): void {
+    log.warn({ port, peer: socket.remoteAddress, reason }, 'inbound connection refused by mTLS policy');
+    this.deps.onPolicyDenied?.(port, reason);
+    socket.destroy();
+  }
+
+  private deliver(socket: Socket, port: number, protocol: DetectedProtocol, peer: { identity: string | undefined; mtls: boolean }): void {
+    const selector = this.appSelector(port);
+    const source: PeerInfo = peer.identity ? peerFromIdentity(peer.identity) : {};
+    if (protocol === 'http1' || protocol === 'http2') {
+      const own = this.deps.tls?.identity();
+      // The application learns who called, from the verified certificate only: any header of
+      // that name the client sent was stripped (MESH_OWNED), so it cannot be forged.
+      const addHeaders: Array<readonly [string, string]> =
+        peer.identity && own ? [['x-forwarded-client-cert', `By=${own};URI=${peer.identity}`]] : [];
+      attachHttpContext(socket, { direction: 'inbound', route: () => ok({ selector }), addHeaders, source, destination: this.deps.self, mtls: peer.mtls });
+      if (protocol === 'http1') this.deps.h1.accept(socket);
+      else this.deps.h2.accept(socket);
+      return;
+    }
+    forwardTcp(socket, selector, {
+      connectTimeoutMs: this.deps.connectTimeoutMs,
+      telemetry: { telemetry: this.deps.telemetry, reporter: 'destination', source, destination: this.deps.self, mtls: peer.mtls },
     });
   }
 }

@@ -6,6 +6,7 @@ import { logger } from '@tsmesh/common';
 import { BalancedCluster, type EndpointStats } from '../balance/index.js';
 import { clusterSelector, endpointOf, type UpstreamEndpoint, type UpstreamSelector } from '../upstream/selector.js';
 import { serviceKey } from './target.js';
+import { poolKey } from '../http/h2-pool.js';
 
 const log = logger('outbound.clusters');
 
@@ -24,12 +25,17 @@ export function eligibleEndpoints(endpoints: readonly MeshEndpoint[]): readonly 
   return endpoints.filter((e) => e.serving);
 }
 
-export type IdentityOf = (snapshot: MeshSnapshot, endpoint: MeshEndpoint) => string | undefined;
+/** What discovery says runs at an endpoint: the identity mTLS must verify (meshed pods only) and its workload. */
+export type EndpointInfoOf = (
+  snapshot: MeshSnapshot,
+  endpoint: MeshEndpoint,
+  port: ServicePort,
+) => Pick<UpstreamEndpoint, 'identity' | 'peer'>;
 
 export class ServiceClusters {
   private readonly entries = new Map<string, ClusterEntry>();
 
-  constructor(private readonly identityOf: IdentityOf = () => undefined) {}
+  constructor(private readonly infoOf: EndpointInfoOf = () => ({})) {}
 
   /** Rebuilds every cluster's endpoints from `snapshot`; clusters of vanished Service ports are closed. */
   update(snapshot: MeshSnapshot): void {
@@ -40,9 +46,7 @@ export class ServiceClusters {
         if (port.protocol !== 'TCP') continue;
         const key = serviceKey(service, port);
         seen.add(key);
-        const endpoints = eligibleEndpoints(snapshot.endpoints(service, port)).map((e) =>
-          endpointOf(e.address, e.port, { identity: this.identityOf(snapshot, e) }),
-        );
+        const endpoints = eligibleEndpoints(snapshot.endpoints(service, port)).map((e) => endpointOf(e.address, e.port, this.infoOf(snapshot, e, port)));
         let entry = this.entries.get(key);
         if (!entry || entry.service !== service) {
           const previous = entry;
@@ -68,10 +72,10 @@ export class ServiceClusters {
     return this.entries.get(key);
   }
 
-  /** Every endpoint key currently wanted, for pruning upstream connection pools. */
+  /** The pool key of every endpoint currently wanted, for pruning upstream connection pools. */
   endpointKeys(): Set<string> {
     const keys = new Set<string>();
-    for (const entry of this.entries.values()) for (const e of entry.cluster.endpoints) keys.add(e.key);
+    for (const entry of this.entries.values()) for (const e of entry.cluster.endpoints) keys.add(poolKey(e));
     return keys;
   }
 

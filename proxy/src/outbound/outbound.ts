@@ -13,6 +13,8 @@ import { forwardTcp } from '../tcp/forward.js';
 import { endpointOf, fixedSelector } from '../upstream/selector.js';
 import type { ServiceClusters } from './clusters.js';
 import type { OutboundRouter } from './router.js';
+import type { Dialer } from '../upstream/dial.js';
+import type { PeerInfo, RequestTelemetry } from '../telemetry/index.js';
 import { outboundTarget, type OutboundTarget } from './target.js';
 
 const log = logger('outbound');
@@ -21,6 +23,11 @@ export interface OutboundDeps {
   snapshot(): MeshSnapshot | undefined;
   readonly clusters: ServiceClusters;
   readonly router: OutboundRouter;
+  readonly telemetry: RequestTelemetry;
+  /** Plain TCP or mesh mTLS per endpoint. */
+  readonly dial: Dialer;
+  /** This workload, as the source of what leaves. */
+  readonly self: PeerInfo;
   readonly h1: H1Forwarder;
   readonly h2: H2Forwarder;
   readonly detectTimeoutMs: number;
@@ -66,7 +73,10 @@ export class Outbound {
     if (target.kind !== 'service') {
       // Outside the mesh's Services: forward untouched, never delay with detection.
       const address = target.kind === 'endpoint' ? target.address : target.dst.address;
-      forwardTcp(socket, fixedSelector(`passthrough:${address}`, endpointOf(address, target.dst.port)), { connectTimeoutMs: this.deps.connectTimeoutMs });
+      forwardTcp(socket, fixedSelector(`passthrough:${address}`, endpointOf(address, target.dst.port)), {
+        connectTimeoutMs: this.deps.connectTimeoutMs,
+        telemetry: { telemetry: this.deps.telemetry, reporter: 'source', source: this.deps.self, destination: { service: `${address}:${target.dst.port}` }, mtls: false },
+      });
       return;
     }
     const known = this.deps.opaquePorts.has(target.port.port) ? 'opaque' : declared(target.port.declaredProtocol);
@@ -88,10 +98,15 @@ export class Outbound {
       socket.destroy();
       return;
     }
+    const destination: PeerInfo = { service: `${entry.service.name}.${entry.service.namespace}`, namespace: entry.service.namespace };
     if (protocol === 'http1' || protocol === 'http2') {
       const ctx: HttpConnectionContext = {
         direction: 'outbound',
         route: this.deps.router.routerFor(entry),
+        source: this.deps.self,
+        destination,
+        // Outbound mTLS is decided per endpoint by the dialer; the record's flag says the hop's intent.
+        mtls: false,
       };
       attachHttpContext(socket, ctx);
       if (protocol === 'http1') this.deps.h1.accept(socket);
@@ -99,6 +114,10 @@ export class Outbound {
       return;
     }
     // TLS (passed through, balanced per connection; SNI is only logged) and opaque TCP.
-    forwardTcp(socket, entry.selector, { connectTimeoutMs: this.deps.connectTimeoutMs });
+    forwardTcp(socket, entry.selector, {
+      connectTimeoutMs: this.deps.connectTimeoutMs,
+      dial: this.deps.dial,
+      telemetry: { telemetry: this.deps.telemetry, reporter: 'source', source: this.deps.self, destination, flags: [] },
+    });
   }
 }

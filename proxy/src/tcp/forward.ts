@@ -1,9 +1,12 @@
 // Opaque TCP forwarding: bytes both ways with backpressure; a half-close (FIN) crosses to the
-// other side and a reset (RST) is answered with a reset. One connection, one endpoint.
-import net, { type Socket } from 'node:net';
+// other side and a reset (RST) is answered with a reset. One connection, one endpoint, reached
+// over plain TCP or mesh mTLS (ALPN tsmesh/tcp) as the dialer decides.
+import type { Socket } from 'node:net';
 import { logger } from '@tsmesh/common';
 import type { UpstreamSelector } from '../upstream/selector.js';
+import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
 import { isConnectFailure } from '../http/errors.js';
+import type { PeerInfo, RequestTelemetry, ResponseFlag, TcpRecord } from '../telemetry/index.js';
 
 const log = logger('tcp.forward');
 
@@ -16,6 +19,17 @@ export interface TcpForwardResult {
 
 export interface TcpForwardOptions {
   readonly connectTimeoutMs: number;
+  readonly dial?: Dialer | undefined;
+  /** Records the connection (metrics, access log, span) when given. */
+  readonly telemetry?: {
+    readonly telemetry: RequestTelemetry;
+    readonly reporter: 'source' | 'destination';
+    readonly source: PeerInfo;
+    readonly destination: PeerInfo;
+    /** Inbound: the connection arrived over mesh mTLS. Outbound: decided by the dial. */
+    readonly mtls?: boolean;
+    readonly flags?: readonly ResponseFlag[];
+  };
   /** Called once when both directions are done. */
   readonly onClose?: (result: TcpForwardResult) => void;
 }
@@ -31,34 +45,45 @@ export function forwardTcp(client: Socket, selector: UpstreamSelector, options: 
   }
   const lease = selected.value;
   const { endpoint } = lease;
-  const upstream = net.connect({ host: endpoint.address, port: endpoint.port, localAddress: endpoint.localAddress, allowHalfOpen: true });
-  upstream.setNoDelay(true);
-  const timer = setTimeout(() => {
-    upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ECONNECTTIMEOUT' }));
-  }, options.connectTimeoutMs);
+  const dialed = (options.dial ?? plainDialer)(endpoint, 'tcp');
+  const upstream = dialed.socket;
+  armConnectTimeout(dialed, options.connectTimeoutMs);
   let connected = false;
   let finished = false;
+  let record: TcpRecord | undefined;
+  const totals = () => ({ sent: upstream.bytesRead, received: upstream.bytesWritten });
   const finish = (error?: string): void => {
     if (finished) return;
     finished = true;
     lease.release();
+    record?.end({ ...totals(), flags: error ? ['UR'] : undefined, error });
     options.onClose?.({ upstream: endpoint.key, sent: upstream.bytesWritten, received: upstream.bytesRead, error });
   };
 
-  upstream.once('connect', () => {
-    clearTimeout(timer);
+  upstream.once(dialed.readyEvent, () => {
     connected = true;
     lease.succeeded();
+    const t = options.telemetry;
+    if (t) {
+      record = t.telemetry.startTcp({
+        reporter: t.reporter,
+        source: t.source,
+        destination: { ...t.destination, ...endpoint.peer },
+        mtls: t.mtls ?? dialed.mtls,
+        upstream: endpoint.key,
+        downstream: `${client.remoteAddress}:${client.remotePort}`,
+      });
+    }
     client.pipe(upstream);
     upstream.pipe(client);
     client.resume();
   });
   upstream.on('error', (error: NodeJS.ErrnoException) => {
-    clearTimeout(timer);
     if (!connected) {
       lease.failed('connect');
       lease.release();
       finished = true;
+      options.telemetry?.telemetry.metrics.upstreamConnectFailure(selector.name);
       if (isConnectFailure(error) && attempt < Math.min(3, selector.size) && !client.destroyed) {
         forwardTcp(client, selector, options, attempt + 1);
         return;
@@ -74,13 +99,12 @@ export function forwardTcp(client: Socket, selector: UpstreamSelector, options: 
   });
   client.on('error', (error: NodeJS.ErrnoException) => {
     if (!upstream.destroyed) {
-      if (connected) upstream.resetAndDestroy();
+      if (connected && 'resetAndDestroy' in upstream) upstream.resetAndDestroy();
       else upstream.destroy();
     }
     finish(error.code ?? error.message);
   });
   upstream.on('close', () => {
-    clearTimeout(timer);
     if (connected && !client.destroyed && client.writableEnded && client.readableEnded) client.destroy();
     // Also when the client went away while the connect was pending (client 'close' destroyed us):
     // the lease must be released. A failed connect has already finished (no-op here).

@@ -47,6 +47,8 @@ export interface RequestEnd {
   readonly flags?: readonly ResponseFlag[] | undefined;
   /** The failure that ended the request, if any (marks the span as an error). */
   readonly error?: unknown;
+  /** Outbound: whether the picked endpoint was reached over mutual TLS (overrides the start's value). */
+  readonly mtls?: boolean | undefined;
 }
 
 export interface RequestRecord {
@@ -267,11 +269,12 @@ class Recorder {
     const durationMs = Math.max(0, this.now() - startedAt);
     const destination = mergePeer(info.destination, result.destination);
     const grpc = info.protocol === 'grpc';
+    const mtls = result.mtls ?? info.mtls;
     this.metrics.recordRequest({
       reporter: info.reporter,
       source: info.source,
       destination,
-      mtls: info.mtls,
+      mtls,
       responseCode: status,
       grpc,
       grpcStatus,
@@ -305,7 +308,7 @@ class Recorder {
         sourceIdentity: info.source.identity,
         destinationIdentity: destination.identity,
         destinationService: destination.service,
-        mtls: info.mtls,
+        mtls,
         traceId: span.context.traceId,
         flags: result.flags,
       });
