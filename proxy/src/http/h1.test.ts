@@ -407,22 +407,17 @@ describe('H1Forwarder (outbound, through the sidecar)', () => {
     await upstreamClosed;
   });
 
-  test('an endpoint that resets mid-response cuts the client response short (no hang, no fake success)', async () => {
-    handler = (_name, req, res) => {
-      req.resume();
-      res.writeHead(200, { 'content-length': 1000 });
-      res.write('partial', () => setTimeout(() => (req.socket as net.Socket).resetAndDestroy(), 20));
-    };
-    const outcome = await new Promise<string>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port: proxy.ports.outbound, path: '/reset', agent: false }, (res) => {
-        res.on('data', () => undefined);
-        res.on('end', () => resolve('complete'));
-        res.on('error', (e) => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
-        res.on('aborted', () => resolve('aborted'));
-      });
-      req.on('error', (e) => resolve(`error ${e.message}`));
-    });
-    expect(outcome).not.toBe('complete');
+  test('answers pipelined requests in order, each balanced on its own', async () => {
+    const socket = net.connect(proxy.ports.outbound, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.write('GET /name HTTP/1.1\r\nhost: svc\r\n\r\nGET /name HTTP/1.1\r\nhost: svc\r\n\r\nGET /name HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n');
+    await once(socket, 'close');
+    const text = Buffer.concat(chunks).toString();
+    const names = [...text.matchAll(/x-upstream: (\w)/g)].map((m) => m[1]);
+    expect(text.match(/HTTP\/1\.1 200/g)).toHaveLength(3);
+    expect(names.sort()).toEqual(['a', 'b', 'c']);
   });
 
   test('passes an Upgrade through and then carries bytes both ways', async () => {
@@ -457,6 +452,10 @@ describe('H1Forwarder (outbound, through the sidecar)', () => {
     await ended;
     expect(Buffer.concat(echoed).toString()).toBe('HELLO WORLD');
     socket.destroy();
+  });
+
+  test('leaves no request in flight once the clients are done', async () => {
+    await eventually(async () => (await clusterStats(proxy)).endpoints.every((e) => e.inFlight === 0), 'every lease to be released');
   });
 });
 
@@ -527,6 +526,49 @@ describe('H1Forwarder with an endpoint whose connects hang', () => {
     expect(new Set(names)).toEqual(new Set(['a', 'b']));
     const stats = await clusterStats(proxy);
     expect(stats.endpoints.find((e) => e.port === hole.port)?.ejected).toBe(true);
+  });
+});
+
+describe('H1Forwarder with an endpoint that breaks mid-response', () => {
+  let mesh: TestMeshFile;
+  let proxy: RunningProxy;
+  let upstreams: Upstream[];
+
+  beforeAll(async () => {
+    upstreams = await Promise.all(['a', 'b'].map(upstream));
+    mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: upstreams.map((u) => u.listening.port) }]);
+    proxy = await startTestProxy(mesh.path);
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await Promise.all(upstreams.map((u) => u.listening.close()));
+    mesh?.remove();
+  });
+
+  test('a reset after the response started cuts the client response short (no hang, no fake success) and ejects the endpoint', async () => {
+    handler = (_name, req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-length': 1000 });
+      res.write('partial', () => setTimeout(() => (req.socket as net.Socket).resetAndDestroy(), 20));
+    };
+    const outcome = await new Promise<string>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port: proxy.ports.outbound, path: '/reset', agent: false }, (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => resolve('complete'));
+        res.on('error', (e) => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+        res.on('aborted', () => resolve('aborted'));
+      });
+      req.on('error', (e) => resolve(`error ${e.message}`));
+    });
+    expect(outcome).not.toBe('complete');
+    // The lease reports the reset: passive health takes the endpoint out for a while.
+    const stats = await eventually(async () => {
+      const s = await clusterStats(proxy);
+      return s.endpoints.some((e) => e.ejected) && s;
+    }, 'the endpoint to be ejected');
+    expect(stats.endpoints.filter((e) => e.ejected)).toHaveLength(1);
+    expect(stats.endpoints.every((e) => e.inFlight === 0)).toBe(true);
   });
 });
 

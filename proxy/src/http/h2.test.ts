@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/gl
 import type { RunningProxy } from '../proxy.js';
 import { TestMeshFile } from '../testing/mesh.js';
 import { clusterStats, SERVICE_IP, SERVICE_PORT, startTestProxy } from '../testing/proxy.js';
-import { blackholePort, closedPort, eventually, listenH2, once, payload, sha256, type Blackhole, type Listening } from '../testing/servers.js';
+import { blackholePort, closedPort, eventually, listenH2, once, pause, payload, sha256, type Blackhole, type Listening } from '../testing/servers.js';
 
 const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const END_STREAM = 0x1;
@@ -190,6 +190,50 @@ describe('H2Forwarder (outbound, through the sidecar)', () => {
     expect(trailers['x-received-sha']).toBe(sha256(up));
   }, 60_000);
 
+  test('a client that does not read holds the endpoint back (flow control end to end), then gets every byte', async () => {
+    const data = payload(20 * MIB);
+    let progress: Promise<{ offset: number; stalled: boolean }> | undefined;
+    let go: () => void = () => undefined;
+    const resume = new Promise<void>((resolve) => (go = resolve));
+    handler = (_name, stream) => {
+      stream.resume();
+      stream.respond({ ':status': 200 });
+      progress = (async () => {
+        let offset = 0;
+        while (offset < data.length) {
+          const chunk = data.subarray(offset, offset + 64 * 1024);
+          offset += chunk.length;
+          if (!stream.write(chunk)) {
+            const drained = await Promise.race([once(stream, 'drain', 60_000).then(() => true), pause(400).then(() => false)]);
+            if (!drained) return { offset, stalled: true };
+          }
+        }
+        return { offset, stalled: false };
+      })();
+      void progress.then(async ({ offset }) => {
+        await resume;
+        for (let o = offset; o < data.length; o += 64 * 1024) {
+          if (!stream.write(data.subarray(o, o + 64 * 1024))) await once(stream, 'drain', 30_000);
+        }
+        stream.end();
+      });
+    };
+    const session = await connect(proxy.ports.outbound);
+    const req = session.request({ ':path': '/big' });
+    req.pause();
+    await once(req, 'response');
+    const { offset, stalled } = await (await eventually(() => progress, 'the endpoint to start writing'));
+    expect(stalled).toBe(true);
+    expect(offset).toBeLessThan(data.length);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    const ended = once(req, 'end', 30_000);
+    go();
+    req.resume();
+    await ended;
+    expect(sha256(chunks)).toBe(sha256(data));
+  }, 60_000);
+
   test('a long-lived server stream keeps flowing while other streams come and go on the same session', async () => {
     handler = (name, stream, headers) => {
       stream.resume();
@@ -282,6 +326,10 @@ describe('H2Forwarder (outbound, through the sidecar)', () => {
     expect(req.rstCode).not.toBe(0);
     const after = await Promise.all([call(session, '/name'), call(session, '/name'), call(session, '/name')]);
     expect(after.map((a) => a.headers[HTTP2_HEADER_STATUS])).toEqual([200, 200, 200]);
+  });
+
+  test('leaves no stream in flight once the clients are done', async () => {
+    await eventually(async () => (await clusterStats(proxy)).endpoints.every((e) => e.inFlight === 0), 'every lease to be released');
   });
 });
 
