@@ -43,7 +43,7 @@ export class Pod {
       return stdout;
     } catch (error) {
       const e = error as { stderr?: string; message: string };
-      throw new Error(`${command} ${args.join(' ')} in ${this.name} failed: ${e.stderr?.trim() || e.message}`);
+      throw new Error(`${command} ${args.join(' ')} in ${this.name} failed: ${e.stderr?.trim() || e.message}`, { cause: error });
     }
   }
 
