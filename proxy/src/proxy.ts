@@ -248,6 +248,23 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     await sdk.shutdown();
     throw error;
   }
+  // ip6tables redirects IPv6 traffic to the same ports: listen on [::] too where the kernel has IPv6.
+  if (config.outbound.host === '0.0.0.0') {
+    for (const [handler, port] of [[(sock: net.Socket) => outbound.handle(sock), ports.outbound], [(sock: net.Socket) => inbound.handle(sock), ports.inbound]] as const) {
+      const v6 = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, handler);
+      captured.push(trackConnections(v6));
+      await new Promise<void>((resolve) => {
+        v6.once('error', (error: NodeJS.ErrnoException) => {
+          log.debug({ port, err: error.code }, 'no IPv6 capture listener');
+          resolve();
+        });
+        v6.listen({ host: '::', port, ipv6Only: true }, () => {
+          servers.push(v6);
+          resolve();
+        });
+      });
+    }
+  }
   listening = true;
   const announce = (): void =>
     log.info({ ports, meshVersion: snapshot.version, pod: config.podName, namespace: config.podNamespace, identity: identity?.current()?.spiffeId }, 'sidecar ready');
