@@ -407,6 +407,22 @@ describe('H1Forwarder (outbound, through the sidecar)', () => {
     await upstreamClosed;
   });
 
+  test.each([
+    ['Content-Length and Transfer-Encoding together', 'POST /x HTTP/1.1\r\nhost: svc\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n'],
+    ['two different Content-Lengths', 'POST /x HTTP/1.1\r\nhost: svc\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab'],
+    ['a bare LF inside a header value', 'GET /x HTTP/1.1\r\nhost: svc\r\nx-a: 1\nGET /smuggled HTTP/1.1\r\n\r\n'],
+  ])('refuses an ambiguous request (%s) with 400 and forwards nothing', async (_what, raw) => {
+    const before = upstreams.reduce((n, u) => n + u.seen.length, 0);
+    const socket = net.connect(proxy.ports.outbound, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.write(raw);
+    await once(socket, 'close');
+    expect(Buffer.concat(chunks).toString()).toMatch(/^HTTP\/1\.1 400 /);
+    expect(upstreams.reduce((n, u) => n + u.seen.length, 0)).toBe(before);
+  });
+
   test('answers pipelined requests in order, each balanced on its own', async () => {
     const socket = net.connect(proxy.ports.outbound, '127.0.0.1');
     socket.on('error', () => undefined);
@@ -452,6 +468,25 @@ describe('H1Forwarder (outbound, through the sidecar)', () => {
     await ended;
     expect(Buffer.concat(echoed).toString()).toBe('HELLO WORLD');
     socket.destroy();
+  });
+
+  test('a client that gives up before the answer cancels the upstream request without blaming the endpoint', async () => {
+    let upstreamClosed: Promise<unknown> | undefined;
+    let arrived = false;
+    handler = (_name, req, res) => {
+      req.resume();
+      arrived = true;
+      upstreamClosed = once(res, 'close');
+      const timer = setTimeout(() => res.end('late'), 2000);
+      res.on('close', () => clearTimeout(timer));
+    };
+    const req = http.get({ host: '127.0.0.1', port: proxy.ports.outbound, path: '/slow', agent: false });
+    req.on('error', () => undefined);
+    await eventually(() => arrived, 'the request to reach the endpoint');
+    req.destroy();
+    await upstreamClosed;
+    const stats = await clusterStats(proxy);
+    expect(stats.endpoints.some((e) => e.ejected)).toBe(false);
   });
 
   test('leaves no request in flight once the clients are done', async () => {

@@ -294,6 +294,8 @@ describe('H2Forwarder (outbound, through the sidecar)', () => {
     await upstreamClosed;
     expect(aborted).toBe(true);
     expect(upstreamSide.rstCode).toBe(NGHTTP2_CANCEL);
+    // A cancel is the client's doing: the endpoint is not ejected for it.
+    expect((await clusterStats(proxy)).endpoints.some((e) => e.ejected)).toBe(false);
   });
 
   test('an endpoint reset after the response started resets the client stream (never a clean end)', async () => {

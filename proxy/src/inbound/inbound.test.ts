@@ -80,6 +80,20 @@ describe('Inbound', () => {
     }
   });
 
+  test('delivers a port listed in TSMESH_OPAQUE_PORTS as TCP at once, without detection', async () => {
+    const proxy = await startTestProxy(mesh.path, { inboundTarget: `127.0.0.1:${tcpApp.port}`, env: { TSMESH_OPAQUE_PORTS: String(tcpApp.port) }, args: ['--detect-timeout', '10s'] });
+    proxies.push(proxy);
+    const client = net.connect(proxy.ports.inbound, '127.0.0.1');
+    client.on('error', () => undefined);
+    try {
+      const started = Date.now();
+      expect((await once<Buffer>(client, 'data')).toString()).toBe('hello from tcp\n');
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      client.destroy();
+    }
+  });
+
   test('with a pod IP, delivers from 127.0.0.6 (the source the iptables rules let through)', async () => {
     const proxy = await inboundProxy(h1App.port, { TSMESH_POD_IP: '127.0.0.1' });
     const res = await fetchText(proxy.ports.inbound, '/');

@@ -1,12 +1,15 @@
 // The outbound chain through a running sidecar (explicit-port mode): declared versus detected
 // protocols, server-first fallback, destinations outside the mesh, connect failures, and many
 // idle or half-open clients.
+import https from 'node:https';
 import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import type { RunningProxy } from '../proxy.js';
 import { TestMeshFile } from '../testing/mesh.js';
 import { fetchText, SERVICE_IP, SERVICE_PORT, startTestProxy } from '../testing/proxy.js';
 import { closedPort, eventually, listenHttp, listenTcp, once, type Listening } from '../testing/servers.js';
+import { TEST_CERT_PEM, TEST_KEY_PEM } from '../testing/tls.js';
 
 const proxies: RunningProxy[] = [];
 const meshes: TestMeshFile[] = [];
@@ -74,6 +77,17 @@ describe('Outbound', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  test('a port listed in TSMESH_OPAQUE_PORTS is forwarded at once, without detection', async () => {
+    const mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [banner.port] }]);
+    meshes.push(mesh);
+    const proxy = await startTestProxy(mesh.path, { args: ['--detect-timeout', '10s'], env: { TSMESH_OPAQUE_PORTS: `3306,${SERVICE_PORT}` } });
+    proxies.push(proxy);
+    const client = connect(proxy.ports.outbound);
+    const started = Date.now();
+    await once(client, 'data');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   test('an undeclared port with a server-first protocol falls back to TCP after the detection timeout', async () => {
     const mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [banner.port] }]);
     const proxy = await proxyFor(mesh, ['--detect-timeout', '200ms']);
@@ -84,6 +98,32 @@ describe('Outbound', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(180);
     client.write('hi');
     await eventually(() => got.text() === '220 ready\r\necho hi', 'the echo');
+  });
+
+  test('TLS from the application is detected and passed through untouched (SNI and certificate end to end)', async () => {
+    const app = https.createServer({ key: TEST_KEY_PEM, cert: TEST_CERT_PEM }, (req, res) => {
+      req.resume();
+      res.end(`sni=${(req.socket as TLSSocket).servername}`);
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (app.address() as net.AddressInfo).port;
+      const mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [port] }]);
+      const proxy = await proxyFor(mesh, ['--detect-timeout', '10s']);
+      const body = await new Promise<string>((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port: proxy.ports.outbound, path: '/', servername: 'svc.default.svc.cluster.local', ca: TEST_CERT_PEM, checkServerIdentity: () => undefined, agent: false }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+          })
+          .on('error', reject);
+      });
+      expect(body).toBe('sni=svc.default.svc.cluster.local');
+    } finally {
+      app.closeAllConnections();
+      await new Promise((resolve) => app.close(resolve));
+    }
   });
 
   test('a destination outside the mesh Services is passed through to itself', async () => {
@@ -128,6 +168,24 @@ describe('Outbound', () => {
     await Promise.all(closed);
     // Each went to the endpoint as opaque TCP (the client's FIN settles detection), then closed.
     await eventually(() => web.accepted - acceptedBefore === 50, 'every connection to reach the endpoint');
+    await eventually(() => web.open === 0, 'the endpoint connections to close');
+    await eventually(() => tcpSockets() <= baseline, `open TCP sockets to return to ${baseline}`);
+  }, 30_000);
+
+  test('clients that send a partial method and hang up are settled at the detection timeout and cleaned up', async () => {
+    const mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [web.port] }]);
+    const proxy = await proxyFor(mesh, ['--detect-timeout', '300ms']);
+    const baseline = tcpSockets();
+    const started = Date.now();
+    const partial = Array.from({ length: 20 }, () => connect(proxy.ports.outbound));
+    const closed = partial.map((s) => once(s, 'close', 15_000));
+    for (const s of partial) {
+      s.resume(); // the endpoint answers (400); reading it lets the client see the close
+      s.end('GE');
+    }
+    await Promise.all(closed);
+    // The bytes sitting in the socket hide the FIN from a peek: only the timeout can settle them.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
     await eventually(() => web.open === 0, 'the endpoint connections to close');
     await eventually(() => tcpSockets() <= baseline, `open TCP sockets to return to ${baseline}`);
   }, 30_000);
