@@ -27,3 +27,4 @@ export { MeshFileError, parseMeshFile, parseMeshObjects, type MeshFileLocation }
 export { buildSnapshot, buildSnapshotFrom, contentVersion } from './mesh/snapshot.js';
 export { MeshFileSource, type MeshFileSourceOptions } from './mesh/watch.js';
 export * from './routing/index.js';
+export * from './distribution/index.js';

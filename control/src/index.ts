@@ -1,5 +1,5 @@
-// Public API of @tsmesh/control: discovery of the mesh (from Kubernetes or a mesh file) and the
-// control plane's configuration. The fake API server is for tests of this and other packages.
+// Public API of @tsmesh/control: discovery of the mesh (from Kubernetes or a mesh file), its
+// distribution to sidecars, and the control plane's configuration. The fake API server is for tests.
 export { CONTROL_ERRORS, type ControlErrorCode } from './errors.js';
 export { controlConfig, CONTROL_ENV, type ControlConfig, type MeshSourceConfig } from './config.js';
 export {
@@ -18,3 +18,5 @@ export { EVENT_COMPONENT, INVALID_OBJECT_REASON } from './discovery/events.js';
 export type { BackoffOptions } from './discovery/backoff.js';
 export { createMeshProvider, loadKubeConfig, type ProviderOptions } from './discovery/provider.js';
 export { FakeApiServer, FAKE_RESOURCES, type FakeApiServerOptions, type FakeResource, type Fault, type RequestRecord } from './testing/fake-apiserver.js';
+export { readServingTls, startControlPlane, DEFAULT_TLS_RELOAD_MS, type RunningControlPlane, type StartControlPlaneOptions } from './server.js';
+export * from './distribution/index.js';

@@ -4,3 +4,4 @@ export { startProxy, type RunningProxy } from './proxy.js';
 export { parseProxyConfig, PROXY_HELP, ConfigError, type ProxyConfig } from './config.js';
 export { classify, parseClientHello, type Detection, type DetectedProtocol } from './detect/classify.js';
 export { originalDst, parseSockaddr, type OriginalDst } from './capture/original-dst.js';
+export * from './discovery/index.js';

@@ -1,3 +1,67 @@
-import { notAvailable } from '../command.js';
+// `tsmesh control`: runs the control plane until SIGINT/SIGTERM (SPEC: Command line). Discovery from
+// Kubernetes or a mesh file; sidecars stream the mesh over mTLS. Flags are parsed by @tsmesh/control.
+import { CONTROL_ERRORS, controlPlaneConfig, startControlPlane, type ControlPlaneConfig } from '@tsmesh/control';
+import { setLogLevel, TsmeshError } from '@tsmesh/common';
+import { UsageError, type Command } from '../command.js';
 
-export const controlCommand = notAvailable('control', "run the control plane (discovery and policy)");
+const HELP = `tsmesh control: run the control plane (discovery and distribution to sidecars)
+
+Usage:
+  tsmesh control --tls-cert FILE --tls-key FILE --trust-bundle FILE [--kubeconfig FILE] [flags]
+  tsmesh control --tls-cert FILE --tls-key FILE --trust-bundle FILE --config MESHFILE [flags]
+
+Reads the mesh from Kubernetes (--kubeconfig, else KUBECONFIG, ~/.kube/config or in-cluster) or from a
+mesh file (--config), and streams it to sidecars: POST /v1/mesh/stream over HTTP/2 and mutual TLS
+(TLS 1.3). Each sidecar is known by the SPIFFE ID of its workload certificate and is sent the mesh
+as its workload sees it; a client without a certificate the trust bundle verifies is refused.
+
+Flags:
+  --listen HOST:PORT        address sidecars connect to (default 0.0.0.0:15010)
+  --tls-cert FILE           PEM serving certificate, then its intermediates (re-read every minute)
+  --tls-key FILE            its PEM private key
+  --trust-bundle FILE       PEM roots that workload certificates chain to (the CA's root-cert.pem)
+  --debug-listen HOST:PORT  local debug server: GET /debug/connections, GET /healthz/ready
+                            (default 127.0.0.1:15011; "off" for none)
+  --kubeconfig FILE         read the mesh from this cluster
+  --config FILE             read the mesh from a mesh file instead (watched for changes)
+  --trust-domain D          SPIFFE trust domain of workload certificates (default cluster.local)
+  --root-namespace NS       namespace of mesh-wide PeerAuthentications (default tsmesh-system)
+  --debounce-ms N           quiet time before a change is sent to sidecars (default 100)
+  --log-level LEVEL         pino level (default info)
+
+Environment: TSMESH_CONTROL_LISTEN, TSMESH_CONTROL_TLS_CERT, TSMESH_CONTROL_TLS_KEY,
+TSMESH_CONTROL_TRUST_BUNDLE, TSMESH_CONTROL_DEBUG_LISTEN, TSMESH_CONTROL_KUBECONFIG,
+TSMESH_CONTROL_CONFIG, TSMESH_TRUST_DOMAIN, TSMESH_CONTROL_ROOT_NAMESPACE, TSMESH_CONTROL_DEBOUNCE_MS,
+TSMESH_CONTROL_LOG_LEVEL (a flag wins over its variable).
+`;
+
+function config(argv: readonly string[]): ControlPlaneConfig {
+  try {
+    return controlPlaneConfig(argv);
+  } catch (error) {
+    if (error instanceof TsmeshError && error.code === CONTROL_ERRORS.BAD_FLAG) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+export const controlCommand: Command = {
+  name: 'control',
+  summary: 'run the control plane (discovery and distribution to sidecars)',
+  help: HELP,
+  async run(argv) {
+    const settings = config(argv);
+    setLogLevel(settings.discovery.logLevel);
+    const running = await startControlPlane(settings);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    await running.close();
+    return 0;
+  },
+};

@@ -1,0 +1,56 @@
+// Who a sidecar is: the SPIFFE ID of the client certificate the TLS stack verified against the
+// trust bundle. The control plane trusts nothing else the sidecar says about itself.
+import { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import { err, ok, type Result, type TsmeshError } from '@tsmesh/common';
+import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from './errors.js';
+import type { WorkloadIdentity } from './views.js';
+
+const MAX_SPIFFE_ID_LENGTH = 2048;
+const SPIFFE_ID = /^spiffe:\/\/([a-z0-9._-]{1,255})\/ns\/([a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)\/sa\/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*)$/;
+
+/** The identity in a tsmesh SPIFFE ID, or why the text is not one. */
+export function parseWorkloadId(uri: string): Result<WorkloadIdentity, string> {
+  const match = uri.length <= MAX_SPIFFE_ID_LENGTH ? SPIFFE_ID.exec(uri) : null;
+  const [, trustDomain, namespace, serviceAccount] = match ?? [];
+  if (trustDomain === undefined || namespace === undefined || serviceAccount === undefined || serviceAccount.length > 253) {
+    return err(`${JSON.stringify(uri.slice(0, 256))} is not spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>`);
+  }
+  return ok({ spiffeId: uri, trustDomain, namespace, serviceAccount });
+}
+
+/**
+ * The workload behind a TLS connection. Fails with TSMESH_ERR_CONTROL_UNAUTHENTICATED when there is
+ * no verified client certificate, and TSMESH_ERR_CONTROL_FORBIDDEN when it is a CA certificate or
+ * does not carry exactly one URI SAN that is a SPIFFE ID of `trustDomain`.
+ */
+export function workloadOf(socket: TLSSocket, trustDomain: string): Result<WorkloadIdentity, TsmeshError> {
+  const raw = socket.getPeerCertificate().raw as Buffer | undefined;
+  if (raw === undefined || raw.length === 0) {
+    return err(distributionError(CONTROL_DISTRIBUTION_ERRORS.UNAUTHENTICATED, 'a client certificate is required (the workload certificate from the tsmesh CA)'));
+  }
+  if (!socket.authorized) {
+    const why = socket.authorizationError instanceof Error ? socket.authorizationError.message : String(socket.authorizationError);
+    return err(distributionError(CONTROL_DISTRIBUTION_ERRORS.UNAUTHENTICATED, `the client certificate is not trusted: ${why}`));
+  }
+  const forbidden = (message: string): Result<never, TsmeshError> => err(distributionError(CONTROL_DISTRIBUTION_ERRORS.FORBIDDEN, message));
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(raw);
+  } catch (cause) {
+    return err(distributionError(CONTROL_DISTRIBUTION_ERRORS.UNAUTHENTICATED, 'the client certificate cannot be parsed', cause));
+  }
+  if (leaf.ca) return forbidden('the client certificate is a CA certificate');
+  const sans = leaf.subjectAltName ?? '';
+  // Node quotes a SAN value holding a comma or a quote; no SPIFFE ID needs either, so refuse the lot.
+  if (sans.includes('"')) return forbidden(`the client certificate's subjectAltName cannot be read: ${JSON.stringify(sans.slice(0, 256))}`);
+  const uris = sans === '' ? [] : sans.split(', ').filter((name) => name.startsWith('URI:')).map((name) => name.slice('URI:'.length));
+  const [uri] = uris;
+  if (uri === undefined || uris.length !== 1) return forbidden(`the client certificate must carry exactly one URI SAN (a SPIFFE ID), found ${uris.length}`);
+  const identity = parseWorkloadId(uri);
+  if (!identity.ok) return forbidden(identity.error);
+  if (identity.value.trustDomain !== trustDomain) {
+    return forbidden(`the workload identity ${uri} is not of the mesh's trust domain "${trustDomain}"`);
+  }
+  return identity;
+}

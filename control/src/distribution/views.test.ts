@@ -1,0 +1,73 @@
+import { describe, expect, it } from '@jest/globals';
+import { buildSnapshot, parseServerMessage, type KubeObject } from '@tsmesh/common';
+import { SnapshotViews } from './views.js';
+
+const namespaceObject = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+const peerAuthentication = (namespace: string, name: string, mode = 'STRICT'): KubeObject => ({
+  apiVersion: 'security.tsmesh.io/v1',
+  kind: 'PeerAuthentication',
+  metadata: { name, namespace },
+  spec: { mtls: { mode } },
+});
+const service = (namespace: string, name: string): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name, namespace },
+  spec: { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80 }] },
+});
+
+const mesh = (extra: KubeObject[] = []): KubeObject[] => [
+  namespaceObject('a'),
+  namespaceObject('b'),
+  service('a', 'web'),
+  service('b', 'api'),
+  peerAuthentication('tsmesh-system', 'mesh'),
+  peerAuthentication('a', 'a-strict'),
+  peerAuthentication('b', 'b-off', 'DISABLE'),
+  ...extra,
+];
+
+function objectsOf(views: SnapshotViews, namespace: string): string[] {
+  const message = parseServerMessage(views.forNamespace(namespace).parts.join('').trimEnd());
+  if (!message.ok) throw message.error;
+  return message.value.objects.map((o) => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`);
+}
+
+describe('SnapshotViews', () => {
+  it("sends every workload all Services and Namespaces, but only its namespace's and the root namespace's PeerAuthentications", () => {
+    const views = new SnapshotViews(buildSnapshot(mesh()), 'tsmesh-system');
+    expect(objectsOf(views, 'a')).toEqual([
+      'Namespace /a',
+      'Namespace /b',
+      'Service a/web',
+      'Service b/api',
+      'PeerAuthentication tsmesh-system/mesh',
+      'PeerAuthentication a/a-strict',
+    ]);
+    expect(objectsOf(views, 'b')).toContain('PeerAuthentication b/b-off');
+    expect(objectsOf(views, 'b')).not.toContain('PeerAuthentication a/a-strict');
+    expect(objectsOf(views, 'tsmesh-system').filter((o) => o.startsWith('PeerAuthentication'))).toEqual(['PeerAuthentication tsmesh-system/mesh']);
+    expect(objectsOf(views, 'empty').filter((o) => o.startsWith('PeerAuthentication'))).toEqual(['PeerAuthentication tsmesh-system/mesh']);
+  });
+
+  it('derives versions from content: equal for equal views, different when a view changes', () => {
+    const first = new SnapshotViews(buildSnapshot(mesh()), 'tsmesh-system');
+    const again = new SnapshotViews(buildSnapshot(mesh()), 'tsmesh-system');
+    expect(again.forNamespace('a').version).toBe(first.forNamespace('a').version);
+    expect(first.forNamespace('a').version).not.toBe(first.forNamespace('b').version);
+    // A policy change in namespace b changes b's view only.
+    const changed = new SnapshotViews(buildSnapshot(mesh([peerAuthentication('b', 'b-more')])), 'tsmesh-system');
+    expect(changed.forNamespace('a').version).toBe(first.forNamespace('a').version);
+    expect(changed.forNamespace('b').version).not.toBe(first.forNamespace('b').version);
+  });
+
+  it('makes one valid snapshot line per view, memoised', () => {
+    const views = new SnapshotViews(buildSnapshot([]), 'tsmesh-system');
+    const view = views.forNamespace('a');
+    expect(views.forNamespace('a')).toBe(view);
+    expect(view.parts.join('')).toBe(`{"type":"snapshot","version":"${view.version}","objects":[]}\n`);
+    expect(view.objectCount).toBe(0);
+    const onlyPolicy = new SnapshotViews(buildSnapshot([peerAuthentication('a', 'p')]), 'tsmesh-system');
+    expect(objectsOf(onlyPolicy, 'a')).toEqual(['PeerAuthentication a/p']);
+  });
+});

@@ -1,0 +1,182 @@
+// The control-plane program: discovery (Kubernetes or a mesh file) feeding the mTLS server sidecars
+// stream the mesh from, and the local debug server. `tsmesh control` is a thin wrapper around it.
+import { readFile } from 'node:fs/promises';
+import type { Http2SecureServer, Http2Session } from 'node:http2';
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { logger, type Logger, type MeshProvider, type TsmeshError } from '@tsmesh/common';
+import { createMeshProvider, type ProviderOptions } from './discovery/provider.js';
+import type { ControlPlaneConfig, DistributionConfig, ListenAddress } from './distribution/config.js';
+import { createDebugServer } from './distribution/debug.js';
+import { MeshDistributor } from './distribution/distributor.js';
+import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from './distribution/errors.js';
+import { createDistributionServer, servingContextOptions, type ServingTls } from './distribution/transport.js';
+
+export interface StartControlPlaneOptions {
+  /** Replaces the provider the config asks for (tests, embedding). It is started here and closed by close(). */
+  readonly provider?: MeshProvider;
+  readonly providerOptions?: ProviderOptions;
+  /** How often the certificate, key and trust bundle files are re-read (default 60 s; 0: never). */
+  readonly tlsReloadMs?: number;
+  /** PING interval on sidecar sessions (default 30 s). */
+  readonly keepaliveMs?: number;
+  /** The longest a change waits under continuous churn (default 1 s). */
+  readonly maxDelayMs?: number;
+  readonly log?: Logger;
+}
+
+export interface RunningControlPlane {
+  /** Where sidecars connect (the port resolved when 0 was asked). */
+  readonly address: ListenAddress;
+  readonly debugAddress: ListenAddress | undefined;
+  readonly distributor: MeshDistributor;
+  readonly provider: MeshProvider;
+  /** Re-reads the TLS files now; true when the serving context changed. A bad file keeps the current one. */
+  reloadTls(): Promise<boolean>;
+  /** Ends every sidecar stream, stops listening, closes the provider. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_TLS_RELOAD_MS = 60_000;
+const CLOSE_GRACE_MS = 1000;
+
+/** Reads and checks the serving material; fails naming the file. */
+export async function readServingTls(config: Pick<DistributionConfig, 'tlsCertFile' | 'tlsKeyFile' | 'trustBundleFile'>): Promise<ServingTls> {
+  const read = async (file: string, what: string): Promise<string> => {
+    try {
+      const text = await readFile(file, 'utf8');
+      if (!text.includes('-----BEGIN ')) throw new Error('no PEM block in it');
+      return text;
+    } catch (cause) {
+      throw distributionError(CONTROL_DISTRIBUTION_ERRORS.TLS_FILES, `${what} ${file}: ${(cause as Error).message}`, cause);
+    }
+  };
+  const tls: ServingTls = {
+    cert: await read(config.tlsCertFile, 'TLS certificate'),
+    key: await read(config.tlsKeyFile, 'TLS key'),
+    trustBundle: await read(config.trustBundleFile, 'trust bundle'),
+  };
+  try {
+    createSecureContext(servingContextOptions(tls));
+  } catch (cause) {
+    const files = `${config.tlsCertFile}, ${config.tlsKeyFile}, ${config.trustBundleFile}`;
+    throw distributionError(CONTROL_DISTRIBUTION_ERRORS.TLS_FILES, `cannot use the TLS files (${files}): ${(cause as Error).message}`, cause);
+  }
+  return tls;
+}
+
+function listen(server: Http2SecureServer | HttpServer, at: ListenAddress, what: string): Promise<ListenAddress> {
+  return new Promise((resolve, reject) => {
+    const failed = (cause: Error): void => reject(distributionError(CONTROL_DISTRIBUTION_ERRORS.LISTEN, `cannot listen on ${at.host}:${at.port} (${what}): ${cause.message}`, cause));
+    server.once('error', failed);
+    server.listen(at.port, at.host, () => {
+      server.off('error', failed);
+      const bound = server.address() as AddressInfo;
+      resolve(Object.freeze({ host: bound.address, port: bound.port }));
+    });
+  });
+}
+
+function closeServer(server: Http2SecureServer | HttpServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * Starts discovery, waits for its first snapshot, then serves sidecars. Throws TsmeshError when the
+ * TLS files are unusable, the provider cannot start, or an address cannot be bound.
+ */
+export async function startControlPlane(config: ControlPlaneConfig, options: StartControlPlaneOptions = {}): Promise<RunningControlPlane> {
+  const log = options.log ?? logger('control');
+  const settings = config.distribution;
+  let tls = await readServingTls(settings);
+  let provider = options.provider;
+  if (provider === undefined) {
+    const created = createMeshProvider(config.discovery.source, options.providerOptions);
+    if (!created.ok) throw created.error;
+    provider = created.value;
+  }
+  const first = await provider.start();
+  if (!first.ok) throw first.error as TsmeshError;
+
+  const distributor = new MeshDistributor(provider, {
+    trustDomain: settings.trustDomain,
+    rootNamespace: settings.rootNamespace,
+    debounceMs: settings.debounceMs,
+    ...(options.maxDelayMs === undefined ? {} : { maxDelayMs: options.maxDelayMs }),
+    log: options.log ?? logger('control.distribution'),
+  });
+  distributor.start();
+  const server = createDistributionServer(distributor, tls, {
+    log: options.log ?? logger('control.transport'),
+    ...(options.keepaliveMs === undefined ? {} : { keepaliveMs: options.keepaliveMs }),
+  });
+  const sessions = new Set<Http2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  const debug = settings.debugListen === undefined ? undefined : createDebugServer(distributor);
+  let address: ListenAddress;
+  let debugAddress: ListenAddress | undefined;
+  try {
+    address = await listen(server, settings.listen, 'sidecars');
+    debugAddress = debug === undefined || settings.debugListen === undefined ? undefined : await listen(debug, settings.debugListen, 'debug');
+  } catch (error) {
+    distributor.close();
+    if (server.listening) await closeServer(server);
+    await provider.close();
+    throw error;
+  }
+
+  const reloadTls = async (): Promise<boolean> => {
+    let next: ServingTls;
+    try {
+      next = await readServingTls(settings);
+    } catch (error) {
+      log.warn({ err: error }, 'cannot reload the TLS files; still serving with the current ones');
+      return false;
+    }
+    if (next.cert === tls.cert && next.key === tls.key && next.trustBundle === tls.trustBundle) return false;
+    tls = next;
+    server.setSecureContext(servingContextOptions(tls));
+    log.info('TLS files changed: serving with the new certificate and trust bundle');
+    return true;
+  };
+  const reloadMs = options.tlsReloadMs ?? DEFAULT_TLS_RELOAD_MS;
+  const reloader = reloadMs > 0 ? setInterval(() => void reloadTls(), reloadMs) : undefined;
+  reloader?.unref();
+
+  log.info(
+    {
+      address: `${address.host}:${address.port}`,
+      debug: debugAddress === undefined ? undefined : `${debugAddress.host}:${debugAddress.port}`,
+      source: config.discovery.source.kind,
+      version: first.value.version,
+      trustDomain: settings.trustDomain,
+    },
+    'control plane serving sidecars',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    clearInterval(reloader);
+    distributor.close();
+    for (const session of sessions) session.close();
+    const closed = closeServer(server);
+    // Sidecars end their side when ours ends; one that does not is cut off after a grace period.
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref());
+    await Promise.race([closed, grace]);
+    for (const session of sessions) session.destroy();
+    await Promise.all([closed, debug === undefined ? undefined : closeServer(debug), (provider as MeshProvider).close()]);
+  };
+
+  return {
+    address,
+    debugAddress,
+    distributor,
+    provider,
+    reloadTls,
+    close: () => (closing ??= close()),
+  };
+}
