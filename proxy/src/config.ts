@@ -12,6 +12,7 @@ export const ENV = {
   CA_TOKEN_FILE: 'TSMESH_CA_TOKEN_FILE',
   TRUST_BUNDLE_FILE: 'TSMESH_TRUST_BUNDLE_FILE',
   CONTROL_ADDR: 'TSMESH_CONTROL_ADDR',
+  CONTROL_IDENTITY: 'TSMESH_CONTROL_IDENTITY',
   LOG_LEVEL: 'TSMESH_LOG_LEVEL',
   OPAQUE_PORTS: 'TSMESH_OPAQUE_PORTS',
   APP_PROBES: 'TSMESH_APP_PROBES',
@@ -43,6 +44,8 @@ export interface ProxyConfig {
   readonly caTokenFile: string | undefined;
   readonly trustBundleFile: string | undefined;
   readonly controlAddr: string | undefined;
+  /** The control plane's SPIFFE ID, verified instead of its host name when its certificate comes from the mesh CA. */
+  readonly controlIdentity: string | undefined;
   /** `TSMESH_APP_PROBES` as injected: `{"<container>/<livez|readyz|startupz>": probe}`. */
   readonly appProbes: Readonly<Record<string, unknown>>;
   /** Explicit-port local mode: every outbound connection goes to this destination (no SO_ORIGINAL_DST). */
@@ -56,7 +59,8 @@ export const PROXY_HELP = `tsmesh proxy: run the sidecar proxy
 Usage: tsmesh proxy [--config FILE] [flags]
 
   --config FILE            read the mesh from a mesh file (Kubernetes-format YAML) and watch it;
-                           without it the sidecar needs the control plane (TSMESH_CONTROL_ADDR)
+                           without it the sidecar gets the mesh from the control plane
+                           (TSMESH_CONTROL_ADDR, over mTLS: needs TSMESH_CA_ADDR)
   --outbound-port N        outbound capture port (default 15001)
   --inbound-port N         inbound capture port (default 15006)
   --admin-port N           admin port on 127.0.0.1 (default 15000)
@@ -68,7 +72,7 @@ Usage: tsmesh proxy [--config FILE] [flags]
   --inbound-target H:P     local mode without iptables: deliver every inbound connection to port P
 
 Environment: TSMESH_POD_NAME, TSMESH_POD_NAMESPACE, TSMESH_POD_IP, TSMESH_SERVICE_ACCOUNT,
-TSMESH_CA_ADDR, TSMESH_CA_TOKEN_FILE, TSMESH_TRUST_BUNDLE_FILE, TSMESH_CONTROL_ADDR,
+TSMESH_CA_ADDR, TSMESH_CA_TOKEN_FILE, TSMESH_TRUST_BUNDLE_FILE, TSMESH_CONTROL_ADDR, TSMESH_CONTROL_IDENTITY,
 TSMESH_LOG_LEVEL, TSMESH_OPAQUE_PORTS, TSMESH_APP_PROBES, TSMESH_TRACING, TSMESH_TRACING_ENDPOINT,
 TSMESH_TRACING_SAMPLE_RATE.
 `;
@@ -171,6 +175,7 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
     caTokenFile: env[ENV.CA_TOKEN_FILE] || undefined,
     trustBundleFile: env[ENV.TRUST_BUNDLE_FILE] || undefined,
     controlAddr: env[ENV.CONTROL_ADDR] || undefined,
+    controlIdentity: env[ENV.CONTROL_IDENTITY] || undefined,
     appProbes,
     outboundTarget: target('--outbound-target'),
     inboundTarget: target('--inbound-target'),

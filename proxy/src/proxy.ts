@@ -10,6 +10,7 @@ import { H1Forwarder } from './http/h1.js';
 import { H2Forwarder } from './http/h2.js';
 import { peerIdentityFromCertificate, spiffeIdFor, WorkloadIdentityManager, identityOptionsFromConfig } from './identity/index.js';
 import { Inbound } from './inbound/inbound.js';
+import { ControlPlaneSource } from './discovery/index.js';
 import { ServiceClusters } from './outbound/clusters.js';
 import { Outbound } from './outbound/outbound.js';
 import { OutboundRouter } from './outbound/router.js';
@@ -82,9 +83,8 @@ function endpointInfo(trustDomain: string): (snapshot: MeshSnapshot, e: MeshEndp
 export async function startProxy(config: ProxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
   setLogLevel(config.logLevel);
   const env = options.env ?? process.env;
-  const source: MeshProvider | undefined = options.provider ?? (config.meshFile ? new MeshFileSource(config.meshFile) : undefined);
-  if (!source) {
-    throw new Error('no mesh source: pass --config FILE (the control-plane client is not available in this build)');
+  if (!options.provider && !config.meshFile && !(config.controlAddr && config.caAddr)) {
+    throw new Error('no mesh source: pass --config FILE, or set TSMESH_CONTROL_ADDR and TSMESH_CA_ADDR (the control plane is reached over mTLS)');
   }
 
   // Identity: with a CA the sidecar is not ready until it holds a certificate.
@@ -129,6 +129,12 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   const initial = identity?.current();
   if (initial) metrics.setCertExpiry(initial.expiresAt, initial.spiffeId);
 
+  // The mesh: a file (--config), the control plane (over mTLS with this workload's certificate), or a given provider.
+  const control =
+    !options.provider && !config.meshFile && config.controlAddr && identity
+      ? new ControlPlaneSource({ controlAddr: config.controlAddr, tlsSource: identity, podName: config.podName, serverIdentity: config.controlIdentity })
+      : undefined;
+  const source: MeshProvider = options.provider ?? control ?? new MeshFileSource(config.meshFile ?? '');
   const first = await source.start();
   if (!first.ok) {
     identity?.stop();
@@ -205,7 +211,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   const adminServer = createAdminServer({
     configDump: () => ({
       version: snapshot.version,
-      source: config.meshFile ? { kind: 'file', path: config.meshFile } : { kind: 'provider' },
+      source: config.meshFile ? { kind: 'file', path: config.meshFile } : control ? { kind: 'control-plane', address: config.controlAddr, ...control.status() } : { kind: 'provider' },
       identity: identity?.current()?.spiffeId ?? null,
       inboundMtls: { defaultMode: policy.defaultMode, portModes: Object.fromEntries(policy.portModes ?? []) },
       services: snapshot.services,
