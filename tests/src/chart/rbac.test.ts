@@ -1,0 +1,108 @@
+// Least privilege: what each control-plane ServiceAccount may do is exactly what its component
+// uses (control/src/discovery/README.md, ca/README.md, injector/README.md), nothing more.
+import { beforeAll, describe, expect, test } from '@jest/globals';
+import { WATCHED_RESOURCES } from '@tsmesh/control';
+import { NAMESPACE, render, VALUE_SETS, type KubeObject } from './helm.js';
+import { all, type Deployment, type RoleBinding, type RoleObject } from './objects.js';
+
+/** One permission as `group/resource:verb`, with `[names]` when restricted to some objects. */
+function grants(objects: readonly KubeObject[], serviceAccount: string, namespace = NAMESPACE): string[] {
+  const bindings = [...all<RoleBinding>(objects, 'ClusterRoleBinding'), ...all<RoleBinding>(objects, 'RoleBinding')].filter((b) =>
+    b.subjects.some((s) => s.kind === 'ServiceAccount' && s.name === serviceAccount && s.namespace === namespace),
+  );
+  const roles = [...all<RoleObject>(objects, 'ClusterRole'), ...all<RoleObject>(objects, 'Role')];
+  const found: string[] = [];
+  for (const binding of bindings) {
+    const role = roles.find((r) => r.kind === binding.roleRef.kind && r.metadata.name === binding.roleRef.name);
+    if (role === undefined) throw new Error(`${binding.kind} ${binding.metadata.name} refers to a missing ${binding.roleRef.kind} ${binding.roleRef.name}`);
+    for (const rule of role.rules) {
+      for (const url of rule.nonResourceURLs ?? []) for (const verb of rule.verbs) found.push(`url ${url}:${verb}`);
+      for (const group of rule.apiGroups ?? []) {
+        for (const resource of rule.resources ?? []) {
+          for (const verb of rule.verbs) {
+            const names = rule.resourceNames === undefined ? '' : `[${rule.resourceNames.join(',')}]`;
+            found.push(`${group === '' ? 'core' : group}/${resource}${names}:${verb}`);
+          }
+        }
+      }
+    }
+  }
+  return found.sort();
+}
+
+const CONTROL = [
+  'core/events:create',
+  'core/namespaces:list', 'core/namespaces:watch',
+  'core/pods:list', 'core/pods:watch',
+  'core/serviceaccounts:list', 'core/serviceaccounts:watch',
+  'core/services:list', 'core/services:watch',
+  'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch',
+  'gateway.networking.k8s.io/grpcroutes:list', 'gateway.networking.k8s.io/grpcroutes:watch',
+  'gateway.networking.k8s.io/httproutes:list', 'gateway.networking.k8s.io/httproutes:watch',
+  'security.tsmesh.io/peerauthentications:list', 'security.tsmesh.io/peerauthentications:watch',
+].sort();
+const CA = ['authentication.k8s.io/tokenreviews:create'];
+const INJECTOR = ['core/namespaces:get'];
+
+describe('RBAC', () => {
+  let objects: KubeObject[];
+  beforeAll(async () => {
+    objects = await render();
+  });
+
+  test('the control plane may list and watch the mesh kinds and create events, nothing else', () => {
+    expect(grants(objects, 'tsmesh-control')).toEqual(CONTROL);
+  });
+
+  test('the control plane grants are what discovery watches (WATCHED_RESOURCES) plus creating events', () => {
+    const watched = WATCHED_RESOURCES.flatMap((r) => {
+      const match = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/([a-z]+)$/.exec(r.path);
+      if (match === null) throw new Error(`unexpected path ${r.path}`);
+      return ['list', 'watch'].map((verb) => `${match[1] ?? 'core'}/${match[2]}:${verb}`);
+    });
+    expect(grants(objects, 'tsmesh-control')).toEqual([...watched, 'core/events:create'].sort());
+  });
+
+  test('the CA may create TokenReviews, nothing else', () => {
+    expect(grants(objects, 'tsmesh-ca')).toEqual(CA);
+  });
+
+  test('the injector may get namespaces, nothing else (it never writes its webhook configuration)', () => {
+    expect(grants(objects, 'tsmesh-injector')).toEqual(INJECTOR);
+  });
+
+  test('no rule anywhere uses a wildcard', () => {
+    for (const role of [...all<RoleObject>(objects, 'ClusterRole'), ...all<RoleObject>(objects, 'Role')]) {
+      for (const rule of role.rules) {
+        const words = [...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...rule.verbs, ...(rule.resourceNames ?? []), ...(rule.nonResourceURLs ?? [])];
+        expect([role.metadata.name, words.filter((w) => w.includes('*'))]).toEqual([role.metadata.name, []]);
+      }
+    }
+  });
+
+  test('every binding names a role of the chart and one of its ServiceAccounts', () => {
+    const accounts = all(objects, 'ServiceAccount').map((a) => a.metadata.name);
+    const roles = all(objects, 'ClusterRole').map((r) => r.metadata.name);
+    for (const binding of all<RoleBinding>(objects, 'ClusterRoleBinding')) {
+      expect(roles).toContain(binding.roleRef.name);
+      expect(binding.subjects).toHaveLength(1);
+      expect(accounts).toContain(binding.subjects[0]?.name);
+      expect(binding.subjects[0]?.namespace).toBe(NAMESPACE);
+    }
+  });
+
+  test('each Deployment runs as its own ServiceAccount', () => {
+    const deployments = all<Deployment>(objects, 'Deployment');
+    expect(deployments.map((d) => [d.metadata.name, d.spec.template.spec.serviceAccountName])).toEqual(
+      deployments.map((d) => [d.metadata.name, d.metadata.name]),
+    );
+  });
+
+  test.each(Object.entries(VALUE_SETS))('no value set widens the grants (%s)', async (_name, options) => {
+    const rendered = await render(options);
+    const namespace = options.namespace ?? NAMESPACE;
+    expect(grants(rendered, 'tsmesh-control', namespace)).toEqual(CONTROL);
+    expect(grants(rendered, 'tsmesh-ca', namespace)).toEqual(CA);
+    expect(grants(rendered, 'tsmesh-injector', namespace)).toEqual(INJECTOR);
+  });
+});
