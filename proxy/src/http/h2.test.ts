@@ -398,6 +398,55 @@ describe('H2Forwarder with an endpoint whose connects hang', () => {
   });
 });
 
+describe('H2Forwarder with an endpoint shutting down gracefully (GOAWAY)', () => {
+  test('streams the endpoint refuses unprocessed are sent again, body and all; nobody is ejected', async () => {
+    const sessionsOfA: http2.ServerHttp2Session[] = [];
+    const echo = (name: string) => (stream: http2.ServerHttp2Stream) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        stream.respond({ ':status': 200 });
+        setTimeout(() => stream.end(`${name}:${Buffer.concat(chunks).toString()}`), 2);
+      });
+    };
+    const a = await listenH2(echo('a'));
+    a.server.on('session', (session: http2.ServerHttp2Session) => sessionsOfA.push(session));
+    const b = await listenH2(echo('b'));
+    const mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [a.port, b.port] }]);
+    const proxy = await startTestProxy(mesh.path);
+    try {
+      const session = await connect(proxy.ports.outbound);
+      const failures: string[] = [];
+      let calls = 0;
+      let closing = false;
+      const oneCall = async (): Promise<void> => {
+        const n = ++calls;
+        const answer = await call(session, '/pkg.Service/Method', { 'content-type': 'application/grpc' }, Buffer.from(`request ${n}`));
+        const text = answer.body.toString();
+        if (Number(answer.headers[HTTP2_HEADER_STATUS]) !== 200 || !/^[ab]:request \d+$/.test(text) || !text.endsWith(`request ${n}`)) failures.push(`${answer.headers[HTTP2_HEADER_STATUS]} ${text}`);
+      };
+      const load = (async () => {
+        // Keep streams in flight on every session until well after the GOAWAYs.
+        for (let round = 0; round < 40; round++) {
+          await Promise.all(Array.from({ length: 10 }, oneCall));
+          if (round === 5) {
+            closing = true;
+            for (const s of sessionsOfA) s.close(); // graceful: GOAWAY, in-flight streams finish
+          }
+        }
+      })();
+      await load;
+      expect(closing).toBe(true);
+      expect(failures).toEqual([]);
+      expect((await clusterStats(proxy)).endpoints.some((e) => e.ejected)).toBe(false);
+    } finally {
+      await proxy.close();
+      await Promise.all([a.close(), b.close()]);
+      mesh.remove();
+    }
+  }, 30_000);
+});
+
 describe('H2Forwarder with every endpoint down', () => {
   let mesh: TestMeshFile;
   let proxy: RunningProxy;

@@ -22,6 +22,11 @@ import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry, type Response
 const log = logger('http.h2');
 const NGHTTP2_FLAG_END_STREAM = 0x1; // HEADERS/DATA frame flag (RFC 9113 6.1)
 const NGHTTP2_CANCEL = http2.constants.NGHTTP2_CANCEL;
+const NGHTTP2_REFUSED_STREAM = http2.constants.NGHTTP2_REFUSED_STREAM;
+/** Request body kept per stream until the answer starts, so a refused stream can be sent again. */
+const REPLAY_LIMIT = 64 * 1024;
+/** Attempts for a stream the endpoint refused unprocessed (its GOAWAY raced the stream). */
+const MAX_REFUSED_ATTEMPTS = 3;
 
 export interface H2Options {
   readonly connectTimeoutMs: number;
@@ -170,6 +175,7 @@ export class H2Forwarder {
     target: HttpRouteTarget,
     record: RequestRecord,
     attempt: number,
+    replay: readonly Buffer[] = [],
   ): void {
     const selected = target.selector.select();
     if (!selected.ok) return replyError(stream, headers, record, 503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`);
@@ -222,10 +228,18 @@ export class H2Forwarder {
         try {
           upstream = session.request(upHeaders, { endStream });
         } catch (error) {
-          lease.failed('reset');
+          // A session closing (GOAWAY) between pool.get() and here: nothing was sent, the
+          // endpoint is not at fault, and a fresh session or another endpoint may take it.
           release();
+          if (attempt < MAX_REFUSED_ATTEMPTS && !stream.destroyed) return this.attempt(stream, headers, endStream, ctx, target, record, attempt + 1, replay);
           return fail(503, 'reset', `upstream session unusable: ${(error as Error).message}`);
         }
+        // REFUSED_STREAM before any answer: the endpoint did not process the stream (RFC 9113
+        // 8.7), e.g. it raced the endpoint's graceful GOAWAY. Send it again rather than fail it.
+        const refused = (): boolean => !responded && upstream.rstCode === NGHTTP2_REFUSED_STREAM;
+        const sent: Buffer[] = [];
+        let sentBytes = replay.reduce((n, chunk) => n + chunk.length, 0);
+        let overflow = false;
         let trailers: Headers | undefined;
         upstream.on('response', (resHeaders, resFlags) => {
           responded = true;
@@ -250,12 +264,14 @@ export class H2Forwarder {
           trailers = forwardableH2Headers(t);
           if (t['grpc-status'] !== undefined) record.response(undefined, String(t['grpc-status']));
         });
-        stream.on('wantTrailers', () => {
+        const onWantTrailers = (): void => {
           if (trailers && Object.keys(trailers).length > 0) stream.sendTrailers(trailers);
           else stream.sendTrailers({}); // Node then ends the stream with an empty END_STREAM DATA frame
           endRecord();
-        });
+        };
+        stream.on('wantTrailers', onWantTrailers);
         upstream.on('error', (error) => {
+          if (refused()) return; // 'close' sends it again
           if (!responded) {
             lease.failed('reset');
             fail(502, 'reset', `upstream reset: ${error.message}`);
@@ -266,6 +282,18 @@ export class H2Forwarder {
           release();
         });
         upstream.on('close', () => {
+          if (refused() && !stream.closed && !stream.headersSent) {
+            stream.unpipe(upstream);
+            stream.off('data', onData);
+            stream.off('wantTrailers', onWantTrailers);
+            stream.off('close', onClientClose);
+            release(); // not a failure of the endpoint: it is going away in good order
+            if (!overflow && attempt < MAX_REFUSED_ATTEMPTS) {
+              log.debug({ upstream: endpoint.key }, 'stream refused by the endpoint; sending it again');
+              return this.attempt(stream, headers, endStream, ctx, target, record, attempt + 1, [...replay, ...sent]);
+            }
+            return fail(503, 'reset', 'upstream refused the stream');
+          }
           if (!responded && !stream.closed && !stream.headersSent) {
             fail(502, 'reset', `upstream closed the stream (code ${upstream.rstCode ?? 0})`);
           } else if (upstream.rstCode && upstream.rstCode !== 0 && !stream.closed) {
@@ -274,14 +302,24 @@ export class H2Forwarder {
           }
           release();
         });
-        stream.on('close', () => {
+        const onClientClose = (): void => {
           if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
           endRecord(stream.rstCode ? ['DC'] : undefined);
           release();
-        });
+        };
+        stream.on('close', onClientClose);
+        const onData = (chunk: Buffer): void => {
+          bytesReceived += chunk.length;
+          if (responded || overflow) return;
+          sentBytes += chunk.length;
+          if (sentBytes > REPLAY_LIMIT) overflow = true;
+          else sent.push(chunk);
+        };
         if (!endStream) {
-          stream.on('data', (chunk: Buffer) => (bytesReceived += chunk.length));
-          stream.pipe(upstream);
+          for (const chunk of replay) upstream.write(chunk);
+          stream.on('data', onData);
+          if (stream.readableEnded) upstream.end();
+          else stream.pipe(upstream);
         }
       },
       (error: NodeJS.ErrnoException) => {
