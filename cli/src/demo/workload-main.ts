@@ -1,5 +1,6 @@
 // Entry point of a sample workload process: `node workload-main.js <kind> [--flag value ...]`.
 // Servers print `ready` once listening; clients print one JSON result line and exit.
+import { startCollector } from './collector.js';
 import { readBanner, runGrpcClient, runHttpClient, startBannerServer, startGrpcServer, startHttpServer } from './workloads.js';
 
 function flags(argv: readonly string[]): Map<string, string> {
@@ -22,6 +23,9 @@ async function main(): Promise<void> {
       break;
     case 'banner-server':
       await startBannerServer(num('port', 7000), name);
+      break;
+    case 'collector':
+      await startCollector(num('port', 9411), f.get('out') || 'spans.jsonl');
       break;
     case 'grpc-client': {
       const every = num('progress-every', 0);
