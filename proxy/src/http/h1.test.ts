@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/gl
 import type { RunningProxy } from '../proxy.js';
 import { TestMeshFile, type TestService } from '../testing/mesh.js';
 import { clusterStats, fetchText, SERVICE_IP, SERVICE_PORT, startTestProxy } from '../testing/proxy.js';
-import { blackholePort, closedPort, eventually, listenHttp, once, pause, payload, sha256, type Blackhole, type Listening } from '../testing/servers.js';
+import { blackholePort, closedPort, eventually, listenHttp, listenTcp, once, pause, payload, sha256, type Blackhole, type Listening } from '../testing/servers.js';
 
 type Handler = (name: string, req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -604,6 +604,57 @@ describe('H1Forwarder with an endpoint that breaks mid-response', () => {
     }, 'the endpoint to be ejected');
     expect(stats.endpoints.filter((e) => e.ejected)).toHaveLength(1);
     expect(stats.endpoints.every((e) => e.inFlight === 0)).toBe(true);
+  });
+});
+
+describe('H1Forwarder with an endpoint that drops idle keep-alive connections', () => {
+  let mesh: TestMeshFile;
+  let proxy: RunningProxy;
+  let endpoint: Listening<net.Server>;
+  const requestsPerConnection: number[] = [];
+
+  beforeAll(async () => {
+    // Answers the first request of each connection (keep-alive), then closes the connection
+    // when the next request arrives: the race of a server closing an idle keep-alive
+    // connection just as the proxy reuses it, made deterministic.
+    endpoint = await listenTcp((socket) => {
+      const index = requestsPerConnection.push(0) - 1;
+      let buffered = '';
+      socket.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('latin1');
+        while (buffered.includes('\r\n\r\n')) {
+          buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
+          requestsPerConnection[index] = (requestsPerConnection[index] ?? 0) + 1;
+          if (requestsPerConnection[index] === 1) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=30\r\n\r\nok');
+          else socket.destroy();
+        }
+      });
+    });
+    mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [endpoint.port] }]);
+    proxy = await startTestProxy(mesh.path);
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await endpoint?.close();
+    mesh?.remove();
+  });
+
+  test('a GET that meets a pooled connection the endpoint already dropped is sent again on a fresh one, and nobody is ejected', async () => {
+    for (let i = 0; i < 4; i++) {
+      const res = await send(proxy.ports.outbound, '/again');
+      expect(res.status).toBe(200);
+      expect(res.body.toString()).toBe('ok');
+    }
+    // Each request after the first met a reused connection that was dropped, then succeeded on a new one.
+    expect(requestsPerConnection.filter((n) => n === 2).length).toBeGreaterThanOrEqual(1);
+    expect((await clusterStats(proxy)).endpoints.some((e) => e.ejected)).toBe(false);
+  });
+
+  test('a POST is not sent twice: it fails with 502 instead', async () => {
+    await send(proxy.ports.outbound, '/warm'); // leaves a pooled connection the endpoint will drop
+    const res = await send(proxy.ports.outbound, '/create', { method: 'POST', headers: { 'content-length': '0' } });
+    expect(res.status).toBe(502);
   });
 });
 

@@ -71,6 +71,9 @@ function requestInfo(req: IncomingMessage): HttpRequestInfo {
   };
 }
 
+/** Methods a proxy may send twice (RFC 9110 9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
@@ -308,6 +311,13 @@ export class H1Forwarder {
           return this.attempt(req, res, ctx, target, record, expectContinue, attempt + 1);
         }
         return reply(res, record, 503, 'connect', `upstream connect error: ${error.code ?? error.message}`, endpoint.key);
+      }
+      if (!responded && upstream.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !hasBody(req) && IDEMPOTENT.has(req.method ?? '') && attempt < 3) {
+        // A pooled keep-alive connection the endpoint closed just as it was reused: the endpoint
+        // is fine (no failure reported); an idempotent request goes again on a fresh connection.
+        finish();
+        log.debug({ upstream: endpoint.key, err: error.message }, 'pooled connection was closed by the endpoint; sending again');
+        return this.attempt(req, res, ctx, target, record, expectContinue, attempt + 1);
       }
       lease.failed('reset');
       log.warn({ upstream: endpoint.key, err: error.message }, 'upstream reset');
