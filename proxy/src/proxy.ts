@@ -151,6 +151,18 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     return compiled;
   };
   let policy = policyFor(snapshot);
+  // Which Service each of this pod's ports serves, so inbound telemetry can name it.
+  const servicesOf = (s: MeshSnapshot): Map<number, string> => {
+    const map = new Map<number, string>();
+    if (!config.podIp) return map;
+    for (const service of s.services) {
+      for (const port of service.ports) {
+        for (const e of s.endpoints(service, port)) if (e.address === config.podIp) map.set(e.port, `${service.name}.${service.namespace}`);
+      }
+    }
+    return map;
+  };
+  let inboundServices = servicesOf(snapshot);
   clusters.update(snapshot);
   router.update(snapshot);
 
@@ -167,6 +179,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     clusters.update(next);
     router.update(next);
     policy = policyFor(next);
+    inboundServices = servicesOf(next);
     h2Out.pool.retain(clusters.endpointKeys());
     log.info({ version: next.version, services: next.services.length }, 'mesh updated');
   });
@@ -197,6 +210,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
       return self();
     },
     mtlsMode: (port) => policy.modeFor(port),
+    serviceFor: (port) => inboundServices.get(port),
     detectTimeoutMs: config.detectTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
     opaquePorts: config.opaquePorts,

@@ -34,6 +34,8 @@ export interface InboundDeps {
   readonly podIp: string | undefined;
   /** This workload, as the destination of what arrives. */
   readonly self: PeerInfo;
+  /** The Service (`name.namespace`) whose endpoint this pod is on an application port, for telemetry. */
+  serviceFor?(port: number): string | undefined;
   /** Mesh mTLS termination; undefined when the sidecar has no identity (plaintext only). */
   readonly tls: MeshTlsSource | undefined;
   /** The effective PeerAuthentication mode for an application port (read per connection). */
@@ -119,20 +121,22 @@ export class Inbound {
   private deliver(socket: Socket, port: number, protocol: DetectedProtocol, peer: { identity: string | undefined; mtls: boolean }): void {
     const selector = this.appSelector(port);
     const source: PeerInfo = peer.identity ? peerFromIdentity(peer.identity) : {};
+    const service = this.deps.serviceFor?.(port);
+    const destination: PeerInfo = service ? { ...this.deps.self, service } : this.deps.self;
     if (protocol === 'http1' || protocol === 'http2') {
       const own = this.deps.tls?.identity();
       // The application learns who called, from the verified certificate only: any header of
       // that name the client sent was stripped (MESH_OWNED), so it cannot be forged.
       const addHeaders: Array<readonly [string, string]> =
         peer.identity && own ? [['x-forwarded-client-cert', `By=${own};URI=${peer.identity}`]] : [];
-      attachHttpContext(socket, { direction: 'inbound', route: () => ok({ selector }), addHeaders, source, destination: this.deps.self, mtls: peer.mtls });
+      attachHttpContext(socket, { direction: 'inbound', route: () => ok({ selector }), addHeaders, source, destination, mtls: peer.mtls });
       if (protocol === 'http1') this.deps.h1.accept(socket);
       else this.deps.h2.accept(socket);
       return;
     }
     forwardTcp(socket, selector, {
       connectTimeoutMs: this.deps.connectTimeoutMs,
-      telemetry: { telemetry: this.deps.telemetry, reporter: 'destination', source, destination: this.deps.self, mtls: peer.mtls },
+      telemetry: { telemetry: this.deps.telemetry, reporter: 'destination', source, destination, mtls: peer.mtls },
     });
   }
 }

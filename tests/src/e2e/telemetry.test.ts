@@ -330,14 +330,13 @@ suite('telemetry in network namespaces', () => {
     const { client, server } = pairs.otlp;
     const N = 25;
     const source = { reporter: 'source', source_workload: 'otlp-client', source_namespace: NS, destination_workload: 'otlp-server', destination_namespace: NS, response_code: '200', connection_security_policy: 'none' };
-    // Without mTLS the destination side cannot know the caller.
-    // GAP: it does not know the Service either (destination_service="unknown"); see test.todo below.
+    // Without mTLS the destination side cannot know the caller; it knows the Service its port serves.
     const destination = { reporter: 'destination', source_workload: 'unknown', source_namespace: 'unknown', destination_workload: 'otlp-server', destination_namespace: NS, response_code: '200', connection_security_policy: 'none' };
     const series = [
       { pod: client, labels: { ...source, grpc_status: '0', destination_service: `greeter.${NS}` } },
       { pod: client, labels: { ...source, grpc_status: '', destination_service: `web.${NS}` } },
-      { pod: server, labels: { ...destination, grpc_status: '0' } },
-      { pod: server, labels: { ...destination, grpc_status: '' } },
+      { pod: server, labels: { ...destination, grpc_status: '0', destination_service: `greeter.${NS}` } },
+      { pod: server, labels: { ...destination, grpc_status: '', destination_service: `web.${NS}` } },
     ];
     const read = async (): Promise<Array<{ requests: number; count: number; inf: number; access: number }>> => {
       const scraped = new Map<Pod, Sample[]>([[client, await scrape(client)], [server, await scrape(server)]]);
@@ -369,8 +368,6 @@ suite('telemetry in network namespaces', () => {
       });
     });
   }, 30_000);
-
-  test.todo('the destination sidecar labels requests with the Service they came for (destination_service), not "unknown"');
 
   test('an opaque TCP connection (server-first banner) is counted opened and closed on both sidecars, with its bytes and a connection span', async () => {
     const { client, server } = pairs.otlp;
