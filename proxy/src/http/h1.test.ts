@@ -673,6 +673,20 @@ describe('H1Forwarder with every endpoint down', () => {
     mesh?.remove();
   });
 
+  test('answers an Upgrade it cannot connect with 503, not a dropped connection', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: proxy.ports.outbound, path: '/ws', agent: false, headers: { connection: 'Upgrade', upgrade: 'websocket' } });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(String(res.statusCode));
+      });
+      req.on('upgrade', () => resolve('upgraded'));
+      req.on('error', (e) => reject(e));
+      req.end();
+    });
+    expect(answer).toBe('503');
+  });
+
   test('answers 503 with the reason, and keeps answering', async () => {
     for (let i = 0; i < 3; i++) {
       const res = await fetchText(proxy.ports.outbound, '/name');

@@ -357,7 +357,9 @@ export class H1Forwarder {
     const dialed = this.dial(lease.endpoint, 'tcp');
     armConnectTimeout(dialed, this.options.connectTimeoutMs);
     const upstream = dialed.socket;
+    let connected = false;
     upstream.once(dialed.readyEvent, () => {
+      connected = true;
       lease.succeeded();
       // Upgrade requests keep their Connection/Upgrade headers: they are the point of the request.
       // Mesh-owned headers (and those the sidecar adds) are still dropped, as on any request.
@@ -377,7 +379,9 @@ export class H1Forwarder {
     const close = (): void => {
       lease.release();
       upstream.destroy();
-      client.destroy();
+      // Not connected (refused, timed out): nothing went upstream, so the client gets an answer.
+      if (connected || client.destroyed) client.destroy();
+      else if (!client.writableEnded) client.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     };
     upstream.on('error', (error) => {
       if (isConnectFailure(error)) lease.failed('connect');
