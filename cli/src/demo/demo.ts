@@ -1,13 +1,15 @@
 // `tsmesh demo`: a whole mesh on one machine from a built-in mesh file. As root with iptables
 // every workload gets its own network namespace and the same `tsmesh iptables` capture as in
 // a cluster; elsewhere it falls back to explicit loopback ports and says why.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseProxyConfig, startProxy, type RunningProxy } from '@tsmesh/proxy';
 import { meshYaml, type MeshPodSpec, type MeshServiceSpec } from './mesh.js';
 import { runClient, startSidecar, startWorkload } from './sidecar.js';
 import { canUseNetns, Topology } from './topology.js';
+import { caEnv, publishTrustBundle, startCa, writeCaTokens } from './ca.js';
+import { readCollectedSpans, type CollectedSpan } from './collector.js';
 import { runGrpcClient, startGrpcServer, type SpreadResult } from './workloads.js';
 
 export interface DemoOptions {
@@ -76,6 +78,9 @@ async function namespaceDemo(options: DemoOptions, dir: string): Promise<number>
   const topology = await Topology.create('tsm-demo', '10.234.0');
   try {
     out('Building the mesh: one network namespace per pod, `tsmesh iptables` capture, sidecars as uid 1337.');
+    // The CA and a trace collector are pods of their own, outside the mesh.
+    const caPod = await topology.addPod({ name: 'ca', hostId: 2 });
+    const collectorPod = await topology.addPod({ name: 'tracing', hostId: 3 });
     const client = await topology.addPod({ name: 'client', hostId: 10 });
     const replicas = [];
     for (let i = 1; i <= options.replicas; i++) replicas.push(await topology.addPod({ name: `greeter-${i}`, hostId: 10 + i }));
@@ -89,12 +94,30 @@ async function namespaceDemo(options: DemoOptions, dir: string): Promise<number>
     }));
     const meshFile = join(dir, 'mesh.yaml');
     writeFileSync(meshFile, meshYaml(pods, [greeterService(replicas.map((r) => r.name), () => GREETER_PORT)]));
+
+    const stateDir = join(dir, 'ca-state');
+    const { tokenFile, sidecarTokenFiles } = writeCaTokens(dir, [
+      { namespace: NAMESPACE, serviceAccount: 'client' },
+      { namespace: NAMESPACE, serviceAccount: 'greeter' },
+    ]);
+    await startCa(caPod, { stateDir, tokenFile });
+    const bundle = join(dir, 'trust-bundle.pem');
+    publishTrustBundle(join(stateDir, 'root-cert.pem'), bundle);
+    out(`  pod ${'ca'.padEnd(10)} ${caPod.ip}  tsmesh ca (SPIFFE certificates for the sidecars)`);
+    const spansFile = join(dir, 'spans.jsonl');
+    await startWorkload(collectorPod, 'collector', ['--port', '9411', '--out', spansFile]);
+    out(`  pod ${'tracing'.padEnd(10)} ${collectorPod.ip}  Zipkin-compatible trace collector`);
+    const sidecarEnv = (token: string): Record<string, string> => ({
+      ...caEnv(caPod, token, bundle),
+      TSMESH_TRACING: 'zipkin',
+      TSMESH_TRACING_ENDPOINT: `http://${collectorPod.ip}:9411/api/v2/spans`,
+    });
     for (const pod of replicas) {
       await startWorkload(pod, 'grpc-server', ['--port', String(GREETER_PORT), '--name', pod.name]);
-      await startSidecar(pod, { meshFile, namespace: NAMESPACE, serviceAccount: 'greeter' });
+      await startSidecar(pod, { meshFile, namespace: NAMESPACE, serviceAccount: 'greeter', env: sidecarEnv(sidecarTokenFiles[1] ?? '') });
       out(`  pod ${pod.name.padEnd(10)} ${pod.ip}  gRPC greeter + sidecar`);
     }
-    await startSidecar(client, { meshFile, namespace: NAMESPACE, serviceAccount: 'client' });
+    await startSidecar(client, { meshFile, namespace: NAMESPACE, serviceAccount: 'client', env: sidecarEnv(sidecarTokenFiles[0] ?? '') });
     out(`  pod ${'client'.padEnd(10)} ${client.ip}  gRPC client + sidecar`);
     out('');
     out(`The client opens ONE gRPC channel to greeter.demo (${GREETER_IP}:${GREETER_PORT}, a cluster IP that exists only in the mesh)`);
@@ -102,16 +125,36 @@ async function namespaceDemo(options: DemoOptions, dir: string): Promise<number>
     const result = await runClient<SpreadResult>(client, 'grpc-client', ['--target', `${GREETER_IP}:${GREETER_PORT}`, '--calls', String(options.calls)]);
     for (const line of renderSpread(result, options.calls)) out(line);
     out('');
-    out('Identity: no CA in this demo yet, so traffic between sidecars is plaintext (connection_security_policy=none).');
-    out('Traces: tracing is not enabled in this demo yet.');
+    const xfcc = result.sample?.meta['x-forwarded-client-cert'];
+    out('Identity: each hop between sidecars is mutual TLS 1.3; the server sidecar verified the caller and told the app:');
+    out(`  x-forwarded-client-cert: ${xfcc ?? '(missing)'}`);
+    const traces = await waitForSpans(spansFile, 2, 10_000);
+    const traceIds = new Set(traces.map((t) => t.traceId));
+    out('');
+    out(`Traces: ${traces.length} spans in ${traceIds.size} traces reached the Zipkin collector (one client span in the calling`);
+    out(`sidecar and one server span in the receiving sidecar per call). They are in ${spansFile}`);
+    out(options.keep ? '(kept while the mesh runs).' : '(removed when the demo exits; use --keep to look at them).');
+    const ok = result.failed === 0 && Object.keys(result.counts).length === options.replicas && xfcc !== undefined;
     if (options.keep) {
       out(`Mesh left running (namespaces ${[...topology.pods.values()].map((p) => p.netns).join(', ')}). Ctrl-C to tear it down.`);
       await waitForSignal();
     }
-    return result.failed === 0 && Object.keys(result.counts).length === options.replicas ? 0 : 1;
+    return ok ? 0 : 1;
   } finally {
     await topology.destroy();
   }
+}
+
+/** Polls the collector's file until it holds at least `count` spans or time runs out. */
+async function waitForSpans(file: string, count: number, timeoutMs: number): Promise<CollectedSpan[]> {
+  const deadline = Date.now() + timeoutMs;
+  let spans: CollectedSpan[] = [];
+  while (Date.now() < deadline) {
+    spans = existsSync(file) ? readCollectedSpans(file) : [];
+    if (spans.length >= count) return spans;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return spans;
 }
 
 async function loopbackDemo(options: DemoOptions, dir: string): Promise<number> {
