@@ -330,6 +330,27 @@ describe('H2Forwarder (outbound, through the sidecar)', () => {
     expect(after.map((a) => a.headers[HTTP2_HEADER_STATUS])).toEqual([200, 200, 200]);
   });
 
+  test('an endpoint that answers in full before the request body ends stops the client upload too (RST_STREAM NO_ERROR)', async () => {
+    handler = (_name, stream) => {
+      // A gRPC server refusing a client-streaming call at once, without reading the stream.
+      setTimeout(() => stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12' }, { endStream: true }), 20);
+    };
+    const session = await connect(proxy.ports.outbound);
+    const req = session.request({ ':method': 'POST', ':path': '/pkg.Service/Upload', 'content-type': 'application/grpc' });
+    req.on('error', () => undefined);
+    let headers: http2.IncomingHttpHeaders = {};
+    req.on('response', (h) => (headers = h));
+    req.resume();
+    const writer = setInterval(() => req.write(Buffer.alloc(100)), 5);
+    try {
+      await once(req, 'close', 3000);
+    } finally {
+      clearInterval(writer);
+    }
+    expect(headers['grpc-status']).toBe('12');
+    expect(req.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+  });
+
   test('leaves no stream in flight once the clients are done', async () => {
     await eventually(async () => (await clusterStats(proxy)).endpoints.every((e) => e.inFlight === 0), 'every lease to be released');
   });

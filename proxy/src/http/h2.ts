@@ -299,6 +299,15 @@ export class H2Forwarder {
           } else if (upstream.rstCode && upstream.rstCode !== 0 && !stream.closed) {
             stream.close(upstream.rstCode);
             endRecord(['UR']);
+          } else if (responded && !stream.closed && !endStream && !stream.readableEnded) {
+            // The endpoint answered in full and stopped reading the request (RST_STREAM NO_ERROR,
+            // RFC 9113 8.1): tell the client the same once the answer is out, or it uploads forever.
+            stream.unpipe(upstream);
+            const stop = (): void => {
+              if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+            };
+            if (stream.writableEnded) stop();
+            else stream.once('finish', stop);
           }
           release();
         });
