@@ -124,6 +124,9 @@ export function acceptMeshTls(source: MeshTlsSource, socket: net.Socket, timeout
     tlsSocket.once('error', (e) => fail(new TsmeshError(TLS_ERRORS.HANDSHAKE, `mesh TLS handshake failed: ${e.message}`, { cause: e })));
     tlsSocket.once('secure', () => {
       clearTimeout(timer);
+      // Only tls.Server clears this flag on a server socket; left set, http2 would wait forever for
+      // a 'secureConnect' that server sockets never emit, and HTTP/2 inside mTLS would never start.
+      (tlsSocket as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
       const inner = innerProtocolOf(tlsSocket.alpnProtocol);
       if (tlsSocket.getProtocol() !== 'TLSv1.3') return fail(new TsmeshError(TLS_ERRORS.HANDSHAKE, `peer negotiated ${tlsSocket.getProtocol()}, mesh requires TLSv1.3`));
       if (!inner) return fail(new TsmeshError(TLS_ERRORS.HANDSHAKE, 'peer offered no mesh ALPN'));
