@@ -468,6 +468,46 @@ describe('H2Forwarder with an endpoint shutting down gracefully (GOAWAY)', () =>
   }, 30_000);
 });
 
+describe('H2Forwarder under a route request timeout', () => {
+  test('answers 504 (gRPC: DEADLINE_EXCEEDED) in time, cancels the upstream stream, and survives its late answer', async () => {
+    const upstreamStreams: http2.ServerHttp2Stream[] = [];
+    const slow = await listenH2((stream) => {
+      upstreamStreams.push(stream);
+      stream.resume();
+      setTimeout(() => {
+        if (stream.closed) return;
+        stream.respond({ ':status': 200 });
+        stream.end('late');
+      }, 300);
+    });
+    const mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [slow.port], requestTimeout: '100ms' }]);
+    const proxy = await startTestProxy(mesh.path);
+    try {
+      const session = await connect(proxy.ports.outbound);
+      // The client keeps its request open (a streaming upload) while the deadline passes.
+      const req = session.request({ ':method': 'POST', ':path': '/slow' });
+      req.on('error', () => undefined);
+      req.write('part of the body');
+      const started = Date.now();
+      const headers = await once<http2.IncomingHttpHeaders>(req, 'response');
+      expect(headers[HTTP2_HEADER_STATUS]).toBe(504);
+      expect(Date.now() - started).toBeLessThan(280);
+      await eventually(() => upstreamStreams[0]?.closed, 'the upstream stream to be cancelled');
+      expect(upstreamStreams[0]?.rstCode).toBe(NGHTTP2_CANCEL);
+      req.close();
+      const grpc = await call(session, '/pkg.Service/Slow', { 'content-type': 'application/grpc', te: 'trailers' }, Buffer.from([0, 0, 0, 0, 0]));
+      expect(grpc.headers['grpc-status']).toBe('4');
+      // Still serving after the late answers would have arrived.
+      await pause(300);
+      expect((await call(session, '/again')).headers[HTTP2_HEADER_STATUS]).toBe(504);
+    } finally {
+      await proxy.close();
+      await slow.close();
+      mesh.remove();
+    }
+  });
+});
+
 describe('H2Forwarder with every endpoint down', () => {
   let mesh: TestMeshFile;
   let proxy: RunningProxy;

@@ -201,11 +201,14 @@ export class H2Forwarder {
       recorded = true;
       replyError(stream, headers, record, status, kind, message, endpoint.key);
     };
+    let sentUpstream: http2.ClientHttp2Stream | undefined;
     const timer = target.timeoutMs
       ? setTimeout(() => {
           if (responded) return;
           lease.failed('timeout');
           fail(504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`);
+          // The answer is given: the endpoint's stream must go too, or its late answer finds it.
+          if (sentUpstream && !sentUpstream.closed) sentUpstream.close(NGHTTP2_CANCEL);
           release();
         }, target.timeoutMs)
       : undefined;
@@ -234,6 +237,7 @@ export class H2Forwarder {
           if (attempt < MAX_REFUSED_ATTEMPTS && !stream.destroyed) return this.attempt(stream, headers, endStream, ctx, target, record, attempt + 1, replay);
           return fail(503, 'reset', `upstream session unusable: ${(error as Error).message}`);
         }
+        sentUpstream = upstream;
         // REFUSED_STREAM before any answer: the endpoint did not process the stream (RFC 9113
         // 8.7), e.g. it raced the endpoint's graceful GOAWAY. Send it again rather than fail it.
         const refused = (): boolean => !responded && upstream.rstCode === NGHTTP2_REFUSED_STREAM;
@@ -245,7 +249,8 @@ export class H2Forwarder {
           responded = true;
           if (resHeaders[PROXY_ERROR_HEADER] === 'connect') lease.failed('connect');
           else lease.succeeded();
-          if (stream.destroyed || stream.closed) return;
+          // Already answered by the proxy (timeout): respond() again would throw.
+          if (stream.destroyed || stream.closed || stream.headersSent) return;
           const out: Headers = forwardableH2Headers(resHeaders);
           const status = Number(resHeaders[':status'] ?? 502);
           out[':status'] = String(status);

@@ -25,6 +25,8 @@ export interface TestService {
   readonly loadBalancer?: string;
   /** Endpoint ports on 127.0.0.1, or full endpoint specs. */
   readonly endpoints: ReadonlyArray<number | TestEndpoint>;
+  /** Adds an HTTPRoute (GAMMA: parentRef the Service itself) with this request timeout, e.g. `100ms`. */
+  readonly requestTimeout?: string;
 }
 
 /** The mesh file text (Kubernetes-format YAML stream) for `services`. */
@@ -42,6 +44,17 @@ export function testMeshYaml(services: readonly TestService[]): string {
         ports: [{ name: portName, port: s.port, targetPort: s.port, protocol: 'TCP', ...(s.appProtocol ? { appProtocol: s.appProtocol } : {}) }],
       },
     });
+    if (s.requestTimeout !== undefined) {
+      docs.push({
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name: `${s.name}-timeout`, namespace },
+        spec: {
+          parentRefs: [{ group: '', kind: 'Service', name: s.name, port: s.port }],
+          rules: [{ backendRefs: [{ name: s.name, port: s.port }], timeouts: { request: s.requestTimeout } }],
+        },
+      });
+    }
     s.endpoints.forEach((e, i) => {
       const endpoint: TestEndpoint = typeof e === 'number' ? { port: e } : e;
       docs.push({
