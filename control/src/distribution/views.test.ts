@@ -70,4 +70,11 @@ describe('SnapshotViews', () => {
     const onlyPolicy = new SnapshotViews(buildSnapshot([peerAuthentication('a', 'p')]), 'tsmesh-system');
     expect(objectsOf(onlyPolicy, 'a')).toEqual(['PeerAuthentication a/p']);
   });
+
+  it('gives every namespace the same bytes of the shared objects, so N streams never hold N copies', () => {
+    const views = new SnapshotViews(buildSnapshot(mesh()), 'tsmesh-system');
+    const [a, b] = [views.forNamespace('a'), views.forNamespace('b')];
+    expect(a.parts.every((part) => Buffer.isBuffer(part))).toBe(true);
+    expect(a.parts[1]).toBe(b.parts[1]);
+  });
 });

@@ -18,8 +18,11 @@ export interface ScopedView {
   /** Content-derived: equal objects, equal version (across replicas and restarts). */
   readonly version: string;
   readonly objectCount: number;
-  /** Written in order they make one `{"type":"snapshot",...}\n` line. */
-  readonly parts: readonly string[];
+  /**
+   * Written in order they make one `{"type":"snapshot",...}\n` line. Buffers, so that every stream
+   * writes the same bytes: a string written to a stream is copied for it (N sidecars, N copies).
+   */
+  readonly parts: readonly Buffer[];
 }
 
 /** Kinds sent only when they belong to the workload's namespace or to the root namespace. */
@@ -34,7 +37,7 @@ const NAMESPACE_SCOPED_KINDS: ReadonlySet<string> = new Set(['PeerAuthentication
 export class SnapshotViews {
   readonly sourceVersion: string;
   private readonly rootNamespace: string;
-  private readonly shared: string;
+  private readonly shared: Buffer;
   private readonly sharedCount: number;
   private readonly sharedHash: string;
   private readonly scoped: ReadonlyMap<string, readonly string[]>;
@@ -50,7 +53,7 @@ export class SnapshotViews {
       if (!NAMESPACE_SCOPED_KINDS.has(wire.kind)) shared.push(json);
       else scoped.set(wire.namespace, [...(scoped.get(wire.namespace) ?? []), json]);
     }
-    this.shared = shared.join(',');
+    this.shared = Buffer.from(shared.join(','));
     this.sharedCount = shared.length;
     this.sharedHash = createHash('sha256').update(this.shared).digest('hex');
     this.scoped = scoped;
@@ -82,7 +85,7 @@ export class SnapshotViews {
     return Object.freeze({
       version,
       objectCount: this.sharedCount + extra.length,
-      parts: Object.freeze([`{"type":"snapshot","version":${JSON.stringify(version)},"objects":[`, this.shared, `${separator}${tail}]}\n`]),
+      parts: Object.freeze([Buffer.from(`{"type":"snapshot","version":${JSON.stringify(version)},"objects":[`), this.shared, Buffer.from(`${separator}${tail}]}\n`)]),
     });
   }
 }
