@@ -105,8 +105,43 @@ describe('injectorConfig', () => {
     [['--proxy-memory', '1GB'], '--proxy-memory: "1GB" is not valid (expected a Kubernetes quantity such as 100m or 128Mi)'],
     [['--proxy-memory', '2Gi'], '--proxy-memory: "2Gi" is more than the limit "1Gi"'],
     [['--proxy-log-level', 'loud'], '--proxy-log-level: "loud" is not valid (expected a pino level)'],
+    [['--proxy-tracing', 'jaeger'], '--proxy-tracing: "jaeger" is not valid (expected zipkin, otlp, none)'],
+    [
+      ['--proxy-tracing', 'zipkin', '--proxy-tracing-endpoint', 'zipkin:9411'],
+      '--proxy-tracing-endpoint: "zipkin:9411" is not valid (expected an http(s) URL such as http://zipkin.tsmesh-system:9411/api/v2/spans)',
+    ],
+    [
+      ['--proxy-tracing', 'otlp', '--proxy-tracing-endpoint', 'grpc://collector:4317'],
+      '--proxy-tracing-endpoint: "grpc://collector:4317" is not valid (expected an http(s) URL such as http://zipkin.tsmesh-system:9411/api/v2/spans)',
+    ],
+    [['--proxy-tracing', 'zipkin', '--proxy-tracing-sample-rate', '1.5'], '--proxy-tracing-sample-rate: "1.5" is not valid (expected a number from 0 to 1)'],
+    [['--proxy-tracing', 'zipkin', '--proxy-tracing-sample-rate=-0.1'], '--proxy-tracing-sample-rate: "-0.1" is not valid (expected a number from 0 to 1)'],
+    [['--proxy-tracing', 'zipkin', '--proxy-tracing-sample-rate', 'half'], '--proxy-tracing-sample-rate: "half" is not valid (expected a number from 0 to 1)'],
+    [['--proxy-tracing-endpoint', 'http://zipkin:9411'], '--proxy-tracing-endpoint needs --proxy-tracing zipkin or otlp'],
+    [['--proxy-tracing', 'none', '--proxy-tracing-endpoint', 'http://zipkin:9411'], '--proxy-tracing-endpoint needs --proxy-tracing zipkin or otlp (it is none)'],
+    [['--proxy-tracing-sample-rate', '0.5'], '--proxy-tracing-sample-rate needs --proxy-tracing'],
+    [['--trust-domain', 'Example.org'], '--trust-domain: "Example.org" is not valid (expected a SPIFFE trust domain: lowercase letters, digits, ".", "-" and "_")'],
   ])('refuses %j', (flags, message) => {
     expect(badFlag(() => injectorConfig([...tls, ...flags], {}))).toBe(message);
+  });
+
+  it('reads the sidecars\' tracing and trust domain from flags and from the TSMESH_INJECTOR_* variables the chart sets', () => {
+    const fromFlags = injectorConfig(
+      [...tls, '--proxy-tracing', 'Zipkin', '--proxy-tracing-endpoint', 'http://zipkin.mesh:9411', '--proxy-tracing-sample-rate', '0.05', '--trust-domain', 'example.org'],
+      {},
+    );
+    expect(fromFlags.settings.proxyTracing).toEqual({ provider: 'zipkin', endpoint: 'http://zipkin.mesh:9411', sampleRate: 0.05 });
+    expect(fromFlags.settings.trustDomain).toBe('example.org');
+    const fromEnv = injectorConfig(tls, {
+      TSMESH_INJECTOR_PROXY_TRACING: 'otlp',
+      TSMESH_INJECTOR_PROXY_TRACING_ENDPOINT: 'https://otel.example:4318/v1/traces',
+      TSMESH_INJECTOR_PROXY_TRACING_SAMPLE_RATE: '1',
+      TSMESH_INJECTOR_TRUST_DOMAIN: 'prod.example',
+    });
+    expect(fromEnv.settings.proxyTracing).toEqual({ provider: 'otlp', endpoint: 'https://otel.example:4318/v1/traces', sampleRate: 1 });
+    expect(fromEnv.settings.trustDomain).toBe('prod.example');
+    expect(Object.isFrozen(fromEnv.settings.proxyTracing)).toBe(true);
+    expect(injectorConfig([...tls, '--proxy-tracing', 'none'], {}).settings.proxyTracing).toEqual({ provider: 'none' });
   });
 
   it('refuses unknown flags and stray arguments', () => {
@@ -122,6 +157,9 @@ describe('injectConfig', () => {
     expect(config.settings.image).toBe('i:1');
     expect(config.settings.nativeSidecars).toBe(true);
     expect(injectConfig(['--filename=-']).file).toBe('-');
+    const traced = injectConfig(['-f', 'app.yaml', '--proxy-tracing', 'zipkin', '--trust-domain', 'example.org']);
+    expect(traced.settings.proxyTracing).toEqual({ provider: 'zipkin' });
+    expect(traced.settings.trustDomain).toBe('example.org');
   });
 
   it('refuses a missing -f and the webhook\'s own flags', () => {

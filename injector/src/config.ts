@@ -10,8 +10,11 @@ import {
   DEFAULT_PROXY_RESOURCES,
   makeSettings,
   parseKubernetesVersion,
+  TRACING_PROVIDERS,
   type InjectionSettings,
   type ProxyResources,
+  type ProxyTracing,
+  type TracingProvider,
 } from './settings.js';
 
 export const DEFAULT_LISTEN = ':15017';
@@ -36,6 +39,10 @@ export const INJECTOR_ENV = {
   proxyCpuLimit: 'TSMESH_INJECTOR_PROXY_CPU_LIMIT',
   proxyMemoryLimit: 'TSMESH_INJECTOR_PROXY_MEMORY_LIMIT',
   proxyLogLevel: 'TSMESH_INJECTOR_PROXY_LOG_LEVEL',
+  proxyTracing: 'TSMESH_INJECTOR_PROXY_TRACING',
+  proxyTracingEndpoint: 'TSMESH_INJECTOR_PROXY_TRACING_ENDPOINT',
+  proxyTracingSampleRate: 'TSMESH_INJECTOR_PROXY_TRACING_SAMPLE_RATE',
+  trustDomain: 'TSMESH_INJECTOR_TRUST_DOMAIN',
 } as const;
 
 export interface InjectorConfig {
@@ -68,6 +75,10 @@ const SETTINGS_OPTIONS = {
   'proxy-cpu-limit': { type: 'string' },
   'proxy-memory-limit': { type: 'string' },
   'proxy-log-level': { type: 'string' },
+  'proxy-tracing': { type: 'string' },
+  'proxy-tracing-endpoint': { type: 'string' },
+  'proxy-tracing-sample-rate': { type: 'string' },
+  'trust-domain': { type: 'string' },
 } as const;
 
 const SETTINGS_HELP = `  --image IMAGE                  image of tsmesh-init and tsmesh-proxy (default ${DEFAULT_IMAGE})
@@ -82,6 +93,12 @@ const SETTINGS_HELP = `  --image IMAGE                  image of tsmesh-init and
                                  sidecar resources unless the pod's annotations say otherwise
                                  (defaults: cpu ${DEFAULT_PROXY_RESOURCES.cpu}, memory ${DEFAULT_PROXY_RESOURCES.memory}, memory limit ${DEFAULT_PROXY_RESOURCES.memoryLimit})
   --proxy-log-level LEVEL        the sidecar's TSMESH_LOG_LEVEL unless the pod sets tsmesh.io/log-level (default info)
+  --proxy-tracing PROVIDER       the sidecar's TSMESH_TRACING: zipkin | otlp | none (default: not set, tracing off)
+  --proxy-tracing-endpoint URL   its TSMESH_TRACING_ENDPOINT, an http(s) URL (only with zipkin or otlp;
+                                 default: the sidecar's own for the provider)
+  --proxy-tracing-sample-rate R  its TSMESH_TRACING_SAMPLE_RATE, 0 to 1 (with --proxy-tracing; default: the sidecar's, 1)
+  --trust-domain DOMAIN          the sidecar's TSMESH_TRUST_DOMAIN: the CA's trust domain (default: not set,
+                                 the sidecar assumes cluster.local)
 `;
 
 export const INJECTOR_HELP = `tsmesh injector: run the sidecar-injector admission webhook (HTTPS)
@@ -147,6 +164,43 @@ const isHostPort = (value: string) => {
   return match !== null && Number(match[2]) >= 1 && Number(match[2]) <= 65535;
 };
 const isDnsLabel = (value: string) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value);
+// As `tsmesh ca --trust-domain` and `tsmesh control --trust-domain` accept it.
+const isTrustDomain = (value: string) => /^[a-z0-9._-]{1,255}$/.test(value);
+const isHttpUrl = (value: string) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+};
+const isRate = (value: string) => /^\s*[0-9.eE+-]+\s*$/.test(value) && Number(value) >= 0 && Number(value) <= 1;
+
+/**
+ * The sidecars' tracing, checked as the sidecar's telemetry config checks TSMESH_TRACING* (proxy
+ * telemetry/config.ts). The sidecar would warn and fall back on a bad value; the injector refuses it
+ * at start instead, so that no pod is created with settings its sidecar would ignore.
+ */
+function readTracing(provider: string | undefined, endpoint: string | undefined, rate: string | undefined): ProxyTracing | undefined {
+  const expected = TRACING_PROVIDERS.join(', ');
+  const normalised = provider?.trim().toLowerCase();
+  check(normalised, '--proxy-tracing', (v) => (TRACING_PROVIDERS as readonly string[]).includes(v), expected);
+  check(endpoint, '--proxy-tracing-endpoint', isHttpUrl, 'an http(s) URL such as http://zipkin.tsmesh-system:9411/api/v2/spans');
+  check(rate, '--proxy-tracing-sample-rate', isRate, 'a number from 0 to 1');
+  if (normalised === undefined) {
+    if (endpoint !== undefined) throw badFlag('--proxy-tracing-endpoint needs --proxy-tracing zipkin or otlp');
+    if (rate !== undefined) throw badFlag('--proxy-tracing-sample-rate needs --proxy-tracing');
+    return undefined;
+  }
+  if (normalised === 'none' && endpoint !== undefined) {
+    throw badFlag('--proxy-tracing-endpoint needs --proxy-tracing zipkin or otlp (it is none)');
+  }
+  return {
+    provider: normalised as TracingProvider,
+    ...(endpoint === undefined ? {} : { endpoint: endpoint.trim() }),
+    ...(rate === undefined ? {} : { sampleRate: Number(rate) }),
+  };
+}
 
 function readSettings(values: Values, env: Readonly<Record<string, string | undefined>>, useEnv: boolean): InjectionSettings {
   const get = (flag: keyof typeof SETTINGS_OPTIONS, variable: string) => pick(values, flag, env, useEnv ? variable : undefined);
@@ -188,6 +242,17 @@ function readSettings(values: Values, env: Readonly<Record<string, string | unde
     }
   }
   const proxyLogLevel = check(get('proxy-log-level', E.proxyLogLevel), '--proxy-log-level', isLogLevel, 'a pino level');
+  const proxyTracing = readTracing(
+    get('proxy-tracing', E.proxyTracing),
+    get('proxy-tracing-endpoint', E.proxyTracingEndpoint),
+    get('proxy-tracing-sample-rate', E.proxyTracingSampleRate),
+  );
+  const trustDomain = check(
+    get('trust-domain', E.trustDomain),
+    '--trust-domain',
+    isTrustDomain,
+    'a SPIFFE trust domain: lowercase letters, digits, ".", "-" and "_"',
+  );
   return makeSettings({
     image,
     imagePullPolicy: pullPolicy,
@@ -198,6 +263,8 @@ function readSettings(values: Values, env: Readonly<Record<string, string | unde
     kubernetesVersion: version,
     proxyResources,
     proxyLogLevel,
+    proxyTracing,
+    trustDomain,
   });
 }
 

@@ -9,8 +9,11 @@ export {
   makeSettings,
   parseKubernetesVersion,
   useNativeSidecars,
+  TRACING_PROVIDERS,
   type InjectionSettings,
   type ProxyResources,
+  type ProxyTracing,
+  type TracingProvider,
 } from './settings.js';
 export { ANNOTATIONS, INJECTION_NAMESPACE_LABEL, readPodOptions, type PodOptions } from './annotations.js';
 export { decideInjection, injectOverride, neverInjectReason, SYSTEM_NAMESPACES, type Decision, type NamespaceInfo } from './policy.js';
@@ -25,6 +28,8 @@ export {
   CA_TOKEN_AUDIENCE,
   ENV as SIDECAR_ENV,
   PROXY_PORTS,
+  tracingEnv,
+  WAIT_READY_COMMAND,
 } from './sidecar.js';
 export { applyPatch, diff, type PatchOperation } from './jsonpatch.js';
 export { parseQuantity } from './quantity.js';

@@ -65,7 +65,7 @@ describe('injectPod on a bare pod (regular containers)', () => {
     expect(proxy.command).toEqual(['tsmesh']);
     expect(proxy.args).toEqual(['proxy']);
     expect(proxy.restartPolicy).toBeUndefined();
-    expect(proxy.lifecycle).toEqual({ postStart: { exec: { command: ['tsmesh', 'proxy', '--wait-ready'] } } });
+    expect(proxy.lifecycle).toEqual({ postStart: { exec: { command: ['node', '-e', expect.stringContaining("fetch('http://127.0.0.1:15020/healthz/ready'")] } } });
     expect(proxy.startupProbe).toBeUndefined();
   });
 
@@ -105,6 +105,8 @@ describe('injectPod on a bare pod (regular containers)', () => {
     expect(env(proxy, 'TSMESH_LOG_LEVEL')?.value).toBe('info');
     expect(env(proxy, 'TSMESH_OPAQUE_PORTS')).toBeUndefined();
     expect(env(proxy, 'TSMESH_APP_PROBES')).toBeUndefined();
+    expect(env(proxy, 'TSMESH_TRUST_DOMAIN')).toBeUndefined();
+    expect(proxy.env?.filter((variable) => variable.name.startsWith('TSMESH_TRACING'))).toEqual([]);
   });
 
   it('adds the projected CA token (audience tsmesh-ca, one hour) and the trust bundle, mounted read-only', () => {
@@ -476,6 +478,33 @@ describe('injectPod annotations', () => {
   it('does not read the other annotations of a pod it skips', () => {
     const result = injectPod(podWith({ 'tsmesh.io/inject': 'false', 'tsmesh.io/proxy-cpu': 'x' }), enabled('shop'), classic);
     expect(result.ok && result.value.injected).toBe(false);
+  });
+});
+
+describe('injectPod settings passed on to the sidecar', () => {
+  const proxyWith = (settings: Partial<InjectionSettings>): V1Container =>
+    container(inject(loadPod('review-bare-pod'), makeSettings({ nativeSidecars: false, ...settings })).pod, 'tsmesh-proxy');
+  const tracingEnv = (proxy: V1Container) => proxy.env?.filter((variable) => variable.name.startsWith('TSMESH_TRACING'));
+
+  it('gives the sidecar the tracing provider, endpoint and sample rate', () => {
+    const proxy = proxyWith({ proxyTracing: { provider: 'zipkin', endpoint: 'http://zipkin.tsmesh-system:9411/api/v2/spans', sampleRate: 0.25 } });
+    expect(tracingEnv(proxy)).toEqual([
+      { name: 'TSMESH_TRACING', value: 'zipkin' },
+      { name: 'TSMESH_TRACING_ENDPOINT', value: 'http://zipkin.tsmesh-system:9411/api/v2/spans' },
+      { name: 'TSMESH_TRACING_SAMPLE_RATE', value: '0.25' },
+    ]);
+  });
+
+  it('leaves out the endpoint and rate that are not set, so the sidecar uses its defaults', () => {
+    expect(tracingEnv(proxyWith({ proxyTracing: { provider: 'otlp' } }))).toEqual([{ name: 'TSMESH_TRACING', value: 'otlp' }]);
+    expect(tracingEnv(proxyWith({ proxyTracing: { provider: 'none', sampleRate: 0 } }))).toEqual([
+      { name: 'TSMESH_TRACING', value: 'none' },
+      { name: 'TSMESH_TRACING_SAMPLE_RATE', value: '0' },
+    ]);
+  });
+
+  it('gives the sidecar the trust domain, so that it asks the CA for an identity of that domain', () => {
+    expect(env(proxyWith({ trustDomain: 'example.org' }), 'TSMESH_TRUST_DOMAIN')?.value).toBe('example.org');
   });
 });
 

@@ -13,6 +13,19 @@ export interface ProxyResources {
   readonly memoryLimit?: string;
 }
 
+/** The sidecar's trace exporters (SPEC *Telemetry*: TSMESH_TRACING). */
+export const TRACING_PROVIDERS = ['zipkin', 'otlp', 'none'] as const;
+export type TracingProvider = (typeof TRACING_PROVIDERS)[number];
+
+/** What the sidecars get as TSMESH_TRACING, TSMESH_TRACING_ENDPOINT and TSMESH_TRACING_SAMPLE_RATE. */
+export interface ProxyTracing {
+  readonly provider: TracingProvider;
+  /** An http(s) URL; undefined: the sidecar's default for the provider. Only with zipkin or otlp. */
+  readonly endpoint?: string;
+  /** 0 to 1; undefined: the sidecar's default (1). */
+  readonly sampleRate?: number;
+}
+
 export interface InjectionSettings {
   /** Image of both the init container and the sidecar; it must have `tsmesh` on its PATH. */
   readonly image: string;
@@ -32,6 +45,10 @@ export interface InjectionSettings {
   readonly proxyResources: ProxyResources;
   /** The sidecar's TSMESH_LOG_LEVEL unless the pod sets `tsmesh.io/log-level`. */
   readonly proxyLogLevel: string;
+  /** The sidecars' tracing; undefined: no TSMESH_TRACING* variables (the sidecar's defaults: off). */
+  readonly proxyTracing?: ProxyTracing;
+  /** The sidecar's TSMESH_TRUST_DOMAIN (the CA's trust domain); undefined: not set (the sidecar assumes cluster.local). */
+  readonly trustDomain?: string;
 }
 
 export const DEFAULT_CONTROL_PLANE_NAMESPACE = 'tsmesh-system';
@@ -68,6 +85,7 @@ export function makeSettings(given: Partial<InjectionSettings> = {}): InjectionS
     caAddress: overrides.caAddress ?? defaultCaAddress(namespace),
     controlAddress: overrides.controlAddress ?? defaultControlAddress(namespace),
     proxyResources: Object.freeze({ ...(overrides.proxyResources ?? DEFAULT_PROXY_RESOURCES) }),
+    ...(overrides.proxyTracing === undefined ? {} : { proxyTracing: Object.freeze({ ...overrides.proxyTracing }) }),
   });
 }
 

@@ -5,7 +5,7 @@ import type { PodOptions } from './annotations.js';
 import type { AppProbe } from './probes.js';
 import { HEALTH_PORT } from './probes.js';
 import { parseQuantity } from './quantity.js';
-import type { InjectionSettings, ProxyResources } from './settings.js';
+import type { InjectionSettings, ProxyResources, ProxyTracing } from './settings.js';
 
 export const INIT_CONTAINER_NAME = 'tsmesh-init';
 export const PROXY_CONTAINER_NAME = 'tsmesh-proxy';
@@ -43,7 +43,20 @@ export const ENV = {
   logLevel: 'TSMESH_LOG_LEVEL',
   opaquePorts: 'TSMESH_OPAQUE_PORTS',
   appProbes: 'TSMESH_APP_PROBES',
+  trustDomain: 'TSMESH_TRUST_DOMAIN',
+  tracing: 'TSMESH_TRACING',
+  tracingEndpoint: 'TSMESH_TRACING_ENDPOINT',
+  tracingSampleRate: 'TSMESH_TRACING_SAMPLE_RATE',
 } as const;
+
+/** The sidecar's tracing variables for the injector's tracing setting (none when it has none). */
+export function tracingEnv(tracing: ProxyTracing | undefined): V1EnvVar[] {
+  if (tracing === undefined) return [];
+  const env: V1EnvVar[] = [{ name: ENV.tracing, value: tracing.provider }];
+  if (tracing.endpoint !== undefined) env.push({ name: ENV.tracingEndpoint, value: tracing.endpoint });
+  if (tracing.sampleRate !== undefined) env.push({ name: ENV.tracingSampleRate, value: String(tracing.sampleRate) });
+  return env;
+}
 
 /** `tsmesh iptables` arguments: the proxy's uid, then one flag per annotation the pod sets. */
 export function iptablesArgs(options: PodOptions): string[] {
@@ -108,6 +121,28 @@ export function proxyResources(defaults: ProxyResources, options: PodOptions): V
   };
 }
 
+/** How long the postStart hook waits for the sidecar to be ready before failing (the kubelet then restarts it). */
+export const WAIT_READY_SECONDS = 120;
+
+/**
+ * The sidecar's postStart hook (regular containers): returns once `GET :15020/healthz/ready` answers
+ * 200, fails after WAIT_READY_SECONDS. Plain `node -e` from the image, as `tsmesh proxy` has no
+ * waiting mode; it reads no file and needs nothing but loopback.
+ */
+export const WAIT_READY_COMMAND: readonly string[] = [
+  'node',
+  '-e',
+  `const end = Date.now() + ${WAIT_READY_SECONDS * 1000};
+const poll = () => fetch('http://127.0.0.1:${HEALTH_PORT}/healthz/ready', { signal: AbortSignal.timeout(1000) })
+  .then((r) => r.status === 200, () => false)
+  .then((ready) => {
+    if (ready) process.exit(0);
+    if (Date.now() > end) { console.error('tsmesh-proxy not ready after ${WAIT_READY_SECONDS} s'); process.exit(1); }
+    setTimeout(poll, 250);
+  });
+poll();`,
+];
+
 function fieldEnv(name: string, fieldPath: string): V1EnvVar {
   return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
 }
@@ -131,6 +166,8 @@ export function proxyContainer({ settings, options, appProbes, native }: ProxyCo
     { name: ENV.caTokenFile, value: CA_TOKEN_FILE },
     { name: ENV.trustBundleFile, value: TRUST_BUNDLE_FILE },
     { name: ENV.logLevel, value: options.logLevel ?? settings.proxyLogLevel },
+    ...(settings.trustDomain === undefined ? [] : [{ name: ENV.trustDomain, value: settings.trustDomain }]),
+    ...tracingEnv(settings.proxyTracing),
   ];
   if (options.opaquePorts !== undefined) env.push({ name: ENV.opaquePorts, value: options.opaquePorts });
   if (Object.keys(appProbes).length > 0) env.push({ name: ENV.appProbes, value: JSON.stringify(appProbes) });
@@ -174,7 +211,7 @@ export function proxyContainer({ settings, options, appProbes, native }: ProxyCo
     container.startupProbe = { ...ready, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 600 };
   } else if (hold) {
     // The kubelet runs postStart before starting the next container in the list.
-    container.lifecycle = { postStart: { exec: { command: ['tsmesh', 'proxy', '--wait-ready'] } } };
+    container.lifecycle = { postStart: { exec: { command: [...WAIT_READY_COMMAND] } } };
   }
   return container;
 }
