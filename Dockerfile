@@ -36,6 +36,9 @@ RUN apt-get update \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin tsmesh \
  && groupadd --system --gid 1337 tsmesh-proxy \
  && useradd --system --uid 1337 --gid 1337 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin tsmesh-proxy
+# The injected init container and sidecar run the command `tsmesh` (injector/README.md): put one on the PATH.
+RUN printf '#!/bin/sh\nexec node /app/cli/dist/main.js "$@"\n' > /usr/local/bin/tsmesh \
+ && chmod 0755 /usr/local/bin/tsmesh
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./

@@ -123,3 +123,27 @@ spec:
       {{- include "tsmesh.selectorLabels" (list $root $name) | nindent 6 }}
 {{- end }}
 {{- end -}}
+
+{{/*
+The sidecars' tracing as YAML {provider, endpoint, sampleRate}, all strings; provider "" means
+the injector gets no tracing flags (the sidecars' default: off). proxy.tracing.provider "" follows
+zipkin.enabled; the chart's Zipkin is the endpoint whenever zipkin is the provider and none is
+given. An endpoint is dropped with provider none (the injector would refuse it).
+*/}}
+{{- define "tsmesh.proxyTracing" -}}
+{{- $tracing := .Values.proxy.tracing -}}
+{{- $provider := $tracing.provider -}}
+{{- $endpoint := $tracing.endpoint -}}
+{{- if and (not $provider) .Values.zipkin.enabled -}}
+{{- $provider = "zipkin" -}}
+{{- end -}}
+{{- if and (eq $provider "zipkin") (not $endpoint) .Values.zipkin.enabled -}}
+{{- $endpoint = printf "http://zipkin.%s:9411/api/v2/spans" (include "tsmesh.namespace" .) -}}
+{{- end -}}
+{{- if or (not $provider) (eq $provider "none") -}}
+{{- $endpoint = "" -}}
+{{- end -}}
+provider: {{ $provider | quote }}
+endpoint: {{ $endpoint | quote }}
+sampleRate: {{ toString $tracing.sampleRate | quote }}
+{{- end -}}

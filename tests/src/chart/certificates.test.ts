@@ -1,14 +1,18 @@
 // The key material the chart makes at install: the CA root (used by the real CA program, and
-// published to the sidecars in the ConfigMap tsmesh-ca-root-cert) and the injector's serving
-// certificate (verified through the webhook's caBundle, as the API server does).
+// published to the sidecars in the ConfigMap tsmesh-ca-root-cert), the control plane's serving
+// certificate under that root (the real control plane serves a real sidecar client with it), and
+// the injector's serving certificate (verified through the webhook's caBundle, as the API server does).
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, createServer, type Server } from 'node:tls';
+import { connect, createSecureContext, createServer, type Server } from 'node:tls';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { generateWorkloadCsr, parseCaConfig, requestCertificate, startCa, type Authenticator, type RunningCa } from '@tsmesh/ca';
-import { logger } from '@tsmesh/common';
+import { logger, setLogLevel } from '@tsmesh/common';
+import { controlPlaneConfig, startControlPlane, type RunningControlPlane } from '@tsmesh/control';
+import { injectorConfig } from '@tsmesh/injector';
+import { ControlPlaneSource } from '@tsmesh/proxy';
 import { render, VALUE_SETS, type KubeObject } from './helm.js';
 import { all, one, type Deployment, type WebhookConfiguration } from './objects.js';
 
@@ -24,22 +28,33 @@ const anyToken: Authenticator = { kind: 'test', authenticate: async () => ({ ok:
 let dir: string | undefined;
 let running: RunningCa | undefined;
 let server: Server | undefined;
+let control: RunningControlPlane | undefined;
+let sidecar: ControlPlaneSource | undefined;
 afterEach(async () => {
+  await sidecar?.close();
+  await control?.close();
   await running?.close();
   server?.close();
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   running = undefined;
   server = undefined;
+  control = undefined;
+  sidecar = undefined;
   dir = undefined;
 });
 
+/** Writes a Secret's keys as the kubelet mounts them; returns the directory. */
+function mountSecret(secret: DataObject, name: string): string {
+  dir ??= mkdtempSync(join(tmpdir(), 'tsmesh-chart-ca-'));
+  const mounted = join(dir, name);
+  mkdirSync(mounted);
+  for (const [file, content] of Object.entries(secret.data)) writeFileSync(join(mounted, file), decode(content), { mode: 0o600 });
+  return mounted;
+}
+
 /** Starts the real CA with the chart's own arguments, the Secret's files in place of the mounted ones. */
 async function startChartCa(objects: readonly KubeObject[]): Promise<RunningCa> {
-  dir = mkdtempSync(join(tmpdir(), 'tsmesh-chart-ca-'));
-  const secret = one<DataObject>(objects, 'Secret', 'tsmesh-ca-root');
-  const rootDir = join(dir, 'root');
-  mkdirSync(rootDir);
-  for (const [file, content] of Object.entries(secret.data)) writeFileSync(join(rootDir, file), decode(content), { mode: 0o600 });
+  const rootDir = mountSecret(one<DataObject>(objects, 'Secret', 'tsmesh-ca-root'), 'root');
   const container = one<Deployment>(objects, 'Deployment', 'tsmesh-ca').spec.template.spec.containers[0];
   const args = (container?.args ?? []).slice(1).map((arg) => arg.replace('/etc/tsmesh/ca-root', rootDir).replace('/var/run/tsmesh/ca', join(dir as string, 'state')));
   const config = parseCaConfig([...args, '--listen', '127.0.0.1:0'], {});
@@ -95,7 +110,7 @@ describe('the CA root made at install', () => {
     const second = one<DataObject>(await render(), 'Secret', 'tsmesh-ca-root');
     expect(first.data['root-cert.pem']).not.toBe(second.data['root-cert.pem']);
     expect(first.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
-    const own = await render({ set: { 'ca.root.existingSecret': 'corp-root' } });
+    const own = await render({ set: { 'ca.root.existingSecret': 'corp-root', 'control.tls.existingSecret': 'corp-control-tls' } });
     expect(own.some((o) => o.kind === 'Secret' && o.metadata.name === 'tsmesh-ca-root')).toBe(false);
     const volumes = one<Deployment>(own, 'Deployment', 'tsmesh-ca').spec.template.spec.volumes ?? [];
     expect(volumes.find((v) => v.name === 'root')?.secret?.secretName).toBe('corp-root');
@@ -106,12 +121,93 @@ describe('the CA root made at install', () => {
       /ca\.root\.trustBundle is required with ca\.root\.existingSecret/,
     );
     const pem = decode(one<DataObject>(await render(), 'Secret', 'tsmesh-ca-root').data['root-cert.pem'] ?? '');
-    const objects = await render({ set: { 'ca.root.existingSecret': 'corp-root', 'ca.root.trustBundle': pem, 'caRootCert.namespaces': '{shop}' } });
-    const maps = all<DataObject>(objects, 'ConfigMap');
+    const objects = await render({
+      set: { 'ca.root.existingSecret': 'corp-root', 'ca.root.trustBundle': pem, 'caRootCert.namespaces': '{shop}', 'control.tls.existingSecret': 'corp-control-tls' },
+    });
+    const maps = all<DataObject>(objects, 'ConfigMap').filter((m) => m.metadata.name === 'tsmesh-ca-root-cert');
     expect(maps.map((m) => [m.metadata.namespace, m.data['root-cert.pem']?.trim()])).toEqual([
       ['tsmesh-system', pem.trim()],
       ['shop', pem.trim()],
     ]);
+  });
+});
+
+describe('the control plane serving certificate made at install', () => {
+  test.each([
+    ['tsmesh-system', VALUE_SETS['default values']],
+    ['mesh', VALUE_SETS['another namespace with trust bundles published']],
+  ])('is signed by the CA root for the Service names of tsmesh-control in %s, with the root as ca.crt', async (namespace, options) => {
+    const objects = await render(options);
+    const secret = one<DataObject>(objects, 'Secret', 'tsmesh-control-tls');
+    expect(secret['type']).toBe('kubernetes.io/tls');
+    const root = new X509Certificate(decode(one<DataObject>(objects, 'Secret', 'tsmesh-ca-root').data['root-cert.pem'] ?? ''));
+    expect(new X509Certificate(decode(secret.data['ca.crt'] ?? '')).fingerprint256).toBe(root.fingerprint256);
+    const cert = new X509Certificate(decode(secret.data['tls.crt'] ?? ''));
+    expect(cert.verify(root.publicKey)).toBe(true);
+    expect(cert.ca).toBe(false);
+    expect(cert.checkPrivateKey(createPrivateKey(decode(secret.data['tls.key'] ?? '')))).toBe(true);
+    expect(cert.subjectAltName?.split(', ').sort()).toEqual(
+      ['tsmesh-control', `tsmesh-control.${namespace}`, `tsmesh-control.${namespace}.svc`, `tsmesh-control.${namespace}.svc.cluster.local`].map((n) => `DNS:${n}`).sort(),
+    );
+  });
+
+  test('serves the real control plane, which a sidecar with a workload certificate from the chart\'s CA reaches at the injected address', async () => {
+    setLogLevel('silent');
+    const objects = await render();
+    const ca = await startChartCa(objects);
+    const bundle = one<DataObject>(objects, 'ConfigMap', 'tsmesh-ca-root-cert').data['root-cert.pem'] ?? '';
+    // The control plane, with the chart's own arguments and its Secret's files where the pod mounts them.
+    const tlsDir = mountSecret(one<DataObject>(objects, 'Secret', 'tsmesh-control-tls'), 'control-tls');
+    const meshFile = join(tlsDir, '..', 'mesh.yaml');
+    writeFileSync(meshFile, 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n');
+    const args = (one<Deployment>(objects, 'Deployment', 'tsmesh-control').spec.template.spec.containers[0]?.args ?? [])
+      .slice(1)
+      .map((arg) => arg.replace('/etc/tsmesh/control-tls', tlsDir));
+    // Only where the mesh comes from and the addresses differ from the pod: a file instead of the API server, loopback ports.
+    const config = controlPlaneConfig([...args, '--config', meshFile, '--listen', '127.0.0.1:0', '--debug-listen', 'off'], {});
+    control = await startControlPlane(config, { log: silent, tlsReloadMs: 0 });
+
+    // A sidecar's workload certificate, as the injected sidecar gets it from the CA.
+    const { csrPem, keyPem } = generateWorkloadCsr('spiffe://cluster.local/ns/shop/sa/cart');
+    const answer = await requestCertificate({ caAddr: `127.0.0.1:${ca.address.port}`, servername: 'tsmesh-ca.tsmesh-system.svc', token: 't', trustBundlePem: bundle, csrPem });
+    if (!answer.ok) throw answer.error;
+    const context = createSecureContext({ key: keyPem, cert: answer.value.certChain.join(''), ca: bundle, minVersion: 'TLSv1.3' });
+
+    // The injected TSMESH_CONTROL_ADDR's host is the name the sidecar checks on the certificate.
+    const injector = one<Deployment>(objects, 'Deployment', 'tsmesh-injector').spec.template.spec.containers[0];
+    const controlAddress = injectorConfig((injector?.args ?? []).slice(1), {}).settings.controlAddress;
+    const [host] = controlAddress.split(':');
+    sidecar = new ControlPlaneSource({
+      controlAddr: `127.0.0.1:${control.address.port}`,
+      serverName: host,
+      tlsSource: { clientContext: () => context },
+      podName: 'cart-0',
+      startTimeoutMs: 10_000,
+      log: silent,
+    });
+    const snapshot = await sidecar.start();
+    if (!snapshot.ok) throw snapshot.error;
+    expect(sidecar.status().connected).toBe(true);
+
+    // A name the certificate does not carry is refused.
+    const stranger = new ControlPlaneSource({
+      controlAddr: `127.0.0.1:${control.address.port}`,
+      serverName: 'tsmesh-control.elsewhere.svc',
+      tlsSource: { clientContext: () => context },
+      startTimeoutMs: 1500,
+      backoff: { baseMs: 100, maxMs: 200 },
+      log: silent,
+    });
+    const refused = await stranger.start();
+    await stranger.close();
+    expect(refused.ok).toBe(false);
+    expect(stranger.status().lastError?.message ?? '').toMatch(/tsmesh-control\.elsewhere\.svc|altnames|certificate/i);
+  });
+
+  test('with ca.root.existingSecret, needs control.tls.existingSecret when the root cannot be read (no cluster)', async () => {
+    await expect(render({ set: { 'ca.root.existingSecret': 'corp-root' } })).rejects.toThrow(
+      /control\.tls\.existingSecret is required with ca\.root\.existingSecret when the chart cannot read root-cert\.pem and root-key\.pem from Secret tsmesh-system\/corp-root/,
+    );
   });
 });
 

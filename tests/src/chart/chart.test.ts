@@ -15,6 +15,9 @@ const EXPECTED_OBJECTS = [
   'ClusterRoleBinding tsmesh-control-tsmesh-system',
   'ClusterRoleBinding tsmesh-injector-tsmesh-system',
   'ConfigMap tsmesh-ca-root-cert',
+  'ConfigMap tsmesh-dashboard-mesh',
+  'ConfigMap tsmesh-dashboard-service',
+  'ConfigMap tsmesh-dashboard-workload',
   'CustomResourceDefinition peerauthentications.security.tsmesh.io',
   'Deployment tsmesh-ca',
   'Deployment tsmesh-control',
@@ -24,6 +27,7 @@ const EXPECTED_OBJECTS = [
   'PodDisruptionBudget tsmesh-control',
   'PodDisruptionBudget tsmesh-injector',
   'Secret tsmesh-ca-root',
+  'Secret tsmesh-control-tls',
   'Secret tsmesh-injector-tls',
   'Service tsmesh-ca',
   'Service tsmesh-control',
@@ -41,10 +45,10 @@ describe('helm lint', () => {
     expect(result.code).toBe(0);
   });
 
-  test('passes in strict mode with native sidecars, zipkin tracing and two replicas', async () => {
+  test('passes in strict mode with native sidecars, zipkin tracing, the chart\'s Zipkin and two replicas', async () => {
     const result = await helm([
       'lint', CHART_DIR, '--strict', '--namespace', NAMESPACE,
-      '--set', 'proxy.nativeSidecars=true,proxy.tracing.provider=zipkin,control.replicas=2,ca.replicas=2,injector.replicas=2',
+      '--set', 'proxy.nativeSidecars=true,proxy.tracing.provider=zipkin,zipkin.enabled=true,control.replicas=2,ca.replicas=2,injector.replicas=2',
     ]);
     expect(result.code).toBe(0);
   });
@@ -62,6 +66,12 @@ describe('helm template', () => {
     for (const object of objects) {
       expect([object.kind, object.metadata.namespace]).toEqual([object.kind, clusterScoped.has(object.kind) ? undefined : NAMESPACE]);
     }
+  });
+
+  test('adds the Zipkin Deployment and Service with zipkin.enabled, and leaves the dashboards out with dashboards.enabled false', async () => {
+    const zipkin = await render({ set: { 'zipkin.enabled': 'true', 'dashboards.enabled': 'false' } });
+    const names = zipkin.map((o) => `${o.kind} ${o.metadata.name}`).sort();
+    expect(names).toEqual([...EXPECTED_OBJECTS.filter((n) => !n.startsWith('ConfigMap tsmesh-dashboard-')), 'Deployment zipkin', 'Service zipkin'].sort());
   });
 
   test('leaves the CRD out when crds.install is false', async () => {
@@ -91,6 +101,9 @@ describe('NOTES.txt', () => {
     expect(notes).toContain('create configmap tsmesh-ca-root-cert');
     expect(notes).toContain('rollout status deployment/tsmesh-injector');
     expect(notes).toContain('Gateway API CRDs');
+    expect(notes).toContain('port-forward service/zipkin 9411');
+    expect(notes).toContain('docs/observability.md');
+    expect(notes).not.toContain('does not pass it');
   });
 });
 

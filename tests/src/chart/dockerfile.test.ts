@@ -1,11 +1,16 @@
 // The image recipe, checked by reading it (no Docker engine here): its stages and base, that it
 // builds with npm ci and tsc -b, ships production dependencies only, runs as a non-root user
-// with iptables and iproute2 at hand, and that everything it copies exists and reaches the
-// build context past .dockerignore.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// with iptables and iproute2 and a `tsmesh` command at hand, and that everything it copies exists
+// and reaches the build context past .dockerignore.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, test } from '@jest/globals';
 import { REPO_ROOT } from './helm.js';
+
+const run = promisify(execFile);
 
 interface Instruction {
   readonly keyword: string;
@@ -135,6 +140,27 @@ describe('the Dockerfile', () => {
     expect(apt).toMatch(/\biptables\b/);
     expect(apt).toMatch(/\biproute2\b/);
     expect(apt).toContain('rm -rf /var/lib/apt/lists/*');
+  });
+
+  test('puts a `tsmesh` command on the PATH that runs the CLI, as the injected containers call it', async () => {
+    const install = runs(runtime).find((r) => r.includes('/usr/local/bin/tsmesh')) ?? '';
+    expect(install).toMatch(/chmod 0?755 \/usr\/local\/bin\/tsmesh/);
+    expect(runtime.instructions.findIndex((i) => i.keyword === 'RUN' && i.args === install)).toBeLessThan(runtime.instructions.findIndex((i) => i.keyword === 'USER'));
+    // Run the instruction's printf as the image's /bin/sh would, then the script it writes, with this checkout's CLI in place of /app.
+    const printf = /^(printf '[^']*'(?: "[^"]*")?) > \/usr\/local\/bin\/tsmesh/.exec(install)?.[1];
+    expect(printf).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'tsmesh-bin-'));
+    try {
+      const script = join(dir, 'tsmesh');
+      await run('sh', ['-c', `${printf ?? ''} > ${script}`]);
+      const text = readFileSync(script, 'utf8');
+      expect(text).toBe('#!/bin/sh\nexec node /app/cli/dist/main.js "$@"\n');
+      writeFileSync(script, text.replace('/app/cli/dist/main.js', join(REPO_ROOT, 'cli', 'dist', 'main.js')));
+      const { stdout } = await run('sh', [script, 'proxy', '--help'], { env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}` } });
+      expect(stdout).toContain('tsmesh proxy: run the sidecar proxy');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('runs as a non-root numeric user and starts the tsmesh CLI', () => {

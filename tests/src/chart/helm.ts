@@ -98,6 +98,7 @@ export const VALUE_SETS: Readonly<Record<string, RenderOptions>> = {
     set: { 'proxy.tracing.provider': 'zipkin', 'proxy.tracing.endpoint': 'http://zipkin.observability:9411', 'proxy.tracing.sampleRate': '0.25' },
   },
   'two replicas of everything': { set: { 'control.replicas': '2', 'ca.replicas': '2', 'injector.replicas': '2' } },
+  'zipkin on': { set: { 'zipkin.enabled': 'true' } },
   'another namespace with trust bundles published': {
     namespace: 'mesh',
     set: { 'global.controlPlaneNamespace': 'mesh', 'global.trustDomain': 'example.org', 'caRootCert.namespaces': '{shop,billing}' },

@@ -30,7 +30,7 @@ const BAD_VALUES: [string, string, unknown, RegExp][] = [
   ['global.trustDomain', '', '', /global\.trustDomain: String length must be greater than or equal to 1/],
   ['global.trustDomain', 'Example.COM', 'Example.COM', /global\.trustDomain: Does not match pattern/],
   ['global.controlPlaneNamespace', 'Mesh_System', 'Mesh_System', /global\.controlPlaneNamespace: Does not match pattern/],
-  ['proxy.tracing.provider', 'jaeger', 'jaeger', /proxy\.tracing\.provider must be one of the following: "zipkin", "otlp", "none"/],
+  ['proxy.tracing.provider', 'jaeger', 'jaeger', /proxy\.tracing\.provider must be one of the following: "", "zipkin", "otlp", "none"/],
   ['proxy.tracing.sampleRate', '1.5', 1.5, /proxy\.tracing\.sampleRate/],
   ['proxy.tracing.endpoint', 'zipkin:9411', 'zipkin:9411', /proxy\.tracing\.endpoint: Does not match pattern/],
   ['proxy.nativeSidecars', 'sometimes', 'sometimes', /proxy\.nativeSidecars must be one of the following: "auto", "true", "false", true, false/],
@@ -40,6 +40,10 @@ const BAD_VALUES: [string, string, unknown, RegExp][] = [
   ['injector.webhook.failurePolicy', 'Maybe', 'Maybe', /injector\.webhook\.failurePolicy must be one of the following: "Fail", "Ignore"/],
   ['control.replicas', '0', 0, /control\.replicas: Must be greater than or equal to 1/],
   ['control.replics', '2', 2, /control: Additional property replics is not allowed/],
+  ['zipkin.enabled', 'yes', 'yes', /zipkin\.enabled: Invalid type\. Expected: boolean, given: string/],
+  ['zipkin.maxSpans', '0', 0, /zipkin\.maxSpans: Must be greater than or equal to 1/],
+  ['dashboards.namespace', 'Grafana', 'Grafana', /dashboards\.namespace/],
+  ['dashboards.labels.team', 'a b', 'a b', /dashboards\.labels\.team: Does not match pattern/],
   ['ca.workloadCertTtl', '1day', '1day', /ca\.workloadCertTtl: Does not match pattern/],
   ['image.pullPolicy', 'Sometimes', 'Sometimes', /image\.pullPolicy must be one of the following: "Always", "IfNotPresent", "Never"/],
 ];
@@ -77,6 +81,10 @@ describe('values.schema.json', () => {
       withValue('proxy.tracing.sampleRate', '0.25'),
       withValue('proxy.resources.limits.cpu', '500m'),
       withValue('caRootCert.namespaces', ['shop', 'billing']),
+      withValue('proxy.tracing.provider', ''),
+      withValue('zipkin.enabled', true),
+      withValue('control.tls.existingSecret', 'corp-control-tls'),
+      withValue('dashboards', { enabled: true, namespace: 'monitoring', labels: { team: 'mesh' }, annotations: { grafana_folder: 'tsmesh' } }),
     ]) {
       expect([validate(values), validate.errors ?? []]).toEqual([true, []]);
     }
