@@ -33,3 +33,26 @@ export function notAvailable(name: string, summary: string): Command {
     },
   };
 }
+
+/** Resolves on the first SIGINT or SIGTERM: long-running commands serve until then, then close. */
+export function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+/** Runs a package's flag parser, turning its bad-flag error (by code) into a UsageError (exit 2). */
+export function parseFlags<T>(parse: () => T, badFlagCode: string): T {
+  try {
+    return parse();
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code === badFlagCode) throw new UsageError((error as Error).message);
+    throw error;
+  }
+}

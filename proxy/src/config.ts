@@ -77,9 +77,11 @@ TSMESH_LOG_LEVEL, TSMESH_OPAQUE_PORTS, TSMESH_APP_PROBES, TSMESH_TRACING, TSMESH
 TSMESH_TRACING_SAMPLE_RATE.
 `;
 
+export const PROXY_CONFIG_ERROR = 'TSMESH_ERR_PROXY_CONFIG';
+
 export class ConfigError extends TsmeshError {
   constructor(message: string) {
-    super('TSMESH_ERR_PROXY_CONFIG', message);
+    super(PROXY_CONFIG_ERROR, message);
   }
 }
 

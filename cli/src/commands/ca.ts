@@ -1,8 +1,8 @@
 // `tsmesh ca`: runs the certificate authority until SIGINT/SIGTERM (SPEC: Local-mode CA,
 // Certificate authority API). Flags are parsed by @tsmesh/ca's config.ts.
 import { CA_SETUP_ERRORS, parseCaConfig, startCa, type CaConfig } from '@tsmesh/ca';
-import { setLogLevel, TsmeshError } from '@tsmesh/common';
-import { UsageError, type Command } from '../command.js';
+import { setLogLevel } from '@tsmesh/common';
+import { parseFlags, untilSignal, type Command } from '../command.js';
 
 const HELP = `tsmesh ca: run the certificate authority
 
@@ -34,12 +34,7 @@ Durations: 90s, 30m, 24h, 7d, 1h30m. Environment: TSMESH_LOG_LEVEL.
 `;
 
 function config(argv: readonly string[]): CaConfig {
-  try {
-    return parseCaConfig(argv);
-  } catch (error) {
-    if (error instanceof TsmeshError && error.code === CA_SETUP_ERRORS.BAD_FLAG) throw new UsageError(error.message);
-    throw error;
-  }
+  return parseFlags(() => parseCaConfig(argv), CA_SETUP_ERRORS.BAD_FLAG);
 }
 
 export const caCommand: Command = {
@@ -50,15 +45,7 @@ export const caCommand: Command = {
     const settings = config(argv);
     setLogLevel(settings.logLevel);
     const running = await startCa(settings);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilSignal();
     await running.close();
     return 0;
   },

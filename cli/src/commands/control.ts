@@ -1,8 +1,8 @@
 // `tsmesh control`: runs the control plane until SIGINT/SIGTERM (SPEC: Command line). Discovery from
 // Kubernetes or a mesh file; sidecars stream the mesh over mTLS. Flags are parsed by @tsmesh/control.
 import { CONTROL_ERRORS, controlPlaneConfig, startControlPlane, type ControlPlaneConfig } from '@tsmesh/control';
-import { setLogLevel, TsmeshError } from '@tsmesh/common';
-import { UsageError, type Command } from '../command.js';
+import { setLogLevel } from '@tsmesh/common';
+import { parseFlags, untilSignal, type Command } from '../command.js';
 
 const HELP = `tsmesh control: run the control plane (discovery and distribution to sidecars)
 
@@ -36,12 +36,7 @@ TSMESH_CONTROL_LOG_LEVEL (a flag wins over its variable).
 `;
 
 function config(argv: readonly string[]): ControlPlaneConfig {
-  try {
-    return controlPlaneConfig(argv);
-  } catch (error) {
-    if (error instanceof TsmeshError && error.code === CONTROL_ERRORS.BAD_FLAG) throw new UsageError(error.message);
-    throw error;
-  }
+  return parseFlags(() => controlPlaneConfig(argv), CONTROL_ERRORS.BAD_FLAG);
 }
 
 export const controlCommand: Command = {
@@ -52,15 +47,7 @@ export const controlCommand: Command = {
     const settings = config(argv);
     setLogLevel(settings.discovery.logLevel);
     const running = await startControlPlane(settings);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilSignal();
     await running.close();
     return 0;
   },

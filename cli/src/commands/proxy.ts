@@ -1,28 +1,14 @@
-import { ConfigError, parseProxyConfig, PROXY_HELP, startProxy } from '@tsmesh/proxy';
-import { UsageError, type Command } from '../command.js';
+import { PROXY_CONFIG_ERROR, parseProxyConfig, PROXY_HELP, startProxy } from '@tsmesh/proxy';
+import { parseFlags, untilSignal, type Command } from '../command.js';
 
 export const proxyCommand: Command = {
   name: 'proxy',
   summary: 'run the sidecar proxy',
   help: PROXY_HELP,
   async run(argv) {
-    let config;
-    try {
-      config = parseProxyConfig(argv, process.env);
-    } catch (error) {
-      if (error instanceof ConfigError) throw new UsageError(error.message);
-      throw error;
-    }
+    const config = parseFlags(() => parseProxyConfig(argv, process.env), PROXY_CONFIG_ERROR);
     const proxy = await startProxy(config);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        resolve();
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    await untilSignal();
     await proxy.close();
     return 0;
   },

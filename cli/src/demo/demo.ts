@@ -8,6 +8,7 @@ import { parseProxyConfig, startProxy, type RunningProxy } from '@tsmesh/proxy';
 import { meshYaml, type MeshPodSpec, type MeshServiceSpec } from './mesh.js';
 import { runClient, startSidecar, startWorkload } from './sidecar.js';
 import { canUseNetns, Topology } from './topology.js';
+import { untilSignal } from '../command.js';
 import { caEnv, publishTrustBundle, startCa, writeCaTokens } from './ca.js';
 import { readCollectedSpans, type CollectedSpan } from './collector.js';
 import { runGrpcClient, startGrpcServer, type SpreadResult } from './workloads.js';
@@ -46,18 +47,6 @@ export function renderSpread(result: SpreadResult, total: number): string[] {
   }
   lines.push(`  ${'failed'.padEnd(12)} ${String(result.failed).padStart(5)}`);
   return lines;
-}
-
-function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
 }
 
 export async function runDemo(options: DemoOptions): Promise<number> {
@@ -137,7 +126,7 @@ async function namespaceDemo(options: DemoOptions, dir: string): Promise<number>
     const ok = result.failed === 0 && Object.keys(result.counts).length === options.replicas && xfcc !== undefined;
     if (options.keep) {
       out(`Mesh left running (namespaces ${[...topology.pods.values()].map((p) => p.netns).join(', ')}). Ctrl-C to tear it down.`);
-      await waitForSignal();
+      await untilSignal();
     }
     return ok ? 0 : 1;
   } finally {
@@ -182,7 +171,7 @@ async function loopbackDemo(options: DemoOptions, dir: string): Promise<number> 
     out('Identity: no CA in this demo yet (plaintext). Traces: not enabled in this demo yet.');
     if (options.keep) {
       out('Mesh left running. Ctrl-C to stop.');
-      await waitForSignal();
+      await untilSignal();
     }
     return result.failed === 0 && Object.keys(result.counts).length === options.replicas ? 0 : 1;
   } finally {

@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { Result, TsmeshError } from '@tsmesh/common';
 import type { UpstreamSelector } from '../upstream/selector.js';
-import type { PeerInfo } from '../telemetry/index.js';
+import type { PeerInfo, ResponseFlag } from '../telemetry/index.js';
 
 /** The request facts routing may match on (method, path, query, headers). */
 export interface HttpRequestInfo {
@@ -54,6 +54,17 @@ export interface HttpConnectionContext {
 export const PROXY_ERROR_HEADER = 'x-tsmesh-proxy-error';
 
 export type ProxyErrorKind = 'connect' | 'no-endpoints' | 'no-route' | 'timeout' | 'reset' | 'route-backend' | 'internal';
+
+/** The access-log/span response flag of each kind of answer the proxy gives itself. */
+export const RESPONSE_FLAG_OF: Readonly<Record<ProxyErrorKind, ResponseFlag | undefined>> = {
+  connect: 'UF',
+  'no-endpoints': 'UH',
+  'no-route': 'NR',
+  timeout: 'UT',
+  reset: 'UR',
+  'route-backend': undefined,
+  internal: undefined,
+};
 
 const CONTEXT = Symbol('tsmesh.httpContext');
 

@@ -11,6 +11,7 @@ import {
   applyHeaderEditRaw,
   httpContextOf,
   PROXY_ERROR_HEADER,
+  RESPONSE_FLAG_OF,
   type HttpConnectionContext,
   type HttpRequestInfo,
   type HttpRouteTarget,
@@ -19,7 +20,7 @@ import {
 import type { UpstreamEndpoint, UpstreamLease } from '../upstream/selector.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
 import { isConnectFailure } from './errors.js';
-import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry, type ResponseFlag } from '../telemetry/index.js';
+import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry } from '../telemetry/index.js';
 
 const log = logger('http.h1');
 const TRACE_HEADER_SET = new Set(TRACE_HEADERS);
@@ -96,19 +97,9 @@ function writeEarlyHints(res: ServerResponse, rawHeaders: readonly string[]): vo
   }
 }
 
-const FLAG_OF: Record<ProxyErrorKind, ResponseFlag | undefined> = {
-  connect: 'UF',
-  'no-endpoints': 'UH',
-  'no-route': 'NR',
-  timeout: 'UT',
-  reset: 'UR',
-  'route-backend': undefined,
-  internal: undefined,
-};
-
 /** Answers a request the proxy cannot forward, records it, and marks it as the proxy's own answer. */
 function reply(res: ServerResponse, record: RequestRecord, status: number, kind: ProxyErrorKind, message: string, upstream?: string): void {
-  const flag = FLAG_OF[kind];
+  const flag = RESPONSE_FLAG_OF[kind];
   if (res.headersSent) {
     res.destroy();
     record.end({ upstream, flags: flag ? [flag] : undefined, error: message });

@@ -9,6 +9,7 @@ import { forwardableH2Headers } from './headers.js';
 import {
   httpContextOf,
   PROXY_ERROR_HEADER,
+  RESPONSE_FLAG_OF,
   type HttpConnectionContext,
   type HttpRequestInfo,
   type HttpRouteTarget,
@@ -46,16 +47,6 @@ const GRPC_INTERNAL = 13;
 const GRPC_UNAVAILABLE = 14;
 const GRPC_UNIMPLEMENTED = 12;
 
-const FLAG_OF: Record<ProxyErrorKind, ResponseFlag | undefined> = {
-  connect: 'UF',
-  'no-endpoints': 'UH',
-  'no-route': 'NR',
-  timeout: 'UT',
-  reset: 'UR',
-  'route-backend': undefined,
-  internal: undefined,
-};
-
 function isGrpc(headers: IncomingHttpHeaders): boolean {
   return String(headers['content-type'] ?? '').startsWith('application/grpc');
 }
@@ -69,7 +60,7 @@ function grpcStatusFor(httpStatus: number): number {
 
 /** Answers a stream the proxy cannot forward: gRPC callers get a trailers-only gRPC status. */
 function replyError(stream: ServerHttp2Stream, reqHeaders: IncomingHttpHeaders, record: RequestRecord, status: number, kind: ProxyErrorKind, message: string, upstream?: string): void {
-  const flag = FLAG_OF[kind];
+  const flag = RESPONSE_FLAG_OF[kind];
   const end = (): void => record.end({ upstream, flags: flag ? [flag] : undefined, error: message });
   if (stream.destroyed || stream.closed) return end();
   if (stream.headersSent) {
