@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { generateWorkloadCsr, parseCaConfig, requestCertificate, startCa, type RunningCa } from '@tsmesh/ca';
 import { LineDecoder, encodeMessage, parseClientMessage, type ClientMessage, type KubeObject, type MeshSnapshot } from '@tsmesh/common';
 import { pino } from 'pino';
@@ -15,16 +15,24 @@ import { DISCOVERY_ERRORS } from './errors.js';
 
 const quiet = pino({ level: 'silent' });
 const CONTROL_ID = 'spiffe://cluster.local/ns/tsmesh-system/sa/tsmesh-control';
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+// Captured before any test fakes timers: waiting for the network must use real time.
+const realSetTimeout = setTimeout;
+const realNow = Date.now;
+const pause = (ms: number): Promise<void> => new Promise((resolve) => realSetTimeout(resolve, ms));
 
 async function eventually<T>(probe: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = realNow() + timeoutMs;
   for (;;) {
     const value = probe();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (realNow() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await pause(10);
   }
+}
+
+/** Fakes the clock and timers (the source's retry and start timers, Date); the network stays real. */
+function fakeClock(): void {
+  jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
 }
 
 interface Pem {
@@ -130,6 +138,8 @@ describe('ControlPlaneSource', () => {
     await Promise.all(planes.map((p) => p.close()));
     sources = [];
     planes = [];
+    // After close: the sources cleared their (possibly fake) timers with the same clock that set them.
+    jest.useRealTimers();
   });
 
   afterAll(async () => {
@@ -213,24 +223,39 @@ describe('ControlPlaneSource', () => {
   });
 
   it('backs off exponentially while the control plane refuses, and says why', async () => {
+    // The network is real but the clock is fake: it moves only when the test says, so each retry
+    // is seen to wait exactly its delay (not 1 ms less, not at all more), however loaded the machine.
+    fakeClock();
     const control = await plane((call) => {
       call.stream.respond({ ':status': 503, 'content-type': 'application/json' });
       call.stream.end(JSON.stringify({ error: { code: 'TSMESH_ERR_UNAVAILABLE', message: 'no mesh snapshot yet' } }));
     });
     const s = source(control.port, { random: () => 0, startTimeoutMs: 60_000 });
     void s.start();
-    await eventually(() => control.calls.length >= 5, 'five attempts');
-    const gaps = control.calls.slice(1, 5).map((call, i) => call.at - (control.calls[i]?.at ?? 0));
+    // A retry is pending (nextAttemptAt) only once the refusal was handled; connect() clears it.
+    const refusalHandled = (what: string): Promise<string> => eventually(() => s.status().nextAttemptAt, what);
     // random 0: each delay is half its window, the window doubling from 100 ms.
-    [50, 100, 200, 400].forEach((expected, i) => {
-      expect(gaps[i]).toBeGreaterThanOrEqual(expected - 5);
-      expect(gaps[i]).toBeLessThan(expected + 150);
-    });
+    for (const delay of [50, 100, 200, 400]) {
+      const nextAttemptAt = await refusalHandled(`refusal ${control.calls.length + 1}`);
+      const attempts = control.calls.length;
+      expect(s.status().consecutiveFailures).toBe(attempts);
+      expect(Date.parse(nextAttemptAt) - Date.now()).toBe(delay);
+      await jest.advanceTimersByTimeAsync(delay - 1);
+      expect(s.status().nextAttemptAt).toBe(nextAttemptAt);
+      expect(control.calls).toHaveLength(attempts);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(s.status().nextAttemptAt).toBeUndefined();
+      await eventually(() => control.calls.length === attempts + 1, `attempt ${attempts + 1}`);
+    }
+    await refusalHandled('the fifth refusal');
+    // When the control plane saw each stream, on the same (fake) clock.
+    const gaps = control.calls.slice(1).map((call, i) => call.at - (control.calls[i]?.at ?? 0));
+    expect(gaps).toEqual([50, 100, 200, 400]);
     expect(s.status()).toMatchObject({
       connected: false,
+      consecutiveFailures: 5,
       lastError: { code: DISCOVERY_ERRORS.CONTROL_REFUSED, message: 'the control plane refused the stream (HTTP 503): TSMESH_ERR_UNAVAILABLE: no mesh snapshot yet' },
     });
-    expect(s.status().consecutiveFailures).toBeGreaterThanOrEqual(5);
   });
 
   it('drops a control plane that sends something that is not the protocol, and connects again', async () => {
@@ -251,8 +276,18 @@ describe('ControlPlaneSource', () => {
     const control = await plane(() => undefined);
     const port = control.port;
     await control.close();
+    // Fake clock: the start timeout fires when the test says, after the first refusal was seen
+    // (real time would let a stalled machine fire it before the refused connection is even noticed).
+    fakeClock();
     const s = source(port, { startTimeoutMs: 400 });
-    const result = await s.start();
+    const starting = s.start();
+    await eventually(() => s.status().lastError?.message.includes('ECONNREFUSED'), 'the refused connection');
+    let settled = false;
+    void starting.then(() => (settled = true));
+    await jest.advanceTimersByTimeAsync(399);
+    expect(settled).toBe(false);
+    await jest.advanceTimersByTimeAsync(1);
+    const result = await starting;
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.error.code).toBe(DISCOVERY_ERRORS.CONTROL_START_TIMEOUT);

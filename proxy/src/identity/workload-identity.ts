@@ -30,7 +30,7 @@ export interface WorkloadIdentityOptions {
   readonly requestTimeoutMs?: number;
   /** Name verified on the CA's serving certificate instead of the host of caAddr. */
   readonly caServerName?: string;
-  /** At most one failure warning per interval. Default 30 000 ms. */
+  /** At most one failure line per interval; the failures after expiry have their own limit, so the first one is logged. Default 30 000 ms. */
   readonly failureLogIntervalMs?: number;
   readonly log?: Logger;
   /** Injected for tests: the clock (ms), the jitter source, the CA call. */
@@ -77,6 +77,8 @@ export class WorkloadIdentityManager {
   private readonly options: WorkloadIdentityOptions;
   private readonly log: Logger;
   private readonly failureLog: RateLimitedLog;
+  /** Its own limit: expiry is news, never swallowed by the warnings that came before it. */
+  private readonly expiredLog: RateLimitedLog;
   private readonly backoff: BackoffOptions;
   private readonly renewFraction: number;
   private readonly now: () => number;
@@ -108,6 +110,7 @@ export class WorkloadIdentityManager {
     this.request = options.requestCertificate ?? requestCertificate;
     this.log = (options.log ?? logger('identity')).child({ spiffeId: this.spiffeId });
     this.failureLog = new RateLimitedLog(this.log, options.failureLogIntervalMs ?? 30_000, this.now);
+    this.expiredLog = new RateLimitedLog(this.log, options.failureLogIntervalMs ?? 30_000, this.now);
     this.firstCertificate = new Promise<IdentityMaterial>((resolve, reject) => {
       this.settleFirst = { resolve, reject };
     });
@@ -291,7 +294,7 @@ export class WorkloadIdentityManager {
     if (this.material === undefined) {
       this.failureLog.error(fields, 'cannot get a workload certificate; not ready for mTLS until the CA issues one');
     } else if (remaining !== undefined && remaining <= 0) {
-      this.failureLog.error(fields, 'cannot renew the workload certificate and it has expired; peers will refuse it');
+      this.expiredLog.error(fields, 'cannot renew the workload certificate and it has expired; peers will refuse it');
     } else {
       this.failureLog.warn(
         { ...fields, expiresAt: this.material.expiresAt.toISOString() },
