@@ -1,5 +1,5 @@
 // Public API of @tsmesh/control: discovery of the mesh (from Kubernetes or a mesh file), its
-// distribution to sidecars, and the control plane's configuration. The fake API server is for tests.
+// distribution to sidecars, the route status it writes back, and the control plane's configuration. The fake API server is for tests.
 export { CONTROL_ERRORS, type ControlErrorCode } from './errors.js';
 export { controlConfig, CONTROL_ENV, type ControlConfig, type MeshSourceConfig } from './config.js';
 export {
@@ -18,5 +18,15 @@ export { EVENT_COMPONENT, INVALID_OBJECT_REASON } from './discovery/events.js';
 export type { BackoffOptions } from './discovery/backoff.js';
 export { createMeshProvider, loadKubeConfig, type ProviderOptions } from './discovery/provider.js';
 export { FakeApiServer, FAKE_RESOURCES, type FakeApiServerOptions, type FakeResource, type Fault, type RequestRecord } from './testing/fake-apiserver.js';
+export {
+  RouteStatusWriter,
+  MESH_CONTROLLER_NAME,
+  DEFAULT_CONFLICT_WAIT_MS,
+  DEFAULT_STATUS_DEBOUNCE_MS,
+  DEFAULT_STATUS_MAX_ATTEMPTS,
+  statusPath,
+  type RouteStatusWriterOptions,
+  type StatusClient,
+} from './status/index.js';
 export { readServingTls, startControlPlane, DEFAULT_TLS_RELOAD_MS, type RunningControlPlane, type StartControlPlaneOptions } from './server.js';
 export * from './distribution/index.js';

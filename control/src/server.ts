@@ -6,12 +6,14 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { logger, type Logger, type MeshProvider, type TsmeshError } from '@tsmesh/common';
-import { createMeshProvider, type ProviderOptions } from './discovery/provider.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createMeshProvider, loadKubeConfig, type ProviderOptions } from './discovery/provider.js';
 import type { ControlPlaneConfig, DistributionConfig, ListenAddress } from './distribution/config.js';
 import { createDebugServer } from './distribution/debug.js';
 import { MeshDistributor } from './distribution/distributor.js';
 import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from './distribution/errors.js';
 import { createDistributionServer, servingContextOptions, type ServingTls } from './distribution/transport.js';
+import { RouteStatusWriter, type RouteStatusWriterOptions } from './status/writer.js';
 
 export interface StartControlPlaneOptions {
   /** Replaces the provider the config asks for (tests, embedding). It is started here and closed by close(). */
@@ -23,6 +25,12 @@ export interface StartControlPlaneOptions {
   readonly keepaliveMs?: number;
   /** The longest a change waits under continuous churn (default 1 s). */
   readonly maxDelayMs?: number;
+  /**
+   * Writing HTTPRoute/GRPCRoute status. By default it runs when the mesh comes from Kubernetes and the
+   * provider is the one the config asks for (a mesh file has nowhere to write). `false` turns it off;
+   * a `kubeConfig` names the API server to write to (needed with a provider given in `provider`).
+   */
+  readonly routeStatus?: false | (RouteStatusWriterOptions & { readonly kubeConfig?: KubeConfig });
   readonly log?: Logger;
 }
 
@@ -32,6 +40,8 @@ export interface RunningControlPlane {
   readonly debugAddress: ListenAddress | undefined;
   readonly distributor: MeshDistributor;
   readonly provider: MeshProvider;
+  /** Writes route status to the API server; undefined when the mesh does not come from Kubernetes. */
+  readonly routeStatus: RouteStatusWriter | undefined;
   /** Re-reads the TLS files now; true when the serving context changed. A bad file keeps the current one. */
   reloadTls(): Promise<boolean>;
   /** Ends every sidecar stream, stops listening, closes the provider. */
@@ -82,6 +92,23 @@ function closeServer(server: Http2SecureServer | HttpServer): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+/** The route status writer the options ask for, if any: only with the mesh read from Kubernetes. */
+function routeStatusWriter(config: ControlPlaneConfig, options: StartControlPlaneOptions, provider: MeshProvider): RouteStatusWriter | undefined {
+  const settings = options.routeStatus;
+  const source = config.discovery.source;
+  if (settings === false || source.kind !== 'kubernetes') return undefined;
+  const { kubeConfig: given, ...writerOptions } = settings ?? {};
+  let kubeConfig = given;
+  if (kubeConfig === undefined) {
+    // A provider handed in may read anything: write only where the config says the mesh comes from.
+    if (options.provider !== undefined) return undefined;
+    const loaded = loadKubeConfig(source.kubeconfig);
+    if (!loaded.ok) throw loaded.error;
+    kubeConfig = loaded.value;
+  }
+  return new RouteStatusWriter(provider, kubeConfig, { log: options.log ?? logger('control.status'), ...writerOptions });
+}
+
 /**
  * Starts discovery, waits for its first snapshot, then serves sidecars. Throws TsmeshError when the
  * TLS files are unusable, the provider cannot start, or an address cannot be bound.
@@ -98,6 +125,13 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
   }
   const first = await provider.start();
   if (!first.ok) throw first.error as TsmeshError;
+  let routeStatus: RouteStatusWriter | undefined;
+  try {
+    routeStatus = routeStatusWriter(config, options, provider);
+  } catch (error) {
+    await provider.close();
+    throw error;
+  }
 
   const distributor = new MeshDistributor(provider, {
     trustDomain: settings.trustDomain,
@@ -128,6 +162,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
     await provider.close();
     throw error;
   }
+  routeStatus?.start();
 
   const reloadTls = async (): Promise<boolean> => {
     let next: ServingTls;
@@ -152,6 +187,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
       address: `${address.host}:${address.port}`,
       debug: debugAddress === undefined ? undefined : `${debugAddress.host}:${debugAddress.port}`,
       source: config.discovery.source.kind,
+      routeStatus: routeStatus !== undefined,
       version: first.value.version,
       trustDomain: settings.trustDomain,
     },
@@ -161,6 +197,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     clearInterval(reloader);
+    await routeStatus?.close();
     distributor.close();
     for (const session of sessions) session.close();
     const closed = closeServer(server);
@@ -176,6 +213,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
     debugAddress,
     distributor,
     provider,
+    routeStatus,
     reloadTls,
     close: () => (closing ??= close()),
   };

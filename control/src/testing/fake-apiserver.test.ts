@@ -204,6 +204,95 @@ describe('FakeApiServer', () => {
   });
 });
 
+describe('FakeApiServer status subresource', () => {
+  let fake: FakeApiServer;
+  const controllers: AbortController[] = [];
+  const ROUTES = '/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes';
+  const httpRoute = (): KubeObject => ({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'canary', namespace: 'shop' },
+    spec: { parentRefs: [{ kind: 'Service', name: 'web' }] },
+  });
+
+  beforeEach(async () => {
+    fake = await FakeApiServer.start();
+  });
+
+  afterEach(async () => {
+    for (const controller of controllers.splice(0)) controller.abort();
+    await fake.close();
+  });
+
+  async function send(method: string, path: string, body: unknown, contentType = 'application/json'): Promise<{ status: number; body: KubeObject }> {
+    const response = await fetch(`${fake.url}${path}`, { method, headers: { 'Content-Type': contentType }, body: JSON.stringify(body) });
+    return { status: response.status, body: (await response.json()) as KubeObject };
+  }
+
+  /** The first `count` lines of a watch from resourceVersion `from`. */
+  async function events(from: number, count: number): Promise<{ type: string; object: KubeObject }[]> {
+    const controller = new AbortController();
+    controllers.push(controller);
+    const response = await fetch(`${fake.url}${ROUTES}?watch=true&resourceVersion=${from}`, { signal: controller.signal });
+    const reader = response.body?.getReader();
+    let text = '';
+    while (reader !== undefined && text.split('\n').filter((l) => l !== '').length < count) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    controller.abort();
+    return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { type: string; object: KubeObject });
+  }
+
+  it('replaces only the status on PUT, bumping resourceVersion but not generation, and tells the watches', async () => {
+    const created = fake.create(httpRoute());
+    const from = fake.resourceVersion;
+    const put = await send('PUT', `${ROUTES}/canary/status`, { ...created, spec: { changed: true }, status: { parents: [] } });
+    expect(put.status).toBe(200);
+    expect(put.body['spec']).toEqual(created['spec']);
+    expect(put.body['status']).toEqual({ parents: [] });
+    expect(put.body.metadata['generation']).toBe(1);
+    expect(Number(put.body.metadata['resourceVersion'])).toBeGreaterThan(Number(created.metadata['resourceVersion']));
+    const [event] = await events(from, 1);
+    expect(event?.type).toBe('MODIFIED');
+    expect(event?.object['status']).toEqual({ parents: [] });
+  });
+
+  it('answers 409 Conflict to a PUT with a stale resourceVersion', async () => {
+    const created = fake.create(httpRoute());
+    fake.updateStatus({ ...created, status: { parents: [] } });
+    const put = await send('PUT', `${ROUTES}/canary/status`, { ...created, status: { parents: [{ controllerName: 'x' }] } });
+    expect(put.status).toBe(409);
+    expect(put.body['reason']).toBe('Conflict');
+  });
+
+  it('merges a PATCH into the status', async () => {
+    const created = fake.create(httpRoute());
+    fake.updateStatus({ ...created, status: { parents: [], other: 'kept' } });
+    const patched = await send('PATCH', `${ROUTES}/canary/status`, { status: { parents: [{ controllerName: 'x' }] } }, 'application/merge-patch+json');
+    expect(patched.status).toBe(200);
+    expect(patched.body['status']).toEqual({ parents: [{ controllerName: 'x' }], other: 'kept' });
+  });
+
+  it('keeps the status when the object itself is written, bumping generation only for a spec change', () => {
+    const created = fake.create(httpRoute());
+    fake.updateStatus({ ...created, status: { parents: [] } });
+    const relabelled = fake.update({ ...httpRoute(), metadata: { ...httpRoute().metadata, labels: { a: 'b' } } });
+    expect(relabelled['status']).toEqual({ parents: [] });
+    expect(relabelled.metadata['generation']).toBe(1);
+    const changed = fake.update({ ...httpRoute(), spec: { parentRefs: [] } });
+    expect(changed.metadata['generation']).toBe(2);
+    expect(changed['status']).toEqual({ parents: [] });
+  });
+
+  it('serves no status subresource for kinds without one', async () => {
+    fake.create(service('web'));
+    const put = await send('PUT', '/api/v1/namespaces/default/services/web/status', { status: {} });
+    expect(put.status).toBe(404);
+  });
+});
+
 describe('selectors', () => {
   const object = { metadata: { labels: { app: 'web', tier: 'front' } }, status: { phase: 'Running' }, spec: {} };
 

@@ -66,6 +66,7 @@ const REASONS: Readonly<Record<number, string>> = {
   405: 'MethodNotAllowed',
   409: 'Conflict',
   410: 'Expired',
+  415: 'UnsupportedMediaType',
   429: 'TooManyRequests',
   500: 'InternalError',
   503: 'ServiceUnavailable',
@@ -136,6 +137,13 @@ export class FakeApiServer {
   /** Replaces a stored object (keeping uid and creationTimestamp) and tells the watches. */
   update(object: KubeObject): KubeObject {
     return this.store.update(object);
+  }
+
+  /** Replaces an object's status only, as a write to its `/status` subresource does (without a resourceVersion check). */
+  updateStatus(object: Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'> & { status?: unknown }): KubeObject {
+    const resource = FAKE_RESOURCES.find((r) => groupVersion(r) === object.apiVersion && r.kind === object.kind);
+    if (resource?.statusSubresource !== true) throw new Error(`${object.apiVersion} ${object.kind} has no status subresource`);
+    return this.store.updateStatus(resource, object, object.status, undefined);
   }
 
   /** Creates or updates. */
@@ -253,7 +261,7 @@ export class FakeApiServer {
   ): Promise<{ status: number; body: unknown } | 'streaming'> {
     const route = this.route(path);
     const method = req.method ?? 'GET';
-    if (route.subresource !== undefined) throw new StatusError(405, 'MethodNotAllowed', `subresource ${route.subresource} is not served`);
+    if (route.subresource !== undefined) return this.serveStatus(req, route);
     if (route.name === undefined) {
       if (method === 'GET' && watch) {
         this.startWatch(route, query, res);
@@ -279,6 +287,31 @@ export class FakeApiServer {
       return { status: 200, body: this.update({ ...body, apiVersion: named.apiVersion, kind: named.kind, metadata: { ...(body.metadata ?? {}), ...named.metadata } }) };
     }
     throw new StatusError(405, 'MethodNotAllowed', `${method} is not allowed on an object`);
+  }
+
+  /** GET, PUT and PATCH (JSON merge patch) on `.../{name}/status` of a resource with a status subresource. */
+  private async serveStatus(req: IncomingMessage, route: Route): Promise<{ status: number; body: unknown }> {
+    const method = req.method ?? 'GET';
+    if (route.subresource !== 'status' || !route.resource.statusSubresource || route.name === undefined) {
+      throw new StatusError(404, 'NotFound', `subresource ${route.subresource ?? ''} is not served`);
+    }
+    const named = { metadata: { name: route.name, ...(route.namespace === undefined ? {} : { namespace: route.namespace }) } };
+    const { existing } = this.store.find(route.resource, named);
+    if (method === 'GET') return { status: 200, body: clone(existing) };
+    if (method === 'PUT') {
+      const body = (await readJson(req)) as KubeObject;
+      const rv = body.metadata?.resourceVersion;
+      return { status: 200, body: this.store.updateStatus(route.resource, named, body['status'], typeof rv === 'string' ? rv : undefined) };
+    }
+    if (method === 'PATCH') {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
+      if (type !== 'application/merge-patch+json') throw new StatusError(415, 'UnsupportedMediaType', `patch type ${type ?? ''} is not served`);
+      const patch = (await readJson(req)) as Partial<KubeObject>;
+      const rv = patch.metadata?.resourceVersion;
+      const status = 'status' in patch ? mergePatch(existing['status'], patch['status']) : existing['status'];
+      return { status: 200, body: this.store.updateStatus(route.resource, named, status, typeof rv === 'string' ? rv : undefined) };
+    }
+    throw new StatusError(405, 'MethodNotAllowed', `${method} is not allowed on a status subresource`);
   }
 
   /** `/api/v1/...` and `/apis/<group>/<version>/...` to a resource, namespace, name and subresource. */
@@ -402,6 +435,17 @@ export class FakeApiServer {
       else if (before) send(watcher.res, 'DELETED', record.object);
     }
   }
+}
+
+/** RFC 7386 JSON merge patch. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return clone(patch);
+  const result: Record<string, unknown> = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
 }
 
 function send(res: ServerResponse, type: string, object: unknown): void {

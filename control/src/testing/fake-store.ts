@@ -13,10 +13,23 @@ export interface FakeResource {
   readonly namespaced: boolean;
   /** Served from a CustomResourceDefinition: it can be absent, and its list items carry apiVersion and kind. */
   readonly custom: boolean;
+  /**
+   * Has a `status` subresource: writes to the object keep its status, writes to `/status` change only
+   * the status, and only a change outside metadata and status bumps metadata.generation.
+   */
+  readonly statusSubresource?: boolean;
 }
 
 const core = (plural: string, kind: string, namespaced = true): FakeResource => ({ group: '', version: 'v1', plural, kind, namespaced, custom: false });
-const custom = (group: string, plural: string, kind: string): FakeResource => ({ group, version: 'v1', plural, kind, namespaced: true, custom: true });
+const custom = (group: string, plural: string, kind: string, statusSubresource = false): FakeResource => ({
+  group,
+  version: 'v1',
+  plural,
+  kind,
+  namespaced: true,
+  custom: true,
+  statusSubresource,
+});
 
 export const FAKE_RESOURCES: readonly FakeResource[] = [
   core('services', 'Service'),
@@ -26,8 +39,8 @@ export const FAKE_RESOURCES: readonly FakeResource[] = [
   core('events', 'Event'),
   { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true, custom: false },
   custom('security.tsmesh.io', 'peerauthentications', 'PeerAuthentication'),
-  custom('gateway.networking.k8s.io', 'httproutes', 'HTTPRoute'),
-  custom('gateway.networking.k8s.io', 'grpcroutes', 'GRPCRoute'),
+  custom('gateway.networking.k8s.io', 'httproutes', 'HTTPRoute', true),
+  custom('gateway.networking.k8s.io', 'grpcroutes', 'GRPCRoute', true),
 ];
 
 /** A Kubernetes Status object, as error answers and watch ERROR events carry. */
@@ -49,6 +62,11 @@ export class StatusError extends Error {
 export const clone = <T>(value: T): T => structuredClone(value);
 export const groupVersion = (r: FakeResource): string => (r.group === '' ? r.version : `${r.group}/${r.version}`);
 const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
+/** What a spec change is judged on: the object without metadata and status. */
+const withoutMeta = (object: Record<string, unknown>): Record<string, unknown> => {
+  const { metadata: _metadata, status: _status, apiVersion: _apiVersion, kind: _kind, ...rest } = object;
+  return rest;
+};
 const timestamp = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -157,8 +175,13 @@ export class FakeStore {
       throw new StatusError(409, 'Conflict', `the object has been modified; resourceVersion ${given} is not the latest`);
     }
     const rv = ++this.rv;
+    const kept = resource.statusSubresource ? { status: clone(existing['status']) } : {};
+    const { status: _given, ...rest } = clone(object);
+    const next: KubeObject = resource.statusSubresource ? (rest as KubeObject) : clone(object);
+    const specChanged = !resource.statusSubresource || JSON.stringify(withoutMeta(existing)) !== JSON.stringify(withoutMeta(next));
     const stored: KubeObject = {
-      ...clone(object),
+      ...next,
+      ...(kept.status === undefined ? {} : kept),
       apiVersion: existing.apiVersion,
       kind: existing.kind,
       metadata: {
@@ -168,9 +191,28 @@ export class FakeStore {
         uid: existing.metadata['uid'],
         creationTimestamp: existing.metadata['creationTimestamp'],
         resourceVersion: String(rv),
-        generation: Number(existing.metadata['generation'] ?? 1) + 1,
+        generation: Number(existing.metadata['generation'] ?? 1) + (specChanged ? 1 : 0),
       },
     };
+    this.objects(resource).set(key, stored);
+    this.record({ rv, resource, type: 'MODIFIED', object: stored, previous: existing });
+    return clone(stored);
+  }
+
+  /**
+   * Replaces the status of a stored object of a resource with a status subresource, as a PUT (or a
+   * PATCH, after the caller merged it) on `/status` does: everything else is kept, generation too.
+   * A non-empty `resourceVersion` that is not the stored one is a 409 Conflict.
+   */
+  updateStatus(resource: FakeResource, object: Pick<KubeObject, 'metadata'>, status: unknown, resourceVersion: string | undefined): KubeObject {
+    const { key, existing } = this.find(resource, object);
+    if (resourceVersion !== undefined && resourceVersion !== '' && resourceVersion !== existing.metadata.resourceVersion) {
+      throw new StatusError(409, 'Conflict', `the object has been modified; resourceVersion ${resourceVersion} is not the latest`);
+    }
+    const rv = ++this.rv;
+    const stored: KubeObject = { ...clone(existing), metadata: { ...clone(existing.metadata), resourceVersion: String(rv) } };
+    if (status === undefined || status === null) delete stored['status'];
+    else stored['status'] = clone(status);
     this.objects(resource).set(key, stored);
     this.record({ rv, resource, type: 'MODIFIED', object: stored, previous: existing });
     return clone(stored);

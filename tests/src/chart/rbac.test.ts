@@ -1,5 +1,6 @@
 // Least privilege: what each control-plane ServiceAccount may do is exactly what its component
-// uses (control/src/discovery/README.md, ca/README.md, injector/README.md), nothing more.
+// uses (control/src/discovery/README.md, control/src/status/README.md, ca/README.md,
+// injector/README.md), nothing more.
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { WATCHED_RESOURCES } from '@tsmesh/control';
 import { NAMESPACE, render, VALUE_SETS, type KubeObject } from './helm.js';
@@ -30,7 +31,10 @@ function grants(objects: readonly KubeObject[], serviceAccount: string, namespac
   return found.sort();
 }
 
+/** The route status writer PUTs the status subresource (never PATCH, never the object itself). */
+const ROUTE_STATUS = ['gateway.networking.k8s.io/grpcroutes/status:update', 'gateway.networking.k8s.io/httproutes/status:update'];
 const CONTROL = [
+  ...ROUTE_STATUS,
   'core/events:create',
   'core/namespaces:list', 'core/namespaces:watch',
   'core/pods:list', 'core/pods:watch',
@@ -50,17 +54,17 @@ describe('RBAC', () => {
     objects = await render();
   });
 
-  test('the control plane may list and watch the mesh kinds and create events, nothing else', () => {
+  test('the control plane may list and watch the mesh kinds, create events and update route status, nothing else', () => {
     expect(grants(objects, 'tsmesh-control')).toEqual(CONTROL);
   });
 
-  test('the control plane grants are what discovery watches (WATCHED_RESOURCES) plus creating events', () => {
+  test('the control plane grants are what discovery watches (WATCHED_RESOURCES) plus creating events and updating route status', () => {
     const watched = WATCHED_RESOURCES.flatMap((r) => {
       const match = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/([a-z]+)$/.exec(r.path);
       if (match === null) throw new Error(`unexpected path ${r.path}`);
       return ['list', 'watch'].map((verb) => `${match[1] ?? 'core'}/${match[2]}:${verb}`);
     });
-    expect(grants(objects, 'tsmesh-control')).toEqual([...watched, 'core/events:create'].sort());
+    expect(grants(objects, 'tsmesh-control')).toEqual([...watched, 'core/events:create', ...ROUTE_STATUS].sort());
   });
 
   test('the CA may create TokenReviews, nothing else', () => {

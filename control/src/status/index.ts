@@ -1,0 +1,11 @@
+// Route status: what compiling found about each HTTPRoute and GRPCRoute, written to the API server.
+export { MESH_CONTROLLER_NAME, desiredParents, existingParents, parentRefJson, type ConditionJson, type DesiredParents, type ParentStatusJson } from './parents.js';
+export {
+  RouteStatusWriter,
+  DEFAULT_CONFLICT_WAIT_MS,
+  DEFAULT_STATUS_DEBOUNCE_MS,
+  DEFAULT_STATUS_MAX_ATTEMPTS,
+  statusPath,
+  type RouteStatusWriterOptions,
+  type StatusClient,
+} from './writer.js';
