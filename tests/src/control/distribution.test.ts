@@ -288,9 +288,10 @@ describe('mesh distribution to sidecars', () => {
     shop.subscribe((s) => updates.push(s.version));
     const publishesBefore = plane.distributor.status().publishes;
 
+    // The burst lands within one turn of the event loop, so it fits the debounce window however
+    // loaded the machine is; the assertions below say it went out as at most two snapshots.
     for (let i = 2; i <= 11; i++) {
       provider.publish(meshSnapshot({ webEndpoints: Array.from({ length: i }, (_, j) => `10.0.1.${j + 1}`) }));
-      await pause(5);
     }
     await eventually(() => endpointsOf(shop.current()).length === 11, 'the last change');
     await pause(300);
