@@ -45,6 +45,8 @@ async function versionOf(workspace: Workspace, command: string, args: string[]):
 async function bench(config: BenchConfig, workspace: Workspace): Promise<BenchReport> {
   const tools = requireTools(config);
   const startedAt = new Date().toISOString();
+  // What is measured: the commit, and whether the working tree had local changes (read before the run).
+  const revision = await versionOf(workspace, 'git', ['-C', REPO_ROOT, 'describe', '--always', '--dirty']);
   // Other work on the machine skews every figure; how busy it was before we started is recorded.
   const idleBefore = sampleMachine();
   await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -92,8 +94,7 @@ async function bench(config: BenchConfig, workspace: Workspace): Promise<BenchRe
       memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
       kernel: `${os.type()} ${os.release()}`,
       node: process.versions.node,
-      // What was measured: the commit, and whether the proxy's working tree had local changes.
-      revision: await versionOf(workspace, 'git', ['-C', REPO_ROOT, 'describe', '--always', '--dirty']),
+      revision,
       h2load: await versionOf(workspace, tools.h2load, ['--version']),
       haproxy: await versionOf(workspace, tools.haproxy, ['-v']),
       nginx: await versionOf(workspace, tools.nginx, ['-v']),
