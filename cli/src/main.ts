@@ -61,10 +61,12 @@ if (major < 24) {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    // A failed command may leave a watcher or a socket open: exit instead of lingering. A
+    // successful one ends when its work is done (stdout may still be draining into a pipe).
+    if (code !== 0) process.exit(code);
   },
   (error: unknown) => {
     process.stderr.write(`tsmesh: ${String(error)}\n`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );

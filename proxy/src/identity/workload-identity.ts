@@ -4,7 +4,8 @@ import type { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { logger, ok, err, type Logger, type Result, type TsmeshError } from '@tsmesh/common';
-import { generateWorkloadCsr, requestCertificate } from '@tsmesh/ca';
+// The client entry point only: the package root would load the CA server (fastify, client-node).
+import { generateWorkloadCsr, requestCertificate } from '@tsmesh/ca/client';
 import { RateLimitedLog } from '../telemetry/log-limit.js';
 import { DEFAULT_BACKOFF, renewalAtMs, retryDelayMs, type BackoffOptions } from './backoff.js';
 import { IDENTITY_ERRORS, IdentityError } from './errors.js';
