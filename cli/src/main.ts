@@ -1,41 +1,38 @@
 #!/usr/bin/env node
 // `tsmesh`: one binary, one subcommand per component (see ../shared/SPEC.md, Command line).
 import { UsageError, type Command } from './command.js';
-import { iptablesCommand } from './commands/iptables.js';
-import { proxyCommand } from './commands/proxy.js';
-import { controlCommand } from './commands/control.js';
-import { caCommand } from './commands/ca.js';
-import { injectorCommand } from './commands/injector.js';
-import { injectCommand } from './commands/inject.js';
-import { demoCommand } from './commands/demo.js';
 
-const COMMANDS: readonly Command[] = [
-  iptablesCommand,
-  proxyCommand,
-  controlCommand,
-  caCommand,
-  injectorCommand,
-  injectCommand,
-  demoCommand,
-];
+// Each command's module is loaded only when it runs: the sidecar (`tsmesh proxy`) must not carry
+// the CA server, the control plane or the webhook in its memory.
+const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  iptables: async () => (await import('./commands/iptables.js')).iptablesCommand,
+  proxy: async () => (await import('./commands/proxy.js')).proxyCommand,
+  control: async () => (await import('./commands/control.js')).controlCommand,
+  ca: async () => (await import('./commands/ca.js')).caCommand,
+  injector: async () => (await import('./commands/injector.js')).injectorCommand,
+  inject: async () => (await import('./commands/inject.js')).injectCommand,
+  demo: async () => (await import('./commands/demo.js')).demoCommand,
+};
 
-function usage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+async function usage(): Promise<string> {
+  const commands = await Promise.all(Object.values(COMMANDS).map((load) => load()));
+  const width = Math.max(...commands.map((c) => c.name.length));
+  const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
   return `Usage: tsmesh <command> [flags]\n\nCommands:\n${lines.join('\n')}\n\nRun 'tsmesh <command> --help' for a command's flags.\n`;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage());
+    process.stdout.write(await usage());
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!load) {
     process.stderr.write(`tsmesh: unknown command "${name}"; run 'tsmesh --help' for the list\n`);
     return 2;
   }
+  const command = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(command.help);
     return 0;
