@@ -35,7 +35,9 @@ describe('injectorConfig', () => {
   });
 
   it('requires the TLS files', () => {
-    expect(badFlag(() => injectorConfig([], {}))).toBe('--tls-cert and --tls-key are required: the API server only calls webhooks over HTTPS');
+    expect(badFlag(() => injectorConfig([], {}))).toBe(
+      '--tls-cert and --tls-key are required: the API server only calls webhooks over HTTPS (or --manage-webhook-cert NAME to make the certificate here)',
+    );
   });
 
   it('reads every flag', () => {

@@ -43,12 +43,32 @@ export const INJECTOR_ENV = {
   proxyTracingEndpoint: 'TSMESH_INJECTOR_PROXY_TRACING_ENDPOINT',
   proxyTracingSampleRate: 'TSMESH_INJECTOR_PROXY_TRACING_SAMPLE_RATE',
   trustDomain: 'TSMESH_INJECTOR_TRUST_DOMAIN',
+  manageWebhookCert: 'TSMESH_INJECTOR_MANAGE_WEBHOOK_CERT',
+  webhookService: 'TSMESH_INJECTOR_WEBHOOK_SERVICE',
+  webhookNamespace: 'TSMESH_INJECTOR_WEBHOOK_NAMESPACE',
+  webhookCaSecret: 'TSMESH_INJECTOR_WEBHOOK_CA_SECRET',
 } as const;
+
+export const DEFAULT_WEBHOOK_SERVICE = 'tsmesh-injector';
+export const DEFAULT_WEBHOOK_CA_SECRET = 'tsmesh-injector-ca';
+
+/** The self-managed serving certificate (`--manage-webhook-cert`): see README, *Self-managed certificate*. */
+export interface ManagedCertConfig {
+  /** The MutatingWebhookConfiguration whose caBundle the injector keeps. */
+  readonly webhookConfiguration: string;
+  /** The webhook Service and its namespace: the serving certificate's DNS names. */
+  readonly service: string;
+  readonly namespace: string;
+  /** The Secret (in `namespace`) that holds the CA every replica shares. */
+  readonly caSecret: string;
+}
 
 export interface InjectorConfig {
   readonly listen: { readonly host: string; readonly port: number };
-  readonly tlsCertFile: string;
-  readonly tlsKeyFile: string;
+  /** The serving certificate files; both set, or both undefined when `managedCert` is. */
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
+  readonly managedCert?: ManagedCertConfig;
   /** Undefined: $KUBECONFIG, else ~/.kube/config, else in-cluster. */
   readonly kubeconfig?: string;
   readonly logLevel: string;
@@ -104,14 +124,21 @@ const SETTINGS_HELP = `  --image IMAGE                  image of tsmesh-init and
 export const INJECTOR_HELP = `tsmesh injector: run the sidecar-injector admission webhook (HTTPS)
 
 Usage: tsmesh injector --tls-cert FILE --tls-key FILE [flags]
+       tsmesh injector --manage-webhook-cert WEBHOOK-CONFIGURATION [flags]
 
 Answers AdmissionReview (admission.k8s.io/v1) requests on POST /inject with a JSONPatch that adds
 the tsmesh sidecar; GET /healthz/ready and /healthz/live for probes.
 
 Flags (each also read from the environment variable TSMESH_INJECTOR_<FLAG>, e.g. TSMESH_INJECTOR_TLS_CERT):
   --listen [HOST]:PORT           address to listen on (default ${DEFAULT_LISTEN}, all addresses)
-  --tls-cert FILE                PEM certificate chain of the webhook (required; reloaded when it changes)
-  --tls-key FILE                 PEM private key of the webhook (required)
+  --tls-cert FILE                PEM certificate chain of the webhook (reloaded when it changes)
+  --tls-key FILE                 PEM private key of the webhook
+  --manage-webhook-cert NAME     instead of the files: make the serving certificate from a CA kept in a
+                                 Secret (shared by all replicas), renew it, and keep the caBundle of the
+                                 MutatingWebhookConfiguration NAME equal to that CA
+  --webhook-service NAME         with --manage-webhook-cert: the webhook's Service (default ${DEFAULT_WEBHOOK_SERVICE})
+  --webhook-namespace NS         its namespace, also the CA Secret's (default: --control-plane-namespace)
+  --webhook-ca-secret NAME       the Secret holding the shared CA (default ${DEFAULT_WEBHOOK_CA_SECRET})
   --kubeconfig FILE              API server access for namespace labels and version (default: $KUBECONFIG,
                                  then ~/.kube/config, then the in-cluster service account)
   --log-level LEVEL              the injector's own pino level (default info)
@@ -276,6 +303,27 @@ function parseListen(value: string): { host: string; port: number } {
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
+const isObjectName = (value: string) => value.length <= 253 && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(value);
+
+function readManagedCert(values: Values, env: Readonly<Record<string, string | undefined>>, controlPlaneNamespace: string): ManagedCertConfig | undefined {
+  const E = INJECTOR_ENV;
+  const webhookConfiguration = check(pick(values, 'manage-webhook-cert', env, E.manageWebhookCert), '--manage-webhook-cert', isObjectName, 'a MutatingWebhookConfiguration name');
+  const service = check(pick(values, 'webhook-service', env, E.webhookService), '--webhook-service', isDnsLabel, 'a Service name');
+  const namespace = check(pick(values, 'webhook-namespace', env, E.webhookNamespace), '--webhook-namespace', isDnsLabel, 'a namespace name');
+  const caSecret = check(pick(values, 'webhook-ca-secret', env, E.webhookCaSecret), '--webhook-ca-secret', isObjectName, 'a Secret name');
+  if (webhookConfiguration === undefined) {
+    const stray = [['--webhook-service', service], ['--webhook-namespace', namespace], ['--webhook-ca-secret', caSecret]].find(([, v]) => v !== undefined);
+    if (stray !== undefined) throw badFlag(`${stray[0]} needs --manage-webhook-cert`);
+    return undefined;
+  }
+  return Object.freeze({
+    webhookConfiguration,
+    service: service ?? DEFAULT_WEBHOOK_SERVICE,
+    namespace: namespace ?? controlPlaneNamespace,
+    caSecret: caSecret ?? DEFAULT_WEBHOOK_CA_SECRET,
+  });
+}
+
 /** Flags and environment of `tsmesh injector`. Throws a TsmeshError (TSMESH_ERR_BAD_FLAG) on a bad value. */
 export function injectorConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = process.env): InjectorConfig {
   const values = parse(argv, {
@@ -285,23 +333,31 @@ export function injectorConfig(argv: readonly string[], env: Readonly<Record<str
     'tls-key': { type: 'string' },
     kubeconfig: { type: 'string' },
     'log-level': { type: 'string' },
+    'manage-webhook-cert': { type: 'string' },
+    'webhook-service': { type: 'string' },
+    'webhook-namespace': { type: 'string' },
+    'webhook-ca-secret': { type: 'string' },
   });
   const E = INJECTOR_ENV;
   const tlsCertFile = pick(values, 'tls-cert', env, E.tlsCert);
   const tlsKeyFile = pick(values, 'tls-key', env, E.tlsKey);
-  if (tlsCertFile === undefined || tlsKeyFile === undefined) {
-    throw badFlag('--tls-cert and --tls-key are required: the API server only calls webhooks over HTTPS');
+  const settings = readSettings(values, env, true);
+  const managedCert = readManagedCert(values, env, settings.controlPlaneNamespace);
+  if (managedCert !== undefined && (tlsCertFile !== undefined || tlsKeyFile !== undefined)) {
+    throw badFlag('--manage-webhook-cert and --tls-cert/--tls-key exclude each other: the certificate is either made here or read from files');
+  }
+  if (managedCert === undefined && (tlsCertFile === undefined || tlsKeyFile === undefined)) {
+    throw badFlag('--tls-cert and --tls-key are required: the API server only calls webhooks over HTTPS (or --manage-webhook-cert NAME to make the certificate here)');
   }
   const kubeconfig = pick(values, 'kubeconfig', env, E.kubeconfig);
   const logLevel = check(pick(values, 'log-level', env, E.logLevel), '--log-level', isLogLevel, 'a pino level') ?? 'info';
   return Object.freeze({
     listen: Object.freeze(parseListen(pick(values, 'listen', env, E.listen) ?? DEFAULT_LISTEN)),
-    tlsCertFile,
-    tlsKeyFile,
+    ...(managedCert === undefined ? { tlsCertFile, tlsKeyFile } : { managedCert }),
     ...(kubeconfig === undefined ? {} : { kubeconfig }),
     logLevel,
     namespaceCacheMs: DEFAULT_NAMESPACE_CACHE_MS,
-    settings: readSettings(values, env, true),
+    settings,
   });
 }
 

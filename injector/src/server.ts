@@ -1,5 +1,5 @@
-// The webhook's entry point: reads the TLS files, connects to the API server, and listens. The only
-// module that opens a port; `tsmesh injector` calls it.
+// The webhook's entry point: reads the TLS files (or makes its own certificate, tls/manager.ts),
+// connects to the API server, and listens. The only module that opens a port; `tsmesh injector` calls it.
 import { readFile, stat } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import { logger, setLogLevel } from '@tsmesh/common';
@@ -9,6 +9,8 @@ import { INJECTOR_ERRORS, injectorError } from './errors.js';
 import { kubeNamespaceLabels, kubernetesVersion, loadKubeConfig } from './kube.js';
 import { cachedNamespaceLabels, type NamespaceLabels } from './namespaces.js';
 import { makeSettings, useNativeSidecars } from './settings.js';
+import { WebhookCertManager, type WebhookCertOptions } from './tls/manager.js';
+import { kubeWebhookApi, type WebhookCertApi } from './tls/webhook-api.js';
 
 const log = logger('injector.server');
 
@@ -27,30 +29,105 @@ export interface InjectorDependencies {
   readonly namespaceLabels?: NamespaceLabels;
   /** How often the TLS files are checked for a change (default 30 s). */
   readonly tlsReloadIntervalMs?: number;
+  /** With `managedCert`: replaces the API server for the CA Secret and the caBundle. */
+  readonly webhookCertApi?: WebhookCertApi;
+  /** With `managedCert`: lifetimes, resync period, retry waits, clock (tests). */
+  readonly webhookCertTuning?: Pick<WebhookCertOptions, 'caTtlMs' | 'servingTtlMs' | 'resyncMs' | 'retryMs' | 'now' | 'random'>;
 }
 
-async function readTls(config: InjectorConfig): Promise<{ cert: Buffer; key: Buffer }> {
+type TlsFiles = { cert: Buffer; key: Buffer };
+
+/** Where the serving certificate comes from: files re-read on change, or the certificate manager. */
+interface TlsSource {
+  readonly initial: TlsFiles;
+  /** Starts pushing new certificates into the running server. */
+  follow(server: HttpsServer): void;
+  stop(): Promise<void>;
+}
+
+async function readTls(certFile: string, keyFile: string): Promise<TlsFiles> {
   try {
-    const [cert, key] = await Promise.all([readFile(config.tlsCertFile), readFile(config.tlsKeyFile)]);
+    const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
     return { cert, key };
   } catch (error) {
     throw injectorError(
       INJECTOR_ERRORS.TLS_FILES,
-      `cannot read the webhook's TLS files (${config.tlsCertFile}, ${config.tlsKeyFile}): ${error instanceof Error ? error.message : String(error)}`,
+      `cannot read the webhook's TLS files (${certFile}, ${keyFile}): ${error instanceof Error ? error.message : String(error)}`,
       error,
     );
   }
 }
 
-async function modified(config: InjectorConfig): Promise<string> {
-  const [cert, key] = await Promise.all([stat(config.tlsCertFile), stat(config.tlsKeyFile)]);
-  return `${cert.mtimeMs}/${key.mtimeMs}`;
+async function fileTls(certFile: string, keyFile: string, intervalMs: number): Promise<TlsSource> {
+  const modified = async () => {
+    const [cert, key] = await Promise.all([stat(certFile), stat(keyFile)]);
+    return `${cert.mtimeMs}/${key.mtimeMs}`;
+  };
+  const initial = await readTls(certFile, keyFile);
+  let seen = await modified().catch(() => '');
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    initial,
+    follow(server) {
+      timer = setInterval(() => {
+        void (async () => {
+          try {
+            const now = await modified();
+            if (now === seen) return;
+            server.setSecureContext(await readTls(certFile, keyFile));
+            seen = now;
+            log.info('TLS certificate reloaded');
+          } catch (error) {
+            log.warn({ err: error }, 'TLS certificate reload failed: still serving the previous one');
+          }
+        })();
+      }, intervalMs);
+      timer.unref();
+    },
+    stop() {
+      clearInterval(timer);
+      return Promise.resolve();
+    },
+  };
+}
+
+async function managedTls(config: InjectorConfig, dependencies: InjectorDependencies): Promise<TlsSource> {
+  const managed = config.managedCert!;
+  const api = dependencies.webhookCertApi ?? kubeWebhookApi(await loadKubeConfig(config.kubeconfig));
+  let server: HttpsServer | undefined;
+  const { service, namespace } = managed;
+  const manager = new WebhookCertManager({
+    ...dependencies.webhookCertTuning,
+    api,
+    webhookConfiguration: managed.webhookConfiguration,
+    secretNamespace: namespace,
+    secretName: managed.caSecret,
+    dnsNames: [service, `${service}.${namespace}`, `${service}.${namespace}.svc`],
+    onCertificate(certificate) {
+      // New connections get the new certificate; open ones keep theirs. No restart, no dropped request.
+      server?.setSecureContext({ cert: certificate.certPem, key: certificate.keyPem });
+    },
+  });
+  const first = await manager.start();
+  return {
+    initial: { cert: Buffer.from(first.certPem), key: Buffer.from(first.keyPem) },
+    follow(running) {
+      server = running;
+      // A renewal may have happened between start and listen.
+      const current = manager.certificate;
+      if (current !== undefined && current !== first) running.setSecureContext({ cert: current.certPem, key: current.keyPem });
+    },
+    stop: () => manager.stop(),
+  };
 }
 
 /** Starts the webhook over HTTPS. Rejects when the TLS files cannot be read or the port is taken. */
 export async function startInjector(config: InjectorConfig, dependencies: InjectorDependencies = {}): Promise<RunningInjector> {
   setLogLevel(config.logLevel);
-  const tls = await readTls(config);
+  const tls =
+    config.managedCert !== undefined
+      ? await managedTls(config, dependencies)
+      : await fileTls(config.tlsCertFile ?? '', config.tlsKeyFile ?? '', dependencies.tlsReloadIntervalMs ?? TLS_RELOAD_INTERVAL_MS);
   let settings = config.settings;
   let namespaceLabels = dependencies.namespaceLabels;
   if (namespaceLabels === undefined || (settings.nativeSidecars === 'auto' && settings.kubernetesVersion === undefined)) {
@@ -67,31 +144,21 @@ export async function startInjector(config: InjectorConfig, dependencies: Inject
     'injection settings',
   );
 
-  const app = await buildApp({ settings, namespaceLabels, https: tls });
-  const address = await app.listen({ host: config.listen.host, port: config.listen.port });
+  const app = await buildApp({ settings, namespaceLabels, https: tls.initial }).catch(async (error: unknown) => {
+    await tls.stop();
+    throw error;
+  });
+  const address = await app.listen({ host: config.listen.host, port: config.listen.port }).catch(async (error: unknown) => {
+    await tls.stop();
+    throw error;
+  });
   log.info({ address }, 'sidecar injector listening');
-
-  let seen = await modified(config).catch(() => '');
-  const timer = setInterval(() => {
-    void (async () => {
-      try {
-        const now = await modified(config);
-        if (now === seen) return;
-        const fresh = await readTls(config);
-        (app.server as unknown as HttpsServer).setSecureContext(fresh);
-        seen = now;
-        log.info('TLS certificate reloaded');
-      } catch (error) {
-        log.warn({ err: error }, 'TLS certificate reload failed: still serving the previous one');
-      }
-    })();
-  }, dependencies.tlsReloadIntervalMs ?? TLS_RELOAD_INTERVAL_MS);
-  timer.unref();
+  tls.follow(app.server as unknown as HttpsServer);
 
   return {
     address,
     async close() {
-      clearInterval(timer);
+      await tls.stop();
       await app.close();
     },
   };
