@@ -17,6 +17,9 @@ const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 /** Certificates start this long before they are made, for API servers whose clock is a little behind. */
 const BACKDATE_MS = 60_000;
 
+/** Whole seconds, as the certificate holds them. */
+const second = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+
 /** A certificate with its key, both PEM, and the times it is valid between. */
 export interface KeyedCertificate {
   readonly certPem: string;
@@ -92,8 +95,8 @@ function newKey(): { publicKey: KeyObject; privateKey: KeyObject } {
 /** A self-signed CA valid for `ttlMs` from `now`. */
 export function generateCa(commonName: string, ttlMs: number, now: number): KeyedCertificate {
   const { publicKey, privateKey } = newKey();
-  const notBefore = new Date(now - BACKDATE_MS);
-  const notAfter = new Date(now + ttlMs);
+  const notBefore = second(now - BACKDATE_MS);
+  const notAfter = second(now + ttlMs);
   const certPem = build({
     subject: commonName, issuer: commonName, publicKey, issuerPublicKey: publicKey, signingKey: privateKey,
     notBefore, notAfter, isCa: true, dnsNames: [],
@@ -106,8 +109,8 @@ export function issueServingCertificate(ca: KeyedCertificate, dnsNames: readonly
   const caCert = new X509Certificate(ca.certPem);
   const caKey = createPrivateKey(ca.keyPem);
   const { publicKey, privateKey } = newKey();
-  const notBefore = new Date(now - BACKDATE_MS);
-  const notAfter = new Date(Math.min(now + ttlMs, ca.notAfter.getTime()));
+  const notBefore = second(now - BACKDATE_MS);
+  const notAfter = second(Math.min(now + ttlMs, ca.notAfter.getTime()));
   const certPem = build({
     subject: dnsNames[0] ?? 'tsmesh-injector', issuer: commonNameOf(caCert), publicKey, issuerPublicKey: caCert.publicKey,
     signingKey: caKey, notBefore, notAfter, isCa: false, dnsNames,

@@ -69,12 +69,14 @@ describe('the self-managed webhook certificate', () => {
   let api: FakeApiServer;
   let injector: RunningInjector | undefined;
   const managers: WebhookCertManager[] = [];
+  const sockets: TLSSocket[] = [];
 
   beforeAll(() => setLogLevel('silent'));
   beforeEach(async () => {
     api = await startFakeApiServer([WEBHOOK]);
   });
   afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.destroy();
     await injector?.close();
     injector = undefined;
     await Promise.all(managers.splice(0).map((m) => m.stop()));
@@ -123,10 +125,11 @@ describe('the self-managed webhook certificate', () => {
   });
 
   it('renews the serving certificate before it expires without dropping the server or open connections', async () => {
-    const port = await start({ servingTtlMs: 1_500 });
+    const port = await start({ servingTtlMs: 4_000 });
     const bundle = api.caBundles(WEBHOOK)[0] ?? '';
     const first = await servedCertificate(port);
     const open = connect({ host: '127.0.0.1', port, servername: HOST, ca: pemOf(bundle) });
+    sockets.push(open);
     await new Promise((resolve) => open.once('secureConnect', resolve));
     const renewed = await eventually(() => servedCertificate(port), (c) => c.serialNumber !== first.serialNumber);
     expect(renewed.serialNumber).not.toBe(first.serialNumber);
@@ -135,7 +138,6 @@ describe('the self-managed webhook certificate', () => {
     expect(await inject(port, api.caBundles(WEBHOOK)[0] ?? '')).toBe(200);
     expect(api.caBundles(WEBHOOK)[0]).toBe(bundle); // same CA: the bundle did not move
     expect(await getOn(open, '/healthz/live')).toBe('HTTP/1.1 200 OK');
-    open.destroy();
   });
 
   it('restores a caBundle someone overwrote', async () => {
