@@ -211,12 +211,12 @@ describe('the control plane serving certificate made at install', () => {
   });
 });
 
-describe('the injector serving certificate made at install', () => {
+describe('the injector serving certificate made at install (injector.tls.mode helm)', () => {
   test.each([
     ['tsmesh-system', VALUE_SETS['default values']],
     ['mesh', VALUE_SETS['another namespace with trust bundles published']],
   ])('serves TLS for tsmesh-injector.%s.svc that the webhook caBundle verifies', async (namespace, options) => {
-    const objects = await render(options);
+    const objects = await render({ ...options, set: { ...options?.set, 'injector.tls.mode': 'helm' } });
     const secret = one<DataObject>(objects, 'Secret', 'tsmesh-injector-tls');
     expect(secret['type']).toBe('kubernetes.io/tls');
     const caBundle = one<WebhookConfiguration>(objects, 'MutatingWebhookConfiguration', `tsmesh-sidecar-injector-${namespace}`).webhooks[0]?.clientConfig.caBundle ?? '';

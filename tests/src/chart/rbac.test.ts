@@ -46,7 +46,18 @@ const CONTROL = [
   'security.tsmesh.io/peerauthentications:list', 'security.tsmesh.io/peerauthentications:watch',
 ].sort();
 const CA = ['authentication.k8s.io/tokenreviews:create'];
-const INJECTOR = ['core/namespaces:get'];
+/** With injector.tls.mode helm (or an existing Secret) it reads namespace labels only. */
+const INJECTOR_FILES = ['core/namespaces:get'];
+/** Self-managed (default): also its own webhook configuration's caBundle and its CA Secret, by name. */
+const injectorGrants = (namespace: string) =>
+  [
+    ...INJECTOR_FILES,
+    `admissionregistration.k8s.io/mutatingwebhookconfigurations[tsmesh-sidecar-injector-${namespace}]:get`,
+    `admissionregistration.k8s.io/mutatingwebhookconfigurations[tsmesh-sidecar-injector-${namespace}]:patch`,
+    'core/secrets:create',
+    'core/secrets[tsmesh-injector-ca]:get',
+    'core/secrets[tsmesh-injector-ca]:update',
+  ].sort();
 
 describe('RBAC', () => {
   let objects: KubeObject[];
@@ -71,8 +82,21 @@ describe('RBAC', () => {
     expect(grants(objects, 'tsmesh-ca')).toEqual(CA);
   });
 
-  test('the injector may get namespaces, nothing else (it never writes its webhook configuration)', () => {
-    expect(grants(objects, 'tsmesh-injector')).toEqual(INJECTOR);
+  test('the injector may get namespaces, and get and patch its own webhook configuration and CA Secret, nothing else', () => {
+    expect(grants(objects, 'tsmesh-injector')).toEqual(injectorGrants(NAMESPACE));
+  });
+
+  test('the injector may create Secrets in the control-plane namespace only', () => {
+    const role = all<RoleObject>(objects, 'Role').find((r) => r.metadata.name === 'tsmesh-injector');
+    expect(role?.metadata.namespace).toBe(NAMESPACE);
+    expect(all<RoleObject>(objects, 'ClusterRole').flatMap((r) => r.rules).some((rule) => rule.resources?.includes('secrets'))).toBe(false);
+  });
+
+  test.each([
+    ['injector.tls.mode helm', { 'injector.tls.mode': 'helm' }],
+    ['injector.tls.existingSecret', { 'injector.tls.existingSecret': 'mine', 'injector.tls.caBundle': '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----' }],
+  ])('with %s the injector only gets namespaces (the chart owns the caBundle)', async (_name, set) => {
+    expect(grants(await render({ set }), 'tsmesh-injector')).toEqual(INJECTOR_FILES);
   });
 
   test('no rule anywhere uses a wildcard', () => {
@@ -107,6 +131,6 @@ describe('RBAC', () => {
     const namespace = options.namespace ?? NAMESPACE;
     expect(grants(rendered, 'tsmesh-control', namespace)).toEqual(CONTROL);
     expect(grants(rendered, 'tsmesh-ca', namespace)).toEqual(CA);
-    expect(grants(rendered, 'tsmesh-injector', namespace)).toEqual(INJECTOR);
+    expect(grants(rendered, 'tsmesh-injector', namespace)).toEqual(injectorGrants(namespace));
   });
 });

@@ -62,7 +62,8 @@ describe('the injector webhook', () => {
   test('calls the injector Service on port 15017 at /inject, which reaches the injector container', () => {
     for (const webhook of webhooks) {
       expect(webhook.clientConfig.service).toEqual({ name: 'tsmesh-injector', namespace: NAMESPACE, path: '/inject', port: 15017 });
-      expect(webhook.clientConfig.caBundle).toMatch(/^[A-Za-z0-9+/]+=*$/);
+      // Self-managed by default: the injector sets caBundle itself (--manage-webhook-cert).
+      expect(webhook.clientConfig.caBundle).toBeUndefined();
     }
     const service = one<KubeObject & { spec: { ports: { port: number; targetPort: string }[]; selector: Record<string, string> } }>(objects, 'Service', 'tsmesh-injector');
     expect(service.spec.ports).toEqual([expect.objectContaining({ port: 15017, targetPort: 'webhook' })]);
@@ -110,6 +111,31 @@ describe('the injector webhook', () => {
 });
 
 describe('the injector serving certificate from the values', () => {
+  test('is self-managed by default: no certificate Secret, no caBundle, the injector told which configuration to keep', async () => {
+    const rendered = await render();
+    expect(rendered.some((o) => o.kind === 'Secret' && o.metadata.name.startsWith('tsmesh-injector'))).toBe(false);
+    const deployment = one<Deployment>(rendered, 'Deployment', 'tsmesh-injector');
+    expect((deployment.spec.template.spec.volumes ?? []).map((v) => v.name)).not.toContain('tls');
+    const args = deployment.spec.template.spec.containers[0]?.args ?? [];
+    expect(args[args.indexOf('--manage-webhook-cert') + 1]).toBe(CONFIG);
+    expect(args).not.toContain('--tls-cert');
+  });
+
+  test('with injector.tls.mode helm, the chart makes the certificate and sets caBundle', async () => {
+    const rendered = await render({ set: { 'injector.tls.mode': 'helm' } });
+    expect(rendered.some((o) => o.kind === 'Secret' && o.metadata.name === 'tsmesh-injector-tls')).toBe(true);
+    for (const webhook of one<WebhookConfiguration>(rendered, 'MutatingWebhookConfiguration', CONFIG).webhooks) {
+      expect(webhook.clientConfig.caBundle).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    }
+    const args = one<Deployment>(rendered, 'Deployment', 'tsmesh-injector').spec.template.spec.containers[0]?.args ?? [];
+    expect(args).toContain('--tls-cert');
+    expect(args).not.toContain('--manage-webhook-cert');
+  });
+
+  test('refuses an unknown injector.tls.mode', async () => {
+    await expect(render({ set: { 'injector.tls.mode': 'cert-manager' } })).rejects.toThrow(/mode/);
+  });
+
   test('uses an existing Secret and the given CA bundle, and makes no Secret of its own', async () => {
     const rendered = await render({ set: { 'injector.tls.existingSecret': 'my-webhook-tls', 'injector.tls.caBundle': PEM } });
     expect(rendered.some((o) => o.kind === 'Secret' && o.metadata.name === 'tsmesh-injector-tls')).toBe(false);

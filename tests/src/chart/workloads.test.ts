@@ -285,7 +285,13 @@ describe('the values reach the programs', () => {
         proxyResources: expect.objectContaining({ cpu: '100m', memory: '128Mi', memoryLimit: '1Gi' }),
       }),
     );
-    expect(config.tlsCertFile).toBe('/etc/tsmesh/injector-tls/tls.crt');
+    expect(config.tlsCertFile).toBeUndefined();
+    expect(config.managedCert).toEqual({
+      webhookConfiguration: `tsmesh-sidecar-injector-${NAMESPACE}`,
+      service: 'tsmesh-injector',
+      namespace: NAMESPACE,
+      caSecret: 'tsmesh-injector-ca',
+    });
     expect(Object.keys(envOf(injector))).toEqual([]);
   });
 
