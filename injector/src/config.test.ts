@@ -152,6 +152,32 @@ describe('injectorConfig', () => {
   });
 });
 
+describe('injectorConfig with a self-managed certificate', () => {
+  it('needs no TLS files and names the Service, namespace and CA Secret (defaults from the control-plane namespace)', () => {
+    const config = injectorConfig(['--manage-webhook-cert', 'tsmesh-sidecar-injector-mesh', '--control-plane-namespace', 'mesh'], {});
+    expect(config.tlsCertFile).toBeUndefined();
+    expect(config.managedCert).toEqual({ webhookConfiguration: 'tsmesh-sidecar-injector-mesh', service: 'tsmesh-injector', namespace: 'mesh', caSecret: 'tsmesh-injector-ca' });
+    expect(Object.isFrozen(config.managedCert)).toBe(true);
+  });
+
+  it('reads its flags from the environment too', () => {
+    const config = injectorConfig([], {
+      TSMESH_INJECTOR_MANAGE_WEBHOOK_CERT: 'hook',
+      TSMESH_INJECTOR_WEBHOOK_SERVICE: 'inj',
+      TSMESH_INJECTOR_WEBHOOK_NAMESPACE: 'sys',
+      TSMESH_INJECTOR_WEBHOOK_CA_SECRET: 'inj-ca',
+    });
+    expect(config.managedCert).toEqual({ webhookConfiguration: 'hook', service: 'inj', namespace: 'sys', caSecret: 'inj-ca' });
+  });
+
+  it('refuses it together with TLS files, its flags without it, and bad names', () => {
+    expect(badFlag(() => injectorConfig(['--manage-webhook-cert', 'hook', ...tls], {}))).toMatch(/exclude each other/);
+    expect(badFlag(() => injectorConfig([...tls, '--webhook-ca-secret', 'x'], {}))).toBe('--webhook-ca-secret needs --manage-webhook-cert');
+    expect(badFlag(() => injectorConfig(['--manage-webhook-cert', 'Hook!'], {}))).toMatch(/^--manage-webhook-cert: "Hook!" is not valid/);
+    expect(badFlag(() => injectorConfig(['--manage-webhook-cert', 'hook', '--webhook-service', 'a.b'], {}))).toMatch(/^--webhook-service/);
+  });
+});
+
 describe('injectConfig', () => {
   it('needs -f and takes the injection flags, not the environment', () => {
     const config = injectConfig(['-f', 'app.yaml', '--image', 'i:1', '--native-sidecars', 'true']);

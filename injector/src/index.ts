@@ -38,5 +38,19 @@ export { staticNamespaceLabels, cachedNamespaceLabels, type NamespaceLabels, typ
 export { kubeNamespaceLabels, kubernetesVersion, loadKubeConfig } from './kube.js';
 export { buildApp, WEBHOOK_PATH, DEFAULT_BODY_LIMIT, type AppOptions } from './app.js';
 export { injectManifests, type InjectedManifests } from './manifests.js';
-export { injectorConfig, injectConfig, INJECTOR_HELP, INJECT_HELP, INJECTOR_ENV, type InjectorConfig, type InjectConfig } from './config.js';
+export {
+  injectorConfig,
+  injectConfig,
+  INJECTOR_HELP,
+  INJECT_HELP,
+  INJECTOR_ENV,
+  DEFAULT_WEBHOOK_SERVICE,
+  DEFAULT_WEBHOOK_CA_SECRET,
+  type InjectorConfig,
+  type InjectConfig,
+  type ManagedCertConfig,
+} from './config.js';
+export { WebhookCertManager, CA_SECRET_KEYS, type WebhookCertOptions } from './tls/manager.js';
+export { kubeWebhookApi, type WebhookCertApi, type StoredSecret, type WebhookBundles } from './tls/webhook-api.js';
+export { generateCa, issueServingCertificate, type KeyedCertificate } from './tls/certificates.js';
 export { startInjector, type RunningInjector, type InjectorDependencies } from './server.js';
