@@ -5,7 +5,7 @@ import type { RuleProblems } from './report.js';
 import {
   backendRefs,
   headerMatches,
-  listField,
+  matchList,
   NO_TIMEOUTS,
   recordField,
   reportUnknownFields,
@@ -52,11 +52,7 @@ export function parseGrpcRule(raw: unknown, routeNamespace: string, services: Se
 }
 
 function grpcMatches(value: unknown, problems: RuleProblems): GrpcMatch[] | undefined {
-  const items = listField(value, 'matches', problems);
-  if (items === undefined) return undefined;
-  if (items.length === 0) return [MATCH_EVERY_CALL];
-  const matches = items.map((item, i) => grpcMatch(item, `matches[${i}]`, problems));
-  return matches.every((m): m is GrpcMatch => m !== undefined) ? matches : undefined;
+  return matchList(value, problems, MATCH_EVERY_CALL, grpcMatch);
 }
 
 function grpcMatch(value: unknown, path: string, problems: RuleProblems): GrpcMatch | undefined {

@@ -8,6 +8,7 @@ import {
   backendRefs,
   headerMatches,
   listField,
+  matchList,
   recordField,
   reportUnknownFields,
   ruleFilters,
@@ -62,11 +63,7 @@ export function parseHttpRule(raw: unknown, routeNamespace: string, services: Se
 }
 
 function httpMatches(value: unknown, problems: RuleProblems): HttpMatch[] | undefined {
-  const items = listField(value, 'matches', problems);
-  if (items === undefined) return undefined;
-  if (items.length === 0) return [MATCH_EVERYTHING];
-  const matches = items.map((item, i) => httpMatch(item, `matches[${i}]`, problems));
-  return matches.every((m): m is HttpMatch => m !== undefined) ? matches : undefined;
+  return matchList(value, problems, MATCH_EVERYTHING, httpMatch);
 }
 
 function httpMatch(value: unknown, path: string, problems: RuleProblems): HttpMatch | undefined {

@@ -28,6 +28,23 @@ export interface ParsedRule<M> {
 export const NO_TIMEOUTS: RouteTimeouts = Object.freeze({ requestMs: undefined, backendRequestMs: undefined });
 
 /** A list field: absent is empty; anything but a list drops the rule. */
+/**
+ * A rule's `matches`: absent or empty means the single match-everything entry; one bad entry makes
+ * the whole list undefined (the rule is dropped, with every problem reported).
+ */
+export function matchList<M>(
+  value: unknown,
+  problems: RuleProblems,
+  everything: M,
+  parse: (item: unknown, path: string, problems: RuleProblems) => M | undefined,
+): M[] | undefined {
+  const items = listField(value, 'matches', problems);
+  if (items === undefined) return undefined;
+  if (items.length === 0) return [everything];
+  const matches = items.map((item, i) => parse(item, `matches[${i}]`, problems));
+  return matches.every((m): m is M => m !== undefined) ? matches : undefined;
+}
+
 export function listField(value: unknown, path: string, problems: RuleProblems): readonly unknown[] | undefined {
   if (isMissing(value)) return [];
   if (Array.isArray(value)) return value;
