@@ -3,7 +3,7 @@
 // `tsmesh proxy` (and tests, and the demo) construct it; it owns every listener it opens.
 import net, { type Server } from 'node:net';
 import type http from 'node:http';
-import { logger, MeshFileSource, ok, setLogLevel, type MeshEndpoint, type MeshProvider, type MeshSnapshot, type ServicePort } from '@tsmesh/common';
+import { logger, MeshFileSource, ok, setLogLevel, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
 import { createAdminServer, createHealthServer } from './admin/servers.js';
 import type { ListenAddress, ProxyConfig } from './config.js';
 import { H1Forwarder } from './http/h1.js';
@@ -15,10 +15,10 @@ import { ServiceClusters } from './outbound/clusters.js';
 import { Outbound } from './outbound/outbound.js';
 import { OutboundRouter } from './outbound/router.js';
 import { compileInboundPolicy, workloadOf, type InboundMtlsPolicy } from './policy/index.js';
+import { endpointInfo } from './outbound/endpoint-info.js';
 import { AccessLog, ProxyMetrics, ProxyTracer, RequestTelemetry, startTelemetrySdk, telemetryConfigFromEnv, workloadFromPodName, type PeerInfo, type TelemetrySdk } from './telemetry/index.js';
 import type { MeshTlsSource } from './tls/mesh-tls.js';
 import { dialerFor, plainDialer } from './upstream/dial.js';
-import type { UpstreamEndpoint } from './upstream/selector.js';
 
 const log = logger('proxy');
 
@@ -65,19 +65,6 @@ function trackConnections(server: Server): Set<net.Socket> {
 
 function closeServer(server: Server | http.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
-}
-
-/** Identity and workload of an endpoint from discovery: mTLS only to meshed pods whose policy is not DISABLE. */
-function endpointInfo(trustDomain: string): (snapshot: MeshSnapshot, e: MeshEndpoint, port: ServicePort) => Pick<UpstreamEndpoint, 'identity' | 'peer'> {
-  return (snapshot, e) => {
-    const pod = (e.pod && snapshot.pods.find((p) => p.namespace === e.pod?.namespace && p.name === e.pod?.name)) || snapshot.podByIp(e.address);
-    if (!pod) return {};
-    const identity = spiffeIdFor(trustDomain, pod.namespace, pod.serviceAccount);
-    const peer = { workload: workloadFromPodName(pod.name), namespace: pod.namespace, identity };
-    if (!pod.meshed) return { peer };
-    const mode = compileInboundPolicy(snapshot, workloadOf(snapshot, { namespace: pod.namespace, podName: pod.name }), ROOT_NAMESPACE).modeFor(e.port);
-    return mode === 'DISABLE' ? { peer } : { identity, peer };
-  };
 }
 
 export async function startProxy(config: ProxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
@@ -143,7 +130,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   }
   let snapshot: MeshSnapshot = first.value;
 
-  const clusters = new ServiceClusters(endpointInfo(config.trustDomain));
+  const clusters = new ServiceClusters(endpointInfo(config.trustDomain, ROOT_NAMESPACE));
   const router = new OutboundRouter(clusters, config.podNamespace);
   const policyFor = (s: MeshSnapshot): InboundMtlsPolicy => {
     const compiled = compileInboundPolicy(s, workloadOf(s, { namespace: config.podNamespace, podName: config.podName, podIp: config.podIp }), ROOT_NAMESPACE);
