@@ -116,8 +116,9 @@ describe('compileRoutes: backends', () => {
       { namespace: 'demo', name: 'web', port: 80, weight: 1, problem: undefined },
       { namespace: 'demo', name: 'ghost', port: 80, weight: 1, problem: 'BackendNotFound' },
     ]);
-    expect(pickBackend(decision?.backends ?? [], () => 0.25)?.problem).toBeUndefined();
-    expect(pickBackend(decision?.backends ?? [], () => 0.75)?.problem).toBe('BackendNotFound');
+    // Equal weights: picks alternate, so every second request lands on the missing backend.
+    const backends = decision?.backends ?? [];
+    expect([pickBackend(backends)?.problem, pickBackend(backends)?.problem]).toEqual([undefined, 'BackendNotFound']);
     expect(conditions(compiled, 'canary')).toEqual(['Accepted=True/Accepted', 'ResolvedRefs=False/BackendNotFound']);
   });
 

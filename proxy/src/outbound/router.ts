@@ -1,6 +1,7 @@
 // Outbound routing at request level (GAMMA): an HTTPRoute/GRPCRoute attached to the Service the
 // client addressed picks the rule, then a weighted backend Service, whose cluster balances the
-// request. Without an attached route, the addressed Service itself is the backend. Routes are
+// request. Without an attached route, the addressed Service itself is the backend. Weighted
+// backends are picked by smooth weighted round-robin (common/src/routing/weights.ts). Routes are
 // compiled once per mesh snapshot; every request reads the current compilation, so a weight
 // change applies to connections that are already open.
 import {
@@ -8,6 +9,7 @@ import {
   err,
   logger,
   matchHttp,
+  pickBackend,
   ok,
   routeSetFor,
   TsmeshError,
@@ -15,7 +17,6 @@ import {
   type HeaderModifier,
   type MeshSnapshot,
   type Result,
-  type WeightedBackend,
 } from '@tsmesh/common';
 import type { HeaderEdit, HttpRequestInfo, HttpRouteTarget } from '../http/context.js';
 import type { ClusterEntry, ServiceClusters } from './clusters.js';
@@ -29,33 +30,6 @@ function toEdit(mod: HeaderModifier | undefined): HeaderEdit | undefined {
     add: mod.add.map((h) => [h.name, h.value] as const),
     remove: mod.remove,
   };
-}
-
-/**
- * Smooth weighted round-robin over a rule's backends: every pick adds each weight to its running
- * score and takes the highest, which then gives back the total. Over any window of `total` picks
- * each backend gets exactly its weight (50/50 alternates, 99/1 sends one in a hundred), where a
- * random pick only converges. The scores live beside the compiled rule (a WeakMap on its frozen
- * backend list), so a recompiled route starts fresh and no state outlives it.
- */
-const scores = new WeakMap<readonly WeightedBackend[], number[]>();
-
-export function pickWeighted(backends: readonly WeightedBackend[]): WeightedBackend | undefined {
-  let total = 0;
-  for (const b of backends) total += b.weight;
-  if (total <= 0) return undefined;
-  let score = scores.get(backends);
-  if (!score) {
-    score = backends.map(() => 0);
-    scores.set(backends, score);
-  }
-  let best = -1;
-  for (let i = 0; i < backends.length; i++) {
-    score[i] = (score[i] ?? 0) + (backends[i]?.weight ?? 0);
-    if (best < 0 || (score[i] ?? 0) > (score[best] ?? 0)) best = i;
-  }
-  score[best] = (score[best] ?? 0) - total;
-  return backends[best];
 }
 
 export class OutboundRouter {
@@ -84,7 +58,7 @@ export class OutboundRouter {
       const decision = matchHttp(table, { method: req.method, path, query, headers: (n) => req.header(n), clientNamespace: this.clientNamespace });
       if (!decision) return err(new TsmeshError('TSMESH_ERR_NO_ROUTE', `no route rule of ${entry.key} matches ${req.method} ${path}`));
       const routeName = `${decision.route.namespace}/${decision.route.name}#${decision.ruleIndex}`;
-      const backend = pickWeighted(decision.backends);
+      const backend = pickBackend(decision.backends);
       const cluster = backend && !backend.problem && backend.port !== undefined ? this.clusters.get(`${backend.namespace}/${backend.name}:${backend.port}`) : undefined;
       const timeoutMs = decision.timeouts.requestMs || undefined;
       if (!cluster) return ok({ selector: entry.selector, directStatus: 500, routeName });
