@@ -1,7 +1,8 @@
 // Test fixture: real upstream servers on 127.0.0.1 (HTTP/1, HTTP/2, TCP) that track their
 // connections so a test can count them and close everything, plus polling and byte helpers.
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -87,11 +88,42 @@ export function listenTcp(onConnection: (socket: net.Socket) => void, options: n
   return tracked(server, () => undefined);
 }
 
-/** A port on 127.0.0.1 where nothing listens (it was bound a moment ago, then released). */
+/**
+ * A port on 127.0.0.1 that refuses connections, and keeps refusing them for the rest of the run.
+ * A port bound and then released is not enough: it comes from the kernel's ephemeral range, so a
+ * listener on port 0 in another test worker may take it, or an outgoing connection may get it as
+ * its local port and, dialling it, connect to itself (TCP simultaneous open). Ports below the
+ * ephemeral range are handed out by neither, so once one is seen refusing it stays closed.
+ */
 export async function closedPort(): Promise<number> {
-  const probe = await listenTcp(() => undefined);
-  await probe.close();
-  return probe.port;
+  const low = 20_000;
+  const high = ephemeralRangeStart();
+  if (high - low < 1000) throw new Error(`closedPort: the ephemeral port range starts at ${high}, leaving no room above ${low}`);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = randomInt(low, high);
+    if (await refuses(port)) return port;
+  }
+  throw new Error(`closedPort: 20 ports in ${low}-${high - 1} on 127.0.0.1 all accepted connections`);
+}
+
+function ephemeralRangeStart(): number {
+  try {
+    const start = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(start) && start > 0 ? start : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function refuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
 }
 
 export const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
