@@ -28,3 +28,4 @@ export { buildSnapshot, buildSnapshotFrom, contentVersion } from './mesh/snapsho
 export { MeshFileSource, type MeshFileSourceOptions } from './mesh/watch.js';
 export * from './routing/index.js';
 export * from './distribution/index.js';
+export { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from './trust-bundle.js';

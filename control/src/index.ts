@@ -28,5 +28,14 @@ export {
   type RouteStatusWriterOptions,
   type StatusClient,
 } from './status/index.js';
+export {
+  TrustBundlePublisher,
+  TRUST_BUNDLE_LABELS,
+  DEFAULT_EXCLUDED_NAMESPACES,
+  DEFAULT_PUBLISH_DEBOUNCE_MS,
+  DEFAULT_RESYNC_MS,
+  type TrustBundlePublisherOptions,
+  type TrustBundlePublisherStatus,
+} from './trust/publisher.js';
 export { readServingTls, startControlPlane, DEFAULT_TLS_RELOAD_MS, type RunningControlPlane, type StartControlPlaneOptions } from './server.js';
 export * from './distribution/index.js';

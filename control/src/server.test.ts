@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { KubeObject } from '@tsmesh/common';
+import { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, type KubeObject } from '@tsmesh/common';
 import { pino } from 'pino';
 import { controlPlaneConfig } from './distribution/config.js';
 import { startControlPlane, type RunningControlPlane } from './server.js';
@@ -14,7 +14,7 @@ import { namespace, route, service } from './testing/fixtures.js';
 
 const silent = pino({ level: 'silent' });
 
-describe('startControlPlane: route status', () => {
+describe('startControlPlane: the Kubernetes-side writers', () => {
   let dir: string;
   let tlsFlags: string[];
   let fake: FakeApiServer | undefined;
@@ -56,10 +56,48 @@ describe('startControlPlane: route status', () => {
     expect(parents.map((p) => p.controllerName)).toEqual([MESH_CONTROLLER_NAME]);
   });
 
-  it('writes no status when the mesh comes from a file', async () => {
+  it('writes no status and publishes no trust bundle when the mesh comes from a file', async () => {
     const meshFile = join(dir, 'mesh.yaml');
     writeFileSync(meshFile, '');
     plane = await startControlPlane(controlPlaneConfig([...tlsFlags, '--config', meshFile], {}), { log: silent, tlsReloadMs: 0 });
     expect(plane.routeStatus).toBeUndefined();
+    expect(plane.trustBundle).toBeUndefined();
+  });
+
+  it('publishes its trust bundle file in every namespace, and the new one when the file changes', async () => {
+    fake = await FakeApiServer.start();
+    for (const ns of ['shop', 'kube-system']) fake.create(namespace(ns));
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, fake.kubeConfig().exportConfig());
+    // Its own file: the test rewrites it.
+    const bundleFile = join(dir, 'bundle.pem');
+    const first = readFileSync(tlsFlags[1] as string, 'utf8');
+    writeFileSync(bundleFile, first);
+    const flags = [...tlsFlags.slice(0, 4), '--trust-bundle', bundleFile, ...tlsFlags.slice(6), '--kubeconfig', kubeconfig];
+    plane = await startControlPlane(controlPlaneConfig(flags, {}), { log: silent, tlsReloadMs: 0, routeStatus: false, trustBundle: { debounceMs: 10 } });
+    const held = (ns: string): unknown =>
+      (fake?.list('configmaps', ns).find((cm) => cm.metadata.name === TRUST_BUNDLE_CONFIGMAP)?.['data'] as Record<string, unknown> | undefined)?.[TRUST_BUNDLE_KEY];
+    await eventually(() => held('shop') === first, 'the bundle in shop');
+    expect(held('kube-system')).toBeUndefined();
+
+    // A second root next to the first, as during a root rotation.
+    const second = join(dir, 'second.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'second.key'), '-out', second, '-days', '1', '-subj', '/CN=second'], {
+      stdio: 'ignore',
+    });
+    const both = `${first}${readFileSync(second, 'utf8')}`;
+    writeFileSync(bundleFile, both);
+    expect(await plane.reloadTls()).toBe(true);
+    await eventually(() => held('shop') === both, 'the new bundle in shop');
+  });
+
+  it('publishes no trust bundle with --trust-bundle-configmap off', async () => {
+    fake = await FakeApiServer.start();
+    fake.create(namespace('shop'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, fake.kubeConfig().exportConfig());
+    plane = await startControlPlane(controlPlaneConfig([...tlsFlags, '--kubeconfig', kubeconfig, '--trust-bundle-configmap', 'off'], {}), { log: silent, tlsReloadMs: 0, routeStatus: false });
+    expect(plane.trustBundle).toBeUndefined();
+    expect(fake.requestsFor('/api/v1/configmaps')).toEqual([]);
   });
 });

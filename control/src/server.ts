@@ -14,6 +14,7 @@ import { MeshDistributor } from './distribution/distributor.js';
 import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from './distribution/errors.js';
 import { createDistributionServer, servingContextOptions, type ServingTls } from './distribution/transport.js';
 import { RouteStatusWriter, type RouteStatusWriterOptions } from './status/writer.js';
+import { TrustBundlePublisher, type TrustBundlePublisherOptions } from './trust/publisher.js';
 
 export interface StartControlPlaneOptions {
   /** Replaces the provider the config asks for (tests, embedding). It is started here and closed by close(). */
@@ -31,6 +32,11 @@ export interface StartControlPlaneOptions {
    * a `kubeConfig` names the API server to write to (needed with a provider given in `provider`).
    */
   readonly routeStatus?: false | (RouteStatusWriterOptions & { readonly kubeConfig?: KubeConfig });
+  /**
+   * Publishing the trust bundle as a ConfigMap in every namespace: as for `routeStatus`, by default
+   * when the mesh comes from Kubernetes and `--trust-bundle-configmap` is not `off`.
+   */
+  readonly trustBundle?: false | (Omit<TrustBundlePublisherOptions, 'name'> & { readonly kubeConfig?: KubeConfig });
   readonly log?: Logger;
 }
 
@@ -42,6 +48,8 @@ export interface RunningControlPlane {
   readonly provider: MeshProvider;
   /** Writes route status to the API server; undefined when the mesh does not come from Kubernetes. */
   readonly routeStatus: RouteStatusWriter | undefined;
+  /** Keeps the trust bundle ConfigMaps; undefined when the mesh does not come from Kubernetes, or it is off. */
+  readonly trustBundle: TrustBundlePublisher | undefined;
   /** Re-reads the TLS files now; true when the serving context changed. A bad file keeps the current one. */
   reloadTls(): Promise<boolean>;
   /** Ends every sidecar stream, stops listening, closes the provider. */
@@ -92,21 +100,40 @@ function closeServer(server: Http2SecureServer | HttpServer): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+/**
+ * The API server a Kubernetes-side writer (route status, trust bundle) talks to: the one `given`, or
+ * the one the config reads the mesh from; undefined when there is none to write to.
+ */
+function writerKubeConfig(config: ControlPlaneConfig, options: StartControlPlaneOptions, given: KubeConfig | undefined): KubeConfig | undefined {
+  const source = config.discovery.source;
+  if (source.kind !== 'kubernetes') return undefined;
+  if (given !== undefined) return given;
+  // A provider handed in may read anything: write only where the config says the mesh comes from.
+  if (options.provider !== undefined) return undefined;
+  const loaded = loadKubeConfig(source.kubeconfig);
+  if (!loaded.ok) throw loaded.error;
+  return loaded.value;
+}
+
 /** The route status writer the options ask for, if any: only with the mesh read from Kubernetes. */
 function routeStatusWriter(config: ControlPlaneConfig, options: StartControlPlaneOptions, provider: MeshProvider): RouteStatusWriter | undefined {
   const settings = options.routeStatus;
-  const source = config.discovery.source;
-  if (settings === false || source.kind !== 'kubernetes') return undefined;
+  if (settings === false) return undefined;
   const { kubeConfig: given, ...writerOptions } = settings ?? {};
-  let kubeConfig = given;
-  if (kubeConfig === undefined) {
-    // A provider handed in may read anything: write only where the config says the mesh comes from.
-    if (options.provider !== undefined) return undefined;
-    const loaded = loadKubeConfig(source.kubeconfig);
-    if (!loaded.ok) throw loaded.error;
-    kubeConfig = loaded.value;
-  }
+  const kubeConfig = writerKubeConfig(config, options, given);
+  if (kubeConfig === undefined) return undefined;
   return new RouteStatusWriter(provider, kubeConfig, { log: options.log ?? logger('control.status'), ...writerOptions });
+}
+
+/** The trust bundle publisher the config and options ask for, if any: only with the mesh read from Kubernetes. */
+function trustBundlePublisher(config: ControlPlaneConfig, options: StartControlPlaneOptions, provider: MeshProvider, bundle: string): TrustBundlePublisher | undefined {
+  const settings = options.trustBundle;
+  const name = config.distribution.trustBundleConfigMap;
+  if (settings === false || name === undefined) return undefined;
+  const { kubeConfig: given, ...publisherOptions } = settings ?? {};
+  const kubeConfig = writerKubeConfig(config, options, given);
+  if (kubeConfig === undefined) return undefined;
+  return new TrustBundlePublisher(provider, kubeConfig, bundle, { log: options.log ?? logger('control.trust-bundle'), ...publisherOptions, name });
 }
 
 /**
@@ -126,8 +153,10 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
   const first = await provider.start();
   if (!first.ok) throw first.error as TsmeshError;
   let routeStatus: RouteStatusWriter | undefined;
+  let trustBundle: TrustBundlePublisher | undefined;
   try {
     routeStatus = routeStatusWriter(config, options, provider);
+    trustBundle = trustBundlePublisher(config, options, provider, tls.trustBundle);
   } catch (error) {
     await provider.close();
     throw error;
@@ -163,6 +192,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
     throw error;
   }
   routeStatus?.start();
+  trustBundle?.start();
 
   const reloadTls = async (): Promise<boolean> => {
     let next: ServingTls;
@@ -175,6 +205,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
     if (next.cert === tls.cert && next.key === tls.key && next.trustBundle === tls.trustBundle) return false;
     tls = next;
     server.setSecureContext(servingContextOptions(tls));
+    trustBundle?.setBundle(tls.trustBundle);
     log.info('TLS files changed: serving with the new certificate and trust bundle');
     return true;
   };
@@ -188,6 +219,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
       debug: debugAddress === undefined ? undefined : `${debugAddress.host}:${debugAddress.port}`,
       source: config.discovery.source.kind,
       routeStatus: routeStatus !== undefined,
+      trustBundleConfigMap: trustBundle === undefined ? undefined : config.distribution.trustBundleConfigMap,
       version: first.value.version,
       trustDomain: settings.trustDomain,
     },
@@ -197,7 +229,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     clearInterval(reloader);
-    await routeStatus?.close();
+    await Promise.all([routeStatus?.close(), trustBundle?.close()]);
     distributor.close();
     for (const session of sessions) session.close();
     const closed = closeServer(server);
@@ -214,6 +246,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
     distributor,
     provider,
     routeStatus,
+    trustBundle,
     reloadTls,
     close: () => (closing ??= close()),
   };

@@ -1,6 +1,7 @@
 // The containers and volumes the injector adds: `tsmesh-init` (iptables) and `tsmesh-proxy` (the
 // sidecar), the CA token and the trust bundle. Pure builders; placing them in the pod is inject.ts's job.
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
+import { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from '@tsmesh/common';
 import type { PodOptions } from './annotations.js';
 import type { AppProbe } from './probes.js';
 import { HEALTH_PORT } from './probes.js';
@@ -11,7 +12,8 @@ export const INIT_CONTAINER_NAME = 'tsmesh-init';
 export const PROXY_CONTAINER_NAME = 'tsmesh-proxy';
 export const CA_TOKEN_VOLUME = 'tsmesh-ca-token';
 export const TRUST_BUNDLE_VOLUME = 'tsmesh-trust-bundle';
-export const TRUST_BUNDLE_CONFIGMAP = 'tsmesh-ca-root-cert';
+/** Published in every namespace by the control plane (control/README.md, *Trust bundle*). */
+export { TRUST_BUNDLE_CONFIGMAP };
 export const CA_TOKEN_AUDIENCE = 'tsmesh-ca';
 export const CA_TOKEN_EXPIRATION_SECONDS = 3600;
 export const PROXY_UID = 1337;
@@ -20,7 +22,7 @@ export const PROXY_GID = 1337;
 export const CA_TOKEN_DIR = '/var/run/secrets/tsmesh.io/ca-token';
 export const CA_TOKEN_FILE = `${CA_TOKEN_DIR}/token`;
 export const TRUST_BUNDLE_DIR = '/var/run/secrets/tsmesh.io/trust-bundle';
-export const TRUST_BUNDLE_FILE = `${TRUST_BUNDLE_DIR}/root-cert.pem`;
+export const TRUST_BUNDLE_FILE = `${TRUST_BUNDLE_DIR}/${TRUST_BUNDLE_KEY}`;
 
 /** Ports the sidecar listens on, with the names it declares them under (at most 15 characters). */
 export const PROXY_PORTS = [

@@ -27,12 +27,17 @@ Flags:
   --trust-domain D          SPIFFE trust domain of workload certificates (default cluster.local)
   --root-namespace NS       namespace of mesh-wide PeerAuthentications (default tsmesh-system)
   --debounce-ms N           quiet time before a change is sent to sidecars (default 100)
+  --trust-bundle-configmap NAME
+                            with Kubernetes: publish the trust bundle as this ConfigMap
+                            (key root-cert.pem) in every namespace but kube-system,
+                            kube-public and kube-node-lease, where injected sidecars
+                            mount it (default tsmesh-ca-root-cert; "off" for none)
   --log-level LEVEL         pino level (default info)
 
 Environment: TSMESH_CONTROL_LISTEN, TSMESH_CONTROL_TLS_CERT, TSMESH_CONTROL_TLS_KEY,
 TSMESH_CONTROL_TRUST_BUNDLE, TSMESH_CONTROL_DEBUG_LISTEN, TSMESH_CONTROL_KUBECONFIG,
 TSMESH_CONTROL_CONFIG, TSMESH_TRUST_DOMAIN, TSMESH_CONTROL_ROOT_NAMESPACE, TSMESH_CONTROL_DEBOUNCE_MS,
-TSMESH_CONTROL_LOG_LEVEL (a flag wins over its variable).
+TSMESH_CONTROL_TRUST_BUNDLE_CONFIGMAP, TSMESH_CONTROL_LOG_LEVEL (a flag wins over its variable).
 `;
 
 function config(argv: readonly string[]): ControlPlaneConfig {

@@ -19,7 +19,7 @@ import { err, ok, type KubeObject, type Logger, type Result } from '@tsmesh/comm
 import { describeError } from '../errors.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { KubeApiError, listResource, statusCodeOf, type KubeHttp } from './kube-http.js';
-import { normalizeObject, type WatchedResource } from './resources.js';
+import { normalizeObject, type InformedResource, type WatchedResource } from './resources.js';
 
 /** `pending` until the first list; `absent` while an optional resource is not served (404). */
 export type InformerState = 'pending' | 'synced' | 'absent';
@@ -41,10 +41,12 @@ export interface ResourceInformerOptions {
   readonly log: Logger;
   /** Called after every change of `objects()`. */
   readonly onChange: () => void;
+  /** Called once, when the first list is in memory (even if an empty one, which changes nothing). */
+  readonly onSynced?: () => void;
 }
 
-export class ResourceInformer {
-  readonly resource: WatchedResource;
+export class ResourceInformer<R extends InformedResource = WatchedResource> {
+  readonly resource: R;
   private readonly options: ResourceInformerOptions;
   private readonly log: Logger;
   private readonly backoff: Backoff;
@@ -59,7 +61,7 @@ export class ResourceInformer {
   private readonly synced: Promise<Result<void, KubeApiError>>;
   private settle: (result: Result<void, KubeApiError>) => void = () => undefined;
 
-  constructor(resource: WatchedResource, options: ResourceInformerOptions) {
+  constructor(resource: R, options: ResourceInformerOptions) {
     this.resource = resource;
     this.options = options;
     this.log = options.log.child({ kind: resource.kind });
@@ -183,7 +185,10 @@ export class ResourceInformer {
   }
 
   private markSynced(): void {
-    if (this.state === 'pending') this.state = 'synced';
+    if (this.state === 'pending') {
+      this.state = 'synced';
+      this.options.onSynced?.();
+    }
     this.settle(ok(undefined));
   }
 
@@ -220,7 +225,7 @@ function abortedController(): AbortController {
 class ResourceWatch extends Watch {
   constructor(
     config: KubeConfig,
-    private readonly resource: WatchedResource,
+    private readonly resource: InformedResource,
     private readonly stopping: AbortSignal,
     private readonly log: Logger,
   ) {

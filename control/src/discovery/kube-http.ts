@@ -5,7 +5,7 @@
 import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
 import { TsmeshError, type KubeObject } from '@tsmesh/common';
 import { CONTROL_ERRORS, describeError } from '../errors.js';
-import { normalizeObject, type WatchedResource } from './resources.js';
+import { normalizeObject, type InformedResource } from './resources.js';
 
 /** An error answer of the API server (or no answer: statusCode 0). `statusCode` is what client-node's informer reads. */
 export class KubeApiError extends TsmeshError {
@@ -92,7 +92,7 @@ export interface ListOptions {
  * Lists every object of a resource, page by page, as one list with the resourceVersion to watch
  * from. A continue token that expires mid-way (410) starts the list over, as client-go does.
  */
-export async function listResource(http: KubeHttp, resource: WatchedResource, options: ListOptions): Promise<KubernetesListObject<KubeObject>> {
+export async function listResource(http: KubeHttp, resource: InformedResource, options: ListOptions): Promise<KubernetesListObject<KubeObject>> {
   const base: Record<string, string> = {};
   if (resource.labelSelector !== undefined) base['labelSelector'] = resource.labelSelector;
   if (resource.fieldSelector !== undefined) base['fieldSelector'] = resource.fieldSelector;
@@ -106,7 +106,7 @@ export async function listResource(http: KubeHttp, resource: WatchedResource, op
 /** One list, page by page; undefined when a continue token expired and `mayRestart` (the caller starts over). */
 async function listPages(
   http: KubeHttp,
-  resource: WatchedResource,
+  resource: InformedResource,
   base: Readonly<Record<string, string>>,
   signal: AbortSignal | undefined,
   mayRestart: boolean,
@@ -136,7 +136,7 @@ interface ListPage {
   readonly items: KubeObject[];
 }
 
-function asList(body: unknown, resource: WatchedResource): ListPage {
+function asList(body: unknown, resource: InformedResource): ListPage {
   const items = typeof body === 'object' && body !== null ? (body as { items?: unknown }).items : undefined;
   // `items` is null, not [], in some answers for an empty list.
   if (items !== null && items !== undefined && !Array.isArray(items)) {

@@ -4,8 +4,9 @@
 import type { KubeObject, MeshKind } from '@tsmesh/common';
 import { SERVICE_NAME_LABEL } from '@tsmesh/common';
 
-export interface WatchedResource {
-  readonly kind: MeshKind;
+/** A collection a ResourceInformer lists and watches. */
+export interface InformedResource {
+  readonly kind: string;
   readonly apiVersion: string;
   /** The collection across all namespaces, e.g. `/api/v1/services`. */
   readonly path: string;
@@ -13,6 +14,11 @@ export interface WatchedResource {
   readonly fieldSelector?: string;
   /** Served from a CustomResourceDefinition: a 404 means "not installed", and discovery carries on without it. */
   readonly optional: boolean;
+}
+
+/** A kind of the mesh model that discovery feeds to it. */
+export interface WatchedResource extends InformedResource {
+  readonly kind: MeshKind;
   /** Whether a malformed object of this kind gets a Warning Event (kinds people write and `kubectl describe`). */
   readonly reportInvalid: boolean;
 }
@@ -55,7 +61,7 @@ export const WATCHED_RESOURCES: readonly WatchedResource[] = Object.freeze([
  * Makes an object from a list or a watch event ready for validation, in place: list items of built-in
  * kinds come without apiVersion and kind, and managedFields (often most of an object) are never read.
  */
-export function normalizeObject(resource: WatchedResource, object: KubeObject): KubeObject {
+export function normalizeObject(resource: InformedResource, object: KubeObject): KubeObject {
   object.apiVersion ??= resource.apiVersion;
   object.kind ??= resource.kind;
   if (object.metadata !== undefined && object.metadata !== null) delete object.metadata['managedFields'];

@@ -26,8 +26,14 @@ describe('distributionConfig', () => {
       trustDomain: 'cluster.local',
       rootNamespace: 'tsmesh-system',
       debounceMs: 100,
+      trustBundleConfigMap: 'tsmesh-ca-root-cert',
     });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('names the trust bundle ConfigMap, or turns publishing off', () => {
+    expect(distributionConfig([...TLS, '--trust-bundle-configmap', 'mesh-roots'], {}).config.trustBundleConfigMap).toBe('mesh-roots');
+    expect(distributionConfig(TLS, { TSMESH_CONTROL_TRUST_BUNDLE_CONFIGMAP: 'off' }).config.trustBundleConfigMap).toBeUndefined();
   });
 
   it('reads the environment when a flag is absent, and a flag wins', () => {
@@ -56,6 +62,7 @@ describe('distributionConfig', () => {
     [['--trust-domain', 'Bad Domain'], /--trust-domain: "Bad Domain" is not a SPIFFE trust domain/],
     [['--root-namespace', 'Not_A_Namespace'], /--root-namespace: "Not_A_Namespace" is not a namespace name/],
     [['--debounce-ms', '-5'], /--debounce-ms: "-5" is not a number of milliseconds/],
+    [['--trust-bundle-configmap', 'Roots_Here'], /--trust-bundle-configmap: "Roots_Here" is not a ConfigMap name \(or "off"\)/],
   ])('refuses %j', (flags, message) => {
     expect(failure(() => distributionConfig([...TLS, ...flags], {})).message).toMatch(message);
   });

@@ -1,7 +1,7 @@
 // Flags and environment of `tsmesh control`: the distribution side's own (`--listen`, `--tls-cert`...)
 // are taken out of argv here; the rest go to the discovery config (../config.ts); controlPlaneConfig
 // gives both, parsed once and frozen.
-import { DEFAULT_CONTROL_PORT, DEFAULT_DEBUG_PORT, TsmeshError } from '@tsmesh/common';
+import { DEFAULT_CONTROL_PORT, DEFAULT_DEBUG_PORT, TRUST_BUNDLE_CONFIGMAP, TsmeshError } from '@tsmesh/common';
 import { controlConfig, type ControlConfig } from '../config.js';
 import { CONTROL_ERRORS } from '../errors.js';
 import { DEFAULT_DISTRIBUTION_DEBOUNCE_MS, DEFAULT_ROOT_NAMESPACE, DEFAULT_TRUST_DOMAIN } from './distributor.js';
@@ -16,6 +16,7 @@ export const DISTRIBUTION_ENV = {
   'trust-domain': 'TSMESH_TRUST_DOMAIN',
   'root-namespace': 'TSMESH_CONTROL_ROOT_NAMESPACE',
   'debounce-ms': 'TSMESH_CONTROL_DEBOUNCE_MS',
+  'trust-bundle-configmap': 'TSMESH_CONTROL_TRUST_BUNDLE_CONFIGMAP',
 } as const;
 
 type Flag = keyof typeof DISTRIBUTION_ENV;
@@ -36,9 +37,16 @@ export interface DistributionConfig {
   readonly trustDomain: string;
   readonly rootNamespace: string;
   readonly debounceMs: number;
+  /**
+   * The ConfigMap the trust bundle is published as in every namespace, when the mesh comes from
+   * Kubernetes (default tsmesh-ca-root-cert, what the injector mounts); undefined: not published (`off`).
+   */
+  readonly trustBundleConfigMap: string | undefined;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** A ConfigMap name: a DNS subdomain. */
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
 
 function badFlag(message: string): TsmeshError {
@@ -101,7 +109,10 @@ export function distributionConfig(
   const debounceText = pick('debounce-ms') ?? String(DEFAULT_DISTRIBUTION_DEBOUNCE_MS);
   const debounceMs = Number(debounceText);
   if (!/^\d+$/.test(debounceText) || debounceMs > 60_000) throw badFlag(`--debounce-ms: "${debounceText}" is not a number of milliseconds (0 to 60000)`);
-  const config = Object.freeze({ listen, tlsCertFile, tlsKeyFile, trustBundleFile, debugListen, trustDomain, rootNamespace, debounceMs });
+  const configMap = pick('trust-bundle-configmap') ?? TRUST_BUNDLE_CONFIGMAP;
+  if (configMap !== 'off' && !DNS_SUBDOMAIN.test(configMap)) throw badFlag(`--trust-bundle-configmap: "${configMap}" is not a ConfigMap name (or "off")`);
+  const trustBundleConfigMap = configMap === 'off' ? undefined : configMap;
+  const config = Object.freeze({ listen, tlsCertFile, tlsKeyFile, trustBundleFile, debugListen, trustDomain, rootNamespace, debounceMs, trustBundleConfigMap });
   return { config, rest };
 }
 

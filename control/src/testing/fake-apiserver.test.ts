@@ -202,6 +202,18 @@ describe('FakeApiServer', () => {
     expect(body['kind']).toBe('Event');
     expect(fake.list('events', 'shop')).toHaveLength(1);
   });
+
+  it('refuses new objects in a namespace being deleted with 403, as NamespaceLifecycle does', async () => {
+    fake.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'leaving', deletionTimestamp: '2026-01-01T00:00:00Z' }, status: { phase: 'Terminating' } });
+    fake.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'staying' } });
+    const post = (ns: string) =>
+      get(`/api/v1/namespaces/${ns}/configmaps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ metadata: { name: 'roots' }, data: {} }) });
+    const refused = await post('leaving');
+    expect(refused.status).toBe(403);
+    expect(refused.body['message']).toBe('unable to create new content in namespace leaving because it is being terminated');
+    expect((await post('staying')).status).toBe(201);
+    expect(fake.list('configmaps').map((cm) => cm.metadata.namespace)).toEqual(['staying']);
+  });
 });
 
 describe('FakeApiServer status subresource', () => {

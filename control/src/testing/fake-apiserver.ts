@@ -274,6 +274,7 @@ export class FakeApiServer {
         if (route.namespace !== undefined && body.metadata?.namespace !== undefined && body.metadata.namespace !== route.namespace) {
           throw new StatusError(400, 'BadRequest', 'the namespace of the object does not match the namespace of the request');
         }
+        if (route.namespace !== undefined) this.refuseInTerminatingNamespace(route.namespace);
         const metadata = { ...(body.metadata ?? {}), ...(route.namespace === undefined ? {} : { namespace: route.namespace }) };
         return { status: 201, body: this.create({ ...body, apiVersion: groupVersion(route.resource), kind: route.resource.kind, metadata }) };
       }
@@ -287,6 +288,16 @@ export class FakeApiServer {
       return { status: 200, body: this.update({ ...body, apiVersion: named.apiVersion, kind: named.kind, metadata: { ...(body.metadata ?? {}), ...named.metadata } }) };
     }
     throw new StatusError(405, 'MethodNotAllowed', `${method} is not allowed on an object`);
+  }
+
+  /** As the NamespaceLifecycle admission plugin does: nothing new in a namespace being deleted. */
+  private refuseInTerminatingNamespace(name: string): void {
+    const namespace = this.store.matching(this.store.resourceByPlural('namespaces'), undefined, (o) => (o['metadata'] as { name?: unknown } | undefined)?.name === name)[0];
+    if (namespace === undefined) return;
+    const phase = (namespace['status'] as { phase?: unknown } | undefined)?.phase;
+    if (namespace.metadata['deletionTimestamp'] !== undefined || phase === 'Terminating') {
+      throw new StatusError(403, 'Forbidden', `unable to create new content in namespace ${name} because it is being terminated`);
+    }
   }
 
   /** GET, PUT and PATCH (JSON merge patch) on `.../{name}/status` of a resource with a status subresource. */

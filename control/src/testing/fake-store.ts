@@ -37,6 +37,7 @@ export const FAKE_RESOURCES: readonly FakeResource[] = [
   core('namespaces', 'Namespace', false),
   core('serviceaccounts', 'ServiceAccount'),
   core('events', 'Event'),
+  core('configmaps', 'ConfigMap'),
   { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true, custom: false },
   custom('security.tsmesh.io', 'peerauthentications', 'PeerAuthentication'),
   custom('gateway.networking.k8s.io', 'httproutes', 'HTTPRoute', true),

@@ -2,6 +2,7 @@
 // uses (control/src/discovery/README.md, control/src/status/README.md, ca/README.md,
 // injector/README.md), nothing more.
 import { beforeAll, describe, expect, test } from '@jest/globals';
+import { TRUST_BUNDLE_CONFIGMAP } from '@tsmesh/common';
 import { WATCHED_RESOURCES } from '@tsmesh/control';
 import { NAMESPACE, render, VALUE_SETS, type KubeObject } from './helm.js';
 import { all, type Deployment, type RoleBinding, type RoleObject } from './objects.js';
@@ -33,8 +34,19 @@ function grants(objects: readonly KubeObject[], serviceAccount: string, namespac
 
 /** The route status writer PUTs the status subresource (never PATCH, never the object itself). */
 const ROUTE_STATUS = ['gateway.networking.k8s.io/grpcroutes/status:update', 'gateway.networking.k8s.io/httproutes/status:update'];
+/**
+ * The trust bundle publisher lists, watches and updates only ConfigMaps of its one name (a field
+ * selector, which resourceNames authorizes), and creates them (create cannot be limited by name).
+ */
+const TRUST_BUNDLE = [
+  'core/configmaps:create',
+  'core/configmaps[tsmesh-ca-root-cert]:list',
+  'core/configmaps[tsmesh-ca-root-cert]:update',
+  'core/configmaps[tsmesh-ca-root-cert]:watch',
+];
 const CONTROL = [
   ...ROUTE_STATUS,
+  ...TRUST_BUNDLE,
   'core/events:create',
   'core/namespaces:list', 'core/namespaces:watch',
   'core/pods:list', 'core/pods:watch',
@@ -65,17 +77,26 @@ describe('RBAC', () => {
     objects = await render();
   });
 
-  test('the control plane may list and watch the mesh kinds, create events and update route status, nothing else', () => {
+  test('the control plane may list and watch the mesh kinds, create events, update route status and keep the trust bundle ConfigMaps, nothing else', () => {
     expect(grants(objects, 'tsmesh-control')).toEqual(CONTROL);
   });
 
-  test('the control plane grants are what discovery watches (WATCHED_RESOURCES) plus creating events and updating route status', () => {
+  test('with caRootCert.publish=false the control plane has no rights on ConfigMaps and is told not to publish', async () => {
+    const rendered = await render({ set: { 'caRootCert.publish': 'false' } });
+    expect(grants(rendered, 'tsmesh-control')).toEqual(CONTROL.filter((g) => !TRUST_BUNDLE.includes(g)));
+    const args = all<Deployment>(rendered, 'Deployment').find((d) => d.metadata.name === 'tsmesh-control')?.spec.template.spec.containers[0]?.args ?? [];
+    expect(args[args.indexOf('--trust-bundle-configmap') + 1]).toBe('off');
+    const published = all<Deployment>(objects, 'Deployment').find((d) => d.metadata.name === 'tsmesh-control')?.spec.template.spec.containers[0]?.args ?? [];
+    expect(published[published.indexOf('--trust-bundle-configmap') + 1]).toBe(TRUST_BUNDLE_CONFIGMAP);
+  });
+
+  test('the control plane grants are what discovery watches (WATCHED_RESOURCES) plus creating events, updating route status and the trust bundle ConfigMaps', () => {
     const watched = WATCHED_RESOURCES.flatMap((r) => {
       const match = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/([a-z]+)$/.exec(r.path);
       if (match === null) throw new Error(`unexpected path ${r.path}`);
       return ['list', 'watch'].map((verb) => `${match[1] ?? 'core'}/${match[2]}:${verb}`);
     });
-    expect(grants(objects, 'tsmesh-control')).toEqual([...watched, 'core/events:create', ...ROUTE_STATUS].sort());
+    expect(grants(objects, 'tsmesh-control')).toEqual([...watched, 'core/events:create', ...ROUTE_STATUS, ...TRUST_BUNDLE].sort());
   });
 
   test('the CA may create TokenReviews, nothing else', () => {
