@@ -7,7 +7,7 @@ import { setLogLevel } from '@tsmesh/common';
 import type { RunningProxy } from './proxy.js';
 import { TestMeshFile, type TestService } from './testing/mesh.js';
 import { adminJson, fetchText, SERVICE_IP, SERVICE_PORT, startTestProxy } from './testing/proxy.js';
-import { closedPort, eventually, listenH2, listenHttp, listenTcp, pause, type Listening } from './testing/servers.js';
+import { closedPort, eventually, listenH2, listenHttp, listenTcp, pause, stablePort, type Listening } from './testing/servers.js';
 
 const service = (...endpoints: number[]): TestService => ({ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints });
 
@@ -206,10 +206,15 @@ describe('admin and health ports of the running sidecar', () => {
 
 describe('app-health when the application stops', () => {
   test('the httpGet probe turns 503 once the application is gone', async () => {
-    const app = await listenHttp((req, res) => {
-      req.resume();
-      res.end('ok');
-    });
+    // The probe dials the app's port after it closed: a port-0 port could be another listener's by then.
+    const app = await listenHttp(
+      (req, res) => {
+        req.resume();
+        res.end('ok');
+      },
+      {},
+      await stablePort(),
+    );
     const mesh = new TestMeshFile([service(app.port)]);
     const proxy = await startTestProxy(mesh.path, { env: { TSMESH_APP_PROBES: JSON.stringify({ 'web/livez': { httpGet: { path: '/', port: app.port } } }) } });
     try {

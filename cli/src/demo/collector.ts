@@ -414,7 +414,10 @@ export function readCollectedSpans(file: string): CollectedSpan[] {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
+  // Spans are appended as whole lines, but a read racing an append can end inside one (a write of
+  // several pages becomes visible page by page): that part is not a span yet, the next read has it.
   return text
+    .slice(0, text.lastIndexOf('\n') + 1)
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as CollectedSpan);

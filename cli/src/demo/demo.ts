@@ -11,7 +11,7 @@ import { canUseNetns, Topology } from './topology.js';
 import { untilSignal } from '../command.js';
 import { caEnv, publishTrustBundle, startCa, writeCaTokens } from './ca.js';
 import { readCollectedSpans, type CollectedSpan } from './collector.js';
-import { runGrpcClient, startGrpcServer, type SpreadResult } from './workloads.js';
+import { listenGrpcServer, runGrpcClient, type SpreadResult } from './workloads.js';
 
 export interface DemoOptions {
   readonly calls: number;
@@ -148,14 +148,16 @@ async function waitForSpans(file: string, count: number, timeoutMs: number): Pro
 
 async function loopbackDemo(options: DemoOptions, dir: string): Promise<number> {
   const out = options.out;
-  const basePort = 41000 + Math.floor(Math.random() * 10000);
   const names = Array.from({ length: options.replicas }, (_, i) => `greeter-${i + 1}`);
-  const servers = await Promise.all(names.map((name, i) => startGrpcServer(basePort + i, name)));
+  // Ports the kernel picks: a fixed or random range could be taken already.
+  const listening = await Promise.all(names.map((name) => listenGrpcServer('127.0.0.1', 0, name)));
+  const servers = listening.map((l) => l.server);
+  const ports = listening.map((l) => l.port);
   let proxy: RunningProxy | undefined;
   try {
     const pods: MeshPodSpec[] = names.map((name) => ({ name, namespace: NAMESPACE, serviceAccount: 'greeter', ip: '127.0.0.1', labels: { app: 'greeter' }, meshed: false }));
     // One EndpointSlice per replica: every replica shares 127.0.0.1 and differs by port.
-    const docs = names.map((name, i) => meshYaml(pods.filter((p) => p.name === name), [{ ...greeterService([name], () => basePort + i), name: 'greeter' }]));
+    const docs = names.map((name, i) => meshYaml(pods.filter((p) => p.name === name), [{ ...greeterService([name], () => ports[i] as number), name: 'greeter' }]));
     const meshFile = join(dir, 'mesh.yaml');
     writeFileSync(meshFile, mergeSlices(docs));
     proxy = await startProxy(
@@ -164,7 +166,7 @@ async function loopbackDemo(options: DemoOptions, dir: string): Promise<number> 
         { TSMESH_LOG_LEVEL: 'warn', TSMESH_POD_NAMESPACE: NAMESPACE, TSMESH_SERVICE_ACCOUNT: 'client' },
       ),
     );
-    out(`Replicas on 127.0.0.1:${basePort}..${basePort + names.length - 1}; the client's sidecar listens on 127.0.0.1:${proxy.ports.outbound} for greeter.demo.`);
+    out(`Replicas on 127.0.0.1 ports ${ports.join(', ')}; the client's sidecar listens on 127.0.0.1:${proxy.ports.outbound} for greeter.demo.`);
     out(`The client opens ONE gRPC channel and makes ${options.calls} calls; the sidecar balances every call, round-robin:`);
     const result = await runGrpcClient({ target: `127.0.0.1:${proxy.ports.outbound}`, calls: options.calls });
     for (const line of renderSpread(result, options.calls)) out(line);

@@ -1,5 +1,6 @@
 // Entry point of a sample workload process: `node workload-main.js <kind> [--flag value ...]`.
 // Servers print `ready` once listening; clients print one JSON result line and exit.
+import { existsSync } from 'node:fs';
 import { startCollector } from './collector.js';
 import { readBanner, runGrpcClient, runHttpClient, startBannerServer, startGrpcServer, startHttpServer } from './workloads.js';
 
@@ -29,11 +30,20 @@ async function main(): Promise<void> {
       break;
     case 'grpc-client': {
       const every = num('progress-every', 0);
+      // --pause-at N --resume-file F: after call N, print {"paused":N} and make no call until F exists,
+      // so a driver acts (kills a replica) at a known point of the run, however loaded the machine.
+      const pauseAt = num('pause-at', 0);
+      const resumeFile = f.get('resume-file') ?? '';
       const result = await runGrpcClient({
         target: f.get('target') ?? '',
         calls: num('calls', 30),
         intervalMs: num('interval-ms', 0),
-        onProgress: every > 0 ? (done) => done % every === 0 && console.log(JSON.stringify({ progress: done })) : undefined,
+        onProgress: async (done) => {
+          if (every > 0 && done % every === 0) console.log(JSON.stringify({ progress: done }));
+          if (done !== pauseAt) return;
+          console.log(JSON.stringify({ paused: done }));
+          while (!existsSync(resumeFile)) await new Promise((r) => setTimeout(r, 5));
+        },
       });
       console.log(JSON.stringify({ result }));
       return;

@@ -31,7 +31,12 @@ export interface HelloReply {
 
 const SHOWN_HEADERS = ['x-forwarded-client-cert', 'traceparent', 'b3', 'x-b3-traceid', 'x-request-id'];
 
-export function startGrpcServer(port: number, name: string): Promise<grpc.Server> {
+export async function startGrpcServer(port: number, name: string): Promise<grpc.Server> {
+  return (await listenGrpcServer('0.0.0.0', port, name)).server;
+}
+
+/** The greeter on `host:port` (0: a port the kernel picks), with the port it got. */
+export function listenGrpcServer(host: string, port: number, name: string): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server();
   server.addService(GREETER_SERVICE, {
     sayHello: (call: grpc.ServerUnaryCall<{ name?: string }, HelloReply>, callback: grpc.sendUnaryData<HelloReply>) => {
@@ -44,7 +49,7 @@ export function startGrpcServer(port: number, name: string): Promise<grpc.Server
     },
   });
   return new Promise((resolve, reject) => {
-    server.bindAsync(`0.0.0.0:${port}`, grpc.ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve(server)));
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve({ server, port: bound })));
   });
 }
 
@@ -87,8 +92,8 @@ export interface GrpcClientOptions {
   readonly target: string;
   readonly calls: number;
   readonly intervalMs?: number;
-  /** Called after each call (1-based count) so a driver can act mid-run. */
-  readonly onProgress?: (done: number) => void;
+  /** Called after each call (1-based count) so a driver can act mid-run; the next call waits for what it returns. */
+  readonly onProgress?: (done: number) => void | Promise<void>;
 }
 
 /** Sends `calls` unary calls over ONE channel (one HTTP/2 connection) and counts who answered. */
@@ -113,7 +118,7 @@ export async function runGrpcClient(options: GrpcClientOptions): Promise<SpreadR
       result.timeline.push(reply.server);
       result.sample ??= reply;
     }
-    options.onProgress?.(i);
+    await options.onProgress?.(i);
     if (options.intervalMs) await new Promise((r) => setTimeout(r, options.intervalMs));
   }
   client.close();

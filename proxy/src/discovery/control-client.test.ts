@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jes
 import { generateWorkloadCsr, parseCaConfig, requestCertificate, startCa, type RunningCa } from '@tsmesh/ca';
 import { LineDecoder, encodeMessage, parseClientMessage, type ClientMessage, type KubeObject, type MeshSnapshot } from '@tsmesh/common';
 import { pino } from 'pino';
+import { closedPort } from '../testing/servers.js';
 import { ControlPlaneSource, type ControlPlaneSourceOptions } from './control-client.js';
 import { DISCOVERY_ERRORS } from './errors.js';
 
@@ -273,9 +274,8 @@ describe('ControlPlaneSource', () => {
   });
 
   it('gives up starting after the timeout, naming the last failure, and stops', async () => {
-    const control = await plane(() => undefined);
-    const port = control.port;
-    await control.close();
+    // Not a control plane's port after it closed: another test worker's listener could take that one.
+    const port = await closedPort();
     // Fake clock: the start timeout fires when the test says, after the first refusal was seen
     // (real time would let a stalled machine fire it before the refused connection is even noticed).
     fakeClock();

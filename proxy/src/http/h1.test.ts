@@ -582,13 +582,18 @@ describe('H1Forwarder with an endpoint that breaks mid-response', () => {
   });
 
   test('a reset after the response started cuts the client response short (no hang, no fake success) and ejects the endpoint', async () => {
+    let upstreamSocket: net.Socket | undefined;
     handler = (_name, req, res) => {
       req.resume();
+      upstreamSocket = req.socket as net.Socket;
       res.writeHead(200, { 'content-length': 1000 });
-      res.write('partial', () => setTimeout(() => (req.socket as net.Socket).resetAndDestroy(), 20));
+      res.write('partial');
     };
     const outcome = await new Promise<string>((resolve) => {
       const req = http.get({ host: '127.0.0.1', port: proxy.ports.outbound, path: '/reset', agent: false }, (res) => {
+        // The response has started for sure once its first bytes reached the client (a timer after the
+        // write could fire before the sidecar relayed them, on a stalled machine): reset only then.
+        res.once('data', () => upstreamSocket?.resetAndDestroy());
         res.on('data', () => undefined);
         res.on('end', () => resolve('complete'));
         res.on('error', (e) => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));

@@ -299,16 +299,23 @@ describe('H2Forwarder (outbound, through the sidecar)', () => {
   });
 
   test('an endpoint reset after the response started resets the client stream (never a clean end)', async () => {
+    let upstreamStream: http2.ServerHttp2Stream | undefined;
     handler = (_name, stream) => {
+      upstreamStream = stream;
       stream.respond({ ':status': 200 });
-      // destroy() sends RST_STREAM(INTERNAL_ERROR) at once; close(code) would first end the stream cleanly.
-      stream.write('partial', () => setTimeout(() => stream.destroy(new Error('endpoint broke')), 10));
+      stream.write('partial');
     };
     const session = await connect(proxy.ports.outbound);
     const req = session.request({ ':path': '/reset' });
     req.on('error', () => undefined);
+    const closed = once(req, 'close');
+    // The response has started for sure once its first bytes reached the client (a timer after the
+    // write could fire before the sidecar relayed them, on a stalled machine): reset only then.
+    await once(req, 'data');
+    // destroy() sends RST_STREAM(INTERNAL_ERROR) at once; close(code) would first end the stream cleanly.
+    upstreamStream?.destroy(new Error('endpoint broke'));
     req.resume();
-    await once(req, 'close');
+    await closed;
     expect(req.rstCode).toBe(NGHTTP2_INTERNAL_ERROR);
   });
 
@@ -318,13 +325,17 @@ describe('H2Forwarder (outbound, through the sidecar)', () => {
       if (headers[':path'] !== '/crash') return byName(name, stream, headers);
       dying = upstreams.find((u) => u.name === name);
       stream.respond({ ':status': 200 });
-      stream.write('partial', () => setTimeout(() => dying?.listening.resetConnections(), 10));
+      stream.write('partial');
     };
     const session = await connect(proxy.ports.outbound);
     const req = session.request({ ':path': '/crash' });
     req.on('error', () => undefined);
+    const closed = once(req, 'close');
+    // Mid-response for sure: the client has the first bytes when the endpoint's connection dies.
+    await once(req, 'data');
+    dying?.listening.resetConnections();
     req.resume();
-    await once(req, 'close');
+    await closed;
     expect(req.rstCode).not.toBe(0);
     const after = await Promise.all([call(session, '/name'), call(session, '/name'), call(session, '/name')]);
     expect(after.map((a) => a.headers[HTTP2_HEADER_STATUS])).toEqual([200, 200, 200]);

@@ -21,6 +21,7 @@ import { IDENTITY_ERRORS } from './errors.js';
 import type { IdentityMaterial } from './material.js';
 import { peerIdentityFromCertificate } from './spiffe.js';
 import { capturedLog, opensslCertificate } from './testing/certs.js';
+import { stablePort } from '../testing/servers.js';
 import { identityOptionsFromConfig, WorkloadIdentityManager, type WorkloadIdentityOptions } from './workload-identity.js';
 
 const quiet = pino({ level: 'silent' });
@@ -301,7 +302,8 @@ describe('WorkloadIdentityManager with a real CA', () => {
 
 describe('WorkloadIdentityManager when the CA goes away', () => {
   const ca = new TestCa();
-  beforeAll(() => ca.start());
+  // The CA comes back on the same port seconds after it stopped: a port-0 port could be taken meanwhile.
+  beforeAll(async () => ca.start(await stablePort()));
   afterAll(() => ca.cleanup());
 
   it('keeps its certificate, retries with backoff, and recovers when the CA comes back', async () => {

@@ -264,7 +264,8 @@ export class WorkloadIdentityManager {
     this.failures = 0;
     this.error = undefined;
     const renewAt = renewalAtMs(material.issuedAt.getTime(), material.expiresAt.getTime(), this.renewFraction);
-    this.schedule(renewAt - this.now());
+    const now = this.now();
+    this.schedule(renewAt - now, now);
     this.log.info(
       {
         serial: material.serialNumber,
@@ -288,9 +289,10 @@ export class WorkloadIdentityManager {
   private fail(error: TsmeshError): void {
     this.failures++;
     this.error = error;
-    const remaining = this.material === undefined ? undefined : this.material.expiresAt.getTime() - this.now();
+    const now = this.now();
+    const remaining = this.material === undefined ? undefined : this.material.expiresAt.getTime() - now;
     const delay = retryDelayMs(this.failures, this.backoff, this.random, remaining);
-    this.schedule(delay);
+    this.schedule(delay, now);
     const fields = { err: error, code: error.code, failures: this.failures, retryInMs: delay };
     if (this.material === undefined) {
       this.failureLog.error(fields, 'cannot get a workload certificate; not ready for mTLS until the CA issues one');
@@ -304,10 +306,11 @@ export class WorkloadIdentityManager {
     }
   }
 
-  private schedule(delayMs: number): void {
+  /** `now`: the clock reading `delayMs` was computed from (a second reading could be a tick later). */
+  private schedule(delayMs: number, now: number): void {
     if (this.stopped) return;
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(delayMs)));
-    this.nextAttemptAt = this.now() + delay;
+    this.nextAttemptAt = now + delay;
     this.timer = setTimeout(() => void this.attempt(), delay);
     this.timer.unref();
   }

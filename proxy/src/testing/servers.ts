@@ -19,7 +19,7 @@ export interface Listening<S> {
   close(): Promise<void>;
 }
 
-function tracked<S extends net.Server | http.Server | http2.Http2Server>(server: S, onClose: () => void): Promise<Listening<S>> {
+function tracked<S extends net.Server | http.Server | http2.Http2Server>(server: S, onClose: () => void, port = 0): Promise<Listening<S>> {
   const sockets = new Set<net.Socket>();
   let accepted = 0;
   server.on('connection', (socket: net.Socket) => {
@@ -29,12 +29,11 @@ function tracked<S extends net.Server | http.Server | http2.Http2Server>(server:
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       server.off('error', reject);
-      const port = (server.address() as net.AddressInfo).port;
       resolve({
         server,
-        port,
+        port: (server.address() as net.AddressInfo).port,
         get accepted() {
           return accepted;
         },
@@ -55,10 +54,10 @@ function tracked<S extends net.Server | http.Server | http2.Http2Server>(server:
   });
 }
 
-/** An HTTP/1.1 server running `handler` for every request. */
-export function listenHttp(handler: http.RequestListener, options: http.ServerOptions = {}): Promise<Listening<http.Server>> {
+/** An HTTP/1.1 server running `handler` for every request, on `port` (default: one the kernel picks). */
+export function listenHttp(handler: http.RequestListener, options: http.ServerOptions = {}, port = 0): Promise<Listening<http.Server>> {
   const server = http.createServer({ keepAliveTimeout: 30_000, ...options }, handler);
-  return tracked(server, () => server.closeAllConnections());
+  return tracked(server, () => server.closeAllConnections(), port);
 }
 
 /** A cleartext HTTP/2 server running `onStream` for every stream. */
@@ -104,6 +103,24 @@ export async function closedPort(): Promise<number> {
     if (await refuses(port)) return port;
   }
   throw new Error(`closedPort: 20 ports in ${low}-${high - 1} on 127.0.0.1 all accepted connections`);
+}
+
+/**
+ * A port on 127.0.0.1 for a server that stops and must then get the same port back (a restart),
+ * or whose port a test dials after the server stopped, expecting a refusal. A port-0 listener's
+ * port is anyone's once it closes (a listener in another test worker may take it meanwhile). This
+ * one is below the ephemeral range, so nothing is given it unasked, and below closedPort()'s
+ * ports, so no other test counts on it refusing. Free when returned: listen on it at once.
+ */
+export async function stablePort(): Promise<number> {
+  const low = 10_000;
+  const high = 20_000;
+  if (ephemeralRangeStart() < high) throw new Error(`stablePort: the ephemeral port range starts at ${ephemeralRangeStart()}, below ${high}`);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = randomInt(low, high);
+    if (await refuses(port)) return port;
+  }
+  throw new Error(`stablePort: 20 ports in ${low}-${high - 1} on 127.0.0.1 all accepted connections`);
 }
 
 function ephemeralRangeStart(): number {

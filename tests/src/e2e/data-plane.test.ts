@@ -107,12 +107,20 @@ suite('data plane in network namespaces', () => {
 
   test('killing one replica mid-run leaves later requests served by the others', async () => {
     const client = topology.pod('client');
-    const run = client.spawn(process.execPath, [WORKLOAD_MAIN, 'grpc-client', '--target', `${GREETER}:50051`, '--calls', '150', '--interval-ms', '5', '--progress-every', '50']);
-    await waitForLine(run, (l) => l === '{"progress":50}', 30_000, 'first 50 calls');
+    // The client stops after call 50 until the kill is done: the calls after it are known to come
+    // later, however long the kill takes to be noticed here (calls go on every few ms otherwise).
+    const resumeFile = join(dir, 'resume-after-kill');
+    const run = client.spawn(process.execPath, [WORKLOAD_MAIN, 'grpc-client', '--target', `${GREETER}:50051`, '--calls', '150', '--interval-ms', '5', '--pause-at', '50', '--resume-file', resumeFile]);
+    await waitForLine(run, (l) => l === '{"paused":50}', 30_000, 'first 50 calls');
     await topology.pod('s3').kill();
+    writeFileSync(resumeFile, '');
     const line = await waitForLine(run, (l) => l.startsWith('{"result"'), 60_000, 'the remaining calls');
     const result = (JSON.parse(line) as { result: SpreadResult }).result;
-    // At most the call in flight at the kill may fail; everything after it goes to s1 and s2.
+    // s3 served its share before the kill and nothing after it.
+    expect(result.timeline.slice(0, 50)).toContain('s3');
+    expect(result.timeline.slice(50)).not.toContain('s3');
+    // At most the first calls after the kill may meet its dead connection, and at most one of them
+    // fails; everything after them goes to s1 and s2.
     expect(result.failed).toBeLessThanOrEqual(1);
     const after = result.timeline.slice(55);
     expect(after.length).toBe(95);

@@ -240,8 +240,9 @@ suite('routing distributed by the control plane, in network namespaces', () => {
     await sleep(1000);
     replaceFile(meshFile, routingMeshYaml(NS, pods, services, [webRoute('4', split(1, 99)), GREETER_ROUTE]));
     await sleep(1500);
-    control = await startControl(controlPod, meshFile, tls);
+    // Taken before the start: a sidecar retrying may connect and apply revision 4 before startControl returns.
     const restartedAt = Date.now();
+    control = await startControl(controlPod, meshFile, tls);
     const resynced = await clientHas('4');
     const resyncedAt = Date.now();
     await sleep(300);
