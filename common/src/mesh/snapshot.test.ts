@@ -157,15 +157,55 @@ describe('buildSnapshot', () => {
   });
 
   describe('endpoints', () => {
-    it('gathers a Service port from several slices of both families, with their conditions', () => {
+    it('gathers a Service port from several slices, with their conditions; a dual-stack one has each pod once, at its primary-family address', () => {
+      // greeter is dual-stack (clusterIPs v4 then v6): its IPv6 slice names greeter-0 and greeter-1 again.
       expect(endpointsOf(sample(), 'demo', 'greeter', 'grpc')).toEqual([
         '10.244.1.11:50051 greeter-0 ready=true serving=true terminating=false',
         // ready unset: treated as ready; serving unset: as ready
         '10.244.1.12:50051 greeter-1 ready=true serving=true terminating=false',
         '10.244.2.13:50051 greeter-2 ready=false serving=true terminating=true',
-        'fd00:10:244:1::11:50051 greeter-0 ready=true serving=true terminating=false',
-        'fd00:10:244:1::12:50051 greeter-1 ready=true serving=true terminating=false',
       ]);
+    });
+
+    describe('of a dual-stack Service', () => {
+      const v6Slice = (name: string, serviceName: string, endpoints: unknown[]): KubeObject =>
+        slice(name, serviceName, { addressType: 'IPv6', ports: [{ name: 'http', port: 8080 }], endpoints });
+      const v4Slice = (name: string, serviceName: string, endpoints: unknown[]): KubeObject => slice(name, serviceName, { ports: [{ name: 'http', port: 8080 }], endpoints });
+      const ref = (pod: string): Record<string, unknown> => ({ kind: 'Pod', name: pod, namespace: 'shop' });
+      const both = (spec: Record<string, unknown>, extra: KubeObject[] = []): MeshSnapshot =>
+        buildSnapshot([
+          service('api', { ports: [{ name: 'http', port: 80 }], ...spec }),
+          v4Slice('api-v4', 'api', [{ addresses: ['10.2.0.1'], targetRef: ref('a') }, { addresses: ['10.2.0.2'], targetRef: ref('b') }]),
+          v6Slice('api-v6', 'api', [{ addresses: ['fd00::1'], targetRef: ref('a') }, { addresses: ['fd00::2'], targetRef: ref('b') }]),
+          ...extra,
+        ]);
+
+      it('uses the family of its first cluster IP', () => {
+        const v6First = both({ clusterIP: 'fd00:96::1', clusterIPs: ['fd00:96::1', '10.96.2.1'], ipFamilies: ['IPv6', 'IPv4'] });
+        expect(endpointsOf(v6First, 'shop', 'api', 'http').map((e) => e.split(' ')[0])).toEqual(['fd00::1:8080', 'fd00::2:8080']);
+        const v4First = both({ clusterIP: '10.96.2.1', clusterIPs: ['10.96.2.1', 'fd00:96::1'], ipFamilies: ['IPv4', 'IPv6'] });
+        expect(endpointsOf(v4First, 'shop', 'api', 'http').map((e) => e.split(' ')[0])).toEqual(['10.2.0.1:8080', '10.2.0.2:8080']);
+      });
+
+      it('adds a pod found only in the other family, but no unnamed address of it', () => {
+        const snapshot = both({ clusterIP: '10.96.2.1', clusterIPs: ['10.96.2.1', 'fd00:96::1'] }, [
+          v6Slice('api-v6-more', 'api', [{ addresses: ['fd00::3'], targetRef: ref('c') }, { addresses: ['fd00::9'] }]),
+        ]);
+        expect(endpointsOf(snapshot, 'shop', 'api', 'http').map((e) => e.split(' ').slice(0, 2).join(' '))).toEqual(['10.2.0.1:8080 a', '10.2.0.2:8080 b', 'fd00::3:8080 c']);
+      });
+
+      it('keeps the other family when the primary one has no slice yet', () => {
+        const snapshot = buildSnapshot([
+          service('api', { clusterIP: '10.96.2.1', clusterIPs: ['10.96.2.1', 'fd00:96::1'], ports: [{ name: 'http', port: 80 }] }),
+          v6Slice('api-v6', 'api', [{ addresses: ['fd00::1'], targetRef: ref('a') }, { addresses: ['fd00::9'] }]),
+        ]);
+        expect(endpointsOf(snapshot, 'shop', 'api', 'http').map((e) => e.split(' ')[0])).toEqual(['fd00::1:8080', 'fd00::9:8080']);
+      });
+
+      it('a headless one keeps every address of both families', () => {
+        const snapshot = both({ clusterIP: 'None', clusterIPs: ['None'] });
+        expect(endpointsOf(snapshot, 'shop', 'api', 'http').map((e) => e.split(' ')[0])).toEqual(['10.2.0.1:8080', '10.2.0.2:8080', 'fd00::1:8080', 'fd00::2:8080']);
+      });
     });
 
     it('takes the slice port of the same name, whose number is the target port', () => {
@@ -208,7 +248,7 @@ describe('buildSnapshot', () => {
     it('answers for a Service object held from an older snapshot', () => {
       const old = sample();
       const [service, port] = servicePort(old, 'demo', 'greeter', 'grpc');
-      expect(sample().endpoints(service, port)).toHaveLength(5);
+      expect(sample().endpoints(service, port)).toHaveLength(3);
     });
 
     it('returns no endpoints for a Service without slices', () => {

@@ -180,7 +180,7 @@ class IndexedSnapshot implements MeshSnapshot {
       const byName = new Map<string, readonly MeshEndpoint[]>();
       this.endpointsByName.set(serviceKey, byName);
       for (const port of service.ports) {
-        const endpoints = Object.freeze(endpointsOf(slicesByService.get(serviceKey) ?? [], port));
+        const endpoints = Object.freeze(endpointsOf(slicesByService.get(serviceKey) ?? [], port, primaryFamily(service)));
         this.endpointsByPort.set(port, endpoints);
         byName.set(portKey(port), endpoints);
       }
@@ -189,15 +189,34 @@ class IndexedSnapshot implements MeshSnapshot {
 }
 
 /** The endpoints of one Service port across all its slices: slice ports carry the Service port's name. */
-function endpointsOf(slices: readonly MeshEndpointSlice[], port: ServicePort): MeshEndpoint[] {
+/** The address family of a Service's first cluster IP (its primary family); undefined when headless. */
+function primaryFamily(service: MeshService): 'IPv4' | 'IPv6' | undefined {
+  const first = service.clusterIPs[0];
+  return first === undefined ? undefined : first.includes(':') ? 'IPv6' : 'IPv4';
+}
+
+/**
+ * The endpoints of one Service port. A dual-stack Service has one slice per family, each naming
+ * every pod: a pod counted once per family would get twice its share of least-request picks and
+ * stay in rotation through its other address when one is ejected. So the primary family's slices
+ * give the endpoints, and the other family's add only pods they lack (a pod without an address in
+ * the primary family). A Service without a primary family (headless) keeps every address.
+ */
+function endpointsOf(slices: readonly MeshEndpointSlice[], port: ServicePort, family: 'IPv4' | 'IPv6' | undefined): MeshEndpoint[] {
   const found = new Map<string, MeshEndpoint>();
-  for (const slice of slices) {
+  const primary = family === undefined ? [] : slices.filter((s) => s.addressType === family);
+  const others = primary.length === 0 ? slices : slices.filter((s) => s.addressType !== family);
+  const podsSeen = new Set<string>();
+  const add = (slice: MeshEndpointSlice, onlyNewPods: boolean): void => {
     const slicePort = slice.ports.find((p) => p.name === port.name && p.protocol === port.protocol);
-    if (slicePort?.port === undefined) continue;
+    if (slicePort?.port === undefined) return;
     for (const endpoint of slice.endpoints) {
       // Kubernetes: an endpoint's addresses are fungible; consumers use the first.
       const address = endpoint.addresses[0];
       if (address === undefined) continue;
+      const podKey = endpoint.pod === undefined ? undefined : key(endpoint.pod.namespace, endpoint.pod.name);
+      // Without a pod reference nothing says it is another pod: the primary family's list stands.
+      if (onlyNewPods && (podKey === undefined || podsSeen.has(podKey))) continue;
       const candidate: MeshEndpoint = Object.freeze({
         address,
         port: slicePort.port,
@@ -211,7 +230,10 @@ function endpointsOf(slices: readonly MeshEndpointSlice[], port: ServicePort): M
       const seen = found.get(id);
       if (seen === undefined || rank(candidate) > rank(seen)) found.set(id, candidate);
     }
-  }
+  };
+  for (const slice of primary) add(slice, false);
+  for (const endpoint of found.values()) if (endpoint.pod !== undefined) podsSeen.add(key(endpoint.pod.namespace, endpoint.pod.name));
+  for (const slice of others) add(slice, primary.length > 0);
   return [...found.values()];
 }
 
