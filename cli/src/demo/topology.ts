@@ -33,6 +33,8 @@ export class Pod {
     readonly name: string,
     readonly netns: string,
     readonly ip: string,
+    /** The pod's IPv6 address, in a dual-stack topology. */
+    readonly ip6?: string,
   ) {}
 
   /** Runs a command in the pod and resolves its stdout; rejects with its stderr on failure. */
@@ -143,14 +145,16 @@ export class Topology {
     readonly prefix: string,
     /** The /24's first three octets, e.g. `10.233.0`. */
     readonly subnet: string,
+    /** Dual stack: the /64 every pod also gets an address in, e.g. `fd00:233::` (pod `fd00:233::<hostId>`). */
+    readonly ipv6Prefix?: string,
   ) {
     this.id = randomBytes(3).toString('hex');
     this.bridgeNs = `${prefix}-${this.id}-net`;
   }
 
   /** Creates the bridge namespace. Call destroy() in a finally block. */
-  static async create(prefix = 'tsm', subnet = '10.233.0'): Promise<Topology> {
-    const topology = new Topology(prefix, subnet);
+  static async create(prefix = 'tsm', subnet = '10.233.0', options: { readonly ipv6Prefix?: string } = {}): Promise<Topology> {
+    const topology = new Topology(prefix, subnet, options.ipv6Prefix);
     try {
       await run('ip', ['netns', 'add', topology.bridgeNs]);
       await run('ip', ['-n', topology.bridgeNs, 'link', 'set', 'lo', 'up']);
@@ -166,9 +170,10 @@ export class Topology {
   async addPod(options: PodOptions): Promise<Pod> {
     const netns = `${this.prefix}-${this.id}-${options.name}`;
     const ip = `${this.subnet}.${options.hostId}`;
+    const ip6 = this.ipv6Prefix === undefined ? undefined : `${this.ipv6Prefix}${options.hostId}`;
     const hostSide = `tv${this.id}${this.vethCount++}`.slice(0, 15);
     await run('ip', ['netns', 'add', netns]);
-    const pod = new Pod(options.name, netns, ip);
+    const pod = new Pod(options.name, netns, ip, ip6);
     this.pods.set(options.name, pod);
     await run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
     await run('ip', ['-n', netns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', hostSide, 'netns', this.bridgeNs]);
@@ -179,6 +184,11 @@ export class Topology {
     // Service cluster IPs exist only in the mesh: a default route lets the kernel accept the
     // connect() so iptables can redirect it; without capture the packets die on the bridge.
     await run('ip', ['-n', netns, 'route', 'add', 'default', 'dev', 'eth0']);
+    if (ip6 !== undefined) {
+      // nodad: usable at once (duplicate address detection would hold it tentative for a second or two).
+      await run('ip', ['-n', netns, '-6', 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad']);
+      await run('ip', ['-n', netns, '-6', 'route', 'add', 'default', 'dev', 'eth0']);
+    }
     return pod;
   }
 

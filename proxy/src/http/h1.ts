@@ -17,7 +17,7 @@ import {
   type HttpRouteTarget,
   type ProxyErrorKind,
 } from './context.js';
-import type { UpstreamEndpoint, UpstreamLease } from '../upstream/selector.js';
+import { hostPort, type UpstreamEndpoint, type UpstreamLease } from '../upstream/selector.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
 import { isConnectFailure } from './errors.js';
 import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry } from '../telemetry/index.js';
@@ -191,7 +191,7 @@ export class H1Forwarder {
       source: ctx?.source ?? {},
       destination: ctx?.destination ?? {},
       mtls: ctx?.mtls ?? false,
-      downstream: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+      downstream: hostPort(req.socket.remoteAddress, req.socket.remotePort),
     });
     if (!ctx) return reply(res, record, 500, 'internal', 'no connection context');
     const routed = ctx.route(info);

@@ -18,6 +18,7 @@ import {
 import { H2SessionPool } from './h2-pool.js';
 import { isConnectFailure } from './errors.js';
 import { plainDialer, type Dialer } from '../upstream/dial.js';
+import { hostPort } from '../upstream/selector.js';
 import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry, type ResponseFlag } from '../telemetry/index.js';
 
 const log = logger('http.h2');
@@ -144,7 +145,7 @@ export class H2Forwarder {
       source: ctx?.source ?? {},
       destination: ctx?.destination ?? {},
       mtls: ctx?.mtls ?? false,
-      downstream: socket ? `${socket.remoteAddress}:${socket.remotePort}` : undefined,
+      downstream: socket ? hostPort(socket.remoteAddress, socket.remotePort) : undefined,
     });
     if (!ctx) return replyError(stream, headers, record, 500, 'internal', 'no connection context');
     const routed = ctx.route(info);

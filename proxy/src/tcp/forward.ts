@@ -3,7 +3,7 @@
 // over plain TCP or mesh mTLS (ALPN tsmesh/tcp) as the dialer decides.
 import type { Socket } from 'node:net';
 import { logger } from '@tsmesh/common';
-import type { UpstreamSelector } from '../upstream/selector.js';
+import { hostPort, type UpstreamSelector } from '../upstream/selector.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
 import { isConnectFailure } from '../http/errors.js';
 import type { PeerInfo, RequestTelemetry, ResponseFlag, TcpRecord } from '../telemetry/index.js';
@@ -71,7 +71,7 @@ export function forwardTcp(client: Socket, selector: UpstreamSelector, options: 
         destination: { ...t.destination, ...endpoint.peer },
         mtls: t.mtls ?? dialed.mtls,
         upstream: endpoint.key,
-        downstream: `${client.remoteAddress}:${client.remotePort}`,
+        downstream: hostPort(client.remoteAddress, client.remotePort),
       });
     }
     client.pipe(upstream);

@@ -72,7 +72,12 @@ export function fixedSelector(name: string, endpoint: UpstreamEndpoint | undefin
   };
 }
 
+/** `ip:port`, with an IPv6 address in brackets (`[fd00::1]:80`), as in URLs and Envoy's logs. */
+export function hostPort(address: string | undefined, port: number | undefined): string {
+  const host = address?.includes(':') ? `[${address}]` : (address ?? '');
+  return `${host}:${port ?? ''}`;
+}
+
 export function endpointOf(address: string, port: number, extra: Partial<UpstreamEndpoint> = {}): UpstreamEndpoint {
-  const host = address.includes(':') ? `[${address}]` : address;
-  return { key: `${host}:${port}`, address, port, ...extra };
+  return { key: hostPort(address, port), address, port, ...extra };
 }

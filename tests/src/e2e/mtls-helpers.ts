@@ -118,6 +118,9 @@ export interface AccessLine {
   destination_identity: string | null;
   destination_service: string | null;
   mtls: boolean;
+  /** `ip:port` (IPv6 in brackets) of the endpoint, and of the peer that connected. */
+  upstream?: string | null;
+  downstream?: string | null;
 }
 
 /** The access-log lines of every process in the pod, oldest first. */
