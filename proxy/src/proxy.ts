@@ -202,6 +202,10 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     connectTimeoutMs: config.connectTimeoutMs,
     opaquePorts: config.opaquePorts,
     podIp: config.podIp,
+    isOwnAddress: (address) => {
+      const pod = snapshot.podByIp(address);
+      return pod !== undefined && pod.namespace === config.podNamespace && pod.name === config.podName;
+    },
     fixedDestination: config.inboundTarget,
     onDetectTimeout: () => metrics.protocolDetectTimeout('inbound'),
   });

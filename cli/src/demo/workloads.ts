@@ -31,8 +31,13 @@ export interface HelloReply {
 
 const SHOWN_HEADERS = ['x-forwarded-client-cert', 'traceparent', 'b3', 'x-b3-traceid', 'x-request-id'];
 
+/** The greeter on every address of the pod: IPv6 and IPv4 where the machine has IPv6, else IPv4. */
 export async function startGrpcServer(port: number, name: string): Promise<grpc.Server> {
-  return (await listenGrpcServer('0.0.0.0', port, name)).server;
+  try {
+    return (await listenGrpcServer('[::]', port, name)).server;
+  } catch {
+    return (await listenGrpcServer('0.0.0.0', port, name)).server;
+  }
 }
 
 /** The greeter on `host:port` (0: a port the kernel picks), with the port it got. */
@@ -49,7 +54,11 @@ export function listenGrpcServer(host: string, port: number, name: string): Prom
     },
   });
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve({ server, port: bound })));
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => {
+      if (error === null) return resolve({ server, port: bound });
+      server.forceShutdown();
+      reject(error);
+    });
   });
 }
 
@@ -60,22 +69,25 @@ export function startHttpServer(port: number, name: string): Promise<http.Server
     req.on('end', () => {
       const headers: Record<string, string> = {};
       for (const h of SHOWN_HEADERS) if (typeof req.headers[h] === 'string') headers[h] = req.headers[h];
-      const body = JSON.stringify({ server: name, method: req.method, url: req.url, bodyBytes: bytes, headers, remotePort: req.socket.remotePort });
+      const body = JSON.stringify({ server: name, method: req.method, url: req.url, bodyBytes: bytes, headers, remotePort: req.socket.remotePort, localAddress: req.socket.localAddress });
       res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': name });
       res.end(body);
     });
   });
-  return new Promise((resolve) => server.listen(port, '0.0.0.0', () => resolve(server)));
+  // No host: every address of the pod, IPv6 too where the machine has it (as most servers listen).
+  return new Promise((resolve) => server.listen(port, () => resolve(server)));
 }
 
 /** Server-first: greets every connection before the client says anything, then echoes. */
 export function startBannerServer(port: number, name: string): Promise<net.Server> {
   const server = net.createServer((socket) => {
-    socket.write(`hello from ${name} (you are ${socket.remoteAddress}:${socket.remotePort})\n`);
+    // An IPv4 peer of a dual-stack listener shows as ::ffff:a.b.c.d; say it as IPv4.
+    const peer = socket.remoteAddress?.replace(/^::ffff:(?=\d+\.)/, '');
+    socket.write(`hello from ${name} (you are ${peer}:${socket.remotePort})\n`);
     socket.pipe(socket);
     socket.on('error', () => socket.destroy());
   });
-  return new Promise((resolve) => server.listen(port, '0.0.0.0', () => resolve(server)));
+  return new Promise((resolve) => server.listen(port, () => resolve(server)));
 }
 
 export interface SpreadResult {

@@ -1,8 +1,9 @@
 // The inbound data path: capture (SO_ORIGINAL_DST gives the port the client asked for) →
 // detect (mesh mTLS by its ALPN, the application's own TLS, plaintext HTTP/1, HTTP/2, or TCP)
 // → policy (the effective PeerAuthentication mode for the port) → deliver to the application
-// in this pod on that same port. Delivery binds 127.0.0.6 when it targets the pod IP, which
-// the iptables rules let through uncaptured.
+// in this pod on that same port, at the address the client asked for when it is one of the pod's
+// own (a dual-stack pod is reached over either family), else at the pod IP. Delivery binds
+// 127.0.0.6 (IPv4) or ::6 (IPv6), which the iptables rules let through uncaptured.
 import type { Socket } from 'node:net';
 import { logger, ok } from '@tsmesh/common';
 import { originalDst, type OriginalDst } from '../capture/original-dst.js';
@@ -32,6 +33,12 @@ export interface InboundDeps {
   readonly opaquePorts: ReadonlySet<number>;
   /** The pod IP to deliver to; without one, 127.0.0.1. */
   readonly podIp: string | undefined;
+  /**
+   * Whether an address is one of this pod's own (its other family on a dual-stack pod): a connection
+   * to it is delivered there. Any other original destination goes to `podIp`, so a packet routed
+   * through the pod to somewhere else never makes the sidecar dial that place.
+   */
+  isOwnAddress?(address: string): boolean;
   /** This workload, as the destination of what arrives. */
   readonly self: PeerInfo;
   /** The Service (`name.namespace`) whose endpoint this pod is on an application port, for telemetry. */
@@ -54,19 +61,26 @@ function peerFromIdentity(identity: string): PeerInfo {
 }
 
 export class Inbound {
-  private readonly selectors = new Map<number, UpstreamSelector>();
+  private readonly selectors = new Map<string, UpstreamSelector>();
 
   constructor(private readonly deps: InboundDeps) {}
 
-  /** The application endpoint for one port (cached: one selector, hence one pooled upstream, per port). */
-  appSelector(port: number): UpstreamSelector {
-    let selector = this.selectors.get(port);
+  /**
+   * The application endpoint for one port at one of the pod's addresses (cached: one selector, hence
+   * one pooled upstream, per address and port). `address` undefined: the pod IP.
+   */
+  appSelector(port: number, address?: string): UpstreamSelector {
+    const podIp = this.deps.podIp;
+    const host = podIp === undefined ? '127.0.0.1' : address !== undefined && address !== podIp && this.deps.isOwnAddress?.(address) === true ? address : podIp;
+    const key = `${host} ${port}`;
+    let selector = this.selectors.get(key);
     if (!selector) {
-      const endpoint = this.deps.podIp
-        ? endpointOf(this.deps.podIp, port, { localAddress: this.deps.podIp.includes(':') ? '::6' : INBOUND_SOURCE_ADDRESS, peer: this.deps.self })
-        : endpointOf('127.0.0.1', port, { peer: this.deps.self });
+      const endpoint =
+        podIp === undefined
+          ? endpointOf(host, port, { peer: this.deps.self })
+          : endpointOf(host, port, { localAddress: host.includes(':') ? '::6' : INBOUND_SOURCE_ADDRESS, peer: this.deps.self });
       selector = fixedSelector(`inbound:${port}`, endpoint);
-      this.selectors.set(port, selector);
+      this.selectors.set(key, selector);
     }
     return selector;
   }
@@ -80,9 +94,10 @@ export class Inbound {
       return;
     }
     const port = dst.value.port;
+    const address = dst.value.address;
     const mode = this.deps.mtlsMode(port);
     if (this.deps.opaquePorts.has(port) && mode !== 'STRICT') {
-      this.deliver(socket, port, 'opaque', { identity: undefined, mtls: false });
+      this.deliver(socket, port, address, 'opaque', { identity: undefined, mtls: false });
       return;
     }
     void detectProtocol(socket, { timeoutMs: this.deps.detectTimeoutMs }).then((detection) => {
@@ -90,23 +105,23 @@ export class Inbound {
       if (detection.timedOut) this.deps.onDetectTimeout?.(port);
       const meshTls = detection.protocol === 'tls' && offersMeshAlpn(detection.alpn);
       if (meshTls && this.deps.tls && mode !== 'DISABLE') {
-        this.terminate(socket, port);
+        this.terminate(socket, port, address);
         return;
       }
       if (mode === 'STRICT') {
         return this.deny(socket, port, meshTls ? 'mesh mTLS offered but this sidecar has no identity' : `plaintext ${detection.protocol} refused on a STRICT port`);
       }
-      this.deliver(socket, port, detection.protocol, { identity: undefined, mtls: false });
+      this.deliver(socket, port, address, detection.protocol, { identity: undefined, mtls: false });
     });
   }
 
-  private terminate(socket: Socket, port: number): void {
+  private terminate(socket: Socket, port: number, address: string): void {
     const tls = this.deps.tls;
     if (!tls) return this.deny(socket, port, 'no identity');
     acceptMeshTls(tls, socket, this.deps.connectTimeoutMs * 5).then(
       (accepted) => {
         const protocol: DetectedProtocol = accepted.inner === 'http1' ? 'http1' : accepted.inner === 'http2' ? 'http2' : 'opaque';
-        this.deliver(accepted.socket as unknown as Socket, port, protocol, { identity: accepted.peerIdentity, mtls: true });
+        this.deliver(accepted.socket as unknown as Socket, port, address, protocol, { identity: accepted.peerIdentity, mtls: true });
       },
       (error: Error) => this.deny(socket, port, error.message),
     );
@@ -118,8 +133,8 @@ export class Inbound {
     socket.destroy();
   }
 
-  private deliver(socket: Socket, port: number, protocol: DetectedProtocol, peer: { identity: string | undefined; mtls: boolean }): void {
-    const selector = this.appSelector(port);
+  private deliver(socket: Socket, port: number, address: string, protocol: DetectedProtocol, peer: { identity: string | undefined; mtls: boolean }): void {
+    const selector = this.appSelector(port, address);
     const source: PeerInfo = peer.identity ? peerFromIdentity(peer.identity) : {};
     const service = this.deps.serviceFor?.(port);
     const destination: PeerInfo = service ? { ...this.deps.self, service } : this.deps.self;

@@ -141,6 +141,14 @@ suite('dual stack: IPv6 capture, balancing and mTLS in network namespaces', () =
     }
   }, 60_000);
 
+  test('a server reached at its IPv4 address gets the connection there', async () => {
+    // A pod IP called directly (an endpoint, not a Service): delivered at that same IPv4 address.
+    const answer = await httpGet<{ server: string; localAddress: string }>(client, `http://${servers[0]?.ip}:8080/direct`);
+    expect(answer.status).toBe(200);
+    expect(answer.body?.server).toBe('s1');
+    expect(answer.body?.localAddress).toMatch(new RegExp(`^(::ffff:)?${(servers[0]?.ip ?? '').replace(/\./g, '\\.')}$`));
+  }, 30_000);
+
   test('a Service whose primary family is IPv6 is served sidecar to sidecar over IPv6: mTLS, captured inbound by ip6tables', async () => {
     const before = accessLines(client).length;
     const befores = servers.map((s) => accessLines(s).length);
@@ -163,6 +171,11 @@ suite('dual stack: IPv6 capture, balancing and mTLS in network namespaces', () =
         expect(line.downstream?.startsWith(`[${client.ip6}]:`)).toBe(true);
       }
     });
+    // Delivered to the application at the pod's IPv6 address, the one the client's sidecar dialled.
+    const answer = await httpGet<{ server: string; localAddress: string }>(client, `http://${WEB.v4}:8080/where`);
+    expect(answer.status).toBe(200);
+    const server = servers.find((s) => s.name === answer.body?.server);
+    expect(answer.body?.localAddress).toBe(server?.ip6);
   }, 60_000);
 
   test('a Service whose primary family is IPv4 is dialled over IPv4, whichever cluster IP was called', async () => {
