@@ -4,6 +4,7 @@
 import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
 import { compileRoutes, logger, type CompiledRoutes, type KubeObject, type Logger, type MeshProvider, type MeshSnapshot, type RouteStatus } from '@tsmesh/common';
 import { KubeHttp, statusCodeOf } from '../discovery/kube-http.js';
+import { DebouncedPass } from '../debounced-pass.js';
 import { MESH_CONTROLLER_NAME, desiredParents, existingParents } from './parents.js';
 
 /** What the writer needs of the API server: one JSON request (KubeHttp fits). */
@@ -59,15 +60,13 @@ const rfc3339 = (date: Date): string => date.toISOString().replace(/\.\d+Z$/, 'Z
 export class RouteStatusWriter {
   private readonly client: StatusClient;
   private readonly controllerName: string;
-  private readonly debounceMs: number;
   private readonly maxAttempts: number;
   private readonly conflictWaitMs: number;
   private readonly log: Logger;
   private readonly now: () => Date;
   private unsubscribe: (() => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private dirty = false;
+  /** Collects the snapshots of a burst: the pass reads the latest one when it runs. */
+  private readonly passes: DebouncedPass;
   private closed = false;
   private compiled: Compiled | undefined;
   private readonly waiters = new Set<() => void>();
@@ -79,7 +78,7 @@ export class RouteStatusWriter {
   ) {
     this.client = client instanceof KubeConfig ? new KubeHttp(client) : client;
     this.controllerName = options.controllerName ?? MESH_CONTROLLER_NAME;
-    this.debounceMs = options.debounceMs ?? DEFAULT_STATUS_DEBOUNCE_MS;
+    this.passes = new DebouncedPass(() => this.pass(), options.debounceMs ?? DEFAULT_STATUS_DEBOUNCE_MS);
     this.maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_STATUS_MAX_ATTEMPTS);
     this.conflictWaitMs = options.conflictWaitMs ?? DEFAULT_CONFLICT_WAIT_MS;
     this.log = options.log ?? logger('control.status');
@@ -91,45 +90,22 @@ export class RouteStatusWriter {
     if (this.unsubscribe !== undefined || this.closed) return;
     this.unsubscribe = this.provider.subscribe(() => {
       for (const wake of this.waiters) wake();
-      this.schedule();
+      this.passes.schedule();
     });
-    this.schedule();
+    this.passes.schedule();
   }
 
   /** Resolves when no pass is pending or running (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.timer !== undefined || this.running !== undefined) {
-      await (this.running ?? new Promise((resolve) => setTimeout(resolve, this.debounceMs)));
-    }
+  idle(): Promise<void> {
+    return this.passes.idle();
   }
 
   /** Stops listening; a pass under way finishes its current request and stops. */
   async close(): Promise<void> {
     this.closed = true;
     this.unsubscribe?.();
-    clearTimeout(this.timer);
-    this.timer = undefined;
     for (const wake of this.waiters) wake();
-    await this.running;
-  }
-
-  private schedule(): void {
-    if (this.closed) return;
-    if (this.running !== undefined) {
-      this.dirty = true;
-      return;
-    }
-    // Collects the snapshots of a burst: the pass reads the latest one when the timer fires.
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.pass().finally(() => {
-        this.running = undefined;
-        if (this.dirty) {
-          this.dirty = false;
-          this.schedule();
-        }
-      });
-    }, this.debounceMs);
+    await this.passes.close();
   }
 
   /** One pass over every route of the latest snapshot. */

@@ -7,6 +7,7 @@
 import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
 import { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, logger, type KubeObject, type Logger, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
 import { describeError } from '../errors.js';
+import { DebouncedPass } from '../debounced-pass.js';
 import { Backoff, type BackoffOptions } from '../discovery/backoff.js';
 import { ResourceInformer } from '../discovery/informer.js';
 import { KubeHttp, statusCodeOf } from '../discovery/kube-http.js';
@@ -66,22 +67,18 @@ export class TrustBundlePublisher {
   private readonly http: KubeHttp;
   private readonly name: string;
   private readonly excluded: ReadonlySet<string>;
-  private readonly debounceMs: number;
   private readonly resyncMs: number;
   private readonly concurrency: number;
   private readonly log: Logger;
   private readonly backoff: Backoff;
   private readonly informer: ResourceInformer<InformedResource>;
   private bundle: string;
+  private readonly passes: DebouncedPass;
   private unsubscribe: (() => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private dirty = false;
   private closed = false;
   private lastError: string | undefined;
-  private readonly idle = new Set<() => void>();
 
   constructor(
     private readonly provider: MeshProvider,
@@ -93,7 +90,7 @@ export class TrustBundlePublisher {
     this.bundle = bundle;
     this.name = options.name ?? TRUST_BUNDLE_CONFIGMAP;
     this.excluded = new Set(options.excludeNamespaces ?? DEFAULT_EXCLUDED_NAMESPACES);
-    this.debounceMs = options.debounceMs ?? DEFAULT_PUBLISH_DEBOUNCE_MS;
+    this.passes = new DebouncedPass(() => this.pass(), options.debounceMs ?? DEFAULT_PUBLISH_DEBOUNCE_MS);
     this.resyncMs = options.resyncMs ?? DEFAULT_RESYNC_MS;
     this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
     this.log = options.log ?? logger('control.trust-bundle');
@@ -152,45 +149,20 @@ export class TrustBundlePublisher {
 
   /** Resolves once no pass is running or due (tests, shutdown). */
   settled(): Promise<void> {
-    if (this.running === undefined && this.timer === undefined) return Promise.resolve();
-    return new Promise((resolve) => this.idle.add(resolve));
+    return this.passes.idle();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.unsubscribe?.();
-    clearTimeout(this.timer);
     clearInterval(this.resyncTimer);
     clearTimeout(this.retryTimer);
-    this.timer = undefined;
-    await this.running;
+    await this.passes.close();
     await this.informer.stop();
-    this.wake();
   }
 
-  private schedule(delayMs = this.debounceMs): void {
-    if (this.closed) return;
-    if (this.running !== undefined) {
-      this.dirty = true;
-      return;
-    }
-    if (this.timer !== undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.pass().finally(() => {
-        this.running = undefined;
-        if (this.dirty) {
-          this.dirty = false;
-          this.schedule();
-        } else this.wake();
-      });
-    }, delayMs);
-  }
-
-  private wake(): void {
-    if (this.running !== undefined || this.timer !== undefined) return;
-    for (const resolve of this.idle) resolve();
-    this.idle.clear();
+  private schedule(delayMs?: number): void {
+    this.passes.schedule(delayMs);
   }
 
   /** The namespaces that should hold the bundle: all but the excluded and the terminating. */
