@@ -1,5 +1,6 @@
 // Where the signing material comes from: a state directory the CA fills itself (local mode) or
 // an operator's PEM files, plus extra trust-bundle roots. Fails fast, naming the file at fault.
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsmeshError, type Logger } from '@tsmesh/common';
@@ -177,6 +178,29 @@ function intermediateFor(root: CaKeyPair, stateDir: string | undefined, now: Dat
     'issued a new intermediate CA',
   );
   return fresh;
+}
+
+/**
+ * A digest of the operator's material files (root, root key, intermediate, its key, extra roots), to
+ * see when any was rewritten (a Secret volume updated in place, a file replaced); undefined when the
+ * CA has none (its own root in the state directory) or one cannot be read right now.
+ */
+export function operatorFilesDigest(sources: MaterialSources): string | undefined {
+  const files = [sources.rootCertFile, sources.rootKeyFile, sources.intermediateCertFile, sources.intermediateKeyFile, sources.extraRootsFile];
+  if (files.every((f) => f === undefined)) return undefined;
+  const hash = createHash('sha256');
+  for (const file of files) {
+    if (file === undefined) {
+      hash.update('\0-');
+      continue;
+    }
+    try {
+      hash.update('\0+').update(readFileSync(file));
+    } catch {
+      return undefined;
+    }
+  }
+  return hash.digest('hex');
 }
 
 /** The trust bundle as one PEM text. */

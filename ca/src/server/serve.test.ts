@@ -7,7 +7,8 @@ import { pino } from 'pino';
 import { parseCaConfig } from '../config.js';
 import { loadSigningMaterial } from '../authority/load.js';
 import { generateWorkloadCsr } from '../client.js';
-import { testAuthority, tempDir, WEB } from '../testing/fixtures.js';
+import { generateRoot, privateKeyPem, type CaKeyPair } from '../authority/material.js';
+import { captureLog, testAuthority, tempDir, WEB } from '../testing/fixtures.js';
 import { verifyCsr } from '../x509/csr.js';
 import { authenticatorFor, refreshMaterial, startCa } from './serve.js';
 
@@ -62,6 +63,76 @@ describe('startCa', () => {
     writeFileSync(tokens, 'not: [a list');
     await expect(startCa(config(), quiet)).rejects.toThrow(/token file/);
     expect(existsSync(join(dir, 'state'))).toBe(false);
+  });
+});
+
+describe('startCa with an operator root, rotated in its files while it runs', () => {
+  let dir: string;
+  let cleanup: () => void;
+  beforeEach(() => ({ dir, cleanup } = tempDir()));
+  afterEach(() => cleanup());
+
+  /** The TLS handshake with the CA's serving certificate, trusting only `roots`. */
+  async function handshake(port: number, roots: string): Promise<'ok' | string> {
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: roots, servername: 'tsmesh-ca' });
+    socket.on('error', () => undefined);
+    try {
+      await Promise.race([once(socket, 'secureConnect'), once(socket, 'error').then(([e]) => Promise.reject(e as Error))]);
+      return 'ok';
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    } finally {
+      socket.destroy();
+    }
+  }
+
+  it('takes each step of A → A+B → B from the files without a restart: bundle, signer and serving certificate', async () => {
+    const now = new Date();
+    const a = generateRoot(now);
+    const b = generateRoot(now);
+    const rootFile = join(dir, 'root-cert.pem');
+    const keyFile = join(dir, 'root-key.pem');
+    const tokens = join(dir, 'tokens.yaml');
+    writeFileSync(tokens, '- {token: t, namespace: default, serviceAccount: web}\n');
+    writeFileSync(rootFile, a.pem);
+    writeFileSync(keyFile, privateKeyPem(a.key));
+    const { log, lines } = captureLog();
+    const config = parseCaConfig(['--root-cert', rootFile, '--root-key', keyFile, '--state-dir', join(dir, 'state'), '--token-file', tokens, '--listen', '127.0.0.1:0'], {});
+    const ca = await startCa(config, { ...quiet, log, materialPollMs: 20 });
+    const signedBy = (root: CaKeyPair): boolean => new X509Certificate(ca.authority.signingMaterial.signer.pem).checkIssued(new X509Certificate(root.pem));
+    try {
+      expect(ca.trustBundlePem).toBe(a.pem);
+      expect(await handshake(ca.address.port, b.pem)).not.toBe('ok');
+
+      // 1: B joins the bundle; A still signs.
+      writeFileSync(rootFile, a.pem + b.pem);
+      await eventually(() => ca.trustBundlePem === a.pem + b.pem);
+      expect(ca.authority.trustBundle()).toEqual([a.pem, b.pem]);
+      expect(signedBy(a)).toBe(true);
+
+      // 2: B signs, A stays trusted. The certificate is rewritten before its key: that state is
+      // refused (logged, A kept) until the key follows.
+      writeFileSync(rootFile, b.pem + a.pem);
+      await eventually(() => lines.some((l) => String(l['msg']).startsWith('the signing material files changed but cannot be used')));
+      expect(signedBy(a)).toBe(true);
+      writeFileSync(keyFile, privateKeyPem(b.key));
+      await eventually(() => signedBy(b));
+      expect(ca.trustBundlePem).toBe(b.pem + a.pem);
+      expect(await handshake(ca.address.port, b.pem)).toBe('ok');
+      const csr = verifyCsr(generateWorkloadCsr('spiffe://cluster.local/ns/default/sa/web').csrPem);
+      if (!csr.ok) throw csr.error;
+      const issued = ca.authority.issueWorkload(WEB, csr.value);
+      if (!issued.ok) throw issued.error;
+      expect(new X509Certificate(issued.value.certChain[1] as string).checkIssued(new X509Certificate(b.pem))).toBe(true);
+
+      // 3: A leaves the bundle.
+      writeFileSync(rootFile, b.pem);
+      await eventually(() => ca.trustBundlePem === b.pem);
+      expect(readFileSync(join(dir, 'state', 'root-cert.pem'), 'utf8')).toBe(b.pem);
+      expect(await handshake(ca.address.port, a.pem)).not.toBe('ok');
+    } finally {
+      await ca.close();
+    }
   });
 });
 
@@ -130,6 +201,14 @@ describe('authenticatorFor', () => {
     }
   });
 });
+
+async function eventually(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the CA to take the change');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 async function fetchHealth(port: number, ca: string): Promise<string> {
   const { request } = await import('node:https');

@@ -8,7 +8,8 @@ import type { Authenticator } from '../auth/authenticator.js';
 import { TokenFileAuthenticator } from '../auth/token-file.js';
 import { TokenReviewAuthenticator } from '../auth/token-review.js';
 import { CertificateAuthority, type ServingCredentials } from '../authority/authority.js';
-import { loadSigningMaterial, needsRenewal, trustBundleText, type MaterialSources } from '../authority/load.js';
+import { loadSigningMaterial, needsRenewal, operatorFilesDigest, trustBundleText, type MaterialSources } from '../authority/load.js';
+import type { SigningMaterial } from '../authority/material.js';
 import type { CaConfig } from '../config.js';
 import { CA_SETUP_ERRORS } from '../errors.js';
 import { buildApp, type CaApp } from './app.js';
@@ -17,6 +18,8 @@ import { buildApp, type CaApp } from './app.js';
 export const SERVING_TTL_SECONDS = 7 * 24 * 3600;
 /** How often the signing material is re-checked (the intermediate is renewed when due). */
 export const MATERIAL_RECHECK_MS = 6 * 3600 * 1000;
+/** How often the operator's material files are looked at for a change (a root rotation step). */
+export const MATERIAL_FILES_POLL_MS = 30_000;
 
 export interface RunningCa {
   readonly app: CaApp;
@@ -33,6 +36,8 @@ export interface StartOptions {
   readonly authenticator?: Authenticator;
   readonly log?: Logger;
   readonly auditLog?: Logger;
+  /** How often the operator's files are compared with what was loaded (default 30 s; 0: never). */
+  readonly materialPollMs?: number;
 }
 
 function materialSources(config: CaConfig): MaterialSources {
@@ -112,6 +117,7 @@ export async function startCa(config: CaConfig, options: StartOptions = {}): Pro
 
   const timers: NodeJS.Timeout[] = [];
   const scheduleServingRenewal = (current: ServingCredentials): void => {
+    clearTimeout(timers[0]);
     const halfLife = Math.max(60_000, (current.expiresAt.getTime() - Date.now()) / 2);
     const timer = setTimeout(() => {
       serving = authority.issueServing(config.servingSans, SERVING_TTL_SECONDS);
@@ -124,14 +130,52 @@ export async function startCa(config: CaConfig, options: StartOptions = {}): Pro
   };
   scheduleServingRenewal(serving);
 
+  /** After the authority switched from `before`: the trust bundle, and a serving certificate under a new signer. */
+  const adopted = (before: SigningMaterial): void => {
+    const current = authority.signingMaterial;
+    trustBundlePem = trustBundleText(current);
+    if (current.signer.cert.fingerprint256 === before.signer.cert.fingerprint256) return;
+    serving = authority.issueServing(config.servingSans, SERVING_TTL_SECONDS);
+    server.setSecureContext({ cert: serving.certChainPem, key: serving.keyPem, minVersion: 'TLSv1.2' });
+    scheduleServingRenewal(serving);
+  };
+
   const recheck = setInterval(() => {
     try {
-      if (refreshMaterial(authority, sources, new Date(), log)) trustBundlePem = trustBundleText(authority.signingMaterial);
+      const before = authority.signingMaterial;
+      if (refreshMaterial(authority, sources, new Date(), log)) adopted(before);
     } catch (error) {
       log.error({ err: error }, 'cannot re-check the signing material; still signing with the current one');
     }
   }, MATERIAL_RECHECK_MS);
   recheck.unref();
+
+  // A root rotation, step by step, without a restart: the operator rewrites the files (in a cluster,
+  // the Secret behind them) and the CA takes each step up within a poll. A step it cannot use (a
+  // certificate rewritten before its key, say) is logged and the current material kept.
+  let loadedDigest = operatorFilesDigest(sources);
+  const pollMs = options.materialPollMs ?? MATERIAL_FILES_POLL_MS;
+  const poll =
+    pollMs > 0 && loadedDigest !== undefined
+      ? setInterval(() => {
+          const digest = operatorFilesDigest(sources);
+          if (digest === undefined || digest === loadedDigest) return;
+          loadedDigest = digest;
+          try {
+            const fresh = loadSigningMaterial(sources, new Date(), log);
+            const before = authority.signingMaterial;
+            authority.replaceMaterial(fresh);
+            adopted(before);
+            log.info(
+              { roots: fresh.roots.map((r) => r.cert.serialNumber), signer: fresh.signer.cert.serialNumber },
+              'signing material reloaded: the files changed',
+            );
+          } catch (error) {
+            log.error({ err: error }, 'the signing material files changed but cannot be used; still signing with the current material');
+          }
+        }, pollMs)
+      : undefined;
+  poll?.unref();
 
   log.info(
     {
@@ -155,6 +199,7 @@ export async function startCa(config: CaConfig, options: StartOptions = {}): Pro
     async close() {
       for (const timer of timers) clearTimeout(timer);
       clearInterval(recheck);
+      clearInterval(poll);
       await app.close();
     },
   };
