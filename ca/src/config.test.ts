@@ -23,6 +23,7 @@ describe('parseCaConfig', () => {
       trustDomain: 'cluster.local',
       defaultTtlSeconds: 86400,
       maxTtlSeconds: 172800,
+      materialPollSeconds: 30,
       logLevel: 'info',
     });
     expect(config.servingSans).toEqual([
@@ -40,7 +41,7 @@ describe('parseCaConfig', () => {
         '--root-cert=/pki/root.pem', '--intermediate-cert', '/pki/int.pem', '--intermediate-key', '/pki/int.key',
         '--extra-roots', '/pki/next-root.pem', '--listen', '[::]:8443', '--trust-domain', 'prod.example',
         '--max-ttl', '7d', '--default-ttl', '1h30m', '--serving-san', 'ca.example,10.0.0.9', '--serving-san=::1',
-        '--kubeconfig', '/home/op/.kube/config',
+        '--kubeconfig', '/home/op/.kube/config', '--material-poll', '2s',
       ],
       { TSMESH_LOG_LEVEL: 'debug' },
     );
@@ -55,6 +56,7 @@ describe('parseCaConfig', () => {
       defaultTtlSeconds: 5400,
       tokenFile: undefined,
       kubeconfig: '/home/op/.kube/config',
+      materialPollSeconds: 2,
       logLevel: 'debug',
     });
     expect(config.servingSans.slice(4)).toEqual([
@@ -81,6 +83,7 @@ describe('parseCaConfig', () => {
     [['--state-dir'], '--state-dir needs a value'],
     [[...LOCAL, '--state-dir', '/other'], '--state-dir given more than once'],
     [[...LOCAL, '--max-ttl', 'forever'], '--max-ttl "forever" is not a duration'],
+    [[...LOCAL, '--material-poll', 'often'], '--material-poll "often" is not a duration'],
     [[...LOCAL, '--default-ttl', '72h'], '--default-ttl 72h is longer than --max-ttl 48h'],
     [[...LOCAL, '--trust-domain', 'Bad/Domain'], '--trust-domain "Bad/Domain" is not a valid trust domain'],
     [[...LOCAL, '--listen', 'localhost'], '--listen "localhost" is not HOST:PORT'],

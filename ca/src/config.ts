@@ -34,6 +34,8 @@ export interface CaConfig {
   readonly intermediateCertFile: string | undefined;
   readonly intermediateKeyFile: string | undefined;
   readonly extraRootsFile: string | undefined;
+  /** How often the operator's material files are looked at for a change (`--material-poll`, default 30 s). */
+  readonly materialPollSeconds: number;
   readonly servingSans: readonly SubjectAltName[];
   readonly logLevel: string;
   /** Problems that did not stop start-up (e.g. a bad log level), for the caller to log. */
@@ -42,7 +44,7 @@ export interface CaConfig {
 
 const VALUE_FLAGS = [
   'listen', 'state-dir', 'token-file', 'kubeconfig', 'trust-domain', 'max-ttl', 'default-ttl',
-  'root-cert', 'root-key', 'intermediate-cert', 'intermediate-key', 'extra-roots', 'serving-san',
+  'root-cert', 'root-key', 'intermediate-cert', 'intermediate-key', 'extra-roots', 'serving-san', 'material-poll',
 ] as const;
 type FlagName = (typeof VALUE_FLAGS)[number];
 
@@ -133,6 +135,7 @@ export function parseCaConfig(argv: readonly string[], env: NodeJS.ProcessEnv = 
     intermediateCertFile,
     intermediateKeyFile,
     extraRootsFile: one('extra-roots'),
+    materialPollSeconds: parseDuration(one('material-poll') ?? '30s', 'material-poll'),
     servingSans: Object.freeze(servingSans),
     logLevel,
     warnings: Object.freeze(warnings),

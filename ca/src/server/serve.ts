@@ -18,8 +18,6 @@ import { buildApp, type CaApp } from './app.js';
 export const SERVING_TTL_SECONDS = 7 * 24 * 3600;
 /** How often the signing material is re-checked (the intermediate is renewed when due). */
 export const MATERIAL_RECHECK_MS = 6 * 3600 * 1000;
-/** How often the operator's material files are looked at for a change (a root rotation step). */
-export const MATERIAL_FILES_POLL_MS = 30_000;
 
 export interface RunningCa {
   readonly app: CaApp;
@@ -36,7 +34,7 @@ export interface StartOptions {
   readonly authenticator?: Authenticator;
   readonly log?: Logger;
   readonly auditLog?: Logger;
-  /** How often the operator's files are compared with what was loaded (default 30 s; 0: never). */
+  /** How often the operator's files are compared with what was loaded (default: the config's `--material-poll`; 0: never). */
   readonly materialPollMs?: number;
 }
 
@@ -154,7 +152,7 @@ export async function startCa(config: CaConfig, options: StartOptions = {}): Pro
   // the Secret behind them) and the CA takes each step up within a poll. A step it cannot use (a
   // certificate rewritten before its key, say) is logged and the current material kept.
   let loadedDigest = operatorFilesDigest(sources);
-  const pollMs = options.materialPollMs ?? MATERIAL_FILES_POLL_MS;
+  const pollMs = options.materialPollMs ?? config.materialPollSeconds * 1000;
   const poll =
     pollMs > 0 && loadedDigest !== undefined
       ? setInterval(() => {

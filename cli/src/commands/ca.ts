@@ -28,6 +28,8 @@ Flags:
   --intermediate-cert FILE  operator signing certificate (optionally followed by its chain)
   --intermediate-key FILE   its key
   --extra-roots FILE        PEM roots appended to the trust bundle (root rotation)
+  --material-poll DURATION  how often the files above are looked at for a change; a changed
+                            root, key or bundle is taken without a restart (default 30s)
   --serving-san NAME        extra DNS name or IP for the CA's serving certificate (repeatable)
 
 Durations: 90s, 30m, 24h, 7d, 1h30m. Environment: TSMESH_LOG_LEVEL.
