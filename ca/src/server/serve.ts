@@ -94,6 +94,8 @@ export async function startCa(config: CaConfig, options: StartOptions = {}): Pro
   // The token file is checked before anything is written to the state directory.
   const authenticator = options.authenticator ?? authenticatorFor(config, log);
   const sources = materialSources(config);
+  // Taken before the load: a file rewritten meanwhile differs from it, and is loaded at the next poll.
+  let loadedDigest = operatorFilesDigest(sources);
   const material = loadSigningMaterial(sources, new Date(), log);
   const authority = new CertificateAuthority(material, {
     trustDomain: config.trustDomain,
@@ -151,7 +153,6 @@ export async function startCa(config: CaConfig, options: StartOptions = {}): Pro
   // A root rotation, step by step, without a restart: the operator rewrites the files (in a cluster,
   // the Secret behind them) and the CA takes each step up within a poll. A step it cannot use (a
   // certificate rewritten before its key, say) is logged and the current material kept.
-  let loadedDigest = operatorFilesDigest(sources);
   const pollMs = options.materialPollMs ?? config.materialPollSeconds * 1000;
   const poll =
     pollMs > 0 && loadedDigest !== undefined
