@@ -118,3 +118,53 @@ describe('parseMeshFile', () => {
     expect((error.cause as Error).message).toBe('Pod default/p: status.podIP: must be an IP address, got "x"');
   });
 });
+
+describe('parseMeshFile with JSON documents', () => {
+  const sampleObjects = (): unknown[] => {
+    const yaml = parseMeshObjects(sample, 'sample-mesh.yaml');
+    if (!yaml.ok) throw yaml.error;
+    return yaml.value;
+  };
+  /** The sample mesh's objects as tools write them: one JSON document each, `---` between. */
+  const asJson = (objects: readonly unknown[], indent?: number): string => objects.map((o) => JSON.stringify(o, null, indent)).join('\n---\n');
+  const raw = (): unknown[] => {
+    const parsed = parseMeshFile(sample, 'sample-mesh.yaml');
+    if (!parsed.ok) throw parsed.error;
+    return parsed.value;
+  };
+
+  it('reads the same objects as from the YAML they were written from, compact or indented', () => {
+    for (const indent of [undefined, 2]) {
+      const json = parseMeshObjects(asJson(raw(), indent), 'mesh.json');
+      if (!json.ok) throw json.error;
+      expect(json.value).toEqual(sampleObjects());
+    }
+  });
+
+  it('reads a kind: List of JSON objects, and a leading document marker', () => {
+    const list = `---\n${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: raw().slice(0, 4) })}\n`;
+    const parsed = parseMeshFile(list, 'mesh.json');
+    if (!parsed.ok) throw parsed.error;
+    expect(parsed.value.map((o) => o.metadata.name)).toEqual(['demo', 'greeter-server', 'greeter-client', 'web']);
+  });
+
+  it('reports an invalid object with its line, as for YAML', () => {
+    const objects = raw();
+    const bad = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'demo' }, status: { podIP: 'x' } };
+    const text = asJson([...objects.slice(0, 2), bad]);
+    expect(refused(text, 'mesh.json').message).toBe('mesh.json:5: document 3 (Pod demo/p): status.podIP: must be an IP address, got "x"');
+  });
+
+  it('reports an object defined twice, and a JSON syntax error, as for YAML', () => {
+    const [first] = raw();
+    expect(refused(asJson([first, first]), 'mesh.json').message).toMatch(/^mesh\.json:3: document 2 \(Namespace demo\): duplicate object: already defined by mesh\.json:1: document 1$/);
+    expect(refused('{"apiVersion": "v1", "kind": ', 'mesh.json').message).toMatch(/^mesh\.json:1:\d+: document 1: YAML syntax error/);
+  });
+
+  it('a file mixing JSON and YAML documents is read as YAML', () => {
+    const [first] = raw();
+    const parsed = parseMeshFile(`${JSON.stringify(first)}\n---\n${serviceAccount('a')}`, 'mesh.yaml');
+    if (!parsed.ok) throw parsed.error;
+    expect(parsed.value.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Namespace/demo', 'ServiceAccount/a']);
+  });
+});
