@@ -137,28 +137,43 @@ export async function runGrpcClient(options: GrpcClientOptions): Promise<SpreadR
   return result;
 }
 
+/**
+ * One GET to a demo HTTP server on `agent`: its JSON answer, or the failure as an Error (a status
+ * other than 200, a body that is not JSON, a connection error, no answer within `timeoutMs`). The
+ * socket it went over is added to `sockets`, so a caller can count connections.
+ */
+export function httpGetOnce(
+  agent: http.Agent,
+  url: string,
+  options: { readonly headers?: Record<string, string>; readonly timeoutMs?: number; readonly sockets?: Set<unknown> } = {},
+): Promise<{ server: string } | Error> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent, headers: options.headers, timeout: options.timeoutMs }, (res) => {
+      options.sockets?.add(res.socket);
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => {
+        if (res.statusCode !== 200) return resolve(new Error(`HTTP ${res.statusCode}: ${body.slice(0, 200)}`));
+        try {
+          resolve(JSON.parse(body) as { server: string });
+        } catch {
+          resolve(new Error(`bad body ${body.slice(0, 100)}`));
+        }
+      });
+      res.on('error', resolve);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${options.timeoutMs ?? 0} ms`)));
+    req.on('error', resolve);
+  });
+}
+
 /** Sends `requests` HTTP/1.1 requests over ONE keep-alive connection and counts who answered. */
 export async function runHttpClient(url: string, requests: number): Promise<SpreadResult & { connections: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const sockets = new Set<unknown>();
   const result: SpreadResult & { connections: number } = { counts: {}, ok: 0, failed: 0, errors: [], timeline: [], connections: 0 };
   for (let i = 0; i < requests; i++) {
-    const outcome = await new Promise<{ server: string } | Error>((resolve) => {
-      const req = http.get(url, { agent }, (res) => {
-        sockets.add(res.socket);
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => {
-          if (res.statusCode !== 200) return resolve(new Error(`HTTP ${res.statusCode}: ${body.slice(0, 200)}`));
-          try {
-            resolve(JSON.parse(body) as { server: string });
-          } catch {
-            resolve(new Error(`bad body ${body.slice(0, 100)}`));
-          }
-        });
-      });
-      req.on('error', resolve);
-    });
+    const outcome = await httpGetOnce(agent, url, { sockets });
     if (outcome instanceof Error) {
       result.failed++;
       if (result.errors.length < 20) result.errors.push(outcome.message);

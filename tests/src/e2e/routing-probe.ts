@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type * as Grpc from '@grpc/grpc-js';
-import type { HelloReply } from 'tsmesh/demo';
+import { httpGetOnce, type HelloReply } from 'tsmesh/demo';
 import { REVISION_ANNOTATION, type ConfigState, type LoadReport } from './routing-model.js';
 
 const ADMIN = 'http://127.0.0.1:15000';
@@ -83,27 +83,6 @@ async function watchConfig(states: ConfigState[], everyMs: number, done: () => b
   }
 }
 
-function httpOnce(agent: http.Agent, url: string, headers: Record<string, string>, sockets: Set<unknown>): Promise<{ server: string } | Error> {
-  return new Promise((resolve) => {
-    const req = http.get(url, { agent, headers, timeout: 5000 }, (res) => {
-      sockets.add(res.socket);
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return resolve(new Error(`HTTP ${res.statusCode}: ${body.slice(0, 200)}`));
-        try {
-          resolve(JSON.parse(body) as { server: string });
-        } catch {
-          resolve(new Error(`bad body ${body.slice(0, 100)}`));
-        }
-      });
-      res.on('error', resolve);
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
-    req.on('error', resolve);
-  });
-}
-
 function record(report: LoadReport, canary: 0 | 1, outcome: { server: string } | Error): void {
   const at = Date.now();
   if (outcome instanceof Error) {
@@ -136,7 +115,7 @@ async function httpLoad(flags: Flags): Promise<void> {
   for (let i = 0; i < limit && !stopping; i++) {
     const canary: 0 | 1 = canaryHeader !== undefined && (!alternate || i % 2 === 1) ? 1 : 0;
     const headers = canary && canaryHeader ? { [canaryHeader[0]]: canaryHeader[1] } : {};
-    record(report, canary, await httpOnce(agent, url, headers, sockets));
+    record(report, canary, await httpGetOnce(agent, url, { headers, timeoutMs: 5000, sockets }));
     if (i === 0) console.log(JSON.stringify({ started: true }));
     if (interval > 0) await sleep(interval);
   }
