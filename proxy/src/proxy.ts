@@ -7,6 +7,7 @@ import { logger, MeshFileSource, ok, setLogLevel, type MeshProvider, type MeshSn
 import { createAdminServer, createHealthServer } from './admin/servers.js';
 import type { ListenAddress, ProxyConfig } from './config.js';
 import { H1Forwarder } from './http/h1.js';
+import type { H2Counters } from './h2/limits.js';
 import { H2Forwarder } from './http/h2.js';
 import { peerIdentityFromCertificate, spiffeIdFor, WorkloadIdentityManager, identityOptionsFromConfig } from './identity/index.js';
 import { Inbound } from './inbound/inbound.js';
@@ -156,10 +157,11 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   const dial = dialerFor(tls);
   const forwarderOptions = { connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: 60_000 };
   const h1Out = new H1Forwarder(forwarderOptions, { telemetry, dial });
-  const h2Out = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, maxConcurrentStreams: 1000 }, { telemetry, dial });
+  const h2Counters = (direction: string): H2Counters => ({ protection: (kind) => telemetry.metrics.h2Protection(direction, kind) });
+  const h2Out = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs }, { telemetry, dial, counters: h2Counters('outbound') });
   // Inbound delivery to the application is local and plain.
   const h1In = new H1Forwarder(forwarderOptions, { telemetry, dial: plainDialer });
-  const h2In = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, maxConcurrentStreams: 1000 }, { telemetry, dial: plainDialer });
+  const h2In = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs }, { telemetry, dial: plainDialer, counters: h2Counters('inbound') });
 
   const unsubscribe = source.subscribe((next) => {
     snapshot = next;

@@ -6,7 +6,7 @@ import { logger } from '@tsmesh/common';
 import { BalancedCluster, type EndpointStats } from '../balance/index.js';
 import { clusterSelector, endpointOf, type UpstreamEndpoint, type UpstreamSelector } from '../upstream/selector.js';
 import { serviceKey } from './target.js';
-import { poolKey } from '../http/h2-pool.js';
+import { poolKey } from '../h2/pool.js';
 
 const log = logger('outbound.clusters');
 

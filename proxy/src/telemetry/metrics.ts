@@ -13,6 +13,7 @@ export const METRIC_NAMES = {
   tcpSentBytes: 'tsmesh_tcp_sent_bytes_total',
   tcpReceivedBytes: 'tsmesh_tcp_received_bytes_total',
   detectTimeouts: 'tsmesh_protocol_detect_timeouts_total',
+  h2Protections: 'tsmesh_h2_protection_total',
   certExpiry: 'tsmesh_workload_cert_expiry_timestamp_seconds',
   connectFailures: 'tsmesh_upstream_connect_failures_total',
 } as const;
@@ -100,6 +101,7 @@ export class ProxyMetrics {
   private readonly tcpReceived: Counter<(typeof TCP_LABELS)[number]>;
   private readonly detectTimeouts: Counter<'direction'>;
   private readonly connectFailures: Counter<'destination_service'>;
+  private readonly h2Protections: Counter<'direction' | 'kind'>;
   private readonly certExpiry: Gauge<'identity'>;
 
   constructor(options: ProxyMetricsOptions = {}) {
@@ -153,6 +155,12 @@ export class ProxyMetrics {
       name: METRIC_NAMES.connectFailures,
       help: 'Failed attempts to connect to an upstream endpoint (refused, timed out, TLS handshake failed).',
       labelNames: ['destination_service'],
+      registers,
+    });
+    this.h2Protections = new Counter({
+      name: METRIC_NAMES.h2Protections,
+      help: 'What the HTTP/2 codec refused or cut, by kind (rapid_reset, continuation_flood, header_list_too_large, control_flood, ...).',
+      labelNames: ['direction', 'kind'],
       registers,
     });
     this.certExpiry = new Gauge({
@@ -211,6 +219,11 @@ export class ProxyMetrics {
   /** Counts a protocol detection that timed out. */
   protocolDetectTimeout(direction: Direction): void {
     this.detectTimeouts.inc({ direction });
+  }
+
+  /** Counts one action of an HTTP/2 protection (limits.ts) on the `direction` side. */
+  h2Protection(direction: string, kind: string): void {
+    this.h2Protections.inc({ direction, kind });
   }
 
   /** Counts one failed attempt to connect to an endpoint of `destinationService`. */

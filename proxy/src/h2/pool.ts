@@ -1,0 +1,154 @@
+// Upstream HTTP/2 connections per endpoint (h2c, or mesh mTLS with ALPN tsmesh/h2), shared by every
+// client stream sent there. A new connection is opened when the pooled ones are at the peer's
+// SETTINGS_MAX_CONCURRENT_STREAMS; one that received GOAWAY takes no new streams.
+import { logger } from '@tsmesh/common';
+import { plainDialer, type Dialer } from '../upstream/dial.js';
+import type { UpstreamEndpoint } from '../upstream/selector.js';
+import { H2Connection, type H2ConnectionOwner } from './connection.js';
+import { NO_COUNTERS, type H2Counters, type H2Limits } from './limits.js';
+
+const log = logger('h2.pool');
+
+/** Called with a connection that can open one stream now, or the connect error. */
+export type Acquired = (error: NodeJS.ErrnoException | undefined, conn: H2Connection | undefined) => void;
+
+/** Streams a connection is assumed to take before its peer's SETTINGS say (nghttp2 assumes 100 too). */
+const ASSUMED_STREAMS = 100;
+
+class EndpointConnections implements H2ConnectionOwner {
+  readonly conns: H2Connection[] = [];
+  readonly waiters: Acquired[] = [];
+  connecting = 0;
+
+  constructor(
+    readonly key: string,
+    private readonly pool: H2UpstreamPool,
+    readonly endpoint: UpstreamEndpoint,
+  ) {}
+
+  /** A connection with room for one more stream. */
+  usable(): H2Connection | undefined {
+    for (const conn of this.conns) if (conn.canOpen) return conn;
+    return undefined;
+  }
+
+  serveWaiters(): void {
+    while (this.waiters.length > 0) {
+      const conn = this.usable();
+      if (!conn) break;
+      this.waiters.shift()!(undefined, conn);
+    }
+    if (this.waiters.length > this.connecting * ASSUMED_STREAMS) this.pool.connect(this);
+  }
+
+  onStreamClosed(): void {
+    if (this.waiters.length > 0) this.serveWaiters();
+  }
+
+  onSettings(): void {
+    if (this.waiters.length > 0) this.serveWaiters();
+  }
+
+  onGoaway(conn: H2Connection): void {
+    log.debug({ upstream: this.key, reason: conn.closeReason }, 'upstream connection going away');
+  }
+
+  onClose(conn: H2Connection): void {
+    const i = this.conns.indexOf(conn);
+    if (i >= 0) this.conns.splice(i, 1);
+    this.pool.forgetIfEmpty(this);
+  }
+}
+
+export class H2UpstreamPool {
+  private readonly endpoints = new Map<string, EndpointConnections>();
+
+  constructor(
+    private readonly connectTimeoutMs: number,
+    private readonly dial: Dialer = plainDialer,
+    private readonly limits: H2Limits,
+    private readonly counters: H2Counters = NO_COUNTERS,
+  ) {}
+
+  /** Hands `done` a connection to `endpoint` with room for a stream: at once when one is pooled. */
+  acquire(endpoint: UpstreamEndpoint, done: Acquired): void {
+    const key = poolKey(endpoint);
+    let entry = this.endpoints.get(key);
+    if (!entry) {
+      entry = new EndpointConnections(key, this, endpoint);
+      this.endpoints.set(key, entry);
+    }
+    const conn = entry.usable();
+    if (conn) return done(undefined, conn);
+    entry.waiters.push(done);
+    entry.serveWaiters();
+  }
+
+  /** Number of open upstream connections (for /clusters). */
+  get size(): number {
+    let n = 0;
+    for (const entry of this.endpoints.values()) n += entry.conns.length;
+    return n;
+  }
+
+  /** Closes connections to endpoints no longer wanted (in-flight streams finish first). */
+  retain(keep: ReadonlySet<string>): void {
+    for (const [key, entry] of this.endpoints) {
+      if (keep.has(key)) continue;
+      for (const conn of entry.conns) conn.goaway(0);
+    }
+  }
+
+  close(): void {
+    for (const entry of this.endpoints.values()) for (const conn of [...entry.conns]) conn.destroy('pool closed');
+    this.endpoints.clear();
+  }
+
+  /** @internal */
+  forgetIfEmpty(entry: EndpointConnections): void {
+    if (entry.conns.length === 0 && entry.connecting === 0 && entry.waiters.length === 0 && this.endpoints.get(entry.key) === entry) this.endpoints.delete(entry.key);
+  }
+
+  /** @internal Opens one more connection for `entry`'s waiters. */
+  connect(entry: EndpointConnections): void {
+    entry.connecting++;
+    const dialed = this.dial(entry.endpoint, 'http2');
+    const socket = dialed.socket;
+    const conn = new H2Connection(socket, 'client', this.limits, entry, this.counters);
+    let settled = false;
+    const timer = setTimeout(() => {
+      fail(Object.assign(new Error(`connect timeout after ${this.connectTimeoutMs} ms`), { code: 'ECONNECTTIMEOUT' }));
+      socket.destroy();
+    }, this.connectTimeoutMs);
+    const fail = (error: NodeJS.ErrnoException): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      entry.connecting--;
+      log.debug({ upstream: entry.key, err: error.message }, 'upstream connect failed');
+      // The waiters this connection was for fail over to another endpoint; others wait on.
+      const failed = entry.waiters.splice(0, Math.max(0, entry.waiters.length - entry.connecting * ASSUMED_STREAMS));
+      for (const waiter of failed) waiter(error, undefined);
+      this.forgetIfEmpty(entry);
+    };
+    socket.once('error', fail);
+    socket.once('close', () => fail(Object.assign(new Error('connection closed before it was ready'), { code: 'ECONNRESET' })));
+    socket.once(dialed.readyEvent, () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      entry.connecting--;
+      socket.setNoDelay(true);
+      // Idle pooled connections must not keep the process alive on shutdown.
+      socket.unref();
+      conn.start();
+      entry.conns.push(conn);
+      entry.serveWaiters();
+    });
+  }
+}
+
+export function poolKey(endpoint: UpstreamEndpoint): string {
+  const base = endpoint.localAddress ? `${endpoint.key}@${endpoint.localAddress}` : endpoint.key;
+  return endpoint.identity ? `${base}#${endpoint.identity}` : base;
+}

@@ -1,0 +1,409 @@
+// One client stream relayed to one upstream stream: route, pick, open on a pooled connection, move
+// headers, DATA and trailers both ways, and end the record once. Sends a stream again (body
+// replayed from a bounded buffer) when the endpoint refused it unprocessed or could not be reached.
+import { logger } from '@tsmesh/common';
+import type { H2Connection } from '../h2/connection.js';
+import { ErrorCode } from '../h2/frame.js';
+import type { H2Stream, H2StreamHandler } from '../h2/stream.js';
+import type { RequestHead } from '../h2/validate.js';
+import type { UpstreamLease } from '../upstream/selector.js';
+import { TRACE_HEADERS, type RequestRecord, type ResponseFlag } from '../telemetry/index.js';
+import { PROXY_ERROR_HEADER, RESPONSE_FLAG_OF, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget, type ProxyErrorKind } from './context.js';
+import { isConnectFailure } from './errors.js';
+import { MESH_OWNED } from './headers.js';
+import type { H2Forwarder } from './h2.js';
+
+const log = logger('http.h2');
+
+/** Request body kept until the answer starts, so a refused stream can be sent again. */
+const REPLAY_LIMIT = 64 * 1024;
+/** Attempts for a stream the endpoint refused unprocessed (its GOAWAY raced the stream). */
+const MAX_REFUSED_ATTEMPTS = 3;
+
+// gRPC status codes the proxy itself produces (grpc/doc/statuscodes.md).
+const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_INTERNAL = 13;
+const GRPC_UNAVAILABLE = 14;
+const GRPC_UNIMPLEMENTED = 12;
+
+function grpcStatusFor(httpStatus: number): number {
+  if (httpStatus === 504) return GRPC_DEADLINE_EXCEEDED;
+  if (httpStatus === 404) return GRPC_UNIMPLEMENTED;
+  if (httpStatus === 500) return GRPC_INTERNAL;
+  return GRPC_UNAVAILABLE;
+}
+
+/** The value of `name` (lowercase) in a flat field list; repeats joined with ', '. */
+export function fieldValue(fields: readonly string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] !== name) continue;
+    value = value === undefined ? fields[i + 1] : `${value}, ${fields[i + 1]}`;
+  }
+  return value;
+}
+
+const DROPPED = new Set<string>([...MESH_OWNED, ...TRACE_HEADERS]);
+
+export class H2Exchange implements H2StreamHandler {
+  private readonly conn: H2Connection;
+  private record!: RequestRecord;
+  private target: HttpRouteTarget | undefined;
+  private lease: UpstreamLease | undefined;
+  /** The last endpoint picked (the lease may be released before the record ends). */
+  private endpoint: UpstreamLease['endpoint'] | undefined;
+  private up: H2Stream | undefined;
+  private attempt = 1;
+  private readonly grpc: boolean;
+  /** Request body received before an upstream stream existed (not yet granted back). */
+  private unsent: Buffer[] | undefined;
+  private unsentEnd = false;
+  private unsentTrailers: string[] | undefined;
+  /** Request body already forwarded, kept until the response starts (for a resend). */
+  private replay: Buffer[] | undefined = [];
+  private replayBytes = 0;
+  private requestEnded: boolean;
+  private responded = false;
+  private answered = false;
+  private recorded = false;
+  private bytesSent = 0;
+  private bytesReceived = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly fwd: H2Forwarder,
+    private readonly client: H2Stream,
+    private readonly head: RequestHead,
+    private readonly fields: string[],
+    endStream: boolean,
+    private readonly ctx: HttpConnectionContext | undefined,
+    private readonly downstream: string,
+  ) {
+    this.conn = client.conn;
+    this.requestEnded = endStream;
+    this.grpc = (fieldValue(fields, 'content-type') ?? '').startsWith('application/grpc');
+    client.handler = this;
+  }
+
+  start(): void {
+    const ctx = this.ctx;
+    const fields = this.fields;
+    const info: HttpRequestInfo = {
+      method: this.head.method,
+      url: this.head.path ?? '/',
+      authority: this.head.authority ?? fieldValue(fields, 'host') ?? '',
+      header: (name) => fieldValue(fields, name.toLowerCase()),
+    };
+    this.record = this.fwd.telemetry.startRequest({
+      reporter: ctx?.direction === 'inbound' ? 'destination' : 'source',
+      direction: ctx?.direction,
+      method: info.method,
+      authority: info.authority,
+      path: info.url,
+      protocol: this.grpc ? 'grpc' : 'http2',
+      headers: (name: string) => fieldValue(fields, name),
+      source: ctx?.source ?? {},
+      destination: ctx?.destination ?? {},
+      mtls: ctx?.mtls ?? false,
+      downstream: this.downstream,
+    });
+    if (!ctx) return this.reply(500, 'internal', 'no connection context');
+    const routed = ctx.route(info);
+    if (!routed.ok) {
+      const noRoute = routed.error.code === 'TSMESH_ERR_NO_ROUTE';
+      return this.reply(noRoute ? 404 : 503, noRoute ? 'no-route' : 'no-endpoints', routed.error.message);
+    }
+    const target = routed.value;
+    if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
+    this.target = target;
+    if (target.timeoutMs) this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
+    // After the rest of this read: a stream the client resets in the same burst (Rapid Reset)
+    // never reaches an upstream.
+    queueMicrotask(() => this.send());
+  }
+
+  // ---- upstream side ----
+
+  private send(): void {
+    const target = this.target;
+    if (!target || this.client.closed || this.answered) return this.endRecord(['DC']);
+    const selected = target.selector.select();
+    if (!selected.ok) return this.reply(503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`);
+    this.lease = selected.value;
+    const lease = this.lease;
+    this.endpoint = lease.endpoint;
+    this.fwd.pool.acquire(lease.endpoint, (error, conn) => {
+      if (this.lease !== lease) return;
+      if (error || !conn) return this.onConnectFailed(lease, error);
+      if (this.client.closed || this.answered) {
+        this.releaseLease();
+        return this.endRecord(['DC']);
+      }
+      this.open(conn);
+    });
+  }
+
+  private onConnectFailed(lease: UpstreamLease, error: NodeJS.ErrnoException | undefined): void {
+    const target = this.target!;
+    lease.failed(isConnectFailure(error) ? 'connect' : 'reset');
+    this.fwd.telemetry.metrics.upstreamConnectFailure(target.selector.name);
+    this.releaseLease();
+    log.warn({ upstream: lease.endpoint.key, cluster: target.selector.name, err: error?.message }, 'upstream connect failed');
+    // No byte of this stream was sent: any endpoint may take it, body or not.
+    if (this.attempt < Math.min(3, target.selector.size) && !this.client.closed) {
+      this.attempt++;
+      return this.send();
+    }
+    this.reply(503, 'connect', `upstream connect error: ${error?.code ?? error?.message ?? 'unknown'}`);
+  }
+
+  private open(conn: H2Connection): void {
+    const unsent = this.unsent;
+    const bodyLeft = !this.requestEnded || (this.replay?.length ?? 0) > 0 || (unsent?.length ?? 0) > 0 || this.unsentTrailers !== undefined;
+    const up = conn.request(this.upstreamFields(), !bodyLeft, this);
+    up.isHead = this.head.method === 'HEAD';
+    up.source = this.client;
+    this.client.source = up;
+    this.up = up;
+    for (const chunk of this.replay ?? []) up.write(chunk);
+    this.unsent = undefined;
+    for (let i = 0; i < (unsent?.length ?? 0); i++) {
+      const chunk = unsent![i]!;
+      this.keep(chunk);
+      up.write(chunk, this.unsentEnd && this.unsentTrailers === undefined && i === unsent!.length - 1);
+    }
+    if (this.unsentTrailers) conn.sendTrailers(up, this.unsentTrailers);
+    else if (this.requestEnded && bodyLeft && !up.localEnded) up.write(Buffer.alloc(0), true);
+  }
+
+  /** The request's fields as the endpoint gets them: pseudo-headers first, mesh-owned and trace headers replaced. */
+  private upstreamFields(): string[] {
+    const head = this.head;
+    const target = this.target;
+    const edit = target?.requestHeaders;
+    const extra = this.ctx?.addHeaders;
+    const out: string[] = [':method', head.method];
+    if (head.method !== 'CONNECT' || head.protocol !== undefined) out.push(':scheme', head.scheme ?? 'http', ':path', head.path ?? '/');
+    const authority = head.authority ?? fieldValue(this.fields, 'host');
+    if (authority !== undefined) out.push(':authority', authority);
+    if (head.protocol !== undefined) out.push(':protocol', head.protocol);
+    let drop: Set<string> | undefined;
+    if (edit || extra) {
+      drop = new Set(DROPPED);
+      for (const name of edit?.remove ?? []) drop.add(name.toLowerCase());
+      for (const [name] of edit?.set ?? []) drop.add(name.toLowerCase());
+      for (const [name] of extra ?? []) drop.add(name.toLowerCase());
+    }
+    const skip = drop ?? DROPPED;
+    const fields = this.fields;
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i]!;
+      if (name.charCodeAt(0) === 58 /* : */ || name === 'host' || skip.has(name)) continue;
+      out.push(name, fields[i + 1]!);
+    }
+    const trace = this.record.upstreamHeaders();
+    for (const name in trace) out.push(name, trace[name]!);
+    for (const [n, v] of edit?.set ?? []) out.push(n.toLowerCase(), v);
+    for (const [n, v] of edit?.add ?? []) out.push(n.toLowerCase(), v);
+    for (const [n, v] of extra ?? []) out.push(n.toLowerCase(), v);
+    return out;
+  }
+
+  /** Keeps forwarded request bytes for a resend, until the response starts or the limit passes. */
+  private keep(chunk: Buffer): void {
+    if (!this.replay) return;
+    this.replayBytes += chunk.length;
+    if (this.replayBytes > REPLAY_LIMIT) this.replay = undefined;
+    else this.replay.push(chunk);
+  }
+
+  // ---- stream events (client stream and upstream stream) ----
+
+  onHeaders(stream: H2Stream, fields: string[], status: number, endStream: boolean): void {
+    if (stream !== this.up) return;
+    if (status < 200) {
+      if (!this.answered) this.conn.sendHeaders(this.client, fields, false);
+      return;
+    }
+    this.responded = true;
+    this.replay = undefined;
+    const lease = this.lease;
+    if (fieldValue(fields, PROXY_ERROR_HEADER) === 'connect') lease?.failed('connect');
+    else lease?.succeeded();
+    // Already answered by the proxy (timeout): the late answer goes nowhere.
+    if (this.answered || this.client.closed) return;
+    this.record.response(status, fieldValue(fields, 'grpc-status'));
+    this.conn.sendHeaders(this.client, fields, endStream);
+    if (endStream) this.finish();
+  }
+
+  onData(stream: H2Stream, data: Buffer, endStream: boolean): void {
+    if (stream === this.client) {
+      this.bytesReceived += data.length;
+      if (endStream) this.requestEnded = true;
+      const up = this.up;
+      if (up && !up.closed) {
+        this.keep(data);
+        up.write(data, endStream);
+      } else if (!up && !this.answered) {
+        (this.unsent ??= []).push(data);
+        this.unsentEnd = endStream;
+      } else {
+        // Nobody to take it (answered, or the upstream stream is gone): let the client go on.
+        this.conn.consumed(this.client, data.length);
+      }
+      return;
+    }
+    if (stream !== this.up) return;
+    if (this.answered || this.client.closed) {
+      stream.conn.consumed(stream, data.length);
+      return;
+    }
+    this.bytesSent += data.length;
+    this.client.write(data, endStream);
+    if (endStream) this.finish();
+  }
+
+  onTrailers(stream: H2Stream, fields: string[]): void {
+    if (stream === this.client) {
+      this.requestEnded = true;
+      const up = this.up;
+      if (up && !up.closed) up.conn.sendTrailers(up, fields);
+      else if (!up) this.unsentTrailers = fields;
+      return;
+    }
+    if (stream !== this.up || this.answered || this.client.closed) return;
+    const grpcStatus = fieldValue(fields, 'grpc-status');
+    if (grpcStatus !== undefined) this.record.response(undefined, grpcStatus);
+    this.conn.sendTrailers(this.client, fields);
+    this.finish();
+  }
+
+  onReset(stream: H2Stream, code: number, refused: boolean): void {
+    if (stream === this.client) {
+      // The client cancelled or went away: so does the upstream stream.
+      const up = this.up;
+      if (up && !up.closed) up.reset(ErrorCode.CANCEL);
+      this.endRecord(code === ErrorCode.NO_ERROR && this.responded ? undefined : ['DC']);
+      return;
+    }
+    if (stream !== this.up) return;
+    if (this.answered || this.client.closed) return;
+    if (!this.responded) {
+      if (refused && this.replay && this.requestReplayable() && this.attempt < MAX_REFUSED_ATTEMPTS) {
+        // REFUSED_STREAM or above GOAWAY's last stream id: the endpoint did not process it (RFC
+        // 9113 8.7). Not the endpoint's fault either; send it again.
+        log.debug({ upstream: this.lease?.endpoint.key }, 'stream refused by the endpoint; sending it again');
+        this.releaseLease();
+        this.up = undefined;
+        this.client.source = undefined;
+        this.attempt++;
+        return this.send();
+      }
+      if (refused) return this.reply(503, 'reset', 'upstream refused the stream');
+      this.lease?.failed('reset');
+      return this.reply(502, 'reset', `upstream reset the stream (${codeName(code)})`);
+    }
+    if (code === ErrorCode.NO_ERROR && stream.remoteEnded) {
+      // The endpoint answered in full and stopped reading the request (RFC 9113 8.1): the client
+      // hears the same once the answer is out, or it uploads forever.
+      this.client.conn.resetWhenFlushed(this.client, ErrorCode.NO_ERROR);
+      return;
+    }
+    this.client.reset(code === ErrorCode.NO_ERROR ? ErrorCode.INTERNAL_ERROR : code);
+    this.endRecord(['UR'], new Error(`upstream reset (${codeName(code)})`));
+  }
+
+  onClose(stream: H2Stream): void {
+    if (stream === this.up) {
+      this.releaseLease();
+      return;
+    }
+    if (stream !== this.client) return;
+    if (this.timer) clearTimeout(this.timer);
+    const up = this.up;
+    if (up && !up.closed) up.reset(ErrorCode.CANCEL);
+    this.releaseLease();
+    this.endRecord(this.responded || this.answered ? undefined : ['DC']);
+  }
+
+  private requestReplayable(): boolean {
+    return this.replay !== undefined;
+  }
+
+  // ---- endings ----
+
+  private onTimeout(): void {
+    this.timer = undefined;
+    if (this.responded || this.answered || this.client.closed) return;
+    this.lease?.failed('timeout');
+    const up = this.up;
+    this.reply(504, 'timeout', `upstream request timeout after ${this.target?.timeoutMs} ms`);
+    // The answer is given: the endpoint's stream must go too, or its late answer finds it.
+    if (up && !up.closed) up.reset(ErrorCode.CANCEL);
+    this.releaseLease();
+  }
+
+  /** The response's end was handed to the client. */
+  private finish(): void {
+    this.endRecord();
+  }
+
+  /** Answers the stream itself: gRPC callers get a trailers-only gRPC status. */
+  private reply(status: number, kind: ProxyErrorKind, message: string): void {
+    const flag = RESPONSE_FLAG_OF[kind];
+    const upstream = this.endpoint?.key;
+    const client = this.client;
+    this.answered = true;
+    if (client.closed) return this.endRecord(flag ? [flag] : undefined, message, upstream);
+    if (this.responded) {
+      client.reset(ErrorCode.INTERNAL_ERROR);
+      return this.endRecord(flag ? [flag] : undefined, message, upstream);
+    }
+    const safe = message.replace(/[^\x20-\x7e]/g, ' ').slice(0, 200).trim();
+    if (this.grpc) {
+      const grpcStatus = grpcStatusFor(status);
+      this.record.response(200, grpcStatus);
+      this.conn.sendHeaders(
+        client,
+        [':status', '200', 'content-type', 'application/grpc', 'grpc-status', String(grpcStatus), 'grpc-message', encodeURIComponent(safe), 'x-tsmesh-error', safe, PROXY_ERROR_HEADER, kind],
+        true,
+      );
+    } else {
+      this.record.response(status);
+      const body = Buffer.from(`${safe}\n`, 'latin1');
+      this.conn.sendHeaders(client, [':status', String(status), 'content-type', 'text/plain', 'content-length', String(body.length), 'x-tsmesh-error', safe, PROXY_ERROR_HEADER, kind], false);
+      client.write(body, true);
+    }
+    // The client may still be sending: it is told to stop once the answer is out.
+    if (!client.closed && !client.remoteEnded) this.conn.resetWhenFlushed(client, ErrorCode.NO_ERROR);
+    this.endRecord(flag ? [flag] : undefined, message, upstream);
+  }
+
+  private releaseLease(): void {
+    const lease = this.lease;
+    if (!lease) return;
+    this.lease = undefined;
+    lease.release();
+  }
+
+  private endRecord(flags?: ResponseFlag[], error?: unknown, upstream?: string): void {
+    if (this.recorded || !this.record) return;
+    this.recorded = true;
+    const endpoint = this.endpoint;
+    this.record.end({
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
+      upstream: upstream ?? endpoint?.key,
+      destination: endpoint?.peer,
+      mtls: this.ctx?.direction === 'outbound' && endpoint ? this.fwd.dial.mtlsFor(endpoint) : undefined,
+      flags,
+      error,
+    });
+  }
+}
+
+function codeName(code: number): string {
+  for (const [name, value] of Object.entries(ErrorCode)) if (value === code) return name;
+  return `code ${code}`;
+}
