@@ -101,6 +101,21 @@ describe('RFC 9113 4.2 frame size', () => {
   });
 });
 
+describe('RFC 9113 6.2 HEADERS', () => {
+  it('refuses HEADERS whose PRIORITY flag promises more octets than it has (found by the property test)', async () => {
+    const { peer, owner } = await serve();
+    peer.preface().frame(FrameType.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 1, Buffer.alloc(2));
+    expect(await peer.goawayCode()).toBe(ErrorCode.FRAME_SIZE_ERROR);
+    expect(owner.counted).not.toContain('internal_error');
+  });
+
+  it('refuses padding longer than the frame', async () => {
+    const { peer } = await serve();
+    peer.preface().frame(FrameType.HEADERS, Flag.PADDED | Flag.END_HEADERS, 1, Buffer.from([10, 0x82]));
+    expect(await peer.goawayCode()).toBe(ErrorCode.PROTOCOL_ERROR);
+  });
+});
+
 describe('RFC 9113 5.1 stream states', () => {
   it('serves a request and ends the stream', async () => {
     const { peer } = await serve();

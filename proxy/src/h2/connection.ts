@@ -4,6 +4,7 @@
 // 7-15x HAProxy's CPU per request (issue 9); here a stream is one small object, DATA payloads stay
 // views of the bytes read, and writes are batched once per read.
 import type { Socket } from 'node:net';
+import { logger } from '@tsmesh/common';
 import { HpackDecoder, HpackEncoder } from './hpack/index.js';
 import {
   CLIENT_PREFACE,
@@ -30,6 +31,8 @@ import { NO_COUNTERS, TokenBucket, type H2Counters, type H2Limits, type H2Protec
 import { H2Stream, type H2StreamHandler } from './stream.js';
 import { validateRequest, validateResponse, validateTrailers, type RequestHead } from './validate.js';
 import { clock, sweeper } from './sweeper.js';
+
+const log = logger('h2.connection');
 
 export type H2Role = 'server' | 'client';
 
@@ -332,7 +335,11 @@ export class H2Connection {
         this.goaway(error.code, error.message);
         return;
       }
-      throw error;
+      // A bug here must cost this connection, never the sidecar.
+      log.error({ err: (error as Error).message, stack: (error as Error).stack }, 'HTTP/2 connection failed unexpectedly');
+      this.counters.protection('internal_error');
+      this.goaway(ErrorCode.INTERNAL_ERROR, 'internal error');
+      return;
     }
     if (off < buf.length) this.pending = off === 0 ? buf : buf.subarray(off);
     this.scheduleFlush();
@@ -380,8 +387,11 @@ export class H2Connection {
 
   /** Strips padding (RFC 9113 §6.1, §6.2); a pad length beyond the payload is PROTOCOL_ERROR. */
   private unpad(flags: number, payload: Buffer, extra: number): Buffer {
-    if ((flags & Flag.PADDED) === 0) return extra ? payload.subarray(extra) : payload;
-    if (payload.length < 1) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'padded frame without a pad length');
+    if ((flags & Flag.PADDED) === 0) {
+      if (payload.length < extra) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'frame shorter than its priority fields');
+      return extra ? payload.subarray(extra) : payload;
+    }
+    if (payload.length < 1 + extra) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'padded frame without a pad length');
     const pad = payload[0]!;
     if (pad + 1 + extra > payload.length) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'padding longer than the frame');
     return payload.subarray(1 + extra, payload.length - pad);

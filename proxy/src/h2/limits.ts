@@ -72,7 +72,9 @@ export type H2ProtectionKind =
   | 'compression_error'
   | 'flow_control_error'
   | 'idle_timeout'
-  | 'stream_idle_timeout';
+  | 'stream_idle_timeout'
+  /** A bug: an exception in the codec or a handler, which cost that connection only. */
+  | 'internal_error';
 
 export interface H2Counters {
   protection(kind: H2ProtectionKind): void;
