@@ -33,12 +33,19 @@ interface Latin1Buffer extends Buffer {
 }
 
 const EMPTY = Buffer.alloc(0) as Latin1Buffer;
+/** Held between blocks in place of the list just returned; never pushed to. */
+const NO_HEADERS: string[] = [];
 
 /** Thrown only inside decode() to unwind to its single catch; never escapes. */
 class CompressionError {
   constructor(readonly message: string) {}
 }
 
+/**
+ * The decoding half of one connection's HPACK context. The dynamic table starts at the protocol's
+ * initial 4096 octets; `maxTableSize` bounds the size updates the peer may send, and once
+ * setMaxTableSize is called a table above it must be shrunk by the next block's first update.
+ */
 export class HpackDecoder {
   private readonly table = new DynamicTable(INITIAL_TABLE_SIZE);
   private maxTableSize: number;
@@ -57,6 +64,10 @@ export class HpackDecoder {
   private strStart = 0;
   private strEnd = 0;
   private strHuffman = false;
+  // The list being built, its size so far (name + value + 32 per field) and whether it passed the limit.
+  private headers = NO_HEADERS;
+  private listSize = 0;
+  private tooLarge = false;
 
   constructor(options: HpackDecoderOptions = {}) {
     this.maxTableSize = options.maxTableSize ?? INITIAL_TABLE_SIZE;
@@ -90,6 +101,7 @@ export class HpackDecoder {
       return { ok: false, message: `internal HPACK decoder error: ${String(err)}` };
     } finally {
       this.block = EMPTY;
+      this.headers = NO_HEADERS;
       if (this.scratch.length > SCRATCH_KEEP) this.scratch = Buffer.allocUnsafe(256);
     }
   }
@@ -109,110 +121,101 @@ export class HpackDecoder {
       this.table.setMaxSize(size);
     }
     if (this.table.maxSize > limit) {
-      throw new CompressionError(`header block does not start with the required dynamic table size update (RFC 7541 §4.2)`);
+      throw new CompressionError('header block does not start with the required dynamic table size update (RFC 7541 §4.2)');
     }
 
-    let headers: string[] = [];
-    let listSize = 0;
-    let tooLarge = false;
-    const maxList = this.maxHeaderListSize;
-
+    this.headers = [];
+    this.listSize = 0;
+    this.tooLarge = false;
     while (this.pos < end) {
       const first = block[this.pos]!;
       if (first & 0x80) {
-        // §6.1 Indexed Header Field.
-        const index = this.readInteger(7);
-        if (tooLarge) {
-          this.checkIndex(index);
-          continue;
-        }
-        const name = this.nameAt(index);
-        const value = this.valueAt(index);
-        listSize += name.length + value.length + ENTRY_OVERHEAD;
-        if (listSize > maxList) {
-          tooLarge = true;
-          headers = [];
-        } else {
-          headers.push(name, value);
-        }
-        continue;
-      }
-      if ((first & 0xe0) === 0x20) {
+        this.decodeIndexed();
+      } else if ((first & 0xe0) === 0x20) {
         throw new CompressionError('dynamic table size update after the start of the header block (RFC 7541 §4.2)');
-      }
-      // §6.2.1 with incremental indexing (01), §6.2.2 without (0000), §6.2.3 never indexed (0001).
-      const indexing = (first & 0xc0) === 0x40;
-      const nameIndex = this.readInteger(indexing ? 6 : 4);
-
-      let name = '';
-      let nameLength: number;
-      let nameStart = 0;
-      let nameEnd = 0;
-      let nameHuffman = false;
-      if (nameIndex !== 0) {
-        name = this.nameAt(nameIndex);
-        nameLength = name.length;
       } else {
-        this.readStringLiteral();
-        nameStart = this.strStart;
-        nameEnd = this.strEnd;
-        nameHuffman = this.strHuffman;
-        nameLength = -1;
+        this.decodeLiteral((first & 0xc0) === 0x40);
       }
+    }
+    const headers = this.headers;
+    return this.tooLarge ? { ok: true, headers: [], tooLarge: true } : { ok: true, headers, tooLarge: false };
+  }
+
+  /** §6.1 Indexed Header Field. Past the list limit only the index is checked: O(1), no strings. */
+  private decodeIndexed(): void {
+    const index = this.readInteger(7);
+    if (this.tooLarge) {
+      this.checkIndex(index);
+      return;
+    }
+    const name = this.nameAt(index);
+    const value = this.valueAt(index);
+    if (this.count(name.length + value.length + ENTRY_OVERHEAD)) this.headers.push(name, value);
+  }
+
+  /**
+   * §6.2 literals: with incremental indexing (01), without (0000) or never indexed (0001). Strings
+   * are built only if the field is kept or enters the dynamic table.
+   */
+  private decodeLiteral(indexing: boolean): void {
+    const block = this.block;
+    const nameIndex = this.readInteger(indexing ? 6 : 4);
+    let name = '';
+    let nameStart = 0;
+    let nameEnd = 0;
+    let nameHuffman = false;
+    if (nameIndex !== 0) {
+      name = this.nameAt(nameIndex);
+    } else {
       this.readStringLiteral();
+      nameStart = this.strStart;
+      nameEnd = this.strEnd;
+      nameHuffman = this.strHuffman;
+    }
+    this.readStringLiteral();
+    const valueStart = this.strStart;
+    const valueEnd = this.strEnd;
+    const valueHuffman = this.strHuffman;
 
-      if (tooLarge && !indexing) {
-        // Nothing of this field is kept: only check that it is well-formed.
-        if (nameIndex === 0 && nameHuffman) this.validateHuffman(nameStart, nameEnd);
-        if (this.strHuffman) this.validateHuffman(this.strStart, this.strEnd);
-        continue;
-      }
-
-      // Decode Huffman literals into scratch (name first, then value) to learn their lengths
-      // before deciding whether to build strings at all.
-      let scratchUsed = 0;
-      if (nameIndex === 0) {
-        if (nameHuffman) {
-          nameLength = this.huffmanToScratch(nameStart, nameEnd, 0);
-          scratchUsed = nameLength;
-        } else {
-          nameLength = nameEnd - nameStart;
-        }
-      }
-      const valueStart = this.strStart;
-      const valueEnd = this.strEnd;
-      const valueHuffman = this.strHuffman;
-      const valueLength = valueHuffman
-        ? this.huffmanToScratch(valueStart, valueEnd, scratchUsed)
-        : valueEnd - valueStart;
-
-      const fieldSize = nameLength + valueLength + ENTRY_OVERHEAD;
-      let keep = false;
-      if (!tooLarge) {
-        listSize += fieldSize;
-        if (listSize > maxList) {
-          tooLarge = true;
-          headers = [];
-        } else {
-          keep = true;
-        }
-      }
-      const insert = indexing && fieldSize <= this.table.maxSize;
-      if (keep || insert) {
-        if (nameIndex === 0) {
-          name = nameHuffman ? this.scratchString(0, nameLength) : block.latin1Slice(nameStart, nameEnd);
-        }
-        const value = valueHuffman
-          ? this.scratchString(scratchUsed, scratchUsed + valueLength)
-          : block.latin1Slice(valueStart, valueEnd);
-        if (insert) this.table.add(name, value);
-        if (keep) headers.push(name, value);
-      }
-      // §4.4: an entry larger than the table empties it (and is not built for the table's sake).
-      if (indexing && !insert) this.table.evictAll();
+    if (this.tooLarge && !indexing) {
+      // Nothing of this field is kept: only check that it is well-formed.
+      if (nameHuffman) this.validateHuffman(nameStart, nameEnd);
+      if (valueHuffman) this.validateHuffman(valueStart, valueEnd);
+      return;
     }
 
-    return tooLarge ? { ok: true, headers: [], tooLarge: true } : { ok: true, headers, tooLarge: false };
+    // Huffman strings are decoded into scratch (name first, then value) to learn their lengths.
+    let nameLength = name.length;
+    if (nameIndex === 0) nameLength = nameHuffman ? this.huffmanToScratch(nameStart, nameEnd, 0) : nameEnd - nameStart;
+    const valueOffset = nameHuffman ? nameLength : 0;
+    const valueLength = valueHuffman
+      ? this.huffmanToScratch(valueStart, valueEnd, valueOffset)
+      : valueEnd - valueStart;
+
+    const fieldSize = nameLength + valueLength + ENTRY_OVERHEAD;
+    const keep = !this.tooLarge && this.count(fieldSize);
+    const insert = indexing && fieldSize <= this.table.maxSize;
+    if (keep || insert) {
+      if (nameIndex === 0) {
+        name = nameHuffman ? this.scratchString(0, nameLength) : block.latin1Slice(nameStart, nameEnd);
+      }
+      const value = valueHuffman
+        ? this.scratchString(valueOffset, valueOffset + valueLength)
+        : block.latin1Slice(valueStart, valueEnd);
+      if (insert) this.table.add(name, value);
+      if (keep) this.headers.push(name, value);
+    }
+    // §4.4: an entry larger than the table empties it (and is not built for the table's sake).
+    if (indexing && !insert) this.table.evictAll();
+  }
+
+  /** Adds a field to the list size; returns whether it is within the limit (else drops the list). */
+  private count(fieldSize: number): boolean {
+    this.listSize += fieldSize;
+    if (this.listSize <= this.maxHeaderListSize) return true;
+    this.tooLarge = true;
+    this.headers = [];
+    return false;
   }
 
   /** Reads an integer with an N-bit prefix at pos (§5.1). */

@@ -13,27 +13,43 @@ export class DynamicTable {
   private mask = 15;
   /** Slot of the oldest entry. */
   private head = 0;
-  /** Entries in the table. */
-  length = 0;
-  /** Octets in use (§4.1). */
-  size = 0;
-  /** Entries ever inserted: the newest entry's insertion number is insertCount - 1. */
-  insertCount = 0;
+  private count = 0;
+  private octets = 0;
+  private inserted = 0;
 
   constructor(
-    /** Current maximum size in octets (§4.2). */
-    public maxSize: number,
+    private max: number,
     private readonly onEvict?: EvictionListener,
   ) {}
 
+  /** Current maximum size in octets (§4.2). */
+  get maxSize(): number {
+    return this.max;
+  }
+
+  /** Entries in the table. */
+  get length(): number {
+    return this.count;
+  }
+
+  /** Octets in use (§4.1). */
+  get size(): number {
+    return this.octets;
+  }
+
+  /** Entries ever inserted: the newest entry's insertion number is insertCount - 1. */
+  get insertCount(): number {
+    return this.inserted;
+  }
+
   /** Name of the entry at `index` (0 = newest, i.e. HPACK index 62). index must be < length. */
   name(index: number): string {
-    return this.names[(this.head + this.length - 1 - index) & this.mask]!;
+    return this.names[(this.head + this.count - 1 - index) & this.mask]!;
   }
 
   /** Value of the entry at `index` (0 = newest). index must be < length. */
   value(index: number): string {
-    return this.values[(this.head + this.length - 1 - index) & this.mask]!;
+    return this.values[(this.head + this.count - 1 - index) & this.mask]!;
   }
 
   /**
@@ -42,24 +58,24 @@ export class DynamicTable {
    */
   add(name: string, value: string): boolean {
     const entrySize = name.length + value.length + ENTRY_OVERHEAD;
-    if (entrySize > this.maxSize) {
+    if (entrySize > this.max) {
       this.evictAll();
       return false;
     }
-    this.evictTo(this.maxSize - entrySize);
-    if (this.length === this.names.length) this.grow();
-    const slot = (this.head + this.length) & this.mask;
+    this.evictTo(this.max - entrySize);
+    if (this.count === this.names.length) this.grow();
+    const slot = (this.head + this.count) & this.mask;
     this.names[slot] = name;
     this.values[slot] = value;
-    this.length++;
-    this.size += entrySize;
-    this.insertCount++;
+    this.count++;
+    this.octets += entrySize;
+    this.inserted++;
     return true;
   }
 
   /** Changes the maximum size, evicting the oldest entries until the table fits (§4.3). */
   setMaxSize(maxSize: number): void {
-    this.maxSize = maxSize;
+    this.max = maxSize;
     this.evictTo(maxSize);
   }
 
@@ -70,17 +86,17 @@ export class DynamicTable {
 
   /** Evicts the oldest entries until size <= target. */
   private evictTo(target: number): void {
-    while (this.size > target) {
+    while (this.octets > target) {
       const slot = this.head;
       const name = this.names[slot]!;
       const value = this.values[slot]!;
-      this.size -= name.length + value.length + ENTRY_OVERHEAD;
+      this.octets -= name.length + value.length + ENTRY_OVERHEAD;
       // Drop the references so evicted strings can be collected.
       this.names[slot] = '';
       this.values[slot] = '';
       this.head = (this.head + 1) & this.mask;
-      this.length--;
-      this.onEvict?.(name, value, this.insertCount - this.length - 1);
+      this.count--;
+      this.onEvict?.(name, value, this.inserted - this.count - 1);
     }
   }
 
@@ -89,7 +105,7 @@ export class DynamicTable {
     const capacity = this.names.length * 2;
     const names = new Array<string>(capacity).fill('');
     const values = new Array<string>(capacity).fill('');
-    for (let i = 0; i < this.length; i++) {
+    for (let i = 0; i < this.count; i++) {
       const slot = (this.head + i) & this.mask;
       names[i] = this.names[slot]!;
       values[i] = this.values[slot]!;

@@ -65,6 +65,11 @@ function isSensitive(name: string, value: string): boolean {
   }
 }
 
+/**
+ * The encoding half of one connection's HPACK context. Static matches become indexes; other fields
+ * are indexed in the dynamic table unless sensitive, large or a path with a query, so headers that
+ * repeat across requests cost one octet each.
+ */
 export class HpackEncoder {
   private readonly table: DynamicTable;
   /** name → its entries in `table`, kept in step by the eviction listener. */
