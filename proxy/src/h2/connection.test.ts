@@ -440,6 +440,26 @@ describe('protections', () => {
     expect(resets).toEqual([ErrorCode.CANCEL]);
   });
 
+  it('after a client FIN, resets the streams that can never finish and closes (zero window, unfinished body)', async () => {
+    const owner = new EchoOwner();
+    const resets: number[] = [];
+    owner.onStream = (stream, head) => {
+      stream.handler = { onHeaders: () => undefined, onData: () => undefined, onTrailers: () => undefined, onReset: (_s, code) => resets.push(code), onClose: () => undefined };
+      if (head.path === '/big') {
+        stream.conn.sendHeaders(stream, [':status', '200'], false);
+        stream.write(Buffer.alloc(100_000), true);
+      }
+    };
+    const { peer, conns } = await serve({}, owner);
+    // Window 0: the response to /big can never be sent; /upload never ends its body.
+    peer.preface([[Setting.INITIAL_WINDOW_SIZE, 0]]).headers(1, RawPeer.get('/big')).headers(3, [...RawPeer.get('/upload'), 'content-type', 'x'], false);
+    await peer.waitFor((f) => f.type === FrameType.HEADERS && f.stream === 1);
+    peer.socket.end();
+    await peer.closedBy(2000);
+    expect(conns[0]!.activeStreams).toBe(0);
+    expect(resets.sort()).toEqual([ErrorCode.CANCEL, ErrorCode.CANCEL]);
+  });
+
   it('closes the connection after a client FIN once its streams are done (no CLOSE_WAIT)', async () => {
     const { peer, conns } = await serve();
     peer.preface().headers(1, [...RawPeer.get('/fin'), 'content-type', 'x'], false);

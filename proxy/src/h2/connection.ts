@@ -217,6 +217,7 @@ export class H2Connection {
     }
     if (endStream) stream.queuedEnd = true;
     this.waiting.add(stream);
+    if (this.stalledForever(stream)) this.failStream(stream, ErrorCode.CANCEL, false);
   }
 
   /** The handler forwarded `n` received bytes: grant them back to the peer (stream, then connection). */
@@ -835,6 +836,7 @@ export class H2Connection {
           }
         } else if (stream.sendWindow <= 0) {
           this.waiting.delete(stream); // back on WINDOW_UPDATE
+          if (this.stalledForever(stream)) this.failStream(stream, ErrorCode.CANCEL, false);
         }
       }
       if (!progressed) break;
@@ -883,11 +885,22 @@ export class H2Connection {
   // ---- the socket's end ----
 
   private onPeerEnd(): void {
-    // Half-close: in-flight streams finish, then we close; never left in CLOSE_WAIT.
+    // Half-close: streams that can still finish do, then we close; never left in CLOSE_WAIT.
     this.peerEnded = true;
     this.goingAway = true;
-    if (this.block || this.pending) this.destroy('peer closed mid-frame');
-    else this.closeIfDone();
+    if (this.block || this.pending) return this.destroy('peer closed mid-frame');
+    for (const stream of [...this.streams.values()]) if (this.stalledForever(stream)) this.failStream(stream, ErrorCode.CANCEL, false);
+    this.closeIfDone();
+  }
+
+  /**
+   * After the peer's FIN nothing more comes from it: no rest of a body, no WINDOW_UPDATE. A stream
+   * waiting on either can never finish and would hold its buffers until the idle timeout.
+   */
+  private stalledForever(stream: H2Stream): boolean {
+    if (!this.peerEnded) return false;
+    if (!stream.remoteEnded) return true;
+    return (stream.queued > 0 || stream.queuedEnd) && (stream.sendWindow <= 0 || this.connSendWindow <= 0);
   }
 
   private onSocketClose(): void {
