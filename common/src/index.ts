@@ -29,3 +29,4 @@ export { MeshFileSource, type MeshFileSourceOptions } from './mesh/watch.js';
 export * from './routing/index.js';
 export * from './distribution/index.js';
 export { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from './trust-bundle.js';
+export { SIDECAR_NODE_FLAGS, SIDECAR_NODE_OPTIONS } from './sidecar-runtime.js';

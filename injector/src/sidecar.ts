@@ -1,7 +1,7 @@
 // The containers and volumes the injector adds: `tsmesh-init` (iptables) and `tsmesh-proxy` (the
 // sidecar), the CA token and the trust bundle. Pure builders; placing them in the pod is inject.ts's job.
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
-import { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from '@tsmesh/common';
+import { SIDECAR_NODE_OPTIONS, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from '@tsmesh/common';
 import type { PodOptions } from './annotations.js';
 import type { AppProbe } from './probes.js';
 import { HEALTH_PORT } from './probes.js';
@@ -170,6 +170,7 @@ export function proxyContainer({ settings, options, appProbes, native }: ProxyCo
     { name: ENV.logLevel, value: options.logLevel ?? settings.proxyLogLevel },
     ...(settings.trustDomain === undefined ? [] : [{ name: ENV.trustDomain, value: settings.trustDomain }]),
     ...tracingEnv(settings.proxyTracing),
+    { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
   ];
   if (options.opaquePorts !== undefined) env.push({ name: ENV.opaquePorts, value: options.opaquePorts });
   if (Object.keys(appProbes).length > 0) env.push({ name: ENV.appProbes, value: JSON.stringify(appProbes) });

@@ -1,6 +1,7 @@
 // Starts the mesh in one pod exactly as the injected containers would: `tsmesh iptables`
 // (the init container, as root) and then `tsmesh proxy` as uid 1337.
 import { fileURLToPath } from 'node:url';
+import { SIDECAR_NODE_FLAGS } from '@tsmesh/common';
 import type { ChildProcess } from 'node:child_process';
 import { PROXY_UID, waitForLine, type Pod } from './topology.js';
 
@@ -21,7 +22,7 @@ export interface SidecarOptions {
 
 export async function startSidecar(pod: Pod, options: SidecarOptions): Promise<ChildProcess> {
   await pod.exec(process.execPath, [CLI_MAIN, 'iptables', ...(options.iptablesFlags ?? [])]);
-  const child = pod.spawn(process.execPath, [CLI_MAIN, 'proxy', '--config', options.meshFile], {
+  const child = pod.spawn(process.execPath, [...SIDECAR_NODE_FLAGS, CLI_MAIN, 'proxy', '--config', options.meshFile], {
     uid: PROXY_UID,
     env: {
       TSMESH_POD_NAME: pod.name,

@@ -1,6 +1,7 @@
 // The balancers under test, each in its own process so its CPU and memory can be read from
 // /proc: HAProxy (one thread, HTTP mode, per-request round robin over h2 servers) and the
 // tsmesh sidecar (`tsmesh proxy` in explicit-port local mode, reading a mesh file).
+import { SIDECAR_NODE_FLAGS } from '@tsmesh/common';
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { exitedEarly, START_TIMEOUT_MS, tail, waitForPort, type Workspace } from './processes.js';
@@ -108,7 +109,7 @@ export async function startSidecar(workspace: Workspace, cliMain: string, ports:
   const logFile = workspace.path('sidecar.log');
   const out = openSync(logFile, 'w');
   const args = [
-    cliMain, 'proxy',
+    ...SIDECAR_NODE_FLAGS, cliMain, 'proxy',
     '--config', mesh,
     '--outbound-target', `${SERVICE.clusterIP}:${SERVICE.port}`,
     '--bind', '127.0.0.1',
