@@ -49,6 +49,12 @@ export function writeInteger(out: Uint8Array, pos: number, value: number, prefix
 }
 
 /**
+ * Fields that differ on every request (trace and request ids): indexing them would only evict the
+ * fields that do repeat, and cost a table insert and eviction per request.
+ */
+const UNIQUE_PER_REQUEST = new Set(['traceparent', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-request-id', 'grpc-timeout']);
+
+/**
  * Fields sent as "never indexed" (§6.2.3, §7.1.3) so no intermediary stores them: credentials, and
  * short cookies, which are guessable by probing the table (long ones are not, and repeat a lot).
  */
@@ -148,12 +154,13 @@ export class HpackEncoder {
 
     const sensitive = isSensitive(name, value);
     // Not indexed: values over a quarter of the table (one would flush the fields that do repeat),
-    // and paths with a query string (usually unique per request, so they would only churn the table).
+    // paths with a query string and trace ids (unique per request, so they would only churn the table).
     const indexing =
       !sensitive &&
       value.length <= table.maxSize / 4 &&
       name.length + value.length + ENTRY_OVERHEAD <= table.maxSize &&
-      !(name === ':path' && value.includes('?'));
+      !(name === ':path' && value.includes('?')) &&
+      !UNIQUE_PER_REQUEST.has(name);
     if (indexing) this.pos = writeInteger(this.out, this.pos, nameIndex, 6, 0x40);
     else this.pos = writeInteger(this.out, this.pos, nameIndex, 4, sensitive ? 0x10 : 0x00);
     if (nameIndex === 0) this.writeString(name);
