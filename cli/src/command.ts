@@ -35,12 +35,13 @@ export function notAvailable(name: string, summary: string): Command {
 }
 
 /** Resolves on the first SIGINT or SIGTERM: long-running commands serve until then, then close. */
-export function untilSignal(): Promise<void> {
+/** Resolves with the first SIGINT or SIGTERM received. */
+export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
-    const stop = (): void => {
+    const stop = (signal: NodeJS.Signals): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      resolve();
+      resolve(signal);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

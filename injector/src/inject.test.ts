@@ -65,7 +65,11 @@ describe('injectPod on a bare pod (regular containers)', () => {
     expect(proxy.command).toEqual(['tsmesh']);
     expect(proxy.args).toEqual(['proxy']);
     expect(proxy.restartPolicy).toBeUndefined();
-    expect(proxy.lifecycle).toEqual({ postStart: { exec: { command: ['node', '-e', expect.stringContaining("fetch('http://127.0.0.1:15020/healthz/ready'")] } } });
+    expect(proxy.lifecycle).toEqual({
+      postStart: { exec: { command: ['node', '-e', expect.stringContaining("fetch('http://127.0.0.1:15020/healthz/ready'")] } },
+      // A plain sidecar is stopped with the app: preStop holds its SIGTERM back one drain period.
+      preStop: { exec: { command: ['node', '-e', 'setTimeout(() => {}, 5000)'] } },
+    });
     expect(proxy.startupProbe).toBeUndefined();
   });
 
@@ -432,7 +436,8 @@ describe('injectPod annotations', () => {
   });
 
   it('drops the postStart hook when the pod does not hold the application', () => {
-    expect(proxyOf({ 'tsmesh.io/hold-application-until-proxy-starts': 'false' }).lifecycle).toBeUndefined();
+    expect(proxyOf({ 'tsmesh.io/hold-application-until-proxy-starts': 'false' }).lifecycle?.postStart).toBeUndefined();
+    expect(proxyOf({ 'tsmesh.io/hold-application-until-proxy-starts': 'false' }).lifecycle?.preStop).toBeDefined();
     expect(proxyOf({ 'tsmesh.io/hold-application-until-proxy-starts': 'true' }).lifecycle).toBeDefined();
   });
 

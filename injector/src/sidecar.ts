@@ -131,6 +131,12 @@ export const WAIT_READY_SECONDS = 120;
  * 200, fails after WAIT_READY_SECONDS. Plain `node -e` from the image, as `tsmesh proxy` has no
  * waiting mode; it reads no file and needs nothing but loopback.
  */
+/** Seconds a plain (not native) sidecar waits in preStop before its SIGTERM: the default drain period. */
+export const PRE_STOP_WAIT_SECONDS = 5;
+
+/** preStop of a plain sidecar: waits PRE_STOP_WAIT_SECONDS (node is the one binary the image surely has). */
+export const PRE_STOP_WAIT_COMMAND: readonly string[] = ['node', '-e', `setTimeout(() => {}, ${PRE_STOP_WAIT_SECONDS * 1000})`];
+
 export const WAIT_READY_COMMAND: readonly string[] = [
   'node',
   '-e',
@@ -215,6 +221,12 @@ export function proxyContainer({ settings, options, appProbes, native }: ProxyCo
   } else if (hold) {
     // The kubelet runs postStart before starting the next container in the list.
     container.lifecycle = { postStart: { exec: { command: [...WAIT_READY_COMMAND] } } };
+  }
+  if (!native) {
+    // Stopping order: a native sidecar gets SIGTERM after the app has exited. A plain container gets
+    // it at the same time as the app, so preStop holds it back one drain period: the app finishes
+    // its requests (and makes its last calls through the mesh) first, then the sidecar drains.
+    container.lifecycle = { ...container.lifecycle, preStop: { exec: { command: [...PRE_STOP_WAIT_COMMAND] } } };
   }
   return container;
 }

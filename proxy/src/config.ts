@@ -33,6 +33,8 @@ export interface ProxyConfig {
   readonly health: ListenAddress;
   readonly detectTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  /** SIGTERM: how long in-flight requests and streams get to finish before the rest is closed. */
+  readonly drainDurationMs: number;
   readonly opaquePorts: ReadonlySet<number>;
   readonly podName: string | undefined;
   readonly podNamespace: string;
@@ -68,6 +70,8 @@ Usage: tsmesh proxy [--config FILE] [flags]
   --bind ADDRESS           address of the capture and health listeners (default 0.0.0.0)
   --detect-timeout DUR     protocol detection timeout, e.g. 300ms (default 300ms)
   --connect-timeout DUR    upstream connect timeout (default 1s)
+  --drain-duration DUR     on SIGTERM: not ready at once, no new connections, GOAWAY and
+                           Connection: close; in-flight requests get this long (default 5s; 0: none)
   --outbound-target H:P    local mode without iptables: send every outbound connection to H:P
   --inbound-target H:P     local mode without iptables: deliver every inbound connection to port P
 
@@ -122,7 +126,7 @@ function parseHostPort(name: string, value: string): { address: string; port: nu
 
 const FLAGS = new Set([
   '--config', '--outbound-port', '--inbound-port', '--admin-port', '--health-port', '--bind',
-  '--detect-timeout', '--connect-timeout', '--outbound-target', '--inbound-target',
+  '--detect-timeout', '--connect-timeout', '--drain-duration', '--outbound-target', '--inbound-target',
 ]);
 
 export function parseProxyConfig(argv: readonly string[], env: Record<string, string | undefined>): ProxyConfig {
@@ -166,6 +170,7 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
     health: { host: bind, port: parseListenPort('--health-port', flags.get('--health-port') ?? '15020') },
     detectTimeoutMs: parseDurationMs('--detect-timeout', flags.get('--detect-timeout') ?? '300ms'),
     connectTimeoutMs: parseDurationMs('--connect-timeout', flags.get('--connect-timeout') ?? '1s'),
+    drainDurationMs: flags.get('--drain-duration') === '0' ? 0 : parseDurationMs('--drain-duration', flags.get('--drain-duration') ?? '5s'),
     opaquePorts: parsePortList(ENV.OPAQUE_PORTS, env[ENV.OPAQUE_PORTS]),
     podName: env[ENV.POD_NAME],
     podNamespace: env[ENV.POD_NAMESPACE] ?? 'default',

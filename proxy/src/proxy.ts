@@ -33,6 +33,12 @@ export interface RunningProxy {
   snapshot(): MeshSnapshot | undefined;
   /** The workload's SPIFFE ID once it holds a certificate; undefined without a CA. */
   identity(): string | undefined;
+  /**
+   * Graceful drain (SIGTERM): not ready at once, listeners closed (new connections refused), HTTP/2
+   * clients get GOAWAY and HTTP/1.1 responses `Connection: close`; resolves when every captured
+   * connection has ended or after `durationMs`, whichever is first. `close()` then ends the rest.
+   */
+  drain(durationMs: number): Promise<{ remaining: number }>;
   close(): Promise<void>;
 }
 
@@ -229,8 +235,10 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     certs: () => (identity ? identity.describe() : { identity: null, reason: 'no TSMESH_CA_ADDR: running without workload identity' }),
   });
   let listening = false;
+  let draining = false;
   const healthServer = createHealthServer({
     notReadyReason: () => {
+      if (draining) return 'draining';
       if (!listening) return 'listeners not bound';
       if (identity && !identity.current()) return `no workload certificate yet${identity.lastError() ? `: ${identity.lastError()?.message}` : ''}`;
       return undefined;
@@ -289,6 +297,20 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     ports,
     snapshot: () => snapshot,
     identity: () => identity?.current()?.spiffeId,
+    async drain(durationMs) {
+      draining = true;
+      log.info({ drainMs: durationMs }, 'draining: not ready, no new connections, in-flight requests finish');
+      for (const server of [outboundServer, inboundServer, ...servers.filter((s) => s !== outboundServer && s !== inboundServer && s !== adminServer && s !== healthServer)]) {
+        if (server.listening) server.close();
+      }
+      for (const f of [h1Out, h2Out, h1In, h2In]) f.drain();
+      const open = (): number => captured.reduce((n, set) => n + set.size, 0);
+      const deadline = Date.now() + durationMs;
+      while (open() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+      const remaining = open();
+      log.info({ remaining }, remaining === 0 ? 'drained' : 'drain period over: closing the connections left');
+      return { remaining };
+    },
     async close() {
       listening = false;
       unsubscribe();

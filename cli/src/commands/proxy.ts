@@ -8,7 +8,10 @@ export const proxyCommand: Command = {
   async run(argv) {
     const config = parseFlags(() => parseProxyConfig(argv, process.env), PROXY_CONFIG_ERROR);
     const proxy = await startProxy(config);
-    await untilSignal();
+    const signal = await untilSignal();
+    // SIGTERM (Kubernetes stopping the pod) drains; SIGINT (a person at a terminal) stops now, as
+    // does a second signal during the drain.
+    if (signal === 'SIGTERM' && config.drainDurationMs > 0) await Promise.race([proxy.drain(config.drainDurationMs), untilSignal()]);
     await proxy.close();
     return 0;
   },

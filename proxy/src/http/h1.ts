@@ -139,6 +139,9 @@ export class H1Forwarder {
   private readonly agent: MeshAgent;
   private readonly telemetry: RequestTelemetry;
   private readonly dial: Dialer;
+  private draining = false;
+  /** Responses not finished yet: a drain turns their keep-alive off before their head goes out. */
+  private readonly inFlight = new Set<ServerResponse>();
 
   constructor(
     private readonly options: H1Options,
@@ -171,6 +174,16 @@ export class H1Forwarder {
     socket.resume();
   }
 
+  /**
+   * Graceful drain: idle keep-alive connections close now; a request in flight or arriving on an
+   * open connection is answered with `Connection: close`, so its connection ends after it.
+   */
+  drain(): void {
+    this.draining = true;
+    for (const res of this.inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+    this.server.closeIdleConnections();
+  }
+
   close(): void {
     this.agent.destroy();
     this.server.close();
@@ -178,6 +191,11 @@ export class H1Forwarder {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    if (this.draining) res.shouldKeepAlive = false;
+    else {
+      this.inFlight.add(res);
+      res.once('close', () => this.inFlight.delete(res));
+    }
     const ctx = httpContextOf(req.socket);
     const info = requestInfo(req);
     const record = this.telemetry.startRequest({

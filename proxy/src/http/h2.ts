@@ -42,6 +42,7 @@ export class H2Forwarder implements H2ConnectionOwner {
   readonly dial: Dialer;
   private readonly counters: H2Counters | undefined;
   private readonly connections = new Set<H2Connection>();
+  private draining = false;
 
   constructor(options: H2Options, deps: H2Deps) {
     this.telemetry = deps.telemetry;
@@ -58,11 +59,21 @@ export class H2Forwarder implements H2ConnectionOwner {
     this.connections.add(conn);
     conn.start();
     socket.resume();
+    if (this.draining) conn.goaway(ErrorCode.NO_ERROR);
   }
 
   /** Client connections being served now. */
   get clientConnections(): number {
     return this.connections.size;
+  }
+
+  /**
+   * Graceful drain: every client connection gets GOAWAY (NO_ERROR, last stream id = the last it
+   * opened), its streams in flight finish, then it closes; new connections are sent GOAWAY at once.
+   */
+  drain(): void {
+    this.draining = true;
+    for (const conn of this.connections) conn.goaway(ErrorCode.NO_ERROR);
   }
 
   close(): void {
