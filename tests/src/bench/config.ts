@@ -1,12 +1,22 @@
 // The benchmark's flags and environment, read once into a frozen object.
 import { parseArgs } from 'node:util';
 import { delimiter } from 'node:path';
-import type { LoadParams } from './h2load.js';
+import { CASE_NAMES, CASES, type BenchCase } from './cases.js';
+
+export interface Timing {
+  /** Unmeasured h2load run of the same load before every measured run (JIT, pools, heap sizing). */
+  readonly warmUpSeconds: number;
+  readonly durationSeconds: number;
+}
 
 export interface BenchConfig {
   readonly out: string;
-  readonly load: LoadParams;
-  /** PATH, for finding h2load, haproxy and nginx and for the sidecar's environment. */
+  /** Rounds per case; each round measures every peer once, and the report gives the medians. */
+  readonly rounds: number;
+  /** The cases to run, in order, with any --connections / --streams override applied. */
+  readonly cases: readonly BenchCase[];
+  readonly timing: Timing;
+  /** PATH, for finding h2load, nghttp, haproxy and nginx and for the sidecar's environment. */
   readonly path: string;
   readonly help: boolean;
 }
@@ -14,22 +24,39 @@ export interface BenchConfig {
 export const BENCH_HELP = `h2-balance: per-stream HTTP/2 balancing over three upstreams, measured for
 a direct connection, HAProxy (one thread) and the tsmesh sidecar in the same run.
 
-Usage: node tests/dist/bench/h2-balance.js [flags]   (or: npm run bench)
+Usage: node tests/dist/bench/h2-balance.js [flags]   (or: npm run bench -- [flags])
 
+  --case NAME         a case to run; repeat for several (default: all, in this order)
+${CASES.map((c) => `                        ${c.name.padEnd(10)} ${c.summary}`).join('\n')}
+  --rounds N          rounds per case, each measuring every peer once; medians are reported (default 3)
+  --duration S        measured seconds per peer and round (default 5)
+  --warm-up S         unmeasured seconds of the same load before each measured run (default 2, 0 for none)
+  --connections N     override every case's h2load -c
+  --streams N         override every case's h2load -m
   --out FILE          JSON results (default /tmp/tsmesh-bench.json)
-  --connections N     h2load -c, client connections (default 4)
-  --streams N         h2load -m, concurrent streams per connection (default 10)
-  --duration S        measured seconds per peer (default 8)
-  --warm-up S         warm-up seconds per peer before it is measured (default 2)
 
-Needs h2load (Debian: nghttp2-client), haproxy and nginx (nginx-light), and a built tree.
+Needs h2load and nghttp (Debian: nghttp2-client), haproxy and nginx (nginx-light), and a built tree.
 `;
 
-function positive(name: string, value: string | undefined, fallback: number, max: number): number {
+function wholeNumber(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name}: "${value}" must be a whole number from 1 to ${max}`);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new Error(`--${name}: "${value}" must be a whole number from ${min} to ${max}`);
   return n;
+}
+
+function casesOf(names: readonly string[] | undefined, connections: number | undefined, streams: number | undefined): readonly BenchCase[] {
+  const chosen = names ?? CASE_NAMES;
+  if (chosen.length === 0) throw new Error('--case: at least one case is needed');
+  const seen = new Set<string>();
+  const cases = chosen.map((name) => {
+    const found = CASES.find((c) => c.name === name);
+    if (!found) throw new Error(`--case: unknown case "${name}"; the cases are ${CASE_NAMES.join(', ')}`);
+    if (seen.has(name)) throw new Error(`--case: "${name}" is given twice`);
+    seen.add(name);
+    return Object.freeze({ ...found, connections: connections ?? found.connections, streams: streams ?? found.streams });
+  });
+  return Object.freeze(cases);
 }
 
 export function parseBenchConfig(argv: readonly string[], env: Record<string, string | undefined>): BenchConfig {
@@ -37,6 +64,8 @@ export function parseBenchConfig(argv: readonly string[], env: Record<string, st
     args: [...argv],
     options: {
       out: { type: 'string' },
+      case: { type: 'string', multiple: true },
+      rounds: { type: 'string' },
       connections: { type: 'string' },
       streams: { type: 'string' },
       duration: { type: 'string' },
@@ -46,14 +75,15 @@ export function parseBenchConfig(argv: readonly string[], env: Record<string, st
     strict: true,
     allowPositionals: false,
   });
-  const warmUp = values['warm-up'] === '0' ? 0 : positive('warm-up', values['warm-up'], 2, 30);
+  const connections = values.connections === undefined ? undefined : wholeNumber('connections', values.connections, 0, 1, 256);
+  const streams = values.streams === undefined ? undefined : wholeNumber('streams', values.streams, 0, 1, 256);
   return Object.freeze({
     out: values.out ?? '/tmp/tsmesh-bench.json',
-    load: Object.freeze({
-      connections: positive('connections', values.connections, 4, 256),
-      streams: positive('streams', values.streams, 10, 256),
-      durationSeconds: positive('duration', values.duration, 8, 60),
-      warmUpSeconds: warmUp,
+    rounds: wholeNumber('rounds', values.rounds, 3, 1, 20),
+    cases: casesOf(values.case, connections, streams),
+    timing: Object.freeze({
+      warmUpSeconds: wholeNumber('warm-up', values['warm-up'], 2, 0, 30),
+      durationSeconds: wholeNumber('duration', values.duration, 5, 1, 60),
     }),
     path: env.PATH ?? ['/usr/local/bin', '/usr/bin', '/bin'].join(delimiter),
     help: values.help ?? false,

@@ -1,17 +1,23 @@
 // One scenario: a short h2load warm-up run, then the measured h2load run with a per-request
 // log, while the peer's process is sampled from /proc before and after it.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import type { Timing } from './config.js';
 import { parseH2loadSummary, parseRequestLog, summarizeLatency, type H2loadSummary, type LatencySummary } from './percentiles.js';
 import { run, type Workspace } from './processes.js';
 import { sampleMachine, sampleProcess, USER_HZ, type ProcessSample } from './procfs.js';
 
-export interface LoadParams {
+/** What h2load sends: one case's request to one peer. */
+export interface Load {
+  /** The peer's address and the case's path. */
+  readonly url: string;
   /** h2load -c: client connections. */
   readonly connections: number;
   /** h2load -m: concurrent streams per connection. */
   readonly streams: number;
-  readonly warmUpSeconds: number;
-  readonly durationSeconds: number;
+  /** h2load -H, `name: value`. */
+  readonly headers: readonly string[];
+  /** h2load -d: the request body, which makes every request a POST. */
+  readonly bodyFile?: string;
 }
 
 export interface ProcessUsage {
@@ -45,10 +51,12 @@ export interface ScenarioResult {
   readonly otherBusyCores: number;
 }
 
-export function h2loadArgs(url: string, params: LoadParams, seconds: number, logFile?: string): string[] {
-  const args = ['-c', String(params.connections), '-m', String(params.streams), '-t', '1', '-D', String(seconds)];
+export function h2loadArgs(load: Load, seconds: number, logFile?: string): string[] {
+  const args = ['-c', String(load.connections), '-m', String(load.streams), '-t', '1', '-D', String(seconds)];
+  for (const header of load.headers) args.push('-H', header);
+  if (load.bodyFile) args.push('-d', load.bodyFile);
   if (logFile) args.push(`--log-file=${logFile}`);
-  return [...args, url];
+  return [...args, load.url];
 }
 
 /** A process to watch: its pid and the sample taken when it had just started. */
@@ -75,12 +83,12 @@ function usage(watched: Watched, before: ProcessSample, after: ProcessSample, re
 }
 
 /** Sends the same load for the warm-up time, unmeasured (JIT, connection pools, heap sizing). */
-export async function warmUp(workspace: Workspace, h2load: string, url: string, params: LoadParams): Promise<void> {
-  if (params.warmUpSeconds > 0) await run(workspace, h2load, h2loadArgs(url, params, params.warmUpSeconds), timeoutMs(params));
+export async function warmUp(workspace: Workspace, h2load: string, load: Load, timing: Timing): Promise<void> {
+  if (timing.warmUpSeconds > 0) await run(workspace, h2load, h2loadArgs(load, timing.warmUpSeconds), timeoutMs(timing));
 }
 
-function timeoutMs(params: LoadParams): number {
-  return (Math.max(params.warmUpSeconds, params.durationSeconds) + 20) * 1000;
+function timeoutMs(timing: Timing): number {
+  return (Math.max(timing.warmUpSeconds, timing.durationSeconds) + 20) * 1000;
 }
 
 /** The measured run: h2load with a per-request log, the processes sampled just before and after it. */
@@ -88,8 +96,8 @@ export async function measure(
   workspace: Workspace,
   h2load: string,
   name: string,
-  url: string,
-  params: LoadParams,
+  load: Load,
+  timing: Timing,
   watched: { peer: Watched | undefined; upstreams: Watched },
 ): Promise<ScenarioResult> {
   const logFile = workspace.path(`${name}.h2load.log`);
@@ -110,7 +118,7 @@ export async function measure(
       }
     }, 100);
   };
-  const { stdout } = await run(workspace, h2load, h2loadArgs(url, params, params.durationSeconds, logFile), timeoutMs(params), (child) => sampleLoadGenerator(child.pid)).finally(() =>
+  const { stdout } = await run(workspace, h2load, h2loadArgs(load, timing.durationSeconds, logFile), timeoutMs(timing), (child) => sampleLoadGenerator(child.pid)).finally(() =>
     clearInterval(sampler),
   );
   const wallSeconds = (performance.now() - started) / 1000;
@@ -123,6 +131,8 @@ export async function measure(
   const processBusySeconds = (machineAfter.busy - machineBefore.busy) / USER_HZ - interruptSeconds;
   const ours = cpuOf(peerBefore, peerAfter) + cpuOf(upstreamsBefore, upstreamsAfter) + loadGeneratorCpuSeconds;
   const log = parseRequestLog(readFileSync(logFile, 'utf8'));
+  // One line per request: tens of MB per run, and every case and round has its own.
+  rmSync(logFile, { force: true });
   return {
     h2load: summary,
     latency: summarizeLatency(log.latenciesUs),
