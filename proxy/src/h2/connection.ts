@@ -60,6 +60,17 @@ const JOIN_BELOW = 16 * 1024;
 const MAX_STREAM_ID = MAX_WINDOW;
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Connections with frames to write, flushed once per event-loop turn (after every socket read of
+ * that turn), so answers from several upstream reads leave in one write per client connection.
+ */
+let dirty: Array<() => void> = [];
+function flushDirty(): void {
+  const flushes = dirty;
+  dirty = [];
+  for (const flush of flushes) flush();
+}
+
 class ConnectionError extends Error {
   constructor(
     readonly code: number,
@@ -858,10 +869,11 @@ export class H2Connection {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.out.length === 0) return;
     this.flushScheduled = true;
-    queueMicrotask(this.flushOut);
+    dirty.push(this.flushOut);
+    if (dirty.length === 1) setImmediate(flushDirty);
   }
 
-  /** Writes what this turn produced in one go. */
+  /** Writes what this event-loop turn produced in one go. */
   private readonly flushOut = (): void => {
     this.flushScheduled = false;
     const out = this.out;
