@@ -19,5 +19,9 @@ export const MESH_ERRORS = {
   MESH_PARSE: 'TSMESH_ERR_MESH_PARSE',
   MESH_UNKNOWN_KIND: 'TSMESH_ERR_MESH_UNKNOWN_KIND',
   MESH_INVALID_OBJECT: 'TSMESH_ERR_MESH_INVALID_OBJECT',
+  /** Over a size limit: the file's bytes, or the memory or time its parse may take. */
+  MESH_TOO_LARGE: 'TSMESH_ERR_MESH_TOO_LARGE',
+  /** Nesting deeper than the limit, found before any parser ran. */
+  MESH_TOO_DEEP: 'TSMESH_ERR_MESH_TOO_DEEP',
   BAD_FLAG: 'TSMESH_ERR_BAD_FLAG',
 } as const;

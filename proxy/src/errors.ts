@@ -5,6 +5,10 @@ import { TsmeshError } from '@tsmesh/common';
 export const PROXY_ERRORS = {
   NO_ENDPOINTS: 'TSMESH_ERR_NO_ENDPOINTS',
   UNKNOWN_LOAD_BALANCER: 'TSMESH_ERR_UNKNOWN_LOAD_BALANCER',
+  /** Routes apply to the request and none matched (answered 404). */
+  NO_ROUTE: 'TSMESH_ERR_NO_ROUTE',
+  /** Routing cannot read the request (a path that does not normalise, Host against :authority): 400. */
+  BAD_REQUEST: 'TSMESH_ERR_BAD_REQUEST',
 } as const;
 
 export type ProxyErrorCode = (typeof PROXY_ERRORS)[keyof typeof PROXY_ERRORS];

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { RE2JS } from 're2js';
 import { parseMeshFile } from '../mesh/file.js';
 import { buildSnapshot } from '../mesh/snapshot.js';
 import { compileRoutes } from './compile.js';
@@ -46,8 +47,8 @@ describe('compileRoutes: unsupported and invalid rules are reported, never silen
     ['a PathPrefix not starting with "/"', { matches: [{ path: { value: 'api' } }] }, 'rule 0 matches[0].path.value "api" must start with "/" (rule dropped)'],
     ['a path with a ".." segment', { matches: [{ path: { value: '/a/../b' } }] }, 'rule 0 matches[0].path.value "/a/../b" must not contain "." or ".." segments (rule dropped)'],
     ['an unknown path type', { matches: [{ path: { type: 'Glob', value: '/*' } }] }, 'rule 0 matches[0].path.type "Glob" is not supported (expected Exact or PathPrefix or RegularExpression) (rule dropped)'],
-    ['an invalid regular expression', { matches: [{ path: { type: 'RegularExpression', value: '/(' } }] }, 'rule 0 matches[0].path.value "/(" is not a valid regular expression'],
-    ['an unsafe regular expression', { matches: [{ headers: [{ name: 'x', type: 'RegularExpression', value: '(a+)+' }] }] }, 'rule 0 matches[0].headers[0].value "(a+)+" is a regular expression with a nested unbounded repetition, which is not supported (rule dropped)'],
+    ['an invalid regular expression', { matches: [{ path: { type: 'RegularExpression', value: '/(' } }] }, 'rule 0 matches[0].path.value "/(" is not a valid RE2 regular expression (missing closing ): `/(`)'],
+    ['a regular expression RE2 cannot run', { matches: [{ headers: [{ name: 'x', type: 'RegularExpression', value: '(?=a)b' }] }] }, 'rule 0 matches[0].headers[0].value "(?=a)b" is a regular expression with a lookahead, which RE2 cannot run (it needs backtracking) (rule dropped)'],
     ['an unknown method', { matches: [{ method: 'BREW' }] }, 'rule 0 matches[0].method "BREW" is not supported (expected GET or HEAD or POST or PUT or DELETE or CONNECT or OPTIONS or TRACE or PATCH) (rule dropped)'],
     ['a bad header name', { matches: [{ headers: [{ name: 'x:y', value: '1' }] }] }, 'rule 0 matches[0].headers[0].name must be a header name, got "x:y" (rule dropped)'],
     ['an empty header value', { matches: [{ headers: [{ name: 'x', value: '' }] }] }, 'rule 0 matches[0].headers[0].value must be a string of 1 to 4096 characters, got "" (rule dropped)'],
@@ -78,6 +79,43 @@ describe('compileRoutes: unsupported and invalid rules are reported, never silen
     expect(compiled.table('demo', 'web', 80)).toBeUndefined();
     expect(conditions(compiled, 'broken')).toEqual(['Accepted=False/UnsupportedValue', 'ResolvedRefs=True/ResolvedRefs']);
     expect(condition(compiled, 'broken', 'Accepted')?.message).toContain('Dropped Rule 0: timeouts.request "5 seconds" is not a Gateway API duration');
+  });
+
+  it.each([
+    ['(a)\\1', 'a backreference'],
+    ['/api/(?=v1)v[0-9]+', 'a lookahead'],
+    ['/api/(?<!x)v1', 'a lookbehind'],
+    ['/api/\\Z', 'is not a valid RE2 regular expression (invalid escape sequence: `\\Z`)'],
+  ])('refuses the path regex %j, which RE2 cannot run, with a status condition naming it', (pattern, reason) => {
+    const rule = { matches: [{ path: { type: 'RegularExpression', value: pattern } }], backendRefs: [backend('web')] };
+    // Beside a valid rule: the route stays, PartiallyInvalid names the pattern.
+    const partly = withRule(rule);
+    expect(conditions(partly, 'canary')).toEqual(['Accepted=True/Accepted', 'ResolvedRefs=True/ResolvedRefs', 'PartiallyInvalid=True/UnsupportedValue']);
+    expect(condition(partly, 'canary', 'PartiallyInvalid')?.message).toContain(`Dropped Rule 0: matches[0].path.value ${JSON.stringify(pattern)} `);
+    expect(condition(partly, 'canary', 'PartiallyInvalid')?.message).toContain(reason);
+    // Alone: the route is not attached, and Accepted=False names it.
+    const alone = compile([service('demo', 'web'), httpRoute('demo', 'only', { parentRefs: [parent('web')], rules: [rule] })]);
+    expect(alone.table('demo', 'web', 80)).toBeUndefined();
+    expect(conditions(alone, 'only')).toEqual(['Accepted=False/UnsupportedValue', 'ResolvedRefs=True/ResolvedRefs']);
+    expect(condition(alone, 'only', 'Accepted')?.message).toContain(JSON.stringify(pattern));
+  });
+
+  it('matches an Exact Host header without case, port or trailing dot, and reports a port in the rule', () => {
+    const compiled = compile([
+      service('demo', 'web'),
+      httpRoute('demo', 'hosts', {
+        parentRefs: [parent('web')],
+        rules: [
+          { matches: [{ path: { value: '/a' }, headers: [{ name: 'Host', value: 'VIP.rt' }] }], backendRefs: [backend('web')] },
+          { matches: [{ path: { value: '/b' }, headers: [{ name: 'host', value: 'vip.rt:8080' }] }], backendRefs: [backend('web')] },
+        ],
+      }),
+    ]);
+    expect(messages(compiled)).toEqual(['HTTPRoute demo/hosts: rule 1 matches[0].headers[0].value "vip.rt:8080" names a port; Host matches compare the host alone, as "vip.rt" (ignored)']);
+    const table = tableOf(compiled, 'demo', 'web');
+    // The proxy passes the normalised host (requestView); the rule's value was normalised the same way.
+    expect(matchHttp(table, request({ path: '/a', headers: { host: 'vip.rt' } }))?.ruleIndex).toBe(0);
+    expect(matchHttp(table, request({ path: '/b', headers: { host: 'vip.rt' } }))?.ruleIndex).toBe(1);
   });
 
   it.each(['ExtensionRef', 'ExternalAuth'])('keeps a rule with a %s filter it cannot apply but answers 500 (spec: the filter MUST NOT be skipped)', (type) => {
@@ -320,9 +358,9 @@ describe('compileRoutes on the sample mesh file', () => {
   });
 });
 
-/** Maps and RegExps as plain JSON, to compare compiled tables structurally. */
+/** Maps and compiled regexes as plain JSON, to compare compiled tables structurally. */
 function replacer(_key: string, value: unknown): unknown {
   if (value instanceof Map) return [...value.entries()];
-  if (value instanceof RegExp) return value.source;
+  if (value instanceof RE2JS) return value.pattern();
   return value;
 }

@@ -5,4 +5,15 @@ export { matchGrpc, matchHttp, pathMatches, routeSetFor, splitGrpcPath } from '.
 export { pickBackend } from './weights.js';
 export { applyHeaderModifier, type HeaderRecord } from './headers.js';
 export { formatGatewayDuration, parseGatewayDuration } from './duration.js';
-export { compileRegex, regexMatches, MAX_REGEX_INPUT, MAX_REGEX_LENGTH, type RegexResult } from './regex.js';
+export { compileRegex, regexMatches, MAX_REGEX_INPUT, MAX_REGEX_LENGTH, MAX_REGEX_PROGRAM_SIZE, type RegexResult } from './regex.js';
+export {
+  DEFAULT_NORMALIZE_OPTIONS,
+  normalizeHost,
+  normalizePath,
+  requestView,
+  type EscapedSlashPolicy,
+  type NormalizedPath,
+  type NormalizeOptions,
+  type RawHttpRequest,
+  type RequestView,
+} from './normalize.js';

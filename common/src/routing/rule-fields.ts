@@ -3,6 +3,7 @@
 // recorded on the rule's RuleProblems with its field path; nothing is dropped without a word.
 import { describeValue, isMissing, isRecord } from '../mesh/fields.js';
 import type { MeshService } from '../mesh/types.js';
+import { normalizeHost } from './normalize.js';
 import { compileRegex } from './regex.js';
 import type { RuleProblems } from './report.js';
 import type { HeaderMatch, HeaderModifier, HeaderValue, RouteKind, RouteTimeouts, ValueMatch, WeightedBackend } from './types.js';
@@ -99,12 +100,24 @@ export function headerMatches(value: unknown, path: string, problems: RuleProble
     const type = typeField(header['type'], `${at}.type`, ['Exact', 'RegularExpression'] as const, 'Exact', problems);
     const text = stringField(header['value'], `${at}.value`, problems, MAX_HEADER_VALUE);
     if (name === undefined || type === undefined || text === undefined) return void (valid = false);
-    const match = valueMatch(type, text, `${at}.value`, problems);
+    const match = valueMatch(type, name === 'host' && type === 'Exact' ? hostValue(text, `${at}.value`, problems) : text, `${at}.value`, problems);
     if (match === undefined) return void (valid = false);
     if (matches.some((m) => m.name === name)) problems.ignore(`${at} repeats header ${describeValue(name)}; only the first counts`);
     else matches.push(Object.freeze({ name, match }));
   });
   return valid ? matches : undefined;
+}
+
+/**
+ * An Exact Host value as requests are compared with it (normalizeHost: case, port and trailing dot
+ * dropped); a port in it is reported, since it no longer narrows the match.
+ */
+function hostValue(text: string, path: string, problems: RuleProblems): string {
+  const host = normalizeHost(text);
+  if (host !== text.toLowerCase().replace(/\.$/, '')) {
+    problems.ignore(`${path} ${describeValue(text)} names a port; Host matches compare the host alone, as ${describeValue(host)}`);
+  }
+  return host;
 }
 
 /** Filters one rule (or backendRef) carries: the header modifiers it supports, the rest reported. */

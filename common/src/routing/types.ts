@@ -68,11 +68,20 @@ export interface RouteDecision {
   readonly responseHeaderModifier: HeaderModifier | undefined;
 }
 
+/** A compiled RE2 pattern (linear-time matching); see compileRegex. */
+export interface RouteRegex {
+  /** Whether the whole value matches (the pattern is anchored at both ends). */
+  testExact(value: string): boolean;
+}
+
 /** Matches a value exactly, or against an anchored regular expression. */
-export type ValueMatch = { readonly type: 'Exact'; readonly value: string } | { readonly type: 'RegularExpression'; readonly value: string; readonly regex: RegExp };
+export type ValueMatch = { readonly type: 'Exact'; readonly value: string } | { readonly type: 'RegularExpression'; readonly value: string; readonly regex: RouteRegex };
 
 export interface HeaderMatch {
-  /** Lower-case header name (header names are case-insensitive). */
+  /**
+   * Lower-case header name (header names are case-insensitive). For `host`, an Exact value is
+   * held as normalizeHost makes it (lower-case, no port, no trailing dot), as the request's is.
+   */
   readonly name: string;
   readonly match: ValueMatch;
 }
@@ -87,7 +96,7 @@ export type PathMatch =
   | { readonly type: 'Exact'; readonly value: string }
   /** `prefix` is `value` without its trailing `/` ('' for `/`): matched element by element. */
   | { readonly type: 'PathPrefix'; readonly value: string; readonly prefix: string }
-  | { readonly type: 'RegularExpression'; readonly value: string; readonly regex: RegExp };
+  | { readonly type: 'RegularExpression'; readonly value: string; readonly regex: RouteRegex };
 
 /** One entry of an HTTPRoute rule's `matches`: every condition must hold. */
 export interface HttpMatch {
@@ -181,10 +190,13 @@ export interface CompiledRoutes {
   table(namespace: string, name: string, port: number): RouteTable | undefined;
 }
 
-/** What HTTP matching reads from a request. */
+/**
+ * What HTTP matching reads from a request. The proxy builds it with requestView, so the path is
+ * normalised and `host` is the normalised `:authority`; matching itself takes the values as given.
+ */
 export interface HttpRequestInfo {
   readonly method: string;
-  /** The path as sent, without the query string. */
+  /** The path without the query string (normalised: see requestView). */
   readonly path: string;
   /** The parsed query string (a URLSearchParams fits); only the first value of a repeated parameter counts. */
   readonly query?: { get(name: string): string | null } | undefined;

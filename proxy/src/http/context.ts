@@ -2,6 +2,7 @@
 // per-request router, attached to the accepted socket before it is given to an HTTP server.
 import type { Socket } from 'node:net';
 import type { Result, TsmeshError } from '@tsmesh/common';
+import { PROXY_ERRORS } from '../errors.js';
 import type { UpstreamSelector } from '../upstream/selector.js';
 import type { PeerInfo, ResponseFlag } from '../telemetry/index.js';
 
@@ -25,6 +26,11 @@ export interface HttpRouteTarget {
   readonly directStatus?: number | undefined;
   /** Name of the route rule used, for logs. */
   readonly routeName?: string | undefined;
+  /**
+   * The request target to forward (path and query) when routing normalised it: the endpoint gets
+   * the path the route matched. Absent: forward the target as received.
+   */
+  readonly path?: string | undefined;
 }
 
 export interface HeaderEdit {
@@ -53,18 +59,26 @@ export interface HttpConnectionContext {
  */
 export const PROXY_ERROR_HEADER = 'x-tsmesh-proxy-error';
 
-export type ProxyErrorKind = 'connect' | 'no-endpoints' | 'no-route' | 'timeout' | 'reset' | 'route-backend' | 'internal';
+export type ProxyErrorKind = 'connect' | 'no-endpoints' | 'no-route' | 'bad-request' | 'timeout' | 'reset' | 'route-backend' | 'internal';
 
 /** The access-log/span response flag of each kind of answer the proxy gives itself. */
 export const RESPONSE_FLAG_OF: Readonly<Record<ProxyErrorKind, ResponseFlag | undefined>> = {
   connect: 'UF',
   'no-endpoints': 'UH',
   'no-route': 'NR',
+  'bad-request': undefined,
   timeout: 'UT',
   reset: 'UR',
   'route-backend': undefined,
   internal: undefined,
 };
+
+/** How the forwarders answer a request the router refused: no rule matched 404, a request routing cannot read 400, else 503. */
+export function routeFailure(error: TsmeshError): { readonly status: number; readonly kind: ProxyErrorKind } {
+  if (error.code === PROXY_ERRORS.NO_ROUTE) return { status: 404, kind: 'no-route' };
+  if (error.code === PROXY_ERRORS.BAD_REQUEST) return { status: 400, kind: 'bad-request' };
+  return { status: 503, kind: 'no-endpoints' };
+}
 
 const CONTEXT = Symbol('tsmesh.httpContext');
 

@@ -12,6 +12,7 @@ import {
   httpContextOf,
   PROXY_ERROR_HEADER,
   RESPONSE_FLAG_OF,
+  routeFailure,
   type HttpConnectionContext,
   type HttpRequestInfo,
   type HttpRouteTarget,
@@ -214,8 +215,8 @@ export class H1Forwarder {
     if (!ctx) return reply(res, record, 500, 'internal', 'no connection context');
     const routed = ctx.route(info);
     if (!routed.ok) {
-      const noRoute = routed.error.code === 'TSMESH_ERR_NO_ROUTE';
-      return reply(res, record, noRoute ? 404 : 503, noRoute ? 'no-route' : 'no-endpoints', routed.error.message);
+      const failure = routeFailure(routed.error);
+      return reply(res, record, failure.status, failure.kind, routed.error.message);
     }
     const target = routed.value;
     if (target.directStatus !== undefined) return reply(res, record, target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
@@ -251,7 +252,7 @@ export class H1Forwarder {
       port: endpoint.port,
       localAddress: endpoint.localAddress,
       method: req.method,
-      path: req.url,
+      path: target.path ?? req.url,
       headers: upstreamHeaders(req, ctx, target, record) as unknown as http.OutgoingHttpHeaders,
       agent: this.agent,
       setHost: false,
@@ -372,7 +373,7 @@ export class H1Forwarder {
       lease.succeeded();
       // Upgrade requests keep their Connection/Upgrade headers: they are the point of the request.
       // Mesh-owned headers (and those the sidecar adds) are still dropped, as on any request.
-      const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
+      const lines = [`${req.method} ${routed.value.path ?? req.url} HTTP/${req.httpVersion}`];
       const added = new Set((ctx.addHeaders ?? []).map(([n]) => n.toLowerCase()));
       for (let i = 0; i < req.rawHeaders.length; i += 2) {
         const name = req.rawHeaders[i] ?? '';

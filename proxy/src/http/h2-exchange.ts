@@ -3,12 +3,13 @@
 // replayed from a bounded buffer) when the endpoint refused it unprocessed or could not be reached.
 import { logger } from '@tsmesh/common';
 import type { H2Connection } from '../h2/connection.js';
+import { markNeverIndexed, type FieldList } from '../h2/hpack/index.js';
 import { ErrorCode } from '../h2/frame.js';
 import type { H2Stream, H2StreamHandler } from '../h2/stream.js';
 import type { RequestHead } from '../h2/validate.js';
 import type { UpstreamLease } from '../upstream/selector.js';
 import { TRACE_HEADERS, type RequestRecord, type ResponseFlag } from '../telemetry/index.js';
-import { PROXY_ERROR_HEADER, RESPONSE_FLAG_OF, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget, type ProxyErrorKind } from './context.js';
+import { PROXY_ERROR_HEADER, RESPONSE_FLAG_OF, routeFailure, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget, type ProxyErrorKind } from './context.js';
 import { isConnectFailure } from './errors.js';
 import { MESH_OWNED } from './headers.js';
 import type { H2Forwarder } from './h2.js';
@@ -29,7 +30,7 @@ const GRPC_UNIMPLEMENTED = 12;
 function grpcStatusFor(httpStatus: number): number {
   if (httpStatus === 504) return GRPC_DEADLINE_EXCEEDED;
   if (httpStatus === 404) return GRPC_UNIMPLEMENTED;
-  if (httpStatus === 500) return GRPC_INTERNAL;
+  if (httpStatus === 500 || httpStatus === 400) return GRPC_INTERNAL;
   return GRPC_UNAVAILABLE;
 }
 
@@ -110,8 +111,8 @@ export class H2Exchange implements H2StreamHandler {
     if (!ctx) return this.reply(500, 'internal', 'no connection context');
     const routed = ctx.route(info);
     if (!routed.ok) {
-      const noRoute = routed.error.code === 'TSMESH_ERR_NO_ROUTE';
-      return this.reply(noRoute ? 404 : 503, noRoute ? 'no-route' : 'no-endpoints', routed.error.message);
+      const failure = routeFailure(routed.error);
+      return this.reply(failure.status, failure.kind, routed.error.message);
     }
     const target = routed.value;
     if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
@@ -183,7 +184,7 @@ export class H2Exchange implements H2StreamHandler {
     const edit = target?.requestHeaders;
     const extra = this.ctx?.addHeaders;
     const out: string[] = [':method', head.method];
-    if (head.method !== 'CONNECT' || head.protocol !== undefined) out.push(':scheme', head.scheme ?? 'http', ':path', head.path ?? '/');
+    if (head.method !== 'CONNECT' || head.protocol !== undefined) out.push(':scheme', head.scheme ?? 'http', ':path', target?.path ?? head.path ?? '/');
     const authority = head.authority ?? fieldValue(this.fields, 'host');
     if (authority !== undefined) out.push(':authority', authority);
     if (head.protocol !== undefined) out.push(':protocol', head.protocol);
@@ -206,6 +207,9 @@ export class H2Exchange implements H2StreamHandler {
     for (const [n, v] of edit?.set ?? []) out.push(n.toLowerCase(), v);
     for (const [n, v] of edit?.add ?? []) out.push(n.toLowerCase(), v);
     for (const [n, v] of extra ?? []) out.push(n.toLowerCase(), v);
+    // Fields the client sent "never indexed" (credentials) are forwarded the same way (RFC 7541 §6.2.3).
+    const never = (fields as FieldList).neverIndexed;
+    if (never) for (const value of never) markNeverIndexed(out, value);
     return out;
   }
 

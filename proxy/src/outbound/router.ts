@@ -4,6 +4,10 @@
 // backends are picked by smooth weighted round-robin (common/src/routing/weights.ts). Routes are
 // compiled once per mesh snapshot; every request reads the current compilation, so a weight
 // change applies to connections that are already open.
+//
+// Where routes apply, rules match one normalised view of the request (requestView: dot segments
+// removed, slashes merged, unreserved characters decoded, encoded slashes refused; Host from
+// `:authority` without case or port), and that normalised path is what the endpoint receives.
 import {
   compileRoutes,
   err,
@@ -11,6 +15,7 @@ import {
   matchHttp,
   pickBackend,
   ok,
+  requestView,
   routeSetFor,
   TsmeshError,
   type CompiledRoutes,
@@ -19,6 +24,7 @@ import {
   type Result,
 } from '@tsmesh/common';
 import type { HeaderEdit, HttpRequestInfo, HttpRouteTarget } from '../http/context.js';
+import { PROXY_ERRORS } from '../errors.js';
 import type { ClusterEntry, ServiceClusters } from './clusters.js';
 
 const log = logger('outbound.route');
@@ -52,17 +58,18 @@ export class OutboundRouter {
     return (req) => {
       const table = this.routes?.table(entry.service.namespace, entry.service.name, entry.port.port);
       if (!table || !routeSetFor(table, this.clientNamespace)) return direct;
-      const q = req.url.indexOf('?');
-      const path = q >= 0 ? req.url.slice(0, q) : req.url;
-      const query = q >= 0 ? new URLSearchParams(req.url.slice(q + 1)) : undefined;
-      const decision = matchHttp(table, { method: req.method, path, query, headers: (n) => req.header(n), clientNamespace: this.clientNamespace });
-      if (!decision) return err(new TsmeshError('TSMESH_ERR_NO_ROUTE', `no route rule of ${entry.key} matches ${req.method} ${path}`));
+      const view = requestView({ method: req.method, target: req.url, authority: req.authority, header: (n) => req.header(n) }, this.clientNamespace);
+      if (!view.ok) return err(new TsmeshError(PROXY_ERRORS.BAD_REQUEST, `routes of ${entry.key} cannot read ${req.method} ${req.url}: ${view.reason}`));
+      const decision = matchHttp(table, view.request);
+      if (!decision) return err(new TsmeshError(PROXY_ERRORS.NO_ROUTE, `no route rule of ${entry.key} matches ${req.method} ${view.request.path}`));
+      // The endpoint gets the path the rule matched; an unchanged target is forwarded as received.
+      const path = view.target === req.url ? undefined : view.target;
       const routeName = `${decision.route.namespace}/${decision.route.name}#${decision.ruleIndex}`;
       const backend = pickBackend(decision.backends);
       const cluster = backend && !backend.problem && backend.port !== undefined ? this.clusters.get(`${backend.namespace}/${backend.name}:${backend.port}`) : undefined;
       const timeoutMs = decision.timeouts.requestMs || undefined;
       if (!cluster) return ok({ selector: entry.selector, directStatus: 500, routeName });
-      return ok({ selector: cluster.selector, timeoutMs, requestHeaders: toEdit(decision.requestHeaderModifier), routeName });
+      return ok({ selector: cluster.selector, timeoutMs, requestHeaders: toEdit(decision.requestHeaderModifier), routeName, path });
     };
   }
 }

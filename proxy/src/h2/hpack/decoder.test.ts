@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { HpackDecoder } from './decoder.js';
+import { type FieldList, HpackDecoder } from './decoder.js';
 import type { HpackDecodeResult } from './decoder.js';
 import { HpackEncoder, writeInteger } from './encoder.js';
 
@@ -91,7 +91,10 @@ describe('HpackDecoder', () => {
 
   it('decodes RFC 7541 Appendix C.2.3, a literal never indexed', () => {
     const decoder = new HpackDecoder();
-    expect(decodeOk(decoder, hex('1008 7061 7373 776f 7264 0673 6563 7265 74'))).toEqual(['password', 'secret']);
+    const fields = decodeOk(decoder, hex('1008 7061 7373 776f 7264 0673 6563 7265 74')) as FieldList;
+    expect([...fields]).toEqual(['password', 'secret']);
+    // The list says which values came never-indexed, so a forwarder sends them the same way (§6.2.3).
+    expect(fields.neverIndexed).toEqual(new Set(['secret']));
     expect(decoder.tableSize).toBe(0);
   });
 

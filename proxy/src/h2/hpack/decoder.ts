@@ -12,6 +12,22 @@ export interface HpackDecoderOptions {
   maxHeaderListSize?: number;
 }
 
+/**
+ * A decoded field list. `neverIndexed` holds the values the peer sent as "never indexed" (RFC 7541
+ * §6.2.3), which an encoder must send the same way when it forwards them.
+ */
+export type FieldList = string[] & { neverIndexed?: Set<string> };
+
+/** Records `value` as never-indexed on `fields` (a non-enumerable property: the list stays a plain list). */
+export function markNeverIndexed(fields: string[], value: string): void {
+  let set = (fields as FieldList).neverIndexed;
+  if (!set) {
+    set = new Set();
+    Object.defineProperty(fields, 'neverIndexed', { value: set, enumerable: false, writable: false });
+  }
+  set.add(value);
+}
+
 export type HpackDecodeResult =
   | { ok: true; headers: string[]; tooLarge: false }
   | { ok: true; headers: string[]; tooLarge: true }
@@ -134,7 +150,7 @@ export class HpackDecoder {
       } else if ((first & 0xe0) === 0x20) {
         throw new CompressionError('dynamic table size update after the start of the header block (RFC 7541 §4.2)');
       } else {
-        this.decodeLiteral((first & 0xc0) === 0x40);
+        this.decodeLiteral((first & 0xc0) === 0x40, (first & 0xf0) === 0x10);
       }
     }
     const headers = this.headers;
@@ -157,7 +173,7 @@ export class HpackDecoder {
    * §6.2 literals: with incremental indexing (01), without (0000) or never indexed (0001). Strings
    * are built only if the field is kept or enters the dynamic table.
    */
-  private decodeLiteral(indexing: boolean): void {
+  private decodeLiteral(indexing: boolean, neverIndexed: boolean): void {
     const block = this.block;
     const nameIndex = this.readInteger(indexing ? 6 : 4);
     let name = '';
@@ -203,7 +219,11 @@ export class HpackDecoder {
         ? this.scratchString(valueOffset, valueOffset + valueLength)
         : block.latin1Slice(valueStart, valueEnd);
       if (insert) this.table.add(name, value);
-      if (keep) this.headers.push(name, value);
+      if (keep) {
+        this.headers.push(name, value);
+        // §6.2.3: an intermediary re-encodes such a field never-indexed too; the list carries it.
+        if (neverIndexed) markNeverIndexed(this.headers, value);
+      }
     }
     // §4.4: an entry larger than the table empties it (and is not built for the table's sake).
     if (indexing && !insert) this.table.evictAll();

@@ -291,3 +291,26 @@ describe('indexing policy for fields unique to each request', () => {
     }
   });
 });
+
+describe('RFC 7541 6.2.3 never-indexed fields through an intermediary', () => {
+  it('re-encodes a field its peer sent never-indexed the same way, even one it would otherwise index', () => {
+    // A client marks a custom token never-indexed (0001 prefix): name literal, value literal.
+    const upstreamDecoder = new HpackDecoder();
+    const fromClient = Buffer.concat([Buffer.from([0x10, 7]), Buffer.from('x-token', 'latin1'), Buffer.from([6]), Buffer.from('secret', 'latin1')]);
+    const decoded = upstreamDecoder.decode(fromClient);
+    expect(decoded.ok && decoded.headers).toEqual(['x-token', 'secret']);
+    const fields = decoded.ok ? decoded.headers : [];
+    // Forwarded twice: both times as a never-indexed literal (first octet 0001xxxx), never indexed.
+    const encoder = new HpackEncoder({ huffman: false });
+    for (let i = 0; i < 2; i++) {
+      const block = encoder.encode(fields);
+      expect(block[0]! & 0xf0).toBe(0x10);
+      const seen = new HpackDecoder().decode(block);
+      expect(seen.ok && seen.headers).toEqual(['x-token', 'secret']);
+    }
+    // Without the mark the same field is indexed the first time and sent as one octet the next.
+    const plain = new HpackEncoder({ huffman: false });
+    plain.encode(['x-token', 'secret']);
+    expect(plain.encode(['x-token', 'secret']).length).toBe(1);
+  });
+});

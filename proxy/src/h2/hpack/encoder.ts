@@ -114,7 +114,7 @@ export class HpackEncoder {
   }
 
   /** Encodes a flat [name, value, ...] list (names already lowercase). Returns a Buffer ready to put in HEADERS/CONTINUATION frames. */
-  encode(headers: readonly string[]): Buffer {
+  encode(headers: readonly string[] & { readonly neverIndexed?: ReadonlySet<string> }): Buffer {
     this.pos = 0;
     if (this.updatePending) {
       this.updatePending = false;
@@ -122,7 +122,8 @@ export class HpackEncoder {
       if (this.pendingMin < this.pendingFinal) this.writeSizeUpdate(this.pendingMin);
       if (this.pendingFinal !== this.table.maxSize) this.writeSizeUpdate(this.pendingFinal);
     }
-    for (let i = 0; i + 1 < headers.length; i += 2) this.encodeField(headers[i]!, headers[i + 1]!);
+    const never = headers.neverIndexed;
+    for (let i = 0; i + 1 < headers.length; i += 2) this.encodeField(headers[i]!, headers[i + 1]!, never !== undefined && never.has(headers[i + 1]!));
 
     const block = Buffer.allocUnsafe(this.pos);
     // Blocks of indexed fields are a few octets, where a loop beats the native copy's call cost.
@@ -132,18 +133,18 @@ export class HpackEncoder {
     return block;
   }
 
-  private encodeField(name: string, value: string): void {
+  private encodeField(name: string, value: string, neverIndexed: boolean): void {
     this.ensure(name.length + value.length + 32);
     const table = this.table;
     const fromStatic = STATIC_BY_NAME.get(name);
     const exactStatic = fromStatic?.values.get(value);
-    if (exactStatic !== undefined) {
+    if (exactStatic !== undefined && !neverIndexed) {
       this.pos = writeInteger(this.out, this.pos, exactStatic, 7, 0x80);
       return;
     }
     const fromDynamic = this.dynamic.get(name);
     const exactDynamic = fromDynamic?.values.get(value);
-    if (exactDynamic !== undefined) {
+    if (exactDynamic !== undefined && !neverIndexed) {
       this.pos = writeInteger(this.out, this.pos, this.indexOf(exactDynamic), 7, 0x80);
       return;
     }
@@ -152,7 +153,7 @@ export class HpackEncoder {
     if (fromStatic !== undefined) nameIndex = fromStatic.index;
     else if (fromDynamic !== undefined) nameIndex = this.indexOf(fromDynamic.newest);
 
-    const sensitive = isSensitive(name, value);
+    const sensitive = neverIndexed || isSensitive(name, value);
     // Not indexed: values over a quarter of the table (one would flush the fields that do repeat),
     // paths with a query string and trace ids (unique per request, so they would only churn the table).
     const indexing =
