@@ -489,6 +489,34 @@ describe('H1Forwarder (outbound, through the sidecar)', () => {
     expect(stats.endpoints.some((e) => e.ejected)).toBe(false);
   });
 
+  test('answers clients that half-close (FIN) right after their request, then closes their connections', async () => {
+    handler = (name, req, res) => {
+      req.resume();
+      setTimeout(() => res.end(`${name} ${req.url}`), 100);
+    };
+    const answers = await Promise.all(
+      Array.from(
+        { length: 30 },
+        (_, i) =>
+          new Promise<{ text: string; closed: boolean }>((resolve) => {
+            const socket = net.connect(proxy.ports.outbound, '127.0.0.1', () => {
+              socket.write(`GET /fin${i} HTTP/1.1\r\nhost: svc\r\n\r\n`);
+              socket.end();
+            });
+            let text = '';
+            socket.on('data', (c: Buffer) => (text += c.toString()));
+            socket.on('error', () => undefined);
+            // 'close' after 'end': the sidecar closed its side once the answer was out.
+            socket.on('close', () => resolve({ text, closed: true }));
+          }),
+      ),
+    );
+    for (const [i, a] of answers.entries()) {
+      expect(a.text).toMatch(/^HTTP\/1\.1 200 /);
+      expect(a.text).toContain(` /fin${i}`);
+    }
+  });
+
   test('leaves no request in flight once the clients are done', async () => {
     await eventually(async () => (await clusterStats(proxy)).endpoints.every((e) => e.inFlight === 0), 'every lease to be released');
   });

@@ -158,6 +158,10 @@ export class H1Forwarder {
       requestTimeout: 0, // long-lived streaming requests are legitimate
       noDelay: true,
     });
+    // A client may half-close after its request (RFC 9112 9.6: `printf ... | nc`, HTTP/1.0 tools):
+    // the answer in flight is still sent, then the connection closes. Without this, Node aborts
+    // the request on the client's FIN.
+    (this.server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.server.on('request', (req, res) => this.onRequest(req, res, false));
     this.server.on('checkContinue', (req, res) => this.onRequest(req, res, true));
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
