@@ -508,6 +508,12 @@ describe('injectPod settings passed on to the sidecar', () => {
     ]);
   });
 
+  it('gives the sidecar TSMESH_ACCESS_LOG only when the access log is set either way', () => {
+    expect(env(proxyWith({ proxyAccessLog: true }), 'TSMESH_ACCESS_LOG')?.value).toBe('on');
+    expect(env(proxyWith({ proxyAccessLog: false }), 'TSMESH_ACCESS_LOG')?.value).toBe('off');
+    expect(env(proxyWith({}), 'TSMESH_ACCESS_LOG')).toBeUndefined();
+  });
+
   it('gives the sidecar the trust domain, so that it asks the CA for an identity of that domain', () => {
     expect(env(proxyWith({ trustDomain: 'example.org' }), 'TSMESH_TRUST_DOMAIN')?.value).toBe('example.org');
   });

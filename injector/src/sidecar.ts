@@ -49,6 +49,7 @@ export const ENV = {
   tracing: 'TSMESH_TRACING',
   tracingEndpoint: 'TSMESH_TRACING_ENDPOINT',
   tracingSampleRate: 'TSMESH_TRACING_SAMPLE_RATE',
+  accessLog: 'TSMESH_ACCESS_LOG',
 } as const;
 
 /** The sidecar's tracing variables for the injector's tracing setting (none when it has none). */
@@ -176,6 +177,7 @@ export function proxyContainer({ settings, options, appProbes, native }: ProxyCo
     { name: ENV.logLevel, value: options.logLevel ?? settings.proxyLogLevel },
     ...(settings.trustDomain === undefined ? [] : [{ name: ENV.trustDomain, value: settings.trustDomain }]),
     ...tracingEnv(settings.proxyTracing),
+    ...(settings.proxyAccessLog === undefined ? [] : [{ name: ENV.accessLog, value: settings.proxyAccessLog ? 'on' : 'off' }]),
     { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
   ];
   if (options.opaquePorts !== undefined) env.push({ name: ENV.opaquePorts, value: options.opaquePorts });
