@@ -10,7 +10,7 @@ import { H1Forwarder } from './http/h1.js';
 import type { H2Counters } from './h2/limits.js';
 import { H2Forwarder } from './http/h2.js';
 import { peerIdentityFromCertificate, spiffeIdFor, WorkloadIdentityManager, identityOptionsFromConfig } from './identity/index.js';
-import { Inbound } from './inbound/inbound.js';
+import { Inbound, mergeDeclared, type InboundPort } from './inbound/inbound.js';
 import { ControlPlaneSource } from './discovery/index.js';
 import { ServiceClusters } from './outbound/clusters.js';
 import { Outbound } from './outbound/outbound.js';
@@ -110,7 +110,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     service: { name: workload, namespace: config.podNamespace, podName: config.podName },
   });
   const metrics = new ProxyMetrics();
-  const telemetry = new RequestTelemetry({ metrics, tracer: new ProxyTracer({ sampleRate: telemetryConfig.tracing.sampleRate }), accessLog: new AccessLog() });
+  const telemetry = new RequestTelemetry({ metrics, tracer: new ProxyTracer({ sampleRate: telemetryConfig.tracing.sampleRate }), accessLog: new AccessLog(undefined, { enabled: telemetryConfig.accessLog }) });
   const self = (): PeerInfo => ({
     workload,
     namespace: config.podNamespace,
@@ -146,12 +146,15 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   };
   let policy = policyFor(snapshot);
   // Which Service each of this pod's ports serves, so inbound telemetry can name it.
-  const servicesOf = (s: MeshSnapshot): Map<number, string> => {
-    const map = new Map<number, string>();
+  // With the protocol their ports declare: an HTTP port is always parsed as HTTP inbound.
+  const servicesOf = (s: MeshSnapshot): Map<number, InboundPort> => {
+    const map = new Map<number, InboundPort>();
     if (!config.podIp) return map;
     for (const service of s.services) {
       for (const port of service.ports) {
-        for (const e of s.endpoints(service, port)) if (e.address === config.podIp) map.set(e.port, `${service.name}.${service.namespace}`);
+        for (const e of s.endpoints(service, port)) {
+          if (e.address === config.podIp) map.set(e.port, { service: `${service.name}.${service.namespace}`, protocol: mergeDeclared(map.get(e.port)?.protocol, port.declaredProtocol) });
+        }
       }
     }
     return map;
@@ -205,7 +208,8 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
       return self();
     },
     mtlsMode: (port) => policy.modeFor(port),
-    serviceFor: (port) => inboundServices.get(port),
+    serviceFor: (port) => inboundServices.get(port)?.service,
+    declaredProtocol: (port) => inboundServices.get(port)?.protocol,
     detectTimeoutMs: config.detectTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
     opaquePorts: config.opaquePorts,
