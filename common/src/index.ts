@@ -24,7 +24,19 @@ export type { MeshNamespace, MeshServiceAccount } from './mesh/kinds/account.js'
 export { MTLS_MODES, type MeshPeerAuthentication, type MtlsMode } from './mesh/kinds/peer-authentication.js';
 export type { MeshRoute } from './mesh/kinds/route.js';
 export { MeshFileError, parseMeshFile, parseMeshObjects, type MeshFileLocation } from './mesh/file.js';
-export { buildSnapshot, buildSnapshotFrom, contentVersion } from './mesh/snapshot.js';
+export {
+  DEFAULT_MESH_LIMITS,
+  DEFAULT_PARSE_BUDGET,
+  MESH_LIMIT_RANGES,
+  formatBytes,
+  parseByteSize,
+  parseMeshLimits,
+  type MeshLimits,
+  type ParseBudget,
+} from './mesh/limits.js';
+export { findExcessJsonNesting, findExcessNesting, type NestingExcess } from './mesh/nesting.js';
+export { parseOffThread, serveParseJob, type ParseRefusal, type ParsedObjects } from './mesh/off-thread.js';
+export { buildSnapshot, buildSnapshotFrom, buildSnapshotInSlices, contentVersion } from './mesh/snapshot.js';
 export { MeshFileSource, type MeshFileSourceOptions } from './mesh/watch.js';
 export * from './routing/index.js';
 export * from './distribution/index.js';

@@ -1,19 +1,22 @@
 // The only reader of flags and environment for the control plane: parsed once into a frozen object;
 // a bad value stops the program with a message naming it.
 import { parseArgs } from 'node:util';
-import { isLogLevel, type TsmeshError } from '@tsmesh/common';
+import { isLogLevel, parseMeshLimits, type MeshLimits, type TsmeshError } from '@tsmesh/common';
 import { CONTROL_ERRORS, controlError } from './errors.js';
 
 /** Environment variables of `tsmesh control`; each mirrors the flag of the same name. */
 export const CONTROL_ENV = {
   kubeconfig: 'TSMESH_CONTROL_KUBECONFIG',
   config: 'TSMESH_CONTROL_CONFIG',
+  meshMaxBytes: 'TSMESH_CONTROL_MESH_MAX_BYTES',
+  meshMaxDepth: 'TSMESH_CONTROL_MESH_MAX_DEPTH',
   logLevel: 'TSMESH_CONTROL_LOG_LEVEL',
 } as const;
 
 /** Where the mesh comes from: a mesh file (`--config`), or the Kubernetes API server. */
 export type MeshSourceConfig =
-  | { readonly kind: 'file'; readonly path: string }
+  /** `limits`: a larger file is refused unread, deeper nesting before parsing (`--mesh-max-bytes`, `--mesh-max-depth`); default DEFAULT_MESH_LIMITS. */
+  | { readonly kind: 'file'; readonly path: string; readonly limits?: MeshLimits }
   /** `kubeconfig` undefined: $KUBECONFIG, else ~/.kube/config, else the in-cluster service account. */
   | { readonly kind: 'kubernetes'; readonly kubeconfig: string | undefined };
 
@@ -32,7 +35,13 @@ export function controlConfig(argv: readonly string[], env: Readonly<Record<stri
   try {
     values = parseArgs({
       args: [...argv],
-      options: { kubeconfig: { type: 'string' }, config: { type: 'string' }, 'log-level': { type: 'string' } },
+      options: {
+        kubeconfig: { type: 'string' },
+        config: { type: 'string' },
+        'mesh-max-bytes': { type: 'string' },
+        'mesh-max-depth': { type: 'string' },
+        'log-level': { type: 'string' },
+      },
       strict: true,
       allowPositionals: false,
     }).values;
@@ -51,6 +60,8 @@ export function controlConfig(argv: readonly string[], env: Readonly<Record<stri
   }
   const logLevel = pick('log-level', CONTROL_ENV.logLevel) ?? 'info';
   if (!isLogLevel(logLevel)) throw badFlag(`--log-level: "${logLevel}" is not valid (expected a pino level)`);
-  const source: MeshSourceConfig = file !== undefined ? { kind: 'file', path: file } : { kind: 'kubernetes', kubeconfig };
+  const limits = parseMeshLimits(pick('mesh-max-bytes', CONTROL_ENV.meshMaxBytes), pick('mesh-max-depth', CONTROL_ENV.meshMaxDepth));
+  if (!limits.ok) throw badFlag(`--${limits.error.which === 'maxBytes' ? 'mesh-max-bytes' : 'mesh-max-depth'}: ${limits.error.message}`);
+  const source: MeshSourceConfig = file !== undefined ? { kind: 'file', path: file, limits: limits.value } : { kind: 'kubernetes', kubeconfig };
   return Object.freeze({ source: Object.freeze(source), logLevel });
 }

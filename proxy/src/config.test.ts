@@ -36,6 +36,16 @@ describe('parseProxyConfig', () => {
     expect(config.connectTimeoutMs).toBe(250);
   });
 
+  test('reads the mesh limits, and refuses a bad one naming the flag', () => {
+    expect(parseProxyConfig([], {}).meshLimits).toEqual({ maxBytes: 16 * 1024 * 1024, maxDepth: 64 });
+    expect(parseProxyConfig(['--mesh-max-bytes', '512Ki', '--mesh-max-depth=32'], {}).meshLimits).toEqual({ maxBytes: 512 * 1024, maxDepth: 32 });
+    expect(parseProxyConfig(['--mesh-max-bytes', '1048576'], {}).meshLimits.maxBytes).toBe(1048576);
+    expect(refused(['--mesh-max-bytes', 'lots'])).toBe('--mesh-max-bytes: "lots" is not a size from 1 byte to 1 GiB (e.g. 16Mi, 512Ki, 1048576)');
+    expect(refused(['--mesh-max-bytes', '2Gi'])).toMatch(/^--mesh-max-bytes: "2Gi" is not a size/);
+    expect(refused(['--mesh-max-depth', '0'])).toBe('--mesh-max-depth: "0" is not a depth from 1 to 10000');
+    expect(refused(['--mesh-max-depth', '-3'])).toMatch(/^--mesh-max-depth: "-3"/);
+  });
+
   test('reads explicit-port targets, IPv4 and bracketed IPv6', () => {
     const config = parseProxyConfig(['--outbound-target', '10.96.0.10:80', '--inbound-target', '[fd00::1]:8080'], {});
     expect(config.outboundTarget).toEqual({ address: '10.96.0.10', port: 80, family: 4 });

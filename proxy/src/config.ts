@@ -1,7 +1,7 @@
 // The sidecar's configuration: the only reader of `tsmesh proxy` flags and TSMESH_* variables.
 // Parsed once into a frozen object. Bad security or data-path values fail fast; telemetry
 // values are handled (warn + fall back) by telemetry/config.ts.
-import { isLogLevel, TsmeshError } from '@tsmesh/common';
+import { isLogLevel, parseMeshLimits, TsmeshError, type MeshLimits } from '@tsmesh/common';
 
 export const ENV = {
   POD_NAME: 'TSMESH_POD_NAME',
@@ -27,6 +27,8 @@ export interface ListenAddress {
 export interface ProxyConfig {
   /** Mesh file (`--config`); undefined: the control plane supplies the mesh. */
   readonly meshFile: string | undefined;
+  /** Size limit of the mesh file and nesting limit of its objects (and of the control plane's snapshots). */
+  readonly meshLimits: MeshLimits;
   readonly outbound: ListenAddress;
   readonly inbound: ListenAddress;
   readonly admin: ListenAddress;
@@ -63,6 +65,9 @@ Usage: tsmesh proxy [--config FILE] [flags]
   --config FILE            read the mesh from a mesh file (Kubernetes-format YAML) and watch it;
                            without it the sidecar gets the mesh from the control plane
                            (TSMESH_CONTROL_ADDR, over mTLS: needs TSMESH_CA_ADDR)
+  --mesh-max-bytes SIZE    a larger mesh file is refused unread, e.g. 512Ki (default 16Mi)
+  --mesh-max-depth N       objects nested deeper are refused before parsing, in the mesh file
+                           and in control-plane snapshots (default 64)
   --outbound-port N        outbound capture port (default 15001)
   --inbound-port N         inbound capture port (default 15006)
   --admin-port N           admin port on 127.0.0.1 (default 15000)
@@ -128,6 +133,7 @@ function parseHostPort(name: string, value: string): { address: string; port: nu
 const FLAGS = new Set([
   '--config', '--outbound-port', '--inbound-port', '--admin-port', '--health-port', '--bind',
   '--detect-timeout', '--connect-timeout', '--drain-duration', '--outbound-target', '--inbound-target',
+  '--mesh-max-bytes', '--mesh-max-depth',
 ]);
 
 export function parseProxyConfig(argv: readonly string[], env: Record<string, string | undefined>): ProxyConfig {
@@ -159,12 +165,15 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
     }
     appProbes = parsed as Record<string, unknown>;
   }
+  const meshLimits = parseMeshLimits(flags.get('--mesh-max-bytes'), flags.get('--mesh-max-depth'));
+  if (!meshLimits.ok) throw new ConfigError(`${meshLimits.error.which === 'maxBytes' ? '--mesh-max-bytes' : '--mesh-max-depth'}: ${meshLimits.error.message}`);
   const target = (flag: string) => {
     const v = flags.get(flag);
     return v === undefined ? undefined : parseHostPort(flag, v);
   };
   return Object.freeze({
     meshFile: flags.get('--config'),
+    meshLimits: meshLimits.value,
     outbound: { host: bind, port: parseListenPort('--outbound-port', flags.get('--outbound-port') ?? '15001') },
     inbound: { host: bind, port: parseListenPort('--inbound-port', flags.get('--inbound-port') ?? '15006') },
     admin: { host: '127.0.0.1', port: parseListenPort('--admin-port', flags.get('--admin-port') ?? '15000') },

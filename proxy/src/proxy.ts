@@ -126,9 +126,15 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   // The mesh: a file (--config), the control plane (over mTLS with this workload's certificate), or a given provider.
   const control =
     !options.provider && !config.meshFile && config.controlAddr && identity
-      ? new ControlPlaneSource({ controlAddr: config.controlAddr, tlsSource: identity, podName: config.podName, serverIdentity: config.controlIdentity })
+      ? new ControlPlaneSource({
+          controlAddr: config.controlAddr,
+          tlsSource: identity,
+          podName: config.podName,
+          serverIdentity: config.controlIdentity,
+          decode: { maxDepth: config.meshLimits.maxDepth },
+        })
       : undefined;
-  const source: MeshProvider = options.provider ?? control ?? new MeshFileSource(config.meshFile ?? '');
+  const source: MeshProvider = options.provider ?? control ?? new MeshFileSource(config.meshFile ?? '', { limits: config.meshLimits });
   const first = await source.start();
   if (!first.ok) {
     identity?.stop();

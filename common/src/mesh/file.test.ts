@@ -168,3 +168,37 @@ describe('parseMeshFile with JSON documents', () => {
     expect(parsed.value.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Namespace/demo', 'ServiceAccount/a']);
   });
 });
+
+describe('parseMeshFile limits', () => {
+  const MiB = 1024 * 1024;
+
+  it('refuses a file over the size limit before parsing it, naming the limit', () => {
+    const result = parseMeshFile(`# ${'x'.repeat(2000)}\n`, 'mesh.yaml', { maxBytes: 1024, maxDepth: 64 });
+    expect(!result.ok && result.error.code).toBe(MESH_ERRORS.MESH_TOO_LARGE);
+    expect(!result.ok && result.error.message).toBe('mesh.yaml: the file is 2.0 KiB (2003 bytes), over the size limit of 1 KiB');
+  });
+
+  it.each([
+    ['[ x 1 MiB', () => '['.repeat(MiB), '1:65'],
+    ['{ x 1 MiB', () => '{'.repeat(MiB), '1:65'],
+    ['a: [[[...]]]', () => `a: ${'['.repeat(MiB / 2)}${']'.repeat(MiB / 2)}\n`, '1:67'],
+    ['{"a":{"a":...}} (valid JSON)', () => `${'{"a":'.repeat(MiB / 10)}1${'}'.repeat(MiB / 10)}`, '1:321'],
+    ['- - - ...', () => `${'- '.repeat(MiB / 2)}a\n`, '1:129'],
+    ['indentation', () => Array.from({ length: 100 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n'), '65:65'],
+  ])('refuses nesting deeper than the limit before any parser runs: %s', (_what, text, where) => {
+    const started = performance.now();
+    const error = refused(text(), '/etc/tsmesh/mesh.yaml');
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(error.code).toBe(MESH_ERRORS.MESH_TOO_DEEP);
+    expect(error.message).toBe(`/etc/tsmesh/mesh.yaml:${where}: nesting deeper than 64 levels (the depth limit), refused before parsing`);
+  });
+
+  it('takes nesting up to the limit', () => {
+    const nested = (levels: number): string => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+    const object = (levels: number): string => `apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: a, annotations: {}}\nextra: ${nested(levels)}\n`;
+    // The document's mapping is the first level.
+    expect(parseMeshFile(object(9), 'm.yaml', { maxBytes: MiB, maxDepth: 10 }).ok).toBe(true);
+    const error = parseMeshFile(object(10), 'm.yaml', { maxBytes: MiB, maxDepth: 10 });
+    expect(!error.ok && error.error.reason).toBe('nesting deeper than 10 levels (the depth limit), refused before parsing');
+  });
+});

@@ -1,8 +1,11 @@
 // The mesh file: a YAML stream of Kubernetes-format objects (documents, or `kind: List` items).
 // A file is taken whole or refused whole, with the file, the object and the reason in one line.
+// Its size and nesting limits (limits.ts) are checked before any parser runs.
 import { LineCounter, isMap, isNode, isSeq, parseAllDocuments, type Document } from 'yaml';
 import { MESH_ERRORS, TsmeshError, err, ok, type Result } from '../errors.js';
 import { describeValue, isRecord, messageOf } from './fields.js';
+import { DEFAULT_MESH_LIMITS, formatBytes, type MeshLimits } from './limits.js';
+import { findExcessJsonNesting, findExcessNesting, type NestingExcess } from './nesting.js';
 import { describeObject, identify, validateObject, type MeshObject } from './objects.js';
 import type { KubeObject } from './types.js';
 
@@ -46,30 +49,53 @@ function formatLocation(location: MeshFileLocation): string {
   return what === '' ? where : `${where}: ${what}`;
 }
 
-/** Parses and validates a mesh file; the objects come back with their namespace defaulted. */
-export function parseMeshFile(text: string, fileName: string): Result<KubeObject[], MeshFileError> {
-  const parsed = parseMeshObjects(text, fileName);
+/**
+ * Parses and validates a mesh file; the objects come back with their namespace defaulted. It runs
+ * on the calling thread: a file of unknown origin is read by MeshFileSource, which parses in a worker.
+ */
+export function parseMeshFile(text: string, fileName: string, limits: MeshLimits = DEFAULT_MESH_LIMITS): Result<KubeObject[], MeshFileError> {
+  const parsed = parseMeshObjects(text, fileName, limits);
   return parsed.ok ? ok(parsed.value.map((o) => o.object)) : parsed;
 }
 
-/** As parseMeshFile, keeping each object's normalised model value (what buildSnapshotFrom takes). */
-export function parseMeshObjects(text: string, fileName: string): Result<MeshObject[], MeshFileError> {
-  const fast = jsonDocuments(text);
+/**
+ * As parseMeshFile, keeping each object's normalised model value (what buildSnapshotFrom takes).
+ * The size and nesting limits are checked before any parser runs.
+ */
+export function parseMeshObjects(text: string, fileName: string, limits: MeshLimits = DEFAULT_MESH_LIMITS): Result<MeshObject[], MeshFileError> {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > limits.maxBytes) return err(meshTooLarge(fileName, bytes, limits.maxBytes));
+  const fast = readJsonMesh(text, limits.maxDepth);
   if (fast !== undefined) return ok(fast);
+  const excess = findExcessNesting(text, limits.maxDepth);
+  if (excess !== undefined) return err(meshTooDeep(fileName, excess, limits.maxDepth));
   return yamlDocuments(text, fileName);
+}
+
+/** A file over the size limit (`bytes` may be a lower bound: the file is not read past the limit). */
+export function meshTooLarge(fileName: string, bytes: number, maxBytes: number): MeshFileError {
+  const reason = `the file is ${formatBytes(bytes)} (${bytes} bytes), over the size limit of ${formatBytes(maxBytes)}`;
+  return new MeshFileError(MESH_ERRORS.MESH_TOO_LARGE, { file: fileName }, reason);
+}
+
+function meshTooDeep(fileName: string, excess: NestingExcess, maxDepth: number): MeshFileError {
+  const reason = `nesting deeper than ${maxDepth} levels (the depth limit), refused before parsing`;
+  return new MeshFileError(MESH_ERRORS.MESH_TOO_DEEP, { file: fileName, line: excess.line, column: excess.column }, reason);
 }
 
 /**
  * The fast path for mesh files that tools write as JSON documents (`---` lines between objects):
  * JSON.parse reads them tens of times faster than a YAML parser, and JSON is YAML, so the objects
  * are the same. It answers only for a file it takes whole and finds valid; anything else (a YAML
- * document, a syntax error, an invalid or duplicate object) is undefined, and the YAML path reads
- * the file and reports the problem with its line. One difference remains: a key repeated inside a
- * JSON object, which the YAML parser refuses, is taken with its last value, as JSON allows.
+ * document, a syntax error, an invalid or duplicate object, nesting deeper than maxDepth, which is
+ * checked before JSON.parse runs) is undefined, and the YAML path reads the file and reports the
+ * problem with its line. One difference remains: a key repeated inside a JSON object, which the
+ * YAML parser refuses, is taken with its last value, as JSON allows.
  */
-function jsonDocuments(text: string): MeshObject[] | undefined {
+export function readJsonMesh(text: string, maxDepth: number): MeshObject[] | undefined {
   const start = /\S/.exec(text)?.[0];
   if (start !== '{' && start !== '-') return undefined;
+  if (findExcessJsonNesting(text, maxDepth) !== -1) return undefined;
   const objects: MeshObject[] = [];
   const seen = new Set<string>();
   for (const chunk of text.split(/^---[ \t]*\r?$/m)) {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { parseMeshFile } from './file.js';
-import { buildSnapshot } from './snapshot.js';
+import { parseMeshFile, parseMeshObjects } from './file.js';
+import { buildSnapshot, buildSnapshotFrom, buildSnapshotInSlices } from './snapshot.js';
 import type { KubeObject, MeshService, MeshSnapshot, ServicePort } from './types.js';
 
 const sampleText = readFileSync(new URL('./testdata/sample-mesh.yaml', import.meta.url), 'utf8');
@@ -273,5 +273,34 @@ describe('buildSnapshot', () => {
     expect(Object.isFrozen(snapshot.services)).toBe(true);
     expect(Object.isFrozen(snapshot.services[0])).toBe(true);
     expect(Object.isFrozen(snapshot.endpoints(...servicePort(snapshot, 'demo', 'greeter', 'grpc')))).toBe(true);
+  });
+});
+
+describe('buildSnapshotInSlices', () => {
+  it('builds the snapshot buildSnapshotFrom builds', async () => {
+    const parsed = parseMeshObjects(sampleText, 'sample-mesh.yaml');
+    if (!parsed.ok) throw parsed.error;
+    const whole = buildSnapshotFrom(parsed.value, 'v1');
+    const sliced = await buildSnapshotInSlices(parsed.value, 'v1');
+    expect(sliced.version).toBe('v1');
+    expect(sliced.services).toEqual(whole.services);
+    expect(sliced.pods).toEqual(whole.pods);
+    expect(sliced.others).toEqual(whole.others);
+    expect(endpointsOf(sliced, 'demo', 'greeter', 'grpc')).toEqual(endpointsOf(whole, 'demo', 'greeter', 'grpc'));
+    expect(sliced.resolve('10.96.0.20', 50051)).toEqual(whole.resolve('10.96.0.20', 50051));
+    expect(Object.isFrozen(sliced)).toBe(true);
+  });
+
+  it('lets the event loop run between slices of a large mesh', async () => {
+    const objects = Array.from({ length: 20_000 }, (_, i) => service(`svc-${i}`, { clusterIP: `10.96.${i >> 8}.${i & 255}`, ports: [{ name: 'http', port: 80 }] }));
+    const parsed = parseMeshObjects(objects.map((o) => JSON.stringify(o)).join('\n---\n'), 'large.json');
+    if (!parsed.ok) throw parsed.error;
+    let turns = 0;
+    const tick = setInterval(() => turns++, 0);
+    const snapshot = await buildSnapshotInSlices(parsed.value, 'v1', 1);
+    clearInterval(tick);
+    expect(snapshot.services).toHaveLength(20_000);
+    expect(snapshot.resolve('10.96.78.31', 80).kind).toBe('service');
+    expect(turns).toBeGreaterThan(0);
   });
 });

@@ -1,11 +1,11 @@
 // Builds an immutable MeshSnapshot from validated objects: every lookup the proxy makes per
 // connection (original destination → Service port or pod, Service port → endpoints) is a map read.
-import { createHash } from 'node:crypto';
 import { logger } from '../logger.js';
 import { canonicalIp, unmapIPv4 } from './ip.js';
 import type { MeshEndpointSlice } from './kinds/endpoint-slice.js';
 import type { MeshPodDetails } from './kinds/pod.js';
 import { validateObject, type MeshObject } from './objects.js';
+import { contentVersion } from './version.js';
 import type {
   DestinationMatch,
   KubeObject,
@@ -38,54 +38,172 @@ export function buildSnapshot(objects: readonly KubeObject[], version?: string):
 
 /** Builds a snapshot from objects already validated (parseMeshObjects, validateObject). */
 export function buildSnapshotFrom(objects: readonly MeshObject[], version?: string): MeshSnapshot {
-  return new IndexedSnapshot(objects, version ?? contentVersion(objects));
+  const building = buildIndexes(objects);
+  for (;;) {
+    const step = building.next();
+    if (step.done === true) return new IndexedSnapshot(version ?? contentVersion(objects), step.value);
+  }
+}
+
+/**
+ * As buildSnapshotFrom, letting the event loop run every `sliceMs` of work: the indexes of a mesh of
+ * tens of thousands of objects take a hundred milliseconds and more, which the data path need not wait.
+ */
+export async function buildSnapshotInSlices(objects: readonly MeshObject[], version: string, sliceMs = 4): Promise<MeshSnapshot> {
+  const building = buildIndexes(objects);
+  let sliceStart = performance.now();
+  for (;;) {
+    const step = building.next();
+    if (step.done === true) return new IndexedSnapshot(version, step.value);
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
 }
 
 /** A short content hash: equal content, equal version, across processes and restarts. */
-export function contentVersion(objects: readonly MeshObject[]): string {
-  const hash = createHash('sha256');
-  for (const object of objects) hash.update(JSON.stringify(object.object)).update('\n');
-  return hash.digest('hex').slice(0, 16);
-}
+export { contentVersion };
 
 const key = (namespace: string, name: string): string => `${namespace}/${name}`;
 const portKey = (port: ServicePort): string => `${port.name}/${port.protocol}`;
+
+/** Items indexed between two points where building may pause. */
+const STEP = 256;
+
+/** Every map a snapshot answers from. */
+interface Indexes {
+  readonly services: readonly MeshService[];
+  readonly pods: readonly MeshPod[];
+  readonly others: readonly KubeObject[];
+  readonly servicesByName: Map<string, MeshService>;
+  /** cluster IP → port number → the Service port it serves. */
+  readonly clusterIps: Map<string, Map<number, DestinationMatch>>;
+  readonly podsByIp: Map<string, MeshPod>;
+  /** Every IP an EndpointSlice lists, with its pod when known (a slice may name no Pod object). */
+  readonly endpointIps: Map<string, MeshPod | undefined>;
+  /** Fast path by the ServicePort objects of this snapshot... */
+  readonly endpointsByPort: Map<ServicePort, readonly MeshEndpoint[]>;
+  /** ...and by namespace/name and port name/protocol for Services held from an older snapshot. */
+  readonly endpointsByName: Map<string, Map<string, readonly MeshEndpoint[]>>;
+}
+
+/** Builds the indexes, pausing (yield) every STEP items so a caller can let the event loop run. */
+function* buildIndexes(objects: readonly MeshObject[]): Generator<void, Indexes> {
+  const services: MeshService[] = [];
+  const pods: MeshPodDetails[] = [];
+  const slices: MeshEndpointSlice[] = [];
+  const others: KubeObject[] = [];
+  for (const [i, object] of objects.entries()) {
+    if (object.kind === 'Service') services.push(object.value);
+    else if (object.kind === 'Pod') pods.push(object.value);
+    else if (object.kind === 'EndpointSlice') slices.push(object.value);
+    else others.push(object.object);
+    if (i % (STEP * 8) === 0) yield;
+  }
+  const indexes: Indexes = {
+    services: Object.freeze(services),
+    pods: Object.freeze(pods),
+    others: Object.freeze(others),
+    servicesByName: new Map(),
+    clusterIps: new Map(),
+    podsByIp: new Map(),
+    endpointIps: new Map(),
+    endpointsByPort: new Map(),
+    endpointsByName: new Map(),
+  };
+  const podsByName = yield* indexPods(indexes, pods);
+  yield* indexServices(indexes, services);
+  yield* indexEndpoints(indexes, services, slices, podsByName);
+  return indexes;
+}
+
+function* indexPods(indexes: Indexes, pods: readonly MeshPodDetails[]): Generator<void, Map<string, MeshPod>> {
+  const byName = new Map<string, MeshPod>();
+  for (const [i, pod] of pods.entries()) {
+    if (i % STEP === 0) yield;
+    byName.set(key(pod.namespace, pod.name), pod);
+    if (pod.hostNetwork) continue;
+    for (const ip of pod.ips) {
+      const owner = indexes.podsByIp.get(ip);
+      if (owner === undefined) indexes.podsByIp.set(ip, pod);
+      else log.warn({ ip, pods: [key(owner.namespace, owner.name), key(pod.namespace, pod.name)] }, 'two pods claim one IP; the first keeps it');
+    }
+  }
+  return byName;
+}
+
+function* indexServices(indexes: Indexes, services: readonly MeshService[]): Generator<void> {
+  for (const [i, service] of services.entries()) {
+    if (i % STEP === 0) yield;
+    indexes.servicesByName.set(key(service.namespace, service.name), service);
+    for (const ip of service.clusterIPs) {
+      let ports = indexes.clusterIps.get(ip);
+      if (ports === undefined) indexes.clusterIps.set(ip, (ports = new Map()));
+      for (const port of service.ports) {
+        const taken = ports.get(port.port);
+        // The proxy carries TCP: when a number is declared for TCP and UDP, the TCP port answers.
+        if (taken?.kind === 'service' && (taken.port.protocol === 'TCP' || port.protocol !== 'TCP')) continue;
+        ports.set(port.port, Object.freeze({ kind: 'service', service, port }));
+      }
+    }
+  }
+}
+
+function* indexEndpoints(indexes: Indexes, services: readonly MeshService[], slices: readonly MeshEndpointSlice[], podsByName: Map<string, MeshPod>): Generator<void> {
+  const slicesByService = new Map<string, MeshEndpointSlice[]>();
+  for (const [i, slice] of slices.entries()) {
+    if (i % STEP === 0) yield;
+    const serviceKey = key(slice.namespace, slice.serviceName);
+    const forService = slicesByService.get(serviceKey);
+    if (forService === undefined) slicesByService.set(serviceKey, [slice]);
+    else forService.push(slice);
+    if (slice.addressType === 'FQDN') continue;
+    for (const endpoint of slice.endpoints) {
+      const pod = endpoint.pod === undefined ? undefined : podsByName.get(key(endpoint.pod.namespace, endpoint.pod.name));
+      for (const address of endpoint.addresses) {
+        // A Pod object without status IPs is still found by the address its slice gives it.
+        if (pod !== undefined && !indexes.podsByIp.has(address)) indexes.podsByIp.set(address, pod);
+        if (!indexes.endpointIps.has(address)) indexes.endpointIps.set(address, pod);
+      }
+    }
+  }
+  for (const [i, service] of services.entries()) {
+    if (i % STEP === 0) yield;
+    const serviceKey = key(service.namespace, service.name);
+    const byName = new Map<string, readonly MeshEndpoint[]>();
+    indexes.endpointsByName.set(serviceKey, byName);
+    for (const port of service.ports) {
+      const endpoints = Object.freeze(endpointsOf(slicesByService.get(serviceKey) ?? [], port, primaryFamily(service)));
+      indexes.endpointsByPort.set(port, endpoints);
+      byName.set(portKey(port), endpoints);
+    }
+  }
+}
 
 class IndexedSnapshot implements MeshSnapshot {
   readonly version: string;
   readonly services: readonly MeshService[];
   readonly pods: readonly MeshPod[];
   readonly others: readonly KubeObject[];
+  private readonly servicesByName: Indexes['servicesByName'];
+  private readonly clusterIps: Indexes['clusterIps'];
+  private readonly podsByIp: Indexes['podsByIp'];
+  private readonly endpointIps: Indexes['endpointIps'];
+  private readonly endpointsByPort: Indexes['endpointsByPort'];
+  private readonly endpointsByName: Indexes['endpointsByName'];
 
-  private readonly servicesByName = new Map<string, MeshService>();
-  /** cluster IP → port number → the Service port it serves. */
-  private readonly clusterIps = new Map<string, Map<number, DestinationMatch>>();
-  private readonly podsByIp = new Map<string, MeshPod>();
-  /** Every IP an EndpointSlice lists, with its pod when known (a slice may name no Pod object). */
-  private readonly endpointIps = new Map<string, MeshPod | undefined>();
-  /** Fast path by the ServicePort objects of this snapshot... */
-  private readonly endpointsByPort = new Map<ServicePort, readonly MeshEndpoint[]>();
-  /** ...and by namespace/name and port name/protocol for Services held from an older snapshot. */
-  private readonly endpointsByName = new Map<string, Map<string, readonly MeshEndpoint[]>>();
-
-  constructor(objects: readonly MeshObject[], version: string) {
+  constructor(version: string, indexes: Indexes) {
     this.version = version;
-    const services: MeshService[] = [];
-    const pods: MeshPodDetails[] = [];
-    const slices: MeshEndpointSlice[] = [];
-    const others: KubeObject[] = [];
-    for (const object of objects) {
-      if (object.kind === 'Service') services.push(object.value);
-      else if (object.kind === 'Pod') pods.push(object.value);
-      else if (object.kind === 'EndpointSlice') slices.push(object.value);
-      else others.push(object.object);
-    }
-    this.services = Object.freeze(services);
-    this.pods = Object.freeze(pods);
-    this.others = Object.freeze(others);
-    const podsByName = this.indexPods(pods);
-    this.indexServices(services);
-    this.indexEndpoints(services, slices, podsByName);
+    this.services = indexes.services;
+    this.pods = indexes.pods;
+    this.others = indexes.others;
+    this.servicesByName = indexes.servicesByName;
+    this.clusterIps = indexes.clusterIps;
+    this.podsByIp = indexes.podsByIp;
+    this.endpointIps = indexes.endpointIps;
+    this.endpointsByPort = indexes.endpointsByPort;
+    this.endpointsByName = indexes.endpointsByName;
     Object.freeze(this);
   }
 
@@ -126,65 +244,6 @@ class IndexedSnapshot implements MeshSnapshot {
       return { kind: 'endpoint', pod: pod ?? this.endpointIps.get(ip), address: ip, port };
     }
     return undefined;
-  }
-
-  private indexPods(pods: readonly MeshPodDetails[]): Map<string, MeshPod> {
-    const byName = new Map<string, MeshPod>();
-    for (const pod of pods) {
-      byName.set(key(pod.namespace, pod.name), pod);
-      if (pod.hostNetwork) continue;
-      for (const ip of pod.ips) {
-        const owner = this.podsByIp.get(ip);
-        if (owner === undefined) this.podsByIp.set(ip, pod);
-        else log.warn({ ip, pods: [key(owner.namespace, owner.name), key(pod.namespace, pod.name)] }, 'two pods claim one IP; the first keeps it');
-      }
-    }
-    return byName;
-  }
-
-  private indexServices(services: readonly MeshService[]): void {
-    for (const service of services) {
-      this.servicesByName.set(key(service.namespace, service.name), service);
-      for (const ip of service.clusterIPs) {
-        let ports = this.clusterIps.get(ip);
-        if (ports === undefined) this.clusterIps.set(ip, (ports = new Map()));
-        for (const port of service.ports) {
-          const taken = ports.get(port.port);
-          // The proxy carries TCP: when a number is declared for TCP and UDP, the TCP port answers.
-          if (taken?.kind === 'service' && (taken.port.protocol === 'TCP' || port.protocol !== 'TCP')) continue;
-          ports.set(port.port, Object.freeze({ kind: 'service', service, port }));
-        }
-      }
-    }
-  }
-
-  private indexEndpoints(services: readonly MeshService[], slices: readonly MeshEndpointSlice[], podsByName: Map<string, MeshPod>): void {
-    const slicesByService = new Map<string, MeshEndpointSlice[]>();
-    for (const slice of slices) {
-      const serviceKey = key(slice.namespace, slice.serviceName);
-      const forService = slicesByService.get(serviceKey);
-      if (forService === undefined) slicesByService.set(serviceKey, [slice]);
-      else forService.push(slice);
-      if (slice.addressType === 'FQDN') continue;
-      for (const endpoint of slice.endpoints) {
-        const pod = endpoint.pod === undefined ? undefined : podsByName.get(key(endpoint.pod.namespace, endpoint.pod.name));
-        for (const address of endpoint.addresses) {
-          // A Pod object without status IPs is still found by the address its slice gives it.
-          if (pod !== undefined && !this.podsByIp.has(address)) this.podsByIp.set(address, pod);
-          if (!this.endpointIps.has(address)) this.endpointIps.set(address, pod);
-        }
-      }
-    }
-    for (const service of services) {
-      const serviceKey = key(service.namespace, service.name);
-      const byName = new Map<string, readonly MeshEndpoint[]>();
-      this.endpointsByName.set(serviceKey, byName);
-      for (const port of service.ports) {
-        const endpoints = Object.freeze(endpointsOf(slicesByService.get(serviceKey) ?? [], port, primaryFamily(service)));
-        this.endpointsByPort.set(port, endpoints);
-        byName.set(portKey(port), endpoints);
-      }
-    }
   }
 }
 

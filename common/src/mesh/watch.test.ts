@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { MESH_ERRORS } from '../errors.js';
+import type { MeshLimits, ParseBudget } from './limits.js';
 import type { MeshSnapshot } from './types.js';
 import { MeshFileSource } from './watch.js';
 
@@ -21,15 +22,40 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000)
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Runs `work` and answers the longest the event loop went without running a 2 ms timer meanwhile. */
+async function longestStall(work: () => Promise<void>): Promise<number> {
+  let last = performance.now();
+  let longest = 0;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 2);
+  try {
+    await work();
+  } finally {
+    clearInterval(tick);
+  }
+  return Math.max(longest, performance.now() - last);
+}
+
+const MiB = 1024 * 1024;
+
+/** About `bytes` of valid YAML: Services with cluster IPs from 10.96.0.0/16 on. */
+function largeYaml(bytes: number): string {
+  const count = Math.ceil(bytes / 150);
+  return Array.from({ length: count }, (_, i) => serviceDoc(`svc-${i}`, `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`)).join('');
+}
+
 describe('MeshFileSource', () => {
   let dir: string;
   let file: string;
   let logLines: string[];
   let sources: MeshFileSource[];
 
-  const source = (debounceMs = 30): MeshFileSource => {
+  const source = (debounceMs = 30, limits?: Partial<MeshLimits>, budget?: Partial<ParseBudget>): MeshFileSource => {
     const log = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
-    const created = new MeshFileSource(file, { debounceMs, log });
+    const created = new MeshFileSource(file, { debounceMs, log, limits, budget });
     sources.push(created);
     return created;
   };
@@ -206,5 +232,84 @@ describe('MeshFileSource', () => {
     await waitFor(() => calls.length === 3, 'the remaining listener');
     expect(calls[0]).toBe('first');
     expect(calls[2]).toBe(s.current()?.version);
+  });
+
+  describe('limits', () => {
+    it('refuses a file over the size limit without reading it, and keeps the last good mesh', async () => {
+      const s = source(30, { maxBytes: 64 * 1024 });
+      const good = await started(s);
+      await writeFile(file, `# ${'x'.repeat(100 * 1024)}\n`);
+      await waitFor(() => s.lastError() !== undefined, 'the refusal');
+      expect(s.lastError()?.code).toBe(MESH_ERRORS.MESH_TOO_LARGE);
+      expect(s.lastError()?.message).toBe(`${file}: the file is 100.0 KiB (102403 bytes), over the size limit of 64 KiB`);
+      expect(s.current()).toBe(good);
+    });
+
+    it.each([
+      ['[ x 1 MiB', () => '['.repeat(MiB)],
+      ['{ x 1 MiB', () => '{'.repeat(MiB)],
+      ['a: [[[...]]]', () => `a: ${'['.repeat(MiB / 2)}${']'.repeat(MiB / 2)}\n`],
+      ['{"a":{"a":...}}', () => `${'{"a":'.repeat(MiB / 10)}1${'}'.repeat(MiB / 10)}`],
+    ])('refuses %s by its nesting without stalling the event loop, and keeps the last good mesh', async (_what, content) => {
+      const s = source();
+      const good = await started(s);
+      const stall = await longestStall(async () => {
+        await writeFile(file, content());
+        await waitFor(() => s.lastError() !== undefined, 'the refusal', 20_000);
+      });
+      expect(s.lastError()?.code).toBe(MESH_ERRORS.MESH_TOO_DEEP);
+      expect(s.lastError()?.message).toMatch(new RegExp(`^${file}:1:\\d+: nesting deeper than 64 levels \\(the depth limit\\), refused before parsing$`));
+      expect(s.current()).toBe(good);
+      expect(stall).toBeLessThan(100);
+    });
+
+    it('reads a large YAML file off the event loop, taking its objects in a batch per turn', async () => {
+      const s = source();
+      await started(s);
+      const seen = collect(s);
+      const text = largeYaml(600 * 1024);
+      const stall = await longestStall(async () => {
+        await writeFile(file, text);
+        await waitFor(() => seen.length === 1, 'the large snapshot', 20_000);
+      });
+      expect(seen[0]?.services.length).toBe(Math.ceil((600 * 1024) / 150));
+      expect(seen[0]?.resolve('10.96.0.7', 80).kind).toBe('service');
+      // Parsed on the loop, this file held it for about 2.5 s (under Jest); now the objects come in
+      // batches and the indexes are built in slices (about 25 ms).
+      expect(stall).toBeLessThan(100);
+    });
+
+    it('refuses a file whose parse needs more memory than the budget', async () => {
+      const s = source(30, undefined, { workerMemoryMb: 16 });
+      const good = await started(s);
+      await writeFile(file, largeYaml(2 * MiB));
+      await waitFor(() => s.lastError() !== undefined, 'the refusal', 30_000);
+      expect(s.lastError()?.code).toBe(MESH_ERRORS.MESH_TOO_LARGE);
+      expect(s.lastError()?.message).toMatch(new RegExp(`^${file}: parsing needed more than 16 MiB of memory, the parse limit`));
+      expect(s.current()).toBe(good);
+    }, 40_000);
+
+    it('refuses a file whose parse takes longer than the time limit', async () => {
+      // Small JSON documents are read on the loop: the start is not subject to the time limit.
+      await writeFile(file, JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo' } }));
+      const s = source(30, undefined, { timeoutMs: 50 });
+      const good = await started(s);
+      await writeFile(file, largeYaml(MiB));
+      await waitFor(() => s.lastError() !== undefined, 'the refusal', 10_000);
+      expect(s.lastError()?.message).toBe(`${file}: parsing took longer than 0.05 s, the time limit`);
+      expect(s.current()).toBe(good);
+    });
+
+    it('cancels a parse under way on close', async () => {
+      await writeFile(file, largeYaml(MiB));
+      const s = source();
+      const starting = s.start();
+      await pause(50);
+      const closedAt = performance.now();
+      await s.close();
+      const first = await starting;
+      expect(performance.now() - closedAt).toBeLessThan(500);
+      expect(first.ok).toBe(false);
+    });
   });
 });

@@ -16,7 +16,7 @@ type Factory<K extends MeshSourceConfig['kind']> = (
 ) => Result<MeshProvider, TsmeshError>;
 
 const PROVIDERS: { readonly [K in MeshSourceConfig['kind']]: Factory<K> } = {
-  file: (source) => ok(new MeshFileSource(source.path)),
+  file: (source) => ok(new MeshFileSource(source.path, { limits: source.limits })),
   kubernetes: (source, options) => {
     const config = loadKubeConfig(source.kubeconfig);
     return config.ok ? ok(new KubernetesSource(config.value, options.kubernetes)) : config;

@@ -77,7 +77,7 @@ describe('distributionConfig', () => {
 describe('controlPlaneConfig', () => {
   it('combines the discovery and distribution settings', () => {
     const config = controlPlaneConfig([...TLS, '--config', 'mesh.yaml'], {});
-    expect(config.discovery.source).toEqual({ kind: 'file', path: 'mesh.yaml' });
+    expect(config.discovery.source).toEqual({ kind: 'file', path: 'mesh.yaml', limits: { maxBytes: 16 * 1024 * 1024, maxDepth: 64 } });
     expect(config.distribution.tlsCertFile).toBe('c.pem');
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { KubeObject } from '@tsmesh/common';
-import { snapshotFromMessage } from './apply.js';
+import { snapshotFromLine, snapshotFromMessage } from './apply.js';
 import { DISCOVERY_ERRORS } from './errors.js';
 
 const service = (name: string, port: unknown = 80): KubeObject => ({
@@ -34,5 +34,40 @@ describe('snapshotFromMessage', () => {
     if (result.ok) return;
     expect(result.error.message).toMatch(/^snapshot v3: 8 invalid objects: Service shop\/bad-0: .*Service shop\/bad-4: .*; and 3 more$/);
     expect(result.error.message).not.toContain('bad-5');
+  });
+});
+
+describe('snapshotFromLine', () => {
+  const line = (objects: unknown[], version = 'v4'): Buffer => Buffer.from(JSON.stringify({ type: 'snapshot', version, objects }));
+  const nested = (levels: number): unknown => {
+    let value: unknown = 1;
+    for (let i = 0; i < levels; i++) value = { a: value };
+    return value;
+  };
+  const deep = (levels: number): KubeObject => ({ ...service('web'), spec: { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80 }], extra: nested(levels) } });
+
+  it('checks every object, as snapshotFromMessage does', () => {
+    const result = snapshotFromLine(line([service('web')]), 64, 'v4');
+    expect(result.ok && result.value.objects.map((o) => o.object.metadata.name)).toEqual(['web']);
+    const refused = snapshotFromLine(line([service('bad', 'eighty')]), 64, 'v4');
+    expect(!refused.ok && refused.error).toMatchObject({ kind: 'rejected', version: 'v4', error: { code: DISCOVERY_ERRORS.SNAPSHOT_REJECTED } });
+  });
+
+  it('refuses objects nested deeper than the limit before parsing, for the version the line names', () => {
+    // The Service is level 1, its spec 2, the value of `extra` 3: 62 levels of it reach 64.
+    expect(snapshotFromLine(line([deep(62)]), 64, 'v4').ok).toBe(true);
+    const refused = snapshotFromLine(line([deep(63)]), 64, 'v4');
+    expect(!refused.ok && refused.error).toEqual({
+      kind: 'rejected',
+      version: 'v4',
+      error: expect.objectContaining({ code: DISCOVERY_ERRORS.SNAPSHOT_TOO_DEEP, message: 'snapshot v4: objects nest deeper than 64 levels (the depth limit), refused before parsing' }),
+    });
+  });
+
+  it('calls a line that is not the protocol malformed', () => {
+    const refused = snapshotFromLine(Buffer.from('this is not json'), 64, undefined);
+    expect(!refused.ok && refused.error).toMatchObject({ kind: 'malformed', error: { code: DISCOVERY_ERRORS.CONTROL_PROTOCOL, message: expect.stringContaining('not JSON') } });
+    const deepWithoutVersion = snapshotFromLine(Buffer.from('['.repeat(100)), 64, undefined);
+    expect(!deepWithoutVersion.ok && deepWithoutVersion.error.kind).toBe('malformed');
   });
 });

@@ -1,25 +1,31 @@
 // ControlPlaneSource: the sidecar's mesh, streamed from the control plane. Each snapshot is checked
-// whole (any invalid object: NACK, and the last good snapshot stays in force) and acknowledged once
-// applied. A lost connection is retried with jittered exponential backoff while the sidecar keeps
-// serving its last snapshot; the control plane sends its whole current snapshot on every connect.
+// whole (over the size or depth limit, or any invalid object: NACK, and the last good snapshot stays
+// in force) and acknowledged once applied; a large one is parsed in a worker thread, so the data path
+// keeps serving meanwhile. A lost connection is retried with jittered exponential backoff while the
+// sidecar keeps serving its last snapshot; the control plane sends its whole current snapshot on
+// every connect.
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate, type SecureContext } from 'node:tls';
 import {
   DEFAULT_MAX_SNAPSHOT_BYTES,
+  DEFAULT_MESH_LIMITS,
+  DEFAULT_PARSE_BUDGET,
+  buildSnapshotInSlices,
   err,
+  formatBytes,
   logger,
   ok,
   type Logger,
   type MeshProvider,
   type MeshSnapshot,
   type Result,
-  type SnapshotMessage,
   type TsmeshError,
 } from '@tsmesh/common';
 import { retryDelayMs, type BackoffOptions } from '../identity/backoff.js';
 import { parseSpiffeId, peerIdentityFromCertificate } from '../identity/spiffe.js';
 import { RateLimitedLog } from '../telemetry/log-limit.js';
-import { snapshotFromMessage } from './apply.js';
+import type { CheckedSnapshot } from './apply.js';
+import { decodeSnapshotLine, type SnapshotDecodeLimits } from './decode.js';
 import { DISCOVERY_ERRORS, DiscoveryError } from './errors.js';
 import { ControlStream, type StreamTarget } from './stream.js';
 
@@ -52,8 +58,14 @@ export interface ControlPlaneSourceOptions {
   readonly keepaliveMs?: number;
   /** Reconnect delays: jittered, doubling from baseMs to maxMs (default 0.5 s to 30 s). */
   readonly backoff?: Partial<BackoffOptions>;
-  /** Longest snapshot line accepted (default 64 MiB). */
+  /** Longest snapshot line accepted (default 64 MiB); a longer one is skipped unread and NACKed. */
   readonly maxMessageBytes?: number;
+  /**
+   * Deepest nesting inside a snapshot's objects (default 64, as for mesh files), checked before the
+   * line is parsed; lines up to `inlineBytes` (default 256 KiB) are parsed on the event loop, longer
+   * ones in a worker with `workerMemoryMb` of heap (256) for `timeoutMs` (30 s) at most.
+   */
+  readonly decode?: Partial<SnapshotDecodeLimits>;
   readonly log?: Logger;
   /** Injected for tests: the jitter source. */
   readonly random?: () => number;
@@ -76,6 +88,12 @@ export const DEFAULT_START_TIMEOUT_MS = 30_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_KEEPALIVE_MS = 15_000;
 export const DEFAULT_CONTROL_BACKOFF: BackoffOptions = Object.freeze({ baseMs: 500, maxMs: 30_000 });
+export const DEFAULT_SNAPSHOT_DECODE: SnapshotDecodeLimits = Object.freeze({
+  maxDepth: DEFAULT_MESH_LIMITS.maxDepth,
+  inlineBytes: 256 * 1024,
+  workerMemoryMb: DEFAULT_PARSE_BUDGET.workerMemoryMb,
+  timeoutMs: DEFAULT_PARSE_BUDGET.timeoutMs,
+});
 
 /** host and port of `host:port` / `[v6]:port`. */
 export function parseControlAddr(value: string): Result<{ host: string; port: number }, DiscoveryError> {
@@ -95,6 +113,16 @@ export class ControlPlaneSource implements MeshProvider {
   private readonly log: Logger;
   private readonly failureLog: RateLimitedLog;
   private readonly backoff: BackoffOptions;
+  private readonly decodeLimits: SnapshotDecodeLimits;
+  /** Lines are decoded and answered one at a time, in order; close() cancels a parse under way. */
+  private decoding: Promise<void> = Promise.resolve();
+  /**
+   * The newest line not yet decoded. A line arriving while another is parsed replaces one still
+   * waiting (every snapshot replaces the last; the one skipped is never answered), so at most two
+   * lines are held however fast they come.
+   */
+  private waiting: Buffer | undefined;
+  private readonly cancel = new AbortController();
   private readonly listeners = new Set<(snapshot: MeshSnapshot) => void>();
   private snapshot: MeshSnapshot | undefined;
   private stream: ControlStream | undefined;
@@ -116,6 +144,7 @@ export class ControlPlaneSource implements MeshProvider {
     this.log = (options.log ?? logger('discovery.control')).child({ controlAddr: options.controlAddr });
     this.failureLog = new RateLimitedLog(this.log, 30_000);
     this.backoff = { ...DEFAULT_CONTROL_BACKOFF, ...options.backoff };
+    this.decodeLimits = Object.freeze({ ...DEFAULT_SNAPSHOT_DECODE, ...options.decode });
     this.target = this.buildTarget();
   }
 
@@ -169,6 +198,8 @@ export class ControlPlaneSource implements MeshProvider {
   /** Disconnects and stops reconnecting; no snapshot is delivered after it resolves. */
   async close(): Promise<void> {
     this.closed = true;
+    this.cancel.abort();
+    this.waiting = undefined;
     clearTimeout(this.timer);
     clearTimeout(this.startTimer);
     this.timer = undefined;
@@ -207,6 +238,7 @@ export class ControlPlaneSource implements MeshProvider {
       connectTimeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       keepaliveMs: this.options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
       maxMessageBytes: this.options.maxMessageBytes ?? DEFAULT_MAX_SNAPSHOT_BYTES,
+      shareAboveBytes: this.decodeLimits.inlineBytes,
     });
   }
 
@@ -225,8 +257,11 @@ export class ControlPlaneSource implements MeshProvider {
         this.connected = true;
         this.log.info({ failures: this.failures }, 'connected to the control plane');
       },
-      message: (message) => {
-        if (this.stream === stream) this.receive(stream, message);
+      line: (bytes) => {
+        if (this.stream === stream) this.receive(stream, bytes);
+      },
+      oversized: (bytes, version) => {
+        if (this.stream === stream) this.oversized(stream, bytes, version);
       },
       lost: (error) => {
         if (this.stream === stream) this.lost(error);
@@ -236,21 +271,50 @@ export class ControlPlaneSource implements MeshProvider {
     stream.open(context);
   }
 
-  private receive(stream: ControlStream, message: SnapshotMessage): void {
+  private receive(stream: ControlStream, bytes: Buffer): void {
     // The control plane speaks: whatever went wrong before is over, and the next loss retries quickly.
     this.failures = 0;
     this.lastError = undefined;
-    const applied = snapshotFromMessage(message);
-    if (!applied.ok) {
-      this.lastRejected = { version: message.version, reason: applied.error.message, at: new Date().toISOString() };
-      stream.send({ type: 'nack', version: message.version, error: applied.error.message });
-      this.log.error(
-        { version: message.version, code: applied.error.code, reason: applied.error.message, keeping: this.snapshot?.version },
-        'mesh snapshot refused; the last good mesh stays in force',
-      );
-      return;
-    }
-    const snapshot = applied.value;
+    this.waiting = bytes;
+    this.inOrder(stream, async () => {
+      const line = this.waiting;
+      this.waiting = undefined;
+      if (line === undefined) return;
+      const decoded = await decodeSnapshotLine(line, this.decodeLimits, this.cancel.signal);
+      if (this.stream !== stream || this.closed) return;
+      if (decoded.ok) return await this.apply(stream, decoded.value);
+      if (decoded.error.kind === 'rejected') return this.reject(stream, decoded.error.version, decoded.error.error);
+      stream.drop(decoded.error.error);
+    });
+  }
+
+  /** A line over the size limit: NACKed, unread, for the version it names; without one, not the protocol. */
+  private oversized(stream: ControlStream, bytes: number, version: string | undefined): void {
+    const limit = this.options.maxMessageBytes ?? DEFAULT_MAX_SNAPSHOT_BYTES;
+    const size = `${formatBytes(bytes)} (${bytes} bytes), over the size limit of ${formatBytes(limit)}`;
+    this.waiting = undefined;
+    this.inOrder(stream, () => {
+      if (version === undefined) return stream.drop(new DiscoveryError(DISCOVERY_ERRORS.CONTROL_PROTOCOL, `the control plane sent a message of ${size}, naming no snapshot version`));
+      this.reject(stream, version, new DiscoveryError(DISCOVERY_ERRORS.SNAPSHOT_TOO_LARGE, `snapshot ${version}: ${size}`));
+    });
+  }
+
+  /** Runs `step` after the lines before it were answered, unless the stream is gone by then. */
+  private inOrder(stream: ControlStream, step: () => void | Promise<void>): void {
+    this.decoding = this.decoding
+      .then(() => (this.stream === stream && !this.closed ? step() : undefined))
+      .catch((cause: unknown) => this.log.error({ err: cause }, 'handling a mesh snapshot failed'));
+  }
+
+  private reject(stream: ControlStream, version: string, error: DiscoveryError): void {
+    this.lastRejected = { version, reason: error.message, at: new Date().toISOString() };
+    stream.send({ type: 'nack', version, error: error.message });
+    this.log.error({ version, code: error.code, reason: error.message, keeping: this.snapshot?.version }, 'mesh snapshot refused; the last good mesh stays in force');
+  }
+
+  private async apply(stream: ControlStream, checked: CheckedSnapshot): Promise<void> {
+    const snapshot = await buildSnapshotInSlices(checked.objects, checked.version);
+    if (this.closed) return;
     stream.send({ type: 'ack', version: snapshot.version });
     if (snapshot.version === this.snapshot?.version) return;
     this.snapshot = snapshot;
@@ -267,6 +331,7 @@ export class ControlPlaneSource implements MeshProvider {
 
   private lost(error: DiscoveryError): void {
     this.stream = undefined;
+    this.waiting = undefined;
     const wasConnected = this.connected;
     this.connected = false;
     if (this.closed) return;

@@ -16,6 +16,10 @@ export const DISCOVERY_ERRORS = {
   CONTROL_START_TIMEOUT: 'TSMESH_ERR_CONTROL_START_TIMEOUT',
   /** A snapshot holds objects that do not validate: it was refused (NACK) and the last good one kept. */
   SNAPSHOT_REJECTED: 'TSMESH_ERR_SNAPSHOT_REJECTED',
+  /** A snapshot line over the size limit, or whose parse needed more memory or time than allowed: refused (NACK), not read. */
+  SNAPSHOT_TOO_LARGE: 'TSMESH_ERR_SNAPSHOT_TOO_LARGE',
+  /** A snapshot whose objects nest deeper than the depth limit: refused (NACK) before parsing. */
+  SNAPSHOT_TOO_DEEP: 'TSMESH_ERR_SNAPSHOT_TOO_DEEP',
   /** close() came first. */
   CONTROL_CLOSED: 'TSMESH_ERR_CONTROL_CLOSED',
 } as const;

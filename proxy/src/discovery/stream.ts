@@ -1,21 +1,20 @@
 // One connection attempt to the control plane: TLS 1.3 with the workload certificate, one HTTP/2
-// stream `POST /v1/mesh/stream`, snapshot lines in, ack/nack lines out, PINGs to notice a dead peer.
-// It reports exactly once that it is gone (and why); the source decides when to try again.
+// stream `POST /v1/mesh/stream`, snapshot lines in (bounded, not yet parsed), ack/nack lines out,
+// PINGs to notice a dead peer. It reports exactly once that it is gone (and why); the source decides
+// when to try again.
 import { connect as connectHttp2, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { connect as connectTls, type PeerCertificate, type SecureContext } from 'node:tls';
 import {
-  LineDecoder,
   MESH_STREAM_PATH,
   NDJSON_CONTENT_TYPE,
   POD_NAME_HEADER,
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
   encodeMessage,
-  parseServerMessage,
   type ClientMessage,
-  type SnapshotMessage,
 } from '@tsmesh/common';
 import { DISCOVERY_ERRORS, DiscoveryError } from './errors.js';
+import { SnapshotLineReader, versionOf } from './lines.js';
 
 /** Where and how to connect. */
 export interface StreamTarget {
@@ -29,12 +28,17 @@ export interface StreamTarget {
   readonly connectTimeoutMs: number;
   readonly keepaliveMs: number;
   readonly maxMessageBytes: number;
+  /** Lines longer than this are assembled in shared memory, for a parse worker. */
+  readonly shareAboveBytes: number;
 }
 
 export interface StreamEvents {
   /** The control plane accepted the stream (200). */
   established(): void;
-  message(message: SnapshotMessage): void;
+  /** One line (a snapshot, unparsed) within the size limit. */
+  line(bytes: Buffer): void;
+  /** A line over the size limit, skipped unread: its size, and the version its first bytes name. */
+  oversized(bytes: number, version: string | undefined): void;
   /** Called once, when the attempt fails or the connection is lost. */
   lost(error: DiscoveryError): void;
 }
@@ -48,7 +52,7 @@ function unreachable(message: string, cause?: unknown): DiscoveryError {
 export class ControlStream {
   private readonly target: StreamTarget;
   private readonly events: StreamEvents;
-  private readonly decoder: LineDecoder;
+  private readonly reader: SnapshotLineReader;
   private session: ClientHttp2Session | undefined;
   private stream: ClientHttp2Stream | undefined;
   private status: number | undefined;
@@ -60,7 +64,7 @@ export class ControlStream {
   constructor(target: StreamTarget, events: StreamEvents) {
     this.target = target;
     this.events = events;
-    this.decoder = new LineDecoder(target.maxMessageBytes);
+    this.reader = new SnapshotLineReader(target.maxMessageBytes, target.shareAboveBytes);
   }
 
   open(context: SecureContext): void {
@@ -130,16 +134,16 @@ export class ControlStream {
     });
   }
 
+  /** Drops the connection for `error` (a message that is not the protocol): reported as lost. */
+  drop(error: DiscoveryError): void {
+    this.fail(error);
+  }
+
   private read(chunk: Buffer): void {
-    const lines = this.decoder.push(chunk);
-    if (!lines.ok) return this.fail(new DiscoveryError(DISCOVERY_ERRORS.CONTROL_PROTOCOL, `the control plane sent a message too large: ${lines.error.message}`));
-    for (const line of lines.value) {
+    for (const line of this.reader.push(chunk)) {
       if (this.done) return;
-      const message = parseServerMessage(line);
-      if (!message.ok) {
-        return this.fail(new DiscoveryError(DISCOVERY_ERRORS.CONTROL_PROTOCOL, `the control plane sent a malformed message: ${message.error.message}`));
-      }
-      this.events.message(message.value);
+      if (line.kind === 'too-large') this.events.oversized(line.bytes, versionOf(line.prefix));
+      else this.events.line(line.bytes);
     }
   }
 
