@@ -24,9 +24,9 @@ export type { MeshNamespace, MeshServiceAccount } from './mesh/kinds/account.js'
 export { MTLS_MODES, type MeshPeerAuthentication, type MtlsMode } from './mesh/kinds/peer-authentication.js';
 export type { MeshRoute } from './mesh/kinds/route.js';
 export { MeshFileError, parseMeshFile, parseMeshObjects, type MeshFileLocation } from './mesh/file.js';
-export { buildSnapshot, buildSnapshotFrom, contentVersion } from './mesh/snapshot.js';
+export { buildSnapshot, buildSnapshotFrom, contentVersion, snapshotObjects } from './mesh/snapshot.js';
 export { MeshFileSource, type MeshFileSourceOptions } from './mesh/watch.js';
 export * from './routing/index.js';
 export * from './distribution/index.js';
 export { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from './trust-bundle.js';
-export { SIDECAR_NODE_FLAGS, SIDECAR_NODE_OPTIONS } from './sidecar-runtime.js';
+export { SIDECAR_NODE_FLAGS, SIDECAR_NODE_OPTIONS, SIDECAR_SEMI_SPACE_MB, SIDECAR_YOUNG_GENERATION_MB } from './sidecar-runtime.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseMeshFile } from './file.js';
-import { buildSnapshot } from './snapshot.js';
+import { buildSnapshot, snapshotObjects } from './snapshot.js';
 import type { KubeObject, MeshService, MeshSnapshot, ServicePort } from './types.js';
 
 const sampleText = readFileSync(new URL('./testdata/sample-mesh.yaml', import.meta.url), 'utf8');
@@ -273,5 +273,25 @@ describe('buildSnapshot', () => {
     expect(Object.isFrozen(snapshot.services)).toBe(true);
     expect(Object.isFrozen(snapshot.services[0])).toBe(true);
     expect(Object.isFrozen(snapshot.endpoints(...servicePort(snapshot, 'demo', 'greeter', 'grpc')))).toBe(true);
+  });
+});
+
+describe('snapshotObjects', () => {
+  it('gives the valid objects a snapshot was built from, as plain data that rebuilds the same snapshot after a structured clone', () => {
+    const original = buildSnapshot([...objectsOf(sampleText), service('bad', { clusterIP: 'nope', ports: [{ port: 80 }] })]);
+    const objects = snapshotObjects(original);
+    expect(objects?.map((o) => o.metadata.name)).not.toContain('bad');
+    const rebuilt = buildSnapshot(structuredClone(objects ?? []), original.version);
+    expect(rebuilt.version).toBe(original.version);
+    expect(rebuilt.services).toEqual(original.services);
+    expect(rebuilt.pods).toEqual(original.pods);
+    expect(rebuilt.others).toEqual(original.others);
+    expect(endpointsOf(rebuilt, 'demo', 'greeter', 'grpc')).toEqual(endpointsOf(original, 'demo', 'greeter', 'grpc'));
+    expect(snapshotObjects(rebuilt)).toEqual(objects);
+  });
+
+  it('knows nothing of a snapshot it did not build', () => {
+    const fake = { ...sample() };
+    expect(snapshotObjects(fake)).toBeUndefined();
   });
 });

@@ -19,6 +19,8 @@ import type {
 const log = logger('mesh.snapshot');
 
 const PASSTHROUGH: DestinationMatch = Object.freeze({ kind: 'passthrough' });
+/** The objects each snapshot was built from, so it can be rebuilt elsewhere (another thread). */
+const sources = new WeakMap<MeshSnapshot, readonly KubeObject[]>();
 const NO_ENDPOINTS: readonly MeshEndpoint[] = Object.freeze([]);
 
 /**
@@ -38,7 +40,18 @@ export function buildSnapshot(objects: readonly KubeObject[], version?: string):
 
 /** Builds a snapshot from objects already validated (parseMeshObjects, validateObject). */
 export function buildSnapshotFrom(objects: readonly MeshObject[], version?: string): MeshSnapshot {
-  return new IndexedSnapshot(objects, version ?? contentVersion(objects));
+  const snapshot = new IndexedSnapshot(objects, version ?? contentVersion(objects));
+  sources.set(snapshot, Object.freeze(objects.map((o) => o.object)));
+  return snapshot;
+}
+
+/**
+ * The Kubernetes-format objects a snapshot was built from (plain data, fit for structured clone):
+ * `buildSnapshot(snapshotObjects(s), s.version)` rebuilds it, e.g. in a worker thread. Undefined
+ * for a MeshSnapshot not made by buildSnapshot/buildSnapshotFrom.
+ */
+export function snapshotObjects(snapshot: MeshSnapshot): readonly KubeObject[] | undefined {
+  return sources.get(snapshot);
 }
 
 /** A short content hash: equal content, equal version, across processes and restarts. */
