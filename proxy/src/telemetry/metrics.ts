@@ -16,6 +16,8 @@ export const METRIC_NAMES = {
   h2Protections: 'tsmesh_h2_protection_total',
   certExpiry: 'tsmesh_workload_cert_expiry_timestamp_seconds',
   connectFailures: 'tsmesh_upstream_connect_failures_total',
+  loopConnections: 'tsmesh_proxy_loop_connections_total',
+  loopRestarts: 'tsmesh_proxy_loop_restarts_total',
 } as const;
 
 const PEER_LABELS = [
@@ -103,6 +105,8 @@ export class ProxyMetrics {
   private readonly connectFailures: Counter<'destination_service'>;
   private readonly h2Protections: Counter<'direction' | 'kind'>;
   private readonly certExpiry: Gauge<'identity'>;
+  private readonly loopConnections: Counter<'loop' | 'direction'>;
+  private readonly loopRestarts: Counter<'loop'>;
 
   constructor(options: ProxyMetricsOptions = {}) {
     const registry = new Registry();
@@ -170,6 +174,18 @@ export class ProxyMetrics {
       labelNames: ['identity'],
       registers,
     });
+    this.loopConnections = new Counter({
+      name: METRIC_NAMES.loopConnections,
+      help: 'Connections accepted on the capture ports, by the event loop that accepted them (--concurrency) and direction.',
+      labelNames: ['loop', 'direction'],
+      registers,
+    });
+    this.loopRestarts = new Counter({
+      name: METRIC_NAMES.loopRestarts,
+      help: 'Event loops (worker threads, --concurrency 2 and more) restarted after they ended unexpectedly.',
+      labelNames: ['loop'],
+      registers,
+    });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   }
 
@@ -224,6 +240,16 @@ export class ProxyMetrics {
   /** Counts one action of an HTTP/2 protection (limits.ts) on the `direction` side. */
   h2Protection(direction: string, kind: string): void {
     this.h2Protections.inc({ direction, kind });
+  }
+
+  /** Counts a connection accepted on a capture port by event loop `loop`. */
+  loopConnection(loop: number, direction: Direction): void {
+    this.loopConnections.inc({ loop: String(loop), direction });
+  }
+
+  /** Counts a restart of event loop `loop` after it ended unexpectedly. */
+  loopRestart(loop: number): void {
+    this.loopRestarts.inc({ loop: String(loop) });
   }
 
   /** Counts one failed attempt to connect to an endpoint of `destinationService`. */
