@@ -10,10 +10,10 @@ import type { ListenAddress, ProxyConfig } from './config.js';
 import { peerIdentityFromCertificate, WorkloadIdentityManager, identityOptionsFromConfig } from './identity/index.js';
 import { sharedMaterial } from './identity/shared.js';
 import { ControlPlaneSource } from './discovery/index.js';
-import { inboundPolicyOf, startDataPlane, type DataPlane } from './loops/data-plane.js';
+import { startDataPlane, type DataPlane } from './loops/data-plane.js';
 import { mergeMetrics } from './loops/merge.js';
 import { LoopPool } from './loops/pool.js';
-import type { InboundMtlsPolicy } from './policy/index.js';
+import { compileWorkloadPolicy, DEFAULT_ROOT_NAMESPACE, type InboundMtlsPolicy } from './policy/index.js';
 import { AccessLog, ProxyMetrics, ProxyTracer, RequestTelemetry, startTelemetrySdk, telemetryConfigFromEnv, workloadFromPodName, type TelemetrySdk } from './telemetry/index.js';
 import type { MeshTlsSource } from './tls/mesh-tls.js';
 
@@ -149,7 +149,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   }
   let snapshot: MeshSnapshot = first.value;
   const policyFor = (s: MeshSnapshot): InboundMtlsPolicy => {
-    const compiled = inboundPolicyOf(s, config);
+    const compiled = compileWorkloadPolicy(s, { namespace: config.podNamespace, podName: config.podName, podIp: config.podIp }, DEFAULT_ROOT_NAMESPACE);
     for (const problem of compiled.problems) log.warn({ problem }, 'PeerAuthentication left out');
     return compiled;
   };

@@ -14,7 +14,7 @@ import { ServiceClusters } from '../outbound/clusters.js';
 import { endpointInfo } from '../outbound/endpoint-info.js';
 import { Outbound } from '../outbound/outbound.js';
 import { OutboundRouter } from '../outbound/router.js';
-import { compileInboundPolicy, workloadOf, type InboundMtlsPolicy } from '../policy/index.js';
+import { compileWorkloadPolicy, DEFAULT_ROOT_NAMESPACE, type InboundMtlsPolicy } from '../policy/index.js';
 import { workloadFromPodName, type PeerInfo, type RequestTelemetry } from '../telemetry/index.js';
 import type { MeshTlsSource } from '../tls/mesh-tls.js';
 import { dialerFor, plainDialer } from '../upstream/dial.js';
@@ -22,7 +22,7 @@ import { dialerFor, plainDialer } from '../upstream/dial.js';
 const log = logger('loop.data-plane');
 
 /** The namespace whose selector-less PeerAuthentication is mesh-wide (SPEC: control-plane namespace). */
-export const ROOT_NAMESPACE = 'tsmesh-system';
+const ROOT_NAMESPACE = DEFAULT_ROOT_NAMESPACE;
 
 export type ClusterStats = ReturnType<ServiceClusters['stats']>;
 
@@ -85,9 +85,9 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-/** The inbound mTLS policy of this sidecar's workload in `snapshot` (problems are logged by the main thread). */
+/** The inbound mTLS policy of this sidecar's workload in `snapshot` (its problems are the main thread's to log). */
 export function inboundPolicyOf(snapshot: MeshSnapshot, config: ProxyConfig): InboundMtlsPolicy {
-  return compileInboundPolicy(snapshot, workloadOf(snapshot, { namespace: config.podNamespace, podName: config.podName, podIp: config.podIp }), ROOT_NAMESPACE);
+  return compileWorkloadPolicy(snapshot, { namespace: config.podNamespace, podName: config.podName, podIp: config.podIp }, ROOT_NAMESPACE);
 }
 
 /** Which Service each of this pod's ports serves, so inbound telemetry can name it. */
