@@ -305,8 +305,9 @@ export class LoopPool {
       this.spawn(loop, this.ports).then(
         () => log.info({ loop: loop.index }, 'event loop restarted'),
         (error: unknown) => {
+          if (this.stopping) return;
           log.error({ loop: loop.index, err: (error as Error).message }, 'event loop could not be restarted');
-          if (!this.stopping && loop.worker === undefined) this.scheduleRestart(loop, -1);
+          if (loop.worker === undefined) this.scheduleRestart(loop, -1);
         },
       );
     }, delay);
