@@ -122,6 +122,7 @@ describe('injectorConfig', () => {
     [['--proxy-tracing-endpoint', 'http://zipkin:9411'], '--proxy-tracing-endpoint needs --proxy-tracing zipkin or otlp'],
     [['--proxy-tracing', 'none', '--proxy-tracing-endpoint', 'http://zipkin:9411'], '--proxy-tracing-endpoint needs --proxy-tracing zipkin or otlp (it is none)'],
     [['--proxy-tracing-sample-rate', '0.5'], '--proxy-tracing-sample-rate needs --proxy-tracing'],
+    [['--proxy-access-log', 'yes'], '--proxy-access-log: "yes" is not valid (expected on or off)'],
     [['--trust-domain', 'Example.org'], '--trust-domain: "Example.org" is not valid (expected a SPIFFE trust domain: lowercase letters, digits, ".", "-" and "_")'],
   ])('refuses %j', (flags, message) => {
     expect(badFlag(() => injectorConfig([...tls, ...flags], {}))).toBe(message);
@@ -144,6 +145,12 @@ describe('injectorConfig', () => {
     expect(fromEnv.settings.trustDomain).toBe('prod.example');
     expect(Object.isFrozen(fromEnv.settings.proxyTracing)).toBe(true);
     expect(injectorConfig([...tls, '--proxy-tracing', 'none'], {}).settings.proxyTracing).toEqual({ provider: 'none' });
+  });
+
+  it('reads the sidecars\' access-log switch from the flag or TSMESH_INJECTOR_PROXY_ACCESS_LOG, and leaves it unset otherwise', () => {
+    expect(injectorConfig([...tls, '--proxy-access-log', 'On'], {}).settings.proxyAccessLog).toBe(true);
+    expect(injectorConfig(tls, { TSMESH_INJECTOR_PROXY_ACCESS_LOG: 'off' }).settings.proxyAccessLog).toBe(false);
+    expect(injectorConfig(tls, {}).settings.proxyAccessLog).toBeUndefined();
   });
 
   it('refuses unknown flags and stray arguments', () => {

@@ -42,6 +42,7 @@ export const INJECTOR_ENV = {
   proxyTracing: 'TSMESH_INJECTOR_PROXY_TRACING',
   proxyTracingEndpoint: 'TSMESH_INJECTOR_PROXY_TRACING_ENDPOINT',
   proxyTracingSampleRate: 'TSMESH_INJECTOR_PROXY_TRACING_SAMPLE_RATE',
+  proxyAccessLog: 'TSMESH_INJECTOR_PROXY_ACCESS_LOG',
   trustDomain: 'TSMESH_INJECTOR_TRUST_DOMAIN',
   manageWebhookCert: 'TSMESH_INJECTOR_MANAGE_WEBHOOK_CERT',
   webhookService: 'TSMESH_INJECTOR_WEBHOOK_SERVICE',
@@ -98,6 +99,7 @@ const SETTINGS_OPTIONS = {
   'proxy-tracing': { type: 'string' },
   'proxy-tracing-endpoint': { type: 'string' },
   'proxy-tracing-sample-rate': { type: 'string' },
+  'proxy-access-log': { type: 'string' },
   'trust-domain': { type: 'string' },
 } as const;
 
@@ -116,7 +118,9 @@ const SETTINGS_HELP = `  --image IMAGE                  image of tsmesh-init and
   --proxy-tracing PROVIDER       the sidecar's TSMESH_TRACING: zipkin | otlp | none (default: not set, tracing off)
   --proxy-tracing-endpoint URL   its TSMESH_TRACING_ENDPOINT, an http(s) URL (only with zipkin or otlp;
                                  default: the sidecar's own for the provider)
-  --proxy-tracing-sample-rate R  its TSMESH_TRACING_SAMPLE_RATE, 0 to 1 (with --proxy-tracing; default: the sidecar's, 1)
+  --proxy-tracing-sample-rate R  its TSMESH_TRACING_SAMPLE_RATE, 0 to 1 (with --proxy-tracing; default: the sidecar's, 0.01)
+  --proxy-access-log on|off      the sidecar's TSMESH_ACCESS_LOG: one JSON line per request or connection
+                                 (default: not set, the sidecar's default: off)
   --trust-domain DOMAIN          the sidecar's TSMESH_TRUST_DOMAIN: the CA's trust domain (default: not set,
                                  the sidecar assumes cluster.local)
 `;
@@ -274,6 +278,12 @@ function readSettings(values: Values, env: Readonly<Record<string, string | unde
     get('proxy-tracing-endpoint', E.proxyTracingEndpoint),
     get('proxy-tracing-sample-rate', E.proxyTracingSampleRate),
   );
+  const accessLog = check(
+    get('proxy-access-log', E.proxyAccessLog)?.trim().toLowerCase(),
+    '--proxy-access-log',
+    (v) => v === 'on' || v === 'off',
+    'on or off',
+  );
   const trustDomain = check(
     get('trust-domain', E.trustDomain),
     '--trust-domain',
@@ -291,6 +301,7 @@ function readSettings(values: Values, env: Readonly<Record<string, string | unde
     proxyResources,
     proxyLogLevel,
     proxyTracing,
+    proxyAccessLog: accessLog === undefined ? undefined : accessLog === 'on',
     trustDomain,
   });
 }

@@ -64,7 +64,7 @@ describe('injectPod on a bare pod (regular containers)', () => {
     expect(pod.spec?.containers.map((c) => c.name)).toEqual(['tsmesh-proxy', 'web']);
     expect(proxy.command).toEqual(['tsmesh']);
     // No CPU limit by default: the sidecar's default number of event loops.
-    expect(proxy.args).toEqual(['proxy', '--concurrency', '2']);
+    expect(proxy.args).toEqual(['proxy', '--concurrency', '1']);
     expect(proxy.restartPolicy).toBeUndefined();
     expect(proxy.lifecycle).toEqual({
       postStart: { exec: { command: ['node', '-e', expect.stringContaining("fetch('http://127.0.0.1:15020/healthz/ready'")] } },
@@ -518,6 +518,12 @@ describe('injectPod settings passed on to the sidecar', () => {
       { name: 'TSMESH_TRACING', value: 'none' },
       { name: 'TSMESH_TRACING_SAMPLE_RATE', value: '0' },
     ]);
+  });
+
+  it('gives the sidecar TSMESH_ACCESS_LOG only when the access log is set either way', () => {
+    expect(env(proxyWith({ proxyAccessLog: true }), 'TSMESH_ACCESS_LOG')?.value).toBe('on');
+    expect(env(proxyWith({ proxyAccessLog: false }), 'TSMESH_ACCESS_LOG')?.value).toBe('off');
+    expect(env(proxyWith({}), 'TSMESH_ACCESS_LOG')).toBeUndefined();
   });
 
   it('gives the sidecar the trust domain, so that it asks the CA for an identity of that domain', () => {

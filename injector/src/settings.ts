@@ -22,7 +22,7 @@ export interface ProxyTracing {
   readonly provider: TracingProvider;
   /** An http(s) URL; undefined: the sidecar's default for the provider. Only with zipkin or otlp. */
   readonly endpoint?: string;
-  /** 0 to 1; undefined: the sidecar's default (1). */
+  /** 0 to 1; undefined: the sidecar's default (0.01). */
   readonly sampleRate?: number;
 }
 
@@ -47,6 +47,8 @@ export interface InjectionSettings {
   readonly proxyLogLevel: string;
   /** The sidecars' tracing; undefined: no TSMESH_TRACING* variables (the sidecar's defaults: off). */
   readonly proxyTracing?: ProxyTracing;
+  /** The sidecars' TSMESH_ACCESS_LOG (`on` when true); undefined: not set (the sidecar's default: off). */
+  readonly proxyAccessLog?: boolean;
   /** The sidecar's TSMESH_TRUST_DOMAIN (the CA's trust domain); undefined: not set (the sidecar assumes cluster.local). */
   readonly trustDomain?: string;
 }

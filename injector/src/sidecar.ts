@@ -49,6 +49,7 @@ export const ENV = {
   tracing: 'TSMESH_TRACING',
   tracingEndpoint: 'TSMESH_TRACING_ENDPOINT',
   tracingSampleRate: 'TSMESH_TRACING_SAMPLE_RATE',
+  accessLog: 'TSMESH_ACCESS_LOG',
 } as const;
 
 /** The sidecar's tracing variables for the injector's tracing setting (none when it has none). */
@@ -123,8 +124,12 @@ export function proxyResources(defaults: ProxyResources, options: PodOptions): V
   };
 }
 
-/** Event loops of a sidecar without a CPU limit: `tsmesh proxy --concurrency`'s default (SPEC). */
-export const DEFAULT_PROXY_CONCURRENCY = 2;
+/**
+ * Event loops of a sidecar without a CPU limit: one. `tsmesh proxy` alone defaults to 2 (SPEC), but
+ * each extra loop costs ~29 MiB of RSS and, on a node whose cores the app and the sidecar share,
+ * measured slower than one (proxy/src/loops/README.md); a CPU limit says how many cores it may use.
+ */
+export const DEFAULT_PROXY_CONCURRENCY = 1;
 /** The most event loops the injector gives a sidecar, whatever its CPU limit: each loop is a V8 isolate with its own heap. */
 export const MAX_PROXY_CONCURRENCY = 4;
 
@@ -193,6 +198,7 @@ export function proxyContainer({ settings, options, appProbes, native }: ProxyCo
     { name: ENV.logLevel, value: options.logLevel ?? settings.proxyLogLevel },
     ...(settings.trustDomain === undefined ? [] : [{ name: ENV.trustDomain, value: settings.trustDomain }]),
     ...tracingEnv(settings.proxyTracing),
+    ...(settings.proxyAccessLog === undefined ? [] : [{ name: ENV.accessLog, value: settings.proxyAccessLog ? 'on' : 'off' }]),
     { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
   ];
   if (options.opaquePorts !== undefined) env.push({ name: ENV.opaquePorts, value: options.opaquePorts });

@@ -167,7 +167,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   let stopShare: (() => void) | undefined;
   try {
     if (loops === 1) {
-      const telemetry = new RequestTelemetry({ metrics, tracer: new ProxyTracer({ sampleRate: telemetryConfig.tracing.sampleRate }), accessLog: new AccessLog() });
+      const telemetry = new RequestTelemetry({ metrics, tracer: new ProxyTracer({ sampleRate: telemetryConfig.tracing.sampleRate }), accessLog: new AccessLog(undefined, { enabled: telemetryConfig.accessLog }) });
       const started = snapshot;
       data = inThread(await startDataPlane({ config, loop: 0, snapshot: started, tls, telemetry, reusePort: false }));
       // A mesh that changed while the listeners were bound.
@@ -182,6 +182,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
         identity: identity !== undefined,
         material: material === undefined ? undefined : sharedMaterial(material),
         tracing: telemetryConfig.tracing,
+        accessLog: telemetryConfig.accessLog,
         logLevel: config.logLevel,
         onRestart: (loop) => metrics.loopRestart(loop),
       });
@@ -236,7 +237,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     metrics: async () => {
       const loopViews = await dataSide.metrics();
       if (loopViews.length === 0) return { contentType: metrics.contentType, body: await metrics.render() };
-      const merged = mergeMetrics([await metrics.registry.getMetricsAsJSON(), ...loopViews]);
+      const merged = mergeMetrics([await metrics.json(), ...loopViews]);
       return { contentType: merged.contentType, body: await merged.metrics() };
     },
     appProbes: config.appProbes,

@@ -100,6 +100,8 @@ async function namespaceDemo(options: DemoOptions, dir: string): Promise<number>
       ...caEnv(caPod, token, bundle),
       TSMESH_TRACING: 'zipkin',
       TSMESH_TRACING_ENDPOINT: `http://${collectorPod.ip}:9411/api/v2/spans`,
+      // Every call traced, so the few calls of the demo show up (the sidecar's default is 1 %).
+      TSMESH_TRACING_SAMPLE_RATE: '1',
     });
     for (const pod of replicas) {
       await startWorkload(pod, 'grpc-server', ['--port', String(GREETER_PORT), '--name', pod.name]);

@@ -63,26 +63,57 @@ function alpnExtension(protocols: string[]): Buffer {
 describe('classify', () => {
   describe('HTTP/1', () => {
     test.each(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'PROPFIND', 'PURGE'])(
-      'recognises %s followed by a space as HTTP/1',
+      'recognises a whole request line with %s as HTTP/1',
       (method) => {
         expect(classify(latin1(`${method} / HTTP/1.1\r\n`))).toEqual({ protocol: 'http1', timedOut: false });
-        expect(classify(latin1(`${method} `))).toEqual({ protocol: 'http1', timedOut: false });
+        expect(classify(latin1(`${method} /a?b=c HTTP/1.0\r\nhost: x\r\n\r\n`))).toEqual({ protocol: 'http1', timedOut: false });
       },
     );
 
-    test('asks for more bytes while the data is a prefix of a method', () => {
-      for (const partial of ['G', 'GE', 'GET', 'P', 'PO', 'DELE', 'C', 'OPTIONS']) expect(classify(latin1(partial))).toBe('need-more');
+    test.each(['NOTIFY', 'QUERY', 'SUBSCRIBE', 'M-SEARCH', 'BREW', 'get', 'X-Custom!'])('recognises any token method (%s): what an app might parse as HTTP is HTTP', (method) => {
+      expect(classify(latin1(`${method} /pot HTTP/1.1\r\n`))).toEqual({ protocol: 'http1', timedOut: false });
     });
 
-    test('settles a method prefix as opaque once the client has ended', () => {
+    test('skips the empty lines RFC 9112 §2.2 tells servers to ignore before a request line', () => {
+      expect(classify(latin1('\r\nGET / HTTP/1.1\r\n'))).toEqual({ protocol: 'http1', timedOut: false });
+      expect(classify(latin1('\r\n\r\n\nPOST / HTTP/1.1\r\n'))).toEqual({ protocol: 'http1', timedOut: false });
+      expect(classify(latin1('\r\n'))).toBe('need-more');
+      expect(classify(latin1('\r\nGE'))).toBe('need-more');
+    });
+
+    test('accepts what lenient servers accept: bare LF, tabs, lower-case version, a target with spaces, the HTTP/0.9 GET', () => {
+      for (const line of ['GET / HTTP/1.1\n', 'GET\t/\tHTTP/1.1\r\n', 'GET / http/1.1\r\n', 'GET /a b HTTP/1.1\r\n', 'GET /\r\n', ' GET / HTTP/1.1\r\n']) {
+        expect(classify(latin1(line))).toEqual({ protocol: 'http1', timedOut: false });
+      }
+    });
+
+    test('asks for more bytes while the data could still become a request line', () => {
+      for (const partial of ['G', 'GE', 'GET', 'GET ', 'GET /', 'GET / HTTP/1.1', 'GET / HTTP/1.1\r', 'NOTIFY /x HT', 'OPTIONS']) {
+        expect(classify(latin1(partial))).toBe('need-more');
+      }
+    });
+
+    test('settles a request line prefix as opaque once the client has ended (no header can follow)', () => {
       expect(classify(latin1('GE'), true)).toEqual({ protocol: 'opaque', timedOut: false });
-      expect(classify(latin1('GET'), true)).toEqual({ protocol: 'opaque', timedOut: false });
+      expect(classify(latin1('GET / HTTP/1.1'), true)).toEqual({ protocol: 'opaque', timedOut: false });
     });
 
-    test('a method without its space, in lower case or unknown is not HTTP/1', () => {
-      expect(classify(latin1('GETX / HTTP/1.1'))).toEqual({ protocol: 'opaque', timedOut: false });
-      expect(classify(latin1('get / HTTP/1.1'))).toEqual({ protocol: 'opaque', timedOut: false });
-      expect(classify(latin1('BREW /pot HTTP/1.1'))).toEqual({ protocol: 'opaque', timedOut: false });
+    test('a request line longer than detection peeks is HTTP/1 (the parser enforces its own limit)', () => {
+      const long = latin1(`GET /${'a'.repeat(MAX_DETECT_BYTES)}`);
+      expect(classify(long.subarray(0, 1000))).toBe('need-more');
+      expect(classify(long.subarray(0, MAX_DETECT_BYTES))).toEqual({ protocol: 'http1', timedOut: false });
+    });
+
+    test('client-first protocols that are not HTTP stay opaque: their first line has no HTTP version', () => {
+      for (const line of ['get foo\r\n', 'GETX / FOO/1.1\r\n', '*1\r\n$4\r\nPING\r\n', 'INVITE sip:a@b SIP/2.0\r\n', 'OPTIONS rtsp://x/ RTSP/1.0\r\n', 'CONNECT\n', 'PING\r\n']) {
+        expect(classify(latin1(line))).toEqual({ protocol: 'opaque', timedOut: false });
+      }
+    });
+
+    test('a method followed by anything but a blank, or control bytes in the line, is opaque at once', () => {
+      expect(classify(latin1('GETX/'))).toEqual({ protocol: 'opaque', timedOut: false });
+      expect(classify(Buffer.concat([latin1('AB '), Buffer.from([0x00, 0x01])]))).toEqual({ protocol: 'opaque', timedOut: false });
+      expect(classify(Buffer.from([0x0d, 0x0a, 0x00]))).toEqual({ protocol: 'opaque', timedOut: false });
     });
   });
 
@@ -96,12 +127,13 @@ describe('classify', () => {
       for (let n = 1; n < H2_PREFACE.length; n++) expect(classify(H2_PREFACE.subarray(0, n))).toBe('need-more');
     });
 
-    test('settles a partial preface as opaque once the client has ended', () => {
+    test('settles a partial preface by the HTTP/1 rules once the client has ended', () => {
       expect(classify(H2_PREFACE.subarray(0, 10), true)).toEqual({ protocol: 'opaque', timedOut: false });
+      expect(classify(H2_PREFACE.subarray(0, 17), true)).toEqual({ protocol: 'http1', timedOut: false });
     });
 
-    test('a corrupted preface is opaque', () => {
-      expect(classify(latin1('PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n'))).toEqual({ protocol: 'opaque', timedOut: false });
+    test('a corrupted preface is an HTTP/1 request line (PRI * HTTP/2.0), for the HTTP/1 parser to refuse', () => {
+      expect(classify(latin1('PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n'))).toEqual({ protocol: 'http1', timedOut: false });
     });
   });
 
@@ -168,7 +200,6 @@ describe('classify', () => {
     test('garbage and server-first protocol greetings are opaque at once', () => {
       expect(classify(Buffer.from([0x00, 0x01, 0x02, 0xff]))).toEqual({ protocol: 'opaque', timedOut: false });
       expect(classify(latin1('SSH-2.0-OpenSSH_9.6\r\n'))).toEqual({ protocol: 'opaque', timedOut: false });
-      expect(classify(latin1('\r\n'))).toEqual({ protocol: 'opaque', timedOut: false });
     });
 
     test('never reports a timeout itself (the caller knows why the client ended)', () => {

@@ -1,5 +1,6 @@
-// Protocol detection, the pure part: classifies the first bytes a client sent (HTTP/1.x,
-// HTTP/2 prior knowledge, TLS ClientHello with SNI/ALPN, or opaque) or asks for more bytes.
+// Protocol detection, the pure part: classifies the first bytes a client sent (an HTTP/1.x request
+// line with any token method, HTTP/2 prior knowledge, TLS ClientHello with SNI/ALPN, or opaque)
+// or asks for more bytes.
 
 export type DetectedProtocol = 'http1' | 'http2' | 'tls' | 'opaque';
 
@@ -11,23 +12,22 @@ export interface Detection {
   readonly alpn?: readonly string[] | undefined;
   /** True when the client sent nothing (or too little) before the detection timeout. */
   readonly timedOut: boolean;
+  /**
+   * HTTP/1 only: the client began a request line but did not finish it within the request-line
+   * limit. Handed to an HTTP parser it would be answered there; never pass it on as bytes.
+   */
+  readonly incomplete?: true;
 }
 
 export type Classification = Detection | 'need-more';
 
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-// RFC 9110 methods plus the WebDAV and PATCH ones seen in practice.
-const HTTP1_METHODS = [
-  'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH',
-  'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'REPORT', 'MKACTIVITY',
-  'CHECKOUT', 'MERGE', 'SEARCH', 'PURGE', 'LINK', 'UNLINK',
-].map((m) => Buffer.from(`${m} `, 'latin1'));
-
 /** The most bytes detection waits for (a full ClientHello record fits in 16 KiB + header). */
 export const MAX_DETECT_BYTES = 16 * 1024 + 5;
 
 const OPAQUE: Detection = { protocol: 'opaque', timedOut: false };
+const HTTP1: Detection = { protocol: 'http1', timedOut: false };
 
 /** Whether `a` is a prefix of `b` or `b` of `a` (compared over the shorter length). */
 function prefixCompatible(buf: Buffer, token: Buffer): boolean {
@@ -35,28 +35,80 @@ function prefixCompatible(buf: Buffer, token: Buffer): boolean {
   return buf.compare(token, 0, n, 0, n) === 0;
 }
 
+// RFC 9110 §5.6.2 tchar: the bytes a method (any token) is made of.
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const HTAB = 0x09;
+
+/** The rest of a request line after its method: target, then `HTTP/<digit>...` (any case, any blanks). */
+const AFTER_METHOD = /^[ \t\r]+[^ \t\r][\s\S]*[ \t\r]HTTP\/\d[^ \t\r]*[ \t\r]*$/i;
+/** `GET <target>` alone: the HTTP/0.9 form, which some servers still read headers after. */
+const AFTER_GET_09 = /^[ \t\r]+[^ \t\r]+[ \t\r]*$/;
+
+export type RequestLineShape = 'line' | 'prefix' | 'no';
+
+/**
+ * How much of an HTTP/1 request line `buf` holds, judged as leniently as any server the
+ * application might run would parse it (what is called HTTP here goes to a strict parser that
+ * answers 400 to what it refuses; what is not is passed on as bytes, so doubt must favour HTTP):
+ * empty lines and blanks before it are skipped (RFC 9112 §2.2), the method is any token of any
+ * case, and the line is `METHOD target HTTP/x.y` (or `GET target`). `'line'`: a whole such line;
+ * `'prefix'`: no line end yet and what came could still become one; `'no'`: it cannot.
+ */
+export function http1RequestLine(buf: Buffer): RequestLineShape {
+  const n = buf.length;
+  let i = 0;
+  while (i < n && (buf[i] === CR || buf[i] === LF || buf[i] === SP || buf[i] === HTAB)) i++;
+  if (i === n) return n > 0 ? 'prefix' : 'no';
+  const methodStart = i;
+  while (i < n && TCHAR[buf[i] ?? 0] === 1) i++;
+  if (i === methodStart) return 'no';
+  if (i === n) return 'prefix';
+  if (buf[i] !== SP && buf[i] !== HTAB) return 'no';
+  const lineEnd = buf.indexOf(LF, i);
+  const end = lineEnd === -1 ? n : lineEnd;
+  for (let j = i; j < end; j++) {
+    const b = buf[j] ?? 0;
+    // Control bytes never appear in a request line (CR and HTAB pass as blanks): binary, not HTTP.
+    if ((b < SP && b !== HTAB && b !== CR) || b === 0x7f) return 'no';
+  }
+  if (lineEnd === -1) return 'prefix';
+  const rest = buf.toString('latin1', i, lineEnd);
+  if (AFTER_METHOD.test(rest)) return 'line';
+  return buf.toString('latin1', methodStart, i) === 'GET' && AFTER_GET_09.test(rest) ? 'line' : 'no';
+}
+
 /**
  * Classifies `buf` (everything received so far). `ended`: the client will send no more (EOF or
- * timeout), so an undecided prefix is settled as opaque instead of 'need-more'.
+ * timeout), so an undecided prefix is settled instead of 'need-more': a partial HTTP/2 preface is
+ * judged by the HTTP/1 rules, a partial request line is opaque (no header can follow it). The
+ * caller that ends on a timeout should first check `http1RequestLine` (see detect.ts): a client
+ * still sending a request line must not be turned into opaque bytes.
  */
 export function classify(buf: Buffer, ended = false): Classification {
   if (buf.length === 0) return ended ? OPAQUE : 'need-more';
 
   if (prefixCompatible(buf, H2_PREFACE)) {
     if (buf.length >= H2_PREFACE.length) return { protocol: 'http2', timedOut: false };
-    return ended ? OPAQUE : 'need-more';
+    if (!ended) return 'need-more';
   }
 
   if (buf[0] === 0x16) return classifyTls(buf, ended);
 
-  let maybeHttp1 = false;
-  for (const method of HTTP1_METHODS) {
-    if (!prefixCompatible(buf, method)) continue;
-    if (buf.length >= method.length) return { protocol: 'http1', timedOut: false };
-    maybeHttp1 = true;
+  switch (http1RequestLine(buf)) {
+    case 'line':
+      return HTTP1;
+    case 'prefix':
+      // A request line longer than we peek is still one; the HTTP parser enforces its own limits.
+      if (buf.length >= MAX_DETECT_BYTES) return HTTP1;
+      return ended ? OPAQUE : 'need-more';
+    default:
+      return OPAQUE;
   }
-  if (maybeHttp1 && !ended) return 'need-more';
-  return OPAQUE;
 }
 
 function classifyTls(buf: Buffer, ended: boolean): Classification {

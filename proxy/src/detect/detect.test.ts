@@ -83,10 +83,38 @@ describe('detectProtocol', () => {
     expect(Buffer.from(await readAll(server), 'latin1')).toEqual(Buffer.from([0xde, 0xad, 0xbe, 0xef]));
   });
 
-  test('a partial method left hanging is settled as opaque at the timeout', async () => {
+  test('a request line begun and left hanging is incomplete HTTP/1 at the request-line limit, never opaque', async () => {
     const { server, client } = await connectedPair();
     client.write('PO');
-    expect(await detectProtocol(server, { timeoutMs: 100 })).toEqual({ protocol: 'opaque', timedOut: true });
+    const started = Date.now();
+    expect(await detectProtocol(server, { timeoutMs: 100, requestLineTimeoutMs: 400 })).toEqual({ protocol: 'http1', timedOut: true, incomplete: true });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(380);
+  });
+
+  test('a client that pauses after its first byte, past the detection timeout, is still HTTP/1 once its line ends', async () => {
+    const { server, client } = await connectedPair();
+    client.write('G');
+    const detecting = detectProtocol(server, { timeoutMs: 100, requestLineTimeoutMs: 2000 });
+    await pause(300);
+    client.end('ET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    expect(await detecting).toEqual({ protocol: 'http1', timedOut: false });
+    expect(await readAll(server)).toBe('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+  });
+
+  test('an unknown method after an empty line is HTTP/1 at once', async () => {
+    const { server, client } = await connectedPair();
+    client.write('\r\nNOTIFY /x HTTP/1.1\r\n');
+    const started = Date.now();
+    expect(await detectProtocol(server, { timeoutMs: 2000 })).toEqual({ protocol: 'http1', timedOut: false });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  test('bytes that cannot become a request line are settled at the detection timeout, not the request-line limit', async () => {
+    const { server, client } = await connectedPair();
+    client.write(Buffer.from([0x16, 0x03])); // the start of a TLS record
+    const started = Date.now();
+    expect(await detectProtocol(server, { timeoutMs: 100, requestLineTimeoutMs: 5000 })).toEqual({ protocol: 'opaque', timedOut: true });
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   test('a socket destroyed locally while detecting settles as opaque', async () => {

@@ -4,18 +4,24 @@
 // in this pod on that same port, at the address the client asked for when it is one of the pod's
 // own (a dual-stack pod is reached over either family), else at the pod IP. Delivery binds
 // 127.0.0.6 (IPv4) or ::6 (IPv6), which the iptables rules let through uncaptured.
+// HTTP always goes through the HTTP forwarders, which set x-forwarded-client-cert from the
+// verified peer alone: a port whose Service declares HTTP is never anything else, and on other
+// ports an HTTP request that arrives late (after a silent detection, or inside a mesh mTLS
+// tunnel opened as TCP) is taken back from TCP before the application sees a byte of it.
 import type { Socket } from 'node:net';
-import { logger, ok } from '@tsmesh/common';
+import { logger, ok, type AppProtocol } from '@tsmesh/common';
 import { originalDst, type OriginalDst } from '../capture/original-dst.js';
 import { detectProtocol } from '../detect/detect.js';
-import type { DetectedProtocol } from '../detect/classify.js';
+import type { DetectedProtocol, Detection } from '../detect/classify.js';
+import { holdForFirstSpeaker, watchFirstBytes } from '../detect/first-speaker.js';
 import { attachHttpContext } from '../http/context.js';
 import type { H1Forwarder } from '../http/h1.js';
 import type { H2Forwarder } from '../http/h2.js';
 import { forwardTcp } from '../tcp/forward.js';
 import { acceptMeshTls, offersMeshAlpn, type MeshTlsSource } from '../tls/mesh-tls.js';
-import { endpointOf, fixedSelector, type UpstreamSelector } from '../upstream/selector.js';
-import type { PeerInfo, RequestTelemetry } from '../telemetry/index.js';
+import { endpointOf, fixedSelector, hostPort, type UpstreamSelector } from '../upstream/selector.js';
+import type { DenialReason, PeerInfo, RequestTelemetry, ResponseFlag } from '../telemetry/index.js';
+import { refuseUnfinishedRequest } from '../http/refuse.js';
 
 const log = logger('inbound');
 
@@ -43,6 +49,13 @@ export interface InboundDeps {
   readonly self: PeerInfo;
   /** The Service (`name.namespace`) whose endpoint this pod is on an application port, for telemetry. */
   serviceFor?(port: number): string | undefined;
+  /**
+   * The protocol the Services of an application port declare (`appProtocol` or port name); HTTP
+   * (`http`, `http2`, `grpc`) when any of them does. An HTTP port is always parsed as HTTP.
+   */
+  declaredProtocol?(port: number): AppProtocol | undefined;
+  /** How long a client may take to finish an HTTP/1 request line it began; default detect.ts's. */
+  readonly requestLineTimeoutMs?: number | undefined;
   /** Mesh mTLS termination; undefined when the sidecar has no identity (plaintext only). */
   readonly tls: MeshTlsSource | undefined;
   /** The effective PeerAuthentication mode for an application port (read per connection). */
@@ -50,9 +63,42 @@ export interface InboundDeps {
   /** Where connections go when SO_ORIGINAL_DST is unavailable (explicit-port local mode). */
   readonly fixedDestination?: OriginalDst | undefined;
   onDetectTimeout?(port: number): void;
-  /** A connection refused by policy (STRICT without mesh mTLS, failed mTLS handshake). */
-  onPolicyDenied?(port: number, reason: string): void;
 }
+
+/** Whether a declared protocol means HTTP semantics (and so the app may trust x-forwarded-client-cert). */
+function declaresHttp(protocol: AppProtocol | undefined): boolean {
+  return protocol === 'http' || protocol === 'http2' || protocol === 'grpc';
+}
+
+/** An application port of this pod as its Services describe it. */
+export interface InboundPort {
+  /** `name.namespace` of (one of) the Services, for telemetry. */
+  readonly service: string;
+  readonly protocol: AppProtocol | undefined;
+}
+
+/** Two Services' declarations of one pod port: HTTP wins (the app may trust XFCC there), else the first one. */
+export function mergeDeclared(a: AppProtocol | undefined, b: AppProtocol | undefined): AppProtocol | undefined {
+  if (declaresHttp(a)) return a;
+  if (declaresHttp(b)) return b;
+  return a ?? b;
+}
+
+type Peer = { identity: string | undefined; mtls: boolean };
+
+/** One accepted connection, as the stages pass it on. */
+interface Conn {
+  readonly port: number;
+  /** The pod address the client asked for. */
+  readonly address: string;
+  /** A Service declares HTTP on this port: it is parsed as HTTP, whatever comes. */
+  readonly http: boolean;
+  /** When it was accepted (`performance.now()`). */
+  readonly started: number;
+  /** The downstream peer, `ip:port` (kept: a refused socket may no longer know it). */
+  readonly downstream: string;
+}
+const PLAINTEXT: Peer = { identity: undefined, mtls: false };
 
 /** Parses `spiffe://td/ns/<ns>/sa/<sa>` far enough for telemetry labels. */
 function peerFromIdentity(identity: string): PeerInfo {
@@ -94,50 +140,105 @@ export class Inbound {
       return;
     }
     const port = dst.value.port;
-    const address = dst.value.address;
+    const conn: Conn = {
+      port,
+      address: dst.value.address,
+      http: declaresHttp(this.deps.declaredProtocol?.(port)),
+      started: performance.now(),
+      downstream: hostPort(socket.remoteAddress, socket.remotePort),
+    };
     const mode = this.deps.mtlsMode(port);
-    if (this.deps.opaquePorts.has(port) && mode !== 'STRICT') {
-      this.deliver(socket, port, address, 'opaque', { identity: undefined, mtls: false });
+    if (!conn.http && this.deps.opaquePorts.has(port) && mode !== 'STRICT') {
+      this.deliver(socket, conn, 'opaque', PLAINTEXT, false);
       return;
     }
-    void detectProtocol(socket, { timeoutMs: this.deps.detectTimeoutMs }).then((detection) => {
+    void detectProtocol(socket, { timeoutMs: this.deps.detectTimeoutMs, requestLineTimeoutMs: this.deps.requestLineTimeoutMs }).then((detection) => {
       if (socket.destroyed) return;
       if (detection.timedOut) this.deps.onDetectTimeout?.(port);
       const meshTls = detection.protocol === 'tls' && offersMeshAlpn(detection.alpn);
       if (meshTls && this.deps.tls && mode !== 'DISABLE') {
-        this.terminate(socket, port, address);
+        this.terminate(socket, conn);
         return;
       }
       if (mode === 'STRICT') {
-        return this.deny(socket, port, meshTls ? 'mesh mTLS offered but this sidecar has no identity' : `plaintext ${detection.protocol} refused on a STRICT port`);
+        const detail = meshTls ? 'mesh mTLS offered but this sidecar has no identity' : `plaintext ${detection.protocol} refused on a STRICT port`;
+        return this.deny(socket, conn, meshTls ? 'mtls_unavailable' : 'mtls_required', detail);
       }
-      this.deliver(socket, port, address, detection.protocol, { identity: undefined, mtls: false });
+      this.plaintext(socket, conn, detection);
     });
   }
 
-  private terminate(socket: Socket, port: number, address: string): void {
+  /** A connection that is not mesh mTLS, allowed by the port's mode: HTTP, the app's own TLS, or TCP. */
+  private plaintext(socket: Socket, conn: Conn, detection: Detection): void {
+    // Declared HTTP: the HTTP parser takes whatever came (it answers 400 to what is not HTTP).
+    if (conn.http) return this.deliver(socket, conn, detection.protocol === 'http2' ? 'http2' : 'http1', PLAINTEXT, false);
+    if (detection.incomplete === true) return this.refuseIncomplete(socket, conn, PLAINTEXT);
+    // The app's own TLS stays opaque; anything else is held until it is clear who speaks first.
+    this.deliver(socket, conn, detection.protocol, PLAINTEXT, detection.protocol === 'opaque');
+  }
+
+  private terminate(socket: Socket, conn: Conn): void {
     const tls = this.deps.tls;
-    if (!tls) return this.deny(socket, port, 'no identity');
+    if (!tls) return this.deny(socket, conn, 'mtls_unavailable', 'no identity');
     acceptMeshTls(tls, socket, this.deps.connectTimeoutMs * 5).then(
       (accepted) => {
-        const protocol: DetectedProtocol = accepted.inner === 'http1' ? 'http1' : accepted.inner === 'http2' ? 'http2' : 'opaque';
-        this.deliver(accepted.socket as unknown as Socket, port, address, protocol, { identity: accepted.peerIdentity, mtls: true });
+        const tunnel = accepted.socket as unknown as Socket;
+        const peer: Peer = { identity: accepted.peerIdentity, mtls: true };
+        if (accepted.inner === 'http1' || accepted.inner === 'http2') return this.deliver(tunnel, conn, accepted.inner, peer, false);
+        // Opened as TCP by the calling sidecar (its own port list or detection decided so): the
+        // bytes inside are the client's, so elsewhere they are held until someone speaks, and on an
+        // HTTP port they are parsed all the same (HTTP/2 by its preface, else HTTP/1).
+        if (!conn.http) return this.deliver(tunnel, conn, 'opaque', peer, true);
+        watchFirstBytes(tunnel, { silenceTimeoutMs: this.deps.detectTimeoutMs, requestLineTimeoutMs: this.deps.requestLineTimeoutMs }, (first) => {
+          if (first.kind === 'client-first' && first.ended) return tunnel.destroy();
+          const h2 = first.kind === 'client-first' && first.detection.protocol === 'http2';
+          this.deliver(tunnel, conn, h2 ? 'http2' : 'http1', peer, false);
+        });
       },
-      (error: Error) => this.deny(socket, port, error.message),
+      (error: Error) => this.deny(socket, conn, 'mtls_handshake', error.message),
     );
   }
 
-  private deny(socket: Socket, port: number, reason: string): void {
-    log.warn({ port, peer: socket.remoteAddress, reason }, 'inbound connection refused by mTLS policy');
-    this.deps.onPolicyDenied?.(port, reason);
+  private deny(socket: Socket, conn: Conn, reason: DenialReason, detail: string): void {
+    log.warn({ port: conn.port, peer: conn.downstream, reason: detail }, 'inbound connection refused by mTLS policy');
+    this.recordDenial(conn, reason, ['RBAC'], PLAINTEXT);
     socket.destroy();
   }
 
-  private deliver(socket: Socket, port: number, address: string, protocol: DetectedProtocol, peer: { identity: string | undefined; mtls: boolean }): void {
-    const selector = this.appSelector(port, address);
-    const source: PeerInfo = peer.identity ? peerFromIdentity(peer.identity) : {};
+  /** A request line begun and never finished: refused, since it must not reach the app as bytes. */
+  private refuseIncomplete(socket: Socket, conn: Conn, peer: Peer): void {
+    log.warn({ port: conn.port, peer: conn.downstream }, 'inbound connection refused: an HTTP request line left unfinished');
+    this.recordDenial(conn, 'incomplete_http', ['DPE'], peer);
+    refuseUnfinishedRequest(socket);
+  }
+
+  private recordDenial(conn: Conn, reason: DenialReason, flags: ResponseFlag[], peer: Peer): void {
+    this.deps.telemetry.denied({
+      reporter: 'destination',
+      reason,
+      flags,
+      source: peer.identity ? peerFromIdentity(peer.identity) : {},
+      destination: this.destinationFor(conn.port),
+      mtls: peer.mtls,
+      downstream: conn.downstream,
+      durationMs: performance.now() - conn.started,
+    });
+  }
+
+  private destinationFor(port: number): PeerInfo {
     const service = this.deps.serviceFor?.(port);
-    const destination: PeerInfo = service ? { ...this.deps.self, service } : this.deps.self;
+    return service ? { ...this.deps.self, service } : this.deps.self;
+  }
+
+  /**
+   * Hands a connection to the HTTP forwarders, or forwards it as TCP. With `hold`, TCP is held
+   * until someone speaks: a client that speaks first with HTTP is served as HTTP after all (or
+   * refused when its request line never ends).
+   */
+  private deliver(socket: Socket, conn: Conn, protocol: DetectedProtocol, peer: Peer, hold: boolean): void {
+    const selector = this.appSelector(conn.port, conn.address);
+    const source: PeerInfo = peer.identity ? peerFromIdentity(peer.identity) : {};
+    const destination = this.destinationFor(conn.port);
     if (protocol === 'http1' || protocol === 'http2') {
       const own = this.deps.tls?.identity();
       // The application learns who called, from the verified certificate only: any header of
@@ -152,6 +253,15 @@ export class Inbound {
     forwardTcp(socket, selector, {
       connectTimeoutMs: this.deps.connectTimeoutMs,
       telemetry: { telemetry: this.deps.telemetry, reporter: 'destination', source, destination, mtls: peer.mtls },
+      hold: hold
+        ? holdForFirstSpeaker(
+            { requestLineTimeoutMs: this.deps.requestLineTimeoutMs },
+            {
+              http: (client, late) => this.deliver(client as Socket, conn, late, peer, false),
+              incomplete: (client) => this.refuseIncomplete(client as Socket, conn, peer),
+            },
+          )
+        : undefined,
     });
   }
 }

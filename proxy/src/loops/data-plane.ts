@@ -9,7 +9,7 @@ import type { H2Counters } from '../h2/limits.js';
 import { H1Forwarder } from '../http/h1.js';
 import { H2Forwarder } from '../http/h2.js';
 import { spiffeIdFor } from '../identity/spiffe.js';
-import { Inbound } from '../inbound/inbound.js';
+import { Inbound, mergeDeclared, type InboundPort } from '../inbound/inbound.js';
 import { ServiceClusters } from '../outbound/clusters.js';
 import { endpointInfo } from '../outbound/endpoint-info.js';
 import { Outbound } from '../outbound/outbound.js';
@@ -90,13 +90,18 @@ export function inboundPolicyOf(snapshot: MeshSnapshot, config: ProxyConfig): In
   return compileWorkloadPolicy(snapshot, { namespace: config.podNamespace, podName: config.podName, podIp: config.podIp }, ROOT_NAMESPACE);
 }
 
-/** Which Service each of this pod's ports serves, so inbound telemetry can name it. */
-function servicesOf(snapshot: MeshSnapshot, podIp: string | undefined): Map<number, string> {
-  const map = new Map<number, string>();
+/**
+ * Which Service each of this pod's ports serves, so inbound telemetry can name it, with the
+ * protocol their ports declare: an HTTP port is always parsed as HTTP inbound.
+ */
+function servicesOf(snapshot: MeshSnapshot, podIp: string | undefined): Map<number, InboundPort> {
+  const map = new Map<number, InboundPort>();
   if (!podIp) return map;
   for (const service of snapshot.services) {
     for (const port of service.ports) {
-      for (const e of snapshot.endpoints(service, port)) if (e.address === podIp) map.set(e.port, `${service.name}.${service.namespace}`);
+      for (const e of snapshot.endpoints(service, port)) {
+        if (e.address === podIp) map.set(e.port, { service: `${service.name}.${service.namespace}`, protocol: mergeDeclared(map.get(e.port)?.protocol, port.declaredProtocol) });
+      }
     }
   }
   return map;
@@ -153,7 +158,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
       return self();
     },
     mtlsMode: (port) => policy.modeFor(port),
-    serviceFor: (port) => inboundServices.get(port),
+    serviceFor: (port) => inboundServices.get(port)?.service,
+    declaredProtocol: (port) => inboundServices.get(port)?.protocol,
     detectTimeoutMs: config.detectTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
     opaquePorts: config.opaquePorts,

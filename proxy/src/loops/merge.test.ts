@@ -22,7 +22,7 @@ describe('mergeMetrics', () => {
     loops[1]!.loopConnection(1, 'outbound');
     loops[1]!.loopConnection(1, 'outbound');
 
-    const merged = mergeMetrics([await main.registry.getMetricsAsJSON(), ...(await Promise.all(loops.map((m) => m.registry.getMetricsAsJSON())))]);
+    const merged = mergeMetrics([await main.json(), ...(await Promise.all(loops.map((m) => m.json())))]);
     const text = parseExposition(await merged.metrics());
     expect(find(text, 'tsmesh_requests_total', { response_code: '200' })[0]?.value).toBe(12);
     expect(find(text, 'tsmesh_requests_total', { response_code: '503' })[0]?.value).toBe(1);

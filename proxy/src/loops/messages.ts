@@ -23,6 +23,8 @@ export interface LoopInit {
   readonly ports: { readonly outbound: number; readonly inbound: number } | undefined;
   readonly logLevel: string;
   readonly tracing: TracingConfig;
+  /** TSMESH_ACCESS_LOG: one JSON line per request. */
+  readonly accessLog: boolean;
   readonly mesh: MeshMessage;
   /** Whether the sidecar has a workload identity (a CA); `material` is its certificate once issued. */
   readonly identity: boolean;

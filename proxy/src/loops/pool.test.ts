@@ -251,6 +251,7 @@ describe('LoopPool', () => {
       identity: false,
       material: undefined,
       tracing: { exporter: 'none', sampleRate: 1 },
+      accessLog: false,
       logLevel: 'silent',
       restartDelayMs: 200,
       onRestart: (loop) => restarted.push(loop),
@@ -292,7 +293,7 @@ describe('LoopPool', () => {
         { TSMESH_LOG_LEVEL: 'silent' },
       );
       await expect(
-        LoopPool.start({ config: busy, loops: 2, snapshot, identity: false, material: undefined, tracing: { exporter: 'none', sampleRate: 1 }, logLevel: 'silent' }),
+        LoopPool.start({ config: busy, loops: 2, snapshot, identity: false, material: undefined, tracing: { exporter: 'none', sampleRate: 1 }, accessLog: false, logLevel: 'silent' }),
       ).rejects.toThrow(/event loop 0: .*EADDRINUSE/);
     } finally {
       taken.close();

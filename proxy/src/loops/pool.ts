@@ -30,6 +30,7 @@ export interface LoopPoolOptions {
   readonly identity: boolean;
   readonly material: SharedMaterial | undefined;
   readonly tracing: TracingConfig;
+  readonly accessLog: boolean;
   readonly logLevel: string;
   /** Called when a loop is started again after it ended unexpectedly (for the restart counter). */
   readonly onRestart?: (loop: number) => void;
@@ -224,6 +225,7 @@ export class LoopPool {
       ports,
       logLevel: this.logLevel,
       tracing: this.options.tracing,
+      accessLog: this.options.accessLog,
       mesh: this.mesh,
       identity: this.options.identity,
       material: this.material,

@@ -25,7 +25,7 @@ const sdk = await startTelemetrySdk({
 });
 // The process metrics (memory, CPU, handles) are the main thread's: the loops share one process.
 const metrics = new ProxyMetrics({ defaultMetrics: false });
-const telemetry = new RequestTelemetry({ metrics, tracer: new ProxyTracer({ sampleRate: init.tracing.sampleRate }), accessLog: new AccessLog() });
+const telemetry = new RequestTelemetry({ metrics, tracer: new ProxyTracer({ sampleRate: init.tracing.sampleRate }), accessLog: new AccessLog(undefined, { enabled: init.accessLog }) });
 
 async function start(): Promise<DataPlane | undefined> {
   try {
@@ -39,7 +39,7 @@ async function start(): Promise<DataPlane | undefined> {
 
 function serve(dataPlane: DataPlane): void {
   const answers: { [K in RequestKind]: (ask: LoopRequests[K]['ask']) => Promise<LoopRequests[K]['answer']> | LoopRequests[K]['answer'] } = {
-    metrics: () => metrics.registry.getMetricsAsJSON(),
+    metrics: () => metrics.json(),
     clusters: () => dataPlane.clusters(),
     drain: (ask) => dataPlane.drain(ask.durationMs),
     close: async () => {

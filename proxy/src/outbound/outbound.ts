@@ -1,16 +1,20 @@
 // The outbound data path, one connection at a time:
 // capture (SO_ORIGINAL_DST) → target (Service / endpoint / passthrough) → detect (unless the
-// port declares its protocol) → HTTP/1, HTTP/2 (per-request balancing) or opaque TCP.
+// port declares its protocol) → HTTP/1, HTTP/2 (per-request balancing) or opaque TCP. Routes
+// apply to every HTTP request to a Service: one that only shows itself late (a pause, a silent
+// start) is still taken to the HTTP forwarders, or refused, never carried as TCP.
 import type { Socket } from 'node:net';
 import { logger, ok, type AppProtocol, type MeshSnapshot } from '@tsmesh/common';
 import { originalDst, type OriginalDst } from '../capture/original-dst.js';
 import { detectProtocol } from '../detect/detect.js';
 import type { DetectedProtocol } from '../detect/classify.js';
+import { holdForFirstSpeaker } from '../detect/first-speaker.js';
+import { refuseUnfinishedRequest } from '../http/refuse.js';
 import { attachHttpContext, type HttpConnectionContext } from '../http/context.js';
 import type { H1Forwarder } from '../http/h1.js';
 import type { H2Forwarder } from '../http/h2.js';
 import { forwardTcp } from '../tcp/forward.js';
-import { endpointOf, fixedSelector } from '../upstream/selector.js';
+import { endpointOf, fixedSelector, hostPort } from '../upstream/selector.js';
 import type { ServiceClusters } from './clusters.js';
 import type { OutboundRouter } from './router.js';
 import type { Dialer } from '../upstream/dial.js';
@@ -36,6 +40,8 @@ export interface OutboundDeps {
   readonly opaquePorts: ReadonlySet<number>;
   /** Counts connections whose protocol could not be detected in time (server-first). */
   onDetectTimeout?(target: OutboundTarget): void;
+  /** How long a client may take to finish an HTTP/1 request line it began; default detect.ts's. */
+  readonly requestLineTimeoutMs?: number | undefined;
   /** Where connections go when SO_ORIGINAL_DST is unavailable (explicit-port local mode). */
   readonly fixedDestination?: OriginalDst | undefined;
 }
@@ -84,13 +90,36 @@ export class Outbound {
       this.dispatch(socket, target, known);
       return;
     }
-    void detectProtocol(socket, { timeoutMs: this.deps.detectTimeoutMs }).then((detection) => {
+    const started = performance.now();
+    void detectProtocol(socket, { timeoutMs: this.deps.detectTimeoutMs, requestLineTimeoutMs: this.deps.requestLineTimeoutMs }).then((detection) => {
       if (detection.timedOut) this.deps.onDetectTimeout?.(target);
-      this.dispatch(socket, target, detection.protocol);
+      if (detection.incomplete === true) return this.refuseIncomplete(socket, target, started);
+      this.dispatch(socket, target, detection.protocol, detection.protocol === 'opaque' ? started : undefined);
     });
   }
 
-  private dispatch(socket: Socket, target: Extract<OutboundTarget, { kind: 'service' }>, protocol: DetectedProtocol): void {
+  /** A request line begun and never finished: refused, since it would pass every route as bytes. */
+  private refuseIncomplete(socket: Socket, target: Extract<OutboundTarget, { kind: 'service' }>, started: number): void {
+    if (socket.destroyed) return;
+    log.warn({ cluster: target.key, peer: socket.remoteAddress }, 'outbound connection refused: an HTTP request line left unfinished');
+    this.deps.telemetry.denied({
+      reporter: 'source',
+      reason: 'incomplete_http',
+      flags: ['DPE'],
+      source: this.deps.self,
+      destination: { service: `${target.service.name}.${target.service.namespace}`, namespace: target.service.namespace },
+      mtls: false,
+      downstream: hostPort(socket.remoteAddress, socket.remotePort),
+      durationMs: performance.now() - started,
+    });
+    refuseUnfinishedRequest(socket);
+  }
+
+  /**
+   * Hands a connection to its forwarder. Opaque TCP that came out of detection (`started` given)
+   * is held until someone speaks: a client that speaks first with HTTP is routed after all.
+   */
+  private dispatch(socket: Socket, target: Extract<OutboundTarget, { kind: 'service' }>, protocol: DetectedProtocol, started?: number): void {
     if (socket.destroyed) return;
     const entry = this.deps.clusters.get(target.key);
     if (!entry) {
@@ -114,10 +143,21 @@ export class Outbound {
       return;
     }
     // TLS (passed through, balanced per connection; SNI is only logged) and opaque TCP.
+    const hold =
+      started === undefined
+        ? undefined
+        : holdForFirstSpeaker(
+            { requestLineTimeoutMs: this.deps.requestLineTimeoutMs },
+            {
+              http: (client, late) => this.dispatch(client as Socket, target, late),
+              incomplete: (client) => this.refuseIncomplete(client as Socket, target, started),
+            },
+          );
     forwardTcp(socket, entry.selector, {
       connectTimeoutMs: this.deps.connectTimeoutMs,
       dial: this.deps.dial,
       telemetry: { telemetry: this.deps.telemetry, reporter: 'source', source: this.deps.self, destination, flags: [] },
+      hold,
     });
   }
 }

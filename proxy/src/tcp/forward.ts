@@ -30,8 +30,27 @@ export interface TcpForwardOptions {
     readonly mtls?: boolean;
     readonly flags?: readonly ResponseFlag[];
   };
-  /** Called once when both directions are done. */
+  /** Called once when both directions are done (not after `ForwardGate.release`). */
   readonly onClose?: (result: TcpForwardResult) => void;
+  /**
+   * Holds the client's bytes once the upstream is connected: the upstream's bytes flow to the
+   * client at once, the client's only after `gate.forward()`. For a caller that must see who
+   * speaks first (a client that turns out to send HTTP is taken back with `gate.release()`).
+   */
+  readonly hold?: (client: Socket, gate: ForwardGate) => void;
+}
+
+/** What a `hold` callback steers a connection with. */
+export interface ForwardGate {
+  /** Calls `listener` once when the upstream sends its first byte or ends (at once if it already did). */
+  onUpstreamSpoke(listener: () => void): void;
+  /** Carries the client's bytes from now on; `leftover` (read from a client that has ended) is sent first. */
+  forward(leftover?: Buffer): void;
+  /**
+   * Lets go of the client: the upstream connection is closed and nothing is recorded; the client,
+   * with its unread bytes, is the caller's again. Only before the upstream spoke.
+   */
+  release(): void;
 }
 
 /** Connects `client` (paused, unread) to an endpoint of `selector`, retrying other endpoints on connect failure. */
@@ -50,33 +69,69 @@ export function forwardTcp(client: Socket, selector: UpstreamSelector, options: 
   armConnectTimeout(dialed, options.connectTimeoutMs);
   let connected = false;
   let finished = false;
+  let released = false;
+  let forwarding = false;
   let record: TcpRecord | undefined;
   const totals = () => ({ sent: upstream.bytesRead, received: upstream.bytesWritten });
+  const startRecord = (): void => {
+    const t = options.telemetry;
+    if (!t || record) return;
+    record = t.telemetry.startTcp({
+      reporter: t.reporter,
+      source: t.source,
+      destination: { ...t.destination, ...endpoint.peer },
+      mtls: t.mtls ?? dialed.mtls,
+      upstream: endpoint.key,
+      downstream: hostPort(client.remoteAddress, client.remotePort),
+    });
+  };
   const finish = (error?: string): void => {
     if (finished) return;
     finished = true;
     lease.release();
+    // A held connection that closed before its client's bytes flowed is still one connection.
+    if (connected) startRecord();
     record?.end({ ...totals(), flags: error ? ['UR'] : undefined, error });
     options.onClose?.({ upstream: endpoint.key, sent: upstream.bytesWritten, received: upstream.bytesRead, error });
+  };
+  const forward = (leftover?: Buffer): void => {
+    if (finished || released) return;
+    forwarding = true;
+    startRecord();
+    if (leftover && leftover.length > 0) upstream.write(leftover);
+    client.pipe(upstream);
+    client.resume();
   };
 
   upstream.once(dialed.readyEvent, () => {
     connected = true;
     lease.succeeded();
-    const t = options.telemetry;
-    if (t) {
-      record = t.telemetry.startTcp({
-        reporter: t.reporter,
-        source: t.source,
-        destination: { ...t.destination, ...endpoint.peer },
-        mtls: t.mtls ?? dialed.mtls,
-        upstream: endpoint.key,
-        downstream: hostPort(client.remoteAddress, client.remotePort),
-      });
-    }
-    client.pipe(upstream);
     upstream.pipe(client);
-    client.resume();
+    if (!options.hold) return forward();
+    let spoke = false;
+    const spokeListeners: Array<() => void> = [];
+    const onSpoke = (): void => {
+      if (spoke) return;
+      spoke = true;
+      for (const listener of spokeListeners.splice(0)) listener();
+    };
+    upstream.once('data', onSpoke);
+    upstream.once('end', onSpoke);
+    options.hold(client, {
+      onUpstreamSpoke: (listener) => (spoke ? listener() : void spokeListeners.push(listener)),
+      forward,
+      release: () => {
+        if (finished || spoke) return;
+        released = true;
+        finished = true;
+        lease.release();
+        upstream.unpipe(client);
+        upstream.destroy();
+        client.off('error', onClientError);
+        client.off('close', onClientClose);
+        client.off('end', closeWhenBothEnded);
+      },
+    });
   });
   upstream.on('error', (error: NodeJS.ErrnoException) => {
     if (!connected) {
@@ -97,23 +152,26 @@ export function forwardTcp(client: Socket, selector: UpstreamSelector, options: 
     if (!client.destroyed) client.resetAndDestroy();
     finish(error.code ?? error.message);
   });
-  client.on('error', (error: NodeJS.ErrnoException) => {
+  const onClientError = (error: NodeJS.ErrnoException): void => {
     if (!upstream.destroyed) {
       if (connected && 'resetAndDestroy' in upstream) upstream.resetAndDestroy();
       else upstream.destroy();
     }
     finish(error.code ?? error.message);
-  });
+  };
+  client.on('error', onClientError);
   upstream.on('close', () => {
     if (connected && !client.destroyed && client.writableEnded && client.readableEnded) client.destroy();
     // Also when the client went away while the connect was pending (client 'close' destroyed us):
     // the lease must be released. A failed connect has already finished (no-op here).
     finish(connected ? undefined : 'ECONNABORTED');
   });
-  client.on('close', () => {
+  const onClientClose = (): void => {
     if (!upstream.destroyed && connected && upstream.writableEnded && upstream.readableEnded) upstream.destroy();
-    if (!connected) upstream.destroy();
-  });
+    // Not connected yet, or held: nothing of the client's will ever reach the upstream.
+    if (!connected || !forwarding) upstream.destroy();
+  };
+  client.on('close', onClientClose);
   // Both halves closed: release the sockets (allowHalfOpen keeps them until both FINs are seen).
   const closeWhenBothEnded = (): void => {
     if (client.readableEnded && upstream.readableEnded) {

@@ -86,6 +86,16 @@ describe('AccessLog', () => {
     expect(log.lines()[0]).toMatchObject({ status: 0, upstream: null, source_identity: null, trace_id: null, flags: 'NR,DC' });
   });
 
+  it('writes nothing and reports disabled when switched off, even at info', () => {
+    const log = captureLog('info', { component: 'access' });
+    const access = new AccessLog(log.logger, { enabled: false });
+    expect(access.enabled).toBe(false);
+    access.http({ ...base, protocol: 'http1', method: 'GET', authority: 'a', path: '/', status: 200 });
+    access.tcp({ ...base });
+    expect(log.lines()).toHaveLength(0);
+    expect(AccessLog.off().enabled).toBe(false);
+  });
+
   it('writes nothing and reports disabled when the level is above info', () => {
     const log = captureLog('warn');
     const access = new AccessLog(log.logger);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { DEFAULT_TRACING_ENDPOINTS, telemetryConfigFromEnv, workloadFromPodName } from './config.js';
+import { DEFAULT_SAMPLE_RATE, DEFAULT_TRACING_ENDPOINTS, telemetryConfigFromEnv, workloadFromPodName } from './config.js';
 
 function parse(env: Record<string, string | undefined>) {
   const warnings: string[] = [];
@@ -8,8 +8,9 @@ function parse(env: Record<string, string | undefined>) {
 }
 
 describe('telemetryConfigFromEnv', () => {
-  it('leaves tracing off with sample rate 1 when nothing is set', () => {
-    expect(parse({})).toEqual({ config: { tracing: { exporter: 'none', sampleRate: 1 } }, warnings: [] });
+  it('leaves tracing and the access log off, with sample rate 0.01 (Istio\'s 1 %), when nothing is set', () => {
+    expect(DEFAULT_SAMPLE_RATE).toBe(0.01);
+    expect(parse({})).toEqual({ config: { tracing: { exporter: 'none', sampleRate: 0.01 }, accessLog: false }, warnings: [] });
   });
 
   it('reads an exporter, endpoint and rate', () => {
@@ -26,7 +27,7 @@ describe('telemetryConfigFromEnv', () => {
     expect(parse({ TSMESH_TRACING: 'OTLP' }).config.tracing).toEqual({
       exporter: 'otlp',
       endpoint: DEFAULT_TRACING_ENDPOINTS.otlp,
-      sampleRate: 1,
+      sampleRate: 0.01,
     });
   });
 
@@ -53,10 +54,10 @@ describe('telemetryConfigFromEnv', () => {
     }
   });
 
-  it('warns and falls back to rate 1 for a rate outside 0..1 or not a number', () => {
+  it('warns and falls back to the default rate for a rate outside 0..1 or not a number', () => {
     for (const rate of ['1.5', '-0.1', 'half', 'NaN', 'Infinity']) {
       const { config, warnings } = parse({ TSMESH_TRACING: 'otlp', TSMESH_TRACING_SAMPLE_RATE: rate });
-      expect(config.tracing.sampleRate).toBe(1);
+      expect(config.tracing.sampleRate).toBe(0.01);
       expect(warnings).toEqual([expect.stringContaining(`TSMESH_TRACING_SAMPLE_RATE="${rate}"`)]);
     }
   });
@@ -64,6 +65,19 @@ describe('telemetryConfigFromEnv', () => {
   it('accepts the rate bounds 0 and 1', () => {
     expect(parse({ TSMESH_TRACING_SAMPLE_RATE: '0' }).config.tracing.sampleRate).toBe(0);
     expect(parse({ TSMESH_TRACING_SAMPLE_RATE: '1' }).config.tracing.sampleRate).toBe(1);
+  });
+
+  it('turns the access log on and off with TSMESH_ACCESS_LOG', () => {
+    expect(parse({ TSMESH_ACCESS_LOG: 'on' })).toMatchObject({ config: { accessLog: true }, warnings: [] });
+    expect(parse({ TSMESH_ACCESS_LOG: ' ON ' }).config.accessLog).toBe(true);
+    expect(parse({ TSMESH_ACCESS_LOG: 'off' })).toMatchObject({ config: { accessLog: false }, warnings: [] });
+    expect(parse({ TSMESH_ACCESS_LOG: '' })).toMatchObject({ config: { accessLog: false }, warnings: [] });
+  });
+
+  it('warns and leaves the access log off for a value other than on or off', () => {
+    const { config, warnings } = parse({ TSMESH_ACCESS_LOG: 'yes' });
+    expect(config.accessLog).toBe(false);
+    expect(warnings).toEqual([expect.stringContaining('TSMESH_ACCESS_LOG="yes"')]);
   });
 
   it('returns a frozen config', () => {

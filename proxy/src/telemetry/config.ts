@@ -6,6 +6,7 @@ export const TELEMETRY_ENV = {
   TRACING: 'TSMESH_TRACING',
   TRACING_ENDPOINT: 'TSMESH_TRACING_ENDPOINT',
   TRACING_SAMPLE_RATE: 'TSMESH_TRACING_SAMPLE_RATE',
+  ACCESS_LOG: 'TSMESH_ACCESS_LOG',
 } as const;
 
 export const TRACING_EXPORTERS = ['zipkin', 'otlp', 'none'] as const;
@@ -20,8 +21,16 @@ export const DEFAULT_TRACING_ENDPOINTS = {
 /** The path appended to an endpoint given without one (`http://zipkin:9411`). */
 const DEFAULT_PATHS = { zipkin: '/api/v2/spans', otlp: '/v1/traces' } as const;
 
-/** Everything is traced once tracing is on, unless the rate says otherwise. */
-export const DEFAULT_SAMPLE_RATE = 1;
+/**
+ * One new trace in a hundred, as Istio samples by default: a recorded span costs far more than an
+ * unrecorded one, so tracing every request would cost most of the sidecar's CPU. A caller's
+ * decision (a sampled `traceparent`, B3 debug) is always kept, whatever the rate.
+ */
+export const DEFAULT_SAMPLE_RATE = 0.01;
+
+export const ACCESS_LOG_SWITCH = ['on', 'off'] as const;
+/** The access log costs a JSON line per request; like Istio's, it is off until asked for. */
+export const DEFAULT_ACCESS_LOG = false;
 
 export type TracingConfig =
   | { readonly exporter: 'none'; readonly sampleRate: number }
@@ -29,6 +38,8 @@ export type TracingConfig =
 
 export interface TelemetryConfig {
   readonly tracing: TracingConfig;
+  /** Whether the access log is written (TSMESH_ACCESS_LOG=on); its lines also need the info level. */
+  readonly accessLog: boolean;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -67,10 +78,21 @@ function parseSampleRate(raw: string | undefined, warn: (message: string) => voi
   return DEFAULT_SAMPLE_RATE;
 }
 
+function parseAccessLog(raw: string | undefined, warn: (message: string) => void): boolean {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_ACCESS_LOG;
+  const value = raw.trim().toLowerCase();
+  if (value === 'on') return true;
+  if (value === 'off') return false;
+  const fallback = DEFAULT_ACCESS_LOG ? 'on' : 'off';
+  warn(`${TELEMETRY_ENV.ACCESS_LOG}="${raw}" is not one of ${ACCESS_LOG_SWITCH.join(', ')}; the access log is ${fallback}`);
+  return DEFAULT_ACCESS_LOG;
+}
+
 /**
  * Reads TSMESH_TRACING (`zipkin | otlp | none`, default none), TSMESH_TRACING_ENDPOINT (an
- * http(s) URL; without a path the exporter's usual one is added) and TSMESH_TRACING_SAMPLE_RATE
- * (0..1, default 1). Never throws: each bad value is passed to `warn` and its default used.
+ * http(s) URL; without a path the exporter's usual one is added), TSMESH_TRACING_SAMPLE_RATE
+ * (0..1, default 0.01) and TSMESH_ACCESS_LOG (`on | off`, default off). Never throws: each bad
+ * value is passed to `warn` and its default used.
  */
 export function telemetryConfigFromEnv(env: Env, warn: (message: string) => void): TelemetryConfig {
   const exporter = parseExporter(env[TELEMETRY_ENV.TRACING], warn);
@@ -79,7 +101,8 @@ export function telemetryConfigFromEnv(env: Env, warn: (message: string) => void
     exporter === 'none'
       ? { exporter, sampleRate }
       : { exporter, endpoint: parseEndpoint(env[TELEMETRY_ENV.TRACING_ENDPOINT], exporter, warn), sampleRate };
-  return Object.freeze({ tracing: Object.freeze(tracing) });
+  const accessLog = parseAccessLog(env[TELEMETRY_ENV.ACCESS_LOG], warn);
+  return Object.freeze({ tracing: Object.freeze(tracing), accessLog });
 }
 
 const K8S_SUFFIX = '[bcdfghjklmnpqrstvwxz2456789]';

@@ -19,6 +19,11 @@ export const RESPONSE_FLAGS = {
   DT: 'protocol detect timeout',
   /** Downstream closed or reset before the response completed. */
   DC: 'downstream connection termination',
+  /**
+   * Downstream protocol error: an HTTP request the sidecar could not parse where it must (an
+   * unfinished request line); refused, never passed on as bytes.
+   */
+  DPE: 'downstream protocol error',
   /** Refused by authorization or mTLS policy. */
   RBAC: 'denied by policy',
 } as const;

@@ -1,5 +1,5 @@
-// Trace and span ids the proxy makes itself (no SDK started, or a new trace it must forward), and
-// the sampling decision for a trace without one. Ids come from a pooled CSPRNG buffer: one
+// Trace and span ids the proxy makes itself (for every request it does not record), and the
+// sampling decision for a trace without one. Ids come from a pooled CSPRNG buffer: one
 // syscall per few hundred ids, not one per request.
 import { randomFillSync } from 'node:crypto';
 
@@ -41,4 +41,10 @@ export function sampledAtRate(traceId: string, rate: number): boolean {
   if (!(rate > 0)) return false;
   const low = Number.parseInt(traceId.slice(-14), 16);
   return Number.isFinite(low) && low < rate * RATIO_BITS_SCALE;
+}
+
+/** A sampling decision at `rate` for something without a trace id yet (an opaque TCP connection). */
+export function sampledAtRandom(rate: number): boolean {
+  if (rate >= 1) return true;
+  return rate > 0 && Math.random() < rate;
 }

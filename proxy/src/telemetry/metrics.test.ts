@@ -128,6 +128,41 @@ describe('ProxyMetrics', () => {
     expect(find(text, 'tsmesh_tcp_received_bytes_total')[0]?.value).toBe(49);
   });
 
+  it('keeps one series per label set, however many requests and peer objects', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    for (let i = 0; i < 100; i++) {
+      // Fresh objects with equal values, as the data path makes them: still the same series.
+      metrics.recordRequest(request({ source: { ...peers.source }, destination: { ...peers.destination }, responseCode: i % 4 === 0 ? 503 : 200 }));
+      metrics.recordRequest(request({ reporter: 'destination', mtls: false, grpc: true, grpcStatus: i % 2 }));
+    }
+    const text = await scrape(metrics);
+    const counts = find(text, 'tsmesh_requests_total');
+    expect(counts.map((s) => [s.labels.reporter, s.labels.response_code, s.labels.grpc_status, s.labels.connection_security_policy, s.value])).toEqual([
+      ['source', '503', '', 'mutual_tls', 25],
+      ['source', '200', '', 'mutual_tls', 75],
+      ['destination', '200', '0', 'none', 50],
+      ['destination', '200', '1', 'none', 50],
+    ]);
+    expect(find(text, 'tsmesh_request_duration_seconds_count').map((s) => s.value)).toEqual([25, 75, 50, 50]);
+  });
+
+  it('renders every family with its help and type before anything is recorded', async () => {
+    const text = await scrape(new ProxyMetrics({ defaultMetrics: false }));
+    for (const name of Object.values(METRIC_NAMES)) expect(text.types.has(name)).toBe(true);
+    expect(text.types.get(METRIC_NAMES.requestDuration)).toBe('histogram');
+    expect(find(text, METRIC_NAMES.requests)).toHaveLength(0);
+  });
+
+  it('escapes quotes, backslashes and newlines in label values', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    const odd = 'a"b\\c\nd';
+    metrics.recordRequest(request({ source: { workload: odd } }));
+    metrics.tcpConnection({ ...peers, destination: { service: odd } }).closed();
+    const text = await scrape(metrics);
+    expect(find(text, 'tsmesh_requests_total')[0]?.labels.source_workload).toBe(odd);
+    expect(find(text, 'tsmesh_tcp_closed_total')[0]?.labels.destination_service).toBe(odd);
+  });
+
   it('counts detect timeouts and upstream connect failures', async () => {
     const metrics = new ProxyMetrics({ defaultMetrics: false });
     metrics.protocolDetectTimeout('inbound');

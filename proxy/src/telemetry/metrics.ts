@@ -1,9 +1,14 @@
 // The proxy's Prometheus metrics (served at :15020/metrics): request and TCP metrics with the
 // labels SPEC fixes, a few proxy-health metrics, and the process's default metrics under their
-// standard names (`process_*`, `nodejs_*`: the scrape target already says it is the sidecar), all
-// on a registry owned by one ProxyMetrics (never prom-client's global one).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+// standard names (`process_*`, `nodejs_*`: the scrape target already says it is the sidecar).
+// The per-request and per-connection metrics live in a series table that records without
+// allocating (series.ts); the rest are prom-client metrics on a registry owned by one
+// ProxyMetrics (never prom-client's global one). `render()` writes both.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { SeriesTable, labelValue, type PeerSeries } from './series.js';
 import type { Direction, PeerInfo, Reporter } from './types.js';
+
+export { REQUEST_LABELS, TCP_LABELS, UNKNOWN, grpcStatusLabel, labelValue, responseCodeLabel } from './series.js';
 
 export const METRIC_NAMES = {
   requests: 'tsmesh_requests_total',
@@ -18,48 +23,22 @@ export const METRIC_NAMES = {
   connectFailures: 'tsmesh_upstream_connect_failures_total',
   loopConnections: 'tsmesh_proxy_loop_connections_total',
   loopRestarts: 'tsmesh_proxy_loop_restarts_total',
+  policyDenials: 'tsmesh_policy_denials_total',
 } as const;
 
-const PEER_LABELS = [
-  'reporter',
-  'source_workload',
-  'source_namespace',
-  'destination_service',
-  'destination_workload',
-  'destination_namespace',
-] as const;
-export const TCP_LABELS = [...PEER_LABELS, 'connection_security_policy'] as const;
-export const REQUEST_LABELS = [...PEER_LABELS, 'response_code', 'grpc_status', 'connection_security_policy'] as const;
+/**
+ * Why a connection or request was refused (the `reason` label of tsmesh_policy_denials_total):
+ * `mtls_required` plaintext (or TLS that is not mesh mTLS) on a STRICT port; `mtls_unavailable`
+ * mesh mTLS offered on a STRICT port of a sidecar without identity; `mtls_handshake` a mesh mTLS
+ * handshake that failed (no or bad client certificate, wrong version); `incomplete_http` an HTTP
+ * request line begun and not finished in time, which the sidecar will not pass on unparsed.
+ */
+export type DenialReason = 'mtls_required' | 'mtls_unavailable' | 'mtls_handshake' | 'incomplete_http';
 
 /** Request latency buckets in seconds: 0.5 ms (a local hop) to 30 s (a long call or a timeout). */
 export const DURATION_BUCKETS: readonly number[] = Object.freeze([
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ]);
-
-export const UNKNOWN = 'unknown';
-// Kubernetes names are at most 253 characters; anything longer is not a name we should trust.
-const MAX_LABEL_LENGTH = 253;
-
-type TcpLabels = Record<(typeof TCP_LABELS)[number], string>;
-type RequestLabels = Record<(typeof REQUEST_LABELS)[number], string>;
-
-/** A metric label value: missing or empty becomes `unknown`; overlong values are cut. */
-export function labelValue(value: string | undefined): string {
-  if (value === undefined || value === '') return UNKNOWN;
-  return value.length > MAX_LABEL_LENGTH ? value.slice(0, MAX_LABEL_LENGTH) : value;
-}
-
-/** `response_code`: the HTTP status sent downstream, `0` when none was (reset, client gone). */
-export function responseCodeLabel(status: number | undefined): string {
-  if (status === undefined || status === 0) return '0';
-  return Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : UNKNOWN;
-}
-
-/** `grpc_status`: empty for non-gRPC requests; a gRPC request without a status is `unknown`. */
-export function grpcStatusLabel(grpc: boolean, status: number | undefined): string {
-  if (!grpc) return '';
-  return status !== undefined && Number.isInteger(status) && status >= 0 && status <= 16 ? String(status) : UNKNOWN;
-}
 
 /** The labels shared by both sides of a call. */
 export interface CallPeers {
@@ -92,18 +71,27 @@ export interface ProxyMetricsOptions {
   readonly defaultMetrics?: boolean;
 }
 
+const HELP = {
+  requests: 'Requests handled by the proxy, counted when they end.',
+  requestDuration: 'Duration of requests handled by the proxy, from the first byte of the request to the end of the response.',
+  tcpOpened: 'Opaque TCP connections opened.',
+  tcpClosed: 'Opaque TCP connections closed.',
+  tcpSentBytes: 'Bytes of opaque TCP connections sent towards the side that opened the connection (responses).',
+  tcpReceivedBytes: 'Bytes of opaque TCP connections received from the side that opened the connection (requests).',
+} as const;
+
+function family(key: keyof typeof HELP): { name: string; help: string } {
+  return { name: METRIC_NAMES[key], help: HELP[key] };
+}
+
 export class ProxyMetrics {
-  /** The registry behind `render()`; register other proxy metrics here. */
+  /** The registry of the proxy-health and process metrics; `render()` adds the request and TCP ones. */
   readonly registry: Registry;
-  private readonly requests: Counter<(typeof REQUEST_LABELS)[number]>;
-  private readonly duration: Histogram<(typeof REQUEST_LABELS)[number]>;
-  private readonly tcpOpened: Counter<(typeof TCP_LABELS)[number]>;
-  private readonly tcpClosed: Counter<(typeof TCP_LABELS)[number]>;
-  private readonly tcpSent: Counter<(typeof TCP_LABELS)[number]>;
-  private readonly tcpReceived: Counter<(typeof TCP_LABELS)[number]>;
+  private readonly series = new SeriesTable(DURATION_BUCKETS);
   private readonly detectTimeouts: Counter<'direction'>;
   private readonly connectFailures: Counter<'destination_service'>;
   private readonly h2Protections: Counter<'direction' | 'kind'>;
+  private readonly denials: Counter<'reporter' | 'reason'>;
   private readonly certExpiry: Gauge<'identity'>;
   private readonly loopConnections: Counter<'loop' | 'direction'>;
   private readonly loopRestarts: Counter<'loop'>;
@@ -112,46 +100,9 @@ export class ProxyMetrics {
     const registry = new Registry();
     this.registry = registry;
     const registers = [registry];
-    this.requests = new Counter({
-      name: METRIC_NAMES.requests,
-      help: 'Requests handled by the proxy, counted when they end.',
-      labelNames: REQUEST_LABELS,
-      registers,
-    });
-    this.duration = new Histogram({
-      name: METRIC_NAMES.requestDuration,
-      help: 'Duration of requests handled by the proxy, from the first byte of the request to the end of the response.',
-      labelNames: REQUEST_LABELS,
-      buckets: [...DURATION_BUCKETS],
-      registers,
-    });
-    this.tcpOpened = new Counter({
-      name: METRIC_NAMES.tcpOpened,
-      help: 'Opaque TCP connections opened.',
-      labelNames: TCP_LABELS,
-      registers,
-    });
-    this.tcpClosed = new Counter({
-      name: METRIC_NAMES.tcpClosed,
-      help: 'Opaque TCP connections closed.',
-      labelNames: TCP_LABELS,
-      registers,
-    });
-    this.tcpSent = new Counter({
-      name: METRIC_NAMES.tcpSentBytes,
-      help: 'Bytes of opaque TCP connections sent towards the side that opened the connection (responses).',
-      labelNames: TCP_LABELS,
-      registers,
-    });
-    this.tcpReceived = new Counter({
-      name: METRIC_NAMES.tcpReceivedBytes,
-      help: 'Bytes of opaque TCP connections received from the side that opened the connection (requests).',
-      labelNames: TCP_LABELS,
-      registers,
-    });
     this.detectTimeouts = new Counter({
       name: METRIC_NAMES.detectTimeouts,
-      help: 'Connections whose protocol detection timed out (then treated as opaque TCP).',
+      help: 'Connections whose protocol detection timed out (silent ones are then opaque TCP; an unfinished HTTP request line is refused).',
       labelNames: ['direction'],
       registers,
     });
@@ -165,6 +116,12 @@ export class ProxyMetrics {
       name: METRIC_NAMES.h2Protections,
       help: 'What the HTTP/2 codec refused or cut, by kind (rapid_reset, continuation_flood, header_list_too_large, control_flood, ...).',
       labelNames: ['direction', 'kind'],
+      registers,
+    });
+    this.denials = new Counter({
+      name: METRIC_NAMES.policyDenials,
+      help: 'Connections and requests refused by policy (mTLS mode, a request the sidecar will not pass on unparsed), by reason.',
+      labelNames: ['reporter', 'reason'],
       registers,
     });
     this.certExpiry = new Gauge({
@@ -194,47 +151,29 @@ export class ProxyMetrics {
     return this.registry.contentType;
   }
 
-  /** Counts one finished request and observes its duration. */
+  /** Counts one finished request and observes its duration. Allocates nothing once its labels were seen. */
   recordRequest(sample: RequestSample): void {
-    const labels: RequestLabels = {
-      reporter: sample.reporter,
-      source_workload: labelValue(sample.source.workload),
-      source_namespace: labelValue(sample.source.namespace),
-      destination_service: labelValue(sample.destination.service),
-      destination_workload: labelValue(sample.destination.workload),
-      destination_namespace: labelValue(sample.destination.namespace),
-      response_code: responseCodeLabel(sample.responseCode),
-      grpc_status: grpcStatusLabel(sample.grpc, sample.grpcStatus),
-      connection_security_policy: sample.mtls ? 'mutual_tls' : 'none',
-    };
-    this.requests.inc(labels);
-    this.duration.observe(labels, sample.durationSeconds >= 0 ? sample.durationSeconds : 0);
+    const seconds = sample.durationSeconds;
+    this.series
+      .peers(sample.reporter, sample.source, sample.destination, sample.mtls)
+      .request(sample.responseCode, sample.grpc, sample.grpcStatus, Number.isFinite(seconds) && seconds > 0 ? seconds : 0);
   }
 
-  /** Counts a TCP connection as opened; the returned handle records its bytes and its close. */
+  /** Counts a TCP connection as opened; the returned handle (shared by its peer set) records its bytes and its close. */
   tcpConnection(peers: CallPeers): TcpConnectionMetrics {
-    const labels: TcpLabels = {
-      reporter: peers.reporter,
-      source_workload: labelValue(peers.source.workload),
-      source_namespace: labelValue(peers.source.namespace),
-      destination_service: labelValue(peers.destination.service),
-      destination_workload: labelValue(peers.destination.workload),
-      destination_namespace: labelValue(peers.destination.namespace),
-      connection_security_policy: peers.mtls ? 'mutual_tls' : 'none',
-    };
-    this.tcpOpened.inc(labels);
-    return {
-      bytes: (sent, received) => {
-        if (sent > 0) this.tcpSent.inc(labels, sent);
-        if (received > 0) this.tcpReceived.inc(labels, received);
-      },
-      closed: () => this.tcpClosed.inc(labels),
-    };
+    const series: PeerSeries = this.series.peers(peers.reporter, peers.source, peers.destination, peers.mtls);
+    series.tcpOpened++;
+    return series;
   }
 
   /** Counts a protocol detection that timed out. */
   protocolDetectTimeout(direction: Direction): void {
     this.detectTimeouts.inc({ direction });
+  }
+
+  /** Counts one connection or request refused by policy, on the `reporter` side. */
+  policyDenied(reporter: Reporter, reason: DenialReason): void {
+    this.denials.inc({ reporter, reason });
   }
 
   /** Counts one action of an HTTP/2 protection (limits.ts) on the `direction` side. */
@@ -268,8 +207,32 @@ export class ProxyMetrics {
     }
   }
 
-  /** The Prometheus text exposition of every metric in the registry. */
-  render(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * Every metric, request and TCP series included, in prom-client's `getMetricsAsJSON()` shape:
+   * what an event loop sends the main thread, which merges the loops into one `/metrics`.
+   */
+  async json(): Promise<Awaited<ReturnType<Registry['getMetricsAsJSON']>>> {
+    const table = this.series;
+    const own = [
+      ...table.requestsJson(family('requests'), family('requestDuration')),
+      table.tcpJson(family('tcpOpened'), (s) => s.tcpOpened),
+      table.tcpJson(family('tcpClosed'), (s) => s.tcpClosed),
+      table.tcpJson(family('tcpSentBytes'), (s) => s.tcpSent),
+      table.tcpJson(family('tcpReceivedBytes'), (s) => s.tcpReceived),
+    ];
+    return [...(own as unknown as Awaited<ReturnType<Registry['getMetricsAsJSON']>>), ...(await this.registry.getMetricsAsJSON())];
+  }
+
+  /** The Prometheus text exposition: the request and TCP metrics, then every metric in the registry. */
+  async render(): Promise<string> {
+    const table = this.series;
+    const families = [
+      ...table.renderRequests(family('requests'), family('requestDuration')),
+      table.renderTcp(family('tcpOpened'), (s) => s.tcpOpened),
+      table.renderTcp(family('tcpClosed'), (s) => s.tcpClosed),
+      table.renderTcp(family('tcpSentBytes'), (s) => s.tcpSent),
+      table.renderTcp(family('tcpReceivedBytes'), (s) => s.tcpReceived),
+    ];
+    return `${families.join('\n\n')}\n\n${await this.registry.metrics()}`;
   }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { AccessLog } from './access-log.js';
 import { TRACE_HEADERS, extract } from './context.js';
-import { ProxyMetrics } from './metrics.js';
+import { METRIC_NAMES, ProxyMetrics } from './metrics.js';
 import { RequestTelemetry, type RequestInfo } from './observer.js';
 import { captureLog } from './testing/log-capture.js';
 import { memoryTracer } from './testing/memory-tracer.js';
@@ -276,5 +276,46 @@ describe('RequestTelemetry TCP connections', () => {
   it('has no trace when tracing is off', () => {
     const telemetry = new RequestTelemetry({ metrics: new ProxyMetrics({ defaultMetrics: false }), accessLog: new AccessLog(captureLog('silent').logger) });
     expect(telemetry.startTcp(info).traceId).toBeUndefined();
+  });
+});
+
+describe('RequestTelemetry denials', () => {
+  it('counts a refused connection by reporter and reason and writes its access-log line with the flag and reason', async () => {
+    const { telemetry, metrics, log, exporter } = setup();
+    telemetry.denied({
+      reporter: 'destination',
+      reason: 'mtls_required',
+      flags: ['RBAC'],
+      source: {},
+      destination: { ...reviews, workload: 'reviews-v1' },
+      mtls: false,
+      downstream: '10.0.0.3:51000',
+      durationMs: 12.5,
+    });
+    telemetry.denied({ reporter: 'source', reason: 'incomplete_http', flags: ['DPE'], source: productpage, destination: reviews, mtls: false });
+    const text = parseExposition(await metrics.render());
+    expect(find(text, METRIC_NAMES.policyDenials, { reporter: 'destination', reason: 'mtls_required' })[0]?.value).toBe(1);
+    expect(find(text, METRIC_NAMES.policyDenials, { reporter: 'source', reason: 'incomplete_http' })[0]?.value).toBe(1);
+    expect(log.lines()).toEqual([
+      expect.objectContaining({
+        component: 'access',
+        type: 'tcp',
+        reporter: 'destination',
+        direction: 'inbound',
+        duration_ms: 12.5,
+        bytes_sent: 0,
+        bytes_received: 0,
+        downstream: '10.0.0.3:51000',
+        source_identity: null,
+        destination_service: reviews.service,
+        mtls: false,
+        flags: 'RBAC',
+        reason: 'mtls_required',
+      }),
+      expect.objectContaining({ reporter: 'source', direction: 'outbound', flags: 'DPE', reason: 'incomplete_http' }),
+    ]);
+    // A refusal is not a connection that was carried: no TCP series, no span.
+    expect(text.samples.filter((s) => s.name.startsWith('tsmesh_tcp_'))).toEqual([]);
+    expect(exporter.getFinishedSpans()).toEqual([]);
   });
 });

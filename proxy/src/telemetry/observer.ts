@@ -1,7 +1,8 @@
 // The one telemetry facade the data path calls: `startRequest` when a request's headers arrive,
 // `response` when its response does, `end` when it is done; `startTcp`/`end` for an opaque
-// connection. Each finished request or connection is recorded exactly once in metrics, a span and
-// the access log. Nothing here throws into the caller: failures are logged (rate-limited).
+// connection; `denied` for one refused by policy. Each finished request or connection is recorded
+// exactly once in metrics, a span and the access log. Nothing here throws into the caller:
+// failures are logged (rate-limited).
 import { logger, type Logger } from '@tsmesh/common';
 import type { Attributes } from '@opentelemetry/api';
 import { AccessLog } from './access-log.js';
@@ -9,7 +10,7 @@ import { ATTR, pathOnly, peerAttributes, requestAttributes, requestSpanName, tcp
 import { b3StyleOf, extract, inject, type HeaderSource } from './context.js';
 import { formatFlags, type ResponseFlag } from './flags.js';
 import { RateLimitedLog } from './log-limit.js';
-import type { ProxyMetrics } from './metrics.js';
+import type { DenialReason, ProxyMetrics } from './metrics.js';
 import { ProxyTracer, type SpanHandle } from './tracing.js';
 import { directionOf, type Direction, type HttpProtocol, type PeerInfo, type Reporter } from './types.js';
 
@@ -102,11 +103,27 @@ export interface TcpRecord {
   end(result: TcpEnd): void;
 }
 
+/** A connection the sidecar refused before forwarding anything (mTLS policy, unparsable HTTP). */
+export interface DenialInfo {
+  readonly reporter: Reporter;
+  readonly direction?: Direction | undefined;
+  readonly reason: DenialReason;
+  /** `RBAC` for a policy refusal, `DPE` for a request the sidecar would not pass on unparsed. */
+  readonly flags: readonly ResponseFlag[];
+  readonly source: PeerInfo;
+  readonly destination: PeerInfo;
+  readonly mtls: boolean;
+  /** The downstream peer, `ip:port`. */
+  readonly downstream?: string | undefined;
+  /** How long the connection was held before the refusal. */
+  readonly durationMs?: number | undefined;
+}
+
 export interface RequestTelemetryOptions {
   readonly metrics: ProxyMetrics;
   /** Default: a ProxyTracer on the global API tracer at sample rate 1. */
   readonly tracer?: ProxyTracer;
-  /** Default: the `access` component logger. */
+  /** Default: none written (the sidecar's default, TSMESH_ACCESS_LOG=off). */
   readonly accessLog?: AccessLog;
   /** Monotonic milliseconds; default `performance.now`. */
   readonly now?: () => number;
@@ -348,6 +365,27 @@ class Recorder {
     }
   }
 
+  /** Called once per refused connection. */
+  finishDenial(info: DenialInfo): void {
+    this.metrics.policyDenied(info.reporter, info.reason);
+    if (this.accessLog.enabled) {
+      this.accessLog.tcp({
+        reporter: info.reporter,
+        direction: info.direction ?? directionOf(info.reporter),
+        durationMs: info.durationMs ?? 0,
+        bytesSent: 0,
+        bytesReceived: 0,
+        downstream: info.downstream,
+        sourceIdentity: info.source.identity,
+        destinationIdentity: info.destination.identity,
+        destinationService: info.destination.service,
+        mtls: info.mtls,
+        flags: info.flags,
+        reason: info.reason,
+      });
+    }
+  }
+
   /** Logs a failure of telemetry itself, at most once per interval. */
   failed(where: string, error: unknown): void {
     try {
@@ -368,7 +406,7 @@ export class RequestTelemetry {
     this.recorder = new Recorder(
       options.metrics,
       options.tracer ?? new ProxyTracer(),
-      options.accessLog ?? new AccessLog(),
+      options.accessLog ?? AccessLog.off(),
       options.now ?? (() => performance.now()),
       options.log ?? logger('telemetry'),
     );
@@ -380,7 +418,8 @@ export class RequestTelemetry {
       const startedAt = this.recorder.now();
       const span = this.recorder.tracer.startSpan({
         kind: info.reporter === 'source' ? 'client' : 'server',
-        name: requestSpanName(info),
+        // Built only if the request is sampled, like the attributes.
+        name: () => requestSpanName(info),
         parent: extract(info.headers),
         attributes: () => requestAttributes(info),
       });
@@ -391,6 +430,18 @@ export class RequestTelemetry {
     }
   }
 
+  /**
+   * Records a refused connection: counts it in tsmesh_policy_denials_total (reporter, reason) and
+   * writes its access-log line (`type: "tcp"`, the flags, `reason`). Never throws.
+   */
+  denied(info: DenialInfo): void {
+    try {
+      this.recorder.finishDenial(info);
+    } catch (error) {
+      this.recorder.failed('denied', error);
+    }
+  }
+
   /** Starts recording an opaque TCP connection: counts it opened, starts its span. Never throws. */
   startTcp(info: TcpInfo): TcpRecord {
     try {
@@ -398,7 +449,7 @@ export class RequestTelemetry {
       const metrics = this.metrics.tcpConnection(info);
       const span = this.recorder.tracer.startConnectionSpan({
         kind: info.reporter === 'source' ? 'client' : 'server',
-        name: info.destination.service !== undefined ? `tcp ${info.destination.service}` : 'tcp',
+        name: () => (info.destination.service !== undefined ? `tcp ${info.destination.service}` : 'tcp'),
         attributes: () => tcpAttributes(info),
       });
       return new TcpConnection(this.recorder, info, metrics, span, startedAt);

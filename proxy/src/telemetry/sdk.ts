@@ -1,17 +1,20 @@
-// Starts the OpenTelemetry SDK for a program's entry point (never for a library): the exporter
-// TSMESH_TRACING names behind a bounded batch processor, a parent-based ratio sampler and the
-// workload's resource. An unreachable collector costs bounded memory and a log line per interval;
-// it never fails or slows a request.
-import { DiagLogLevel, context, diag, trace, type DiagLogger } from '@opentelemetry/api';
+// Starts the OpenTelemetry trace SDK for a program's entry point (never for a library): a basic
+// tracer provider with the exporter TSMESH_TRACING names behind a bounded batch processor, and the
+// workload's resource, registered as the API's global tracer provider. Only the trace SDK and the
+// two exporters are loaded (not sdk-node, which brings every exporter, metrics and logs). No
+// context manager is registered: the proxy hands each span its parent context explicitly.
+// An unreachable collector costs bounded memory and a log line per interval; it never fails or
+// slows a request.
+import { DiagLogLevel, diag, trace, type DiagLogger } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { defaultResource, detectResources, hostDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import {
+  AlwaysOnSampler,
+  BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
-  TraceIdRatioBasedSampler,
   type ReadableSpan,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
@@ -172,8 +175,8 @@ function withTimeout(work: Promise<void>, ms: number): Promise<void> {
 }
 
 /**
- * Starts the SDK and registers it with @opentelemetry/api, so every ProxyTracer records through
- * it. With `exporter: 'none'` nothing starts. Only one SDK runs per process: a second start while
+ * Starts the trace SDK and registers it with @opentelemetry/api, so every ProxyTracer records
+ * through it. With `exporter: 'none'` nothing starts. Only one SDK runs per process: a second start while
  * one runs is logged and does nothing. Never throws: a failure to start leaves tracing off.
  */
 export function startTelemetrySdk(options: TelemetrySdkOptions, log: Logger = logger('telemetry.export')): TelemetrySdk {
@@ -199,18 +202,21 @@ export function startTelemetrySdk(options: TelemetrySdkOptions, log: Logger = lo
       ...options.resourceAttributes,
     };
     diag.setLogger(diagLogger(failures), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
-    const sdk = new NodeSDK({
-      serviceName: service.name,
-      resource: resourceFromAttributes(resourceAttributes),
+    const provider = new BasicTracerProvider({
+      resource: defaultResource()
+        .merge(detectResources({ detectors: [hostDetector, processDetector] }))
+        .merge(resourceFromAttributes({ ...resourceAttributes, 'service.name': service.name })),
+      // ProxyTracer (tracing.ts) samples at TSMESH_TRACING_SAMPLE_RATE before it starts a span, and
+      // starts spans only for sampled requests: the SDK records what it is given. Parent-based, so
+      // that a span under an unsampled parent (never started by the proxy) would still not record.
+      sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
       spanProcessors: [processor],
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(tracing.sampleRate) }),
-      // The proxy propagates context itself (context.ts) and exports no OTel metrics or logs.
-      textMapPropagator: null,
-      metricReaders: [],
-      logRecordProcessors: [],
-      instrumentations: [],
     });
-    sdk.start();
+    if (!trace.setGlobalTracerProvider(provider)) {
+      log.warn('a tracer provider is already registered; not starting another');
+      void provider.shutdown().catch(() => undefined);
+      return DISABLED;
+    }
     running = true;
     log.info({ exporter: tracing.exporter, endpoint: tracing.endpoint, sampleRate: tracing.sampleRate }, 'tracing on');
     let stopped: Promise<void> | undefined;
@@ -220,11 +226,10 @@ export function startTelemetrySdk(options: TelemetrySdkOptions, log: Logger = lo
       forceFlush: () => processor.forceFlush().catch(() => undefined),
       shutdown: () => {
         stopped ??= withTimeout(
-          sdk.shutdown().catch((error: unknown) => log.warn({ err: error }, 'stopping the telemetry SDK failed')),
+          provider.shutdown().catch((error: unknown) => log.warn({ err: error }, 'stopping the telemetry SDK failed')),
           options.shutdownTimeoutMs ?? 5000,
         ).finally(() => {
           trace.disable();
-          context.disable();
           diag.disable();
           running = false;
         });

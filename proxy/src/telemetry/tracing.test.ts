@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { isSpanId, isTraceId, type TraceContext } from './context.js';
 import { sampledAtRate } from './ids.js';
 import { memoryTracer } from './testing/memory-tracer.js';
@@ -144,8 +144,62 @@ describe('ProxyTracer with an SDK', () => {
     const unsampled = tracer.startSpan({ kind: 'client', name: 'GET', parent: { ...parent, sampled: false } });
     unsampled.end();
     expect(exporter.getFinishedSpans()).toHaveLength(20);
-    expect(unsampled.context.sampled).toBe(false);
-    expect(unsampled.context.spanId).not.toBe(S);
+    // Not recorded, so no span id of its own: the caller's context goes on unchanged, unsampled.
+    expect(unsampled.recording).toBe(false);
+    expect(unsampled.context).toMatchObject({ traceId: T, spanId: S, sampled: false, traceState: 'vendor=x' });
+  });
+
+  it('never asks the tracer for an unsampled span, nor builds its name or attributes', () => {
+    const started: string[] = [];
+    const counting = {
+      startSpan: (name: string) => {
+        started.push(name);
+        return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+      },
+    };
+    let built = 0;
+    const lazy = { name: () => `GET ${++built}`, attributes: () => ({ n: ++built }) };
+    const never = new ProxyTracer({ sampleRate: 0, tracer: counting as unknown as Tracer });
+    const root = never.startSpan({ kind: 'client', ...lazy });
+    const deferred = never.startSpan({ kind: 'client', ...lazy, parent: { traceId: T, spanId: S, sampled: undefined } });
+    const declined = new ProxyTracer({ sampleRate: 1, tracer: counting as unknown as Tracer }).startSpan({
+      kind: 'server',
+      ...lazy,
+      parent: { ...parent, sampled: false },
+    });
+    for (const span of [root, deferred, declined]) {
+      span.setAttributes(lazy.attributes);
+      span.setResponse(200);
+      span.end();
+      expect(span.recording).toBe(false);
+      expect(span.context.sampled).toBe(false);
+    }
+    expect(never.startConnectionSpan({ kind: 'client', ...lazy })).toBeUndefined();
+    expect(started).toEqual([]);
+    expect(built).toBe(0);
+  });
+
+  it('builds the name and attributes of a sampled span once', () => {
+    const { tracer, exporter } = memoryTracer(1);
+    let built = 0;
+    tracer.startSpan({ kind: 'client', name: () => `GET ${++built}`, attributes: () => ({ n: ++built }) }).end();
+    expect(exporter.getFinishedSpans().map((s) => [s.name, s.attributes['n']])).toEqual([['GET 1', 2]]);
+  });
+
+  it('samples new traces at the rate once: the SDK records every span the proxy starts', () => {
+    const { tracer, exporter } = memoryTracer(0.5);
+    const spans = Array.from({ length: 2000 }, () => tracer.startSpan({ kind: 'client', name: 'GET' }));
+    for (const span of spans) span.end();
+    const share = exporter.getFinishedSpans().length / spans.length;
+    expect(share).toBeGreaterThan(0.42);
+    expect(share).toBeLessThan(0.58);
+    expect(spans.filter((s) => s.context.sampled).length).toBe(exporter.getFinishedSpans().length);
+  });
+
+  it('records no connection span at rate 0', () => {
+    const { tracer, exporter } = memoryTracer(0);
+    expect(tracer.startConnectionSpan({ kind: 'server', name: 'tcp' })).toBeUndefined();
+    expect(exporter.getFinishedSpans()).toHaveLength(0);
   });
 
   it('records a connection span as a new trace', () => {

@@ -2,26 +2,31 @@
 // receiving one, a connection span per opaque TCP connection. Built on @opentelemetry/api alone;
 // whether spans are recorded and exported is up to the SDK the entry point starts (sdk.ts).
 //
-// Without an SDK the API's tracer is a no-op and its spans carry no ids of their own. The
-// proxy then forwards the incoming context unchanged (apps' spans still form one tree), and for a
-// request without context makes a trace id and span id itself, sampled at the configured rate, so
-// the hops downstream share a trace id.
+// The proxy makes every sampling decision itself, before it asks the tracer for anything: an
+// unsampled request (99 in 100 at the default rate) gets a small non-recording handle and never
+// reaches the SDK, and its span name and attributes are never built. Only a sampled request
+// starts a span on the tracer, as a child of the incoming context when there is one.
+//
+// A span id of the proxy's own is propagated only for a span that is recorded. Otherwise (the
+// request is not sampled, or no SDK runs) the proxy forwards the incoming context unchanged with
+// the decision made (apps' spans still form one tree), and for a request without context makes a
+// trace id and span id itself, so the hops downstream share a trace id and the decision.
 import {
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   TraceFlags,
   createTraceState,
-  isSpanContextValid,
   trace,
   type Attributes,
+  type Context,
   type Span,
   type SpanContext,
   type Tracer,
 } from '@opentelemetry/api';
 import { ATTR } from './attributes.js';
 import type { TraceContext } from './context.js';
-import { newSpanId, newTraceId, sampledAtRate } from './ids.js';
+import { newSpanId, newTraceId, sampledAtRandom, sampledAtRate } from './ids.js';
 
 export const TRACER_NAME = 'tsmesh-proxy';
 
@@ -30,9 +35,12 @@ export type SpanKindName = 'client' | 'server';
 /** Span attributes, or a function making them, called only when the span is recorded. */
 export type LazyAttributes = Attributes | (() => Attributes);
 
+/** A span name, or a function making it, called only when the span is recorded. */
+export type LazyName = string | (() => string);
+
 export interface SpanStart {
   readonly kind: SpanKindName;
-  readonly name: string;
+  readonly name: LazyName;
   /** The incoming context (from `extract`); absent: the span starts a new trace. */
   readonly parent?: TraceContext | undefined;
   readonly attributes?: LazyAttributes | undefined;
@@ -60,9 +68,16 @@ export interface SpanHandle {
 }
 
 export interface ProxyTracerOptions {
-  /** Rate (0..1) for traces the proxy starts or whose caller deferred the decision. Default 1. */
+  /**
+   * Rate (0..1) for traces the proxy starts or whose caller deferred the decision. Default 1 here;
+   * the sidecar passes its configured rate (TSMESH_TRACING_SAMPLE_RATE, default 0.01).
+   */
   readonly sampleRate?: number;
-  /** The tracer to use; default the global API tracer (an SDK's once one is started). */
+  /**
+   * The tracer to use; default the global API tracer (an SDK's once one is started). It is asked
+   * only for sampled spans, so its sampler should record what it is given (sdk.ts: parent-based,
+   * roots always on).
+   */
   readonly tracer?: Tracer;
 }
 
@@ -87,29 +102,40 @@ function resolve(attributes: LazyAttributes): Attributes {
   return typeof attributes === 'function' ? attributes() : attributes;
 }
 
-class OtelSpanHandle implements SpanHandle {
+/** A span that is not recorded: it carries the context to propagate and ignores the rest. */
+class UnrecordedSpan implements SpanHandle {
+  readonly recording = false;
+
+  constructor(readonly context: TraceContext) {}
+
+  setAttributes(): void {}
+
+  setResponse(): void {}
+
+  end(): void {}
+}
+
+/** A span the SDK records. */
+class RecordedSpan implements SpanHandle {
+  readonly recording = true;
   private status: number | undefined;
   private grpcStatus: number | undefined;
   private ended = false;
-  readonly recording: boolean;
 
   constructor(
     private readonly span: Span,
     private readonly kind: SpanKindName,
     readonly context: TraceContext,
-  ) {
-    this.recording = span.isRecording();
-  }
+  ) {}
 
   setAttributes(attributes: LazyAttributes): void {
-    if (this.recording && !this.ended) this.span.setAttributes(resolve(attributes));
+    if (!this.ended) this.span.setAttributes(resolve(attributes));
   }
 
   setResponse(status: number | undefined, grpcStatus?: number): void {
     if (this.ended) return;
     if (status !== undefined && status !== 0) this.status = status;
     if (grpcStatus !== undefined) this.grpcStatus = grpcStatus;
-    if (!this.recording) return;
     if (this.status !== undefined) this.span.setAttribute(ATTR.HTTP_RESPONSE_STATUS_CODE, this.status);
     if (this.grpcStatus !== undefined) this.span.setAttribute(ATTR.RPC_GRPC_STATUS_CODE, this.grpcStatus);
   }
@@ -117,7 +143,7 @@ class OtelSpanHandle implements SpanHandle {
   end(error?: unknown): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.recording) this.markStatus(error);
+    this.markStatus(error);
     this.span.end();
   }
 
@@ -147,6 +173,10 @@ function clampRate(rate: number | undefined): number {
   return Math.min(1, Math.max(0, rate));
 }
 
+function spanKind(kind: SpanKindName): SpanKind {
+  return kind === 'client' ? SpanKind.CLIENT : SpanKind.SERVER;
+}
+
 export class ProxyTracer {
   readonly sampleRate: number;
   private readonly tracer: Tracer;
@@ -157,69 +187,59 @@ export class ProxyTracer {
   }
 
   /**
-   * Starts a request span, child of `parent` when given. An incoming sampling decision is kept; a
-   * deferred one (B3 without a sampled flag) and a new trace are decided at `sampleRate`.
+   * Starts a request span, child of `parent` when given. An incoming sampling decision is kept
+   * (B3 debug forces sampling); a deferred one (B3 without a sampled flag) and a new trace are
+   * decided at `sampleRate`. Only a sampled span is started on the tracer.
    */
   startSpan(start: SpanStart): SpanHandle {
     const parent = start.parent;
-    let sampled: boolean | undefined;
-    let parentContext = ROOT_CONTEXT;
-    if (parent !== undefined) {
-      sampled = parent.debug === true ? true : (parent.sampled ?? sampledAtRate(parent.traceId, this.sampleRate));
-      const remote: SpanContext = {
-        traceId: parent.traceId,
-        spanId: parent.spanId,
-        traceFlags: sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
-        isRemote: true,
-        ...(parent.traceState !== undefined ? { traceState: createTraceState(parent.traceState) } : {}),
-      };
-      parentContext = trace.setSpanContext(ROOT_CONTEXT, remote);
-    }
-    const kind = start.kind === 'client' ? SpanKind.CLIENT : SpanKind.SERVER;
-    const span = this.tracer.startSpan(start.name, { kind }, parentContext);
-    const own = span.spanContext();
-    let context: TraceContext;
-    if (isSpanContextValid(own) && own.spanId !== parent?.spanId) {
-      context = {
-        traceId: own.traceId,
-        spanId: own.spanId,
-        sampled: (own.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED,
-        ...(parent?.debug === true ? { debug: true } : {}),
-        ...(parent !== undefined ? { parentSpanId: parent.spanId } : {}),
-        ...(parent?.traceState !== undefined ? { traceState: parent.traceState } : {}),
-      };
-    } else if (parent !== undefined) {
-      // No SDK: the proxy is transparent and forwards the caller's context, decision made.
-      context = {
-        traceId: parent.traceId,
-        spanId: parent.spanId,
-        sampled,
-        ...(parent.debug === true ? { debug: true } : {}),
-        ...(parent.parentSpanId !== undefined ? { parentSpanId: parent.parentSpanId } : {}),
-        ...(parent.traceState !== undefined ? { traceState: parent.traceState } : {}),
-      };
-    } else {
+    if (parent === undefined) {
       const traceId = newTraceId();
-      context = { traceId, spanId: newSpanId(), sampled: sampledAtRate(traceId, this.sampleRate) };
+      const sampled = sampledAtRate(traceId, this.sampleRate);
+      const recorded = sampled ? this.record(start, ROOT_CONTEXT, undefined) : undefined;
+      return recorded ?? new UnrecordedSpan({ traceId, spanId: newSpanId(), sampled });
     }
-    const handle = new OtelSpanHandle(span, start.kind, context);
-    if (start.attributes !== undefined) handle.setAttributes(start.attributes);
-    return handle;
+    const sampled = parent.debug === true || (parent.sampled ?? sampledAtRate(parent.traceId, this.sampleRate));
+    // Forwarded unchanged, decision made; the incoming object itself when it already carries it.
+    const forwarded: TraceContext = parent.sampled === sampled ? parent : { ...parent, sampled };
+    if (!sampled) return new UnrecordedSpan(forwarded);
+    const remote: SpanContext = {
+      traceId: parent.traceId,
+      spanId: parent.spanId,
+      traceFlags: TraceFlags.SAMPLED,
+      isRemote: true,
+      ...(parent.traceState !== undefined ? { traceState: createTraceState(parent.traceState) } : {}),
+    };
+    return this.record(start, trace.setSpanContext(ROOT_CONTEXT, remote), parent) ?? new UnrecordedSpan(forwarded);
   }
 
   /**
-   * Starts the span of an opaque TCP connection (a new trace: TCP carries no context), or returns
-   * `undefined` when it would not be recorded (no SDK, or not sampled).
+   * Starts the span of an opaque TCP connection (a new trace: TCP carries no context), sampled at
+   * `sampleRate`, or returns `undefined` when it would not be recorded (not sampled, or no SDK).
    */
   startConnectionSpan(start: Omit<SpanStart, 'parent'>): SpanHandle | undefined {
-    const kind = start.kind === 'client' ? SpanKind.CLIENT : SpanKind.SERVER;
-    const span = this.tracer.startSpan(start.name, { kind }, ROOT_CONTEXT);
+    if (!sampledAtRandom(this.sampleRate)) return undefined;
+    return this.record(start, ROOT_CONTEXT, undefined);
+  }
+
+  /** Starts a sampled span on the tracer; `undefined` when the tracer does not record it (no SDK). */
+  private record(start: SpanStart, parentContext: Context, parent: TraceContext | undefined): SpanHandle | undefined {
+    const name = typeof start.name === 'function' ? start.name() : start.name;
+    const span = this.tracer.startSpan(name, { kind: spanKind(start.kind) }, parentContext);
     if (!span.isRecording()) {
       span.end();
       return undefined;
     }
     const own = span.spanContext();
-    const handle = new OtelSpanHandle(span, start.kind, { traceId: own.traceId, spanId: own.spanId, sampled: true });
+    const context: TraceContext = {
+      traceId: own.traceId,
+      spanId: own.spanId,
+      sampled: true,
+      ...(parent?.debug === true ? { debug: true } : {}),
+      ...(parent !== undefined ? { parentSpanId: parent.spanId } : {}),
+      ...(parent?.traceState !== undefined ? { traceState: parent.traceState } : {}),
+    };
+    const handle = new RecordedSpan(span, start.kind, context);
     if (start.attributes !== undefined) handle.setAttributes(start.attributes);
     return handle;
   }

@@ -207,7 +207,7 @@ describe('tracing reaches the sidecars', () => {
       const options = valueSet === 'zipkin on' ? VALUE_SETS['zipkin on'] : { namespace, set: { 'global.controlPlaneNamespace': namespace, 'zipkin.enabled': 'true' } };
       const objects = await render(options);
       const env = tracingEnv(sidecarEnv(injectorSettings(objects)));
-      expect(env).toEqual({ TSMESH_TRACING: 'zipkin', TSMESH_TRACING_ENDPOINT: `http://zipkin.${namespace}:9411/api/v2/spans`, TSMESH_TRACING_SAMPLE_RATE: '1' });
+      expect(env).toEqual({ TSMESH_TRACING: 'zipkin', TSMESH_TRACING_ENDPOINT: `http://zipkin.${namespace}:9411/api/v2/spans`, TSMESH_TRACING_SAMPLE_RATE: '0.01' });
       const service = one<Service>(objects, 'Service', 'zipkin', namespace);
       expect(service.spec.ports.map((p) => p.port)).toEqual([9411]);
     }
@@ -215,11 +215,25 @@ describe('tracing reaches the sidecars', () => {
 
   test('a provider set explicitly wins over zipkin.enabled', async () => {
     const none = injectorSettings(await render({ set: { 'zipkin.enabled': 'true', 'proxy.tracing.provider': 'none', 'proxy.tracing.endpoint': 'http://ignored:9411' } }));
-    expect(none.proxyTracing).toEqual({ provider: 'none', sampleRate: 1 });
+    expect(none.proxyTracing).toEqual({ provider: 'none', sampleRate: 0.01 });
     const otlp = injectorSettings(await render({ set: { 'zipkin.enabled': 'true', 'proxy.tracing.provider': 'otlp', 'proxy.tracing.sampleRate': '0.1' } }));
     expect(otlp.proxyTracing).toEqual({ provider: 'otlp', sampleRate: 0.1 });
     const zipkin = injectorSettings(await render({ set: { 'zipkin.enabled': 'true', 'proxy.tracing.provider': 'zipkin', 'proxy.tracing.endpoint': 'https://zipkin.example:443/api/v2/spans' } }));
-    expect(zipkin.proxyTracing).toEqual({ provider: 'zipkin', endpoint: 'https://zipkin.example:443/api/v2/spans', sampleRate: 1 });
+    expect(zipkin.proxyTracing).toEqual({ provider: 'zipkin', endpoint: 'https://zipkin.example:443/api/v2/spans', sampleRate: 0.01 });
+  });
+});
+
+describe('the access log reaches the sidecars', () => {
+  test('is off by default: no --proxy-access-log flag, no TSMESH_ACCESS_LOG (the sidecar\'s default: off)', async () => {
+    const objects = await rendered('default values');
+    expect(container(objects, 'tsmesh-injector').args).not.toContain('--proxy-access-log');
+    expect(sidecarEnv(injectorSettings(objects))['TSMESH_ACCESS_LOG']).toBeUndefined();
+  });
+
+  test('proxy.accessLog=true becomes --proxy-access-log on and TSMESH_ACCESS_LOG=on in every sidecar', async () => {
+    const objects = await render({ set: { 'proxy.accessLog': 'true' } });
+    expect(flagValue(container(objects, 'tsmesh-injector').args, '--proxy-access-log')).toBe('on');
+    expect(sidecarEnv(injectorSettings(objects))['TSMESH_ACCESS_LOG']).toBe('on');
   });
 });
 

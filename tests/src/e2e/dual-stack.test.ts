@@ -81,8 +81,8 @@ suite('dual stack: IPv6 capture, balancing and mTLS in network namespaces', () =
       await startWorkload(pod, 'http-server', ['--port', '8080', '--name', pod.name]);
     }
     await Promise.all([
-      ...servers.map((pod) => startSidecar(pod, { meshFile, namespace: NS, serviceAccount: 'greeter', env: caEnv(caPod, serverToken, trustFile) })),
-      startSidecar(client, { meshFile, namespace: NS, serviceAccount: 'shopper', env: caEnv(caPod, clientToken, trustFile) }),
+      ...servers.map((pod) => startSidecar(pod, { meshFile, namespace: NS, serviceAccount: 'greeter', env: { ...caEnv(caPod, serverToken, trustFile), TSMESH_ACCESS_LOG: 'on' } })),
+      startSidecar(client, { meshFile, namespace: NS, serviceAccount: 'shopper', env: { ...caEnv(caPod, clientToken, trustFile), TSMESH_ACCESS_LOG: 'on' } }),
     ]);
   }, 120_000);
 

@@ -148,9 +148,9 @@ suite('identity and mutual TLS in network namespaces', () => {
     ]);
     // "sidecar ready" is logged only once the sidecar holds its certificate.
     await Promise.all([
-      startSidecar(client, { meshFile, namespace: NS, serviceAccount: 'shopper', env: caEnv(caPod, clientToken, trustFile) }),
-      startSidecar(s1, { meshFile, namespace: NS, serviceAccount: 'greeter', env: caEnv(caPod, s1Token, trustFile) }),
-      startSidecar(s2, { meshFile, namespace: NS, serviceAccount: 'impostor', env: caEnv(caPod, s2Token, trustFile) }),
+      startSidecar(client, { meshFile, namespace: NS, serviceAccount: 'shopper', env: { ...caEnv(caPod, clientToken, trustFile), TSMESH_ACCESS_LOG: 'on' } }),
+      startSidecar(s1, { meshFile, namespace: NS, serviceAccount: 'greeter', env: { ...caEnv(caPod, s1Token, trustFile), TSMESH_ACCESS_LOG: 'on' } }),
+      startSidecar(s2, { meshFile, namespace: NS, serviceAccount: 'impostor', env: { ...caEnv(caPod, s2Token, trustFile), TSMESH_ACCESS_LOG: 'on' } }),
     ]);
   }, 120_000);
 

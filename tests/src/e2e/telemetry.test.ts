@@ -88,10 +88,11 @@ suite('telemetry in network namespaces', () => {
     collectorPod = await topology.addPod({ name: 'collector', hostId: 20 });
     zipkinCollector = await startWorkload(collectorPod, 'collector', ['--port', String(ZIPKIN_PORT), '--out', zipkinFile()]);
     await startWorkload(collectorPod, 'collector', ['--port', String(OTLP_PORT), '--out', otlpFile()]);
+    // Every request traced (the sidecar's default rate is 0.01) and the access log on (off by default).
     const tracing: Record<PairName, Record<string, string>> = {
-      zipkin: { TSMESH_TRACING: 'zipkin', TSMESH_TRACING_ENDPOINT: `http://${collectorPod.ip}:${ZIPKIN_PORT}/api/v2/spans`, TSMESH_TRACING_SAMPLE_RATE: '1' },
-      otlp: { TSMESH_TRACING: 'otlp', TSMESH_TRACING_ENDPOINT: `http://${collectorPod.ip}:${OTLP_PORT}/v1/traces` },
-      rate0: { TSMESH_TRACING: 'zipkin', TSMESH_TRACING_ENDPOINT: `http://${collectorPod.ip}:${ZIPKIN_PORT}/api/v2/spans`, TSMESH_TRACING_SAMPLE_RATE: '0' },
+      zipkin: { TSMESH_TRACING: 'zipkin', TSMESH_TRACING_ENDPOINT: `http://${collectorPod.ip}:${ZIPKIN_PORT}/api/v2/spans`, TSMESH_TRACING_SAMPLE_RATE: '1', TSMESH_ACCESS_LOG: 'on' },
+      otlp: { TSMESH_TRACING: 'otlp', TSMESH_TRACING_ENDPOINT: `http://${collectorPod.ip}:${OTLP_PORT}/v1/traces`, TSMESH_TRACING_SAMPLE_RATE: '1', TSMESH_ACCESS_LOG: 'on' },
+      rate0: { TSMESH_TRACING: 'zipkin', TSMESH_TRACING_ENDPOINT: `http://${collectorPod.ip}:${ZIPKIN_PORT}/api/v2/spans`, TSMESH_TRACING_SAMPLE_RATE: '0', TSMESH_ACCESS_LOG: 'on' },
     };
     const names: PairName[] = ['zipkin', 'otlp', 'rate0'];
     const pods = await Promise.all(

@@ -1,11 +1,12 @@
-// Test helper: a ProxyTracer recording into memory through the real SDK tracer and sampler, without
+// Test helper: a ProxyTracer recording into memory through the real SDK tracer and the sampler
+// sdk.ts uses (the ProxyTracer decides at its rate; the SDK records what it is given), without
 // registering anything globally.
 import {
+  AlwaysOnSampler,
   BasicTracerProvider,
   InMemorySpanExporter,
   ParentBasedSampler,
   SimpleSpanProcessor,
-  TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import { ProxyTracer } from '../tracing.js';
 
@@ -17,7 +18,7 @@ export interface MemoryTracer {
 export function memoryTracer(sampleRate = 1): MemoryTracer {
   const exporter = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRate) }),
+    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
     spanProcessors: [new SimpleSpanProcessor(exporter)],
   });
   return { tracer: new ProxyTracer({ sampleRate, tracer: provider.getTracer('test') }), exporter };
