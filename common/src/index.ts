@@ -36,9 +36,9 @@ export {
 } from './mesh/limits.js';
 export { findExcessJsonNesting, findExcessNesting, type NestingExcess } from './mesh/nesting.js';
 export { parseOffThread, serveParseJob, type ParseRefusal, type ParsedObjects } from './mesh/off-thread.js';
-export { buildSnapshot, buildSnapshotFrom, buildSnapshotInSlices, contentVersion } from './mesh/snapshot.js';
+export { buildSnapshot, buildSnapshotFrom, buildSnapshotInSlices, contentVersion, snapshotObjects } from './mesh/snapshot.js';
 export { MeshFileSource, type MeshFileSourceOptions } from './mesh/watch.js';
 export * from './routing/index.js';
 export * from './distribution/index.js';
 export { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from './trust-bundle.js';
-export { SIDECAR_NODE_FLAGS, SIDECAR_NODE_OPTIONS } from './sidecar-runtime.js';
+export { SIDECAR_NODE_FLAGS, SIDECAR_NODE_OPTIONS, SIDECAR_SEMI_SPACE_MB, SIDECAR_YOUNG_GENERATION_MB } from './sidecar-runtime.js';

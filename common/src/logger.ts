@@ -1,11 +1,19 @@
 // Process-wide pino root logger; every module takes a child with its own `component` field.
+import { isMainThread, workerData } from 'node:worker_threads';
 import { pino, type Logger, type Level } from 'pino';
 
 const LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/** A worker thread names itself on every line it logs: `workerData.logBindings`, e.g. `{ loop: 1 }`. */
+function threadBindings(): Record<string, unknown> {
+  if (isMainThread) return {};
+  const bindings = (workerData as { logBindings?: unknown } | null | undefined)?.logBindings;
+  return typeof bindings === 'object' && bindings !== null ? (bindings as Record<string, unknown>) : {};
+}
+
 export const rootLogger: Logger = pino({
   level: 'info',
-  base: { pid: process.pid },
+  base: { pid: process.pid, ...threadBindings() },
   timestamp: pino.stdTimeFunctions.isoTime,
 });
 

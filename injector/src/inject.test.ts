@@ -63,7 +63,8 @@ describe('injectPod on a bare pod (regular containers)', () => {
   it('puts tsmesh-proxy first among the containers, with a postStart hook that waits for readiness', () => {
     expect(pod.spec?.containers.map((c) => c.name)).toEqual(['tsmesh-proxy', 'web']);
     expect(proxy.command).toEqual(['tsmesh']);
-    expect(proxy.args).toEqual(['proxy']);
+    // No CPU limit by default: the sidecar's default number of event loops.
+    expect(proxy.args).toEqual(['proxy', '--concurrency', '1']);
     expect(proxy.restartPolicy).toBeUndefined();
     expect(proxy.lifecycle).toEqual({
       postStart: { exec: { command: ['node', '-e', expect.stringContaining("fetch('http://127.0.0.1:15020/healthz/ready'")] } },
@@ -420,6 +421,17 @@ describe('injectPod annotations', () => {
         'tsmesh.io/proxy-memory-limit': '512Mi',
       }).resources,
     ).toEqual({ requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '2', memory: '512Mi' } });
+  });
+
+  it.each([
+    ['100m', '1'],
+    ['1', '1'],
+    ['1500m', '2'],
+    ['3000m', '3'],
+    ['2', '2'],
+    ['16', '4'],
+  ])('runs one event loop per core of a CPU limit of %s: --concurrency %s', (limit, loops) => {
+    expect(proxyOf({ 'tsmesh.io/proxy-cpu-limit': limit }).args).toEqual(['proxy', '--concurrency', loops]);
   });
 
   it('raises the default memory limit to a larger annotated request', () => {

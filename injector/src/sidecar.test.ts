@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WAIT_READY_COMMAND, WAIT_READY_SECONDS } from './sidecar.js';
+import { DEFAULT_PROXY_CONCURRENCY, MAX_PROXY_CONCURRENCY, proxyConcurrency, WAIT_READY_COMMAND, WAIT_READY_SECONDS } from './sidecar.js';
 
 /** Runs the postStart hook's script against `port`, waiting at most `waitMs` instead of WAIT_READY_SECONDS. */
 function runHook(port: number, waitMs: number): Promise<{ code: number; stderr: string }> {
@@ -50,5 +50,25 @@ describe('the postStart hook of a regular-container sidecar', () => {
     server?.close();
     const result = await runHook(port, 600);
     expect(result.code).toBe(1);
+  });
+});
+
+describe('proxyConcurrency (the sidecar\'s --concurrency from its CPU limit)', () => {
+  it('gives one event loop per core the limit starts, rounded up', () => {
+    expect(proxyConcurrency('250m')).toBe(1);
+    expect(proxyConcurrency('1000m')).toBe(1);
+    expect(proxyConcurrency('1001m')).toBe(2);
+    expect(proxyConcurrency('3000m')).toBe(3);
+    expect(proxyConcurrency('2.5')).toBe(3);
+  });
+
+  it('stays between 1 and MAX_PROXY_CONCURRENCY', () => {
+    expect(proxyConcurrency('1m')).toBe(1);
+    expect(proxyConcurrency('64')).toBe(MAX_PROXY_CONCURRENCY);
+  });
+
+  it('is the sidecar default without a limit (or a zero one)', () => {
+    expect(proxyConcurrency(undefined)).toBe(DEFAULT_PROXY_CONCURRENCY);
+    expect(proxyConcurrency('0')).toBe(DEFAULT_PROXY_CONCURRENCY);
   });
 });

@@ -124,6 +124,27 @@ export function proxyResources(defaults: ProxyResources, options: PodOptions): V
   };
 }
 
+/**
+ * Event loops of a sidecar without a CPU limit: one. `tsmesh proxy` alone defaults to 2 (SPEC), but
+ * each extra loop costs ~29 MiB of RSS and, on a node whose cores the app and the sidecar share,
+ * measured slower than one (proxy/src/loops/README.md); a CPU limit says how many cores it may use.
+ */
+export const DEFAULT_PROXY_CONCURRENCY = 1;
+/** The most event loops the injector gives a sidecar, whatever its CPU limit: each loop is a V8 isolate with its own heap. */
+export const MAX_PROXY_CONCURRENCY = 4;
+
+/**
+ * `tsmesh proxy --concurrency` for a sidecar's CPU limit: one event loop per core the limit
+ * starts (rounded up: 1500m → 2), at least 1 and at most MAX_PROXY_CONCURRENCY; without a
+ * limit, DEFAULT_PROXY_CONCURRENCY. More loops than the limit's cores would only be throttled.
+ */
+export function proxyConcurrency(cpuLimit: string | undefined): number {
+  const cores = cpuLimit === undefined ? undefined : parseQuantity(cpuLimit);
+  if (cores === undefined || cores <= 0) return DEFAULT_PROXY_CONCURRENCY;
+  // A millicore quantity is a float (3000m = 3.0000000000000004 cores): round off before rounding up.
+  return Math.min(MAX_PROXY_CONCURRENCY, Math.max(1, Math.ceil(Number(cores.toFixed(6)))));
+}
+
 /** How long the postStart hook waits for the sidecar to be ready before failing (the kubelet then restarts it). */
 export const WAIT_READY_SECONDS = 120;
 
@@ -185,16 +206,17 @@ export function proxyContainer({ settings, options, appProbes, native }: ProxyCo
 
   const ready = { httpGet: { path: '/healthz/ready', port: HEALTH_PORT, scheme: 'HTTP' } };
   const hold = options.holdApplicationUntilProxyStarts;
+  const resources = proxyResources(settings.proxyResources, options);
   const container: V1Container = {
     name: PROXY_CONTAINER_NAME,
     image: settings.image,
     ...(settings.imagePullPolicy === undefined ? {} : { imagePullPolicy: settings.imagePullPolicy }),
     command: ['tsmesh'],
-    args: ['proxy'],
+    args: ['proxy', '--concurrency', String(proxyConcurrency(resources.limits?.['cpu']))],
     ...(native ? { restartPolicy: 'Always' } : {}),
     ports: PROXY_PORTS.map((port) => ({ ...port, protocol: 'TCP' })),
     env,
-    resources: proxyResources(settings.proxyResources, options),
+    resources,
     volumeMounts: [
       { name: CA_TOKEN_VOLUME, mountPath: CA_TOKEN_DIR, readOnly: true },
       { name: TRUST_BUNDLE_VOLUME, mountPath: TRUST_BUNDLE_DIR, readOnly: true },

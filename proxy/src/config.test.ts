@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { ConfigError, parseDurationMs, parseProxyConfig } from './config.js';
+import { availableParallelism } from 'node:os';
+import { ConfigError, MAX_CONCURRENCY, parseConcurrency, parseDurationMs, parseProxyConfig } from './config.js';
 
 const refused = (argv: string[], env: Record<string, string> = {}): string => {
   try {
@@ -24,6 +25,7 @@ describe('parseProxyConfig', () => {
     expect(config.outboundTarget).toBeUndefined();
     expect(config.podNamespace).toBe('default');
     expect(config.logLevel).toBe('info');
+    expect(config.concurrency).toBe(2);
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -99,5 +101,20 @@ describe('parseDurationMs', () => {
 
   test.each(['0ms', '11m', 'soon', '1h', '-5s'])('refuses %s', (text) => {
     expect(() => parseDurationMs('--detect-timeout', text)).toThrow(ConfigError);
+  });
+});
+
+describe('--concurrency', () => {
+  test('takes a number of event loops; 0 is one per core', () => {
+    expect(parseProxyConfig(['--concurrency', '1'], {}).concurrency).toBe(1);
+    expect(parseProxyConfig(['--concurrency=4'], {}).concurrency).toBe(4);
+    expect(parseProxyConfig(['--concurrency', '0'], {}).concurrency).toBe(Math.min(availableParallelism(), MAX_CONCURRENCY));
+    expect(parseConcurrency('0', 6)).toBe(6);
+    expect(parseConcurrency('0', 500)).toBe(MAX_CONCURRENCY);
+    expect(parseConcurrency(String(MAX_CONCURRENCY))).toBe(MAX_CONCURRENCY);
+  });
+
+  test.each(['-1', 'two', '1.5', String(MAX_CONCURRENCY + 1), ''])('refuses %p, naming the flag', (value) => {
+    expect(refused([`--concurrency=${value}`])).toContain('--concurrency');
   });
 });

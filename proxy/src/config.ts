@@ -1,6 +1,7 @@
 // The sidecar's configuration: the only reader of `tsmesh proxy` flags and TSMESH_* variables.
 // Parsed once into a frozen object. Bad security or data-path values fail fast; telemetry
 // values are handled (warn + fall back) by telemetry/config.ts.
+import { availableParallelism } from 'node:os';
 import { isLogLevel, parseMeshLimits, TsmeshError, type MeshLimits } from '@tsmesh/common';
 
 export const ENV = {
@@ -37,6 +38,11 @@ export interface ProxyConfig {
   readonly connectTimeoutMs: number;
   /** SIGTERM: how long in-flight requests and streams get to finish before the rest is closed. */
   readonly drainDurationMs: number;
+  /**
+   * Event loops of the data path (`--concurrency`, `0` already resolved to one per core): 1 runs it
+   * on the main thread; more run one worker thread each, all listening on the capture ports.
+   */
+  readonly concurrency: number;
   readonly opaquePorts: ReadonlySet<number>;
   readonly podName: string | undefined;
   readonly podNamespace: string;
@@ -77,6 +83,9 @@ Usage: tsmesh proxy [--config FILE] [flags]
   --connect-timeout DUR    upstream connect timeout (default 1s)
   --drain-duration DUR     on SIGTERM: not ready at once, no new connections, GOAWAY and
                            Connection: close; in-flight requests get this long (default 5s; 0: none)
+  --concurrency N          event loops of the data path, each with its own listeners on the
+                           capture ports (SO_REUSEPORT) and its own connection pools (default 2;
+                           0: one per core; 1: all in the main thread)
   --outbound-target H:P    local mode without iptables: send every outbound connection to H:P
   --inbound-target H:P     local mode without iptables: deliver every inbound connection to port P
 
@@ -107,6 +116,19 @@ export function parseListenPort(name: string, value: string): number {
   return value === '0' ? 0 : parsePort(name, value);
 }
 
+/** The most event loops a sidecar runs: each is a V8 isolate (some 10 MiB idle). */
+export const MAX_CONCURRENCY = 64;
+export const DEFAULT_CONCURRENCY = 2;
+
+/** `--concurrency`: 1..MAX_CONCURRENCY, or 0 for one loop per core (`cores`, default the machine's). */
+export function parseConcurrency(value: string, cores: number = availableParallelism()): number {
+  if (!/^\d{1,3}$/.test(value) || Number(value) > MAX_CONCURRENCY) {
+    throw new ConfigError(`--concurrency: "${value}" is not a number of event loops (0-${MAX_CONCURRENCY}; 0: one per core)`);
+  }
+  const n = Number(value);
+  return n === 0 ? Math.max(1, Math.min(cores, MAX_CONCURRENCY)) : n;
+}
+
 /** `300ms`, `1s`, `1.5s`, `2m`, or a bare number of milliseconds. */
 export function parseDurationMs(name: string, value: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
@@ -133,7 +155,7 @@ function parseHostPort(name: string, value: string): { address: string; port: nu
 const FLAGS = new Set([
   '--config', '--outbound-port', '--inbound-port', '--admin-port', '--health-port', '--bind',
   '--detect-timeout', '--connect-timeout', '--drain-duration', '--outbound-target', '--inbound-target',
-  '--mesh-max-bytes', '--mesh-max-depth',
+  '--mesh-max-bytes', '--mesh-max-depth', '--concurrency',
 ]);
 
 export function parseProxyConfig(argv: readonly string[], env: Record<string, string | undefined>): ProxyConfig {
@@ -181,6 +203,7 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
     detectTimeoutMs: parseDurationMs('--detect-timeout', flags.get('--detect-timeout') ?? '300ms'),
     connectTimeoutMs: parseDurationMs('--connect-timeout', flags.get('--connect-timeout') ?? '1s'),
     drainDurationMs: flags.get('--drain-duration') === '0' ? 0 : parseDurationMs('--drain-duration', flags.get('--drain-duration') ?? '5s'),
+    concurrency: parseConcurrency(flags.get('--concurrency') ?? String(DEFAULT_CONCURRENCY)),
     opaquePorts: parsePortList(ENV.OPAQUE_PORTS, env[ENV.OPAQUE_PORTS]),
     podName: env[ENV.POD_NAME],
     podNamespace: env[ENV.POD_NAMESPACE] ?? 'default',

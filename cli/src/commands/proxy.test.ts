@@ -1,6 +1,7 @@
 // `tsmesh proxy` as a process: graceful drain on SIGTERM. Requests that take 1 s are in flight
 // over HTTP/2 and HTTP/1.1 when SIGTERM arrives 300 ms in; all of them must complete, readiness
-// must fail at once, new connections must be refused, and the process must exit 0.
+// must fail at once, new connections must be refused, and the process must exit 0. With one event
+// loop and with two (`--concurrency 2`: the requests are spread over both loops' listeners).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -13,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 const SLOW_MS = 1000;
+/** In-flight HTTP/1.1 requests, one connection each: enough that every loop surely gets some. */
+const H1_CONNECTIONS = 20;
 
 /** One port serving HTTP/1.1 and h2c (prior knowledge): every answer comes after SLOW_MS. */
 async function slowUpstream(): Promise<{ port: number; close(): void }> {
@@ -87,8 +90,8 @@ interface Sidecar {
   readonly exited: Promise<number | null>;
 }
 
-async function startSidecar(meshFile: string): Promise<Sidecar> {
-  const child = spawn(process.execPath, [MAIN, 'proxy', '--config', meshFile, '--bind', '127.0.0.1', '--outbound-target', '10.96.0.10:80', '--outbound-port', '0', '--inbound-port', '0', '--admin-port', '0', '--health-port', '0', '--drain-duration', '5s'], {
+async function startSidecar(meshFile: string, concurrency: number): Promise<Sidecar> {
+  const child = spawn(process.execPath, [MAIN, 'proxy', '--config', meshFile, '--bind', '127.0.0.1', '--outbound-target', '10.96.0.10:80', '--outbound-port', '0', '--inbound-port', '0', '--admin-port', '0', '--health-port', '0', '--drain-duration', '5s', '--concurrency', String(concurrency)], {
     env: { PATH: process.env.PATH, TSMESH_LOG_LEVEL: 'info', TSMESH_POD_NAME: 'drain-test' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -136,12 +139,20 @@ function h2Get(session: http2.ClientHttp2Session, path: string): Promise<{ statu
   });
 }
 
+/** `tsmesh_proxy_loop_connections_total{direction="outbound"}` per loop, from /metrics. */
+async function loopConnections(port: number): Promise<number[]> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const perLoop: number[] = [];
+  for (const m of text.matchAll(/^tsmesh_proxy_loop_connections_total\{loop="(\d+)",direction="outbound"\} (\d+)$/gm)) perLoop[Number(m[1])] = Number(m[2]);
+  return perLoop;
+}
+
 async function readiness(port: number): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${port}/healthz/ready`).catch(() => undefined);
   return res?.status ?? 0;
 }
 
-describe('tsmesh proxy on SIGTERM (graceful drain)', () => {
+describe.each([1, 2])('tsmesh proxy --concurrency %i on SIGTERM (graceful drain)', (concurrency) => {
   let dir: string;
   let upstream: Awaited<ReturnType<typeof slowUpstream>>;
   let sidecar: Sidecar | undefined;
@@ -150,7 +161,7 @@ describe('tsmesh proxy on SIGTERM (graceful drain)', () => {
     dir = mkdtempSync(join(tmpdir(), 'tsmesh-drain-'));
     upstream = await slowUpstream();
     writeFileSync(join(dir, 'mesh.yaml'), meshYaml(upstream.port));
-    sidecar = await startSidecar(join(dir, 'mesh.yaml'));
+    sidecar = await startSidecar(join(dir, 'mesh.yaml'), concurrency);
   });
 
   afterAll(() => {
@@ -167,8 +178,13 @@ describe('tsmesh proxy on SIGTERM (graceful drain)', () => {
     let goaway = false;
     session.on('goaway', () => (goaway = true));
     const h2 = Array.from({ length: 10 }, (_, i) => h2Get(session, `/s${i}`));
-    const h1 = Array.from({ length: 10 }, (_, i) => h1Get(ports.outbound, `/r${i}`));
+    const h1 = Array.from({ length: H1_CONNECTIONS }, (_, i) => h1Get(ports.outbound, `/r${i}`));
     await new Promise((resolve) => setTimeout(resolve, 300));
+    // Every loop holds some of the in-flight requests (the kernel hashes each connection to a listener).
+    const perLoop = await loopConnections(ports.health);
+    expect(perLoop.length).toBe(concurrency);
+    expect(perLoop.reduce((a, b) => a + b, 0)).toBe(H1_CONNECTIONS + 1);
+    for (const n of perLoop) expect(n).toBeGreaterThan(0);
 
     const signalled = Date.now();
     child.kill('SIGTERM');
@@ -192,10 +208,10 @@ describe('tsmesh proxy on SIGTERM (graceful drain)', () => {
     const h1Answers = await Promise.all(h1);
     expect(h2Answers.map((a) => a.status)).toEqual(Array(10).fill(200));
     expect(h2Answers.map((a) => a.body)).toEqual(Array.from({ length: 10 }, (_, i) => `h2 /s${i}`));
-    expect(h1Answers.map((a) => a.status)).toEqual(Array(10).fill(200));
-    expect(h1Answers.map((a) => a.body)).toEqual(Array.from({ length: 10 }, (_, i) => `h1 /r${i}`));
+    expect(h1Answers.map((a) => a.status)).toEqual(Array(H1_CONNECTIONS).fill(200));
+    expect(h1Answers.map((a) => a.body)).toEqual(Array.from({ length: H1_CONNECTIONS }, (_, i) => `h1 /r${i}`));
     // Each HTTP/1.1 connection is told to close after its answer; the HTTP/2 client got GOAWAY.
-    expect(h1Answers.map((a) => a.connection)).toEqual(Array(10).fill('close'));
+    expect(h1Answers.map((a) => a.connection)).toEqual(Array(H1_CONNECTIONS).fill('close'));
     expect(goaway).toBe(true);
     session.destroy();
 

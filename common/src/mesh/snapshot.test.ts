@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseMeshFile, parseMeshObjects } from './file.js';
-import { buildSnapshot, buildSnapshotFrom, buildSnapshotInSlices } from './snapshot.js';
+import { buildSnapshot, buildSnapshotFrom, buildSnapshotInSlices, snapshotObjects } from './snapshot.js';
 import type { KubeObject, MeshService, MeshSnapshot, ServicePort } from './types.js';
 
 const sampleText = readFileSync(new URL('./testdata/sample-mesh.yaml', import.meta.url), 'utf8');
@@ -302,5 +302,25 @@ describe('buildSnapshotInSlices', () => {
     expect(snapshot.services).toHaveLength(20_000);
     expect(snapshot.resolve('10.96.78.31', 80).kind).toBe('service');
     expect(turns).toBeGreaterThan(0);
+  });
+});
+
+describe('snapshotObjects', () => {
+  it('gives the valid objects a snapshot was built from, as plain data that rebuilds the same snapshot after a structured clone', () => {
+    const original = buildSnapshot([...objectsOf(sampleText), service('bad', { clusterIP: 'nope', ports: [{ port: 80 }] })]);
+    const objects = snapshotObjects(original);
+    expect(objects?.map((o) => o.metadata.name)).not.toContain('bad');
+    const rebuilt = buildSnapshot(structuredClone(objects ?? []), original.version);
+    expect(rebuilt.version).toBe(original.version);
+    expect(rebuilt.services).toEqual(original.services);
+    expect(rebuilt.pods).toEqual(original.pods);
+    expect(rebuilt.others).toEqual(original.others);
+    expect(endpointsOf(rebuilt, 'demo', 'greeter', 'grpc')).toEqual(endpointsOf(original, 'demo', 'greeter', 'grpc'));
+    expect(snapshotObjects(rebuilt)).toEqual(objects);
+  });
+
+  it('knows nothing of a snapshot it did not build', () => {
+    const fake = { ...sample() };
+    expect(snapshotObjects(fake)).toBeUndefined();
   });
 });

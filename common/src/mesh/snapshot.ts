@@ -19,6 +19,8 @@ import type {
 const log = logger('mesh.snapshot');
 
 const PASSTHROUGH: DestinationMatch = Object.freeze({ kind: 'passthrough' });
+/** The objects each snapshot was built from, so it can be rebuilt elsewhere (another thread). */
+const sources = new WeakMap<MeshSnapshot, readonly KubeObject[]>();
 const NO_ENDPOINTS: readonly MeshEndpoint[] = Object.freeze([]);
 
 /**
@@ -41,7 +43,7 @@ export function buildSnapshotFrom(objects: readonly MeshObject[], version?: stri
   const building = buildIndexes(objects);
   for (;;) {
     const step = building.next();
-    if (step.done === true) return new IndexedSnapshot(version ?? contentVersion(objects), step.value);
+    if (step.done === true) return remember(new IndexedSnapshot(version ?? contentVersion(objects), step.value), objects);
   }
 }
 
@@ -54,12 +56,26 @@ export async function buildSnapshotInSlices(objects: readonly MeshObject[], vers
   let sliceStart = performance.now();
   for (;;) {
     const step = building.next();
-    if (step.done === true) return new IndexedSnapshot(version, step.value);
+    if (step.done === true) return remember(new IndexedSnapshot(version, step.value), objects);
     if (performance.now() - sliceStart >= sliceMs) {
       await new Promise((resolve) => setImmediate(resolve));
       sliceStart = performance.now();
     }
   }
+}
+
+function remember(snapshot: MeshSnapshot, objects: readonly MeshObject[]): MeshSnapshot {
+  sources.set(snapshot, Object.freeze(objects.map((o) => o.object)));
+  return snapshot;
+}
+
+/**
+ * The Kubernetes-format objects a snapshot was built from (plain data, fit for structured clone):
+ * `buildSnapshot(snapshotObjects(s), s.version)` rebuilds it, e.g. in a worker thread. Undefined
+ * for a MeshSnapshot not made by buildSnapshot/buildSnapshotFrom/buildSnapshotInSlices.
+ */
+export function snapshotObjects(snapshot: MeshSnapshot): readonly KubeObject[] | undefined {
+  return sources.get(snapshot);
 }
 
 /** A short content hash: equal content, equal version, across processes and restarts. */

@@ -8,8 +8,11 @@ const log = logger('admin');
 
 export interface AdminSources {
   configDump(): unknown;
+  /** Per-cluster endpoint stats; a promise when they are gathered from every event loop. */
   clusters(): unknown;
   certs(): unknown;
+  /** Called after `POST /logging` changed this thread's level, to pass it on (to every event loop). */
+  logLevelChanged?(level: string): void;
 }
 
 export interface HealthSources {
@@ -41,7 +44,7 @@ export function createAdminServer(sources: AdminSources): http.Server {
   return http.createServer(
     route((req, url, res) => {
       if (req.method === 'GET' && url.pathname === '/config_dump') return send(res, 200, sources.configDump());
-      if (req.method === 'GET' && url.pathname === '/clusters') return send(res, 200, sources.clusters());
+      if (req.method === 'GET' && url.pathname === '/clusters') return Promise.resolve(sources.clusters()).then((clusters) => send(res, 200, clusters));
       if (req.method === 'GET' && url.pathname === '/certs') return send(res, 200, sources.certs());
       if (req.method === 'POST' && url.pathname === '/logging') {
         const level = url.searchParams.get('level');
@@ -51,6 +54,7 @@ export function createAdminServer(sources: AdminSources): http.Server {
         } catch (error) {
           return send(res, 400, { error: (error as Error).message });
         }
+        sources.logLevelChanged?.(level);
         log.info({ level }, 'log level changed');
         return send(res, 200, { level });
       }

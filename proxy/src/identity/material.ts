@@ -2,6 +2,7 @@
 // that verify peers. Checked before use (our identity, our key, a chain to a trusted root) and
 // described for the admin endpoint without the key.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import type { SecureContextOptions } from 'node:tls';
 import { err, ok, type Result } from '@tsmesh/common';
 import { IDENTITY_ERRORS, IdentityError } from './errors.js';
 import { peerIdentityFromCertificate } from './spiffe.js';
@@ -154,4 +155,15 @@ export function describeCertificate(cert: X509Certificate): CertificateDescripti
     notAfter: new Date(cert.validTo).toISOString(),
     subjectAltName: cert.subjectAltName,
   };
+}
+
+/** TLS 1.3 only, our chain and key, the union bundle as the roots peers must chain to. */
+export function meshSecureContextOptions(material: Pick<IdentityMaterial, 'keyPem' | 'certChainPem' | 'trustBundlePem'>): SecureContextOptions {
+  return Object.freeze({
+    key: material.keyPem,
+    cert: material.certChainPem.join(''),
+    ca: material.trustBundlePem.join(''),
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+  });
 }

@@ -9,7 +9,7 @@ import { generateWorkloadCsr, requestCertificate } from '@tsmesh/ca/client';
 import { RateLimitedLog } from '../telemetry/log-limit.js';
 import { DEFAULT_BACKOFF, renewalAtMs, retryDelayMs, type BackoffOptions } from './backoff.js';
 import { IDENTITY_ERRORS, IdentityError } from './errors.js';
-import { buildMaterial, describeCertificate, splitPemCertificates, type CertificateDescription, type IdentityMaterial } from './material.js';
+import { buildMaterial, describeCertificate, meshSecureContextOptions, splitPemCertificates, type CertificateDescription, type IdentityMaterial } from './material.js';
 import { spiffeIdFor } from './spiffe.js';
 
 export interface WorkloadIdentityOptions {
@@ -316,15 +316,9 @@ export class WorkloadIdentityManager {
   }
 }
 
-/** TLS 1.3 only, our chain and key, the union bundle as the roots peers must chain to. */
+/** Both contexts of one certificate (meshSecureContextOptions). */
 function tlsContexts(material: IdentityMaterial): Result<TlsContexts, IdentityError> {
-  const options: SecureContextOptions = Object.freeze({
-    key: material.keyPem,
-    cert: material.certChainPem.join(''),
-    ca: material.trustBundlePem.join(''),
-    minVersion: 'TLSv1.3',
-    maxVersion: 'TLSv1.3',
-  });
+  const options = meshSecureContextOptions(material);
   try {
     return ok({ server: createSecureContext(options), client: createSecureContext(options), options });
   } catch (cause) {

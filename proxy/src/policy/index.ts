@@ -3,6 +3,7 @@ export {
   DEFAULT_MTLS_MODE,
   DEFAULT_ROOT_NAMESPACE,
   compileInboundPolicy,
+  compileWorkloadPolicy,
   compilePolicies,
   effectiveMtlsMode,
   peerAuthenticationsOf,

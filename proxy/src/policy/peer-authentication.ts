@@ -214,3 +214,12 @@ export function workloadOf(
     (self.podIp === undefined ? undefined : snapshot.podByIp(self.podIp));
   return { namespace: self.namespace, labels: pod !== undefined && pod.namespace === self.namespace ? pod.labels : {} };
 }
+
+/** The compiled inbound policy of the sidecar's own workload (workloadOf, then compileInboundPolicy). */
+export function compileWorkloadPolicy(
+  snapshot: Pick<MeshSnapshot, 'others' | 'pods' | 'podByIp'>,
+  self: { readonly namespace: string; readonly podName?: string | undefined; readonly podIp?: string | undefined },
+  rootNamespace: string = DEFAULT_ROOT_NAMESPACE,
+): InboundMtlsPolicy {
+  return compileInboundPolicy(snapshot, workloadOf(snapshot, self), rootNamespace);
+}

@@ -175,6 +175,19 @@ describe('ProxyMetrics', () => {
     expect(find(text, METRIC_NAMES.connectFailures, { destination_service: 'unknown' })[0]?.value).toBe(1);
   });
 
+  it('counts accepted connections by event loop and direction', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    metrics.loopConnection(0, 'outbound');
+    metrics.loopConnection(1, 'outbound');
+    metrics.loopConnection(1, 'outbound');
+    metrics.loopConnection(1, 'inbound');
+    const text = await scrape(metrics);
+    expect(text.types.get(METRIC_NAMES.loopConnections)).toBe('counter');
+    expect(find(text, METRIC_NAMES.loopConnections, { loop: '0', direction: 'outbound' })[0]?.value).toBe(1);
+    expect(find(text, METRIC_NAMES.loopConnections, { loop: '1', direction: 'outbound' })[0]?.value).toBe(2);
+    expect(find(text, METRIC_NAMES.loopConnections, { loop: '1', direction: 'inbound' })[0]?.value).toBe(1);
+  });
+
   it('publishes the certificate expiry only once there is a certificate', async () => {
     const metrics = new ProxyMetrics({ defaultMetrics: false });
     expect(find(await scrape(metrics), METRIC_NAMES.certExpiry)).toHaveLength(0);

@@ -21,6 +21,8 @@ export const METRIC_NAMES = {
   h2Protections: 'tsmesh_h2_protection_total',
   certExpiry: 'tsmesh_workload_cert_expiry_timestamp_seconds',
   connectFailures: 'tsmesh_upstream_connect_failures_total',
+  loopConnections: 'tsmesh_proxy_loop_connections_total',
+  loopRestarts: 'tsmesh_proxy_loop_restarts_total',
   policyDenials: 'tsmesh_policy_denials_total',
 } as const;
 
@@ -91,6 +93,8 @@ export class ProxyMetrics {
   private readonly h2Protections: Counter<'direction' | 'kind'>;
   private readonly denials: Counter<'reporter' | 'reason'>;
   private readonly certExpiry: Gauge<'identity'>;
+  private readonly loopConnections: Counter<'loop' | 'direction'>;
+  private readonly loopRestarts: Counter<'loop'>;
 
   constructor(options: ProxyMetricsOptions = {}) {
     const registry = new Registry();
@@ -125,6 +129,18 @@ export class ProxyMetrics {
       help: 'When the workload certificate in use expires, in seconds since the Unix epoch; absent without one.',
       // Labelled so that no series exists before the first certificate (an unlabelled gauge would read 0).
       labelNames: ['identity'],
+      registers,
+    });
+    this.loopConnections = new Counter({
+      name: METRIC_NAMES.loopConnections,
+      help: 'Connections accepted on the capture ports, by the event loop that accepted them (--concurrency) and direction.',
+      labelNames: ['loop', 'direction'],
+      registers,
+    });
+    this.loopRestarts = new Counter({
+      name: METRIC_NAMES.loopRestarts,
+      help: 'Event loops (worker threads, --concurrency 2 and more) restarted after they ended unexpectedly.',
+      labelNames: ['loop'],
       registers,
     });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
@@ -165,6 +181,16 @@ export class ProxyMetrics {
     this.h2Protections.inc({ direction, kind });
   }
 
+  /** Counts a connection accepted on a capture port by event loop `loop`. */
+  loopConnection(loop: number, direction: Direction): void {
+    this.loopConnections.inc({ loop: String(loop), direction });
+  }
+
+  /** Counts a restart of event loop `loop` after it ended unexpectedly. */
+  loopRestart(loop: number): void {
+    this.loopRestarts.inc({ loop: String(loop) });
+  }
+
   /** Counts one failed attempt to connect to an endpoint of `destinationService`. */
   upstreamConnectFailure(destinationService: string | undefined): void {
     this.connectFailures.inc({ destination_service: labelValue(destinationService) });
@@ -179,6 +205,22 @@ export class ProxyMetrics {
     if (notAfter !== undefined) {
       this.certExpiry.set({ identity: labelValue(identity) }, Math.floor(notAfter.getTime() / 1000));
     }
+  }
+
+  /**
+   * Every metric, request and TCP series included, in prom-client's `getMetricsAsJSON()` shape:
+   * what an event loop sends the main thread, which merges the loops into one `/metrics`.
+   */
+  async json(): Promise<Awaited<ReturnType<Registry['getMetricsAsJSON']>>> {
+    const table = this.series;
+    const own = [
+      ...table.requestsJson(family('requests'), family('requestDuration')),
+      table.tcpJson(family('tcpOpened'), (s) => s.tcpOpened),
+      table.tcpJson(family('tcpClosed'), (s) => s.tcpClosed),
+      table.tcpJson(family('tcpSentBytes'), (s) => s.tcpSent),
+      table.tcpJson(family('tcpReceivedBytes'), (s) => s.tcpReceived),
+    ];
+    return [...(own as unknown as Awaited<ReturnType<Registry['getMetricsAsJSON']>>), ...(await this.registry.getMetricsAsJSON())];
   }
 
   /** The Prometheus text exposition: the request and TCP metrics, then every metric in the registry. */

@@ -70,6 +70,8 @@ function labelText(labels: Readonly<Record<string, string>>): string {
 
 /** One request label set: its count and duration histogram. */
 class RequestCell {
+  /** The same labels as a record, for the JSON view (merged over event loops). */
+  fields: Readonly<Record<string, string>> = {};
   count = 0;
   sum = 0;
   /** Observations per bucket (not cumulative); above the last bound they are only in `count`. */
@@ -99,7 +101,7 @@ class RequestCell {
 export class PeerSeries {
   /** The TCP labels as exposition text. */
   readonly labels: string;
-  private readonly fields: Readonly<Record<(typeof TCP_LABELS)[number], string>>;
+  readonly fields: Readonly<Record<(typeof TCP_LABELS)[number], string>>;
   readonly requests = new Map<number, RequestCell>();
   tcpOpened = 0;
   tcpClosed = 0;
@@ -120,20 +122,19 @@ export class PeerSeries {
     let cell = this.requests.get(key);
     if (cell === undefined) {
       const f = this.fields;
-      cell = new RequestCell(
-        labelText({
-          reporter: f.reporter,
-          source_workload: f.source_workload,
-          source_namespace: f.source_namespace,
-          destination_service: f.destination_service,
-          destination_workload: f.destination_workload,
-          destination_namespace: f.destination_namespace,
-          response_code: responseCodeLabel(status),
-          grpc_status: grpcStatusLabel(grpc, grpcStatus),
-          connection_security_policy: f.connection_security_policy,
-        }),
-        this.bounds,
-      );
+      const fields = {
+        reporter: f.reporter,
+        source_workload: f.source_workload,
+        source_namespace: f.source_namespace,
+        destination_service: f.destination_service,
+        destination_workload: f.destination_workload,
+        destination_namespace: f.destination_namespace,
+        response_code: responseCodeLabel(status),
+        grpc_status: grpcStatusLabel(grpc, grpcStatus),
+        connection_security_policy: f.connection_security_policy,
+      };
+      cell = new RequestCell(labelText(fields), this.bounds);
+      cell.fields = fields;
       this.requests.set(key, cell);
     }
     cell.observe(seconds);
@@ -160,6 +161,15 @@ function child(node: Node, key: string): Node {
     node.set(key, next);
   }
   return next;
+}
+
+/** One metric family as prom-client's `getMetricsAsJSON()` gives it. */
+export interface SeriesJson {
+  name: string;
+  help: string;
+  type: 'counter' | 'histogram';
+  aggregator: 'sum';
+  values: Array<{ labels: Readonly<Record<string, string | number>>; value: number; metricName?: string }>;
 }
 
 /** What a metric family of the table is called and says. */
@@ -225,6 +235,39 @@ export class SeriesTable {
       }
     }
     return [counts.join('\n'), durations.join('\n')];
+  }
+
+  /**
+   * The request counter and duration histogram in prom-client's `getMetricsAsJSON()` shape, so
+   * several event loops' tables merge exactly (AggregatorRegistry, `sum`).
+   */
+  requestsJson(counter: FamilyInfo, histogram: FamilyInfo): SeriesJson[] {
+    const counts: SeriesJson = { name: counter.name, help: counter.help, type: 'counter', aggregator: 'sum', values: [] };
+    const durations: SeriesJson = { name: histogram.name, help: histogram.help, type: 'histogram', aggregator: 'sum', values: [] };
+    for (const series of this.all) {
+      for (const cell of series.requests.values()) {
+        counts.values.push({ labels: cell.fields, value: cell.count });
+        let cumulative = 0;
+        for (let i = 0; i < cell.buckets.length; i++) {
+          cumulative += cell.buckets[i] as number;
+          durations.values.push({ labels: { ...cell.fields, le: this.bounds[i] as number }, value: cumulative, metricName: `${histogram.name}_bucket` });
+        }
+        durations.values.push({ labels: { ...cell.fields, le: '+Inf' }, value: cell.count, metricName: `${histogram.name}_bucket` });
+        durations.values.push({ labels: cell.fields, value: cell.sum, metricName: `${histogram.name}_sum` });
+        durations.values.push({ labels: cell.fields, value: cell.count, metricName: `${histogram.name}_count` });
+      }
+    }
+    return [counts, durations];
+  }
+
+  /** One TCP counter in prom-client's JSON shape (the series whose value is above 0). */
+  tcpJson(family: FamilyInfo, value: (series: PeerSeries) => number): SeriesJson {
+    const out: SeriesJson = { name: family.name, help: family.help, type: 'counter', aggregator: 'sum', values: [] };
+    for (const series of this.all) {
+      const n = value(series);
+      if (n > 0) out.values.push({ labels: series.fields, value: n });
+    }
+    return out;
   }
 
   /** One TCP counter as a Prometheus text family: the series whose value is above 0. */

@@ -14,6 +14,8 @@ export interface TestProxyOptions {
   readonly inboundTarget?: string;
   readonly env?: Record<string, string>;
   readonly args?: readonly string[];
+  /** Event loops (`--concurrency`); default 1: the whole sidecar in the test's thread. */
+  readonly concurrency?: number;
 }
 
 export function startTestProxy(meshFile: string, options: TestProxyOptions = {}): Promise<RunningProxy> {
@@ -23,6 +25,7 @@ export function startTestProxy(meshFile: string, options: TestProxyOptions = {})
     '--bind', '127.0.0.1',
     '--outbound-target', options.outboundTarget ?? `${SERVICE_IP}:${SERVICE_PORT}`,
     ...(options.inboundTarget ? ['--inbound-target', options.inboundTarget] : []),
+    '--concurrency', String(options.concurrency ?? 1),
     ...(options.args ?? []),
   ];
   return startProxy(parseProxyConfig(argv, { TSMESH_LOG_LEVEL: 'silent', ...options.env }));

@@ -11,6 +11,7 @@ describe('parseBenchConfig', () => {
     expect(config.cases.map((c) => c.name)).toEqual(['get', 'get-1conn', 'grpc']);
     expect(config.cases.map((c) => [c.connections, c.streams])).toEqual([[4, 10], [1, 40], [4, 10]]);
     expect(config.timing).toEqual({ warmUpSeconds: 2, durationSeconds: 5 });
+    expect(config.sidecarConcurrency).toBe(1);
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -23,6 +24,11 @@ describe('parseBenchConfig', () => {
   it('applies --connections and --streams to every case chosen', () => {
     const config = parse('--case', 'get-1conn', '--case', 'grpc', '--connections', '2', '--streams', '8');
     expect(config.cases.map((c) => [c.name, c.connections, c.streams])).toEqual([['get-1conn', 2, 8], ['grpc', 2, 8]]);
+  });
+
+  it('runs the sidecar with --sidecar-concurrency event loops, 1 to 64', () => {
+    expect(parse('--sidecar-concurrency', '2').sidecarConcurrency).toBe(2);
+    expect(() => parse('--sidecar-concurrency', '0')).toThrow('--sidecar-concurrency: "0" must be a whole number from 1 to 64');
   });
 
   it('allows no warm-up', () => {

@@ -18,6 +18,8 @@ export interface BenchConfig {
   readonly timing: Timing;
   /** PATH, for finding h2load, nghttp, haproxy and nginx and for the sidecar's environment. */
   readonly path: string;
+  /** The sidecar's event loops (`tsmesh proxy --concurrency`): 1, like the one HAProxy thread, unless asked. */
+  readonly sidecarConcurrency: number;
   readonly help: boolean;
 }
 
@@ -33,6 +35,9 @@ ${CASES.map((c) => `                        ${c.name.padEnd(10)} ${c.summary}`).
   --warm-up S         unmeasured seconds of the same load before each measured run (default 2, 0 for none)
   --connections N     override every case's h2load -c
   --streams N         override every case's h2load -m
+  --sidecar-concurrency N
+                      the sidecar's event loops, tsmesh proxy --concurrency (default 1, as HAProxy's
+                      one thread; with more, the main thread column is the control thread's)
   --out FILE          JSON results (default /tmp/tsmesh-bench.json)
 
 Needs h2load and nghttp (Debian: nghttp2-client), haproxy and nginx (nginx-light), and a built tree.
@@ -70,6 +75,7 @@ export function parseBenchConfig(argv: readonly string[], env: Record<string, st
       streams: { type: 'string' },
       duration: { type: 'string' },
       'warm-up': { type: 'string' },
+      'sidecar-concurrency': { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -86,6 +92,7 @@ export function parseBenchConfig(argv: readonly string[], env: Record<string, st
       durationSeconds: wholeNumber('duration', values.duration, 5, 1, 60),
     }),
     path: env.PATH ?? ['/usr/local/bin', '/usr/bin', '/bin'].join(delimiter),
+    sidecarConcurrency: wholeNumber('sidecar-concurrency', values['sidecar-concurrency'], 1, 1, 64),
     help: values.help ?? false,
   });
 }

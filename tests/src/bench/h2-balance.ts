@@ -183,7 +183,7 @@ async function bench(config: BenchConfig, workspace: Workspace): Promise<BenchRe
   // The same processes serve every case and round, so peak RSS is the highest of the whole run.
   const upstreams = await startUpstreams(workspace, tools.nginx, upstreamPorts);
   const haproxy = await startHaproxy(workspace, tools.haproxy, haproxyPort, upstreamPorts);
-  const sidecar = await startSidecar(workspace, CLI_MAIN, { outbound, inbound, admin, health }, upstreamPorts, config.path);
+  const sidecar = await startSidecar(workspace, CLI_MAIN, { outbound, inbound, admin, health }, upstreamPorts, config.path, config.sidecarConcurrency);
   const setup: Bench = {
     config,
     workspace,

@@ -103,7 +103,7 @@ export interface Sidecar {
   warnings(): Record<string, number>;
 }
 
-export async function startSidecar(workspace: Workspace, cliMain: string, ports: SidecarPorts, upstreamPorts: readonly number[], path: string): Promise<Sidecar> {
+export async function startSidecar(workspace: Workspace, cliMain: string, ports: SidecarPorts, upstreamPorts: readonly number[], path: string, concurrency = 1): Promise<Sidecar> {
   const mesh = workspace.path('mesh.yaml');
   writeFileSync(mesh, meshFile(upstreamPorts));
   const logFile = workspace.path('sidecar.log');
@@ -117,6 +117,7 @@ export async function startSidecar(workspace: Workspace, cliMain: string, ports:
     '--inbound-port', String(ports.inbound),
     '--admin-port', String(ports.admin),
     '--health-port', String(ports.health),
+    '--concurrency', String(concurrency),
   ];
   // A fixed environment: nothing from the caller's shell (a stray TSMESH_* variable) changes what is measured.
   const env = { PATH: path, TSMESH_LOG_LEVEL: 'warn', TSMESH_POD_NAME: 'bench-client', TSMESH_POD_NAMESPACE: SERVICE.namespace };

@@ -1,0 +1,63 @@
+// The sidecar's one view over several event loops: Prometheus metrics merged by name and label
+// set (counters and histograms summed exactly), and the admin `/clusters` stats merged by cluster
+// and endpoint (in-flight requests summed, ejected where any loop ejected it).
+import { AggregatorRegistry, type Registry } from 'prom-client';
+import type { ClusterStats } from './data-plane.js';
+import type { MetricsJson } from './messages.js';
+
+/**
+ * One registry over several `getMetricsAsJSON()` views, each metric merged by its `aggregator`
+ * (prom-client's: `sum` for counters, histograms and the proxy's gauges; the process metrics
+ * come from the main thread alone).
+ */
+export function mergeMetrics(views: readonly MetricsJson[]): Registry {
+  return AggregatorRegistry.aggregate(views as MetricsJson[]);
+}
+
+/** One endpoint as one loop sees it. */
+export interface LoopEndpointStats {
+  readonly loop: number;
+  readonly inFlight: number;
+  readonly ejected: boolean;
+}
+
+/** The `/clusters` entry of a sidecar with several loops: the fields of one loop's, plus `loops`. */
+export interface MergedClusterStats {
+  readonly cluster: string;
+  readonly loadBalancer: string;
+  readonly endpoints: Array<{
+    readonly key: string;
+    readonly address: string;
+    readonly port: number;
+    /** Summed over the loops. */
+    readonly inFlight: number;
+    /** Ejected by at least one loop (each loop ejects on the failures it sees). */
+    readonly ejected: boolean;
+    readonly loops: LoopEndpointStats[];
+  }>;
+}
+
+/**
+ * Merges the `/clusters` stats of several loops, in the order they first appear. A cluster or
+ * endpoint missing from a loop (one that has not applied the latest mesh yet) is simply not in its `loops`.
+ */
+export function mergeClusters(views: ReadonlyArray<{ readonly loop: number; readonly clusters: ClusterStats }>): MergedClusterStats[] {
+  const clusters = new Map<string, { cluster: string; loadBalancer: string; endpoints: Map<string, MergedClusterStats['endpoints'][number]> }>();
+  for (const { loop, clusters: stats } of views) {
+    for (const entry of stats) {
+      let cluster = clusters.get(entry.cluster);
+      if (cluster === undefined) clusters.set(entry.cluster, (cluster = { cluster: entry.cluster, loadBalancer: entry.loadBalancer, endpoints: new Map() }));
+      for (const endpoint of entry.endpoints) {
+        const seen = cluster.endpoints.get(endpoint.key);
+        const here = { loop, inFlight: endpoint.inFlight, ejected: endpoint.ejected };
+        cluster.endpoints.set(
+          endpoint.key,
+          seen === undefined
+            ? { key: endpoint.key, address: endpoint.address, port: endpoint.port, inFlight: endpoint.inFlight, ejected: endpoint.ejected, loops: [here] }
+            : { ...seen, inFlight: seen.inFlight + endpoint.inFlight, ejected: seen.ejected || endpoint.ejected, loops: [...seen.loops, here] },
+        );
+      }
+    }
+  }
+  return [...clusters.values()].map((c) => ({ cluster: c.cluster, loadBalancer: c.loadBalancer, endpoints: [...c.endpoints.values()] }));
+}
