@@ -78,7 +78,7 @@ export function meshTooLarge(fileName: string, bytes: number, maxBytes: number):
   return new MeshFileError(MESH_ERRORS.MESH_TOO_LARGE, { file: fileName }, reason);
 }
 
-function meshTooDeep(fileName: string, excess: NestingExcess, maxDepth: number): MeshFileError {
+export function meshTooDeep(fileName: string, excess: NestingExcess, maxDepth: number): MeshFileError {
   const reason = `nesting deeper than ${maxDepth} levels (the depth limit), refused before parsing`;
   return new MeshFileError(MESH_ERRORS.MESH_TOO_DEEP, { file: fileName, line: excess.line, column: excess.column }, reason);
 }

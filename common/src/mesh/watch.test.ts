@@ -263,6 +263,19 @@ describe('MeshFileSource', () => {
       expect(stall).toBeLessThan(100);
     });
 
+    it('refuses hostile nesting in the first lines before any parse worker starts', async () => {
+      // A 1 ms worker time limit: a file that reached a worker would be refused as too large (time).
+      // The good mesh is a small JSON document, which is read in place (no worker either).
+      const json = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'ok', namespace: 'demo' }, spec: { clusterIP: '10.96.9.9', ports: [{ name: 'http', port: 80 }] } };
+      await writeFile(file, JSON.stringify(json));
+      const s = source(30, undefined, { timeoutMs: 1 });
+      const good = await started(s);
+      await writeFile(file, `${serviceDoc('ok', '10.96.9.9')}deep: ${'['.repeat(MiB)}\n`);
+      await waitFor(() => s.lastError() !== undefined, 'the refusal', 20_000);
+      expect(s.lastError()?.code).toBe(MESH_ERRORS.MESH_TOO_DEEP);
+      expect(s.current()).toBe(good);
+    });
+
     it('reads a large YAML file off the event loop, taking its objects in a batch per turn', async () => {
       const s = source();
       await started(s);

@@ -8,10 +8,11 @@ import { open } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { MESH_ERRORS, err, ok, type Result } from '../errors.js';
 import { logger, type Logger } from '../logger.js';
-import { MeshFileError, meshTooLarge, readJsonMesh } from './file.js';
+import { MeshFileError, meshTooDeep, meshTooLarge, readJsonMesh } from './file.js';
 import { messageOf } from './fields.js';
 import { DEFAULT_MESH_LIMITS, DEFAULT_PARSE_BUDGET, type MeshLimits, type ParseBudget } from './limits.js';
 import { parseMeshOffThread } from './file-off-thread.js';
+import { findExcessNesting } from './nesting.js';
 import type { ParsedObjects } from './off-thread.js';
 import { buildSnapshotInSlices } from './snapshot.js';
 import type { MeshProvider, MeshSnapshot } from './types.js';
@@ -168,6 +169,12 @@ export class MeshFileSource implements MeshProvider {
    * anything else in a worker thread, under the memory and time budget.
    */
   private async parse(bytes: Buffer): Promise<Result<ParsedObjects, MeshFileError>> {
+    // Hostile nesting shows at the start of a file: refused here, no worker started (a worker
+    // competing for the cores is itself a stall on a busy 2-core node). The scan is one pass from the
+    // start that stops where the depth first passes the limit, so what it finds in the first bytes
+    // it finds in the whole file; the rest is scanned again in the worker, with the parse.
+    const excess = findExcessNesting(bytes.toString('utf8', 0, Math.min(bytes.length, PRESCAN_BYTES)), this.limits.maxDepth);
+    if (excess !== undefined) return err(meshTooDeep(this.path, excess, this.limits.maxDepth));
     if (bytes.length <= this.budget.inlineJsonBytes) {
       const objects = readJsonMesh(bytes.toString('utf8'), this.limits.maxDepth);
       if (objects !== undefined) return ok({ objects, version: contentVersion(objects) });
@@ -189,6 +196,9 @@ export class MeshFileSource implements MeshProvider {
     return err(error);
   }
 }
+
+/** How much of a file the nesting pre-scan reads on the event loop before any worker starts. */
+const PRESCAN_BYTES = 64 * 1024;
 
 /**
  * The file's bytes, refused without reading when it is larger than `maxBytes` (and without reading
