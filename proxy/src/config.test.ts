@@ -104,6 +104,20 @@ describe('parseDurationMs', () => {
   });
 });
 
+describe('--tcp-idle-timeout', () => {
+  test('is an hour by default, as in Envoy and Istio; 0 turns it off; up to a day', () => {
+    expect(parseProxyConfig([], {}).tcpIdleTimeoutMs).toBe(3_600_000);
+    expect(parseProxyConfig(['--tcp-idle-timeout', '0'], {}).tcpIdleTimeoutMs).toBe(0);
+    expect(parseProxyConfig(['--tcp-idle-timeout=90s'], {}).tcpIdleTimeoutMs).toBe(90_000);
+    expect(parseProxyConfig(['--tcp-idle-timeout', '24h'], {}).tcpIdleTimeoutMs).toBe(86_400_000);
+  });
+
+  test('refuses what is not a duration or more than a day, naming the flag', () => {
+    expect(() => parseProxyConfig(['--tcp-idle-timeout', '25h'], {})).toThrow(/--tcp-idle-timeout: "25h" must be between 1ms and 24h/);
+    expect(() => parseProxyConfig(['--tcp-idle-timeout', 'forever'], {})).toThrow(/--tcp-idle-timeout: "forever" is not a duration/);
+  });
+});
+
 describe('--concurrency', () => {
   test('takes a number of event loops; 0 is one per core', () => {
     expect(parseProxyConfig(['--concurrency', '1'], {}).concurrency).toBe(1);

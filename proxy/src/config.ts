@@ -36,6 +36,8 @@ export interface ProxyConfig {
   readonly health: ListenAddress;
   readonly detectTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  /** Opaque TCP: a connection with no byte either way for this long is closed (0: never). */
+  readonly tcpIdleTimeoutMs: number;
   /** SIGTERM: how long in-flight requests and streams get to finish before the rest is closed. */
   readonly drainDurationMs: number;
   /**
@@ -81,6 +83,8 @@ Usage: tsmesh proxy [--config FILE] [flags]
   --bind ADDRESS           address of the capture and health listeners (default 0.0.0.0)
   --detect-timeout DUR     protocol detection timeout, e.g. 300ms (default 300ms)
   --connect-timeout DUR    upstream connect timeout (default 1s)
+  --tcp-idle-timeout DUR   opaque TCP connections with no byte either way for this long are
+                           closed on both sides (default 1h, as Envoy and Istio; 0: never)
   --drain-duration DUR     on SIGTERM: not ready at once, no new connections, GOAWAY and
                            Connection: close; in-flight requests get this long (default 5s; 0: none)
   --concurrency N          event loops of the data path, each with its own listeners on the
@@ -130,13 +134,19 @@ export function parseConcurrency(value: string, cores: number = availableParalle
 }
 
 /** `300ms`, `1s`, `1.5s`, `2m`, or a bare number of milliseconds. */
-export function parseDurationMs(name: string, value: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `300ms`, `1s`, `5m`, `1h` (a bare number is milliseconds), between 1 ms and `maxMs` (10 min unless given). */
+export function parseDurationMs(name: string, value: string, maxMs = 600_000): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
   if (!m) throw new ConfigError(`${name}: "${value}" is not a duration (e.g. 300ms, 1s)`);
-  const n = Number(m[1]);
-  const ms = m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n;
-  if (ms <= 0 || ms > 600_000) throw new ConfigError(`${name}: "${value}" must be between 1ms and 10m`);
+  const ms = Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? 1);
+  if (ms < 1 || ms > maxMs) throw new ConfigError(`${name}: "${value}" must be between 1ms and ${formatMax(maxMs)}`);
   return Math.round(ms);
+}
+
+function formatMax(ms: number): string {
+  return ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : `${ms / 60_000}m`;
 }
 
 export function parsePortList(name: string, value: string | undefined): Set<number> {
@@ -154,7 +164,7 @@ function parseHostPort(name: string, value: string): { address: string; port: nu
 
 const FLAGS = new Set([
   '--config', '--outbound-port', '--inbound-port', '--admin-port', '--health-port', '--bind',
-  '--detect-timeout', '--connect-timeout', '--drain-duration', '--outbound-target', '--inbound-target',
+  '--detect-timeout', '--connect-timeout', '--drain-duration', '--tcp-idle-timeout', '--outbound-target', '--inbound-target',
   '--mesh-max-bytes', '--mesh-max-depth', '--concurrency',
 ]);
 
@@ -202,6 +212,7 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
     health: { host: bind, port: parseListenPort('--health-port', flags.get('--health-port') ?? '15020') },
     detectTimeoutMs: parseDurationMs('--detect-timeout', flags.get('--detect-timeout') ?? '300ms'),
     connectTimeoutMs: parseDurationMs('--connect-timeout', flags.get('--connect-timeout') ?? '1s'),
+    tcpIdleTimeoutMs: flags.get('--tcp-idle-timeout') === '0' ? 0 : parseDurationMs('--tcp-idle-timeout', flags.get('--tcp-idle-timeout') ?? '1h', 24 * 3_600_000),
     drainDurationMs: flags.get('--drain-duration') === '0' ? 0 : parseDurationMs('--drain-duration', flags.get('--drain-duration') ?? '5s'),
     concurrency: parseConcurrency(flags.get('--concurrency') ?? String(DEFAULT_CONCURRENCY)),
     opaquePorts: parsePortList(ENV.OPAQUE_PORTS, env[ENV.OPAQUE_PORTS]),

@@ -36,6 +36,8 @@ export interface InboundDeps {
   readonly telemetry: RequestTelemetry;
   readonly detectTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  /** Opaque TCP idle timeout (0: none). */
+  readonly tcpIdleTimeoutMs: number;
   readonly opaquePorts: ReadonlySet<number>;
   /** The pod IP to deliver to; without one, 127.0.0.1. */
   readonly podIp: string | undefined;
@@ -252,6 +254,7 @@ export class Inbound {
     }
     forwardTcp(socket, selector, {
       connectTimeoutMs: this.deps.connectTimeoutMs,
+      idleTimeoutMs: this.deps.tcpIdleTimeoutMs,
       telemetry: { telemetry: this.deps.telemetry, reporter: 'destination', source, destination, mtls: peer.mtls },
       hold: hold
         ? holdForFirstSpeaker(

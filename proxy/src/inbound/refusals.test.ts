@@ -45,6 +45,7 @@ async function inboundFor(app: RecordingApp, mode: MtlsMode, meshTls: MeshTlsSou
     serviceFor: () => 'web.default',
     detectTimeoutMs: 200,
     connectTimeoutMs: 1000,
+    tcpIdleTimeoutMs: 0,
     opaquePorts: new Set(),
     podIp: undefined,
     fixedDestination: { address: '127.0.0.1', port: app.listening.port, family: 4 },

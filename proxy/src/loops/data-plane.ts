@@ -145,6 +145,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     h2: h2Out,
     detectTimeoutMs: config.detectTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
+    tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
     opaquePorts: config.opaquePorts,
     fixedDestination: config.outboundTarget,
     onDetectTimeout: () => metrics.protocolDetectTimeout('outbound'),
@@ -162,6 +163,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     declaredProtocol: (port) => inboundServices.get(port)?.protocol,
     detectTimeoutMs: config.detectTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
+    tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
     opaquePorts: config.opaquePorts,
     podIp: config.podIp,
     isOwnAddress: (address) => {

@@ -36,6 +36,8 @@ export interface OutboundDeps {
   readonly h2: H2Forwarder;
   readonly detectTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  /** Opaque TCP idle timeout (0: none). */
+  readonly tcpIdleTimeoutMs: number;
   /** Ports never detected (annotation `tsmesh.io/opaque-ports`). */
   readonly opaquePorts: ReadonlySet<number>;
   /** Counts connections whose protocol could not be detected in time (server-first). */
@@ -81,6 +83,7 @@ export class Outbound {
       const address = target.kind === 'endpoint' ? target.address : target.dst.address;
       forwardTcp(socket, fixedSelector(`passthrough:${address}`, endpointOf(address, target.dst.port)), {
         connectTimeoutMs: this.deps.connectTimeoutMs,
+        idleTimeoutMs: this.deps.tcpIdleTimeoutMs,
         telemetry: { telemetry: this.deps.telemetry, reporter: 'source', source: this.deps.self, destination: { service: `${address}:${target.dst.port}` }, mtls: false },
       });
       return;
@@ -155,6 +158,7 @@ export class Outbound {
           );
     forwardTcp(socket, entry.selector, {
       connectTimeoutMs: this.deps.connectTimeoutMs,
+      idleTimeoutMs: this.deps.tcpIdleTimeoutMs,
       dial: this.deps.dial,
       telemetry: { telemetry: this.deps.telemetry, reporter: 'source', source: this.deps.self, destination, flags: [] },
       hold,

@@ -60,7 +60,7 @@ interface Forwarding {
 }
 
 /** A client connected through a capture-like listener whose connections go to forwardTcp(selector). */
-async function forwardThrough(selector: UpstreamSelector, connectTimeoutMs = 2000): Promise<Forwarding> {
+async function forwardThrough(selector: UpstreamSelector, connectTimeoutMs = 2000, idleTimeoutMs?: number): Promise<Forwarding> {
   let report: (r: TcpForwardResult) => void = () => undefined;
   const closed = new Promise<TcpForwardResult>((resolve) => (report = resolve));
   let gotSocket: (s: net.Socket) => void = () => undefined;
@@ -68,7 +68,7 @@ async function forwardThrough(selector: UpstreamSelector, connectTimeoutMs = 200
   const capture = await server(
     (socket) => {
       gotSocket(socket);
-      forwardTcp(socket, selector, { connectTimeoutMs, onClose: report });
+      forwardTcp(socket, selector, { connectTimeoutMs, idleTimeoutMs, onClose: report });
     },
     { pauseOnConnect: true, allowHalfOpen: true },
   );
@@ -255,6 +255,63 @@ describe('forwardTcp', () => {
     await eventually(() => selector.events.includes(`release ${hole.port}`), 'the lease to be released', 2000);
     expect(await closed).toEqual({ upstream: `127.0.0.1:${hole.port}`, sent: 0, received: 0, error: 'ECONNABORTED' });
     expect(selector.events.filter((e) => e.startsWith('release'))).toHaveLength(1);
+  });
+
+  test('a connection idle for the idle timeout is closed on both sides and reported as such', async () => {
+    let serverSide: net.Socket | undefined;
+    const upstream = await server((s) => {
+      serverSide = s;
+      s.on('data', (c: Buffer) => s.write(c));
+    });
+    const { client, closed } = await forwardThrough(new RecordingSelector([local(upstream.port)]), 2000, 300);
+    const got = collect(client);
+    // Traffic every 100 ms keeps it open well past the timeout...
+    let lastByte = 0;
+    for (let i = 0; i < 6; i++) {
+      client.write(`${i}`);
+      lastByte = Date.now();
+      await pause(100);
+    }
+    expect(client.destroyed).toBe(false);
+    expect(got.data().toString()).toBe('012345');
+    // ...then silence closes it: the client sees the end, the upstream connection goes too.
+    await got.ended;
+    expect(Date.now() - lastByte).toBeGreaterThanOrEqual(290);
+    expect(await closed).toMatchObject({ upstream: `127.0.0.1:${upstream.port}`, sent: 6, received: 6, error: 'idle_timeout' });
+    await eventually(() => upstream.open === 0 && serverSide?.destroyed === true, 'the upstream side to close');
+  });
+
+  test('a half-closed pair whose server never ends is released at the idle timeout', async () => {
+    let serverSawEnd = false;
+    let serverSide: net.Socket | undefined;
+    const upstream = await server(
+      (s) => {
+        serverSide = s;
+        s.on('error', () => undefined);
+        s.on('end', () => (serverSawEnd = true)); // and never ends its own side
+        s.resume();
+      },
+      { allowHalfOpen: true },
+    );
+    const { client, closed } = await forwardThrough(new RecordingSelector([local(upstream.port)]), 2000, 250);
+    const got = collect(client);
+    client.end('bye');
+    await eventually(() => serverSawEnd, 'the FIN to cross');
+    expect((await closed).error).toBe('idle_timeout');
+    await got.ended;
+    await eventually(() => client.destroyed, 'the client connection to be released');
+    // The sidecar's upstream socket is gone: the server's next write is answered with a reset.
+    const write = (): void => void serverSide?.write('late');
+    await eventually(() => (write(), upstream.open === 0), 'the upstream connection to be released');
+  });
+
+  test('the idle timeout can be turned off (0)', async () => {
+    const upstream = await server((s) => s.resume());
+    const { client } = await forwardThrough(new RecordingSelector([local(upstream.port)]), 2000, 0);
+    client.write('x');
+    await pause(400);
+    expect(client.destroyed).toBe(false);
+    expect(upstream.open).toBe(1);
   });
 
   test('without any endpoint the client is reset at once', async () => {

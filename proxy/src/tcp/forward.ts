@@ -1,6 +1,9 @@
 // Opaque TCP forwarding: bytes both ways with backpressure; a half-close (FIN) crosses to the
 // other side and a reset (RST) is answered with a reset. One connection, one endpoint, reached
-// over plain TCP or mesh mTLS (ALPN tsmesh/tcp) as the dialer decides.
+// over plain TCP or mesh mTLS (ALPN tsmesh/tcp) as the dialer decides. A connection on which no
+// byte has crossed either way for the idle timeout is closed on both sides (Envoy's tcp_proxy
+// idle_timeout, 1 h by default as in Istio): peers that vanished without a FIN, or a half-closed
+// pair whose other side never ends, do not hold two fds each for ever.
 import type { Socket } from 'node:net';
 import { logger } from '@tsmesh/common';
 import { hostPort, type UpstreamSelector } from '../upstream/selector.js';
@@ -19,6 +22,12 @@ export interface TcpForwardResult {
 
 export interface TcpForwardOptions {
   readonly connectTimeoutMs: number;
+  /**
+   * Closes both sides once no byte has crossed either way for this long (default
+   * TCP_IDLE_TIMEOUT_MS; 0 turns it off). Every byte either way passes through the client
+   * socket (read from it or written to it), so its inactivity timer is the connection's.
+   */
+  readonly idleTimeoutMs?: number | undefined;
   readonly dial?: Dialer | undefined;
   /** Records the connection (metrics, access log, span) when given. */
   readonly telemetry?: {
@@ -53,6 +62,9 @@ export interface ForwardGate {
   release(): void;
 }
 
+/** Envoy's and Istio's default idle timeout for opaque TCP: one hour. */
+export const TCP_IDLE_TIMEOUT_MS = 60 * 60 * 1000;
+
 /** Connects `client` (paused, unread) to an endpoint of `selector`, retrying other endpoints on connect failure. */
 export function forwardTcp(client: Socket, selector: UpstreamSelector, options: TcpForwardOptions, attempt = 1): void {
   const selected = selector.select();
@@ -85,13 +97,13 @@ export function forwardTcp(client: Socket, selector: UpstreamSelector, options: 
       downstream: hostPort(client.remoteAddress, client.remotePort),
     });
   };
-  const finish = (error?: string): void => {
+  const finish = (error?: string, flag: ResponseFlag = 'UR'): void => {
     if (finished) return;
     finished = true;
     lease.release();
     // A held connection that closed before its client's bytes flowed is still one connection.
     if (connected) startRecord();
-    record?.end({ ...totals(), flags: error ? ['UR'] : undefined, error });
+    record?.end({ ...totals(), flags: error ? [flag] : undefined, error });
     options.onClose?.({ upstream: endpoint.key, sent: upstream.bytesWritten, received: upstream.bytesRead, error });
   };
   const forward = (leftover?: Buffer): void => {
@@ -106,6 +118,16 @@ export function forwardTcp(client: Socket, selector: UpstreamSelector, options: 
   upstream.once(dialed.readyEvent, () => {
     connected = true;
     lease.succeeded();
+    const idleMs = options.idleTimeoutMs ?? TCP_IDLE_TIMEOUT_MS;
+    if (idleMs > 0 && !client.destroyed) {
+      client.setTimeout(idleMs);
+      client.once('timeout', () => {
+        log.debug({ upstream: endpoint.key, idleMs }, 'TCP connection idle: closed');
+        upstream.destroy();
+        client.destroy();
+        finish('idle_timeout', 'SI');
+      });
+    }
     upstream.pipe(client);
     if (!options.hold) return forward();
     let spoke = false;

@@ -24,6 +24,8 @@ export const RESPONSE_FLAGS = {
    * unfinished request line); refused, never passed on as bytes.
    */
   DPE: 'downstream protocol error',
+  /** Idle timeout: nothing crossed the connection or stream for the configured time. */
+  SI: 'idle timeout',
   /** Refused by authorization or mTLS policy. */
   RBAC: 'denied by policy',
 } as const;
