@@ -5,7 +5,9 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { logger, ok, err, type Logger, type Result, type TsmeshError } from '@tsmesh/common';
 // The client entry point only: the package root would load the CA server (fastify, client-node).
-import { generateWorkloadCsr, requestCertificate } from '@tsmesh/ca/client';
+// Type-only: the CA client (and the X.509 code under it) is loaded at the first certificate
+// request, so a sidecar without an identity never loads it (a few MiB of idle memory).
+import type { requestCertificate } from '@tsmesh/ca/client';
 import { RateLimitedLog } from '../telemetry/log-limit.js';
 import { DEFAULT_BACKOFF, renewalAtMs, retryDelayMs, type BackoffOptions } from './backoff.js';
 import { IDENTITY_ERRORS, IdentityError } from './errors.js';
@@ -84,7 +86,7 @@ export class WorkloadIdentityManager {
   private readonly renewFraction: number;
   private readonly now: () => number;
   private readonly random: () => number;
-  private readonly request: typeof requestCertificate;
+  private readonly request: typeof requestCertificate | undefined;
   private readonly listeners = new Set<Listener>();
 
   private material: IdentityMaterial | undefined;
@@ -108,7 +110,7 @@ export class WorkloadIdentityManager {
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
-    this.request = options.requestCertificate ?? requestCertificate;
+    this.request = options.requestCertificate;
     this.log = (options.log ?? logger('identity')).child({ spiffeId: this.spiffeId });
     this.failureLog = new RateLimitedLog(this.log, options.failureLogIntervalMs ?? 30_000, this.now);
     this.expiredLog = new RateLimitedLog(this.log, options.failureLogIntervalMs ?? 30_000, this.now);
@@ -230,8 +232,9 @@ export class WorkloadIdentityManager {
     const caRoots = [...fileRoots.value.map((c) => c.toString()), ...(this.material?.trustBundlePem ?? [])];
 
     // A fresh key for every certificate: it never leaves this process and is never written anywhere.
-    const { keyPem, csrPem } = generateWorkloadCsr(this.spiffeId);
-    const answer = await this.request({
+    const client = await import('@tsmesh/ca/client');
+    const { keyPem, csrPem } = client.generateWorkloadCsr(this.spiffeId);
+    const answer = await (this.request ?? client.requestCertificate)({
       caAddr: this.options.caAddr,
       token: token.value,
       trustBundlePem: caRoots.join(''),
