@@ -1,6 +1,7 @@
 // `tsmesh proxy` as a process: what it loads. A sidecar without an identity (no TSMESH_CA_ADDR)
-// must not load the CA client's X.509 stack (node-forge): each module loaded and never used is
-// idle memory in every pod. A resolve hook in the child records every module it loads.
+// must not load the CA client's X.509 stack (node-forge), one with a JSON mesh file not the YAML
+// parser, one without regex routes not RE2: each module loaded and never used is idle memory in
+// every pod. A resolve hook in the child records every module it loads.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,9 +30,26 @@ const MESH = JSON.stringify({
   ],
 });
 
+const MESH_WITH_REGEX = `apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: default }
+spec:
+  clusterIP: 10.96.0.30
+  ports: [{ name: http, port: 80, targetPort: 8080, protocol: TCP }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: web, namespace: default }
+spec:
+  parentRefs: [{ group: '', kind: Service, name: web, port: 80 }]
+  rules:
+    - matches: [{ path: { type: RegularExpression, value: '/v[0-9]+/.*' } }]
+      backendRefs: [{ name: web, port: 80 }]
+`;
+
 /** Starts the sidecar with `env`, waits for "sidecar ready", stops it; returns the module URLs it loaded. */
-async function loadedBy(dir: string, env: Record<string, string>): Promise<string[]> {
-  const child = spawn(process.execPath, ['--import', pathToFileURL(join(dir, 'hook.mjs')).href, MAIN, 'proxy', '--config', join(dir, 'mesh.json'), '--bind', '127.0.0.1', '--outbound-port', '0', '--inbound-port', '0', '--admin-port', '0', '--health-port', '0', '--concurrency', '1'], {
+async function loadedBy(dir: string, meshFile: string, env: Record<string, string>): Promise<string[]> {
+  const child = spawn(process.execPath, ['--import', pathToFileURL(join(dir, 'hook.mjs')).href, MAIN, 'proxy', '--config', join(dir, meshFile), '--bind', '127.0.0.1', '--outbound-port', '0', '--inbound-port', '0', '--admin-port', '0', '--health-port', '0', '--concurrency', '1'], {
     env: { PATH: process.env.PATH, TSMESH_LOG_LEVEL: 'info', TSMESH_POD_NAME: 'modules-test', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -62,13 +80,21 @@ describe('tsmesh proxy startup modules', () => {
     dir = mkdtempSync(join(tmpdir(), 'tsmesh-modules-'));
     writeFileSync(join(dir, 'hook.mjs'), HOOK);
     writeFileSync(join(dir, 'mesh.json'), MESH);
+    writeFileSync(join(dir, 'mesh.yaml'), MESH_WITH_REGEX);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('does not load the CA client or node-forge without an identity, and the hook sees the proxy itself', async () => {
-    const loaded = await loadedBy(dir, {});
+  it('loads neither the CA client (node-forge), nor yaml, nor re2js when nothing needs them', async () => {
+    const loaded = await loadedBy(dir, 'mesh.json', {});
     // The hook works: the proxy package was seen.
     expect(loaded.some((url) => url.includes('/proxy/dist/'))).toBe(true);
-    expect(loaded.filter((url) => url.includes('node-forge') || url.includes('/ca/dist/'))).toEqual([]);
+    expect(loaded.filter((url) => /node-forge|\/ca\/dist\/|\/yaml\/|re2js/.test(url))).toEqual([]);
+  }, 30_000);
+
+  it('loads re2js once a regex route needs it (the hook sees modules loaded at first use)', async () => {
+    // A YAML file is parsed in a worker thread (the hook watches the main thread only): yaml stays
+    // out of the main thread even then.
+    const loaded = await loadedBy(dir, 'mesh.yaml', {});
+    expect(loaded.filter((url) => /\/yaml\/|re2js/.test(url))).toEqual([expect.stringContaining('/re2js/')]);
   }, 30_000);
 });

@@ -1,7 +1,9 @@
 // The mesh file: a YAML stream of Kubernetes-format objects (documents, or `kind: List` items).
 // A file is taken whole or refused whole, with the file, the object and the reason in one line.
 // Its size and nesting limits (limits.ts) are checked before any parser runs.
-import { LineCounter, isMap, isNode, isSeq, parseAllDocuments, type Document } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+import type { Document } from 'yaml';
 import { MESH_ERRORS, TsmeshError, err, ok, type Result } from '../errors.js';
 import { describeValue, isRecord, messageOf } from './fields.js';
 import { DEFAULT_MESH_LIMITS, formatBytes, type MeshLimits } from './limits.js';
@@ -123,7 +125,15 @@ export function readJsonMesh(text: string, maxDepth: number): MeshObject[] | und
   return objects;
 }
 
+let yamlModule: typeof Yaml | undefined;
+
+/** The YAML parser, loaded at the first YAML document: a JSON mesh file never needs it (idle memory). */
+function yaml(): typeof Yaml {
+  return (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
+}
+
 function yamlDocuments(text: string, fileName: string): Result<MeshObject[], MeshFileError> {
+  const { LineCounter, isNode, parseAllDocuments } = yaml();
   const lines = new LineCounter();
   const documents = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
   const at = (offset: number | undefined): { line?: number; column?: number } => {
@@ -190,6 +200,7 @@ function listItems(content: unknown, document: Document.Parsed): Result<Entry[],
   const items = content['items'];
   if (items === undefined || items === null) return ok([]);
   if (!Array.isArray(items)) return err(`items: must be a list, got ${describeValue(items)}`);
+  const { isMap, isNode, isSeq } = yaml();
   const node = isMap(document.contents) ? document.contents.get('items', true) : undefined;
   return ok(
     items.map((raw, i) => {

@@ -3,7 +3,8 @@
 // pattern and no request can stall the proxy the way a backtracking engine can (`(\w|\d)+x` on 30
 // digits: seconds in JavaScript's RegExp). Patterns are anchored (the whole value must match) and
 // case-sensitive. What RE2 cannot run (backreferences, lookaround) is refused with the reason.
-import { RE2JS, RE2JSException } from 're2js';
+import { createRequire } from 'node:module';
+import type * as Re2 from 're2js';
 import type { RouteRegex } from './types.js';
 
 /** Longest pattern accepted (the Gateway API caps path values at 1024 characters). */
@@ -18,6 +19,13 @@ export const MAX_REGEX_INPUT = 8192;
  */
 export const MAX_REGEX_PROGRAM_SIZE = 200;
 
+let re2: typeof Re2 | undefined;
+
+/** re2js, loaded at the first pattern compiled: most sidecars never see a regex route (idle memory). */
+function engine(): typeof Re2 {
+  return (re2 ??= createRequire(import.meta.url)('re2js') as typeof Re2);
+}
+
 export type RegexResult = { readonly ok: true; readonly regex: RouteRegex } | { readonly ok: false; readonly reason: string };
 
 /** Compiles `pattern` (RE2 syntax) to match whole values, or says why it is refused. */
@@ -26,7 +34,8 @@ export function compileRegex(pattern: string): RegexResult {
   if (pattern.length > MAX_REGEX_LENGTH) return { ok: false, reason: `is a regular expression longer than ${MAX_REGEX_LENGTH} characters` };
   const unsupported = backtrackingConstruct(pattern);
   if (unsupported !== undefined) return { ok: false, reason: `is a regular expression with ${unsupported}, which RE2 cannot run (it needs backtracking)` };
-  let compiled: RE2JS;
+  const { RE2JS, RE2JSException } = engine();
+  let compiled: Re2.RE2JS;
   try {
     compiled = RE2JS.compile(pattern);
   } catch (cause) {
