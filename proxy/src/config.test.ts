@@ -104,6 +104,14 @@ describe('parseDurationMs', () => {
   });
 });
 
+describe('--http-idle-timeout', () => {
+  test('is five minutes by default and takes a duration up to a day', () => {
+    expect(parseProxyConfig([], {}).httpIdleTimeoutMs).toBe(300_000);
+    expect(parseProxyConfig(['--http-idle-timeout', '30s'], {}).httpIdleTimeoutMs).toBe(30_000);
+    expect(() => parseProxyConfig(['--http-idle-timeout', '0'], {})).toThrow(/--http-idle-timeout: "0" must be between 1ms and 24h/);
+  });
+});
+
 describe('--tcp-idle-timeout', () => {
   test('is an hour by default, as in Envoy and Istio; 0 turns it off; up to a day', () => {
     expect(parseProxyConfig([], {}).tcpIdleTimeoutMs).toBe(3_600_000);

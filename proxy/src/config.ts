@@ -36,6 +36,8 @@ export interface ProxyConfig {
   readonly health: ListenAddress;
   readonly detectTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  /** Client HTTP connections (HTTP/1.1 keep-alive, HTTP/2 without open streams) idle this long are closed. */
+  readonly httpIdleTimeoutMs: number;
   /** Opaque TCP: a connection with no byte either way for this long is closed (0: never). */
   readonly tcpIdleTimeoutMs: number;
   /** SIGTERM: how long in-flight requests and streams get to finish before the rest is closed. */
@@ -83,6 +85,8 @@ Usage: tsmesh proxy [--config FILE] [flags]
   --bind ADDRESS           address of the capture and health listeners (default 0.0.0.0)
   --detect-timeout DUR     protocol detection timeout, e.g. 300ms (default 300ms)
   --connect-timeout DUR    upstream connect timeout (default 1s)
+  --http-idle-timeout DUR  client HTTP connections with no request in flight for this long are
+                           closed: HTTP/1.1 keep-alive and HTTP/2 (GOAWAY) (default 5m)
   --tcp-idle-timeout DUR   opaque TCP connections with no byte either way for this long are
                            closed on both sides (default 1h, as Envoy and Istio; 0: never)
   --drain-duration DUR     on SIGTERM: not ready at once, no new connections, GOAWAY and
@@ -164,7 +168,7 @@ function parseHostPort(name: string, value: string): { address: string; port: nu
 
 const FLAGS = new Set([
   '--config', '--outbound-port', '--inbound-port', '--admin-port', '--health-port', '--bind',
-  '--detect-timeout', '--connect-timeout', '--drain-duration', '--tcp-idle-timeout', '--outbound-target', '--inbound-target',
+  '--detect-timeout', '--connect-timeout', '--drain-duration', '--tcp-idle-timeout', '--http-idle-timeout', '--outbound-target', '--inbound-target',
   '--mesh-max-bytes', '--mesh-max-depth', '--concurrency',
 ]);
 
@@ -212,6 +216,7 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
     health: { host: bind, port: parseListenPort('--health-port', flags.get('--health-port') ?? '15020') },
     detectTimeoutMs: parseDurationMs('--detect-timeout', flags.get('--detect-timeout') ?? '300ms'),
     connectTimeoutMs: parseDurationMs('--connect-timeout', flags.get('--connect-timeout') ?? '1s'),
+    httpIdleTimeoutMs: parseDurationMs('--http-idle-timeout', flags.get('--http-idle-timeout') ?? '5m', 24 * 3_600_000),
     tcpIdleTimeoutMs: flags.get('--tcp-idle-timeout') === '0' ? 0 : parseDurationMs('--tcp-idle-timeout', flags.get('--tcp-idle-timeout') ?? '1h', 24 * 3_600_000),
     drainDurationMs: flags.get('--drain-duration') === '0' ? 0 : parseDurationMs('--drain-duration', flags.get('--drain-duration') ?? '5s'),
     concurrency: parseConcurrency(flags.get('--concurrency') ?? String(DEFAULT_CONCURRENCY)),

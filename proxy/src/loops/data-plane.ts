@@ -123,13 +123,14 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const self = (): PeerInfo => ({ workload, namespace: config.podNamespace, identity: tls?.identity() ?? ownSpiffeId });
 
   const dial = dialerFor(tls);
-  const forwarderOptions = { connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: 60_000 };
+  const forwarderOptions = { connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: config.httpIdleTimeoutMs };
+  const h2Limits = { idleTimeoutMs: config.httpIdleTimeoutMs };
   const h1Out = new H1Forwarder(forwarderOptions, { telemetry, dial });
   const h2Counters = (direction: string): H2Counters => ({ protection: (kind) => metrics.h2Protection(direction, kind) });
-  const h2Out = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs }, { telemetry, dial, counters: h2Counters('outbound') });
+  const h2Out = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits }, { telemetry, dial, counters: h2Counters('outbound') });
   // Inbound delivery to the application is local and plain.
   const h1In = new H1Forwarder(forwarderOptions, { telemetry, dial: plainDialer });
-  const h2In = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs }, { telemetry, dial: plainDialer, counters: h2Counters('inbound') });
+  const h2In = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits }, { telemetry, dial: plainDialer, counters: h2Counters('inbound') });
   const forwarders = [h1Out, h2Out, h1In, h2In];
 
   const outbound = new Outbound({
