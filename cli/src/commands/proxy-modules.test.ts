@@ -2,14 +2,13 @@
 // must not load the CA client's X.509 stack (node-forge), one with a JSON mesh file not the YAML
 // parser, one without regex routes not RE2: each module loaded and never used is idle memory in
 // every pod. A resolve hook in the child records every module it loads.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startSidecar } from '../testing/sidecar.js';
 
-const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
 const HOOK = `import { registerHooks } from 'node:module';
 import { writeSync } from 'node:fs';
@@ -49,29 +48,12 @@ spec:
 
 /** Starts the sidecar with `env`, waits for "sidecar ready", stops it; returns the module URLs it loaded. */
 async function loadedBy(dir: string, meshFile: string, env: Record<string, string>): Promise<string[]> {
-  const child = spawn(process.execPath, ['--import', pathToFileURL(join(dir, 'hook.mjs')).href, MAIN, 'proxy', '--config', join(dir, meshFile), '--bind', '127.0.0.1', '--outbound-port', '0', '--inbound-port', '0', '--admin-port', '0', '--health-port', '0', '--concurrency', '1'], {
-    env: { PATH: process.env.PATH, TSMESH_LOG_LEVEL: 'info', TSMESH_POD_NAME: 'modules-test', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`sidecar not ready: ${out.slice(-500)} ${stderr.slice(-500)}`)), 15_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('"sidecar ready"')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`sidecar exited ${code}: ${out.slice(-500)} ${stderr.slice(-500)}`)));
-  });
+  const sidecar = await startSidecar(join(dir, meshFile), ['--concurrency', '1'], env, ['--import', pathToFileURL(join(dir, 'hook.mjs')).href]);
   // Let anything started after readiness (timers, first discovery pass) load too.
   await new Promise((resolve) => setTimeout(resolve, 500));
-  child.kill('SIGKILL');
-  await new Promise((resolve) => child.once('exit', resolve));
-  return [...stderr.matchAll(/^tsmesh-loaded (\S+)$/gm)].map((m) => m[1] ?? '');
+  sidecar.child.kill('SIGKILL');
+  await sidecar.exited;
+  return [...sidecar.stderr().matchAll(/^tsmesh-loaded (\S+)$/gm)].map((m) => m[1] ?? '');
 }
 
 describe('tsmesh proxy startup modules', () => {

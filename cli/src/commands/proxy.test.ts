@@ -2,17 +2,15 @@
 // over HTTP/2 and HTTP/1.1 when SIGTERM arrives 300 ms in; all of them must complete, readiness
 // must fail at once, new connections must be refused, and the process must exit 0. With one event
 // loop and with two (`--concurrency 2`: the requests are spread over both loops' listeners).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { oneServiceMesh, startSidecar, type SidecarProcess } from '../testing/sidecar.js';
 
-const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 const SLOW_MS = 1000;
 /** In-flight HTTP/1.1 requests, one connection each: enough that every loop surely gets some. */
 const H1_CONNECTIONS = 20;
@@ -67,51 +65,6 @@ async function slowUpstream(): Promise<{ port: number; close(): void }> {
   };
 }
 
-function meshYaml(upstreamPort: number): string {
-  return `apiVersion: v1
-kind: Service
-metadata: { name: slow, namespace: default }
-spec:
-  clusterIP: 10.96.0.10
-  ports: [{ name: web, port: 80, targetPort: ${upstreamPort}, protocol: TCP }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: slow-1, namespace: default, labels: { kubernetes.io/service-name: slow } }
-addressType: IPv4
-ports: [{ name: web, port: ${upstreamPort}, protocol: TCP }]
-endpoints: [{ addresses: [127.0.0.1], conditions: { ready: true } }]
-`;
-}
-
-interface Sidecar {
-  readonly child: ChildProcess;
-  readonly ports: { outbound: number; health: number };
-  readonly exited: Promise<number | null>;
-}
-
-async function startSidecar(meshFile: string, concurrency: number): Promise<Sidecar> {
-  const child = spawn(process.execPath, [MAIN, 'proxy', '--config', meshFile, '--bind', '127.0.0.1', '--outbound-target', '10.96.0.10:80', '--outbound-port', '0', '--inbound-port', '0', '--admin-port', '0', '--health-port', '0', '--drain-duration', '5s', '--concurrency', String(concurrency)], {
-    env: { PATH: process.env.PATH, TSMESH_LOG_LEVEL: 'info', TSMESH_POD_NAME: 'drain-test' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ports = await new Promise<Sidecar['ports']>((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`sidecar not ready: ${buffered.slice(-500)}`)), 15_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      for (const line of buffered.split('\n')) {
-        if (!line.includes('"sidecar ready"')) continue;
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { ports: Sidecar['ports'] }).ports);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`sidecar exited ${code}: ${buffered.slice(-500)}`)));
-  });
-  return { child, ports, exited };
-}
-
 function h1Get(port: number, path: string): Promise<{ status: number; connection: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
     const agent = new http.Agent({ keepAlive: true });
@@ -155,13 +108,13 @@ async function readiness(port: number): Promise<number> {
 describe.each([1, 2])('tsmesh proxy --concurrency %i on SIGTERM (graceful drain)', (concurrency) => {
   let dir: string;
   let upstream: Awaited<ReturnType<typeof slowUpstream>>;
-  let sidecar: Sidecar | undefined;
+  let sidecar: SidecarProcess | undefined;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tsmesh-drain-'));
     upstream = await slowUpstream();
-    writeFileSync(join(dir, 'mesh.yaml'), meshYaml(upstream.port));
-    sidecar = await startSidecar(join(dir, 'mesh.yaml'), concurrency);
+    writeFileSync(join(dir, 'mesh.yaml'), oneServiceMesh('slow', '10.96.0.10', upstream.port));
+    sidecar = await startSidecar(join(dir, 'mesh.yaml'), ['--outbound-target', '10.96.0.10:80', '--drain-duration', '5s', '--concurrency', String(concurrency)], { TSMESH_POD_NAME: 'drain-test' });
   });
 
   afterAll(() => {
