@@ -74,17 +74,17 @@ describe('tsmesh proxy --tcp-idle-timeout', () => {
     let closedByPeer = 0;
     const started = Date.now();
     await inBatches(CONNECTIONS, () => {
-          return new Promise<void>((resolve, reject) => {
-            const socket = net.connect({ host: '127.0.0.1', port: outboundPort });
-            socket.once('connect', () => {
-              socket.write('x');
-              resolve();
-            });
-            socket.once('error', reject);
-            socket.once('end', () => closedByPeer++);
-            socket.resume();
-            clients.push(socket);
-          });
+      return new Promise<void>((resolve, reject) => {
+        const socket = net.connect({ host: '127.0.0.1', port: outboundPort });
+        socket.once('connect', () => {
+          socket.write('x');
+          resolve();
+        });
+        socket.once('error', reject);
+        socket.once('end', () => closedByPeer++);
+        socket.resume();
+        clients.push(socket);
+      });
     });
     const connectedIn = Date.now() - started;
     // Every connection crossed the sidecar: the upstream holds them all, and the sidecar two fds each.
@@ -136,21 +136,21 @@ describe('tsmesh proxy --http-idle-timeout', () => {
     let closedByPeer = 0;
     const started = Date.now();
     await inBatches(CONNECTIONS, () => {
-          return new Promise<void>((resolve, reject) => {
-            const socket = net.connect({ host: '127.0.0.1', port: outboundPort });
-            clients.push(socket);
-            let got = '';
-            socket.once('connect', () => socket.write('GET / HTTP/1.1\r\nHost: web\r\n\r\n'));
-            socket.on('data', (c: Buffer) => {
-              got += c.toString();
-              if (got.startsWith('HTTP/1.1 200') && got.endsWith('ok')) {
-                answered++;
-                resolve();
-              }
-            });
-            socket.once('error', reject);
-            socket.once('end', () => closedByPeer++);
-          });
+      return new Promise<void>((resolve, reject) => {
+        const socket = net.connect({ host: '127.0.0.1', port: outboundPort });
+        clients.push(socket);
+        let got = '';
+        socket.once('connect', () => socket.write('GET / HTTP/1.1\r\nHost: web\r\n\r\n'));
+        socket.on('data', (c: Buffer) => {
+          got += c.toString();
+          if (got.startsWith('HTTP/1.1 200') && got.endsWith('ok')) {
+            answered++;
+            resolve();
+          }
+        });
+        socket.once('error', reject);
+        socket.once('end', () => closedByPeer++);
+      });
     });
     const answeredIn = Date.now() - started;
     expect(answered).toBe(CONNECTIONS);
