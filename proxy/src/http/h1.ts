@@ -29,7 +29,7 @@ const TRACE_HEADER_SET = new Set(TRACE_HEADERS);
 export interface H1Options {
   readonly connectTimeoutMs: number;
   readonly maxHeaderBytes: number;
-  /** Idle keep-alive time for client connections. */
+  /** Idle keep-alive time for client connections and for pooled upstream connections. */
   readonly keepAliveTimeoutMs: number;
 }
 
@@ -45,8 +45,10 @@ class MeshAgent extends http.Agent {
   constructor(
     private readonly connectTimeoutMs: number,
     private readonly dial: Dialer,
+    idleTimeoutMs: number,
   ) {
-    super({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 256, keepAliveMsecs: 30_000 });
+    // `timeout`: a pooled connection idle that long is closed by the agent (one in use is left alone).
+    super({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 256, keepAliveMsecs: 30_000, timeout: idleTimeoutMs });
   }
 
   override getName(options: EndpointOptions): string {
@@ -150,7 +152,7 @@ export class H1Forwarder {
   ) {
     this.telemetry = deps.telemetry;
     this.dial = deps.dial ?? plainDialer;
-    this.agent = new MeshAgent(options.connectTimeoutMs, this.dial);
+    this.agent = new MeshAgent(options.connectTimeoutMs, this.dial, options.keepAliveTimeoutMs);
     this.server = http.createServer({
       maxHeaderSize: options.maxHeaderBytes,
       keepAliveTimeout: options.keepAliveTimeoutMs,
