@@ -16,6 +16,11 @@ export interface BalancedEndpoint {
 export interface PickContext {
   /** Consistent-hash key (ring-hash), e.g. a header value; ignored by other algorithms. */
   readonly hashKey?: string;
+  /**
+   * Endpoint keys to stay away from when another eligible endpoint exists (those a retried call
+   * has already tried). Honoured by BalancedCluster.pick for every algorithm.
+   */
+  readonly avoid?: readonly string[];
 }
 
 /** A pick that the caller must `release()` exactly once when the request/stream ends. */

@@ -17,7 +17,7 @@ import {
   type Picker,
 } from './balancer.js';
 import { EndpointHealth, type EndpointHealthOptions } from './ejection.js';
-import { EmptyPicker } from './picks.js';
+import { acquirePick, EmptyPicker } from './picks.js';
 
 const log = logger('balance.cluster');
 
@@ -75,6 +75,8 @@ export class BalancedCluster<E extends BalancedEndpoint> {
   private current: readonly E[] = [];
   private currentKeys: ReadonlySet<string> = new Set();
   private picker: Picker<E>;
+  /** The endpoints the picker balances over (not ejected, or all of them in panic mode). */
+  private eligible: readonly E[] = [];
 
   /**
    * Makes a cluster with no endpoints yet (every pick fails until `setEndpoints`). `warning` is
@@ -138,7 +140,26 @@ export class BalancedCluster<E extends BalancedEndpoint> {
    * when it ends. Synchronous; fails with TSMESH_ERR_NO_ENDPOINTS only when the cluster is empty.
    */
   pick(ctx?: PickContext): Result<Pick<E>, TsmeshError> {
-    return this.picker.pick(ctx);
+    const picked = this.picker.pick(ctx);
+    const avoid = ctx?.avoid;
+    if (avoid === undefined || avoid.length === 0 || !picked.ok || !avoid.includes(picked.value.endpoint.key)) return picked;
+    // The algorithm chose an endpoint to avoid: ask it again a few times (round robin moves on,
+    // the random ones draw again), then take the least loaded endpoint not avoided, if any.
+    let last = picked;
+    for (let i = 0; i < 3; i++) {
+      last.value.release();
+      const again = this.picker.pick(ctx);
+      if (!again.ok || !avoid.includes(again.value.endpoint.key)) return again;
+      last = again;
+    }
+    let best: E | undefined;
+    for (const e of this.eligible) {
+      if (avoid.includes(e.key)) continue;
+      if (best === undefined || this.inFlight.get(e.key) < this.inFlight.get(best.key)) best = e;
+    }
+    if (best === undefined) return last;
+    last.value.release();
+    return acquirePick(best, this.inFlight);
   }
 
   /** A connection to `key` failed (refused, reset, timed out). Unknown keys are ignored. */
@@ -169,6 +190,7 @@ export class BalancedCluster<E extends BalancedEndpoint> {
 
   private rebuild(): void {
     const eligible = this.health.filter(this.current);
+    this.eligible = eligible;
     if (eligible.length === 0) {
       this.picker = new EmptyPicker<E>(this.name);
       return;

@@ -91,6 +91,15 @@ export class H2UpstreamPool {
     return n;
   }
 
+  /** Open upstream connections per endpoint key (`ip:port`), for /clusters. */
+  connections(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const entry of this.endpoints.values()) {
+      if (entry.conns.length > 0) counts.set(entry.endpoint.key, (counts.get(entry.endpoint.key) ?? 0) + entry.conns.length);
+    }
+    return counts;
+  }
+
   /** Closes connections to endpoints no longer wanted (in-flight streams finish first). */
   retain(keep: ReadonlySet<string>): void {
     for (const [key, entry] of this.endpoints) {

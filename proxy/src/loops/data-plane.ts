@@ -10,7 +10,6 @@ import { H1Forwarder } from '../http/h1.js';
 import { H2Forwarder } from '../http/h2.js';
 import { spiffeIdFor } from '../identity/spiffe.js';
 import { Inbound, mergeDeclared, type InboundPort } from '../inbound/inbound.js';
-import { ServiceClusters } from '../outbound/clusters.js';
 import { endpointInfo } from '../outbound/endpoint-info.js';
 import { Outbound } from '../outbound/outbound.js';
 import { OutboundRouter } from '../outbound/router.js';
@@ -18,13 +17,15 @@ import { compileWorkloadPolicy, DEFAULT_ROOT_NAMESPACE, type InboundMtlsPolicy }
 import { workloadFromPodName, type PeerInfo, type RequestTelemetry } from '../telemetry/index.js';
 import type { MeshTlsSource } from '../tls/mesh-tls.js';
 import { dialerFor, plainDialer } from '../upstream/dial.js';
+import { UpstreamManager, type ClusterView } from '../upstream/manager.js';
+import { TcpConnections } from '../tcp/connections.js';
 
 const log = logger('loop.data-plane');
 
 /** The namespace whose selector-less PeerAuthentication is mesh-wide (SPEC: control-plane namespace). */
 const ROOT_NAMESPACE = DEFAULT_ROOT_NAMESPACE;
 
-export type ClusterStats = ReturnType<ServiceClusters['stats']>;
+export type ClusterStats = ClusterView[];
 
 export interface DataPlaneOptions {
   readonly config: ProxyConfig;
@@ -113,10 +114,13 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   let snapshot = options.snapshot;
   let policy = inboundPolicyOf(snapshot, config);
   let inboundServices = servicesOf(snapshot, config.podIp);
-  const clusters = new ServiceClusters(endpointInfo(config.trustDomain, ROOT_NAMESPACE));
+  // The upstream layer: clusters and the pools behind them, updated and pruned together.
+  const upstream = new UpstreamManager({
+    infoOf: endpointInfo(config.trustDomain, ROOT_NAMESPACE),
+    recorder: { connectFailure: (cluster) => metrics.upstreamConnectFailure(cluster), retry: (cluster, protocol, reason) => metrics.upstreamRetry(cluster, protocol, reason) },
+  });
+  const clusters = upstream.clusters;
   const router = new OutboundRouter(clusters, config.podNamespace);
-  clusters.update(snapshot);
-  router.update(snapshot);
 
   const workload = config.podName ? workloadFromPodName(config.podName) : 'unknown';
   const ownSpiffeId = spiffeIdFor(config.trustDomain, config.podNamespace, config.serviceAccount);
@@ -132,10 +136,15 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const h1In = new H1Forwarder(forwarderOptions, { telemetry, dial: plainDialer });
   const h2In = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits }, { telemetry, dial: plainDialer, counters: h2Counters('inbound') });
   const forwarders = [h1Out, h2Out, h1In, h2In];
+  upstream.adopt('http2', h2Out.pool);
+  const tcpOut = upstream.adopt('tcp', new TcpConnections());
+  upstream.update(snapshot);
+  router.update(snapshot);
 
   const outbound = new Outbound({
     snapshot: () => snapshot,
     clusters,
+    tcpConnections: tcpOut,
     router,
     telemetry,
     dial,
@@ -194,7 +203,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   } catch (error) {
     await Promise.all(servers.map(closeServer));
     for (const f of forwarders) f.close();
-    clusters.close();
+    upstream.close();
     throw error;
   }
   // ip6tables redirects IPv6 traffic to the same ports: listen on [::] too where the kernel has IPv6.
@@ -220,13 +229,12 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     ports: bound,
     update(next) {
       snapshot = next;
-      clusters.update(next);
+      upstream.update(next);
       router.update(next);
       policy = inboundPolicyOf(next, config);
       inboundServices = servicesOf(next, config.podIp);
-      h2Out.pool.retain(clusters.endpointKeys());
     },
-    clusters: () => clusters.stats(),
+    clusters: () => upstream.stats(),
     openConnections,
     async drain(durationMs) {
       for (const server of servers) if (server.listening) server.close();
@@ -237,7 +245,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     },
     async close() {
       for (const f of forwarders) f.close();
-      clusters.close();
+      upstream.close();
       const closing = servers.map(closeServer);
       for (const set of captured) for (const s of set) s.destroy();
       await Promise.all(closing);

@@ -39,20 +39,45 @@ describe('mergeMetrics', () => {
 });
 
 describe('mergeClusters', () => {
-  const endpoint = (key: string, inFlight: number, ejected = false) => ({ key, address: '10.0.0.1', port: Number(key.split(':')[1]), inFlight, ejected });
+  const none = { http1: 0, http2: 0, tcp: 0 };
+  const endpoint = (key: string, inFlight: number, ejected = false, connections = none) => ({ key, address: '10.0.0.1', port: Number(key.split(':')[1]), inFlight, ejected, connections });
 
-  it('sums in-flight requests per endpoint, calls an endpoint ejected when any loop ejected it, and keeps each loop\'s view', () => {
+  it('sums in-flight requests and open connections per endpoint, calls an endpoint ejected when any loop ejected it, and keeps each loop\'s view', () => {
+    const c0 = { http1: 1, http2: 2, tcp: 0 };
+    const c1 = { http1: 4, http2: 1, tcp: 3 };
     const merged = mergeClusters([
-      { loop: 0, clusters: [{ cluster: 'shop/api:80', loadBalancer: 'least-request', endpoints: [endpoint('10.0.0.1:8080', 2), endpoint('10.0.0.1:8081', 0)] }] },
-      { loop: 1, clusters: [{ cluster: 'shop/api:80', loadBalancer: 'least-request', endpoints: [endpoint('10.0.0.1:8080', 3), endpoint('10.0.0.1:8081', 1, true)] }] },
+      { loop: 0, clusters: [{ cluster: 'shop/api:80', loadBalancer: 'least-request', endpoints: [endpoint('10.0.0.1:8080', 2, false, c0), endpoint('10.0.0.1:8081', 0)] }] },
+      { loop: 1, clusters: [{ cluster: 'shop/api:80', loadBalancer: 'least-request', endpoints: [endpoint('10.0.0.1:8080', 3, false, c1), endpoint('10.0.0.1:8081', 1, true)] }] },
     ]);
     expect(merged).toEqual([
       {
         cluster: 'shop/api:80',
         loadBalancer: 'least-request',
         endpoints: [
-          { key: '10.0.0.1:8080', address: '10.0.0.1', port: 8080, inFlight: 5, ejected: false, loops: [{ loop: 0, inFlight: 2, ejected: false }, { loop: 1, inFlight: 3, ejected: false }] },
-          { key: '10.0.0.1:8081', address: '10.0.0.1', port: 8081, inFlight: 1, ejected: true, loops: [{ loop: 0, inFlight: 0, ejected: false }, { loop: 1, inFlight: 1, ejected: true }] },
+          {
+            key: '10.0.0.1:8080',
+            address: '10.0.0.1',
+            port: 8080,
+            inFlight: 5,
+            ejected: false,
+            connections: { http1: 5, http2: 3, tcp: 3 },
+            loops: [
+              { loop: 0, inFlight: 2, ejected: false, connections: c0 },
+              { loop: 1, inFlight: 3, ejected: false, connections: c1 },
+            ],
+          },
+          {
+            key: '10.0.0.1:8081',
+            address: '10.0.0.1',
+            port: 8081,
+            inFlight: 1,
+            ejected: true,
+            connections: none,
+            loops: [
+              { loop: 0, inFlight: 0, ejected: false, connections: none },
+              { loop: 1, inFlight: 1, ejected: true, connections: none },
+            ],
+          },
         ],
       },
     ]);

@@ -3,6 +3,7 @@
 // and endpoint (in-flight requests summed, ejected where any loop ejected it).
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { ClusterStats } from './data-plane.js';
+import type { ConnectionCounts } from '../upstream/manager.js';
 import type { MetricsJson } from './messages.js';
 
 /**
@@ -19,6 +20,7 @@ export interface LoopEndpointStats {
   readonly loop: number;
   readonly inFlight: number;
   readonly ejected: boolean;
+  readonly connections: ConnectionCounts;
 }
 
 /** The `/clusters` entry of a sidecar with several loops: the fields of one loop's, plus `loops`. */
@@ -33,6 +35,8 @@ export interface MergedClusterStats {
     readonly inFlight: number;
     /** Ejected by at least one loop (each loop ejects on the failures it sees). */
     readonly ejected: boolean;
+    /** Open upstream connections per protocol, summed over the loops. */
+    readonly connections: ConnectionCounts;
     readonly loops: LoopEndpointStats[];
   }>;
 }
@@ -49,15 +53,25 @@ export function mergeClusters(views: ReadonlyArray<{ readonly loop: number; read
       if (cluster === undefined) clusters.set(entry.cluster, (cluster = { cluster: entry.cluster, loadBalancer: entry.loadBalancer, endpoints: new Map() }));
       for (const endpoint of entry.endpoints) {
         const seen = cluster.endpoints.get(endpoint.key);
-        const here = { loop, inFlight: endpoint.inFlight, ejected: endpoint.ejected };
+        const here = { loop, inFlight: endpoint.inFlight, ejected: endpoint.ejected, connections: endpoint.connections };
         cluster.endpoints.set(
           endpoint.key,
           seen === undefined
-            ? { key: endpoint.key, address: endpoint.address, port: endpoint.port, inFlight: endpoint.inFlight, ejected: endpoint.ejected, loops: [here] }
-            : { ...seen, inFlight: seen.inFlight + endpoint.inFlight, ejected: seen.ejected || endpoint.ejected, loops: [...seen.loops, here] },
+            ? { key: endpoint.key, address: endpoint.address, port: endpoint.port, inFlight: endpoint.inFlight, ejected: endpoint.ejected, connections: endpoint.connections, loops: [here] }
+            : {
+                ...seen,
+                inFlight: seen.inFlight + endpoint.inFlight,
+                ejected: seen.ejected || endpoint.ejected,
+                connections: sumConnections(seen.connections, endpoint.connections),
+                loops: [...seen.loops, here],
+              },
         );
       }
     }
   }
   return [...clusters.values()].map((c) => ({ cluster: c.cluster, loadBalancer: c.loadBalancer, endpoints: [...c.endpoints.values()] }));
+}
+
+function sumConnections(a: ConnectionCounts, b: ConnectionCounts): ConnectionCounts {
+  return { http1: a.http1 + b.http1, http2: a.http2 + b.http2, tcp: a.tcp + b.tcp };
 }

@@ -203,8 +203,18 @@ describe('a sidecar with two event loops (--concurrency 2)', () => {
     const clusters = await adminJson<MergedClusterStats[]>(proxy, '/clusters');
     const cluster = clusters.find((c) => c.cluster === `default/svc:${SERVICE_PORT}`);
     expect(cluster?.endpoints).toEqual([
-      expect.objectContaining({ port: b.port, inFlight: 0, ejected: false, loops: [{ loop: 0, inFlight: 0, ejected: false }, { loop: 1, inFlight: 0, ejected: false }] }),
+      expect.objectContaining({
+        port: b.port,
+        inFlight: 0,
+        ejected: false,
+        loops: [expect.objectContaining({ loop: 0, inFlight: 0, ejected: false }), expect.objectContaining({ loop: 1, inFlight: 0, ejected: false })],
+      }),
     ]);
+    // Open upstream connections: the sidecar's figure is the sum of its loops'.
+    const endpoint = cluster!.endpoints[0]!;
+    for (const protocol of ['http1', 'http2', 'tcp'] as const) {
+      expect(endpoint.connections[protocol]).toBe(endpoint.loops.reduce((n, l) => n + l.connections[protocol], 0));
+    }
   });
 
   test('POST /logging reaches the loops as well as the main thread', async () => {

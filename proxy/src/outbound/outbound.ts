@@ -16,6 +16,7 @@ import type { H2Forwarder } from '../http/h2.js';
 import { forwardTcp } from '../tcp/forward.js';
 import { endpointOf, fixedSelector, hostPort } from '../upstream/selector.js';
 import type { ServiceClusters } from './clusters.js';
+import type { TcpConnections } from '../tcp/connections.js';
 import type { OutboundRouter } from './router.js';
 import type { Dialer } from '../upstream/dial.js';
 import type { PeerInfo, RequestTelemetry } from '../telemetry/index.js';
@@ -26,6 +27,8 @@ const log = logger('outbound');
 export interface OutboundDeps {
   snapshot(): MeshSnapshot | undefined;
   readonly clusters: ServiceClusters;
+  /** The upstream layer's register of open opaque TCP connections. */
+  readonly tcpConnections?: TcpConnections | undefined;
   readonly router: OutboundRouter;
   readonly telemetry: RequestTelemetry;
   /** Plain TCP or mesh mTLS per endpoint. */
@@ -82,6 +85,7 @@ export class Outbound {
       // Outside the mesh's Services: forward untouched, never delay with detection.
       const address = target.kind === 'endpoint' ? target.address : target.dst.address;
       forwardTcp(socket, fixedSelector(`passthrough:${address}`, endpointOf(address, target.dst.port)), {
+        connections: this.deps.tcpConnections,
         connectTimeoutMs: this.deps.connectTimeoutMs,
         idleTimeoutMs: this.deps.tcpIdleTimeoutMs,
         telemetry: { telemetry: this.deps.telemetry, reporter: 'source', source: this.deps.self, destination: { service: `${address}:${target.dst.port}` }, mtls: false },
@@ -157,6 +161,7 @@ export class Outbound {
             },
           );
     forwardTcp(socket, entry.selector, {
+      connections: this.deps.tcpConnections,
       connectTimeoutMs: this.deps.connectTimeoutMs,
       idleTimeoutMs: this.deps.tcpIdleTimeoutMs,
       dial: this.deps.dial,

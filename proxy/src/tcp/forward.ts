@@ -8,7 +8,9 @@ import type { Socket } from 'node:net';
 import { logger } from '@tsmesh/common';
 import { hostPort, type UpstreamSelector } from '../upstream/selector.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
+import { UpstreamCall, type UpstreamRecorder } from '../upstream/call.js';
 import { isConnectFailure } from '../http/errors.js';
+import type { TcpConnections } from './connections.js';
 import type { PeerInfo, RequestTelemetry, ResponseFlag, TcpRecord } from '../telemetry/index.js';
 
 const log = logger('tcp.forward');
@@ -29,6 +31,10 @@ export interface TcpForwardOptions {
    */
   readonly idleTimeoutMs?: number | undefined;
   readonly dial?: Dialer | undefined;
+  /** Counts connect failures and retries (default: the telemetry's metrics, when given). */
+  readonly recorder?: UpstreamRecorder | undefined;
+  /** The upstream layer's register of open TCP connections, per endpoint. */
+  readonly connections?: TcpConnections | undefined;
   /** Records the connection (metrics, access log, span) when given. */
   readonly telemetry?: {
     readonly telemetry: RequestTelemetry;
@@ -66,19 +72,25 @@ export interface ForwardGate {
 export const TCP_IDLE_TIMEOUT_MS = 60 * 60 * 1000;
 
 /** Connects `client` (paused, unread) to an endpoint of `selector`, retrying other endpoints on connect failure. */
-export function forwardTcp(client: Socket, selector: UpstreamSelector, options: TcpForwardOptions, attempt = 1): void {
-  const selected = selector.select();
+export function forwardTcp(client: Socket, selector: UpstreamSelector, options: TcpForwardOptions): void {
+  const metrics = options.telemetry?.telemetry.metrics;
+  const recorder = options.recorder ?? (metrics && { connectFailure: (c: string) => metrics.upstreamConnectFailure(c), retry: (c: string, p: string, r: string) => metrics.upstreamRetry(c, p, r) });
+  attemptTcp(client, new UpstreamCall(selector, 'tcp', recorder), options);
+}
+
+function attemptTcp(client: Socket, call: UpstreamCall, options: TcpForwardOptions): void {
+  const selected = call.next();
   if (!selected.ok) {
-    log.warn({ cluster: selector.name, err: selected.error.message }, 'no endpoint for TCP connection');
+    log.warn({ cluster: call.cluster, err: selected.error.message }, 'no endpoint for TCP connection');
     client.resetAndDestroy();
     options.onClose?.({ upstream: undefined, sent: 0, received: 0, error: selected.error.code });
     return;
   }
-  const lease = selected.value;
-  const { endpoint } = lease;
+  const { endpoint } = selected.value;
   const dialed = (options.dial ?? plainDialer)(endpoint, 'tcp');
   const upstream = dialed.socket;
   armConnectTimeout(dialed, options.connectTimeoutMs);
+  options.connections?.track(endpoint.key, upstream);
   let connected = false;
   let finished = false;
   let released = false;
@@ -100,7 +112,7 @@ export function forwardTcp(client: Socket, selector: UpstreamSelector, options: 
   const finish = (error?: string, flag: ResponseFlag = 'UR'): void => {
     if (finished) return;
     finished = true;
-    lease.release();
+    call.release();
     // A held connection that closed before its client's bytes flowed is still one connection.
     if (connected) startRecord();
     record?.end({ ...totals(), flags: error ? [flag] : undefined, error });
@@ -117,7 +129,7 @@ export function forwardTcp(client: Socket, selector: UpstreamSelector, options: 
 
   upstream.once(dialed.readyEvent, () => {
     connected = true;
-    lease.succeeded();
+    call.succeeded();
     const idleMs = options.idleTimeoutMs ?? TCP_IDLE_TIMEOUT_MS;
     if (idleMs > 0 && !client.destroyed) {
       client.setTimeout(idleMs);
@@ -146,7 +158,7 @@ export function forwardTcp(client: Socket, selector: UpstreamSelector, options: 
         if (finished || spoke) return;
         released = true;
         finished = true;
-        lease.release();
+        call.release();
         upstream.unpipe(client);
         upstream.destroy();
         client.off('error', onClientError);
@@ -157,14 +169,13 @@ export function forwardTcp(client: Socket, selector: UpstreamSelector, options: 
   });
   upstream.on('error', (error: NodeJS.ErrnoException) => {
     if (!connected) {
-      lease.failed('connect');
-      lease.release();
+      call.failed('connect');
       finished = true;
-      options.telemetry?.telemetry.metrics.upstreamConnectFailure(selector.name);
-      if (isConnectFailure(error) && attempt < Math.min(3, selector.size) && !client.destroyed) {
-        forwardTcp(client, selector, options, attempt + 1);
+      if (isConnectFailure(error) && call.mayRetry() && !client.destroyed) {
+        attemptTcp(client, call, options);
         return;
       }
+      call.release();
       log.warn({ upstream: endpoint.key, err: error.message }, 'TCP upstream connect failed');
       client.resetAndDestroy();
       options.onClose?.({ upstream: endpoint.key, sent: 0, received: 0, error: error.code ?? 'connect' });

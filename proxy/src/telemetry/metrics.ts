@@ -21,6 +21,7 @@ export const METRIC_NAMES = {
   h2Protections: 'tsmesh_h2_protection_total',
   certExpiry: 'tsmesh_workload_cert_expiry_timestamp_seconds',
   connectFailures: 'tsmesh_upstream_connect_failures_total',
+  retries: 'tsmesh_upstream_retries_total',
   loopConnections: 'tsmesh_proxy_loop_connections_total',
   loopRestarts: 'tsmesh_proxy_loop_restarts_total',
   policyDenials: 'tsmesh_policy_denials_total',
@@ -90,6 +91,7 @@ export class ProxyMetrics {
   private readonly series = new SeriesTable(DURATION_BUCKETS);
   private readonly detectTimeouts: Counter<'direction'>;
   private readonly connectFailures: Counter<'destination_service'>;
+  private readonly retries: Counter<'destination_service' | 'protocol' | 'reason'>;
   private readonly h2Protections: Counter<'direction' | 'kind'>;
   private readonly denials: Counter<'reporter' | 'reason'>;
   private readonly certExpiry: Gauge<'identity'>;
@@ -110,6 +112,12 @@ export class ProxyMetrics {
       name: METRIC_NAMES.connectFailures,
       help: 'Failed attempts to connect to an upstream endpoint (refused, timed out, TLS handshake failed).',
       labelNames: ['destination_service'],
+      registers,
+    });
+    this.retries = new Counter({
+      name: METRIC_NAMES.retries,
+      help: 'Attempts sent again to an upstream after one failed, by protocol (http1, http2, tcp) and why the previous one failed (connect, reset, refused).',
+      labelNames: ['destination_service', 'protocol', 'reason'],
       registers,
     });
     this.h2Protections = new Counter({
@@ -194,6 +202,11 @@ export class ProxyMetrics {
   /** Counts one failed attempt to connect to an endpoint of `destinationService`. */
   upstreamConnectFailure(destinationService: string | undefined): void {
     this.connectFailures.inc({ destination_service: labelValue(destinationService) });
+  }
+
+  /** Counts one attempt made again to an endpoint of `destinationService` after `reason`. */
+  upstreamRetry(destinationService: string | undefined, protocol: string, reason: string): void {
+    this.retries.inc({ destination_service: labelValue(destinationService), protocol, reason });
   }
 
   /**

@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { BalancedCluster } from '../balance/index.js';
+import { MAX_ATTEMPTS, UpstreamCall, type AttemptFailure, type UpstreamProtocol } from './call.js';
+import { clusterSelector, endpointOf, fixedSelector, type UpstreamEndpoint } from './selector.js';
+
+const clusters: Array<BalancedCluster<UpstreamEndpoint>> = [];
+afterEach(() => {
+  for (const c of clusters.splice(0)) c.close();
+});
+
+function cluster(loadBalancer: string, n: number): BalancedCluster<UpstreamEndpoint> {
+  const { cluster: c } = BalancedCluster.create<UpstreamEndpoint>({ name: 'shop/api:80', loadBalancer });
+  c.setEndpoints(Array.from({ length: n }, (_, i) => endpointOf(`10.0.0.${i + 1}`, 8080)));
+  clusters.push(c);
+  return c;
+}
+
+function recorder() {
+  const seen = { connectFailures: [] as string[], retries: [] as Array<[string, UpstreamProtocol, AttemptFailure]> };
+  return {
+    seen,
+    connectFailure: (c: string) => void seen.connectFailures.push(c),
+    retry: (c: string, p: UpstreamProtocol, r: AttemptFailure) => void seen.retries.push([c, p, r]),
+  };
+}
+
+function key(call: UpstreamCall): string {
+  const lease = call.next();
+  if (!lease.ok) throw lease.error;
+  return lease.value.endpoint.key;
+}
+
+describe('UpstreamCall', () => {
+  it.each(['random', 'least-request', 'round-robin'])('tries a different endpoint on every attempt while the cluster has one (%s)', (lb) => {
+    const c = cluster(lb, 3);
+    for (let i = 0; i < 200; i++) {
+      const call = new UpstreamCall(clusterSelector('shop/api:80', c), 'http2');
+      const keys = [key(call), key(call), key(call)];
+      call.release();
+      expect(new Set(keys).size).toBe(3);
+    }
+    expect(c.stats().map((e) => e.inFlight)).toEqual([0, 0, 0]);
+  });
+
+  it('has MAX_ATTEMPTS attempts at most, and no more than the cluster has endpoints unless the same endpoint may serve again', () => {
+    const two = new UpstreamCall(clusterSelector('a', cluster('round-robin', 2)), 'tcp');
+    key(two);
+    expect(two.mayRetry()).toBe(true);
+    key(two);
+    expect(two.mayRetry()).toBe(false);
+    expect(two.mayRetry(true)).toBe(true);
+    key(two);
+    expect(two.attempts).toBe(MAX_ATTEMPTS);
+    expect(two.mayRetry(true)).toBe(false);
+
+    const many = new UpstreamCall(clusterSelector('b', cluster('round-robin', 10)), 'tcp');
+    for (let i = 0; i < MAX_ATTEMPTS; i++) key(many);
+    expect(many.mayRetry()).toBe(false);
+  });
+
+  it('records a connect failure on the endpoint (ejected) and in the metrics; the retry is counted with its reason', () => {
+    const c = cluster('round-robin', 2);
+    const rec = recorder();
+    const call = new UpstreamCall(clusterSelector('shop/api:80', c), 'http1', rec);
+    const first = key(call);
+    call.failed('connect');
+    expect(c.stats().find((e) => e.key === first)?.ejected).toBe(true);
+    const second = key(call);
+    expect(second).not.toBe(first);
+    call.succeeded();
+    call.release();
+    expect(rec.seen).toEqual({ connectFailures: ['shop/api:80'], retries: [['shop/api:80', 'http1', 'connect']] });
+  });
+
+  it('does not hold a refusal (REFUSED_STREAM, GOAWAY) against the endpoint, nor a timeout', () => {
+    const c = cluster('round-robin', 1);
+    const rec = recorder();
+    const call = new UpstreamCall(clusterSelector('shop/api:80', c), 'http2', rec);
+    key(call);
+    call.failed('refused');
+    key(call);
+    call.failed('timeout');
+    call.release();
+    expect(c.stats()[0]?.ejected).toBe(false);
+    expect(rec.seen.retries).toEqual([['shop/api:80', 'http2', 'refused']]);
+    expect(rec.seen.connectFailures).toEqual([]);
+  });
+
+  it('releases the previous lease when the next attempt starts, and the last one on release (least-request sees none left)', () => {
+    const c = cluster('least-request', 3);
+    const call = new UpstreamCall(clusterSelector('a', c), 'http1');
+    key(call);
+    key(call);
+    expect(c.stats().reduce((n, e) => n + e.inFlight, 0)).toBe(1);
+    call.release();
+    call.release();
+    expect(c.stats().reduce((n, e) => n + e.inFlight, 0)).toBe(0);
+    expect(call.lease).toBeUndefined();
+  });
+
+  it('goes back to a tried endpoint when no other is eligible (a one-endpoint cluster; every other one ejected)', () => {
+    const one = new UpstreamCall(clusterSelector('a', cluster('random', 1)), 'http1');
+    expect([key(one), key(one)]).toEqual(['10.0.0.1:8080', '10.0.0.1:8080']);
+    one.release();
+    const c = cluster('round-robin', 3);
+    c.reportFailure('10.0.0.2:8080');
+    c.reportFailure('10.0.0.3:8080');
+    const call = new UpstreamCall(clusterSelector('b', c), 'http1');
+    expect([key(call), key(call)]).toEqual(['10.0.0.1:8080', '10.0.0.1:8080']);
+    call.release();
+  });
+
+  it('fails as a value when there is no endpoint, and starts no attempt', () => {
+    const call = new UpstreamCall(fixedSelector('inbound:8080', undefined), 'tcp');
+    const result = call.next();
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.code).toBe('TSMESH_ERR_NO_ENDPOINTS');
+    expect(call.attempts).toBe(0);
+  });
+
+  it('passes the pick context to the balancer (ring-hash keeps a key on one endpoint)', () => {
+    const c = cluster('ring-hash', 5);
+    const keys = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const call = new UpstreamCall(clusterSelector('a', c), 'http1', undefined, { hashKey: 'user-42' });
+      keys.add(key(call));
+      call.release();
+    }
+    expect(keys.size).toBe(1);
+  });
+});

@@ -1,0 +1,106 @@
+// One upstream call (an HTTP/1.1 request, an HTTP/2 stream or an opaque TCP connection) as the
+// cluster sees it: select an endpoint → attempt → record the outcome on the lease (passive
+// health, least-request) → metrics, and, when the attempt failed before anything that cannot be
+// replayed was sent, another attempt on an endpoint not tried yet. The forwarders only translate
+// between the wire and this; retry policy and circuit breaking sit here.
+import type { Result, TsmeshError } from '@tsmesh/common';
+import type { PickContext } from '../balance/balancer.js';
+import type { FailureKind, UpstreamLease, UpstreamSelector } from './selector.js';
+
+export type UpstreamProtocol = 'http1' | 'http2' | 'tcp';
+
+/**
+ * Why an attempt failed: the endpoint's failures (FailureKind), or `refused`: the upstream took
+ * none of it (HTTP/2 REFUSED_STREAM, a stream above GOAWAY's last id), which says nothing bad of
+ * the endpoint.
+ */
+export type AttemptFailure = FailureKind | 'refused';
+
+/** Attempts per call at most (the first included), as for connect failures until now. */
+export const MAX_ATTEMPTS = 3;
+
+/** Where the outcomes of attempts are counted (the loop's metrics). */
+export interface UpstreamRecorder {
+  /** One attempt that could not connect to an endpoint of `cluster`. */
+  connectFailure(cluster: string): void;
+  /** One attempt after the first, and why the previous one failed. */
+  retry(cluster: string, protocol: UpstreamProtocol, reason: AttemptFailure): void;
+}
+
+export const NO_RECORDER: UpstreamRecorder = { connectFailure: () => {}, retry: () => {} };
+
+export class UpstreamCall {
+  private attemptCount = 0;
+  private current: UpstreamLease | undefined;
+  private lastFailure: AttemptFailure | undefined;
+  /** Endpoint keys attempted so far (at most MAX_ATTEMPTS). */
+  private readonly tried: string[] = [];
+
+  constructor(
+    readonly selector: UpstreamSelector,
+    readonly protocol: UpstreamProtocol,
+    private readonly recorder: UpstreamRecorder = NO_RECORDER,
+    private readonly pickContext?: PickContext,
+  ) {}
+
+  /** The cluster's name, for logs and metrics. */
+  get cluster(): string {
+    return this.selector.name;
+  }
+
+  /** Attempts started so far. */
+  get attempts(): number {
+    return this.attemptCount;
+  }
+
+  /** The lease of the attempt in progress (undefined before the first and after `release`). */
+  get lease(): UpstreamLease | undefined {
+    return this.current;
+  }
+
+  /**
+   * Starts the next attempt: the previous lease is released, and an endpoint not tried yet is
+   * chosen while the cluster has an eligible one (PickContext.avoid).
+   */
+  next(): Result<UpstreamLease, TsmeshError> {
+    this.current?.release();
+    this.current = undefined;
+    const ctx = this.tried.length === 0 ? this.pickContext : { ...this.pickContext, avoid: this.tried };
+    const picked = this.selector.select(ctx);
+    if (!picked.ok) return picked;
+    this.attemptCount++;
+    if (this.attemptCount > 1 && this.lastFailure !== undefined) this.recorder.retry(this.selector.name, this.protocol, this.lastFailure);
+    this.current = picked.value;
+    this.tried.push(picked.value.endpoint.key);
+    return picked;
+  }
+
+  /** The endpoint answered (or, for TCP, accepted the connection). */
+  succeeded(): void {
+    this.current?.succeeded();
+  }
+
+  /** The attempt failed: passive health hears of it (not of a refusal), and connect failures are counted. */
+  failed(kind: AttemptFailure): void {
+    this.lastFailure = kind;
+    if (kind !== 'refused') this.current?.failed(kind);
+    if (kind === 'connect') this.recorder.connectFailure(this.selector.name);
+  }
+
+  /**
+   * Whether another attempt may follow the failed one. The caller decides whether the request
+   * can be sent again (nothing sent, or a replayable request); this decides whether the call has
+   * attempts left: MAX_ATTEMPTS in all, and no more than the cluster has endpoints unless the
+   * same endpoint may serve again (a pooled connection that had gone stale).
+   */
+  mayRetry(sameEndpointOk = false): boolean {
+    if (this.attemptCount >= MAX_ATTEMPTS) return false;
+    return sameEndpointOk || this.attemptCount < this.selector.size;
+  }
+
+  /** The call is over: the lease in hand is released (idempotent). */
+  release(): void {
+    this.current?.release();
+    this.current = undefined;
+  }
+}

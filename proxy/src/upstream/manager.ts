@@ -1,0 +1,91 @@
+// The upstream layer of one event loop: the balanced clusters (one per Service port) and the
+// connection pools behind them, HTTP/1.1, HTTP/2 and opaque TCP. A mesh change updates the
+// clusters and prunes every pool to the endpoints still wanted, in one place; every request,
+// stream or connection goes out through an UpstreamCall made here. `/clusters` shows, per
+// endpoint, the requests in flight and the open upstream connections of each protocol.
+import type { MeshSnapshot } from '@tsmesh/common';
+import type { PickContext } from '../balance/balancer.js';
+import type { EndpointStats } from '../balance/cluster.js';
+import { ServiceClusters, type EndpointInfoOf } from '../outbound/clusters.js';
+import { NO_RECORDER, UpstreamCall, type UpstreamProtocol, type UpstreamRecorder } from './call.js';
+import type { UpstreamSelector } from './selector.js';
+
+/** What the manager needs of a protocol's pool of upstream connections. */
+export interface ConnectionPool {
+  /**
+   * Keeps only the endpoints whose pool keys (`poolKey`) are in `keep`: connections to the others
+   * are closed once idle (a request or stream in flight finishes first).
+   */
+  retain(keep: ReadonlySet<string>): void;
+  /** Open upstream connections per endpoint key (`ip:port`). */
+  connections(): ReadonlyMap<string, number>;
+  /** Closes every connection at once. */
+  close(): void;
+}
+
+/** Open upstream connections of one endpoint, per protocol. */
+export type ConnectionCounts = Readonly<Record<UpstreamProtocol, number>>;
+
+export interface EndpointView extends EndpointStats {
+  readonly connections: ConnectionCounts;
+}
+
+export interface ClusterView {
+  readonly cluster: string;
+  readonly loadBalancer: string;
+  readonly endpoints: EndpointView[];
+}
+
+export interface UpstreamManagerOptions {
+  /** Identity and workload discovery says run at an endpoint. */
+  readonly infoOf?: EndpointInfoOf;
+  /** Counts connect failures and retries. */
+  readonly recorder?: UpstreamRecorder;
+}
+
+export class UpstreamManager {
+  readonly clusters: ServiceClusters;
+  private readonly recorder: UpstreamRecorder;
+  private readonly pools = new Map<UpstreamProtocol, ConnectionPool>();
+
+  constructor(options: UpstreamManagerOptions = {}) {
+    this.clusters = new ServiceClusters(options.infoOf);
+    this.recorder = options.recorder ?? NO_RECORDER;
+  }
+
+  /** Puts `pool` under the manager: pruned on every mesh change, closed with it. One per protocol. */
+  adopt<P extends ConnectionPool>(protocol: UpstreamProtocol, pool: P): P {
+    if (this.pools.has(protocol)) throw new Error(`an upstream ${protocol} pool is already adopted`);
+    this.pools.set(protocol, pool);
+    return pool;
+  }
+
+  /** Applies a mesh snapshot to the clusters, then prunes every pool to the endpoints still wanted. */
+  update(snapshot: MeshSnapshot): void {
+    this.clusters.update(snapshot);
+    const keep = this.clusters.endpointKeys();
+    for (const pool of this.pools.values()) pool.retain(keep);
+  }
+
+  /** A new call to `selector`'s endpoints (a cluster's or a fixed one's). */
+  call(selector: UpstreamSelector, protocol: UpstreamProtocol, pickContext?: PickContext): UpstreamCall {
+    return new UpstreamCall(selector, protocol, this.recorder, pickContext);
+  }
+
+  /** The admin `/clusters` view: endpoints with requests in flight, ejection and open connections per protocol. */
+  stats(): ClusterView[] {
+    const open = new Map<UpstreamProtocol, ReadonlyMap<string, number>>();
+    for (const [protocol, pool] of this.pools) open.set(protocol, pool.connections());
+    const count = (protocol: UpstreamProtocol, key: string): number => open.get(protocol)?.get(key) ?? 0;
+    return this.clusters.stats().map((c) => ({
+      ...c,
+      endpoints: c.endpoints.map((e) => ({ ...e, connections: { http1: count('http1', e.key), http2: count('http2', e.key), tcp: count('tcp', e.key) } })),
+    }));
+  }
+
+  /** Closes the clusters and every pool. */
+  close(): void {
+    for (const pool of this.pools.values()) pool.close();
+    this.clusters.close();
+  }
+}
