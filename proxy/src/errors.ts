@@ -9,6 +9,8 @@ export const PROXY_ERRORS = {
   NO_ROUTE: 'TSMESH_ERR_NO_ROUTE',
   /** Routing cannot read the request (a path that does not normalise, Host against :authority): 400. */
   BAD_REQUEST: 'TSMESH_ERR_BAD_REQUEST',
+  /** A cluster's circuit breaker refused the request (answered 503, flag `UO`). */
+  OVERFLOW: 'TSMESH_ERR_OVERFLOW',
 } as const;
 
 export type ProxyErrorCode = (typeof PROXY_ERRORS)[keyof typeof PROXY_ERRORS];

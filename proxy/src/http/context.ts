@@ -59,12 +59,13 @@ export interface HttpConnectionContext {
  */
 export const PROXY_ERROR_HEADER = 'x-tsmesh-proxy-error';
 
-export type ProxyErrorKind = 'connect' | 'no-endpoints' | 'no-route' | 'bad-request' | 'timeout' | 'reset' | 'route-backend' | 'internal';
+export type ProxyErrorKind = 'connect' | 'no-endpoints' | 'overflow' | 'no-route' | 'bad-request' | 'timeout' | 'reset' | 'route-backend' | 'internal';
 
 /** The access-log/span response flag of each kind of answer the proxy gives itself. */
 export const RESPONSE_FLAG_OF: Readonly<Record<ProxyErrorKind, ResponseFlag | undefined>> = {
   connect: 'UF',
   'no-endpoints': 'UH',
+  overflow: 'UO',
   'no-route': 'NR',
   'bad-request': undefined,
   timeout: 'UT',

@@ -18,6 +18,7 @@ import { workloadFromPodName, type PeerInfo, type RequestTelemetry } from '../te
 import type { MeshTlsSource } from '../tls/mesh-tls.js';
 import { dialerFor, plainDialer } from '../upstream/dial.js';
 import { UpstreamManager, type ClusterView } from '../upstream/manager.js';
+import { metricsRecorder } from '../upstream/call.js';
 import { TcpConnections } from '../tcp/connections.js';
 
 const log = logger('loop.data-plane');
@@ -117,7 +118,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   // The upstream layer: clusters and the pools behind them, updated and pruned together.
   const upstream = new UpstreamManager({
     infoOf: endpointInfo(config.trustDomain, ROOT_NAMESPACE),
-    recorder: { connectFailure: (cluster) => metrics.upstreamConnectFailure(cluster), retry: (cluster, protocol, reason) => metrics.upstreamRetry(cluster, protocol, reason) },
+    recorder: metricsRecorder(metrics),
   });
   const clusters = upstream.clusters;
   const router = new OutboundRouter(clusters, config.podNamespace);

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { logger } from '@tsmesh/common';
 import { hostPort, type UpstreamSelector } from '../upstream/selector.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
-import { UpstreamCall, type UpstreamRecorder } from '../upstream/call.js';
+import { metricsRecorder, UpstreamCall, type UpstreamRecorder } from '../upstream/call.js';
 import { isConnectFailure } from '../http/errors.js';
 import type { TcpConnections } from './connections.js';
 import type { PeerInfo, RequestTelemetry, ResponseFlag, TcpRecord } from '../telemetry/index.js';
@@ -74,7 +74,7 @@ export const TCP_IDLE_TIMEOUT_MS = 60 * 60 * 1000;
 /** Connects `client` (paused, unread) to an endpoint of `selector`, retrying other endpoints on connect failure. */
 export function forwardTcp(client: Socket, selector: UpstreamSelector, options: TcpForwardOptions): void {
   const metrics = options.telemetry?.telemetry.metrics;
-  const recorder = options.recorder ?? (metrics && { connectFailure: (c: string) => metrics.upstreamConnectFailure(c), retry: (c: string, p: string, r: string) => metrics.upstreamRetry(c, p, r) });
+  const recorder = options.recorder ?? (metrics && metricsRecorder(metrics));
   attemptTcp(client, new UpstreamCall(selector, 'tcp', recorder), options);
 }
 

@@ -15,6 +15,8 @@ export const RESPONSE_FLAGS = {
   NR: 'no route',
   /** The cluster had no healthy endpoint. */
   UH: 'no healthy upstream',
+  /** A circuit breaker of the cluster (requests in flight, concurrent retries) refused the request. */
+  UO: 'upstream overflow',
   /** Protocol detection timed out; the connection was treated as opaque TCP. */
   DT: 'protocol detect timeout',
   /** Downstream closed or reset before the response completed. */

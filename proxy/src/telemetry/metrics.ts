@@ -22,6 +22,7 @@ export const METRIC_NAMES = {
   certExpiry: 'tsmesh_workload_cert_expiry_timestamp_seconds',
   connectFailures: 'tsmesh_upstream_connect_failures_total',
   retries: 'tsmesh_upstream_retries_total',
+  overflows: 'tsmesh_upstream_overflow_total',
   loopConnections: 'tsmesh_proxy_loop_connections_total',
   loopRestarts: 'tsmesh_proxy_loop_restarts_total',
   policyDenials: 'tsmesh_policy_denials_total',
@@ -92,6 +93,7 @@ export class ProxyMetrics {
   private readonly detectTimeouts: Counter<'direction'>;
   private readonly connectFailures: Counter<'destination_service'>;
   private readonly retries: Counter<'destination_service' | 'protocol' | 'reason'>;
+  private readonly overflows: Counter<'destination_service' | 'kind'>;
   private readonly h2Protections: Counter<'direction' | 'kind'>;
   private readonly denials: Counter<'reporter' | 'reason'>;
   private readonly certExpiry: Gauge<'identity'>;
@@ -118,6 +120,12 @@ export class ProxyMetrics {
       name: METRIC_NAMES.retries,
       help: 'Attempts sent again to an upstream after one failed, by protocol (http1, http2, tcp) and why the previous one failed (connect, reset, refused).',
       labelNames: ['destination_service', 'protocol', 'reason'],
+      registers,
+    });
+    this.overflows = new Counter({
+      name: METRIC_NAMES.overflows,
+      help: 'Requests failed fast, or retries not sent, because a cluster limit was reached (kind: max_requests, max_retries, retry_budget).',
+      labelNames: ['destination_service', 'kind'],
       registers,
     });
     this.h2Protections = new Counter({
@@ -207,6 +215,11 @@ export class ProxyMetrics {
   /** Counts one attempt made again to an endpoint of `destinationService` after `reason`. */
   upstreamRetry(destinationService: string | undefined, protocol: string, reason: string): void {
     this.retries.inc({ destination_service: labelValue(destinationService), protocol, reason });
+  }
+
+  /** Counts one request failed fast or one retry not sent because of a cluster limit. */
+  upstreamOverflow(destinationService: string | undefined, kind: string): void {
+    this.overflows.inc({ destination_service: labelValue(destinationService), kind });
   }
 
   /**

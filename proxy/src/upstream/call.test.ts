@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { BalancedCluster } from '../balance/index.js';
 import { MAX_ATTEMPTS, UpstreamCall, type AttemptFailure, type UpstreamProtocol } from './call.js';
+import { ClusterLimits, type OverflowKind } from './limits.js';
 import { clusterSelector, endpointOf, fixedSelector, type UpstreamEndpoint } from './selector.js';
 
 const clusters: Array<BalancedCluster<UpstreamEndpoint>> = [];
@@ -16,11 +17,12 @@ function cluster(loadBalancer: string, n: number): BalancedCluster<UpstreamEndpo
 }
 
 function recorder() {
-  const seen = { connectFailures: [] as string[], retries: [] as Array<[string, UpstreamProtocol, AttemptFailure]> };
+  const seen = { connectFailures: [] as string[], retries: [] as Array<[string, UpstreamProtocol, AttemptFailure]>, overflows: [] as Array<[string, OverflowKind]> };
   return {
     seen,
     connectFailure: (c: string) => void seen.connectFailures.push(c),
     retry: (c: string, p: UpstreamProtocol, r: AttemptFailure) => void seen.retries.push([c, p, r]),
+    overflow: (c: string, k: OverflowKind) => void seen.overflows.push([c, k]),
   };
 }
 
@@ -48,10 +50,10 @@ describe('UpstreamCall', () => {
     expect(two.mayRetry()).toBe(true);
     key(two);
     expect(two.mayRetry()).toBe(false);
-    expect(two.mayRetry(true)).toBe(true);
+    expect(two.mayRetry('transparent')).toBe(true);
     key(two);
     expect(two.attempts).toBe(MAX_ATTEMPTS);
-    expect(two.mayRetry(true)).toBe(false);
+    expect(two.mayRetry('transparent')).toBe(false);
 
     const many = new UpstreamCall(clusterSelector('b', cluster('round-robin', 10)), 'tcp');
     for (let i = 0; i < MAX_ATTEMPTS; i++) key(many);
@@ -69,7 +71,7 @@ describe('UpstreamCall', () => {
     expect(second).not.toBe(first);
     call.succeeded();
     call.release();
-    expect(rec.seen).toEqual({ connectFailures: ['shop/api:80'], retries: [['shop/api:80', 'http1', 'connect']] });
+    expect(rec.seen).toEqual({ connectFailures: ['shop/api:80'], retries: [['shop/api:80', 'http1', 'connect']], overflows: [] });
   });
 
   it('does not hold a refusal (REFUSED_STREAM, GOAWAY) against the endpoint, nor a timeout', () => {
@@ -127,5 +129,40 @@ describe('UpstreamCall', () => {
       call.release();
     }
     expect(keys.size).toBe(1);
+  });
+
+  it('fails fast past the cluster\'s maxRequests (counted), and lets requests in again as calls end', () => {
+    const c = cluster('round-robin', 2);
+    const limits = new ClusterLimits({ maxRequests: 2, maxRetries: 3 });
+    const rec = recorder();
+    const calls = [1, 2, 3].map(() => new UpstreamCall(clusterSelector('shop/api:80', c), 'http2', rec, undefined, limits));
+    const results = calls.map((call) => call.next());
+    expect(results.map((r) => r.ok)).toEqual([true, true, false]);
+    const refused = results[2]!;
+    if (!refused.ok) expect(refused.error.code).toBe('TSMESH_ERR_OVERFLOW');
+    expect(calls[2]!.overflow).toBe('max_requests');
+    expect(rec.seen.overflows).toEqual([['shop/api:80', 'max_requests']]);
+    calls[0]!.release();
+    calls[0]!.release();
+    expect(limits.requests).toBe(1);
+    expect(new UpstreamCall(clusterSelector('shop/api:80', c), 'http2', rec, undefined, limits).next().ok).toBe(true);
+  });
+
+  it('does not fail over past the retry budget (counted), but a transparent resend spends nothing', () => {
+    const c = cluster('round-robin', 3);
+    const limits = new ClusterLimits({ maxRequests: 100, maxRetries: 100 }, { percent: 0, minRetriesPerSecond: 0.1, intervalMs: 10_000 });
+    const rec = recorder();
+    const first = new UpstreamCall(clusterSelector('a', c), 'http1', rec, undefined, limits);
+    key(first);
+    first.failed('connect');
+    expect(first.mayRetry()).toBe(true); // the one retry the floor allows in 10 s
+    key(first);
+    first.failed('connect');
+    expect(first.mayRetry()).toBe(false);
+    expect(first.overflow).toBe('retry_budget');
+    expect(first.mayRetry('transparent')).toBe(true);
+    first.release();
+    expect([limits.requests, limits.retries]).toEqual([0, 0]);
+    expect(rec.seen.overflows).toEqual([['a', 'retry_budget']]);
   });
 });

@@ -3,8 +3,10 @@
 // health, least-request) → metrics, and, when the attempt failed before anything that cannot be
 // replayed was sent, another attempt on an endpoint not tried yet. The forwarders only translate
 // between the wire and this; retry policy and circuit breaking sit here.
-import type { Result, TsmeshError } from '@tsmesh/common';
+import { err, TsmeshError, type Result } from '@tsmesh/common';
 import type { PickContext } from '../balance/balancer.js';
+import { PROXY_ERRORS } from '../errors.js';
+import type { ClusterLimits, OverflowKind } from './limits.js';
 import type { FailureKind, UpstreamLease, UpstreamSelector } from './selector.js';
 
 export type UpstreamProtocol = 'http1' | 'http2' | 'tcp';
@@ -25,9 +27,32 @@ export interface UpstreamRecorder {
   connectFailure(cluster: string): void;
   /** One attempt after the first, and why the previous one failed. */
   retry(cluster: string, protocol: UpstreamProtocol, reason: AttemptFailure): void;
+  /** A request failed fast, or a retry was not sent, because of a cluster limit. */
+  overflow(cluster: string, kind: OverflowKind): void;
 }
 
-export const NO_RECORDER: UpstreamRecorder = { connectFailure: () => {}, retry: () => {} };
+export const NO_RECORDER: UpstreamRecorder = { connectFailure: () => {}, retry: () => {}, overflow: () => {} };
+
+/** The recorder that counts in a loop's metrics. */
+export function metricsRecorder(metrics: {
+  upstreamConnectFailure(cluster: string): void;
+  upstreamRetry(cluster: string, protocol: string, reason: string): void;
+  upstreamOverflow(cluster: string, kind: string): void;
+}): UpstreamRecorder {
+  return {
+    connectFailure: (cluster) => metrics.upstreamConnectFailure(cluster),
+    retry: (cluster, protocol, reason) => metrics.upstreamRetry(cluster, protocol, reason),
+    overflow: (cluster, kind) => metrics.upstreamOverflow(cluster, kind),
+  };
+}
+
+/**
+ * How a failed attempt may be followed: `failover` sends the request again, possibly to another
+ * endpoint (it spends the retry budget); `transparent` resends what the upstream never took (a
+ * pooled connection that had gone stale, REFUSED_STREAM, a stream above GOAWAY's last id), which
+ * spends nothing.
+ */
+export type RetryKind = 'failover' | 'transparent';
 
 export class UpstreamCall {
   private attemptCount = 0;
@@ -35,13 +60,23 @@ export class UpstreamCall {
   private lastFailure: AttemptFailure | undefined;
   /** Endpoint keys attempted so far (at most MAX_ATTEMPTS). */
   private readonly tried: string[] = [];
+  /** Admitted by the cluster's limits (released with the call). */
+  private admitted = false;
+  private holdsRetry = false;
+  private overflowed: OverflowKind | undefined;
 
   constructor(
     readonly selector: UpstreamSelector,
     readonly protocol: UpstreamProtocol,
     private readonly recorder: UpstreamRecorder = NO_RECORDER,
     private readonly pickContext?: PickContext,
+    private readonly limits?: ClusterLimits,
   ) {}
+
+  /** The limit that stopped this call or its last retry, if one did. */
+  get overflow(): OverflowKind | undefined {
+    return this.overflowed;
+  }
 
   /** The cluster's name, for logs and metrics. */
   get cluster(): string {
@@ -65,6 +100,11 @@ export class UpstreamCall {
   next(): Result<UpstreamLease, TsmeshError> {
     this.current?.release();
     this.current = undefined;
+    if (this.attemptCount === 0 && this.limits !== undefined && !this.admitted) {
+      const over = this.limits.admitRequest();
+      if (over !== undefined) return this.refuse(over);
+      this.admitted = true;
+    }
     const ctx = this.tried.length === 0 ? this.pickContext : { ...this.pickContext, avoid: this.tried };
     const picked = this.selector.select(ctx);
     if (!picked.ok) return picked;
@@ -90,17 +130,38 @@ export class UpstreamCall {
   /**
    * Whether another attempt may follow the failed one. The caller decides whether the request
    * can be sent again (nothing sent, or a replayable request); this decides whether the call has
-   * attempts left: MAX_ATTEMPTS in all, and no more than the cluster has endpoints unless the
-   * same endpoint may serve again (a pooled connection that had gone stale).
+   * attempts left: MAX_ATTEMPTS in all; a failover no more than the cluster has endpoints, and
+   * only within the cluster's retry budget and concurrent-retry limit (counted when refused).
    */
-  mayRetry(sameEndpointOk = false): boolean {
+  mayRetry(kind: RetryKind = 'failover'): boolean {
     if (this.attemptCount >= MAX_ATTEMPTS) return false;
-    return sameEndpointOk || this.attemptCount < this.selector.size;
+    if (kind === 'transparent') return true;
+    if (this.attemptCount >= this.selector.size) return false;
+    if (this.limits === undefined || !this.admitted) return true;
+    const over = this.limits.admitRetry(this.holdsRetry);
+    if (over !== undefined) {
+      this.overflowed = over;
+      this.recorder.overflow(this.selector.name, over);
+      return false;
+    }
+    this.holdsRetry = true;
+    return true;
   }
 
-  /** The call is over: the lease in hand is released (idempotent). */
+  /** The call is over: the lease in hand is released, and the call's place in the cluster's limits (idempotent). */
   release(): void {
     this.current?.release();
     this.current = undefined;
+    if (this.admitted) {
+      this.admitted = false;
+      this.limits?.done(this.holdsRetry);
+      this.holdsRetry = false;
+    }
+  }
+
+  private refuse(over: OverflowKind): Result<never, TsmeshError> {
+    this.overflowed = over;
+    this.recorder.overflow(this.selector.name, over);
+    return err(new TsmeshError(PROXY_ERRORS.OVERFLOW, `${this.selector.name}: over the cluster's ${over.replace('_', ' ')} limit (circuit breaker)`));
   }
 }

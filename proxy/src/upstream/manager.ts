@@ -8,6 +8,7 @@ import type { PickContext } from '../balance/balancer.js';
 import type { EndpointStats } from '../balance/cluster.js';
 import { ServiceClusters, type EndpointInfoOf } from '../outbound/clusters.js';
 import { NO_RECORDER, UpstreamCall, type UpstreamProtocol, type UpstreamRecorder } from './call.js';
+import { ClusterLimits, DEFAULT_BREAKER, DEFAULT_RETRY_BUDGET, type BreakerThresholds, type RetryBudgetSettings } from './limits.js';
 import type { UpstreamSelector } from './selector.js';
 
 /** What the manager needs of a protocol's pool of upstream connections. */
@@ -39,18 +40,26 @@ export interface ClusterView {
 export interface UpstreamManagerOptions {
   /** Identity and workload discovery says run at an endpoint. */
   readonly infoOf?: EndpointInfoOf;
-  /** Counts connect failures and retries. */
+  /** Counts connect failures, retries and overflows. */
   readonly recorder?: UpstreamRecorder;
+  /** The limits of every cluster: circuit-breaker thresholds and retry budget. */
+  readonly limitsOf?: (cluster: string) => { readonly thresholds: BreakerThresholds; readonly budget: RetryBudgetSettings };
 }
+
+const DEFAULT_LIMITS = Object.freeze({ thresholds: DEFAULT_BREAKER, budget: DEFAULT_RETRY_BUDGET });
 
 export class UpstreamManager {
   readonly clusters: ServiceClusters;
   private readonly recorder: UpstreamRecorder;
   private readonly pools = new Map<UpstreamProtocol, ConnectionPool>();
+  /** Per cluster (by name): what it lets through at once; kept while the cluster exists. */
+  private readonly limits = new Map<string, ClusterLimits>();
+  private readonly limitsOf: NonNullable<UpstreamManagerOptions['limitsOf']>;
 
   constructor(options: UpstreamManagerOptions = {}) {
     this.clusters = new ServiceClusters(options.infoOf);
     this.recorder = options.recorder ?? NO_RECORDER;
+    this.limitsOf = options.limitsOf ?? (() => DEFAULT_LIMITS);
   }
 
   /** Puts `pool` under the manager: pruned on every mesh change, closed with it. One per protocol. */
@@ -65,11 +74,30 @@ export class UpstreamManager {
     this.clusters.update(snapshot);
     const keep = this.clusters.endpointKeys();
     for (const pool of this.pools.values()) pool.retain(keep);
+    for (const [name, limits] of this.limits) {
+      const wanted = this.clusters.get(name) === undefined ? undefined : this.limitsOf(name);
+      // Counts in flight carry over a change of thresholds (the calls holding them release them here).
+      if (wanted === undefined) this.limits.delete(name);
+      else if (wanted.thresholds !== limits.thresholds || wanted.budget !== limits.budget.settings) limits.reconfigure(wanted.thresholds, wanted.budget);
+    }
   }
 
-  /** A new call to `selector`'s endpoints (a cluster's or a fixed one's). */
+  /**
+   * A new call to `selector`'s endpoints. HTTP requests and streams to a Service's cluster are
+   * under its limits; opaque TCP and fixed endpoints (passthrough, the local app) are not.
+   */
   call(selector: UpstreamSelector, protocol: UpstreamProtocol, pickContext?: PickContext): UpstreamCall {
-    return new UpstreamCall(selector, protocol, this.recorder, pickContext);
+    return new UpstreamCall(selector, protocol, this.recorder, pickContext, protocol === 'tcp' ? undefined : this.limitsFor(selector.name));
+  }
+
+  /** The limits of cluster `name`, or undefined when it is not one of the mesh's Service clusters. */
+  limitsFor(name: string): ClusterLimits | undefined {
+    let limits = this.limits.get(name);
+    if (limits === undefined && this.clusters.get(name) !== undefined) {
+      const { thresholds, budget } = this.limitsOf(name);
+      this.limits.set(name, (limits = new ClusterLimits(thresholds, budget)));
+    }
+    return limits;
   }
 
   /** The admin `/clusters` view: endpoints with requests in flight, ejection and open connections per protocol. */

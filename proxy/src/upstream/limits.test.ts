@@ -1,0 +1,82 @@
+import { describe, expect, it } from '@jest/globals';
+import { ClusterLimits, DEFAULT_BREAKER, DEFAULT_RETRY_BUDGET, RetryBudget } from './limits.js';
+
+function clock(start = 1_000_000) {
+  let t = start;
+  return { now: () => t, advance: (ms: number) => void (t += ms) };
+}
+
+describe('RetryBudget (Linkerd: a percentage of recent requests plus a floor per second)', () => {
+  it('allows minRetriesPerSecond × interval retries with no requests at all, then no more', () => {
+    const c = clock();
+    const budget = new RetryBudget({ percent: 20, minRetriesPerSecond: 2, intervalMs: 10_000 }, c.now);
+    const allowed = Array.from({ length: 25 }, () => budget.tryRetry()).filter(Boolean).length;
+    expect(allowed).toBe(20);
+  });
+
+  it('adds percent of the requests in the window', () => {
+    const c = clock();
+    const budget = new RetryBudget({ percent: 20, minRetriesPerSecond: 0, intervalMs: 10_000 }, c.now);
+    for (let i = 0; i < 1000; i++) budget.request();
+    const allowed = Array.from({ length: 300 }, () => budget.tryRetry()).filter(Boolean).length;
+    expect(allowed).toBe(200);
+  });
+
+  it('forgets requests and retries older than the window, a bucket at a time', () => {
+    const c = clock();
+    const budget = new RetryBudget({ percent: 10, minRetriesPerSecond: 0, intervalMs: 10_000 }, c.now);
+    for (let i = 0; i < 100; i++) budget.request();
+    for (let i = 0; i < 10; i++) expect(budget.tryRetry()).toBe(true);
+    expect(budget.tryRetry()).toBe(false);
+    c.advance(5_000);
+    expect(budget.tryRetry()).toBe(false); // the 100 requests still count, and so do the 10 retries
+    c.advance(5_000);
+    // The first bucket (requests and retries alike) has left the window.
+    expect(budget.tryRetry()).toBe(false);
+    for (let i = 0; i < 50; i++) budget.request();
+    expect(Array.from({ length: 10 }, () => budget.tryRetry()).filter(Boolean).length).toBe(5);
+    c.advance(60_000); // long silence: the whole window is empty
+    expect(budget.tryRetry()).toBe(false);
+  });
+
+  it('refuses settings that make no sense, naming them', () => {
+    expect(() => new RetryBudget({ ...DEFAULT_RETRY_BUDGET, percent: 150 })).toThrow('retry budget percent must be 0-100, got 150');
+    expect(() => new RetryBudget({ ...DEFAULT_RETRY_BUDGET, minRetriesPerSecond: -1 })).toThrow('minRetriesPerSecond must be >= 0, got -1');
+    expect(() => new RetryBudget({ ...DEFAULT_RETRY_BUDGET, intervalMs: 0 })).toThrow('retry budget interval must be at least 10 ms, got 0');
+  });
+});
+
+describe('ClusterLimits (circuit breaking)', () => {
+  it('admits requests up to maxRequests, and again as they end', () => {
+    const limits = new ClusterLimits({ maxRequests: 2, maxRetries: 1 });
+    expect([limits.admitRequest(), limits.admitRequest(), limits.admitRequest()]).toEqual([undefined, undefined, 'max_requests']);
+    limits.done(false);
+    expect(limits.admitRequest()).toBeUndefined();
+    expect(limits.requests).toBe(2);
+  });
+
+  it('admits one retry slot per request up to maxRetries; a second retry of the same request takes no second slot', () => {
+    const limits = new ClusterLimits({ maxRequests: 10, maxRetries: 1 });
+    limits.admitRequest();
+    limits.admitRequest();
+    expect(limits.admitRetry(false)).toBeUndefined();
+    expect(limits.admitRetry(false)).toBe('max_retries');
+    expect(limits.admitRetry(true)).toBeUndefined();
+    limits.done(true);
+    expect(limits.retries).toBe(0);
+    expect(limits.admitRetry(false)).toBeUndefined();
+  });
+
+  it('stops retries past the budget even under maxRetries', () => {
+    const c = clock();
+    const limits = new ClusterLimits({ maxRequests: 100, maxRetries: 100 }, { percent: 0, minRetriesPerSecond: 0.1, intervalMs: 10_000 }, c.now);
+    limits.admitRequest();
+    expect(limits.admitRetry(false)).toBeUndefined();
+    expect(limits.admitRetry(true)).toBe('retry_budget');
+  });
+
+  it("has Envoy's and Linkerd's defaults", () => {
+    expect(DEFAULT_BREAKER).toEqual({ maxRequests: 1024, maxRetries: 3 });
+    expect(DEFAULT_RETRY_BUDGET).toEqual({ percent: 20, minRetriesPerSecond: 10, intervalMs: 10_000 });
+  });
+});
