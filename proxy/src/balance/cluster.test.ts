@@ -268,3 +268,25 @@ describe('BalancedCluster', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 });
+
+describe('BalancedCluster outlier detection on responses', () => {
+  it('ejects an endpoint after consecutive 5xx answers when configured, and a 2xx in between starts the run again', () => {
+    const cluster = make({ loadBalancer: 'round-robin' });
+    cluster.configureHealth({ consecutive5xx: 2 });
+    cluster.reportResponse(A.key, 500);
+    cluster.reportResponse(A.key, 200);
+    cluster.reportResponse(A.key, 503);
+    expect(cluster.stats().find((e) => e.key === A.key)?.ejected).toBe(false);
+    cluster.reportResponse(A.key, 500);
+    expect(cluster.stats().find((e) => e.key === A.key)?.ejected).toBe(true);
+    expect(new Set(pickKeys(cluster, 30))).toEqual(new Set([B.key, C.key]));
+  });
+
+  it('ignores 4xx answers and unknown endpoints', () => {
+    const cluster = make({ loadBalancer: 'round-robin' });
+    cluster.configureHealth({ consecutive5xx: 1 });
+    cluster.reportResponse(A.key, 404);
+    cluster.reportResponse(D.key, 500);
+    expect(cluster.stats().map((e) => e.ejected)).toEqual([false, false, false]);
+  });
+});

@@ -122,6 +122,7 @@ export class BalancedCluster<E extends BalancedEndpoint> {
     this.current = Object.freeze([...byKey.values()]);
     this.currentKeys = new Set(byKey.keys());
     this.health.retain(this.currentKeys);
+    this.health.setTotal(this.current.length);
     this.rebuild();
   }
 
@@ -162,9 +163,24 @@ export class BalancedCluster<E extends BalancedEndpoint> {
     return acquirePick(best, this.inFlight);
   }
 
+  /** New outlier-detection settings (a changed policy); endpoints ejected now stay ejected until their time. */
+  configureHealth(options: Omit<EndpointHealthOptions, 'now'>): void {
+    this.health.configure(options);
+  }
+
   /** A connection to `key` failed (refused, reset, timed out). Unknown keys are ignored. */
   reportFailure(key: string): void {
-    if (this.currentKeys.has(key)) this.health.reportFailure(key);
+    if (this.currentKeys.has(key)) this.health.reportFailure(key, 'connect');
+  }
+
+  /**
+   * `key` answered with `status`: a 5xx (502-504 also as a gateway error) counts towards its
+   * outlier detection; anything else is a success. Unknown keys are ignored.
+   */
+  reportResponse(key: string, status: number): void {
+    if (!this.currentKeys.has(key)) return;
+    if (status >= 500 && status <= 599) this.health.reportFailure(key, status >= 502 && status <= 504 ? 'gateway' : '5xx');
+    else this.health.reportSuccess(key);
   }
 
   /** A connection to `key` succeeded. Unknown keys are ignored. */

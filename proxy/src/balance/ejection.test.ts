@@ -206,3 +206,55 @@ describe('EndpointHealth', () => {
     expect(() => new EndpointHealth({ baseEjectionMs: 10_000, maxEjectionMs: 5_000 })).toThrow(RangeError);
   });
 });
+
+describe('EndpointHealth: 5xx and gateway errors, maximum ejection percentage', () => {
+  it('does not eject on 5xx responses unless a threshold is set', () => {
+    for (let i = 0; i < 50; i++) expect(health.reportFailure(A, '5xx')).toBe(false);
+    expect(health.isEjected(A)).toBe(false);
+  });
+
+  it('ejects after consecutive5xx server errors in a row; a good answer in between starts the run again', () => {
+    health.configure({ consecutive5xx: 3 });
+    health.setTotal(3);
+    expect([health.reportFailure(A, '5xx'), health.reportFailure(A, 'gateway')]).toEqual([false, false]);
+    health.reportSuccess(A);
+    expect([health.reportFailure(A, '5xx'), health.reportFailure(A, '5xx')]).toEqual([false, false]);
+    expect(health.reportFailure(A, 'gateway')).toBe(true); // a gateway error is a 5xx too
+    expect(health.isEjected(A)).toBe(true);
+  });
+
+  it('ejects after consecutiveGatewayErrors 502/503/504 even when other 5xx are not counted', () => {
+    health.configure({ consecutiveGatewayErrors: 2 });
+    health.setTotal(3);
+    expect(health.reportFailure(B, '5xx')).toBe(false);
+    expect(health.reportFailure(B, 'gateway')).toBe(false);
+    expect(health.reportFailure(B, 'gateway')).toBe(true);
+  });
+
+  it('a 5xx answer proves the connection: the connect-failure run starts again', () => {
+    health.configure({ consecutiveFailures: 2 });
+    expect(health.reportFailure(C, 'connect')).toBe(false);
+    health.reportFailure(C, '5xx');
+    expect(health.reportFailure(C, 'connect')).toBe(false);
+    expect(health.reportFailure(C, 'connect')).toBe(true);
+  });
+
+  it('never ejects more than maxEjectionPercent of the cluster, but always one endpoint', () => {
+    health.configure({ maxEjectionPercent: 40 });
+    health.setTotal(5);
+    const keys = ['10.0.0.1:1', '10.0.0.2:1', '10.0.0.3:1', '10.0.0.4:1', '10.0.0.5:1'];
+    expect(keys.map((k) => health.reportFailure(k))).toEqual([true, true, false, false, false]);
+    expect(health.ejected()).toEqual(keys.slice(0, 2));
+    health.configure({ maxEjectionPercent: 0 });
+    health.reportSuccess(keys[0]!);
+    health.reportSuccess(keys[1]!);
+    expect(health.reportFailure(keys[2]!)).toBe(true); // one may always be ejected
+    expect(health.reportFailure(keys[3]!)).toBe(false);
+  });
+
+  it('refuses settings that make no sense, naming them', () => {
+    expect(() => health.configure({ consecutive5xx: -1 })).toThrow('consecutive5xx must be an integer >= 0 (0: off), got -1');
+    expect(() => health.configure({ consecutiveGatewayErrors: 1.5 })).toThrow('consecutiveGatewayErrors must be an integer >= 0 (0: off), got 1.5');
+    expect(() => health.configure({ maxEjectionPercent: 101 })).toThrow('maxEjectionPercent must be 0-100, got 101');
+  });
+});

@@ -1,12 +1,25 @@
-// Passive health (outlier detection): endpoints whose connections fail are ejected from
-// balancing for a while, each ejection twice as long as the one before, and return on their own.
+// Passive health (outlier detection): endpoints whose connections fail, or that answer with
+// server errors, are ejected from balancing for a while, each ejection twice as long as the one
+// before, and return on their own. Three consecutive-failure counters, as Envoy and Istio keep:
+// connect failures (on by default, threshold 1), 5xx responses and gateway errors (502, 503, 504;
+// off unless a TrafficPolicy sets them). `maxEjectionPercent` bounds how much of a cluster may be
+// out at once, so a bad deploy cannot eject everything (one endpoint may always be ejected).
 import { logger } from '@tsmesh/common';
 
 const log = logger('balance.ejection');
 
+/** What went wrong: a connection that failed, a 5xx response, or a gateway error (502/503/504, also a 5xx). */
+export type HealthFailure = 'connect' | '5xx' | 'gateway';
+
 export interface EndpointHealthOptions {
-  /** Consecutive failures that eject an endpoint. Default 1: one refused, reset or timed-out connect. */
+  /** Consecutive connect failures that eject an endpoint. Default 1: one refused, reset or timed-out connect. */
   readonly consecutiveFailures?: number;
+  /** Consecutive 5xx responses that eject an endpoint; 0 (default) turns it off. */
+  readonly consecutive5xx?: number;
+  /** Consecutive gateway errors (502, 503, 504) that eject an endpoint; 0 (default) turns it off. */
+  readonly consecutiveGatewayErrors?: number;
+  /** At most this percentage of the cluster's endpoints ejected at once (but always one may be). Default 100. */
+  readonly maxEjectionPercent?: number;
   /** Length of a first ejection, in ms. Default 5 s. */
   readonly baseEjectionMs?: number;
   /** Upper bound of the doubling ejection length, in ms. Default 5 min. */
@@ -20,8 +33,12 @@ export const DEFAULT_BASE_EJECTION_MS = 5_000;
 export const DEFAULT_MAX_EJECTION_MS = 300_000;
 
 interface EndpointState {
-  /** Failures since the last success or return. */
+  /** Connect failures since the last success or return. */
   failures: number;
+  /** 5xx responses in a row. */
+  errors5xx: number;
+  /** Gateway errors in a row. */
+  gatewayErrors: number;
   /** Ejections since the last success; the next one lasts base * 2^ejections. */
   ejections: number;
   /** When the current ejection ends; undefined when the endpoint is not ejected. */
@@ -30,44 +47,80 @@ interface EndpointState {
 }
 
 export class EndpointHealth {
-  private readonly threshold: number;
-  private readonly baseMs: number;
-  private readonly maxMs: number;
+  private threshold: number;
+  private threshold5xx: number;
+  private thresholdGateway: number;
+  private maxPercent: number;
+  private baseMs: number;
+  private maxMs: number;
   private readonly now: () => number;
   private readonly states = new Map<string, EndpointState>();
   private readonly listeners = new Set<() => void>();
 
+  /** How many endpoints the cluster has (for maxEjectionPercent); set by the cluster. */
+  private total = 0;
+
   constructor(options: EndpointHealthOptions = {}) {
-    this.threshold = options.consecutiveFailures ?? DEFAULT_CONSECUTIVE_FAILURES;
-    this.baseMs = options.baseEjectionMs ?? DEFAULT_BASE_EJECTION_MS;
-    this.maxMs = options.maxEjectionMs ?? DEFAULT_MAX_EJECTION_MS;
     this.now = options.now ?? Date.now;
-    if (!Number.isInteger(this.threshold) || this.threshold < 1) {
-      throw new RangeError(`consecutiveFailures must be an integer >= 1, got ${this.threshold}`);
+    this.threshold = this.threshold5xx = this.thresholdGateway = this.maxPercent = this.baseMs = this.maxMs = 0;
+    this.configure(options);
+  }
+
+  /** Applies new settings (a changed policy); endpoints ejected now stay ejected until their time. */
+  configure(options: Omit<EndpointHealthOptions, 'now'>): void {
+    const threshold = options.consecutiveFailures ?? DEFAULT_CONSECUTIVE_FAILURES;
+    const threshold5xx = options.consecutive5xx ?? 0;
+    const thresholdGateway = options.consecutiveGatewayErrors ?? 0;
+    const maxPercent = options.maxEjectionPercent ?? 100;
+    const baseMs = options.baseEjectionMs ?? DEFAULT_BASE_EJECTION_MS;
+    const maxMs = options.maxEjectionMs ?? Math.max(DEFAULT_MAX_EJECTION_MS, baseMs);
+    if (!Number.isInteger(threshold) || threshold < 1) throw new RangeError(`consecutiveFailures must be an integer >= 1, got ${threshold}`);
+    for (const [name, value] of [['consecutive5xx', threshold5xx], ['consecutiveGatewayErrors', thresholdGateway]] as const) {
+      if (!Number.isInteger(value) || value < 0) throw new RangeError(`${name} must be an integer >= 0 (0: off), got ${value}`);
     }
-    if (!(this.baseMs > 0) || !(this.maxMs >= this.baseMs)) {
-      throw new RangeError(`ejection times need 0 < baseEjectionMs <= maxEjectionMs, got ${this.baseMs} and ${this.maxMs}`);
-    }
+    if (!(maxPercent >= 0 && maxPercent <= 100)) throw new RangeError(`maxEjectionPercent must be 0-100, got ${maxPercent}`);
+    if (!(baseMs > 0) || !(maxMs >= baseMs)) throw new RangeError(`ejection times need 0 < baseEjectionMs <= maxEjectionMs, got ${baseMs} and ${maxMs}`);
+    this.threshold = threshold;
+    this.threshold5xx = threshold5xx;
+    this.thresholdGateway = thresholdGateway;
+    this.maxPercent = maxPercent;
+    this.baseMs = baseMs;
+    this.maxMs = maxMs;
+  }
+
+  /** The cluster's endpoint count, which maxEjectionPercent is a percentage of. */
+  setTotal(total: number): void {
+    this.total = total;
   }
 
   /**
-   * Records a failed connection to `key`; ejects it once the consecutive-failure threshold is
-   * reached and then notifies the listeners. Failures of an endpoint that is already ejected
-   * (requests that were under way, or panic-mode traffic) change nothing. Returns whether this
-   * failure ejected the endpoint.
+   * Records a failure of `key` (a connection, by default); ejects it once that kind's
+   * consecutive-failure threshold is reached, unless the cluster is at maxEjectionPercent, and
+   * then notifies the listeners. Failures of an endpoint that is already ejected (requests that
+   * were under way, or panic-mode traffic) change nothing. Returns whether this failure ejected it.
    */
-  reportFailure(key: string): boolean {
+  reportFailure(key: string, kind: HealthFailure = 'connect'): boolean {
     const now = this.now();
     const state = this.stateOf(key);
     const returned = this.returnIfDue(key, state, now);
     if (state.until !== undefined) return false;
-    state.failures += 1;
-    if (state.failures < this.threshold) {
+    let reached: boolean;
+    if (kind === 'connect') reached = ++state.failures >= this.threshold;
+    else {
+      // The connection worked. A gateway error is a 5xx too; each counter trips on its own threshold.
+      state.failures = 0;
+      state.errors5xx++;
+      if (kind === 'gateway') state.gatewayErrors++;
+      reached = (this.threshold5xx > 0 && state.errors5xx >= this.threshold5xx) || (this.thresholdGateway > 0 && state.gatewayErrors >= this.thresholdGateway);
+    }
+    if (!reached || !this.roomToEject(now)) {
       if (returned) this.emit();
       return false;
     }
     const duration = Math.min(this.baseMs * 2 ** state.ejections, this.maxMs);
     state.failures = 0;
+    state.errors5xx = 0;
+    state.gatewayErrors = 0;
     state.ejections += 1;
     state.until = now + duration;
     state.timer = setTimeout(() => this.expire(key), duration);
@@ -147,10 +200,18 @@ export class EndpointHealth {
   private stateOf(key: string): EndpointState {
     let state = this.states.get(key);
     if (state === undefined) {
-      state = { failures: 0, ejections: 0, until: undefined, timer: undefined };
+      state = { failures: 0, errors5xx: 0, gatewayErrors: 0, ejections: 0, until: undefined, timer: undefined };
       this.states.set(key, state);
     }
     return state;
+  }
+
+  /** Whether one more endpoint may be ejected now: always the first, then within maxEjectionPercent. */
+  private roomToEject(now: number): boolean {
+    if (this.maxPercent >= 100) return true;
+    let ejected = 0;
+    for (const key of this.states.keys()) if (this.isEjected(key, now)) ejected++;
+    return ejected === 0 || ((ejected + 1) * 100) / Math.max(this.total, 1) <= this.maxPercent;
   }
 
   /** Ends an ejection whose time has come but whose timer has not fired yet (injected clocks). */

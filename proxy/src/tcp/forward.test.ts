@@ -29,6 +29,7 @@ class RecordingSelector implements UpstreamSelector {
       endpoint,
       failed: (kind: FailureKind) => this.events.push(`failed ${port} ${kind}`),
       succeeded: () => this.events.push(`succeeded ${port}`),
+      responded: (status: number) => this.events.push(`responded ${port} ${status}`),
       release: () => this.events.push(`release ${port}`),
     });
   }

@@ -115,9 +115,14 @@ export class UpstreamCall {
     return picked;
   }
 
-  /** The endpoint answered (or, for TCP, accepted the connection). */
+  /** The endpoint accepted the connection (opaque TCP). */
   succeeded(): void {
     this.current?.succeeded();
+  }
+
+  /** The endpoint answered with `status` (5xx feed outlier detection). */
+  responded(status: number): void {
+    this.current?.responded(status);
   }
 
   /** The attempt failed: passive health hears of it (not of a refusal), and connect failures are counted. */

@@ -21,8 +21,10 @@ export interface UpstreamLease {
   readonly endpoint: UpstreamEndpoint;
   /** The upstream could not be reached or broke: passive health may eject it. */
   failed(kind: FailureKind): void;
-  /** The upstream answered. */
+  /** The upstream accepted the connection (opaque TCP), or answered without saying which status. */
   succeeded(): void;
+  /** The upstream answered with `status`: 5xx feed outlier detection, the rest count as successes. */
+  responded(status: number): void;
   /** The request/connection is over (idempotent). */
   release(): void;
 }
@@ -53,6 +55,7 @@ export function clusterSelector(name: string, cluster: BalancedCluster<UpstreamE
           if (kind !== 'timeout') cluster.reportFailure(endpoint.key);
         },
         succeeded: () => cluster.reportSuccess(endpoint.key),
+        responded: (status: number) => cluster.reportResponse(endpoint.key, status),
         release: () => picked.value.release(),
       });
     },
@@ -67,7 +70,7 @@ export function fixedSelector(name: string, endpoint: UpstreamEndpoint | undefin
     size: endpoint ? 1 : 0,
     select() {
       if (!endpoint) return err(new TsmeshError('TSMESH_ERR_NO_ENDPOINTS', `no endpoint for ${name}`));
-      return ok({ endpoint, failed: noop, succeeded: noop, release: noop });
+      return ok({ endpoint, failed: noop, succeeded: noop, responded: noop, release: noop });
     },
   };
 }
