@@ -1,8 +1,8 @@
 import { InFlight, PickerMemory, getLoadBalancer, loadBalancerNames, DEFAULT_LOAD_BALANCER } from './index.js';
 
 describe('the load-balancer registry', () => {
-  it('holds the four algorithms a Service can name', () => {
-    expect(loadBalancerNames()).toEqual(['least-request', 'random', 'ring-hash', 'round-robin']);
+  it('holds the five algorithms a Service can name', () => {
+    expect(loadBalancerNames()).toEqual(['least-request', 'peak-ewma', 'random', 'ring-hash', 'round-robin']);
   });
 
   it('has the default algorithm registered', () => {

@@ -18,6 +18,7 @@ import {
 } from './balancer.js';
 import { EndpointHealth, type EndpointHealthOptions } from './ejection.js';
 import { acquirePick, EmptyPicker } from './picks.js';
+import { latencyOf } from './peak-ewma.js';
 
 const log = logger('balance.cluster');
 
@@ -123,6 +124,7 @@ export class BalancedCluster<E extends BalancedEndpoint> {
     this.currentKeys = new Set(byKey.keys());
     this.health.retain(this.currentKeys);
     this.health.setTotal(this.current.length);
+    latencyOf(this.memory).retain(this.currentKeys);
     this.rebuild();
   }
 
@@ -161,6 +163,11 @@ export class BalancedCluster<E extends BalancedEndpoint> {
     if (best === undefined) return last;
     last.value.release();
     return acquirePick(best, this.inFlight);
+  }
+
+  /** `key`'s response took `ms` to start (latency-aware balancing learns from it). Unknown keys are ignored. */
+  reportLatency(key: string, ms: number): void {
+    if (this.currentKeys.has(key)) latencyOf(this.memory).observe(key, ms);
   }
 
   /** New outlier-detection settings (a changed policy); endpoints ejected now stay ejected until their time. */

@@ -2,6 +2,7 @@
 // passive health, and the BalancedCluster the forwarders pick from.
 import { registerLoadBalancer } from './balancer.js';
 import { leastRequestBalancer } from './least-request.js';
+import { peakEwmaBalancer } from './peak-ewma.js';
 import { randomBalancer } from './random.js';
 import { ringHashBalancer } from './ring-hash.js';
 import { roundRobinBalancer } from './round-robin.js';
@@ -10,9 +11,11 @@ registerLoadBalancer(roundRobinBalancer);
 registerLoadBalancer(leastRequestBalancer);
 registerLoadBalancer(randomBalancer);
 registerLoadBalancer(ringHashBalancer);
+registerLoadBalancer(peakEwmaBalancer);
 
 export * from './balancer.js';
 export * from './cluster.js';
 export * from './ejection.js';
 export { fnv1a32, ringPosition } from './hash.js';
-export { leastRequestBalancer, randomBalancer, ringHashBalancer, roundRobinBalancer };
+export { LatencyEstimates, latencyOf } from './peak-ewma.js';
+export { leastRequestBalancer, peakEwmaBalancer, randomBalancer, ringHashBalancer, roundRobinBalancer };
