@@ -41,8 +41,7 @@ describe('peak-ewma balancer', () => {
     cluster.reportLatency('10.0.0.2:80', 2);
     cluster.reportLatency('10.0.0.3:80', 2);
     const counts = share(cluster, 3000);
-    // The slow one only wins when it is drawn twice... which P2C never does: it is never picked
-    // unless drawn against itself; with distinct draws it loses every time.
+    // P2C draws two distinct endpoints, and the slow one loses every draw it is in.
     expect(counts['10.0.0.1:80'] ?? 0).toBe(0);
     expect(Math.abs((counts['10.0.0.2:80'] ?? 0) - (counts['10.0.0.3:80'] ?? 0))).toBeLessThan(300);
     cluster.close();
