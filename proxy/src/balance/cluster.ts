@@ -170,6 +170,11 @@ export class BalancedCluster<E extends BalancedEndpoint> {
     if (this.currentKeys.has(key)) latencyOf(this.memory).observe(key, ms);
   }
 
+  /** `key`'s latency estimate, ms (peak EWMA; the default RTT before any sample). */
+  latencyEstimate(key: string): number {
+    return latencyOf(this.memory).get(key);
+  }
+
   /** New outlier-detection settings (a changed policy); endpoints ejected now stay ejected until their time. */
   configureHealth(options: Omit<EndpointHealthOptions, 'now'>): void {
     this.health.configure(options);

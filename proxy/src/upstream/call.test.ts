@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { BalancedCluster } from '../balance/index.js';
+import { DEFAULT_RTT_MS } from '../balance/peak-ewma.js';
 import { MAX_ATTEMPTS, UpstreamCall, type AttemptFailure, type UpstreamProtocol } from './call.js';
 import { ClusterLimits, type OverflowKind } from './limits.js';
 import { clusterSelector, endpointOf, fixedSelector, type UpstreamEndpoint } from './selector.js';
@@ -164,5 +165,24 @@ describe('UpstreamCall', () => {
     first.release();
     expect([limits.requests, limits.retries]).toEqual([0, 0]);
     expect(rec.seen.overflows).toEqual([['a', 'retry_budget']]);
+  });
+
+  it('reports the response status and latency of an attempt to its cluster (outlier detection, peak-ewma)', () => {
+    const c = cluster('peak-ewma', 2);
+    c.configureHealth({ consecutive5xx: 2 });
+    const call = new UpstreamCall(clusterSelector('a', c), 'http1');
+    const first = key(call);
+    call.responded(503);
+    call.release();
+    const again = new UpstreamCall(clusterSelector('a', c), 'http1', undefined, { avoid: [] });
+    let k = key(again);
+    while (k !== first) {
+      again.release();
+      k = key(again);
+    }
+    again.responded(500);
+    again.release();
+    expect(c.stats().find((e) => e.key === first)?.ejected).toBe(true);
+    expect(c.latencyEstimate(first)).toBeLessThan(DEFAULT_RTT_MS);
   });
 });

@@ -64,6 +64,8 @@ export class UpstreamCall {
   private admitted = false;
   private holdsRetry = false;
   private overflowed: OverflowKind | undefined;
+  /** When the attempt in progress started (performance.now()). */
+  private startedAt = 0;
 
   constructor(
     readonly selector: UpstreamSelector,
@@ -112,6 +114,7 @@ export class UpstreamCall {
     if (this.attemptCount > 1 && this.lastFailure !== undefined) this.recorder.retry(this.selector.name, this.protocol, this.lastFailure);
     this.current = picked.value;
     this.tried.push(picked.value.endpoint.key);
+    this.startedAt = performance.now();
     return picked;
   }
 
@@ -120,9 +123,9 @@ export class UpstreamCall {
     this.current?.succeeded();
   }
 
-  /** The endpoint answered with `status` (5xx feed outlier detection). */
+  /** The endpoint's response head arrived with `status`: 5xx feed outlier detection, the latency feeds peak-ewma. */
   responded(status: number): void {
-    this.current?.responded(status);
+    this.current?.responded(status, performance.now() - this.startedAt);
   }
 
   /** The attempt failed: passive health hears of it (not of a refusal), and connect failures are counted. */

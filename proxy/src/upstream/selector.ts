@@ -23,8 +23,8 @@ export interface UpstreamLease {
   failed(kind: FailureKind): void;
   /** The upstream accepted the connection (opaque TCP), or answered without saying which status. */
   succeeded(): void;
-  /** The upstream answered with `status`: 5xx feed outlier detection, the rest count as successes. */
-  responded(status: number): void;
+  /** The upstream answered with `status` after `latencyMs`: 5xx feed outlier detection, the rest count as successes. */
+  responded(status: number, latencyMs: number): void;
   /** The request/connection is over (idempotent). */
   release(): void;
 }
@@ -55,7 +55,10 @@ export function clusterSelector(name: string, cluster: BalancedCluster<UpstreamE
           if (kind !== 'timeout') cluster.reportFailure(endpoint.key);
         },
         succeeded: () => cluster.reportSuccess(endpoint.key),
-        responded: (status: number) => cluster.reportResponse(endpoint.key, status),
+        responded: (status: number, latencyMs: number) => {
+          cluster.reportResponse(endpoint.key, status);
+          cluster.reportLatency(endpoint.key, latencyMs);
+        },
         release: () => picked.value.release(),
       });
     },
