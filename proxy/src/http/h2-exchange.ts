@@ -8,6 +8,8 @@ import { ErrorCode } from '../h2/frame.js';
 import type { H2Stream, H2StreamHandler } from '../h2/stream.js';
 import type { RequestHead } from '../h2/validate.js';
 import type { UpstreamLease } from '../upstream/selector.js';
+import type { UpstreamCall } from '../upstream/call.js';
+import { PROXY_ERRORS } from '../errors.js';
 import { TRACE_HEADERS, type RequestRecord, type ResponseFlag } from '../telemetry/index.js';
 import { PROXY_ERROR_HEADER, RESPONSE_FLAG_OF, routeFailure, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget, type ProxyErrorKind } from './context.js';
 import { isConnectFailure } from './errors.js';
@@ -18,8 +20,6 @@ const log = logger('http.h2');
 
 /** Request body kept until the answer starts, so a refused stream can be sent again. */
 const REPLAY_LIMIT = 64 * 1024;
-/** Attempts for a stream the endpoint refused unprocessed (its GOAWAY raced the stream). */
-const MAX_REFUSED_ATTEMPTS = 3;
 
 // gRPC status codes the proxy itself produces (grpc/doc/statuscodes.md).
 const GRPC_DEADLINE_EXCEEDED = 4;
@@ -50,11 +50,13 @@ export class H2Exchange implements H2StreamHandler {
   private readonly conn: H2Connection;
   private record!: RequestRecord;
   private target: HttpRouteTarget | undefined;
+  /** The upstream call: every attempt, its outcome and the cluster's limits. */
+  private call: UpstreamCall | undefined;
+  /** The lease of the attempt in progress; undefined once the upstream side is over. */
   private lease: UpstreamLease | undefined;
   /** The last endpoint picked (the lease may be released before the record ends). */
   private endpoint: UpstreamLease['endpoint'] | undefined;
   private up: H2Stream | undefined;
-  private attempt = 1;
   private readonly grpc: boolean;
   /** Request body received before an upstream stream existed (not yet granted back). */
   private unsent: Buffer[] | undefined;
@@ -128,8 +130,12 @@ export class H2Exchange implements H2StreamHandler {
   private send(): void {
     const target = this.target;
     if (!target || this.client.closed || this.answered) return this.endRecord(['DC']);
-    const selected = target.selector.select();
-    if (!selected.ok) return this.reply(503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`);
+    const call = (this.call ??= this.fwd.calls(target.selector, 'http2'));
+    const selected = call.next();
+    if (!selected.ok) {
+      if (selected.error.code === PROXY_ERRORS.OVERFLOW) return this.reply(503, 'overflow', selected.error.message);
+      return this.reply(503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`);
+    }
     this.lease = selected.value;
     const lease = this.lease;
     this.endpoint = lease.endpoint;
@@ -145,16 +151,13 @@ export class H2Exchange implements H2StreamHandler {
   }
 
   private onConnectFailed(lease: UpstreamLease, error: NodeJS.ErrnoException | undefined): void {
-    const target = this.target!;
-    lease.failed(isConnectFailure(error) ? 'connect' : 'reset');
-    this.fwd.telemetry.metrics.upstreamConnectFailure(target.selector.name);
-    this.releaseLease();
-    log.warn({ upstream: lease.endpoint.key, cluster: target.selector.name, err: error?.message }, 'upstream connect failed');
+    const call = this.call!;
+    call.failed(isConnectFailure(error) ? 'connect' : 'reset');
+    this.lease = undefined;
+    log.warn({ upstream: lease.endpoint.key, cluster: call.cluster, err: error?.message }, 'upstream connect failed');
     // No byte of this stream was sent: any endpoint may take it, body or not.
-    if (this.attempt < Math.min(3, target.selector.size) && !this.client.closed) {
-      this.attempt++;
-      return this.send();
-    }
+    if (!this.client.closed && call.mayRetry()) return this.send();
+    this.releaseLease();
     this.reply(503, 'connect', `upstream connect error: ${error?.code ?? error?.message ?? 'unknown'}`);
   }
 
@@ -231,9 +234,9 @@ export class H2Exchange implements H2StreamHandler {
     }
     this.responded = true;
     this.replay = undefined;
-    const lease = this.lease;
-    if (fieldValue(fields, PROXY_ERROR_HEADER) === 'connect') lease?.failed('connect');
-    else lease?.succeeded();
+    // The peer sidecar could not reach its application: that endpoint is failing.
+    if (fieldValue(fields, PROXY_ERROR_HEADER) === 'connect') this.call?.failed('connect');
+    else this.call?.responded(status);
     // Already answered by the proxy (timeout): the late answer goes nowhere.
     if (this.answered || this.client.closed) return;
     this.record.response(status, fieldValue(fields, 'grpc-status'));
@@ -294,18 +297,18 @@ export class H2Exchange implements H2StreamHandler {
     if (stream !== this.up) return;
     if (this.answered || this.client.closed) return;
     if (!this.responded) {
-      if (refused && this.replay && this.requestReplayable() && this.attempt < MAX_REFUSED_ATTEMPTS) {
+      if (refused) this.call?.failed('refused');
+      if (refused && this.replay && this.requestReplayable() && this.call?.mayRetry('transparent')) {
         // REFUSED_STREAM or above GOAWAY's last stream id: the endpoint did not process it (RFC
-        // 9113 8.7). Not the endpoint's fault either; send it again.
+        // 9113 8.7). Not the endpoint's fault either; send it again (the next attempt releases this lease).
         log.debug({ upstream: this.lease?.endpoint.key }, 'stream refused by the endpoint; sending it again');
-        this.releaseLease();
+        this.lease = undefined;
         this.up = undefined;
         this.client.source = undefined;
-        this.attempt++;
         return this.send();
       }
       if (refused) return this.reply(503, 'reset', 'upstream refused the stream');
-      this.lease?.failed('reset');
+      this.call?.failed('reset');
       return this.reply(502, 'reset', `upstream reset the stream (${codeName(code)})`);
     }
     if (code === ErrorCode.NO_ERROR && stream.remoteEnded) {
@@ -340,7 +343,7 @@ export class H2Exchange implements H2StreamHandler {
   private onTimeout(): void {
     this.timer = undefined;
     if (this.responded || this.answered || this.client.closed) return;
-    this.lease?.failed('timeout');
+    this.call?.failed('timeout');
     const up = this.up;
     this.reply(504, 'timeout', `upstream request timeout after ${this.target?.timeoutMs} ms`);
     // The answer is given: the endpoint's stream must go too, or its late answer finds it.
@@ -384,11 +387,10 @@ export class H2Exchange implements H2StreamHandler {
     this.endRecord(flag ? [flag] : undefined, message, upstream);
   }
 
+  /** The upstream side is over: the call releases its lease and its place in the cluster's limits. */
   private releaseLease(): void {
-    const lease = this.lease;
-    if (!lease) return;
     this.lease = undefined;
-    lease.release();
+    this.call?.release();
   }
 
   private endRecord(flags?: ResponseFlag[], error?: unknown, upstream?: string): void {

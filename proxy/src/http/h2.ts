@@ -12,6 +12,7 @@ import { H2UpstreamPool } from '../h2/pool.js';
 import type { H2Stream } from '../h2/stream.js';
 import type { RequestHead } from '../h2/validate.js';
 import { plainDialer, type Dialer } from '../upstream/dial.js';
+import { metricsRecorder, plainCalls, type CallFactory } from '../upstream/call.js';
 import { hostPort } from '../upstream/selector.js';
 import type { RequestTelemetry } from '../telemetry/index.js';
 import { httpContextOf, type HttpConnectionContext } from './context.js';
@@ -31,6 +32,8 @@ export interface H2Deps {
   readonly dial?: Dialer;
   /** Counts what the codec's protections did (tsmesh_h2_protection_total). */
   readonly counters?: H2Counters;
+  /** Makes each stream's upstream call (the upstream layer's, with its cluster limits); default: plain calls counted in the metrics. */
+  readonly calls?: CallFactory;
 }
 
 export class H2Forwarder implements H2ConnectionOwner {
@@ -40,6 +43,8 @@ export class H2Forwarder implements H2ConnectionOwner {
   readonly telemetry: RequestTelemetry;
   /** @internal for H2Exchange */
   readonly dial: Dialer;
+  /** @internal for H2Exchange */
+  readonly calls: CallFactory;
   private readonly counters: H2Counters | undefined;
   private readonly connections = new Set<H2Connection>();
   private draining = false;
@@ -47,6 +52,7 @@ export class H2Forwarder implements H2ConnectionOwner {
   constructor(options: H2Options, deps: H2Deps) {
     this.telemetry = deps.telemetry;
     this.dial = deps.dial ?? plainDialer;
+    this.calls = deps.calls ?? plainCalls(metricsRecorder(deps.telemetry.metrics));
     this.counters = deps.counters;
     this.limits = h2Limits({ ...(options.maxConcurrentStreams ? { maxConcurrentStreams: options.maxConcurrentStreams } : {}), ...options.limits });
     this.pool = new H2UpstreamPool(options.connectTimeoutMs, this.dial, this.limits, this.counters);

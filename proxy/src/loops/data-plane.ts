@@ -132,7 +132,10 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const h2Limits = { idleTimeoutMs: config.httpIdleTimeoutMs };
   const h1Out = new H1Forwarder(forwarderOptions, { telemetry, dial });
   const h2Counters = (direction: string): H2Counters => ({ protection: (kind) => metrics.h2Protection(direction, kind) });
-  const h2Out = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits }, { telemetry, dial, counters: h2Counters('outbound') });
+  const h2Out = new H2Forwarder(
+    { connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits },
+    { telemetry, dial, counters: h2Counters('outbound'), calls: (selector, protocol, pick) => upstream.call(selector, protocol, pick) },
+  );
   // Inbound delivery to the application is local and plain.
   const h1In = new H1Forwarder(forwarderOptions, { telemetry, dial: plainDialer });
   const h2In = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits }, { telemetry, dial: plainDialer, counters: h2Counters('inbound') });

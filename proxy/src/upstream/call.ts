@@ -33,6 +33,14 @@ export interface UpstreamRecorder {
 
 export const NO_RECORDER: UpstreamRecorder = { connectFailure: () => {}, retry: () => {}, overflow: () => {} };
 
+/** Makes the call of one request, stream or connection (the upstream layer's, or a plain one). */
+export type CallFactory = (selector: UpstreamSelector, protocol: UpstreamProtocol, pickContext?: PickContext) => UpstreamCall;
+
+/** Calls outside any cluster's limits, counted in `recorder` (inbound delivery, tests). */
+export function plainCalls(recorder: UpstreamRecorder = NO_RECORDER): CallFactory {
+  return (selector, protocol, pickContext) => new UpstreamCall(selector, protocol, recorder, pickContext);
+}
+
 /** The recorder that counts in a loop's metrics. */
 export function metricsRecorder(metrics: {
   upstreamConnectFailure(cluster: string): void;
