@@ -17,7 +17,15 @@ export {
   type MeshObject,
   type ObjectIdentity,
 } from './mesh/objects.js';
-export { DEFAULT_LOAD_BALANCER, LOAD_BALANCERS, LOAD_BALANCER_ANNOTATION } from './mesh/kinds/service.js';
+export { LOAD_BALANCER_ANNOTATION } from './mesh/kinds/service.js';
+export {
+  DEFAULT_LOAD_BALANCER,
+  LOAD_BALANCERS,
+  RING_HASH,
+  isKnownLoadBalancer,
+  unknownLoadBalancerWarning,
+  type KnownLoadBalancer,
+} from './mesh/load-balancers.js';
 export { SERVICE_NAME_LABEL, type MeshEndpointSlice, type SliceEndpoint, type SlicePort } from './mesh/kinds/endpoint-slice.js';
 export { DEFAULT_SERVICE_ACCOUNT, PROXY_CONTAINER, STATUS_ANNOTATION, type MeshPodDetails } from './mesh/kinds/pod.js';
 export type { MeshNamespace, MeshServiceAccount } from './mesh/kinds/account.js';

@@ -28,9 +28,12 @@ export interface MeshKindValues {
 
 export type MeshKind = keyof MeshKindValues;
 
-/** A validated object: the raw object (namespace defaulted) and its normalised value. */
+/**
+ * A validated object: the raw object (namespace defaulted), its normalised value, and the warnings
+ * about values kept as written that may not do what was meant (e.g. an unknown algorithm name).
+ */
 export type MeshObject = {
-  [K in MeshKind]: { readonly kind: K; readonly object: KubeObject; readonly value: MeshKindValues[K] };
+  [K in MeshKind]: { readonly kind: K; readonly object: KubeObject; readonly value: MeshKindValues[K]; readonly warnings?: readonly Problem[] };
 }[MeshKind];
 
 const KINDS: { readonly [K in MeshKind]: KindDefinition<MeshKindValues[K]> } = {
@@ -136,7 +139,8 @@ export function validateObject(raw: unknown): Result<MeshObject, MeshObjectError
   }
   const metadata = definition.namespaced ? { ...(raw['metadata'] as KubeObject['metadata']), namespace: meta.namespace } : (raw['metadata'] as KubeObject['metadata']);
   const object: KubeObject = { ...raw, apiVersion, kind, metadata };
-  return ok({ kind, object, value } as MeshObject);
+  const warnings = check.warnings.length > 0 ? { warnings: Object.freeze([...check.warnings]) } : {};
+  return ok({ kind, object, value, ...warnings } as MeshObject);
 }
 
 function objectMeta(check: FieldChecker, value: unknown, definition: KindDefinition<unknown>): ObjectMeta {
