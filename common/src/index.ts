@@ -31,6 +31,25 @@ export { DEFAULT_SERVICE_ACCOUNT, PROXY_CONTAINER, STATUS_ANNOTATION, type MeshP
 export type { MeshNamespace, MeshServiceAccount } from './mesh/kinds/account.js';
 export { MTLS_MODES, type MeshPeerAuthentication, type MtlsMode } from './mesh/kinds/peer-authentication.js';
 export type { MeshRoute } from './mesh/kinds/route.js';
+export { TRAFFIC_POLICY_API_VERSION } from './mesh/kinds/traffic-policy.js';
+export { BACKEND_TRAFFIC_POLICY_API_VERSION } from './mesh/kinds/backend-traffic-policy.js';
+export {
+  DEFAULT_CONNECTION_POOL,
+  DEFAULT_OUTLIER_DETECTION,
+  DEFAULT_RETRY_BUDGET,
+  TRAFFIC_POLICY_DEFAULTS,
+  effectiveTrafficPolicy,
+  type ConnectionPoolSettings,
+  type EffectiveTrafficPolicy,
+  type HashSource,
+  type MeshBackendTrafficPolicy,
+  type MeshTrafficPolicy,
+  type OutlierDetectionSettings,
+  type PolicyRef,
+  type PolicyTargetRef,
+  type RetryBudgetSettings,
+  type SessionPersistence,
+} from './mesh/traffic-policy.js';
 export { MeshFileError, parseMeshFile, parseMeshObjects, type MeshFileLocation } from './mesh/file.js';
 export {
   DEFAULT_MESH_LIMITS,

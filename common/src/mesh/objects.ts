@@ -10,6 +10,9 @@ import { peerAuthenticationKind, type MeshPeerAuthentication } from './kinds/pee
 import { podKind, type MeshPodDetails } from './kinds/pod.js';
 import { grpcRouteKind, httpRouteKind, type MeshRoute } from './kinds/route.js';
 import { serviceKind } from './kinds/service.js';
+import { backendTrafficPolicyKind } from './kinds/backend-traffic-policy.js';
+import { trafficPolicyKind } from './kinds/traffic-policy.js';
+import type { MeshBackendTrafficPolicy, MeshTrafficPolicy } from './traffic-policy.js';
 import type { KubeObject, MeshService } from './types.js';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -24,6 +27,8 @@ export interface MeshKindValues {
   PeerAuthentication: MeshPeerAuthentication;
   HTTPRoute: MeshRoute;
   GRPCRoute: MeshRoute;
+  TrafficPolicy: MeshTrafficPolicy;
+  XBackendTrafficPolicy: MeshBackendTrafficPolicy;
 }
 
 export type MeshKind = keyof MeshKindValues;
@@ -45,6 +50,8 @@ const KINDS: { readonly [K in MeshKind]: KindDefinition<MeshKindValues[K]> } = {
   PeerAuthentication: peerAuthenticationKind,
   HTTPRoute: httpRouteKind,
   GRPCRoute: grpcRouteKind,
+  TrafficPolicy: trafficPolicyKind,
+  XBackendTrafficPolicy: backendTrafficPolicyKind,
 };
 
 export function isMeshKind(kind: string): kind is MeshKind {
