@@ -277,11 +277,12 @@ class IndexedSnapshot implements MeshSnapshot {
 
   trafficPolicyFor(service: MeshService, port: ServicePort): EffectiveTrafficPolicy {
     const cached = this.policyCache.get(port);
-    // A port object from an older snapshot may sit in this cache's key space only by identity: check the Service too.
-    if (cached !== undefined && this.servicesByName.get(key(service.namespace, service.name)) === service) return cached;
-    const policies = this.policiesByService.get(key(service.namespace, service.name));
+    if (cached !== undefined) return cached;
+    const serviceKey = key(service.namespace, service.name);
+    const policies = this.policiesByService.get(serviceKey);
     const effective = effectiveTrafficPolicy(service, port, policies?.traffic ?? [], policies?.backend ?? []);
-    if (this.servicesByName.get(key(service.namespace, service.name)) === service) this.policyCache.set(port, effective);
+    // Only this snapshot's own Services are memoised: one held from an older snapshot may differ (its annotation).
+    if (this.servicesByName.get(serviceKey) === service) this.policyCache.set(port, effective);
     return effective;
   }
 

@@ -208,7 +208,7 @@ export class KubernetesSource implements MeshProvider {
       );
       if (resource.reportInvalid) this.events?.invalid(object, error.reason);
     } else if (result.value.warnings !== undefined && result.value.warnings.length > 0) {
-      const detail = result.value.warnings.map((w) => `${w.path}: ${w.reason}`).join('; ');
+      const detail = result.value.warnings.map((w) => (w.path === '' ? w.reason : `${w.path}: ${w.reason}`)).join('; ');
       const name = describeObject(identify(object));
       this.log.warn({ kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name, warnings: result.value.warnings }, `${name}: ${detail}`);
       if (resource.reportInvalid) this.events?.warning(object, detail);

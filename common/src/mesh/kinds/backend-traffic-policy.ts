@@ -21,6 +21,8 @@ export const backendTrafficPolicyKind: KindDefinition<MeshBackendTrafficPolicy> 
     const targetRefs = serviceTargetRefs(check, spec['targetRefs'], false, unsupported);
     const sessionPersistence = session(check, spec['sessionPersistence']);
     if (sessionPersistence !== undefined) unsupported.push('spec.sessionPersistence is recorded but not enforced by tsmesh yet');
+    // Also as warnings, which the control plane logs and posts as Events on the object.
+    for (const detail of unsupported) check.warn('', detail);
     return Object.freeze({
       namespace: meta.namespace,
       name: meta.name,

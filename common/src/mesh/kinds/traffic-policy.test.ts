@@ -154,6 +154,8 @@ describe('XBackendTrafficPolicy (gateway.networking.x-k8s.io/v1alpha1)', () => {
       sessionPersistence: { sessionName: 'route', absoluteTimeoutMs: 3_600_000, idleTimeoutMs: 600_000, type: 'Cookie', cookieLifetimeType: 'Permanent' },
       unsupported: ['spec.sessionPersistence is recorded but not enforced by tsmesh yet'],
     });
+    // The same, as warnings: the control plane logs them and posts them as Events.
+    expect(object.warnings).toEqual([{ path: '', reason: 'spec.sessionPersistence is recorded but not enforced by tsmesh yet' }]);
   });
 
   it('skips targets that are not Services (a ServiceImport), reporting them', () => {
