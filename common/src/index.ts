@@ -17,12 +17,39 @@ export {
   type MeshObject,
   type ObjectIdentity,
 } from './mesh/objects.js';
-export { DEFAULT_LOAD_BALANCER, LOAD_BALANCERS, LOAD_BALANCER_ANNOTATION } from './mesh/kinds/service.js';
+export { LOAD_BALANCER_ANNOTATION } from './mesh/kinds/service.js';
+export {
+  DEFAULT_LOAD_BALANCER,
+  LOAD_BALANCERS,
+  RING_HASH,
+  isKnownLoadBalancer,
+  unknownLoadBalancerWarning,
+  type KnownLoadBalancer,
+} from './mesh/load-balancers.js';
 export { SERVICE_NAME_LABEL, type MeshEndpointSlice, type SliceEndpoint, type SlicePort } from './mesh/kinds/endpoint-slice.js';
 export { DEFAULT_SERVICE_ACCOUNT, PROXY_CONTAINER, STATUS_ANNOTATION, type MeshPodDetails } from './mesh/kinds/pod.js';
 export type { MeshNamespace, MeshServiceAccount } from './mesh/kinds/account.js';
 export { MTLS_MODES, type MeshPeerAuthentication, type MtlsMode } from './mesh/kinds/peer-authentication.js';
 export type { MeshRoute } from './mesh/kinds/route.js';
+export { TRAFFIC_POLICY_API_VERSION } from './mesh/kinds/traffic-policy.js';
+export { BACKEND_TRAFFIC_POLICY_API_VERSION } from './mesh/kinds/backend-traffic-policy.js';
+export {
+  DEFAULT_CONNECTION_POOL,
+  DEFAULT_OUTLIER_DETECTION,
+  DEFAULT_RETRY_BUDGET,
+  TRAFFIC_POLICY_DEFAULTS,
+  effectiveTrafficPolicy,
+  type ConnectionPoolSettings,
+  type EffectiveTrafficPolicy,
+  type HashSource,
+  type MeshBackendTrafficPolicy,
+  type MeshTrafficPolicy,
+  type OutlierDetectionSettings,
+  type PolicyRef,
+  type PolicyTargetRef,
+  type RetryBudgetSettings,
+  type SessionPersistence,
+} from './mesh/traffic-policy.js';
 export { MeshFileError, parseMeshFile, parseMeshObjects, type MeshFileLocation } from './mesh/file.js';
 export {
   DEFAULT_MESH_LIMITS,

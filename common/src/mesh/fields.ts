@@ -1,5 +1,6 @@
 // Field-by-field checks of raw Kubernetes-format objects. Each check records a problem (field path
 // and reason, naming the bad value) and returns undefined, so one pass reports every problem found.
+import { parseGatewayDuration } from '../routing/duration.js';
 import { canonicalIp, ipFamily } from './ip.js';
 
 export interface Problem {
@@ -42,6 +43,13 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 
 export class FieldChecker {
   readonly problems: Problem[] = [];
+  /** Values kept as written that may not do what was meant (an unknown algorithm name): reported, never refused. */
+  readonly warnings: Problem[] = [];
+
+  /** Records a warning: the object stays valid. */
+  warn(path: string, reason: string): void {
+    this.warnings.push({ path, reason });
+  }
 
   /** Records a problem, unless a parent field was already refused (a missing `spec` hides `spec.ports`). */
   fail(path: string, reason: string): undefined {
@@ -85,6 +93,31 @@ export class FieldChecker {
     if (this.missing(value, path, required)) return undefined;
     if (isPortNumber(value)) return value;
     return this.fail(path, `must be an integer from 1 to 65535, got ${describeValue(value)}`);
+  }
+
+  /** An integer from `min` to `max` (a quoted number in YAML is a string, and refused). */
+  integer(value: unknown, path: string, min: number, max: number, required = false): number | undefined {
+    if (this.missing(value, path, required)) return undefined;
+    if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return value;
+    return this.fail(path, `must be an integer from ${min} to ${max}, got ${describeValue(value)}`);
+  }
+
+  /** A Gateway API Duration (GEP-2257: `10s`, `500ms`, `1m30s`), in milliseconds; `positive` refuses `0s`. */
+  duration(value: unknown, path: string, positive = true): number | undefined {
+    if (this.missing(value, path, false)) return undefined;
+    const ms = typeof value === 'string' ? parseGatewayDuration(value) : undefined;
+    if (ms === undefined) {
+      return this.fail(path, `must be a Gateway API duration (1 to 4 of a 1-5 digit number and h, m, s or ms, e.g. "10s", "500ms", "1m30s"), got ${describeValue(value)}`);
+    }
+    if (positive && ms === 0) return this.fail(path, `must be longer than 0s, got ${describeValue(value)}`);
+    return ms;
+  }
+
+  /** Refuses keys of `record` not in `known`: a misspelt field would otherwise be silently without effect. */
+  knownFields(record: Record<string, unknown>, path: string, known: readonly string[]): void {
+    for (const key of Object.keys(record)) {
+      if (!known.includes(key)) this.fail(`${path}.${key}`, `is not a field of ${path} (known: ${known.join(', ')})`);
+    }
   }
 
   oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], required = false): T | undefined {

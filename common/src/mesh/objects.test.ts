@@ -157,11 +157,23 @@ describe('validateObject', () => {
       expect(message).toContain(reason);
     });
 
-    it('refuses an unknown load balancer, naming the annotation and the value', () => {
-      const { message } = refusal(service({ ports: [{ port: 80 }] }, { annotations: { 'tsmesh.io/load-balancer': 'fastest' } }));
-      expect(message).toBe(
-        'Service shop/web: metadata.annotations["tsmesh.io/load-balancer"]: must be one of round-robin, least-request, random, ring-hash, got "fastest"',
-      );
+    it('passes an algorithm it does not know through to the proxy registry, with a warning naming the annotation', () => {
+      const object = valid(service({ ports: [{ port: 80 }] }, { annotations: { 'tsmesh.io/load-balancer': 'maglev' } }));
+      expect(object.kind === 'Service' && object.value.loadBalancer).toBe('maglev');
+      expect(object.warnings).toEqual([
+        {
+          path: 'metadata.annotations["tsmesh.io/load-balancer"]',
+          reason: '"maglev" is not one of round-robin, least-request, random, ring-hash; the proxy uses least-request unless its registry knows the name',
+        },
+      ]);
+    });
+
+    it('gives a Service without the annotation (or an empty one) the default algorithm, without warnings', () => {
+      for (const annotations of [{}, { 'tsmesh.io/load-balancer': '' }]) {
+        const object = valid(service({ ports: [{ port: 80 }] }, { annotations }));
+        expect(object.kind === 'Service' && object.value.loadBalancer).toBe('least-request');
+        expect(object.warnings).toBeUndefined();
+      }
     });
 
     it('refuses a Service name that is not a DNS-1035 label', () => {

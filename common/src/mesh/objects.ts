@@ -10,6 +10,9 @@ import { peerAuthenticationKind, type MeshPeerAuthentication } from './kinds/pee
 import { podKind, type MeshPodDetails } from './kinds/pod.js';
 import { grpcRouteKind, httpRouteKind, type MeshRoute } from './kinds/route.js';
 import { serviceKind } from './kinds/service.js';
+import { backendTrafficPolicyKind } from './kinds/backend-traffic-policy.js';
+import { trafficPolicyKind } from './kinds/traffic-policy.js';
+import type { MeshBackendTrafficPolicy, MeshTrafficPolicy } from './traffic-policy.js';
 import type { KubeObject, MeshService } from './types.js';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -24,13 +27,18 @@ export interface MeshKindValues {
   PeerAuthentication: MeshPeerAuthentication;
   HTTPRoute: MeshRoute;
   GRPCRoute: MeshRoute;
+  TrafficPolicy: MeshTrafficPolicy;
+  XBackendTrafficPolicy: MeshBackendTrafficPolicy;
 }
 
 export type MeshKind = keyof MeshKindValues;
 
-/** A validated object: the raw object (namespace defaulted) and its normalised value. */
+/**
+ * A validated object: the raw object (namespace defaulted), its normalised value, and the warnings
+ * about values kept as written that may not do what was meant (e.g. an unknown algorithm name).
+ */
 export type MeshObject = {
-  [K in MeshKind]: { readonly kind: K; readonly object: KubeObject; readonly value: MeshKindValues[K] };
+  [K in MeshKind]: { readonly kind: K; readonly object: KubeObject; readonly value: MeshKindValues[K]; readonly warnings?: readonly Problem[] };
 }[MeshKind];
 
 const KINDS: { readonly [K in MeshKind]: KindDefinition<MeshKindValues[K]> } = {
@@ -42,6 +50,8 @@ const KINDS: { readonly [K in MeshKind]: KindDefinition<MeshKindValues[K]> } = {
   PeerAuthentication: peerAuthenticationKind,
   HTTPRoute: httpRouteKind,
   GRPCRoute: grpcRouteKind,
+  TrafficPolicy: trafficPolicyKind,
+  XBackendTrafficPolicy: backendTrafficPolicyKind,
 };
 
 export function isMeshKind(kind: string): kind is MeshKind {
@@ -136,7 +146,8 @@ export function validateObject(raw: unknown): Result<MeshObject, MeshObjectError
   }
   const metadata = definition.namespaced ? { ...(raw['metadata'] as KubeObject['metadata']), namespace: meta.namespace } : (raw['metadata'] as KubeObject['metadata']);
   const object: KubeObject = { ...raw, apiVersion, kind, metadata };
-  return ok({ kind, object, value } as MeshObject);
+  const warnings = check.warnings.length > 0 ? { warnings: Object.freeze([...check.warnings]) } : {};
+  return ok({ kind, object, value, ...warnings } as MeshObject);
 }
 
 function objectMeta(check: FieldChecker, value: unknown, definition: KindDefinition<unknown>): ObjectMeta {

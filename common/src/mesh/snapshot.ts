@@ -5,6 +5,7 @@ import { canonicalIp, unmapIPv4 } from './ip.js';
 import type { MeshEndpointSlice } from './kinds/endpoint-slice.js';
 import type { MeshPodDetails } from './kinds/pod.js';
 import { validateObject, type MeshObject } from './objects.js';
+import { effectiveTrafficPolicy, type EffectiveTrafficPolicy, type MeshBackendTrafficPolicy, type MeshTrafficPolicy } from './traffic-policy.js';
 import { contentVersion } from './version.js';
 import type {
   DestinationMatch,
@@ -102,6 +103,13 @@ interface Indexes {
   readonly endpointsByPort: Map<ServicePort, readonly MeshEndpoint[]>;
   /** ...and by namespace/name and port name/protocol for Services held from an older snapshot. */
   readonly endpointsByName: Map<string, Map<string, readonly MeshEndpoint[]>>;
+  /** namespace/name of a Service → the policies whose targetRefs name it (whole or a port). */
+  readonly policiesByService: Map<string, ServicePolicies>;
+}
+
+interface ServicePolicies {
+  readonly traffic: MeshTrafficPolicy[];
+  readonly backend: MeshBackendTrafficPolicy[];
 }
 
 /** Builds the indexes, pausing (yield) every STEP items so a caller can let the event loop run. */
@@ -110,11 +118,23 @@ function* buildIndexes(objects: readonly MeshObject[]): Generator<void, Indexes>
   const pods: MeshPodDetails[] = [];
   const slices: MeshEndpointSlice[] = [];
   const others: KubeObject[] = [];
+  const policiesByService = new Map<string, ServicePolicies>();
+  const policiesOf = (namespace: string, service: string): ServicePolicies => {
+    let found = policiesByService.get(key(namespace, service));
+    if (found === undefined) policiesByService.set(key(namespace, service), (found = { traffic: [], backend: [] }));
+    return found;
+  };
   for (const [i, object] of objects.entries()) {
     if (object.kind === 'Service') services.push(object.value);
     else if (object.kind === 'Pod') pods.push(object.value);
     else if (object.kind === 'EndpointSlice') slices.push(object.value);
     else others.push(object.object);
+    // Policies stay in `others` too (they are distributed raw); indexed here by the Services they name.
+    if (object.kind === 'TrafficPolicy') {
+      for (const name of new Set(object.value.targetRefs.map((r) => r.name))) policiesOf(object.value.namespace, name).traffic.push(object.value);
+    } else if (object.kind === 'XBackendTrafficPolicy') {
+      for (const name of new Set(object.value.targetRefs.map((r) => r.name))) policiesOf(object.value.namespace, name).backend.push(object.value);
+    }
     if (i % (STEP * 8) === 0) yield;
   }
   const indexes: Indexes = {
@@ -127,6 +147,7 @@ function* buildIndexes(objects: readonly MeshObject[]): Generator<void, Indexes>
     endpointIps: new Map(),
     endpointsByPort: new Map(),
     endpointsByName: new Map(),
+    policiesByService,
   };
   const podsByName = yield* indexPods(indexes, pods);
   yield* indexServices(indexes, services);
@@ -208,6 +229,9 @@ class IndexedSnapshot implements MeshSnapshot {
   private readonly endpointIps: Indexes['endpointIps'];
   private readonly endpointsByPort: Indexes['endpointsByPort'];
   private readonly endpointsByName: Indexes['endpointsByName'];
+  private readonly policiesByService: Indexes['policiesByService'];
+  /** Effective policies computed so far, by Service port (filled lazily; the snapshot's content never changes). */
+  private readonly policyCache = new WeakMap<ServicePort, EffectiveTrafficPolicy>();
 
   constructor(version: string, indexes: Indexes) {
     this.version = version;
@@ -220,6 +244,7 @@ class IndexedSnapshot implements MeshSnapshot {
     this.endpointIps = indexes.endpointIps;
     this.endpointsByPort = indexes.endpointsByPort;
     this.endpointsByName = indexes.endpointsByName;
+    this.policiesByService = indexes.policiesByService;
     Object.freeze(this);
   }
 
@@ -248,6 +273,17 @@ class IndexedSnapshot implements MeshSnapshot {
 
   service(namespace: string, name: string): MeshService | undefined {
     return this.servicesByName.get(key(namespace, name));
+  }
+
+  trafficPolicyFor(service: MeshService, port: ServicePort): EffectiveTrafficPolicy {
+    const cached = this.policyCache.get(port);
+    if (cached !== undefined) return cached;
+    const serviceKey = key(service.namespace, service.name);
+    const policies = this.policiesByService.get(serviceKey);
+    const effective = effectiveTrafficPolicy(service, port, policies?.traffic ?? [], policies?.backend ?? []);
+    // Only this snapshot's own Services are memoised: one held from an older snapshot may differ (its annotation).
+    if (this.servicesByName.get(serviceKey) === service) this.policyCache.set(port, effective);
+    return effective;
   }
 
   private lookup(address: string, port: number): DestinationMatch | undefined {

@@ -2,6 +2,7 @@
 // Providers build a MeshSnapshot; the proxy reads it on the hot path without awaiting anything.
 
 import type { Result, TsmeshError } from '../errors.js';
+import type { EffectiveTrafficPolicy } from './traffic-policy.js';
 
 export type AppProtocol = 'http' | 'http2' | 'grpc' | 'tcp' | 'tls';
 
@@ -78,6 +79,12 @@ export interface MeshSnapshot {
   podByIp(address: string): MeshPod | undefined;
   /** A Service by namespace and name (route backendRefs and parentRefs name Services this way). */
   service(namespace: string, name: string): MeshService | undefined;
+  /**
+   * The traffic policy of one Service port: every TrafficPolicy and XBackendTrafficPolicy targeting
+   * it merged (port-level over Service-level, then oldest, then by name; Gateway API's retry budget
+   * over TrafficPolicy's), defaults filled. Memoised per port: a map read after the first call.
+   */
+  trafficPolicyFor(service: MeshService, port: ServicePort): EffectiveTrafficPolicy;
 }
 
 /** A source of snapshots (a mesh file, the control plane). Each change produces a whole new snapshot. */

@@ -129,7 +129,6 @@ describe('compileRoutes: unsupported and invalid rules are reported, never silen
   });
 
   it.each([
-    ['retry', { retry: { attempts: 2 } }, 'rule 0 retry is not supported (ignored)'],
     ['sessionPersistence', { sessionPersistence: { type: 'Cookie' } }, 'rule 0 sessionPersistence is not supported (ignored)'],
     ['an unknown rule field', { mirrorPercent: 5 }, 'rule 0 mirrorPercent is not a field tsmesh knows (ignored)'],
     ['an unknown match field', { matches: [{ host: 'x' }] }, 'rule 0 matches[0].host is not a field tsmesh knows (ignored)'],
@@ -313,6 +312,7 @@ describe('compileRoutes: GRPCRoute validation', () => {
     ['an Exact service that is not a service name', { matches: [{ method: { service: 'foo/bar' } }] }, 'rule 0 matches[0].method.service "foo/bar" is not a valid gRPC service name (rule dropped)'],
     ['an Exact method that is not a method name', { matches: [{ method: { service: 'a.B', method: 'Say-Hello' } }] }, 'rule 0 matches[0].method.method "Say-Hello" is not a valid gRPC method name (rule dropped)'],
     ['timeouts, which GRPCRoute does not have', { timeouts: { request: '1s' } }, 'rule 0 timeouts is not a GRPCRoute field (HTTPRoute only) (ignored)'],
+    ['retry, which GRPCRoute does not have', { retry: { attempts: 2 } }, 'rule 0 retry is not a GRPCRoute field (HTTPRoute only, GEP-1731) (ignored)'],
   ])('reports %s', (_what, rule, detail) => {
     const compiled = withRule({ backendRefs: [backend('web')], ...rule }, 'GRPCRoute');
     expect(messages(compiled)).toEqual([`GRPCRoute demo/canary: ${detail}`]);

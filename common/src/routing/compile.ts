@@ -238,6 +238,7 @@ function routeSet(group: readonly Attachment[], service: MeshService, port: Serv
           matchIndex,
           backends: Object.freeze(rule.backends),
           timeouts: rule.timeouts,
+          retry: rule.retry,
           requestHeaderModifier: rule.requestHeaderModifier,
           responseHeaderModifier: rule.responseHeaderModifier,
         });

@@ -32,8 +32,10 @@ const RULE_FIELDS = ['name', 'matches', 'filters', 'backendRefs', 'sessionPersis
 export function parseGrpcRule(raw: unknown, routeNamespace: string, services: ServiceLookup, problems: RuleProblems): ParsedRule<GrpcMatch> | undefined {
   const rule = recordField(raw, 'rule', problems);
   if (rule === undefined) return undefined;
-  reportUnknownFields(rule, [...RULE_FIELDS, 'timeouts'], '', problems);
+  reportUnknownFields(rule, [...RULE_FIELDS, 'timeouts', 'retry'], '', problems);
   if (!isMissing(rule['timeouts'])) problems.ignore('timeouts is not a GRPCRoute field (HTTPRoute only)');
+  // Gateway API's GRPCRoute has no retry field (GEP-1731 covers HTTPRoute); say so rather than guess a shape.
+  if (!isMissing(rule['retry'])) problems.ignore('retry is not a GRPCRoute field (HTTPRoute only, GEP-1731)');
   if (!isMissing(rule['sessionPersistence'])) problems.ignore('sessionPersistence is not supported');
   const name = isMissing(rule['name']) ? undefined : stringField(rule['name'], 'name', problems, 253);
   const matches = grpcMatches(rule['matches'], problems);
@@ -46,6 +48,7 @@ export function parseGrpcRule(raw: unknown, routeNamespace: string, services: Se
     matches,
     backends,
     timeouts: NO_TIMEOUTS,
+    retry: undefined,
     requestHeaderModifier: filters.request,
     responseHeaderModifier: filters.response,
   };

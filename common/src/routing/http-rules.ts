@@ -19,7 +19,7 @@ import {
   type ParsedRule,
   type ServiceLookup,
 } from './rule-fields.js';
-import type { HttpMatch, PathMatch, QueryParamMatch, RouteTimeouts } from './types.js';
+import type { HttpMatch, PathMatch, QueryParamMatch, RouteRetry, RouteTimeouts } from './types.js';
 
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
 const MAX_PATH = 1024;
@@ -43,20 +43,23 @@ export function parseHttpRule(raw: unknown, routeNamespace: string, services: Se
   const rule = recordField(raw, 'rule', problems);
   if (rule === undefined) return undefined;
   reportUnknownFields(rule, RULE_FIELDS, '', problems);
-  if (!isMissing(rule['retry'])) problems.ignore('retry is not supported');
   if (!isMissing(rule['sessionPersistence'])) problems.ignore('sessionPersistence is not supported');
   const name = isMissing(rule['name']) ? undefined : stringField(rule['name'], 'name', problems, 253);
   const matches = httpMatches(rule['matches'], problems);
   const filters = ruleFilters(rule['filters'], 'filters', 'HTTPRoute', problems);
   const backends = backendRefs(rule['backendRefs'], routeNamespace, 'HTTPRoute', services, problems);
   const timeouts = isMissing(rule['timeouts']) ? NO_TIMEOUTS : httpTimeouts(rule['timeouts'], problems);
-  if (matches === undefined || filters === undefined || backends === undefined || timeouts === undefined || problems.drops.length > 0) return undefined;
+  const retry = isMissing(rule['retry']) ? undefined : httpRetry(rule['retry'], problems);
+  if (matches === undefined || filters === undefined || backends === undefined || timeouts === undefined || retry === null || problems.drops.length > 0) {
+    return undefined;
+  }
   return {
     index: problems.index,
     name,
     matches,
     backends,
     timeouts,
+    retry,
     requestHeaderModifier: filters.request,
     responseHeaderModifier: filters.response,
   };
@@ -152,4 +155,48 @@ function httpTimeouts(value: unknown, problems: RuleProblems): RouteTimeouts | u
     return problems.drop(`timeouts.backendRequest ${describeValue(raw['backendRequest'])} must not be longer than timeouts.request ${describeValue(raw['request'])}`);
   }
   return Object.freeze({ requestMs, backendRequestMs });
+}
+
+/** The most retries of one request a rule may ask for: far beyond any sensible value, short of a retry storm by one rule. */
+export const MAX_RETRY_ATTEMPTS = 100;
+
+/**
+ * `retry` (GEP-1731): `codes` HTTP statuses from 400 to 599, `attempts` a count of retries,
+ * `backoff` a GEP-2257 duration. null when it is invalid: the rule is dropped, as for timeouts.
+ */
+function httpRetry(value: unknown, problems: RuleProblems): RouteRetry | null {
+  const raw = recordField(value, 'retry', problems);
+  if (raw === undefined) return null;
+  reportUnknownFields(raw, ['codes', 'attempts', 'backoff'], 'retry', problems);
+  let valid = true;
+  const codes = new Set<number>();
+  const list = listField(raw['codes'], 'retry.codes', problems);
+  if (list === undefined) valid = false;
+  (list ?? []).forEach((code, i) => {
+    if (typeof code === 'number' && Number.isInteger(code) && code >= 400 && code <= 599) codes.add(code);
+    else {
+      valid = false;
+      problems.drop(`retry.codes[${i}] must be an HTTP status code from 400 to 599, got ${describeValue(code)}`);
+    }
+  });
+  const rawAttempts = raw['attempts'];
+  let attempts: number | undefined;
+  if (!isMissing(rawAttempts)) {
+    if (typeof rawAttempts === 'number' && Number.isInteger(rawAttempts) && rawAttempts >= 0 && rawAttempts <= MAX_RETRY_ATTEMPTS) attempts = rawAttempts;
+    else {
+      valid = false;
+      problems.drop(`retry.attempts must be an integer from 0 to ${MAX_RETRY_ATTEMPTS}, got ${describeValue(rawAttempts)}`);
+    }
+  }
+  const rawBackoff = raw['backoff'];
+  let backoffMs: number | undefined;
+  if (!isMissing(rawBackoff)) {
+    backoffMs = typeof rawBackoff === 'string' ? parseGatewayDuration(rawBackoff) : undefined;
+    if (backoffMs === undefined) {
+      valid = false;
+      problems.drop(`retry.backoff ${describeValue(rawBackoff)} is not a Gateway API duration (1 to 4 of a 1-5 digit number and h, m, s or ms, e.g. "100ms", "1s")`);
+    }
+  }
+  if (!valid) return null;
+  return Object.freeze({ codes: Object.freeze([...codes].sort((a, b) => a - b)), attempts, backoffMs });
 }

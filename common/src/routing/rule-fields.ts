@@ -6,7 +6,7 @@ import type { MeshService } from '../mesh/types.js';
 import { normalizeHost } from './normalize.js';
 import { compileRegex } from './regex.js';
 import type { RuleProblems } from './report.js';
-import type { HeaderMatch, HeaderModifier, HeaderValue, RouteKind, RouteTimeouts, ValueMatch, WeightedBackend } from './types.js';
+import type { HeaderMatch, HeaderModifier, HeaderValue, RouteKind, RouteRetry, RouteTimeouts, ValueMatch, WeightedBackend } from './types.js';
 
 /** RFC 7230 token characters, as the Gateway API's HeaderName allows (at most 256). */
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,256}$/;
@@ -22,6 +22,7 @@ export interface ParsedRule<M> {
   readonly matches: readonly M[];
   readonly backends: readonly WeightedBackend[];
   readonly timeouts: RouteTimeouts;
+  readonly retry: RouteRetry | undefined;
   readonly requestHeaderModifier: HeaderModifier | undefined;
   readonly responseHeaderModifier: HeaderModifier | undefined;
 }

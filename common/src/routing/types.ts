@@ -34,6 +34,19 @@ export interface RouteTimeouts {
   readonly backendRequestMs: number | undefined;
 }
 
+/**
+ * `rules[].retry` of an HTTPRoute (GEP-1731): when to retry a request that failed, and how often.
+ * Read by the proxy's upstream layer; the Service's retry budget (trafficPolicyFor) bounds it.
+ */
+export interface RouteRetry {
+  /** HTTP status codes (400-599) whose response is retried, ascending, no repeats; empty: none by code. */
+  readonly codes: readonly number[];
+  /** The most retries of one request (not counting the first attempt); undefined: the proxy's default. */
+  readonly attempts: number | undefined;
+  /** The least wait before a retry, in ms; undefined: the proxy's default. */
+  readonly backoffMs: number | undefined;
+}
+
 export interface HeaderValue {
   /** Lower-case header name. */
   readonly name: string;
@@ -64,6 +77,8 @@ export interface RouteDecision {
    */
   readonly backends: readonly WeightedBackend[];
   readonly timeouts: RouteTimeouts;
+  /** `retry`; undefined when the rule has none (the proxy's default retry behaviour applies). */
+  readonly retry: RouteRetry | undefined;
   readonly requestHeaderModifier: HeaderModifier | undefined;
   readonly responseHeaderModifier: HeaderModifier | undefined;
 }

@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import type { KubeObject, MeshService, MeshSnapshot } from '@tsmesh/common';
+import type { KubeObject, MeshService, MeshSnapshot, ServicePort } from '@tsmesh/common';
 import { pino } from 'pino';
 import { CONTROL_ERRORS } from '../errors.js';
 import { eventually, pause } from '../testing/eventually.js';
 import { FakeApiServer, type FakeApiServerOptions } from '../testing/fake-apiserver.js';
-import { endpointSlice, namespace, peerAuthentication, pod, route, service, serviceAccount } from '../testing/fixtures.js';
+import { endpointSlice, namespace, peerAuthentication, pod, route, service, serviceAccount, trafficPolicy } from '../testing/fixtures.js';
 import { KubernetesSource, type KubernetesSourceOptions } from './kubernetes.js';
+import { WATCHED_RESOURCES } from './resources.js';
 
 const TOKEN = 'test-token';
 
@@ -115,7 +116,7 @@ describe('KubernetesSource', () => {
     expect(sliceList?.query['labelSelector']).toBe('kubernetes.io/service-name');
     const [podList] = fake.requestsFor('/api/v1/pods', false);
     expect(podList?.query['fieldSelector']).toBe('status.phase!=Succeeded,status.phase!=Failed');
-    await eventually(() => fake.watchCount() === 8, 'a watch per kind');
+    await eventually(() => fake.watchCount() === WATCHED_RESOURCES.length, 'a watch per kind');
     const [podWatch] = fake.requestsFor('/api/v1/pods', true);
     expect(podWatch?.query).toMatchObject({ allowWatchBookmarks: 'true', fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' });
   });
@@ -173,22 +174,35 @@ describe('KubernetesSource', () => {
     const s = source();
     await started(s);
 
-    fake.create(service('bad', { clusterIP: '10.96.0.30', annotations: { 'tsmesh.io/load-balancer': 'fastest' } }));
+    fake.create(service('bad', { clusterIP: '10.96.0.300' }));
     fake.create(service('good', { clusterIP: '10.96.0.31' }));
     const snapshot = await until(s, (snap) => svc(snap, 'good') !== undefined, 'the good Service');
     expect(svc(snapshot, 'bad')).toBeUndefined();
     expect(svc(snapshot, 'web')).toBeDefined();
 
     const warning = logs.find((l) => l.level === 40 && l.msg.startsWith('Service shop/bad left out of the mesh'));
-    expect(warning?.msg).toContain('tsmesh.io/load-balancer');
+    expect(warning?.msg).toContain('spec.clusterIP');
     const event = (await eventually(() => fake.list('events', 'shop')[0], 'an Event')) as KubeObject & Record<string, unknown>;
     expect(event).toMatchObject({ type: 'Warning', reason: 'InvalidMeshObject', involvedObject: { kind: 'Service', name: 'bad', namespace: 'shop' } });
-    expect(event['message']).toContain('fastest');
+    expect(event['message']).toContain('10.96.0.300');
 
     // Fixed, it joins the mesh.
     fake.update(service('bad', { clusterIP: '10.96.0.30', annotations: { 'tsmesh.io/load-balancer': 'round-robin' } }));
     const fixed = await until(s, (snap) => svc(snap, 'bad') !== undefined, 'the fixed Service');
     expect(svc(fixed, 'bad')?.loadBalancer).toBe('round-robin');
+  });
+
+  it('keeps a Service naming an algorithm it does not know, for the proxy registry to decide, with a warning and an Event', async () => {
+    seedShop();
+    const s = source();
+    await started(s);
+    fake.create(service('odd', { clusterIP: '10.96.0.32', annotations: { 'tsmesh.io/load-balancer': 'fastest' } }));
+    const snapshot = await until(s, (snap) => svc(snap, 'odd') !== undefined, 'the Service');
+    expect(svc(snapshot, 'odd')?.loadBalancer).toBe('fastest');
+    expect(logs.find((l) => l.level === 40 && l.msg.startsWith('Service shop/odd: '))?.msg).toContain('"fastest" is not one of round-robin');
+    const event = (await eventually(() => fake.list('events', 'shop')[0], 'an Event')) as KubeObject & Record<string, unknown>;
+    expect(event).toMatchObject({ type: 'Warning', reason: 'MeshObjectWarning', involvedObject: { kind: 'Service', name: 'odd', namespace: 'shop' } });
+    expect(event['message']).toContain('metadata.annotations["tsmesh.io/load-balancer"]');
   });
 
   it('warns once per version of a malformed object, not on every rebuild', async () => {
@@ -205,10 +219,10 @@ describe('KubernetesSource', () => {
     seedShop();
     const s = source();
     await started(s);
-    await eventually(() => fake.watchCount() === 8, 'every watch open');
+    await eventually(() => fake.watchCount() === WATCHED_RESOURCES.length, 'every watch open');
     const rv = String(fake.resourceVersion);
 
-    expect(fake.dropWatches()).toBe(8);
+    expect(fake.dropWatches()).toBe(WATCHED_RESOURCES.length);
     // Changed while no watch is open: only the resumed watches can tell.
     fake.create(service('api', { clusterIP: '10.96.0.50' }));
     fake.delete(pod('web-1', '10.1.0.1'));
@@ -223,13 +237,13 @@ describe('KubernetesSource', () => {
     seedShop();
     const s = source();
     await started(s);
-    await eventually(() => fake.watchCount() === 8, 'every watch open');
+    await eventually(() => fake.watchCount() === WATCHED_RESOURCES.length, 'every watch open');
 
     fake.fail({ path: '/api/v1/services', watch: true, status: 500, times: 2 });
     fake.dropWatches({ abrupt: true });
     fake.create(service('api', { clusterIP: '10.96.0.50' }));
     await until(s, (snap) => svc(snap, 'api') !== undefined, 'the change made while reset');
-    await eventually(() => fake.watchCount() === 8, 'every watch open again');
+    await eventually(() => fake.watchCount() === WATCHED_RESOURCES.length, 'every watch open again');
     const restarts = logs.filter((l) => l.kind === 'Service' && l.msg === 'Service list/watch failed; restarting');
     expect(restarts.map((l) => l['attempt'])).toEqual([1, 2, 3]);
     expect(listsOf('/api/v1/services')).toBe(1);
@@ -240,7 +254,7 @@ describe('KubernetesSource', () => {
     fake.create(service('old', { clusterIP: '10.96.0.60' }));
     const s = source();
     await started(s);
-    await eventually(() => fake.watchCount() === 8, 'every watch open');
+    await eventually(() => fake.watchCount() === WATCHED_RESOURCES.length, 'every watch open');
 
     fake.dropWatches();
     fake.delete(service('old'));
@@ -249,25 +263,32 @@ describe('KubernetesSource', () => {
     const snapshot = await until(s, (snap) => svc(snap, 'new') !== undefined && svc(snap, 'old') === undefined, 'the state after 410');
     expect(snapshot.resolve('10.96.0.60', 80)).toEqual({ kind: 'passthrough' });
     expect(listsOf('/api/v1/services')).toBe(2);
-    await eventually(() => fake.watchCount() === 8, 'every watch open again');
+    await eventually(() => fake.watchCount() === WATCHED_RESOURCES.length, 'every watch open again');
   });
 
   it('keeps working without the custom resources when their CRDs are absent, and picks them up when installed', async () => {
-    await restartFake({ absent: ['peerauthentications', 'httproutes', 'grpcroutes'] });
+    await restartFake({ absent: ['peerauthentications', 'httproutes', 'grpcroutes', 'trafficpolicies', 'xbackendtrafficpolicies'] });
     seedShop();
     const s = source();
     const snapshot = await started(s);
     expect(svc(snapshot, 'web')).toBeDefined();
-    expect(s.status().filter((st) => st.state === 'absent').map((st) => st.kind)).toEqual(['PeerAuthentication', 'HTTPRoute', 'GRPCRoute']);
+    const absentKinds = ['PeerAuthentication', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'XBackendTrafficPolicy'];
+    expect(s.status().filter((st) => st.state === 'absent').map((st) => st.kind)).toEqual(absentKinds);
 
     await pause(350); // several looks again
     const notServed = logs.filter((l) => l.msg.includes('is not served by the API server'));
-    expect(notServed.map((l) => l.kind)).toEqual(['PeerAuthentication', 'HTTPRoute', 'GRPCRoute']);
+    expect(notServed.map((l) => l.kind)).toEqual(absentKinds);
 
     fake.install('httproutes');
     fake.create(route('HTTPRoute', 'web-split', 'web'));
     const withRoute = await until(s, (snap) => othersOf(snap, 'HTTPRoute').length === 1, 'the HTTPRoute');
     expect(othersOf(withRoute, 'HTTPRoute')).toEqual(['web-split']);
+
+    fake.install('trafficpolicies');
+    fake.create(trafficPolicy('web-pool', 'web'));
+    const withPolicy = await until(s, (snap) => othersOf(snap, 'TrafficPolicy').length === 1, 'the TrafficPolicy');
+    const web = svc(withPolicy, 'web');
+    expect(web === undefined ? undefined : withPolicy.trafficPolicyFor(web, web.ports[0] as ServicePort).connectionPool.maxConnections).toBe(7);
 
     // The CRD removed again: its objects leave the mesh.
     fake.uninstall('httproutes');
@@ -335,7 +356,7 @@ describe('KubernetesSource', () => {
     fake = await FakeApiServer.start();
     expect(result.ok).toBe(false);
     if (result.ok) return;
-    expect(result.error.message).toMatch(/^the first list of Namespace, ServiceAccount, Service, .*GRPCRoute did not complete within 0.3s; last errors: GET \/api\/v1\/namespaces: fetch failed: connect ECONNREFUSED/);
+    expect(result.error.message).toMatch(/^the first list of Namespace, ServiceAccount, Service, .*XBackendTrafficPolicy did not complete within 0.3s; last errors: GET \/api\/v1\/namespaces: fetch failed: connect ECONNREFUSED/);
   });
 
   it('keeps retrying a failing first list until it succeeds', async () => {
@@ -352,7 +373,7 @@ describe('KubernetesSource', () => {
     await started(s);
     const seen: MeshSnapshot[] = [];
     s.subscribe((snapshot) => seen.push(snapshot));
-    await eventually(() => fake.watchCount() === 8, 'every watch open');
+    await eventually(() => fake.watchCount() === WATCHED_RESOURCES.length, 'every watch open');
 
     await s.close();
     await eventually(() => fake.watchCount() === 0, 'every watch closed');

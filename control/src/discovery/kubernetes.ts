@@ -10,6 +10,7 @@ import {
   err,
   logger,
   ok,
+  identify,
   validateObject,
   type KubeObject,
   type Logger,
@@ -206,6 +207,11 @@ export class KubernetesSource implements MeshProvider {
         `${describeObject({ kind: error.kind, namespace: error.namespace, name: error.objectName })} left out of the mesh: ${error.reason}`,
       );
       if (resource.reportInvalid) this.events?.invalid(object, error.reason);
+    } else if (result.value.warnings !== undefined && result.value.warnings.length > 0) {
+      const detail = result.value.warnings.map((w) => (w.path === '' ? w.reason : `${w.path}: ${w.reason}`)).join('; ');
+      const name = describeObject(identify(object));
+      this.log.warn({ kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name, warnings: result.value.warnings }, `${name}: ${detail}`);
+      if (resource.reportInvalid) this.events?.warning(object, detail);
     }
     return result;
   }

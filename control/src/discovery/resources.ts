@@ -55,6 +55,15 @@ export const WATCHED_RESOURCES: readonly WatchedResource[] = Object.freeze([
   },
   { kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', path: '/apis/gateway.networking.k8s.io/v1/httproutes', optional: true, reportInvalid: true },
   { kind: 'GRPCRoute', apiVersion: 'gateway.networking.k8s.io/v1', path: '/apis/gateway.networking.k8s.io/v1/grpcroutes', optional: true, reportInvalid: true },
+  { kind: 'TrafficPolicy', apiVersion: 'policy.tsmesh.io/v1alpha1', path: '/apis/policy.tsmesh.io/v1alpha1/trafficpolicies', optional: true, reportInvalid: true },
+  {
+    kind: 'XBackendTrafficPolicy',
+    apiVersion: 'gateway.networking.x-k8s.io/v1alpha1',
+    // Gateway API's experimental install serves it; without that CRD discovery carries on without it.
+    path: '/apis/gateway.networking.x-k8s.io/v1alpha1/xbackendtrafficpolicies',
+    optional: true,
+    reportInvalid: true,
+  },
 ] satisfies WatchedResource[]);
 
 /**

@@ -105,6 +105,26 @@ const edgeCases: KubeObject[] = [
     spec: { selector: { matchLabels: { app: 'multi' } }, mtls: { mode: 'STRICT' }, portLevelMtls: { '9090': { mode: 'PERMISSIVE' } } },
     status: { whatever: true },
   },
+  // Two policies on one port: only their creationTimestamps say which wins.
+  {
+    apiVersion: 'policy.tsmesh.io/v1alpha1',
+    kind: 'TrafficPolicy',
+    metadata: meta('pool-new', { creationTimestamp: '2025-01-01T00:00:00Z', resourceVersion: '11' }),
+    spec: { targetRefs: [{ group: '', kind: 'Service', name: 'multi', sectionName: 'web' }], connectionPool: { maxConnections: 2 }, loadBalancer: { algorithm: 'maglev' } },
+  },
+  {
+    apiVersion: 'policy.tsmesh.io/v1alpha1',
+    kind: 'TrafficPolicy',
+    metadata: meta('pool-old', { creationTimestamp: '2024-01-01T00:00:00Z' }),
+    spec: { targetRefs: [{ group: '', kind: 'Service', name: 'multi', sectionName: 'web' }], connectionPool: { maxConnections: 1 } },
+  },
+  {
+    apiVersion: 'gateway.networking.x-k8s.io/v1alpha1',
+    kind: 'XBackendTrafficPolicy',
+    metadata: meta('budget', { creationTimestamp: '2024-06-01T00:00:00Z' }),
+    spec: { targetRefs: [{ group: '', kind: 'Service', name: 'multi' }], retryConstraint: { budget: { percent: 5 } }, sessionPersistence: { sessionName: 's' } },
+    status: { ancestors: [] },
+  },
 ];
 
 /** Validates the wire objects as a sidecar does and builds its snapshot. */
@@ -123,8 +143,10 @@ function observe(snapshot: MeshSnapshot): Record<string, unknown> {
   for (const service of snapshot.services) service.clusterIPs.forEach((ip) => addresses.add(ip));
   for (const pod of snapshot.pods) pod.ips.forEach((ip) => addresses.add(ip));
   const endpoints: Record<string, unknown> = {};
+  const policies: Record<string, unknown> = {};
   for (const service of snapshot.services) {
     for (const port of service.ports) {
+      policies[`${service.namespace}/${service.name}:${port.name}/${port.protocol}`] = snapshot.trafficPolicyFor(service, port);
       endpoints[`${service.namespace}/${service.name}:${port.name}/${port.protocol}`] = snapshot
         .endpoints(service, port)
         .map((e) => JSON.stringify(e))
@@ -137,7 +159,7 @@ function observe(snapshot: MeshSnapshot): Record<string, unknown> {
     for (const port of [53, 80, 81, 5432, 8080, 9090]) resolved[`${address} ${port}`] = snapshot.resolve(address, port);
     resolved[address] = snapshot.podByIp(address);
   }
-  return { services: snapshot.services, pods: snapshot.pods, endpoints, resolved };
+  return { services: snapshot.services, pods: snapshot.pods, endpoints, resolved, policies };
 }
 
 describe('projectSnapshot', () => {
@@ -161,6 +183,15 @@ describe('projectSnapshot', () => {
     expect(received.service('shop', 'external')).toMatchObject({ clusterIPs: [], headless: false, ports: [] });
     expect(received.podByIp('10.1.0.4')?.name).toBe('multi-c');
     expect(received.podByIp('192.168.0.5')).toBeUndefined();
+    const multi = received.service('shop', 'multi');
+    const web = multi?.ports[0];
+    if (multi === undefined || web === undefined) throw new Error('shop/multi not received');
+    expect(received.trafficPolicyFor(multi, web)).toMatchObject({
+      loadBalancer: { algorithm: 'maglev' },
+      connectionPool: { maxConnections: 1 },
+      retryBudget: { percent: 5, source: 'XBackendTrafficPolicy' },
+      sessionPersistence: { sessionName: 's' },
+    });
   });
 
   it('sends pods with their identity fields only', () => {

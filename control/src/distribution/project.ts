@@ -14,7 +14,7 @@ import {
 } from '@tsmesh/common';
 
 /** Kinds a snapshot keeps raw (`others`) that sidecars receive; ServiceAccounts stay in the control plane. */
-const DISTRIBUTED_OTHERS: ReadonlySet<string> = new Set(['Namespace', 'PeerAuthentication', 'HTTPRoute', 'GRPCRoute']);
+const DISTRIBUTED_OTHERS: ReadonlySet<string> = new Set(['Namespace', 'PeerAuthentication', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'XBackendTrafficPolicy']);
 
 /** Annotations nothing in the mesh reads that can be large: never sent. */
 const DROPPED_ANNOTATIONS: readonly string[] = ['kubectl.kubernetes.io/last-applied-configuration'];
@@ -29,7 +29,7 @@ export interface WireObject {
 
 /**
  * Every object of a snapshot a sidecar may receive, in a stable order: Namespaces, Services,
- * EndpointSlices, Pods, then PeerAuthentications and routes.
+ * EndpointSlices, Pods, then PeerAuthentications, routes and traffic policies.
  */
 export function projectSnapshot(snapshot: MeshSnapshot): WireObject[] {
   const wire: WireObject[] = [];
@@ -132,13 +132,13 @@ export function sliceObjects(snapshot: MeshSnapshot, service: MeshService): Kube
   }));
 }
 
-/** A raw object (Namespace, PeerAuthentication, route) without status and server-side metadata. */
+/** A raw object (Namespace, PeerAuthentication, route, traffic policy) without status and server-side metadata. */
 export function otherObject(raw: KubeObject): WireObject {
   const { metadata, status: _status, ...rest } = raw;
   const namespace = metadata.namespace ?? '';
   const kept: KubeObject['metadata'] = { ...meta(metadata.name ?? '', namespace, metadata.labels ?? {}, metadata.annotations ?? {}) };
   if (namespace === '') delete kept.namespace;
-  // PeerAuthentication precedence among equals is by age.
+  // PeerAuthentication, route and traffic-policy precedence among equals is by age.
   if (typeof metadata['creationTimestamp'] === 'string') kept['creationTimestamp'] = metadata['creationTimestamp'];
   return { kind: raw.kind, namespace, object: { ...rest, metadata: kept } };
 }

@@ -77,4 +77,37 @@ describe('SnapshotViews', () => {
     expect(a.parts.every((part) => Buffer.isBuffer(part))).toBe(true);
     expect(a.parts[1]).toBe(b.parts[1]);
   });
+
+  it("sends every workload the TrafficPolicies and XBackendTrafficPolicies of the Services it may call, and its snapshot applies them", () => {
+    const policy: KubeObject = {
+      apiVersion: 'policy.tsmesh.io/v1alpha1',
+      kind: 'TrafficPolicy',
+      metadata: { name: 'api-pool', namespace: 'b', creationTimestamp: '2026-01-01T00:00:00Z', resourceVersion: '7' },
+      spec: { targetRefs: [{ group: '', kind: 'Service', name: 'api', sectionName: 'http' }], connectionPool: { maxConnections: 9 }, retryBudget: { percent: 40 } },
+    };
+    const budget: KubeObject = {
+      apiVersion: 'gateway.networking.x-k8s.io/v1alpha1',
+      kind: 'XBackendTrafficPolicy',
+      metadata: { name: 'api-budget', namespace: 'b', creationTimestamp: '2026-01-02T00:00:00Z' },
+      spec: { targetRefs: [{ group: '', kind: 'Service', name: 'api' }], retryConstraint: { budget: { percent: 10, interval: '5s' } } },
+      status: { ancestors: [] },
+    };
+    const views = new SnapshotViews(buildSnapshot(mesh([policy, budget])), 'tsmesh-system');
+    // A workload of namespace a calls b/api: it receives b's policies.
+    expect(objectsOf(views, 'a')).toEqual(expect.arrayContaining(['TrafficPolicy b/api-pool', 'XBackendTrafficPolicy b/api-budget']));
+    const received = buildSnapshot(views.objectsFor('a') as KubeObject[]);
+    const api = received.service('b', 'api');
+    const port = api?.ports[0];
+    if (api === undefined || port === undefined) throw new Error('b/api not received');
+    const effective = received.trafficPolicyFor(api, port);
+    expect(effective.connectionPool.maxConnections).toBe(9);
+    expect(effective.retryBudget).toEqual({ percent: 10, intervalMs: 5_000, minRetryCount: 10, minRetryIntervalMs: 1_000, source: 'XBackendTrafficPolicy' });
+    // Age decides among equals, so creationTimestamp travels; status and server-side metadata do not.
+    const sent = views.objectsFor('a').filter((o) => o.kind.endsWith('TrafficPolicy'));
+    expect(sent.map((o) => o.metadata)).toEqual([
+      { name: 'api-pool', namespace: 'b', creationTimestamp: '2026-01-01T00:00:00Z' },
+      { name: 'api-budget', namespace: 'b', creationTimestamp: '2026-01-02T00:00:00Z' },
+    ]);
+    expect(sent.some((o) => 'status' in o)).toBe(false);
+  });
 });

@@ -30,7 +30,8 @@ const NAMESPACE_SCOPED_KINDS: ReadonlySet<string> = new Set(['PeerAuthentication
 
 /**
  * Scoping: a workload receives every Namespace, Service, EndpointSlice, Pod (identity fields only),
- * HTTPRoute and GRPCRoute — it may call any Service, and routes of any namespace may attach to them —
+ * HTTPRoute, GRPCRoute, TrafficPolicy and XBackendTrafficPolicy — it may call any Service, and routes
+ * and policies of the Service's namespace (or, for routes, any namespace) apply to those calls —
  * and the PeerAuthentications of its own namespace and of the root namespace (mesh-wide policy):
  * PeerAuthentication governs a workload's inbound side only.
  */

@@ -21,9 +21,9 @@ export interface FakeResource {
 }
 
 const core = (plural: string, kind: string, namespaced = true): FakeResource => ({ group: '', version: 'v1', plural, kind, namespaced, custom: false });
-const custom = (group: string, plural: string, kind: string, statusSubresource = false): FakeResource => ({
+const custom = (group: string, plural: string, kind: string, statusSubresource = false, version = 'v1'): FakeResource => ({
   group,
-  version: 'v1',
+  version,
   plural,
   kind,
   namespaced: true,
@@ -42,6 +42,8 @@ export const FAKE_RESOURCES: readonly FakeResource[] = [
   custom('security.tsmesh.io', 'peerauthentications', 'PeerAuthentication'),
   custom('gateway.networking.k8s.io', 'httproutes', 'HTTPRoute', true),
   custom('gateway.networking.k8s.io', 'grpcroutes', 'GRPCRoute', true),
+  custom('policy.tsmesh.io', 'trafficpolicies', 'TrafficPolicy', false, 'v1alpha1'),
+  custom('gateway.networking.x-k8s.io', 'xbackendtrafficpolicies', 'XBackendTrafficPolicy', false, 'v1alpha1'),
 ];
 
 /** A Kubernetes Status object, as error answers and watch ERROR events carry. */

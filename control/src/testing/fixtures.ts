@@ -87,3 +87,13 @@ export function route(kind: 'HTTPRoute' | 'GRPCRoute', name: string, serviceName
     },
   };
 }
+
+/** A TrafficPolicy on a whole Service: `maxConnections` 7, so a test can tell it took effect. */
+export function trafficPolicy(name: string, serviceName: string, namespaceName = 'shop'): KubeObject {
+  return {
+    apiVersion: 'policy.tsmesh.io/v1alpha1',
+    kind: 'TrafficPolicy',
+    metadata: { name, namespace: namespaceName },
+    spec: { targetRefs: [{ group: '', kind: 'Service', name: serviceName }], connectionPool: { maxConnections: 7 } },
+  };
+}

@@ -19,6 +19,7 @@ const EXPECTED_OBJECTS = [
   'ConfigMap tsmesh-dashboard-service',
   'ConfigMap tsmesh-dashboard-workload',
   'CustomResourceDefinition peerauthentications.security.tsmesh.io',
+  'CustomResourceDefinition trafficpolicies.policy.tsmesh.io',
   'Deployment tsmesh-ca',
   'Deployment tsmesh-control',
   'Deployment tsmesh-injector',

@@ -56,6 +56,8 @@ const CONTROL = [
   'gateway.networking.k8s.io/grpcroutes:list', 'gateway.networking.k8s.io/grpcroutes:watch',
   'gateway.networking.k8s.io/httproutes:list', 'gateway.networking.k8s.io/httproutes:watch',
   'security.tsmesh.io/peerauthentications:list', 'security.tsmesh.io/peerauthentications:watch',
+  'policy.tsmesh.io/trafficpolicies:list', 'policy.tsmesh.io/trafficpolicies:watch',
+  'gateway.networking.x-k8s.io/xbackendtrafficpolicies:list', 'gateway.networking.x-k8s.io/xbackendtrafficpolicies:watch',
 ].sort();
 const CA = ['authentication.k8s.io/tokenreviews:create'];
 /** With injector.tls.mode helm (or an existing Secret) it reads namespace labels only. */

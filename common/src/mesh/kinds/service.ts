@@ -5,11 +5,10 @@ import { describeValue, isMissing } from '../fields.js';
 import { ipFamily } from '../ip.js';
 import { declaredProtocol } from '../protocol.js';
 import type { MeshService, ServicePort } from '../types.js';
+import { DEFAULT_LOAD_BALANCER, unknownLoadBalancerWarning } from '../load-balancers.js';
 import type { KindDefinition } from './kind.js';
 
 export const LOAD_BALANCER_ANNOTATION = 'tsmesh.io/load-balancer';
-export const LOAD_BALANCERS = ['round-robin', 'least-request', 'random', 'ring-hash'] as const;
-export const DEFAULT_LOAD_BALANCER = 'least-request';
 
 const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'] as const;
 export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
@@ -23,9 +22,7 @@ export const serviceKind: KindDefinition<MeshService> = {
     const type = check.oneOf(spec['type'], 'spec.type', SERVICE_TYPES) ?? 'ClusterIP';
     const { clusterIPs, headless } = clusterIps(check, spec);
     const ports = servicePorts(check, spec['ports'], headless || type === 'ExternalName');
-    const loadBalancer =
-      check.oneOf(meta.annotations[LOAD_BALANCER_ANNOTATION], `metadata.annotations["${LOAD_BALANCER_ANNOTATION}"]`, LOAD_BALANCERS) ??
-      DEFAULT_LOAD_BALANCER;
+    const loadBalancer = loadBalancerOf(check, meta.annotations[LOAD_BALANCER_ANNOTATION]);
     return Object.freeze({
       namespace: meta.namespace,
       name: meta.name,
@@ -38,6 +35,17 @@ export const serviceKind: KindDefinition<MeshService> = {
     });
   },
 };
+
+/**
+ * The annotation's algorithm, passed through as written: an unknown name is a warning here and the
+ * proxy registry's fallback decides (a name it registers later needs no change in the model).
+ */
+function loadBalancerOf(check: FieldChecker, value: string | undefined): string {
+  if (value === undefined || value.trim() === '') return DEFAULT_LOAD_BALANCER;
+  const warning = unknownLoadBalancerWarning(value);
+  if (warning !== undefined) check.warn(`metadata.annotations["${LOAD_BALANCER_ANNOTATION}"]`, warning);
+  return value;
+}
 
 function clusterIps(check: FieldChecker, spec: Record<string, unknown>): { clusterIPs: readonly string[]; headless: boolean } {
   const single = spec['clusterIP'];

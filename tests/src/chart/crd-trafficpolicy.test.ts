@@ -1,0 +1,182 @@
+// The TrafficPolicy CRD: names and columns, a structural schema, and sample objects judged by its
+// openAPIV3Schema (ajv) and its CEL rule (@bufbuild/cel) the same way the control plane's own
+// validator (@tsmesh/common validateObject) judges them.
+import { beforeAll, describe, expect, test } from '@jest/globals';
+import { run } from '@bufbuild/cel';
+import { validateObject } from '@tsmesh/common';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { render } from './helm.js';
+import { one } from './objects.js';
+import type { KubeObject } from './helm.js';
+
+interface SchemaNode {
+  readonly type?: string;
+  readonly properties?: Record<string, SchemaNode>;
+  readonly additionalProperties?: SchemaNode | boolean;
+  readonly items?: SchemaNode;
+  readonly 'x-kubernetes-validations'?: { rule: string; message?: string }[];
+  readonly [keyword: string]: unknown;
+}
+
+interface Crd extends KubeObject {
+  readonly spec: {
+    group: string;
+    scope: string;
+    names: { kind: string; listKind: string; plural: string; singular: string; shortNames: string[] };
+    versions: { name: string; served: boolean; storage: boolean; additionalPrinterColumns: { name: string; type: string; jsonPath: string }[]; schema: { openAPIV3Schema: SchemaNode } }[];
+  };
+}
+
+const WEB = [{ group: '', kind: 'Service', name: 'web' }];
+
+function trafficPolicy(spec: Record<string, unknown>): Record<string, unknown> {
+  return { apiVersion: 'policy.tsmesh.io/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'sample', namespace: 'shop' }, spec: { targetRefs: WEB, ...spec } };
+}
+
+const VALID: Record<string, Record<string, unknown>> = {
+  'targets only': {},
+  'a port target and every section': {
+    targetRefs: [{ group: '', kind: 'Service', name: 'web', sectionName: 'http' }, { kind: 'Service', name: 'api' }],
+    loadBalancer: { algorithm: 'ring-hash', hash: { header: 'x-user-id' } },
+    connectionPool: { maxConnections: 100, maxPendingRequests: 50, maxRequests: 200, maxRetries: 3 },
+    outlierDetection: { consecutive5xxErrors: 5, consecutiveGatewayErrors: 0, consecutiveConnectFailures: 1, interval: '10s', baseEjectionTime: '30s', maxEjectionPercent: 100 },
+    retryBudget: { percent: 20, minRetriesPerSecond: 10, interval: '1m30s' },
+  },
+  'a cookie hash': { loadBalancer: { hash: { cookie: 'session' } } },
+  'a query-parameter hash': { loadBalancer: { hash: { queryParameter: 'user' } } },
+  'a source-IP hash': { loadBalancer: { algorithm: 'ring-hash', hash: { sourceIP: true } } },
+  'an algorithm the registry may add later': { loadBalancer: { algorithm: 'maglev' } },
+  'zero counters and percentages': { outlierDetection: { consecutive5xxErrors: 0, maxEjectionPercent: 0 }, retryBudget: { percent: 0, minRetriesPerSecond: 0 } },
+};
+
+const INVALID_BY_SCHEMA: Record<string, Record<string, unknown>> = {
+  'no targetRefs': { targetRefs: undefined },
+  'empty targetRefs': { targetRefs: [] },
+  'seventeen targetRefs': { targetRefs: Array.from({ length: 17 }, (_, i) => ({ kind: 'Service', name: `s${i}` })) },
+  'a Deployment target': { targetRefs: [{ group: 'apps', kind: 'Deployment', name: 'web' }] },
+  'a target in the apps group': { targetRefs: [{ group: 'apps', kind: 'Service', name: 'web' }] },
+  'a target without a name': { targetRefs: [{ kind: 'Service' }] },
+  'a sectionName in upper case': { targetRefs: [{ kind: 'Service', name: 'web', sectionName: 'HTTP' }] },
+  'an empty algorithm': { loadBalancer: { algorithm: '' } },
+  'a header that is not a header name': { loadBalancer: { hash: { header: 'x user' } } },
+  'sourceIP false': { loadBalancer: { hash: { sourceIP: false } } },
+  'zero maxConnections': { connectionPool: { maxConnections: 0 } },
+  'fractional maxRequests': { connectionPool: { maxRequests: 2.5 } },
+  'a quoted maxRetries': { connectionPool: { maxRetries: '3' } },
+  'negative consecutive5xxErrors': { outlierDetection: { consecutive5xxErrors: -1 } },
+  'an interval in words': { outlierDetection: { interval: '10 seconds' } },
+  'a fractional baseEjectionTime': { outlierDetection: { baseEjectionTime: '1.5s' } },
+  'maxEjectionPercent over 100': { outlierDetection: { maxEjectionPercent: 101 } },
+  'a budget percent over 100': { retryBudget: { percent: 101 } },
+  'negative minRetriesPerSecond': { retryBudget: { minRetriesPerSecond: -1 } },
+  'a budget interval with days': { retryBudget: { interval: '1d' } },
+};
+
+/** Every schema node, with its path. */
+function* nodes(node: SchemaNode, path = ''): Generator<[string, SchemaNode]> {
+  yield [path || '.', node];
+  for (const [name, child] of Object.entries(node.properties ?? {})) yield* nodes(child, `${path}.${name}`);
+  if (typeof node.additionalProperties === 'object') yield* nodes(node.additionalProperties, `${path}[*]`);
+  if (node.items !== undefined) yield* nodes(node.items, `${path}[]`);
+}
+
+/** CEL's view of a JSON value: objects are maps. */
+function celValue(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(celValue);
+  if (typeof value === 'object' && value !== null) return new Map(Object.entries(value).map(([k, v]) => [k, celValue(v)]));
+  return value;
+}
+
+describe('the TrafficPolicy CRD', () => {
+  let crd: Crd;
+  let schema: SchemaNode;
+  let validate: ValidateFunction;
+
+  beforeAll(async () => {
+    crd = one<Crd>(await render(), 'CustomResourceDefinition', 'trafficpolicies.policy.tsmesh.io');
+    schema = crd.spec.versions[0]?.schema.openAPIV3Schema as SchemaNode;
+    const ajv = new Ajv({ strict: true, allErrors: true });
+    for (const keyword of ['x-kubernetes-validations', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-int-or-string']) ajv.addKeyword(keyword);
+    // The API server checks int32 bounds; ajv only needs to know the format exists.
+    ajv.addFormat('int32', { type: 'number', validate: (n: number) => n >= -2_147_483_648 && n <= 2_147_483_647 });
+    validate = ajv.compile(schema);
+  });
+
+  test('is policy.tsmesh.io/v1alpha1 TrafficPolicy, namespaced, short name tp', () => {
+    expect(crd.spec.group).toBe('policy.tsmesh.io');
+    expect(crd.spec.scope).toBe('Namespaced');
+    expect(crd.spec.names).toEqual(
+      expect.objectContaining({ kind: 'TrafficPolicy', listKind: 'TrafficPolicyList', plural: 'trafficpolicies', singular: 'trafficpolicy', shortNames: ['tp'] }),
+    );
+    expect(crd.spec.versions.map((v) => [v.name, v.served, v.storage])).toEqual([['v1alpha1', true, true]]);
+  });
+
+  test('shows Algorithm and Age columns', () => {
+    expect(crd.spec.versions[0]?.additionalPrinterColumns).toEqual([
+      expect.objectContaining({ name: 'Algorithm', type: 'string', jsonPath: '.spec.loadBalancer.algorithm' }),
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ]);
+  });
+
+  test('has a structural schema: every node typed, objects only under properties or additionalProperties', () => {
+    const forbidden = ['$ref', 'definitions', 'patternProperties', 'dependencies', 'additionalItems', 'id', '$schema', 'uniqueItems'];
+    for (const [path, node] of nodes(schema)) {
+      expect([path, typeof node.type]).toEqual([path, 'string']);
+      expect([path, forbidden.filter((k) => k in node)]).toEqual([path, []]);
+      if (node.properties !== undefined || node.additionalProperties !== undefined) expect([path, node.type]).toEqual([path, 'object']);
+    }
+    expect(schema.properties?.['metadata']).toEqual({ type: 'object' });
+  });
+
+  test('describes every field the control plane reads, and no other', () => {
+    const spec = schema.properties?.['spec'];
+    const fields = (node: SchemaNode | undefined): string[] => Object.keys(node?.properties ?? {}).sort();
+    expect(fields(spec)).toEqual(['connectionPool', 'loadBalancer', 'outlierDetection', 'retryBudget', 'targetRefs']);
+    expect(fields(spec?.properties?.['targetRefs']?.items)).toEqual(['group', 'kind', 'name', 'sectionName']);
+    expect(fields(spec?.properties?.['loadBalancer'])).toEqual(['algorithm', 'hash']);
+    expect(fields(spec?.properties?.['loadBalancer']?.properties?.['hash'])).toEqual(['cookie', 'header', 'queryParameter', 'sourceIP']);
+    expect(fields(spec?.properties?.['connectionPool'])).toEqual(['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries']);
+    expect(fields(spec?.properties?.['outlierDetection'])).toEqual([
+      'baseEjectionTime',
+      'consecutive5xxErrors',
+      'consecutiveConnectFailures',
+      'consecutiveGatewayErrors',
+      'interval',
+      'maxEjectionPercent',
+    ]);
+    expect(fields(spec?.properties?.['retryBudget'])).toEqual(['interval', 'minRetriesPerSecond', 'percent']);
+  });
+
+  test.each(Object.entries(VALID))('accepts %s, as the control plane does', (_name, spec) => {
+    const object = trafficPolicy(spec);
+    expect([validate(object), validate.errors ?? []]).toEqual([true, []]);
+    const result = validateObject(object);
+    expect(result.ok ? [] : result.error.message).toEqual([]);
+  });
+
+  test.each(Object.entries(INVALID_BY_SCHEMA))('rejects %s, as the control plane does', (_name, spec) => {
+    const object = trafficPolicy(spec);
+    expect(validate(object)).toBe(false);
+    expect(validateObject(object).ok).toBe(false);
+  });
+
+  describe('the hash source (CEL rule, evaluated with @bufbuild/cel)', () => {
+    const hashNode = (): SchemaNode => schema.properties?.['spec']?.properties?.['loadBalancer']?.properties?.['hash'] as SchemaNode;
+    const passes = (hash: Record<string, unknown>): boolean => (hashNode()['x-kubernetes-validations'] ?? []).every((v) => run(v.rule, { self: celValue(hash) as never }) === true);
+
+    test('has one rule with a message that names the sources', () => {
+      expect(hashNode()['x-kubernetes-validations']).toEqual([{ rule: expect.any(String), message: 'spec.loadBalancer.hash must set exactly one of header, cookie, queryParameter, sourceIP' }]);
+    });
+
+    test.each([[{ header: 'x' }], [{ cookie: 'c' }], [{ queryParameter: 'q' }], [{ sourceIP: true }]])('accepts the single source %j', (hash) => {
+      expect(passes(hash)).toBe(true);
+      expect(validateObject(trafficPolicy({ loadBalancer: { hash } })).ok).toBe(true);
+    });
+
+    test.each([[{}], [{ header: 'x', cookie: 'c' }], [{ queryParameter: 'q', sourceIP: true }]])('rejects %j, as the control plane does', (hash) => {
+      expect(passes(hash)).toBe(false);
+      expect(validate(trafficPolicy({ loadBalancer: { hash } }))).toBe(true); // only the CEL rule counts sources
+      expect(validateObject(trafficPolicy({ loadBalancer: { hash } })).ok).toBe(false);
+    });
+  });
+});
