@@ -3,7 +3,7 @@
 // registry alone decides, and falls back to DEFAULT_LOAD_BALANCER with TSMESH_ERR_UNKNOWN_LOAD_BALANCER.
 
 /** The algorithms the proxy registers (tests/src/registry checks the two lists agree). */
-export const LOAD_BALANCERS = ['round-robin', 'least-request', 'random', 'ring-hash'] as const;
+export const LOAD_BALANCERS = ['round-robin', 'least-request', 'random', 'ring-hash', 'peak-ewma'] as const;
 export type KnownLoadBalancer = (typeof LOAD_BALANCERS)[number];
 
 /** What a Service gets without an annotation or a TrafficPolicy naming an algorithm. */

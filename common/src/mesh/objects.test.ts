@@ -163,7 +163,7 @@ describe('validateObject', () => {
       expect(object.warnings).toEqual([
         {
           path: 'metadata.annotations["tsmesh.io/load-balancer"]',
-          reason: '"maglev" is not one of round-robin, least-request, random, ring-hash; the proxy uses least-request unless its registry knows the name',
+          reason: '"maglev" is not one of round-robin, least-request, random, ring-hash, peak-ewma; the proxy uses least-request unless its registry knows the name',
         },
       ]);
     });

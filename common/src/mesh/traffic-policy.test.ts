@@ -1,5 +1,5 @@
 import { buildSnapshot } from './snapshot.js';
-import { DEFAULT_CONNECTION_POOL, DEFAULT_OUTLIER_DETECTION, DEFAULT_RETRY_BUDGET } from './traffic-policy.js';
+import { DEFAULT_CONNECTION_POOL, DEFAULT_OUTLIER_DETECTION, DEFAULT_RETRY_BUDGET, NO_POLICY_OUTLIER_DETECTION } from './traffic-policy.js';
 import type { KubeObject, MeshSnapshot, MeshService, ServicePort } from './types.js';
 
 const service = (name: string, annotations: Record<string, string> = {}): KubeObject => ({
@@ -45,12 +45,21 @@ describe('snapshot.trafficPolicyFor', () => {
     expect(policyFor([service('web')])).toEqual({
       loadBalancer: { algorithm: 'least-request', hash: undefined },
       connectionPool: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
-      outlierDetection: DEFAULT_OUTLIER_DETECTION,
+      // No 5xx counting and no cap without a policy: passive health as it has always been.
+      outlierDetection: NO_POLICY_OUTLIER_DETECTION,
       retryBudget: { percent: 20, intervalMs: 10_000, minRetryCount: 10, minRetryIntervalMs: 1_000, source: 'default' },
       sessionPersistence: undefined,
       sources: [],
     });
     expect(policyFor([service('web', { 'tsmesh.io/load-balancer': 'round-robin' })]).loadBalancer.algorithm).toBe('round-robin');
+  });
+
+  it("gives an outlierDetection section Envoy's defaults for the fields it leaves out", () => {
+    expect(NO_POLICY_OUTLIER_DETECTION).toEqual({ consecutive5xxErrors: 0, consecutiveGatewayErrors: 0, consecutiveConnectFailures: 1, intervalMs: 10_000, baseEjectionTimeMs: 5_000, maxEjectionPercent: 100 });
+    const effective = policyFor([service('web'), policy('p', { outlierDetection: { consecutiveGatewayErrors: 3 } })]);
+    expect(effective.outlierDetection).toEqual({ ...DEFAULT_OUTLIER_DETECTION, consecutiveGatewayErrors: 3 });
+    expect(effective.outlierDetection.consecutive5xxErrors).toBe(5);
+    expect(effective.outlierDetection.maxEjectionPercent).toBe(10);
   });
 
   it('fills the fields a policy leaves out with the defaults', () => {

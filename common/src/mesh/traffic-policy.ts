@@ -72,6 +72,21 @@ export interface RetryBudgetSettings {
 /** 20 % over 10 s, at least 10 retries per second: Linkerd's and Gateway API's defaults alike. */
 export const DEFAULT_RETRY_BUDGET: RetryBudgetSettings = Object.freeze({ percent: 20, intervalMs: 10_000, minRetryCount: 10, minRetryIntervalMs: 1_000 });
 
+/**
+ * Passive health of a Service port that no policy gives an `outlierDetection` section: what the
+ * proxy has always done (one failed connect ejects, 5 s first, no 5xx counting, no cap), as Istio
+ * does nothing on 5xx without a DestinationRule. A policy that has the section gets Envoy's
+ * defaults (DEFAULT_OUTLIER_DETECTION) for the fields it leaves out.
+ */
+export const NO_POLICY_OUTLIER_DETECTION: OutlierDetectionSettings = Object.freeze({
+  consecutive5xxErrors: 0,
+  consecutiveGatewayErrors: 0,
+  consecutiveConnectFailures: 1,
+  intervalMs: 10_000,
+  baseEjectionTimeMs: 5_000,
+  maxEjectionPercent: 100,
+});
+
 /** Every default of the effective policy, in one place (the algorithm's is DEFAULT_LOAD_BALANCER). */
 export const TRAFFIC_POLICY_DEFAULTS = Object.freeze({
   connectionPool: DEFAULT_CONNECTION_POOL,
@@ -220,7 +235,9 @@ export function effectiveTrafficPolicy(
       hash: ordered.find((p) => p.loadBalancer?.hash !== undefined)?.loadBalancer?.hash,
     }),
     connectionPool: fill(ordered.map((p) => p.connectionPool), DEFAULT_CONNECTION_POOL),
-    outlierDetection: fill(ordered.map((p) => p.outlierDetection), DEFAULT_OUTLIER_DETECTION),
+    outlierDetection: ordered.some((p) => p.outlierDetection !== undefined)
+      ? fill(ordered.map((p) => p.outlierDetection), DEFAULT_OUTLIER_DETECTION)
+      : NO_POLICY_OUTLIER_DETECTION,
     retryBudget: Object.freeze(retryBudget),
     sessionPersistence: backends.find((p) => p.sessionPersistence !== undefined)?.sessionPersistence,
     sources: Object.freeze([

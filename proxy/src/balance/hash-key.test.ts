@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import type { HttpRequestInfo } from '../http/context.js';
-import { cookieValue, hashKeyOf, queryValue } from './hash-key.js';
+import { cookieValue, hashKeyOf, pickContextOf, queryValue } from './hash-key.js';
 
 function request(url: string, headers: Record<string, string> = {}): HttpRequestInfo {
   return { method: 'GET', url, authority: 'svc', header: (name) => headers[name] };
@@ -10,21 +10,30 @@ function request(url: string, headers: Record<string, string> = {}): HttpRequest
 describe('hashKeyOf', () => {
   it('takes the key from a header (any case in the policy), a cookie, a query parameter or the client address', () => {
     const req = request('/cart?user=u1&x=2', { 'x-user': 'alice', cookie: 'session=s-9; theme=dark' });
-    expect(hashKeyOf({ header: 'X-User' }, req, '10.0.0.7')).toBe('alice');
-    expect(hashKeyOf({ cookie: 'session' }, req, '10.0.0.7')).toBe('s-9');
-    expect(hashKeyOf({ queryParameter: 'user' }, req, '10.0.0.7')).toBe('u1');
-    expect(hashKeyOf({ sourceIP: true }, req, '10.0.0.7')).toBe('10.0.0.7');
+    expect(hashKeyOf({ type: 'header', name: 'X-User' }, req, '10.0.0.7')).toBe('alice');
+    expect(hashKeyOf({ type: 'cookie', name: 'session' }, req, '10.0.0.7')).toBe('s-9');
+    expect(hashKeyOf({ type: 'queryParameter', name: 'user' }, req, '10.0.0.7')).toBe('u1');
+    expect(hashKeyOf({ type: 'sourceIP' }, req, '10.0.0.7')).toBe('10.0.0.7');
     expect(hashKeyOf(undefined, req, '10.0.0.7')).toBeUndefined();
   });
 
   it('has no key when the request lacks the source', () => {
     const req = request('/cart');
-    expect([hashKeyOf({ header: 'x-user' }, req, undefined), hashKeyOf({ cookie: 'session' }, req, undefined), hashKeyOf({ queryParameter: 'user' }, req, undefined), hashKeyOf({ sourceIP: true }, req, undefined)]).toEqual([
+    expect([hashKeyOf({ type: 'header', name: 'x-user' }, req, undefined), hashKeyOf({ type: 'cookie', name: 'session' }, req, undefined), hashKeyOf({ type: 'queryParameter', name: 'user' }, req, undefined), hashKeyOf({ type: 'sourceIP' }, req, undefined)]).toEqual([
       undefined,
       undefined,
       undefined,
       undefined,
     ]);
+  });
+});
+
+describe('pickContextOf', () => {
+  it('is undefined without a source or a key, and carries the key otherwise', () => {
+    const req = request('/a', { 'x-user': 'bob' });
+    expect(pickContextOf(undefined, req, '10.0.0.1')).toBeUndefined();
+    expect(pickContextOf({ type: 'header', name: 'x-other' }, req, '10.0.0.1')).toBeUndefined();
+    expect(pickContextOf({ type: 'header', name: 'x-user' }, req, '10.0.0.1')).toEqual({ hashKey: 'bob' });
   });
 });
 

@@ -1,22 +1,33 @@
 // The consistent-hash key of a request (ring-hash): one source, chosen per Service by its
 // TrafficPolicy — a header, a cookie, a query parameter or the client's address. A request that
 // lacks the source has no key and is balanced as if by random choice (ring-hash's own fallback).
+import type { HashSource } from '@tsmesh/common';
 import type { HttpRequestInfo } from '../http/context.js';
+import type { PickContext } from './balancer.js';
 
-/** Where a Service's hash key comes from (exactly one field set). */
-export type HashSource =
-  | { readonly header: string }
-  | { readonly cookie: string }
-  | { readonly queryParameter: string }
-  | { readonly sourceIP: true };
+export type { HashSource };
 
 /** The key of `request` under `source`, or undefined when the request does not carry it. */
 export function hashKeyOf(source: HashSource | undefined, request: HttpRequestInfo, clientAddress: string | undefined): string | undefined {
+  switch (source?.type) {
+    case undefined:
+      return undefined;
+    case 'header':
+      return request.header(source.name.toLowerCase());
+    case 'cookie':
+      return cookieValue(request.header('cookie'), source.name);
+    case 'queryParameter':
+      return queryValue(request.url, source.name);
+    case 'sourceIP':
+      return clientAddress;
+  }
+}
+
+/** The pick context of `request` under `source`: undefined when there is no key (no allocation then). */
+export function pickContextOf(source: HashSource | undefined, request: HttpRequestInfo, clientAddress: string | undefined): PickContext | undefined {
   if (source === undefined) return undefined;
-  if ('header' in source) return request.header(source.header.toLowerCase());
-  if ('cookie' in source) return cookieValue(request.header('cookie'), source.cookie);
-  if ('queryParameter' in source) return queryValue(request.url, source.queryParameter);
-  return clientAddress;
+  const hashKey = hashKeyOf(source, request, clientAddress);
+  return hashKey === undefined ? undefined : { hashKey };
 }
 
 /** The value of cookie `name` in a Cookie header (RFC 6265 §4.2: `a=1; b=2`), the first one if repeated. */

@@ -9,6 +9,9 @@ import type { H2Stream, H2StreamHandler } from '../h2/stream.js';
 import type { RequestHead } from '../h2/validate.js';
 import type { UpstreamLease } from '../upstream/selector.js';
 import type { UpstreamCall } from '../upstream/call.js';
+import type { HashSource } from '@tsmesh/common';
+import type { PickContext } from '../balance/balancer.js';
+import { pickContextOf } from '../balance/hash-key.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { TRACE_HEADERS, type RequestRecord, type ResponseFlag } from '../telemetry/index.js';
 import { PROXY_ERROR_HEADER, RESPONSE_FLAG_OF, routeFailure, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget, type ProxyErrorKind } from './context.js';
@@ -130,7 +133,7 @@ export class H2Exchange implements H2StreamHandler {
   private send(): void {
     const target = this.target;
     if (!target || this.client.closed || this.answered) return this.endRecord(['DC']);
-    const call = (this.call ??= this.fwd.calls(target.selector, 'http2'));
+    const call = (this.call ??= this.fwd.calls(target.selector, 'http2', target.selector.hash && this.pickContext(target.selector.hash)));
     const selected = call.next();
     if (!selected.ok) {
       if (selected.error.code === PROXY_ERRORS.OVERFLOW) return this.reply(503, 'overflow', selected.error.message);
@@ -148,6 +151,13 @@ export class H2Exchange implements H2StreamHandler {
       }
       this.open(conn);
     });
+  }
+
+  /** The consistent-hash key of this request (a Service with a ring-hash TrafficPolicy). */
+  private pickContext(hash: HashSource): PickContext | undefined {
+    const fields = this.fields;
+    const info: HttpRequestInfo = { method: this.head.method, url: this.head.path ?? '/', authority: this.head.authority ?? '', header: (name) => fieldValue(fields, name) };
+    return pickContextOf(hash, info, this.client.conn.socket.remoteAddress);
   }
 
   private onConnectFailed(lease: UpstreamLease, error: NodeJS.ErrnoException | undefined): void {

@@ -1,7 +1,7 @@
 // One balanced cluster per Service port, kept in step with the mesh snapshot. Endpoint
 // conditions decide who gets new requests: ready ones; when none is ready, serving ones that
 // are terminating (as kube-proxy does), so a rollout's last replicas still answer.
-import type { MeshEndpoint, MeshService, MeshSnapshot, ServicePort } from '@tsmesh/common';
+import type { EffectiveTrafficPolicy, HashSource, MeshEndpoint, MeshService, MeshSnapshot, OutlierDetectionSettings, ServicePort } from '@tsmesh/common';
 import { logger } from '@tsmesh/common';
 import { BalancedCluster, type EndpointStats } from '../balance/index.js';
 import { clusterSelector, endpointOf, type UpstreamEndpoint, type UpstreamSelector } from '../upstream/selector.js';
@@ -15,7 +15,26 @@ export interface ClusterEntry {
   readonly service: MeshService;
   readonly port: ServicePort;
   readonly cluster: BalancedCluster<UpstreamEndpoint>;
-  readonly selector: UpstreamSelector;
+  readonly selector: UpstreamSelector & { hash: HashSource | undefined };
+  /** The Service port's effective TrafficPolicy (defaults filled). */
+  readonly policy: EffectiveTrafficPolicy;
+}
+
+/** The cluster's passive-health settings of an outlierDetection. */
+function healthOf(o: OutlierDetectionSettings) {
+  return {
+    consecutiveFailures: Math.max(1, o.consecutiveConnectFailures),
+    consecutive5xx: o.consecutive5xxErrors,
+    consecutiveGatewayErrors: o.consecutiveGatewayErrors,
+    baseEjectionMs: o.baseEjectionTimeMs,
+    maxEjectionPercent: o.maxEjectionPercent,
+  };
+}
+
+function sameValues(a: object, b: object): boolean {
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  return Object.keys(x).length === Object.keys(y).length && Object.keys(x).every((k) => x[k] === y[k]);
 }
 
 /** Which endpoints may take new requests, per the EndpointSlice conditions. */
@@ -47,15 +66,20 @@ export class ServiceClusters {
         const key = serviceKey(service, port);
         seen.add(key);
         const endpoints = eligibleEndpoints(snapshot.endpoints(service, port)).map((e) => endpointOf(e.address, e.port, this.infoOf(snapshot, e, port)));
+        const policy = snapshot.trafficPolicyFor(service, port);
+        const algorithm = policy.loadBalancer.algorithm;
         let entry = this.entries.get(key);
-        if (!entry || entry.service !== service) {
+        if (!entry || entry.service !== service || entry.policy !== policy) {
           const previous = entry;
-          const cluster = previous?.cluster ?? this.create(key, service.loadBalancer);
-          if (previous && previous.cluster.loadBalancer !== service.loadBalancer) {
-            const warning = cluster.setLoadBalancer(service.loadBalancer);
+          const cluster = previous?.cluster ?? this.create(key, algorithm);
+          if (previous && previous.policy.loadBalancer.algorithm !== algorithm) {
+            const warning = cluster.setLoadBalancer(algorithm);
             if (warning) log.warn({ cluster: key, err: warning.message }, 'load balancer fallback');
           }
-          entry = { key, service, port, cluster, selector: previous?.selector ?? clusterSelector(key, cluster) };
+          if (!previous || !sameValues(previous.policy.outlierDetection, policy.outlierDetection)) cluster.configureHealth(healthOf(policy.outlierDetection));
+          const selector = previous?.selector ?? clusterSelector(key, cluster);
+          selector.hash = policy.loadBalancer.hash;
+          entry = { key, service, port, cluster, selector, policy };
           this.entries.set(key, entry);
         }
         entry.cluster.setEndpoints(endpoints);

@@ -151,7 +151,7 @@ describe('UpstreamCall', () => {
 
   it('does not fail over past the retry budget (counted), but a transparent resend spends nothing', () => {
     const c = cluster('round-robin', 3);
-    const limits = new ClusterLimits({ maxRequests: 100, maxRetries: 100 }, { percent: 0, minRetriesPerSecond: 0.1, intervalMs: 10_000 });
+    const limits = new ClusterLimits({ maxRequests: 100, maxRetries: 100 }, { percent: 0, minRetryCount: 1, minRetryIntervalMs: 10_000, intervalMs: 10_000 });
     const rec = recorder();
     const first = new UpstreamCall(clusterSelector('a', c), 'http1', rec, undefined, limits);
     key(first);

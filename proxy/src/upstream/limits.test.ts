@@ -9,14 +9,14 @@ function clock(start = 1_000_000) {
 describe('RetryBudget (Linkerd: a percentage of recent requests plus a floor per second)', () => {
   it('allows minRetriesPerSecond × interval retries with no requests at all, then no more', () => {
     const c = clock();
-    const budget = new RetryBudget({ percent: 20, minRetriesPerSecond: 2, intervalMs: 10_000 }, c.now);
+    const budget = new RetryBudget({ percent: 20, minRetryCount: 2, minRetryIntervalMs: 1000, intervalMs: 10_000 }, c.now);
     const allowed = Array.from({ length: 25 }, () => budget.tryRetry()).filter(Boolean).length;
     expect(allowed).toBe(20);
   });
 
   it('adds percent of the requests in the window', () => {
     const c = clock();
-    const budget = new RetryBudget({ percent: 20, minRetriesPerSecond: 0, intervalMs: 10_000 }, c.now);
+    const budget = new RetryBudget({ percent: 20, minRetryCount: 0, minRetryIntervalMs: 1000, intervalMs: 10_000 }, c.now);
     for (let i = 0; i < 1000; i++) budget.request();
     const allowed = Array.from({ length: 300 }, () => budget.tryRetry()).filter(Boolean).length;
     expect(allowed).toBe(200);
@@ -24,7 +24,7 @@ describe('RetryBudget (Linkerd: a percentage of recent requests plus a floor per
 
   it('forgets requests and retries older than the window, a bucket at a time', () => {
     const c = clock();
-    const budget = new RetryBudget({ percent: 10, minRetriesPerSecond: 0, intervalMs: 10_000 }, c.now);
+    const budget = new RetryBudget({ percent: 10, minRetryCount: 0, minRetryIntervalMs: 1000, intervalMs: 10_000 }, c.now);
     for (let i = 0; i < 100; i++) budget.request();
     for (let i = 0; i < 10; i++) expect(budget.tryRetry()).toBe(true);
     expect(budget.tryRetry()).toBe(false);
@@ -41,7 +41,8 @@ describe('RetryBudget (Linkerd: a percentage of recent requests plus a floor per
 
   it('refuses settings that make no sense, naming them', () => {
     expect(() => new RetryBudget({ ...DEFAULT_RETRY_BUDGET, percent: 150 })).toThrow('retry budget percent must be 0-100, got 150');
-    expect(() => new RetryBudget({ ...DEFAULT_RETRY_BUDGET, minRetriesPerSecond: -1 })).toThrow('minRetriesPerSecond must be >= 0, got -1');
+    expect(() => new RetryBudget({ ...DEFAULT_RETRY_BUDGET, minRetryCount: -1 })).toThrow('minRetryCount must be >= 0, got -1');
+    expect(() => new RetryBudget({ ...DEFAULT_RETRY_BUDGET, minRetryIntervalMs: 0 })).toThrow('minRetryIntervalMs must be > 0, got 0');
     expect(() => new RetryBudget({ ...DEFAULT_RETRY_BUDGET, intervalMs: 0 })).toThrow('retry budget interval must be at least 10 ms, got 0');
   });
 });
@@ -69,7 +70,7 @@ describe('ClusterLimits (circuit breaking)', () => {
 
   it('stops retries past the budget even under maxRetries', () => {
     const c = clock();
-    const limits = new ClusterLimits({ maxRequests: 100, maxRetries: 100 }, { percent: 0, minRetriesPerSecond: 0.1, intervalMs: 10_000 }, c.now);
+    const limits = new ClusterLimits({ maxRequests: 100, maxRetries: 100 }, { percent: 0, minRetryCount: 1, minRetryIntervalMs: 10_000, intervalMs: 10_000 }, c.now);
     limits.admitRequest();
     expect(limits.admitRetry(false)).toBeUndefined();
     expect(limits.admitRetry(true)).toBe('retry_budget');
@@ -77,6 +78,6 @@ describe('ClusterLimits (circuit breaking)', () => {
 
   it("has Envoy's and Linkerd's defaults", () => {
     expect(DEFAULT_BREAKER).toEqual({ maxRequests: 1024, maxRetries: 3 });
-    expect(DEFAULT_RETRY_BUDGET).toEqual({ percent: 20, minRetriesPerSecond: 10, intervalMs: 10_000 });
+    expect(DEFAULT_RETRY_BUDGET).toEqual({ percent: 20, minRetryCount: 10, minRetryIntervalMs: 1_000, intervalMs: 10_000 });
   });
 });

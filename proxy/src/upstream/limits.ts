@@ -1,32 +1,23 @@
 // What a cluster allows at once, so that a failing or overloaded Service degrades alone:
 //  - a retry budget (Linkerd's model; Gateway API's BackendTrafficPolicy `retryConstraint`):
 //    over a sliding window, retries may add `percent` % of the requests sent, plus a floor of
-//    `minRetriesPerSecond` so a quiet Service can still retry. Retries past it are not sent.
+//    `minRetryCount` per `minRetryIntervalMs` so a quiet Service can still retry. Retries past it
+//    are not sent.
 //  - circuit-breaker thresholds (Envoy's, Istio's DestinationRule `connectionPool`): requests in
 //    flight and concurrent retries per cluster. Past them a request fails at once (503, flag
 //    `UO`) instead of queueing behind a Service that cannot keep up.
 // One ClusterLimits per cluster and event loop; every count is synchronous and allocation-free.
 
-export interface RetryBudgetSettings {
-  /** Retries allowed as a percentage of the requests in the window (0-100). */
-  readonly percent: number;
-  /** Retries allowed per second whatever the request count. */
-  readonly minRetriesPerSecond: number;
-  /** The sliding window, in milliseconds. */
-  readonly intervalMs: number;
-}
+import { DEFAULT_CONNECTION_POOL, DEFAULT_RETRY_BUDGET, type ConnectionPoolSettings, type RetryBudgetSettings } from '@tsmesh/common';
 
-export interface BreakerThresholds {
-  /** Requests (streams) in flight to the cluster. */
-  readonly maxRequests: number;
-  /** Retries in flight to the cluster. */
-  readonly maxRetries: number;
-}
+export type { RetryBudgetSettings };
+export { DEFAULT_RETRY_BUDGET };
 
-/** Linkerd's defaults: 20 % plus 10 retries a second, over 10 s. */
-export const DEFAULT_RETRY_BUDGET: RetryBudgetSettings = Object.freeze({ percent: 20, minRetriesPerSecond: 10, intervalMs: 10_000 });
+/** The thresholds enforced per cluster: requests (streams) in flight, and retries in flight. */
+export type BreakerThresholds = Pick<ConnectionPoolSettings, 'maxRequests' | 'maxRetries'>;
+
 /** Envoy's default thresholds. */
-export const DEFAULT_BREAKER: BreakerThresholds = Object.freeze({ maxRequests: 1024, maxRetries: 3 });
+export const DEFAULT_BREAKER: BreakerThresholds = Object.freeze({ maxRequests: DEFAULT_CONNECTION_POOL.maxRequests, maxRetries: DEFAULT_CONNECTION_POOL.maxRetries });
 
 /** Buckets of the sliding window: a tenth of it each. */
 const BUCKETS = 10;
@@ -37,15 +28,19 @@ export class RetryBudget {
   private bucket = 0;
   private bucketStart: number;
   private readonly bucketMs: number;
+  private readonly floor: number;
 
   constructor(
     readonly settings: RetryBudgetSettings = DEFAULT_RETRY_BUDGET,
     private readonly now: () => number = Date.now,
   ) {
     if (!(settings.percent >= 0 && settings.percent <= 100)) throw new RangeError(`retry budget percent must be 0-100, got ${settings.percent}`);
-    if (!(settings.minRetriesPerSecond >= 0)) throw new RangeError(`minRetriesPerSecond must be >= 0, got ${settings.minRetriesPerSecond}`);
+    if (!(settings.minRetryCount >= 0)) throw new RangeError(`minRetryCount must be >= 0, got ${settings.minRetryCount}`);
+    if (!(settings.minRetryIntervalMs > 0)) throw new RangeError(`minRetryIntervalMs must be > 0, got ${settings.minRetryIntervalMs}`);
     if (!(settings.intervalMs >= BUCKETS)) throw new RangeError(`retry budget interval must be at least ${BUCKETS} ms, got ${settings.intervalMs}`);
     this.bucketMs = settings.intervalMs / BUCKETS;
+    // The floor over the whole window: minRetryCount per minRetryIntervalMs.
+    this.floor = (settings.minRetryCount * settings.intervalMs) / settings.minRetryIntervalMs;
     this.bucketStart = this.now();
   }
 
@@ -64,7 +59,7 @@ export class RetryBudget {
       requests += this.requests[i]!;
       retries += this.retries[i]!;
     }
-    const allowed = (this.settings.minRetriesPerSecond * this.settings.intervalMs) / 1000 + (requests * this.settings.percent) / 100;
+    const allowed = this.floor + (requests * this.settings.percent) / 100;
     if (retries + 1 > allowed) return false;
     this.retries[this.bucket]!++;
     return true;
@@ -105,7 +100,10 @@ export class ClusterLimits {
   /** New thresholds or budget (a changed policy); the counts in flight are kept, the budget's window starts again. */
   reconfigure(thresholds: BreakerThresholds, budget: RetryBudgetSettings): void {
     this.thresholds = thresholds;
-    if (budget !== this.budget.settings) this.budget = new RetryBudget(budget, this.now);
+    const old = this.budget.settings;
+    if (budget.percent !== old.percent || budget.intervalMs !== old.intervalMs || budget.minRetryCount !== old.minRetryCount || budget.minRetryIntervalMs !== old.minRetryIntervalMs) {
+      this.budget = new RetryBudget(budget, this.now);
+    }
   }
 
   /** Admits a new request unless the cluster is at maxRequests (then the caller fails fast). */

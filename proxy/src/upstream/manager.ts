@@ -48,6 +48,12 @@ export interface UpstreamManagerOptions {
 
 const DEFAULT_LIMITS = Object.freeze({ thresholds: DEFAULT_BREAKER, budget: DEFAULT_RETRY_BUDGET });
 
+function sameValues(a: object, b: object): boolean {
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  return Object.keys(x).length === Object.keys(y).length && Object.keys(x).every((k) => x[k] === y[k]);
+}
+
 export class UpstreamManager {
   readonly clusters: ServiceClusters;
   private readonly recorder: UpstreamRecorder;
@@ -59,7 +65,15 @@ export class UpstreamManager {
   constructor(options: UpstreamManagerOptions = {}) {
     this.clusters = new ServiceClusters(options.infoOf);
     this.recorder = options.recorder ?? NO_RECORDER;
-    this.limitsOf = options.limitsOf ?? (() => DEFAULT_LIMITS);
+    // By default each cluster's limits come from its Service port's TrafficPolicy.
+    this.limitsOf =
+      options.limitsOf ??
+      ((name) => {
+        const policy = this.clusters.get(name)?.policy;
+        if (policy === undefined) return DEFAULT_LIMITS;
+        const { percent, intervalMs, minRetryCount, minRetryIntervalMs } = policy.retryBudget;
+        return { thresholds: { maxRequests: policy.connectionPool.maxRequests, maxRetries: policy.connectionPool.maxRetries }, budget: { percent, intervalMs, minRetryCount, minRetryIntervalMs } };
+      });
   }
 
   /** Puts `pool` under the manager: pruned on every mesh change, closed with it. One per protocol. */
@@ -78,7 +92,7 @@ export class UpstreamManager {
       const wanted = this.clusters.get(name) === undefined ? undefined : this.limitsOf(name);
       // Counts in flight carry over a change of thresholds (the calls holding them release them here).
       if (wanted === undefined) this.limits.delete(name);
-      else if (wanted.thresholds !== limits.thresholds || wanted.budget !== limits.budget.settings) limits.reconfigure(wanted.thresholds, wanted.budget);
+      else if (!sameValues(wanted.thresholds, limits.thresholds) || !sameValues(wanted.budget, limits.budget.settings)) limits.reconfigure(wanted.thresholds, wanted.budget);
     }
   }
 

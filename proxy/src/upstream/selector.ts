@@ -1,6 +1,6 @@
 // Where a request or connection goes next: a lease on one endpoint, from a balanced cluster
 // (outbound) or the fixed local application (inbound). Forwarders speak only this interface.
-import { err, ok, TsmeshError, type Result } from '@tsmesh/common';
+import { err, ok, TsmeshError, type HashSource, type Result } from '@tsmesh/common';
 import type { BalancedCluster } from '../balance/cluster.js';
 import type { BalancedEndpoint, PickContext } from '../balance/balancer.js';
 
@@ -32,16 +32,19 @@ export interface UpstreamLease {
 export interface UpstreamSelector {
   /** A name for logs and metrics (`ns/service:port`, `inbound:8080`). */
   readonly name: string;
+  /** Where requests take their consistent-hash key from (the Service's TrafficPolicy), if anywhere. */
+  readonly hash?: HashSource | undefined;
   /** Chooses an endpoint now (synchronous); fails as a value when none is available. */
   select(ctx?: PickContext): Result<UpstreamLease, TsmeshError>;
   /** How many distinct endpoints a retry of a connect failure may try. */
   readonly size: number;
 }
 
-/** Adapts a BalancedCluster: failures feed passive health, releases feed least-request. */
-export function clusterSelector(name: string, cluster: BalancedCluster<UpstreamEndpoint>): UpstreamSelector {
+/** Adapts a BalancedCluster: failures feed passive health, releases feed least-request. `hash` may be changed later. */
+export function clusterSelector(name: string, cluster: BalancedCluster<UpstreamEndpoint>): UpstreamSelector & { hash: HashSource | undefined } {
   return {
     name,
+    hash: undefined,
     get size() {
       return cluster.endpoints.length;
     },

@@ -81,7 +81,7 @@ describe('TrafficPolicy (policy.tsmesh.io/v1alpha1)', () => {
     const object = valid(trafficPolicy({ loadBalancer: { algorithm: 'maglev' } }));
     expect(object.kind === 'TrafficPolicy' && object.value.loadBalancer?.algorithm).toBe('maglev');
     expect(object.warnings).toEqual([
-      { path: 'spec.loadBalancer.algorithm', reason: '"maglev" is not one of round-robin, least-request, random, ring-hash; the proxy uses least-request unless its registry knows the name' },
+      { path: 'spec.loadBalancer.algorithm', reason: '"maglev" is not one of round-robin, least-request, random, ring-hash, peak-ewma; the proxy uses least-request unless its registry knows the name' },
     ]);
   });
 
