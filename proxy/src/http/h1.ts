@@ -20,6 +20,7 @@ import {
 } from './context.js';
 import { hostPort, type UpstreamEndpoint, type UpstreamLease } from '../upstream/selector.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
+import { H1UpstreamPool } from '../upstream/h1-pool.js';
 import { isConnectFailure } from './errors.js';
 import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry } from '../telemetry/index.js';
 
@@ -36,31 +37,6 @@ export interface H1Options {
 export interface H1Deps {
   readonly telemetry: RequestTelemetry;
   readonly dial?: Dialer;
-}
-
-type EndpointOptions = http.RequestOptions & { tsmeshEndpoint: UpstreamEndpoint };
-
-/** Keep-alive agent whose connections come from the dialer (plain or mesh mTLS) and fail fast. */
-class MeshAgent extends http.Agent {
-  constructor(
-    private readonly connectTimeoutMs: number,
-    private readonly dial: Dialer,
-    idleTimeoutMs: number,
-  ) {
-    // `timeout`: a pooled connection idle that long is closed by the agent (one in use is left alone).
-    super({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 256, keepAliveMsecs: 30_000, timeout: idleTimeoutMs });
-  }
-
-  override getName(options: EndpointOptions): string {
-    // Pooled connections are only reused for the same endpoint AND the same expected identity.
-    return `${super.getName(options)}:${options.tsmeshEndpoint?.identity ?? ''}`;
-  }
-
-  override createConnection(options: EndpointOptions): Duplex {
-    const dialed = this.dial(options.tsmeshEndpoint, 'http1');
-    armConnectTimeout(dialed, this.connectTimeoutMs);
-    return dialed.socket;
-  }
 }
 
 function requestInfo(req: IncomingMessage): HttpRequestInfo {
@@ -139,7 +115,8 @@ function upstreamHeaders(req: IncomingMessage, ctx: HttpConnectionContext, targe
 
 export class H1Forwarder {
   readonly server: http.Server;
-  private readonly agent: MeshAgent;
+  /** Upstream keep-alive connections (per endpoint and expected identity); pruned when the mesh changes. */
+  readonly pool: H1UpstreamPool;
   private readonly telemetry: RequestTelemetry;
   private readonly dial: Dialer;
   private draining = false;
@@ -152,7 +129,7 @@ export class H1Forwarder {
   ) {
     this.telemetry = deps.telemetry;
     this.dial = deps.dial ?? plainDialer;
-    this.agent = new MeshAgent(options.connectTimeoutMs, this.dial, options.keepAliveTimeoutMs);
+    this.pool = new H1UpstreamPool({ connectTimeoutMs: options.connectTimeoutMs, idleTimeoutMs: options.keepAliveTimeoutMs }, this.dial);
     this.server = http.createServer({
       maxHeaderSize: options.maxHeaderBytes,
       keepAliveTimeout: options.keepAliveTimeoutMs,
@@ -192,7 +169,7 @@ export class H1Forwarder {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.pool.close();
     this.server.close();
     this.server.closeAllConnections();
   }
@@ -253,17 +230,12 @@ export class H1Forwarder {
       lease.release();
     };
 
-    const upstream = http.request({
-      host: endpoint.address,
-      port: endpoint.port,
-      localAddress: endpoint.localAddress,
+    const upstream = this.pool.request(endpoint, {
       method: req.method,
       path: target.path ?? req.url,
       headers: upstreamHeaders(req, ctx, target, record) as unknown as http.OutgoingHttpHeaders,
-      agent: this.agent,
       setHost: false,
-      tsmeshEndpoint: endpoint,
-    } as EndpointOptions);
+    });
 
     const timer = target.timeoutMs
       ? setTimeout(() => {

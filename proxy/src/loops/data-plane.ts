@@ -224,7 +224,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
       router.update(next);
       policy = inboundPolicyOf(next, config);
       inboundServices = servicesOf(next, config.podIp);
-      h2Out.pool.retain(clusters.endpointKeys());
+      const wanted = clusters.endpointKeys();
+      h2Out.pool.retain(wanted);
+      h1Out.pool.prune(wanted);
     },
     clusters: () => clusters.stats(),
     openConnections,
