@@ -113,6 +113,34 @@ function upstreamHeaders(req: IncomingMessage, ctx: HttpConnectionContext, targe
   return headers;
 }
 
+/**
+ * Streams a request body upstream with backpressure. The last chunk goes with `end()`, so a body
+ * the client sent at once leaves in one write with its head and, when chunked, its last chunk.
+ */
+function sendBody(req: IncomingMessage, upstream: http.ClientRequest, counted: (bytes: number) => void): void {
+  const resume = (): void => {
+    req.resume();
+  };
+  req.on('data', (chunk: Buffer) => {
+    counted(chunk.length);
+    // Upstream gone (timeout, reset) or already answered and closed: the rest is read and dropped.
+    if (upstream.destroyed || upstream.writableEnded) return;
+    // The parser has seen the whole message and nothing else is buffered: this chunk is the last.
+    if (req.complete && req.readableLength === 0) {
+      upstream.end(chunk);
+      return;
+    }
+    if (!upstream.write(chunk)) {
+      req.pause();
+      upstream.once('drain', resume);
+    }
+  });
+  req.on('end', () => {
+    if (!upstream.writableEnded && !upstream.destroyed) upstream.end();
+  });
+  upstream.once('close', resume);
+}
+
 export class H1Forwarder {
   readonly server: http.Server;
   /** Upstream keep-alive connections (per endpoint and expected identity); pruned when the mesh changes. */
@@ -321,8 +349,7 @@ export class H1Forwarder {
     });
 
     if (hasBody(req)) {
-      req.on('data', (chunk: Buffer) => (bytesReceived += chunk.length));
-      req.pipe(upstream);
+      sendBody(req, upstream, (n) => (bytesReceived += n));
     } else {
       upstream.end();
       req.resume();
