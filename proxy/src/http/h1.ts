@@ -114,28 +114,50 @@ function upstreamHeaders(req: IncomingMessage, ctx: HttpConnectionContext, targe
 }
 
 /**
- * Streams a request body upstream with backpressure. The last chunk goes with `end()`, so a body
- * the client sent at once leaves in one write with its head and, when chunked, its last chunk.
+ * Streams a request body upstream with backpressure. The chunks one read of the client's
+ * connection produced go out together once it is parsed; when that completed the request they go
+ * with `end()`, so a body the client sent at once leaves in one write with its head (and, chunked,
+ * with its last-chunk marker).
+ * @internal exported for its tests
  */
-function sendBody(req: IncomingMessage, upstream: http.ClientRequest, counted: (bytes: number) => void): void {
+export function sendBody(req: IncomingMessage, upstream: http.ClientRequest, counted: (bytes: number) => void): void {
+  let pending: Buffer[] = [];
+  let scheduled = false;
   const resume = (): void => {
     req.resume();
+  };
+  const send = (): void => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const chunks = pending;
+    pending = [];
+    if (upstream.destroyed || upstream.writableEnded) return;
+    const last = chunks.length - 1;
+    for (let i = 0; i < last; i++) upstream.write(chunks[i]);
+    // The parser has seen the whole message and nothing is left to read: this is the end.
+    if (req.complete && req.readableLength === 0) {
+      upstream.end(chunks[last]);
+      return;
+    }
+    if (!upstream.write(chunks[last])) {
+      req.pause();
+      upstream.once('drain', resume);
+    }
   };
   req.on('data', (chunk: Buffer) => {
     counted(chunk.length);
     // Upstream gone (timeout, reset) or already answered and closed: the rest is read and dropped.
     if (upstream.destroyed || upstream.writableEnded) return;
-    // The parser has seen the whole message and nothing else is buffered: this chunk is the last.
-    if (req.complete && req.readableLength === 0) {
-      upstream.end(chunk);
-      return;
-    }
-    if (!upstream.write(chunk)) {
-      req.pause();
-      upstream.once('drain', resume);
+    pending.push(chunk);
+    if (!scheduled) {
+      scheduled = true;
+      // Not nextTick: the parser's callbacks for one read run apart, and the tick queue drains
+      // between the last body chunk and the message's end. By the check phase the read is parsed.
+      setImmediate(send);
     }
   });
   req.on('end', () => {
+    send();
     if (!upstream.writableEnded && !upstream.destroyed) upstream.end();
   });
   upstream.once('close', resume);
