@@ -31,6 +31,7 @@ export interface H1EndpointStats {
 export type H1RequestOptions = Omit<http.RequestOptions, 'agent' | 'createConnection' | 'host' | 'hostname' | 'port' | 'localAddress' | 'socketPath'>;
 
 const DEFAULT_MAX_IDLE = 256;
+const TCP_KEEPALIVE_MS = 30_000;
 /** A server's `Keep-Alive: timeout=N` hint is trusted minus this, so we never reuse what it is closing. */
 const SERVER_HINT_MARGIN_MS = 1000;
 const ENDPOINT = Symbol('tsmesh.h1.endpoint');
@@ -162,6 +163,8 @@ export class H1UpstreamPool {
     const dialed = this.dial(endpoint, 'http1');
     armConnectTimeout(dialed, this.options.connectTimeoutMs);
     const socket = dialed.socket as PooledSocket;
+    // TCP keep-alive probes find a peer that vanished while its connection sat idle (as http.Agent did).
+    socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     const fresh = new PooledConnection(socket, entry);
     socket[CONNECTION] = fresh;
     entry.open++;
