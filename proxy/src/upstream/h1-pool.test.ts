@@ -1,6 +1,6 @@
 // The HTTP/1.1 upstream pool against real servers on 127.0.0.1: reuse (LIFO), endpoint and
 // identity separation, idle timeout, pruning, connections that fail or speak while idle, and
-// responses that must not leave their connection in the pool.
+// responses that must not leave their connection in the pool (ambiguous framing included).
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, test } from '@jest/globals';
@@ -251,6 +251,25 @@ describe('H1UpstreamPool', () => {
     expect((await get(p, endpoint)).body).toBe('first');
     await eventually(() => p.stats().length === 0, 'the connection to be dropped', 2000);
     expect(await get(p, endpoint)).toEqual({ status: 200, body: 'first', reused: false });
+  });
+
+  test.each([
+    ['Content-Length and Transfer-Encoding together', 'HTTP/1.1 200 OK\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n', 'HPE_INVALID_TRANSFER_ENCODING'],
+    ['two different Content-Lengths', 'HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
+    ['an obs-fold header continuation', 'HTTP/1.1 200 OK\r\nx-a: 1\r\n folded\r\ncontent-length: 2\r\n\r\nok', 'HPE_INVALID_HEADER_TOKEN'],
+    ['a bare LF ending a header line', 'HTTP/1.1 200 OK\r\nx-a: 1\ncontent-length: 2\r\n\r\nok', 'HPE_CR_EXPECTED'],
+    ['a chunk size that overflows 64 bits', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nfffffffffffffffff0\r\nab\r\n0\r\n\r\n', 'HPE_INVALID_CHUNK_SIZE'],
+  ])('refuses an ambiguous response (%s) and never pools its connection', async (_what, response, code) => {
+    const s = await raw((n, socket) => socket.write(response));
+    const p = pool();
+    const endpoint = endpointOf('127.0.0.1', s.port);
+    const error = await get(p, endpoint).then(
+      (answer) => answer,
+      (e: NodeJS.ErrnoException) => e,
+    );
+    expect(error).toHaveProperty('code', code);
+    await eventually(() => s.open === 0, 'the connection to be closed', 2000);
+    expect(p.stats()).toEqual([]);
   });
 
   test('keeps at most maxIdlePerEndpoint idle connections per endpoint', async () => {
