@@ -204,6 +204,26 @@ describe('H1UpstreamPool', () => {
     expect((await get(p, endpoint)).reused).toBe(false);
   });
 
+  test('skips an idle connection that can no longer be written and still counts the fresh one', async () => {
+    const s = await server((req, res) => res.end('ok'));
+    const p = pool();
+    const endpoint = endpointOf('127.0.0.1', s.port);
+    let pooled: net.Socket | undefined;
+    await new Promise<void>((resolve, reject) => {
+      const req = p.request(endpoint, { method: 'GET', path: '/', headers: { host: 'svc' } });
+      req.on('socket', (socket: net.Socket) => (pooled = socket));
+      req.on('response', (res) => res.resume().on('end', resolve));
+      req.on('error', reject);
+      req.end();
+    });
+    await settle();
+    // Half-closed by us: not writable at once, its 'close' comes later.
+    pooled!.end();
+    expect(await get(p, endpoint)).toEqual({ status: 200, body: 'ok', reused: false });
+    await settle();
+    expect(p.stats()).toEqual([{ key: poolKey(endpoint), open: 1, idle: 1, inUse: 0 }]);
+  });
+
   test('does not reuse a connection whose response said Connection: close', async () => {
     // The server says close but leaves the socket open: only the pool's own check keeps it out.
     const s = await raw((n, socket) => socket.write(`HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok`));

@@ -71,8 +71,8 @@ type RequestInternals = http.ClientRequest & { onSocket(socket: Socket | null, e
 
 export class H1UpstreamPool {
   private readonly entries = new Map<string, EndpointConnections>();
-  /** Busy sockets, for close() (pruned endpoints' included). */
-  private readonly busy = new Set<Socket>();
+  /** Every open connection, pruned endpoints' included (for close()). */
+  private readonly connections = new Set<PooledConnection>();
   private readonly maxIdle: number;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -127,8 +127,8 @@ export class H1UpstreamPool {
       entry.retired = true;
       for (const conn of entry.idle.splice(0)) closeIdle(conn);
     }
-    for (const socket of this.busy) socket.destroy();
-    this.busy.clear();
+    for (const conn of this.connections) conn.socket.destroy();
+    this.connections.clear();
   }
 
   /** Open, idle and busy connections per endpoint (for /clusters and tests). */
@@ -151,15 +151,17 @@ export class H1UpstreamPool {
       entry = new EndpointConnections(key, this);
       this.entries.set(key, entry);
     }
-    const conn = entry.idle.pop();
+    let conn: PooledConnection | undefined;
+    while ((conn = entry.idle.pop()) !== undefined && !conn.socket.writable) this.forget(conn);
     if (conn) {
       conn.state = 'busy';
       entry.inUse++;
-      this.busy.add(conn.socket);
       conn.socket.ref();
       req.reusedSocket = true;
       return req.onSocket(conn.socket);
     }
+    // Forgetting dead idle connections may have dropped the (then empty) entry.
+    if (this.entries.get(key) !== entry) this.entries.set(key, entry);
     const dialed = this.dial(endpoint, 'http1');
     armConnectTimeout(dialed, this.options.connectTimeoutMs);
     const socket = dialed.socket as PooledSocket;
@@ -169,7 +171,7 @@ export class H1UpstreamPool {
     socket[CONNECTION] = fresh;
     entry.open++;
     entry.inUse++;
-    this.busy.add(socket);
+    this.connections.add(fresh);
     socket.on('free', onFree);
     socket.on('close', onClose);
     socket.on('error', onError);
@@ -183,7 +185,6 @@ export class H1UpstreamPool {
     if (conn.state !== 'busy') return;
     const { entry, socket } = conn;
     entry.inUse--;
-    this.busy.delete(socket);
     if (!reusable || this.closed || entry.retired || entry.idle.length >= this.maxIdle || !socket.writable) {
       conn.state = 'closing';
       socket.destroy();
@@ -206,7 +207,7 @@ export class H1UpstreamPool {
       if (i >= 0) entry.idle.splice(i, 1);
     }
     conn.state = 'closed';
-    this.busy.delete(conn.socket);
+    this.connections.delete(conn);
     entry.open--;
     if (entry.open === 0 && this.entries.get(entry.key) === entry) this.entries.delete(entry.key);
   }
@@ -275,8 +276,11 @@ function onClose(this: PooledSocket): void {
 }
 
 function onError(this: PooledSocket, error: Error): void {
-  // A busy connection's request sees the error itself; an idle one just closes.
-  if (this[CONNECTION]?.state === 'idle') log.debug({ err: error.message }, 'idle upstream connection failed');
+  // A busy connection's request sees the error itself; an idle one leaves the pool at once.
+  const conn = this[CONNECTION];
+  if (conn?.state !== 'idle') return;
+  log.debug({ upstream: conn.entry.key, err: error.message }, 'idle upstream connection failed');
+  conn.entry.pool.forget(conn);
 }
 
 function onData(this: PooledSocket): void {
