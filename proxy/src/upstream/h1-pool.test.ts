@@ -5,9 +5,11 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { H1UpstreamPool, type H1PoolOptions } from './h1-pool.js';
-import { plainDialer, type Dialer } from './dial.js';
+import { dialerFor, plainDialer, type Dialer } from './dial.js';
 import { endpointOf, type UpstreamEndpoint } from './selector.js';
 import { poolKey } from '../h2/pool.js';
+import { acceptMeshTls } from '../tls/mesh-tls.js';
+import { testMeshCa } from '../testing/mesh-ca.js';
 import { eventually, listenHttp, listenTcp, pause, type Listening } from '../testing/servers.js';
 
 interface Answer {
@@ -120,6 +122,35 @@ describe('H1UpstreamPool', () => {
     expect(dialed).toEqual([a.identity, b.identity]);
     expect(s.accepted).toBe(2);
     expect(p.stats().map((e) => e.key).sort()).toEqual([poolKey(a), poolKey(b)].sort());
+  });
+
+  test('pools mesh mTLS connections, and one to a peer with another identity fails without entering the pool', async () => {
+    const ca = testMeshCa();
+    cleanups.push(() => ca.remove());
+    const server = ca.source(ca.issue('app', 'server'));
+    const client = ca.source(ca.issue('app', 'client'));
+    // The peer sidecar: mesh mTLS terminated, HTTP/1.1 inside.
+    const app = http.createServer((req, res) => res.end(`hello ${req.url}`));
+    const s = await listenTcp((socket) => {
+      socket.pause();
+      acceptMeshTls(server, socket, 2000).then(
+        (accepted) => app.emit('connection', accepted.socket),
+        () => undefined,
+      );
+    });
+    cleanups.push(() => s.close());
+    cleanups.push(() => app.closeAllConnections());
+    const p = pool({}, dialerFor(client));
+    const right = endpointOf('127.0.0.1', s.port, { identity: 'spiffe://cluster.local/ns/app/sa/server' });
+    const wrong = endpointOf('127.0.0.1', s.port, { identity: 'spiffe://cluster.local/ns/app/sa/other' });
+    expect(await get(p, right, '/1')).toEqual({ status: 200, body: 'hello /1', reused: false });
+    await settle();
+    expect(await get(p, right, '/2')).toEqual({ status: 200, body: 'hello /2', reused: true });
+    const error = await get(p, wrong).catch((e: NodeJS.ErrnoException) => e);
+    expect(error).toHaveProperty('code', 'TSMESH_ERR_PEER_IDENTITY');
+    await settle();
+    expect(p.stats()).toEqual([{ key: poolKey(right), open: 1, idle: 1, inUse: 0 }]);
+    expect(s.accepted).toBe(2);
   });
 
   test('closes a connection idle for the idle timeout, not before', async () => {
