@@ -18,7 +18,7 @@ import {
   type HttpRouteTarget,
   type ProxyErrorKind,
 } from './context.js';
-import { hostPort, type UpstreamEndpoint, type UpstreamLease } from '../upstream/selector.js';
+import { hostPort, type UpstreamLease } from '../upstream/selector.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
 import { H1UpstreamPool } from '../upstream/h1-pool.js';
 import { isConnectFailure } from './errors.js';
