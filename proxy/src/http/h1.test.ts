@@ -411,6 +411,8 @@ describe('H1Forwarder (outbound, through the sidecar)', () => {
     ['Content-Length and Transfer-Encoding together', 'POST /x HTTP/1.1\r\nhost: svc\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n'],
     ['two different Content-Lengths', 'POST /x HTTP/1.1\r\nhost: svc\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab'],
     ['a bare LF inside a header value', 'GET /x HTTP/1.1\r\nhost: svc\r\nx-a: 1\nGET /smuggled HTTP/1.1\r\n\r\n'],
+    ['an obs-fold header continuation', 'GET /x HTTP/1.1\r\nhost: svc\r\nx-a: 1\r\n folded\r\n\r\n'],
+    ['a chunk size that overflows 64 bits', 'POST /x HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\n\r\nfffffffffffffffff0\r\nGET /smuggled HTTP/1.1\r\n\r\n0\r\n\r\n'],
   ])('refuses an ambiguous request (%s) with 400 and forwards nothing', async (_what, raw) => {
     const before = upstreams.reduce((n, u) => n + u.seen.length, 0);
     const socket = net.connect(proxy.ports.outbound, '127.0.0.1');

@@ -18,8 +18,9 @@ import {
   type HttpRouteTarget,
   type ProxyErrorKind,
 } from './context.js';
-import { hostPort, type UpstreamEndpoint, type UpstreamLease } from '../upstream/selector.js';
+import { hostPort, type UpstreamLease } from '../upstream/selector.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
+import { H1UpstreamPool } from '../upstream/h1-pool.js';
 import { isConnectFailure } from './errors.js';
 import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry } from '../telemetry/index.js';
 
@@ -36,31 +37,6 @@ export interface H1Options {
 export interface H1Deps {
   readonly telemetry: RequestTelemetry;
   readonly dial?: Dialer;
-}
-
-type EndpointOptions = http.RequestOptions & { tsmeshEndpoint: UpstreamEndpoint };
-
-/** Keep-alive agent whose connections come from the dialer (plain or mesh mTLS) and fail fast. */
-class MeshAgent extends http.Agent {
-  constructor(
-    private readonly connectTimeoutMs: number,
-    private readonly dial: Dialer,
-    idleTimeoutMs: number,
-  ) {
-    // `timeout`: a pooled connection idle that long is closed by the agent (one in use is left alone).
-    super({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 256, keepAliveMsecs: 30_000, timeout: idleTimeoutMs });
-  }
-
-  override getName(options: EndpointOptions): string {
-    // Pooled connections are only reused for the same endpoint AND the same expected identity.
-    return `${super.getName(options)}:${options.tsmeshEndpoint?.identity ?? ''}`;
-  }
-
-  override createConnection(options: EndpointOptions): Duplex {
-    const dialed = this.dial(options.tsmeshEndpoint, 'http1');
-    armConnectTimeout(dialed, this.connectTimeoutMs);
-    return dialed.socket;
-  }
 }
 
 function requestInfo(req: IncomingMessage): HttpRequestInfo {
@@ -137,9 +113,60 @@ function upstreamHeaders(req: IncomingMessage, ctx: HttpConnectionContext, targe
   return headers;
 }
 
+/**
+ * Streams a request body upstream with backpressure. The chunks one read of the client's
+ * connection produced go out together once it is parsed; when that completed the request they go
+ * with `end()`, so a body the client sent at once leaves in one write with its head (and, chunked,
+ * with its last-chunk marker).
+ * @internal exported for its tests
+ */
+export function sendBody(req: IncomingMessage, upstream: http.ClientRequest, counted: (bytes: number) => void): void {
+  let pending: Buffer[] = [];
+  let scheduled = false;
+  const resume = (): void => {
+    req.resume();
+  };
+  const send = (): void => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const chunks = pending;
+    pending = [];
+    if (upstream.destroyed || upstream.writableEnded) return;
+    const last = chunks.length - 1;
+    for (let i = 0; i < last; i++) upstream.write(chunks[i]);
+    // The parser has seen the whole message and nothing is left to read: this is the end.
+    if (req.complete && req.readableLength === 0) {
+      upstream.end(chunks[last]);
+      return;
+    }
+    if (!upstream.write(chunks[last])) {
+      req.pause();
+      upstream.once('drain', resume);
+    }
+  };
+  req.on('data', (chunk: Buffer) => {
+    counted(chunk.length);
+    // Upstream gone (timeout, reset) or already answered and closed: the rest is read and dropped.
+    if (upstream.destroyed || upstream.writableEnded) return;
+    pending.push(chunk);
+    if (!scheduled) {
+      scheduled = true;
+      // Not nextTick: the parser's callbacks for one read run apart, and the tick queue drains
+      // between the last body chunk and the message's end. By the check phase the read is parsed.
+      setImmediate(send);
+    }
+  });
+  req.on('end', () => {
+    send();
+    if (!upstream.writableEnded && !upstream.destroyed) upstream.end();
+  });
+  upstream.once('close', resume);
+}
+
 export class H1Forwarder {
   readonly server: http.Server;
-  private readonly agent: MeshAgent;
+  /** Upstream keep-alive connections (per endpoint and expected identity); pruned when the mesh changes. */
+  readonly pool: H1UpstreamPool;
   private readonly telemetry: RequestTelemetry;
   private readonly dial: Dialer;
   private draining = false;
@@ -152,7 +179,7 @@ export class H1Forwarder {
   ) {
     this.telemetry = deps.telemetry;
     this.dial = deps.dial ?? plainDialer;
-    this.agent = new MeshAgent(options.connectTimeoutMs, this.dial, options.keepAliveTimeoutMs);
+    this.pool = new H1UpstreamPool({ connectTimeoutMs: options.connectTimeoutMs, idleTimeoutMs: options.keepAliveTimeoutMs }, this.dial);
     this.server = http.createServer({
       maxHeaderSize: options.maxHeaderBytes,
       keepAliveTimeout: options.keepAliveTimeoutMs,
@@ -192,7 +219,7 @@ export class H1Forwarder {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.pool.close();
     this.server.close();
     this.server.closeAllConnections();
   }
@@ -253,17 +280,12 @@ export class H1Forwarder {
       lease.release();
     };
 
-    const upstream = http.request({
-      host: endpoint.address,
-      port: endpoint.port,
-      localAddress: endpoint.localAddress,
+    const upstream = this.pool.request(endpoint, {
       method: req.method,
       path: target.path ?? req.url,
       headers: upstreamHeaders(req, ctx, target, record) as unknown as http.OutgoingHttpHeaders,
-      agent: this.agent,
       setHost: false,
-      tsmeshEndpoint: endpoint,
-    } as EndpointOptions);
+    });
 
     const timer = target.timeoutMs
       ? setTimeout(() => {
@@ -297,8 +319,14 @@ export class H1Forwarder {
       const status = ures.statusCode ?? 502;
       record.response(status);
       res.writeHead(status, ures.statusMessage, forwardableRawHeaders(ures.rawHeaders) as unknown as http.OutgoingHttpHeaders);
-      ures.on('data', (chunk: Buffer) => (bytesSent += chunk.length));
-      ures.pipe(res, { end: false });
+      // By hand rather than pipe(): one listener instead of pipe's seven set up and torn down per response.
+      ures.on('data', (chunk: Buffer) => {
+        bytesSent += chunk.length;
+        if (!res.write(chunk)) {
+          ures.pause();
+          res.once('drain', () => ures.resume());
+        }
+      });
       ures.on('end', () => {
         if (ures.rawTrailers.length > 0) {
           const trailers: [string, string][] = [];
@@ -349,8 +377,7 @@ export class H1Forwarder {
     });
 
     if (hasBody(req)) {
-      req.on('data', (chunk: Buffer) => (bytesReceived += chunk.length));
-      req.pipe(upstream);
+      sendBody(req, upstream, (n) => (bytesReceived += n));
     } else {
       upstream.end();
       req.resume();

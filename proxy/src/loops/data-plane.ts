@@ -140,6 +140,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const h1In = new H1Forwarder(forwarderOptions, { telemetry, dial: plainDialer });
   const h2In = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits }, { telemetry, dial: plainDialer, counters: h2Counters('inbound') });
   const forwarders = [h1Out, h2Out, h1In, h2In];
+  upstream.adopt('http1', h1Out.pool);
   upstream.adopt('http2', h2Out.pool);
   const tcpOut = upstream.adopt('tcp', new TcpConnections());
   upstream.update(snapshot);

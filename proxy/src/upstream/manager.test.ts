@@ -1,11 +1,12 @@
+import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { buildSnapshot, type KubeObject } from '@tsmesh/common';
 import { parse } from 'yaml';
 import { testMeshYaml, TestMeshFile, type TestService } from '../testing/mesh.js';
-import { adminJson, SERVICE_IP, SERVICE_PORT, startTestProxy } from '../testing/proxy.js';
-import { eventually, listenH2, listenTcp } from '../testing/servers.js';
+import { adminJson, fetchText, SERVICE_IP, SERVICE_PORT, startTestProxy } from '../testing/proxy.js';
+import { eventually, listenH2, listenHttp, listenTcp } from '../testing/servers.js';
 import { UpstreamManager, type ClusterView, type ConnectionPool } from './manager.js';
 
 function snapshotOf(services: readonly TestService[]) {
@@ -105,6 +106,20 @@ describe('the upstream layer in a running sidecar (/clusters)', () => {
     mesh.write([{ ...svc([b.port]), portName: 'http2' }]);
     await eventually(() => a.open === 0, 'the pooled connection to the departed endpoint to close', 3000);
     expect(await connectionsOf(a.port, proxy)).toEqual({ b: { http1: 0, http2: 1, tcp: 0 } });
+  });
+
+  it('counts pooled HTTP/1.1 connections per endpoint and drops them when the endpoint leaves the Service', async () => {
+    const a = await listenHttp((req, res) => res.end('a'));
+    const b = await listenHttp((req, res) => res.end('b'));
+    const mesh = new TestMeshFile([{ ...svc([a.port, b.port]), portName: 'http' }]);
+    const proxy = await startTestProxy(mesh.path);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(() => mesh.remove(), () => Promise.all([a.close(), b.close()]).then(() => undefined), () => proxy.close(), () => agent.destroy());
+    for (let i = 0; i < 4; i++) expect((await fetchText(proxy.ports.outbound, '/', { agent })).status).toBe(200);
+    expect(await connectionsOf(a.port, proxy)).toEqual({ a: { http1: 1, http2: 0, tcp: 0 }, b: { http1: 1, http2: 0, tcp: 0 } });
+    mesh.write([{ ...svc([b.port]), portName: 'http' }]);
+    await eventually(() => a.open === 0, 'the pooled connection to the departed endpoint to close', 3000);
+    expect(await connectionsOf(a.port, proxy)).toEqual({ b: { http1: 1, http2: 0, tcp: 0 } });
   });
 
   it('counts opaque TCP connections per endpoint while they are open', async () => {
