@@ -18,7 +18,10 @@ import {
   type HttpRouteTarget,
   type ProxyErrorKind,
 } from './context.js';
-import { hostPort, type UpstreamLease } from '../upstream/selector.js';
+import { hostPort } from '../upstream/selector.js';
+import { metricsRecorder, plainCalls, type CallFactory, type UpstreamCall } from '../upstream/call.js';
+import { PROXY_ERRORS } from '../errors.js';
+import { pickContextOf } from '../balance/hash-key.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
 import { H1UpstreamPool } from '../upstream/h1-pool.js';
 import { isConnectFailure } from './errors.js';
@@ -37,6 +40,8 @@ export interface H1Options {
 export interface H1Deps {
   readonly telemetry: RequestTelemetry;
   readonly dial?: Dialer;
+  /** Makes each request's upstream call (the upstream layer's, with its cluster limits); default: plain calls counted in the metrics. */
+  readonly calls?: CallFactory;
 }
 
 function requestInfo(req: IncomingMessage): HttpRequestInfo {
@@ -169,6 +174,7 @@ export class H1Forwarder {
   readonly pool: H1UpstreamPool;
   private readonly telemetry: RequestTelemetry;
   private readonly dial: Dialer;
+  private readonly calls: CallFactory;
   private draining = false;
   /** Responses not finished yet: a drain turns their keep-alive off before their head goes out. */
   private readonly inFlight = new Set<ServerResponse>();
@@ -179,6 +185,7 @@ export class H1Forwarder {
   ) {
     this.telemetry = deps.telemetry;
     this.dial = deps.dial ?? plainDialer;
+    this.calls = deps.calls ?? plainCalls(metricsRecorder(deps.telemetry.metrics));
     this.pool = new H1UpstreamPool({ connectTimeoutMs: options.connectTimeoutMs, idleTimeoutMs: options.keepAliveTimeoutMs }, this.dial);
     this.server = http.createServer({
       maxHeaderSize: options.maxHeaderBytes,
@@ -253,7 +260,8 @@ export class H1Forwarder {
     }
     const target = routed.value;
     if (target.directStatus !== undefined) return reply(res, record, target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
-    this.attempt(req, res, ctx, target, record, expectContinue, 1);
+    const hash = target.selector.hash;
+    this.attempt(req, res, ctx, target, record, expectContinue, this.calls(target.selector, 'http1', hash && pickContextOf(hash, info, req.socket.remoteAddress)));
   }
 
   private attempt(
@@ -263,21 +271,25 @@ export class H1Forwarder {
     target: HttpRouteTarget,
     record: RequestRecord,
     expectContinue: boolean,
-    attempt: number,
+    call: UpstreamCall,
   ): void {
-    const selected = target.selector.select();
-    if (!selected.ok) return reply(res, record, 503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`);
-    const lease: UpstreamLease = selected.value;
-    const { endpoint } = lease;
+    const selected = call.next();
+    if (!selected.ok) {
+      call.release();
+      if (selected.error.code === PROXY_ERRORS.OVERFLOW) return reply(res, record, 503, 'overflow', selected.error.message);
+      return reply(res, record, 503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`);
+    }
+    const { endpoint } = selected.value;
     let responded = false;
     let done = false;
     let bytesReceived = 0;
     let bytesSent = 0;
-    const finish = (): void => {
+    /** This attempt is over; `last`: so is the call (its lease and limits are released). */
+    const finish = (last = true): void => {
       if (done) return;
       done = true;
       if (timer) clearTimeout(timer);
-      lease.release();
+      if (last) call.release();
     };
 
     const upstream = this.pool.request(endpoint, {
@@ -290,7 +302,7 @@ export class H1Forwarder {
     const timer = target.timeoutMs
       ? setTimeout(() => {
           if (!responded) {
-            lease.failed('timeout');
+            call.failed('timeout');
             upstream.destroy();
             reply(res, record, 504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`, endpoint.key);
             finish();
@@ -309,8 +321,8 @@ export class H1Forwarder {
     upstream.on('response', (ures) => {
       responded = true;
       // The peer sidecar could not reach its application: that endpoint is failing.
-      if (ures.headers[PROXY_ERROR_HEADER] === 'connect') lease.failed('connect');
-      else lease.succeeded();
+      if (ures.headers[PROXY_ERROR_HEADER] === 'connect') call.failed('connect');
+      else call.responded(ures.statusCode ?? 502);
       if (res.destroyed) {
         ures.destroy();
         record.end({ upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined, flags: ['DC'] });
@@ -346,24 +358,23 @@ export class H1Forwarder {
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (done) return;
       if (!responded && isConnectFailure(error)) {
-        lease.failed('connect');
-        this.telemetry.metrics.upstreamConnectFailure(target.selector.name);
-        finish();
-        log.warn({ upstream: endpoint.key, cluster: target.selector.name, err: error.message }, 'upstream connect failed');
+        call.failed('connect');
+        finish(false);
+        log.warn({ upstream: endpoint.key, cluster: call.cluster, err: error.message }, 'upstream connect failed');
         // Nothing was sent yet: another endpoint may take a request without a body.
-        if (!hasBody(req) && attempt < Math.min(3, target.selector.size)) {
-          return this.attempt(req, res, ctx, target, record, expectContinue, attempt + 1);
-        }
+        if (!hasBody(req) && call.mayRetry()) return this.attempt(req, res, ctx, target, record, expectContinue, call);
+        call.release();
         return reply(res, record, 503, 'connect', `upstream connect error: ${error.code ?? error.message}`, endpoint.key);
       }
-      if (!responded && upstream.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !hasBody(req) && IDEMPOTENT.has(req.method ?? '') && attempt < 3) {
+      if (!responded && upstream.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !hasBody(req) && IDEMPOTENT.has(req.method ?? '') && call.mayRetry('transparent')) {
         // A pooled keep-alive connection the endpoint closed just as it was reused: the endpoint
-        // is fine (no failure reported); an idempotent request goes again on a fresh connection.
-        finish();
+        // is fine (not held against it); an idempotent request goes again on a fresh connection.
+        call.failed('refused');
+        finish(false);
         log.debug({ upstream: endpoint.key, err: error.message }, 'pooled connection was closed by the endpoint; sending again');
-        return this.attempt(req, res, ctx, target, record, expectContinue, attempt + 1);
+        return this.attempt(req, res, ctx, target, record, expectContinue, call);
       }
-      lease.failed('reset');
+      call.failed('reset');
       log.warn({ upstream: endpoint.key, err: error.message }, 'upstream reset');
       reply(res, record, 502, 'reset', `upstream reset: ${error.code ?? error.message}`, endpoint.key);
       finish();
@@ -391,7 +402,8 @@ export class H1Forwarder {
       client.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    const selected = routed.value.selector.select();
+    const call = this.calls(routed.value.selector, 'http1');
+    const selected = call.next();
     if (!selected.ok) {
       client.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
@@ -403,7 +415,7 @@ export class H1Forwarder {
     let connected = false;
     upstream.once(dialed.readyEvent, () => {
       connected = true;
-      lease.succeeded();
+      call.succeeded();
       // Upgrade requests keep their Connection/Upgrade headers: they are the point of the request.
       // Mesh-owned headers (and those the sidecar adds) are still dropped, as on any request.
       const lines = [`${req.method} ${routed.value.path ?? req.url} HTTP/${req.httpVersion}`];
@@ -420,14 +432,14 @@ export class H1Forwarder {
       client.pipe(upstream);
     });
     const close = (): void => {
-      lease.release();
+      call.release();
       upstream.destroy();
       // Not connected (refused, timed out): nothing went upstream, so the client gets an answer.
       if (connected || client.destroyed) client.destroy();
       else if (!client.writableEnded) client.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     };
     upstream.on('error', (error) => {
-      if (isConnectFailure(error)) lease.failed('connect');
+      if (isConnectFailure(error)) call.failed('connect');
       close();
     });
     client.on('error', close);

@@ -130,7 +130,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const dial = dialerFor(tls);
   const forwarderOptions = { connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: config.httpIdleTimeoutMs };
   const h2Limits = { idleTimeoutMs: config.httpIdleTimeoutMs };
-  const h1Out = new H1Forwarder(forwarderOptions, { telemetry, dial });
+  const h1Out = new H1Forwarder(forwarderOptions, { telemetry, dial, calls: (selector, protocol, pick) => upstream.call(selector, protocol, pick) });
   const h2Counters = (direction: string): H2Counters => ({ protection: (kind) => metrics.h2Protection(direction, kind) });
   const h2Out = new H2Forwarder(
     { connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits },

@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import type { RunningProxy } from '../proxy.js';
 import { testMeshYaml, TestMeshFile, type TestService } from '../testing/mesh.js';
 import { fetchText, SERVICE_IP, SERVICE_PORT, startTestProxy } from '../testing/proxy.js';
-import { eventually, listenH2, type Listening } from '../testing/servers.js';
+import { closedPort, eventually, listenH2, listenHttp, type Listening } from '../testing/servers.js';
 
 beforeAll(() => setLogLevel('silent'));
 
@@ -138,5 +138,32 @@ describe('TrafficPolicy in a running sidecar', () => {
     const after: number[] = [];
     for (let i = 0; i < 30; i++) after.push((await call(session)).status);
     expect(after.every((s) => s === 200)).toBe(true);
+  });
+
+  it('HTTP/1.1 too: ring-hash on a cookie keeps a session on one endpoint; an endpoint that refuses is failed over and the retry counted', async () => {
+    const servers = await Promise.all([0, 1, 2].map((i) => listenHttp((req, res) => res.end(`u${i}`))));
+    cleanups.push(() => Promise.all(servers.map((s) => s.close())));
+    const dead = await closedPort();
+    const service: TestService = { name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, portName: 'http', endpoints: [...servers.map((s) => s.port), dead] };
+    const mesh = new TestMeshFile([]);
+    mesh.writeText(`${testMeshYaml([service])}---\n${trafficPolicy({ loadBalancer: { algorithm: 'ring-hash', hash: { cookie: 'session' } } })}`);
+    const proxy = await startTestProxy(mesh.path);
+    cleanups.push(() => mesh.remove(), () => proxy.close());
+    const landing = new Map<string, Set<string>>();
+    for (let round = 0; round < 3; round++) {
+      for (let user = 0; user < 30; user++) {
+        const res = await fetchText(proxy.ports.outbound, '/', { headers: { cookie: `theme=dark; session=s${user}` } });
+        expect(res.status).toBe(200);
+        let seen = landing.get(`s${user}`);
+        if (!seen) landing.set(`s${user}`, (seen = new Set()));
+        seen.add(res.body);
+      }
+    }
+    expect([...landing.values()].every((s) => s.size === 1)).toBe(true);
+    expect(new Set([...landing.values()].map((s) => [...s][0])).size).toBe(3);
+    // The sessions whose key the refusing endpoint owned were failed over to another one, once each.
+    const metrics = (await fetchText(proxy.ports.health, '/metrics')).body;
+    expect(metric(metrics, 'tsmesh_upstream_connect_failures_total', 'destination_service="default/svc:80"')).toBeGreaterThanOrEqual(1);
+    expect(metric(metrics, 'tsmesh_upstream_retries_total', 'protocol="http1",reason="connect"')).toBe(metric(metrics, 'tsmesh_upstream_connect_failures_total', 'destination_service="default/svc:80"'));
   });
 });
