@@ -6,7 +6,8 @@ import net, { type Server } from 'node:net';
 import { logger, type MeshSnapshot } from '@tsmesh/common';
 import type { ListenAddress, ProxyConfig } from '../config.js';
 import type { H2Counters } from '../h2/limits.js';
-import { H1Forwarder } from '../http/h1.js';
+import { H1Relay } from '../h1/relay.js';
+import { H1Forwarder, type H1Deps, type H1Options } from '../http/h1.js';
 import { H2Forwarder } from '../http/h2.js';
 import { spiffeIdFor } from '../identity/spiffe.js';
 import { Inbound, mergeDeclared, type InboundPort } from '../inbound/inbound.js';
@@ -129,11 +130,14 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const dial = dialerFor(tls);
   const forwarderOptions = { connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: config.httpIdleTimeoutMs };
   const h2Limits = { idleTimeoutMs: config.httpIdleTimeoutMs };
-  const h1Out = new H1Forwarder(forwarderOptions, { telemetry, dial });
+  // `--http1-engine`: Outbound and Inbound only call accept() (drain/close come from `forwarders`),
+  // which both engines implement alike.
+  const newH1 = (o: H1Options, d: H1Deps): H1Forwarder => (config.http1Engine === 'relay' ? (new H1Relay(o, d) as unknown as H1Forwarder) : new H1Forwarder(o, d));
+  const h1Out = newH1(forwarderOptions, { telemetry, dial });
   const h2Counters = (direction: string): H2Counters => ({ protection: (kind) => metrics.h2Protection(direction, kind) });
   const h2Out = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits }, { telemetry, dial, counters: h2Counters('outbound') });
   // Inbound delivery to the application is local and plain.
-  const h1In = new H1Forwarder(forwarderOptions, { telemetry, dial: plainDialer });
+  const h1In = newH1(forwarderOptions, { telemetry, dial: plainDialer });
   const h2In = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits }, { telemetry, dial: plainDialer, counters: h2Counters('inbound') });
   const forwarders = [h1Out, h2Out, h1In, h2In];
   upstream.adopt('http2', h2Out.pool);
