@@ -81,6 +81,7 @@ export function newParser(type: number, maxHeaderBytes: number, callbacks: Parse
   return parser;
 }
 
-export function isParseError(value: unknown): value is ParseError {
-  return value instanceof Error;
+/** execute() gives a byte count or an error; finish() undefined or an error. Not `instanceof`: the error may come from another realm (vm contexts). */
+export function isParseError(value: number | ParseError | undefined): value is ParseError {
+  return typeof value === 'object' && value !== null;
 }

@@ -33,6 +33,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const UNAVAILABLE = 'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
 const CRLF = '\r\n';
+/** How long a refused client gets to take its 400/431 before its connection is destroyed. */
+const REFUSAL_LINGER_MS = 1_000;
 const LAST_CHUNK = '0\r\n\r\n';
 
 /** The value of header `name` (lowercase) in a raw list: repeats joined as Node joins them. */
@@ -217,6 +219,8 @@ class Exchange implements ResponseSink {
     const headers = applyHeaderEditRaw(kept, target.requestHeaders, ctx.addHeaders);
     // Transfer-Encoding is hop-by-hop, but a chunked body stays framed as chunked (re-chunked here).
     if (this.chunkedIn) headers.push('transfer-encoding', 'chunked');
+    // As node:http's keep-alive agent says it (HTTP/1.1's default, but explicit for older servers).
+    headers.push('connection', 'keep-alive');
     return appendHeaders(`${this.method} ${target.path ?? this.url} HTTP/1.1\r\n`, headers) + CRLF;
   }
 
@@ -535,8 +539,13 @@ class ClientConnection {
   private sendRefusal(): void {
     const answer = this.refusal as string;
     this.closing = true;
-    if (this.socket.writable) this.socket.end(answer);
-    else this.socket.destroy();
+    // What the client still sends is read and dropped, so that the close is a clean FIN, not a
+    // reset that eats the answer; a client that never closes its side is cut after a while.
+    const socket = this.socket;
+    socket.resume();
+    if (socket.writable) socket.end(answer);
+    else socket.destroy();
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
   }
 
   private enqueue(ex: Exchange): void {
