@@ -166,6 +166,8 @@ export class H1Pool {
       conn.destroy();
       return;
     }
+    // Paused by the last exchange's backpressure maybe: an idle connection reads (to see a close), a reused one must.
+    conn.socket.resume();
     conn.socket.setTimeout(this.idleTimeoutMs);
     list.push(conn);
   }
