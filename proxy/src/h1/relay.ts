@@ -33,6 +33,9 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const UNAVAILABLE = 'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
 const CRLF = '\r\n';
+/** A request head must arrive whole within this (slow-header clients), as h1.ts's server `headersTimeout`. */
+const HEADERS_TIMEOUT_MS = 30_000;
+const HEADERS_TIMED_OUT = 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
 /** How long a refused client gets to take its 400/431 before its connection is destroyed. */
 const REFUSAL_LINGER_MS = 1_000;
 const LAST_CHUNK = '0\r\n\r\n';
@@ -442,6 +445,9 @@ class ClientConnection {
   continued = false;
   waitingDrain: Exchange | undefined;
   private blockedByUpstream = false;
+  /** Set when a read completed a head; a read that leaves a head partial arms `headTimer`. */
+  private headCompleted = false;
+  private headTimer: NodeJS.Timeout | undefined;
   private readonly onData = (chunk: Buffer): void => this.read(chunk);
 
   constructor(
@@ -457,6 +463,11 @@ class ClientConnection {
       onHeadersComplete: (_maj, minor, raw, method, url, _s, _m, upgrade, keepAlive) => {
         const rawHeaders = raw ?? this.headers;
         this.headers = [];
+        this.headCompleted = true;
+        if (this.headTimer) {
+          clearTimeout(this.headTimer);
+          this.headTimer = undefined;
+        }
         const target = url ?? this.url;
         this.url = '';
         const name = METHODS[method ?? -1] ?? 'GET';
@@ -501,8 +512,18 @@ class ClientConnection {
     if (this.refusal !== undefined || this.closing) return;
     const up = this.current?.upstream?.socket;
     up?.cork();
+    this.headCompleted = false;
     const result = this.parser.execute(chunk);
     up?.uncork();
+    // Bytes went to no message, so a head is partial: it gets HEADERS_TIMEOUT_MS to complete.
+    // (Only armed then: a head read whole, the common case, costs no timer.)
+    if (!this.headCompleted && !this.parsing && !this.current && !this.headTimer && !isParseError(result)) {
+      this.headTimer = setTimeout(() => {
+        this.headTimer = undefined;
+        if (!this.closing && this.refusal === undefined) this.refuse(HEADERS_TIMED_OUT);
+      }, HEADERS_TIMEOUT_MS);
+      this.headTimer.unref();
+    }
     if (isParseError(result)) {
       log.debug({ code: result.code }, 'client error');
       const status = result.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
@@ -609,6 +630,7 @@ class ClientConnection {
 
   private onClose(): void {
     this.closing = true;
+    if (this.headTimer) clearTimeout(this.headTimer);
     this.relay.connections.delete(this);
     this.current?.abandon();
     for (const ex of this.queue) ex.abandon();
