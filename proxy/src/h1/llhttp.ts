@@ -44,8 +44,6 @@ interface HttpCommon {
 const common = require('_http_common') as HttpCommon;
 
 export const HTTPParser = common.HTTPParser;
-/** Method names by the index llhttp reports. */
-export const METHODS = common.methods;
 
 /** Called when a message head is complete; for responses, return 1 to expect no body (HEAD, 1xx, 304). */
 export type OnHeadersComplete = (
@@ -85,3 +83,27 @@ export function newParser(type: number, maxHeaderBytes: number, callbacks: Parse
 export function isParseError(value: number | ParseError | undefined): value is ParseError {
   return typeof value === 'object' && value !== null;
 }
+
+/**
+ * Method names by the index llhttp reports. That index is llhttp's own enum (node maps it with its
+ * internal `allMethods`, not the exported `methods`, which skips the RTSP ones: QUERY is 46 there,
+ * 34 in `methods`), so the table is read off the parser itself, once, for every method node accepts.
+ */
+export const METHODS: readonly (string | undefined)[] = (() => {
+  const table: (string | undefined)[] = [];
+  for (const name of common.methods) {
+    let index = -1;
+    const parser = newParser(HTTPParser.REQUEST, 0, {
+      onHeaders: () => undefined,
+      onHeadersComplete: (_maj, _min, _raw, method) => {
+        index = method ?? -1;
+        return 0;
+      },
+      onBody: () => undefined,
+      onMessageComplete: () => undefined,
+    });
+    parser.execute(Buffer.from(`${name} / HTTP/1.1\r\n\r\n`, 'latin1'));
+    if (index >= 0) table[index] = name;
+  }
+  return table;
+})();

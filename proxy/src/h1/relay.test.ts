@@ -102,6 +102,12 @@ describe.each(HTTP1_ENGINES)('HTTP/1.1 against hostile peers (%s engine)', (engi
     expect(upstreamText()).toMatch(/GET \/bytewise\?x=1 HTTP\/1\.1\r\n(?:.*\r\n)*X-Long-Header-Name: some value\r\n/);
   });
 
+  test('forwards a method beyond the first 34 of llhttp (QUERY) under its own name, never as another method', async () => {
+    const answer = await exchange(proxy.ports.outbound, ['QUERY /q HTTP/1.1\r\nhost: svc\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}']);
+    expect(answer).toContain('ok /q 2');
+    expect(upstreamText()).toContain('QUERY /q HTTP/1.1\r\n');
+  });
+
   test('a body longer than its Content-Length: the excess is the next request, never body bytes on the upstream connection', async () => {
     const before = upstreamText().length;
     const answer = await exchange(proxy.ports.outbound, ['POST /short HTTP/1.1\r\nhost: svc\r\ncontent-length: 5\r\n\r\nhelloSMUGGLED /admin HTTP/1.1\r\n\r\n']);

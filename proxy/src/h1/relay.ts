@@ -464,13 +464,20 @@ class ClientConnection {
         const rawHeaders = raw ?? this.headers;
         this.headers = [];
         this.headCompleted = true;
+        // A refused request ends the connection: nothing after it in the same read is served.
+        if (this.refusal !== undefined || this.closing) return 0;
         if (this.headTimer) {
           clearTimeout(this.headTimer);
           this.headTimer = undefined;
         }
         const target = url ?? this.url;
         this.url = '';
-        const name = METHODS[method ?? -1] ?? 'GET';
+        const name = METHODS[method ?? -1];
+        if (name === undefined) {
+          // llhttp accepted a method node:http does not serve (an RTSP one): refused like a bad request.
+          this.refuse('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+          return 0;
+        }
         const te = headerOf(rawHeaders, 'transfer-encoding') !== undefined;
         const length = headerOf(rawHeaders, 'content-length');
         const hasBody = te || (length !== undefined && length !== '0');
