@@ -2,7 +2,9 @@
 // mesh mTLS), one llhttp RESPONSE parser each, pooled per endpoint and expected identity. An idle
 // pooled connection closes after the idle timeout or when the endpoint closes or speaks out of turn.
 import type { Socket } from 'node:net';
+import { poolKey } from '../h2/pool.js';
 import { armConnectTimeout, type Dialer } from '../upstream/dial.js';
+import type { ConnectionPool } from '../upstream/manager.js';
 import type { UpstreamEndpoint } from '../upstream/selector.js';
 import { HTTPParser, isParseError, newParser, type LlhttpParser, type ParseError } from './llhttp.js';
 
@@ -34,7 +36,9 @@ export class UpstreamConnection {
   private inBody = false;
 
   constructor(
+    /** The pool key (endpoint, local address, expected identity) and the endpoint's `ip:port`. */
     readonly key: string,
+    readonly endpointKey: string,
     socket: Socket,
     readyEvent: string,
     maxHeaderBytes: number,
@@ -125,9 +129,11 @@ function parseFailure(error: ParseError): NodeJS.ErrnoException {
 }
 
 /** Keep-alive connections per endpoint and expected identity, most recently used first. */
-export class H1Pool {
+export class H1Pool implements ConnectionPool {
   private readonly idle = new Map<string, UpstreamConnection[]>();
   private readonly all = new Set<UpstreamConnection>();
+  /** Pool keys of endpoints gone from the mesh: their connections close instead of going back. */
+  private retired = new Set<string>();
 
   constructor(
     private readonly dial: Dialer,
@@ -138,7 +144,8 @@ export class H1Pool {
 
   /** A pooled connection to `endpoint`, or a new one (its sink gets `onReady` when it is usable). */
   acquire(endpoint: UpstreamEndpoint, sink: ResponseSink): UpstreamConnection {
-    const key = `${endpoint.address}|${endpoint.port}|${endpoint.localAddress ?? ''}|${endpoint.identity ?? ''}`;
+    const key = poolKey(endpoint);
+    this.retired.delete(key);
     const list = this.idle.get(key);
     while (list && list.length > 0) {
       const conn = list.pop() as UpstreamConnection;
@@ -150,7 +157,7 @@ export class H1Pool {
     }
     const dialed = this.dial(endpoint, 'http1');
     armConnectTimeout(dialed, this.connectTimeoutMs);
-    const conn = new UpstreamConnection(key, dialed.socket, dialed.readyEvent, this.maxHeaderBytes, this);
+    const conn = new UpstreamConnection(key, endpoint.key, dialed.socket, dialed.readyEvent, this.maxHeaderBytes, this);
     conn.sink = sink;
     this.all.add(conn);
     return conn;
@@ -160,6 +167,10 @@ export class H1Pool {
   release(conn: UpstreamConnection): void {
     conn.sink = null;
     if (conn.broken || conn.socket.destroyed) return;
+    if (this.retired.has(conn.key)) {
+      conn.destroy();
+      return;
+    }
     let list = this.idle.get(conn.key);
     if (!list) this.idle.set(conn.key, (list = []));
     if (list.length >= MAX_IDLE_PER_KEY) {
@@ -181,9 +192,19 @@ export class H1Pool {
     if (list.length === 0) this.idle.delete(conn.key);
   }
 
-  /** Open connections (in use and idle). */
-  get size(): number {
-    return this.all.size;
+  /** Closes idle connections to endpoints not in `keep`; those in use close when their exchange ends. */
+  retain(keep: ReadonlySet<string>): void {
+    const retired = new Set<string>();
+    for (const conn of this.all) if (!keep.has(conn.key)) retired.add(conn.key);
+    this.retired = retired;
+    for (const key of retired) for (const conn of [...(this.idle.get(key) ?? [])]) conn.destroy();
+  }
+
+  /** Open connections (in use and idle) per endpoint `ip:port`. */
+  connections(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const conn of this.all) counts.set(conn.endpointKey, (counts.get(conn.endpointKey) ?? 0) + 1);
+    return counts;
   }
 
   close(): void {

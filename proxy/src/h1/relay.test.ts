@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { HTTP1_ENGINES } from '../config.js';
 import type { RunningProxy } from '../proxy.js';
 import { TestMeshFile } from '../testing/mesh.js';
-import { SERVICE_IP, SERVICE_PORT, startTestProxy } from '../testing/proxy.js';
+import { adminJson, SERVICE_IP, SERVICE_PORT, startTestProxy } from '../testing/proxy.js';
 import { eventually, listenTcp, once, pause, type Listening } from '../testing/servers.js';
 
 /** Raw request bytes on a fresh connection; resolves with everything the sidecar sent back before closing. */
@@ -156,5 +156,13 @@ describe.each(HTTP1_ENGINES)('HTTP/1.1 against hostile peers (%s engine)', (engi
     // p2 reaches the endpoint chunked: 2\r\nde\r\n0\r\n\r\n is 12 bytes of framed body.
     expect(bodies).toEqual(['/p1 3', '/p2 12', '/p3 0']);
     await eventually(() => upstreamText().includes('2\r\nde\r\n0\r\n\r\n'), 'the chunked body, framed as chunked, upstream');
+  });
+
+  // node:http's Agent is not under the upstream layer; the relay's pool is.
+  (engine === 'relay' ? test : test.skip)('its pooled upstream connections are counted in /clusters', async () => {
+    await exchange(proxy.ports.outbound, ['GET /pooled HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n']);
+    const clusters = await adminJson<Array<{ cluster: string; endpoints: Array<{ port: number; connections: { http1: number } }> }>>(proxy, '/clusters');
+    const svc = clusters.find((c) => c.cluster === `default/svc:${SERVICE_PORT}`);
+    expect(svc?.endpoints.find((e) => e.port === endpoint.port)?.connections.http1).toBeGreaterThanOrEqual(1);
   });
 });

@@ -7,7 +7,7 @@ import { logger, type MeshSnapshot } from '@tsmesh/common';
 import type { ListenAddress, ProxyConfig } from '../config.js';
 import type { H2Counters } from '../h2/limits.js';
 import { H1Relay } from '../h1/relay.js';
-import { H1Forwarder, type H1Deps, type H1Options } from '../http/h1.js';
+import { H1Forwarder } from '../http/h1.js';
 import { H2Forwarder } from '../http/h2.js';
 import { spiffeIdFor } from '../identity/spiffe.js';
 import { Inbound, mergeDeclared, type InboundPort } from '../inbound/inbound.js';
@@ -131,16 +131,19 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const forwarderOptions = { connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: config.httpIdleTimeoutMs };
   const h2Limits = { idleTimeoutMs: config.httpIdleTimeoutMs };
   // `--http1-engine`: Outbound and Inbound only call accept() (drain/close come from `forwarders`),
-  // which both engines implement alike.
-  const newH1 = (o: H1Options, d: H1Deps): H1Forwarder => (config.http1Engine === 'relay' ? (new H1Relay(o, d) as unknown as H1Forwarder) : new H1Forwarder(o, d));
-  const h1Out = newH1(forwarderOptions, { telemetry, dial });
+  // which both engines implement alike; the relay stands in for the H1Forwarder type they name.
+  const relay = config.http1Engine === 'relay';
+  const relayOut = relay ? new H1Relay(forwarderOptions, { telemetry, dial }) : undefined;
+  const h1Out = relayOut ? (relayOut as unknown as H1Forwarder) : new H1Forwarder(forwarderOptions, { telemetry, dial });
   const h2Counters = (direction: string): H2Counters => ({ protection: (kind) => metrics.h2Protection(direction, kind) });
   const h2Out = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits }, { telemetry, dial, counters: h2Counters('outbound') });
   // Inbound delivery to the application is local and plain.
-  const h1In = newH1(forwarderOptions, { telemetry, dial: plainDialer });
+  const h1In = relay ? (new H1Relay(forwarderOptions, { telemetry, dial: plainDialer }) as unknown as H1Forwarder) : new H1Forwarder(forwarderOptions, { telemetry, dial: plainDialer });
   const h2In = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits }, { telemetry, dial: plainDialer, counters: h2Counters('inbound') });
   const forwarders = [h1Out, h2Out, h1In, h2In];
   upstream.adopt('http2', h2Out.pool);
+  // The relay's outbound pool is pruned and counted by the upstream layer (node:http's Agent is not).
+  if (relayOut) upstream.adopt('http1', relayOut.pool);
   const tcpOut = upstream.adopt('tcp', new TcpConnections());
   upstream.update(snapshot);
   router.update(snapshot);
