@@ -32,6 +32,9 @@ export class UpstreamConnection {
   reused = false;
   ready = false;
   broken = false;
+  /** Released while its parser was running: back to the pool only once the read is parsed to its end. */
+  releasePending = false;
+  executing = false;
   private headers: string[] = [];
   private inBody = false;
 
@@ -96,9 +99,17 @@ export class UpstreamConnection {
     }
     const downstream = sink.downstream;
     downstream.cork();
+    this.executing = true;
     const result = this.parser.execute(chunk);
+    this.executing = false;
     downstream.uncork();
     if (isParseError(result)) this.fail(parseFailure(result));
+    // Bytes after a complete response in the same read (a response that lied about its length)
+    // met no exchange and broke the connection above; only a clean one goes back to the pool.
+    if (this.releasePending) {
+      this.releasePending = false;
+      this.pool.release(this);
+    }
   }
 
   private onEnd(): void {
@@ -167,6 +178,12 @@ export class H1Pool implements ConnectionPool {
   release(conn: UpstreamConnection): void {
     conn.sink = null;
     if (conn.broken || conn.socket.destroyed) return;
+    if (conn.executing) {
+      // Not reusable before the rest of this read is parsed: it could be a forged response that the
+      // next exchange, started from the completion callback, would take for its own.
+      conn.releasePending = true;
+      return;
+    }
     if (this.retired.has(conn.key)) {
       conn.destroy();
       return;

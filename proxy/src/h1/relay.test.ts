@@ -132,6 +132,13 @@ describe.each(HTTP1_ENGINES)('HTTP/1.1 against hostile peers (%s engine)', (engi
     }
   });
 
+  test('a response longer than its Content-Length never answers the next pipelined request of the same client', async () => {
+    const answer = await exchange(proxy.ports.outbound, ['GET /lie HTTP/1.1\r\nhost: svc\r\n\r\nGET /next HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n']);
+    expect(answer).toMatch(/^HTTP\/1\.1 200 [^]*\r\n\r\nhello/);
+    expect(answer).not.toContain('POISON');
+    expect(answer).toContain('ok /next 0');
+  });
+
   test('an endpoint that closes mid-body: the client response is cut short, never completed', async () => {
     const outcome = await new Promise<string>((resolve) => {
       const req = http.get({ host: '127.0.0.1', port: proxy.ports.outbound, path: '/cut', agent: false }, (res) => {

@@ -248,7 +248,13 @@ class Exchange implements ResponseSink {
     if (this.done) return 1;
     const socket = this.conn.socket;
     if (status < 200) {
-      if (status === 101) return 1; // never asked for on a pooled connection; the body-less parse ends it
+      if (status === 101) {
+        // Never asked for on a pooled connection (upgrades take their own tunnel): the endpoint is broken.
+        const lease = this.lease as UpstreamLease;
+        lease.failed('reset');
+        this.reply(502, 'reset', 'upstream switched protocols unasked', lease.endpoint.key);
+        return 1;
+      }
       if (this.versionMinor === 0 || this.headSent) return 1;
       if (status === 100) {
         if (this.expectContinue && !this.conn.continued) {
