@@ -39,11 +39,21 @@ interface HttpCommon {
     readonly kLenientNone: number;
   };
   readonly methods: readonly string[];
+  _checkIsHttpToken(name: string): boolean;
+  _checkInvalidHeaderChar(value: string): boolean;
 }
 
 const common = require('_http_common') as HttpCommon;
 
 export const HTTPParser = common.HTTPParser;
+
+/**
+ * Whether a header the sidecar adds (route edits, XFCC) can be written as is: a token name and a
+ * value without CR, LF or NUL, as node:http's own check. Headers llhttp parsed are valid already.
+ */
+export function isWritableHeader(name: string, value: string): boolean {
+  return common._checkIsHttpToken(name) && !common._checkInvalidHeaderChar(value);
+}
 
 /** Called when a message head is complete; for responses, return 1 to expect no body (HEAD, 1xx, 304). */
 export type OnHeadersComplete = (

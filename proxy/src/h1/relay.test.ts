@@ -50,7 +50,8 @@ function scriptedEndpoint(received: Buffer[]): Promise<Listening<net.Server>> {
         if (buffered.length < end + 4 + length) return;
         const path = head.split(' ')[1] ?? '';
         buffered = buffered.subarray(end + 4 + length);
-        if (path === '/lie') socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nPOISON');
+        if (path === '/switch') socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: other\r\n\r\nafter the switch');
+        else if (path === '/lie') socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nPOISON');
         else if (path === '/cut') {
           socket.write('HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\npartial');
           setTimeout(() => socket.end(), 50);
@@ -137,6 +138,14 @@ describe.each(HTTP1_ENGINES)('HTTP/1.1 against hostile peers (%s engine)', (engi
     expect(answer).toMatch(/^HTTP\/1\.1 200 [^]*\r\n\r\nhello/);
     expect(answer).not.toContain('POISON');
     expect(answer).toContain('ok /next 0');
+  });
+
+  // The node engine leaves this client hanging (node's client emits 'upgrade', which h1.ts does not
+  // listen for); h1.ts is being reworked elsewhere, so only the relay is held to it for now.
+  (engine === 'relay' ? test : test.skip)('an endpoint that switches protocols unasked is a broken endpoint (502), and its bytes never reach the client', async () => {
+    const answer = await exchange(proxy.ports.outbound, ['GET /switch HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n']);
+    expect(answer).toMatch(/^HTTP\/1\.1 502 /);
+    expect(answer).not.toContain('after the switch');
   });
 
   test('an endpoint that closes mid-body: the client response is cut short, never completed', async () => {

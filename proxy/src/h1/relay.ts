@@ -23,7 +23,7 @@ import type { H1Deps, H1Options } from '../http/h1.js';
 import { hostPort, type UpstreamLease } from '../upstream/selector.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
 import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry } from '../telemetry/index.js';
-import { HTTPParser, isParseError, METHODS, newParser, type LlhttpParser } from './llhttp.js';
+import { HTTPParser, isParseError, isWritableHeader, METHODS, newParser, type LlhttpParser } from './llhttp.js';
 import { H1Pool, type ResponseSink, type UpstreamConnection } from './pool.js';
 
 const log = logger('h1.relay');
@@ -52,6 +52,24 @@ function headerOf(raw: readonly string[], name: string): string | undefined {
     else found = `${found}, ${v}`;
   }
   return found;
+}
+
+/** What the route and the connection add must not break the request's framing (CR/LF in a value). */
+function writableEdits(target: HttpRouteTarget, ctx: HttpConnectionContext): boolean {
+  const edit = target.requestHeaders;
+  for (const list of [edit?.set, edit?.add, ctx.addHeaders]) {
+    for (const [name, value] of list ?? []) if (!isWritableHeader(name, value)) return false;
+  }
+  return target.path === undefined || isRequestTarget(target.path);
+}
+
+/** No control character, space or DEL (which would end or split the request line). */
+function isRequestTarget(path: string): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return false;
+  }
+  return true;
 }
 
 function appendHeaders(head: string, raw: readonly string[]): string {
@@ -178,6 +196,9 @@ class Exchange implements ResponseSink {
     const target = routed.value;
     this.target = target;
     if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
+    if ((target.requestHeaders || ctx.addHeaders || target.path !== undefined) && !writableEdits(target, ctx)) {
+      return this.reply(500, 'internal', `route ${target.routeName ?? ''} sets a header or path that cannot be sent`);
+    }
     this.send(relay);
   }
 
