@@ -86,13 +86,14 @@ describe.each(HTTP1_ENGINES)('HTTP/1.1 against hostile peers (%s engine)', (engi
   test.each([
     ['an obs-folded header line', 'GET /fold HTTP/1.1\r\nhost: svc\r\nx-a: 1\r\n x-b: 2\r\n\r\n'],
     ['a chunk size that overflows', 'POST /overflow HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\n\r\nfffffffffffffffff1\r\nx\r\n0\r\n\r\n'],
+    ['an HTTP/1.1 request without Host', 'GET /nohost HTTP/1.1\r\nx-a: 1\r\n\r\n'],
     ['Transfer-Encoding other than chunked last', 'POST /te HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked, identity\r\n\r\n0\r\n\r\n'],
   ])('refuses %s with 400 and forwards nothing', async (_what, raw) => {
     const before = upstreamText().length;
     const answer = await exchange(proxy.ports.outbound, [raw]);
     expect(answer).toMatch(/^HTTP\/1\.1 400 /);
     await pause(50);
-    expect(upstreamText().slice(before)).not.toMatch(/\/fold|\/overflow|\/te /);
+    expect(upstreamText().slice(before)).not.toMatch(/\/fold|\/overflow|\/te |\/nohost/);
   });
 
   test('forwards a request whose head arrives one byte at a time, exactly once and whole', async () => {

@@ -35,6 +35,8 @@ const UNAVAILABLE = 'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nco
 const CRLF = '\r\n';
 /** A request head must arrive whole within this (slow-header clients), as h1.ts's server `headersTimeout`. */
 const HEADERS_TIMEOUT_MS = 30_000;
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
+const HEADERS_TOO_LARGE = 'HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
 const HEADERS_TIMED_OUT = 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
 /** How long a refused client gets to take its 400/431 before its connection is destroyed. */
 const REFUSAL_LINGER_MS = 1_000;
@@ -499,10 +501,15 @@ class ClientConnection {
         }
         const target = url ?? this.url;
         this.url = '';
+        if (minor >= 1 && headerOf(rawHeaders, 'host') === undefined) {
+          // RFC 9112 3.2: an HTTP/1.1 request without Host is refused (node:http's requireHostHeader).
+          this.refuse(BAD_REQUEST);
+          return 0;
+        }
         const name = METHODS[method ?? -1];
         if (name === undefined) {
           // llhttp accepted a method node:http does not serve (an RTSP one): refused like a bad request.
-          this.refuse('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+          this.refuse(BAD_REQUEST);
           return 0;
         }
         const te = headerOf(rawHeaders, 'transfer-encoding') !== undefined;
@@ -560,8 +567,7 @@ class ClientConnection {
     }
     if (isParseError(result)) {
       log.debug({ code: result.code }, 'client error');
-      const status = result.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      this.refuse(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      this.refuse(result.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE : BAD_REQUEST);
       return;
     }
     // Set by the parse just done (an upgrade head ends the parse; what follows is the tunnel's).
