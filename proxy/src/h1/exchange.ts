@@ -105,7 +105,8 @@ export class Exchange implements ResponseSink {
 
   private endBody(up: UpstreamConnection): void {
     if (!this.chunkedIn) return;
-    if (this.requestTrailers) up.socket.write(appendHeaders('0\r\n', this.requestTrailers) + CRLF, 'latin1');
+    // Request trailers go on with the same hygiene as headers (node:http's engine drops them).
+    if (this.requestTrailers) up.socket.write(appendHeaders('0\r\n', forwardableRawHeaders(this.requestTrailers)) + CRLF, 'latin1');
     else up.socket.write(LAST_CHUNK, 'latin1');
   }
 
