@@ -47,6 +47,11 @@ export interface ProxyConfig {
    * on the main thread; more run one worker thread each, all listening on the capture ports.
    */
   readonly concurrency: number;
+  /**
+   * HTTP/1.1 forwarding engine (`--http1-engine`): `node` (node:http server and client) or `relay`
+   * (the lean llhttp relay of h1/relay.ts).
+   */
+  readonly http1Engine: Http1Engine;
   readonly opaquePorts: ReadonlySet<number>;
   readonly podName: string | undefined;
   readonly podNamespace: string;
@@ -94,6 +99,8 @@ Usage: tsmesh proxy [--config FILE] [flags]
   --concurrency N          event loops of the data path, each with its own listeners on the
                            capture ports (SO_REUSEPORT) and its own connection pools (default 2;
                            0: one per core; 1: all in the main thread)
+  --http1-engine ENGINE    HTTP/1.1 forwarding: node (node:http, default) or relay (lean
+                           relay on Node's own parser, llhttp, without node:http's objects)
   --outbound-target H:P    local mode without iptables: send every outbound connection to H:P
   --inbound-target H:P     local mode without iptables: deliver every inbound connection to port P
 
@@ -137,6 +144,15 @@ export function parseConcurrency(value: string, cores: number = availableParalle
   return n === 0 ? Math.max(1, Math.min(cores, MAX_CONCURRENCY)) : n;
 }
 
+export type Http1Engine = 'node' | 'relay';
+export const HTTP1_ENGINES: readonly Http1Engine[] = ['node', 'relay'];
+
+/** `--http1-engine`: `node` or `relay`. */
+export function parseHttp1Engine(value: string): Http1Engine {
+  if (!(HTTP1_ENGINES as readonly string[]).includes(value)) throw new ConfigError(`--http1-engine: "${value}" is not an engine (node | relay)`);
+  return value as Http1Engine;
+}
+
 /** `300ms`, `1s`, `1.5s`, `2m`, or a bare number of milliseconds. */
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -169,7 +185,7 @@ function parseHostPort(name: string, value: string): { address: string; port: nu
 const FLAGS = new Set([
   '--config', '--outbound-port', '--inbound-port', '--admin-port', '--health-port', '--bind',
   '--detect-timeout', '--connect-timeout', '--drain-duration', '--tcp-idle-timeout', '--http-idle-timeout', '--outbound-target', '--inbound-target',
-  '--mesh-max-bytes', '--mesh-max-depth', '--concurrency',
+  '--mesh-max-bytes', '--mesh-max-depth', '--concurrency', '--http1-engine',
 ]);
 
 export function parseProxyConfig(argv: readonly string[], env: Record<string, string | undefined>): ProxyConfig {
@@ -220,6 +236,7 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
     tcpIdleTimeoutMs: flags.get('--tcp-idle-timeout') === '0' ? 0 : parseDurationMs('--tcp-idle-timeout', flags.get('--tcp-idle-timeout') ?? '1h', 24 * 3_600_000),
     drainDurationMs: flags.get('--drain-duration') === '0' ? 0 : parseDurationMs('--drain-duration', flags.get('--drain-duration') ?? '5s'),
     concurrency: parseConcurrency(flags.get('--concurrency') ?? String(DEFAULT_CONCURRENCY)),
+    http1Engine: parseHttp1Engine(flags.get('--http1-engine') ?? 'node'),
     opaquePorts: parsePortList(ENV.OPAQUE_PORTS, env[ENV.OPAQUE_PORTS]),
     podName: env[ENV.POD_NAME],
     podNamespace: env[ENV.POD_NAMESPACE] ?? 'default',

@@ -8,10 +8,14 @@ import type { RunningProxy } from '../proxy.js';
 import { TestMeshFile } from '../testing/mesh.js';
 import { SERVICE_IP, SERVICE_PORT, startTestProxy } from '../testing/proxy.js';
 import { eventually, listenHttp, once, type Listening } from '../testing/servers.js';
+import { HTTP1_ENGINES as ENGINES, type Http1Engine } from '../config.js';
+
+/** Every test runs against both HTTP/1.1 engines (`--http1-engine`). */
+const engineArgs = (engine: Http1Engine): string[] => ['--http1-engine', engine];
 
 const IDLE_MS = 400;
 
-describe('HTTP/1.1 idle timeout', () => {
+describe.each(ENGINES)('HTTP/1.1 idle timeout (%s engine)', (engine) => {
   let upstream: Listening<http.Server>;
   let mesh: TestMeshFile;
   let proxy: RunningProxy;
@@ -27,7 +31,7 @@ describe('HTTP/1.1 idle timeout', () => {
       { keepAliveTimeout: 0 },
     );
     mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [upstream.port] }]);
-    proxy = await startTestProxy(mesh.path, { args: ['--http-idle-timeout', `${IDLE_MS}ms`] });
+    proxy = await startTestProxy(mesh.path, { args: [...engineArgs(engine), '--http-idle-timeout', `${IDLE_MS}ms`] });
   });
 
   afterAll(async () => {

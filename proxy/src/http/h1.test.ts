@@ -1,6 +1,7 @@
 // H1Forwarder through a running sidecar (outbound, explicit-port mode) with real upstream
 // servers on 127.0.0.1: per-request balancing, streaming with backpressure, trailers,
 // 100-continue, header hygiene, retries and ejection, limits, opaque fallback and upgrades.
+// Every suite runs on both HTTP/1.1 engines (`--http1-engine node|relay`, the relay in h1/).
 import http from 'node:http';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
@@ -8,6 +9,10 @@ import type { RunningProxy } from '../proxy.js';
 import { TestMeshFile, type TestService } from '../testing/mesh.js';
 import { clusterStats, fetchText, SERVICE_IP, SERVICE_PORT, startTestProxy } from '../testing/proxy.js';
 import { blackholePort, closedPort, eventually, listenHttp, listenTcp, once, pause, payload, sha256, type Blackhole, type Listening } from '../testing/servers.js';
+import { HTTP1_ENGINES as ENGINES, type Http1Engine } from '../config.js';
+
+/** Every test runs against both HTTP/1.1 engines (`--http1-engine`). */
+const engineArgs = (engine: Http1Engine): string[] => ['--http1-engine', engine];
 
 type Handler = (name: string, req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -101,7 +106,7 @@ afterEach(() => {
   for (const agent of agents.splice(0)) agent.destroy();
 });
 
-describe('H1Forwarder (outbound, through the sidecar)', () => {
+describe.each(ENGINES)('H1Forwarder (outbound, through the sidecar) (%s engine)', (engine) => {
   let mesh: TestMeshFile;
   let proxy: RunningProxy;
   let upstreams: Upstream[];
@@ -109,7 +114,7 @@ describe('H1Forwarder (outbound, through the sidecar)', () => {
   beforeAll(async () => {
     upstreams = await Promise.all(['a', 'b', 'c'].map(upstream));
     mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: upstreams.map((u) => u.listening.port) }]);
-    proxy = await startTestProxy(mesh.path);
+    proxy = await startTestProxy(mesh.path, { args: engineArgs(engine) });
   });
 
   afterAll(async () => {
@@ -524,7 +529,7 @@ describe('H1Forwarder (outbound, through the sidecar)', () => {
   });
 });
 
-describe('H1Forwarder with an unreachable endpoint', () => {
+describe.each(ENGINES)('H1Forwarder with an unreachable endpoint (%s engine)', (engine) => {
   let mesh: TestMeshFile;
   let proxy: RunningProxy;
   let upstreams: Upstream[];
@@ -536,7 +541,7 @@ describe('H1Forwarder with an unreachable endpoint', () => {
     const [a, b] = upstreams.map((u) => u.listening.port) as [number, number];
     const service: TestService = { name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [a, dead, b] };
     mesh = new TestMeshFile([service]);
-    proxy = await startTestProxy(mesh.path);
+    proxy = await startTestProxy(mesh.path, { args: engineArgs(engine) });
   });
 
   afterAll(async () => {
@@ -560,7 +565,7 @@ describe('H1Forwarder with an unreachable endpoint', () => {
   });
 });
 
-describe('H1Forwarder with an endpoint whose connects hang', () => {
+describe.each(ENGINES)('H1Forwarder with an endpoint whose connects hang (%s engine)', (engine) => {
   let mesh: TestMeshFile;
   let proxy: RunningProxy;
   let upstreams: Upstream[];
@@ -571,7 +576,7 @@ describe('H1Forwarder with an endpoint whose connects hang', () => {
     hole = await blackholePort();
     const [a, b] = upstreams.map((u) => u.listening.port) as [number, number];
     mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [a, hole.port, b] }]);
-    proxy = await startTestProxy(mesh.path, { args: ['--connect-timeout', '200ms'] });
+    proxy = await startTestProxy(mesh.path, { args: [...engineArgs(engine), '--connect-timeout', '200ms'] });
   });
 
   afterAll(async () => {
@@ -594,7 +599,7 @@ describe('H1Forwarder with an endpoint whose connects hang', () => {
   });
 });
 
-describe('H1Forwarder with an endpoint that breaks mid-response', () => {
+describe.each(ENGINES)('H1Forwarder with an endpoint that breaks mid-response (%s engine)', (engine) => {
   let mesh: TestMeshFile;
   let proxy: RunningProxy;
   let upstreams: Upstream[];
@@ -602,7 +607,7 @@ describe('H1Forwarder with an endpoint that breaks mid-response', () => {
   beforeAll(async () => {
     upstreams = await Promise.all(['a', 'b'].map(upstream));
     mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: upstreams.map((u) => u.listening.port) }]);
-    proxy = await startTestProxy(mesh.path);
+    proxy = await startTestProxy(mesh.path, { args: engineArgs(engine) });
   });
 
   afterAll(async () => {
@@ -642,7 +647,7 @@ describe('H1Forwarder with an endpoint that breaks mid-response', () => {
   });
 });
 
-describe('H1Forwarder with an endpoint that drops idle keep-alive connections', () => {
+describe.each(ENGINES)('H1Forwarder with an endpoint that drops idle keep-alive connections (%s engine)', (engine) => {
   let mesh: TestMeshFile;
   let proxy: RunningProxy;
   let endpoint: Listening<net.Server>;
@@ -666,7 +671,7 @@ describe('H1Forwarder with an endpoint that drops idle keep-alive connections', 
       });
     });
     mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [endpoint.port] }]);
-    proxy = await startTestProxy(mesh.path);
+    proxy = await startTestProxy(mesh.path, { args: engineArgs(engine) });
   });
 
   afterAll(async () => {
@@ -693,7 +698,7 @@ describe('H1Forwarder with an endpoint that drops idle keep-alive connections', 
   });
 });
 
-describe('H1Forwarder under a route request timeout', () => {
+describe.each(ENGINES)('H1Forwarder under a route request timeout (%s engine)', (engine) => {
   test('answers 504 in time and closes the request to the endpoint', async () => {
     let upstreamClosed = false;
     let answered = false;
@@ -710,7 +715,7 @@ describe('H1Forwarder under a route request timeout', () => {
       });
     });
     const mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [slow.port], requestTimeout: '100ms' }]);
-    const proxy = await startTestProxy(mesh.path);
+    const proxy = await startTestProxy(mesh.path, { args: engineArgs(engine) });
     try {
       const res = await send(proxy.ports.outbound, '/slow');
       expect(res.status).toBe(504);
@@ -727,14 +732,14 @@ describe('H1Forwarder under a route request timeout', () => {
   });
 });
 
-describe('H1Forwarder with every endpoint down', () => {
+describe.each(ENGINES)('H1Forwarder with every endpoint down (%s engine)', (engine) => {
   let mesh: TestMeshFile;
   let proxy: RunningProxy;
 
   beforeAll(async () => {
     const ports = [await closedPort(), await closedPort(), await closedPort()];
     mesh = new TestMeshFile([{ name: 'svc', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: ports }]);
-    proxy = await startTestProxy(mesh.path);
+    proxy = await startTestProxy(mesh.path, { args: engineArgs(engine) });
   });
 
   afterAll(async () => {

@@ -6,6 +6,7 @@ import net, { type Server } from 'node:net';
 import { logger, type MeshSnapshot } from '@tsmesh/common';
 import type { ListenAddress, ProxyConfig } from '../config.js';
 import type { H2Counters } from '../h2/limits.js';
+import { H1Relay } from '../h1/relay.js';
 import { H1Forwarder } from '../http/h1.js';
 import { H2Forwarder } from '../http/h2.js';
 import { spiffeIdFor } from '../identity/spiffe.js';
@@ -18,7 +19,7 @@ import { workloadFromPodName, type PeerInfo, type RequestTelemetry } from '../te
 import type { MeshTlsSource } from '../tls/mesh-tls.js';
 import { dialerFor, plainDialer } from '../upstream/dial.js';
 import { UpstreamManager, type ClusterView } from '../upstream/manager.js';
-import { metricsRecorder } from '../upstream/call.js';
+import { metricsRecorder, type CallFactory } from '../upstream/call.js';
 import { TcpConnections } from '../tcp/connections.js';
 
 const log = logger('loop.data-plane');
@@ -130,18 +131,24 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const dial = dialerFor(tls);
   const forwarderOptions = { connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: config.httpIdleTimeoutMs };
   const h2Limits = { idleTimeoutMs: config.httpIdleTimeoutMs };
-  const h1Out = new H1Forwarder(forwarderOptions, { telemetry, dial, calls: (selector, protocol, pick) => upstream.call(selector, protocol, pick) });
+  // `--http1-engine`: Outbound and Inbound only call accept() (drain/close come from `forwarders`),
+  // which both engines implement alike; the relay stands in for the H1Forwarder type they name.
+  const relay = config.http1Engine === 'relay';
+  const calls: CallFactory = (selector, protocol, pick) => upstream.call(selector, protocol, pick);
+  const relayOut = relay ? new H1Relay(forwarderOptions, { telemetry, dial, calls }) : undefined;
+  const h1Out = relayOut ? (relayOut as unknown as H1Forwarder) : new H1Forwarder(forwarderOptions, { telemetry, dial, calls });
   const h2Counters = (direction: string): H2Counters => ({ protection: (kind) => metrics.h2Protection(direction, kind) });
   const h2Out = new H2Forwarder(
     { connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits },
     { telemetry, dial, counters: h2Counters('outbound'), calls: (selector, protocol, pick) => upstream.call(selector, protocol, pick) },
   );
   // Inbound delivery to the application is local and plain.
-  const h1In = new H1Forwarder(forwarderOptions, { telemetry, dial: plainDialer });
+  const h1In = relay ? (new H1Relay(forwarderOptions, { telemetry, dial: plainDialer }) as unknown as H1Forwarder) : new H1Forwarder(forwarderOptions, { telemetry, dial: plainDialer });
   const h2In = new H2Forwarder({ connectTimeoutMs: config.connectTimeoutMs, limits: h2Limits }, { telemetry, dial: plainDialer, counters: h2Counters('inbound') });
   const forwarders = [h1Out, h2Out, h1In, h2In];
-  upstream.adopt('http1', h1Out.pool);
+  upstream.adopt('http1', relayOut ? relayOut.pool : h1Out.pool);
   upstream.adopt('http2', h2Out.pool);
+  // The relay's outbound pool is pruned and counted by the upstream layer (node:http's Agent is not).
   const tcpOut = upstream.adopt('tcp', new TcpConnections());
   upstream.update(snapshot);
   router.update(snapshot);

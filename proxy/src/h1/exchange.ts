@@ -1,0 +1,413 @@
+// One HTTP/1.1 request of the relay and its response: route, lease an endpoint, write the
+// re-serialised head (and the body at hand) in one write on a pooled upstream connection, relay the
+// response as llhttp parses it, and answer failures as http/h1.ts's reply() does.
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { logger } from '@tsmesh/common';
+import { forwardableRawHeaders } from '../http/headers.js';
+import {
+  applyHeaderEditRaw,
+  PROXY_ERROR_HEADER,
+  RESPONSE_FLAG_OF,
+  routeFailure,
+  type HttpConnectionContext,
+  type HttpRequestInfo,
+  type HttpRouteTarget,
+  type ProxyErrorKind,
+} from '../http/context.js';
+import { isConnectFailure } from '../http/errors.js';
+import { hostPort, type UpstreamLease } from '../upstream/selector.js';
+import type { UpstreamCall } from '../upstream/call.js';
+import { PROXY_ERRORS } from '../errors.js';
+import { pickContextOf } from '../balance/hash-key.js';
+import type { RequestRecord } from '../telemetry/index.js';
+import type { ClientConnection } from './connection.js';
+import type { ResponseSink, UpstreamConnection } from './pool.js';
+import type { H1Relay } from './relay.js';
+import { appendHeaders, CONTINUE, CRLF, headerOf, IDEMPOTENT, LAST_CHUNK, TRACE_HEADER_SET, writableEdits } from './wire.js';
+
+const log = logger('h1.exchange');
+
+/** One request and its response. */
+export class Exchange implements ResponseSink {
+  record: RequestRecord | undefined;
+  target: HttpRouteTarget | undefined;
+  /** The upstream call: every attempt, its outcome and the cluster's limits. */
+  call: UpstreamCall | undefined;
+  /** The lease of the attempt in progress (kept after the call ends, for the record). */
+  lease: UpstreamLease | undefined;
+  upstream: UpstreamConnection | undefined;
+  /** Body bytes parsed before the exchange had an upstream connection to take them. */
+  private held: Buffer[] | undefined;
+  requestEnded = false;
+  private requestTrailers: string[] | undefined;
+  /** An upgrade's bytes after its head, for the tunnel. */
+  upgradeHead: Buffer[] = [];
+  private responded = false;
+  /** Whether the client got this exchange's response head (an answer can no longer replace it). */
+  headSent = false;
+  private done = false;
+  private chunkedOut = false;
+  private bodyless = false;
+  private upstreamKeepAlive = false;
+  keepAlive: boolean;
+  private bytesSent = 0;
+  private bytesReceived = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly conn: ClientConnection,
+    readonly method: string,
+    readonly url: string,
+    readonly raw: string[],
+    readonly versionMinor: number,
+    shouldKeepAlive: boolean,
+    readonly upgrade: boolean,
+    readonly chunkedIn: boolean,
+    readonly hasBody: boolean,
+  ) {
+    this.keepAlive = shouldKeepAlive;
+  }
+
+  get downstream(): Socket {
+    return this.conn.socket;
+  }
+
+  get expectContinue(): boolean {
+    return headerOf(this.raw, 'expect')?.toLowerCase() === '100-continue';
+  }
+
+  /** Request body bytes (de-chunked by the parser); framed again on the way out. */
+  body(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
+    if (this.done) return;
+    const up = this.upstream;
+    if (!up) {
+      (this.held ??= []).push(chunk);
+      return;
+    }
+    this.writeBody(up, chunk);
+  }
+
+  private writeBody(up: UpstreamConnection, chunk: Buffer): void {
+    const socket = up.socket;
+    let ok: boolean;
+    if (this.chunkedIn) {
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      ok = socket.write(CRLF, 'latin1');
+    } else ok = socket.write(chunk);
+    if (!ok) this.conn.blockReading(true);
+  }
+
+  requestComplete(trailers: string[] | undefined): void {
+    this.requestEnded = true;
+    if (this.done) return;
+    this.requestTrailers = trailers;
+    const up = this.upstream;
+    if (up) this.endBody(up);
+  }
+
+  private endBody(up: UpstreamConnection): void {
+    if (!this.chunkedIn) return;
+    // Request trailers go on with the same hygiene as headers (node:http's engine drops them).
+    if (this.requestTrailers) up.socket.write(appendHeaders('0\r\n', forwardableRawHeaders(this.requestTrailers)) + CRLF, 'latin1');
+    else up.socket.write(LAST_CHUNK, 'latin1');
+  }
+
+  // ---- the request's way out ----
+
+  start(relay: H1Relay): void {
+    const conn = this.conn;
+    const ctx = conn.ctx;
+    const socket = conn.socket;
+    const info: HttpRequestInfo = {
+      method: this.method,
+      url: this.url,
+      authority: headerOf(this.raw, 'host') ?? '',
+      header: (name) => headerOf(this.raw, name.toLowerCase()),
+    };
+    const record = relay.telemetry.startRequest({
+      reporter: ctx?.direction === 'inbound' ? 'destination' : 'source',
+      direction: ctx?.direction,
+      method: info.method,
+      authority: info.authority,
+      path: info.url,
+      protocol: 'http1',
+      headers: info.header,
+      source: ctx?.source ?? {},
+      destination: ctx?.destination ?? {},
+      mtls: ctx?.mtls ?? false,
+      downstream: hostPort(socket.remoteAddress, socket.remotePort),
+    });
+    this.record = record;
+    if (!ctx) return this.reply(500, 'internal', 'no connection context');
+    const routed = ctx.route(info);
+    if (!routed.ok) {
+      const failure = routeFailure(routed.error);
+      return this.reply(failure.status, failure.kind, routed.error.message);
+    }
+    const target = routed.value;
+    this.target = target;
+    if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
+    if ((target.requestHeaders || ctx.addHeaders || target.path !== undefined) && !writableEdits(target, ctx)) {
+      return this.reply(500, 'internal', `route ${target.routeName ?? ''} sets a header or path that cannot be sent`);
+    }
+    const hash = target.selector.hash;
+    this.call = relay.calls(target.selector, 'http1', hash && pickContextOf(hash, info, this.conn.socket.remoteAddress));
+    // After the rest of this read is parsed: a request whose body is malformed in the same read
+    // (a smuggling attempt) is refused and abandoned before a byte of it reaches an upstream.
+    queueMicrotask(() => {
+      if (this.done) return this.call?.release();
+      this.send(relay);
+    });
+  }
+
+  private send(relay: H1Relay): void {
+    const call = this.call as UpstreamCall;
+    const target = this.target as HttpRouteTarget;
+    const selected = call.next();
+    if (!selected.ok) {
+      if (selected.error.code === PROXY_ERRORS.OVERFLOW) return this.reply(503, 'overflow', selected.error.message);
+      return this.reply(503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`);
+    }
+    const lease = selected.value;
+    this.lease = lease;
+    this.responded = false;
+    const up = relay.pool.acquire(lease.endpoint, this);
+    this.upstream = up;
+    if (target.timeoutMs) this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
+    // The head, and the body at hand, in one write.
+    const socket = up.socket;
+    socket.cork();
+    socket.write(this.upstreamHead(), 'latin1');
+    const held = this.held;
+    if (held) {
+      this.held = undefined;
+      for (const chunk of held) this.writeBody(up, chunk);
+    }
+    if (this.requestEnded) this.endBody(up);
+    socket.uncork();
+  }
+
+  /** Mirrors `upstreamHeaders()` of http/h1.ts: the same headers leave either engine. */
+  private upstreamHead(): string {
+    const ctx = this.conn.ctx as HttpConnectionContext;
+    const target = this.target as HttpRouteTarget;
+    const record = this.record as RequestRecord;
+    const pairs: string[] = [];
+    const raw = this.raw;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string;
+      if (TRACE_HEADER_SET.has(name.toLowerCase())) continue;
+      pairs.push(name, raw[i + 1] as string);
+    }
+    const kept = forwardableRawHeaders(pairs);
+    for (const [name, value] of Object.entries(record.upstreamHeaders())) kept.push(name, value);
+    const headers = applyHeaderEditRaw(kept, target.requestHeaders, ctx.addHeaders);
+    // Transfer-Encoding is hop-by-hop, but a chunked body stays framed as chunked (re-chunked here).
+    if (this.chunkedIn) headers.push('transfer-encoding', 'chunked');
+    // As node:http's keep-alive agent says it (HTTP/1.1's default, but explicit for older servers).
+    headers.push('connection', 'keep-alive');
+    return appendHeaders(`${this.method} ${target.path ?? this.url} HTTP/1.1\r\n`, headers) + CRLF;
+  }
+
+  private onTimeout(): void {
+    this.timer = undefined;
+    if (this.responded || this.done) return;
+    const target = this.target as HttpRouteTarget;
+    this.call?.failed('timeout');
+    this.dropUpstream();
+    this.reply(504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`, this.lease?.endpoint.key);
+  }
+
+  // ---- ResponseSink: the upstream connection's side ----
+
+  onReady(): void {}
+
+  onDrain(): void {
+    this.conn.blockReading(false);
+  }
+
+  onHead(status: number, statusMessage: string, rawHeaders: string[], keepAlive: boolean): number {
+    if (this.done) return 1;
+    const socket = this.conn.socket;
+    if (status < 200) {
+      if (status === 101) {
+        // Never asked for on a pooled connection (upgrades take their own tunnel): the endpoint is broken.
+        this.call?.failed('reset');
+        this.reply(502, 'reset', 'upstream switched protocols unasked', this.lease?.endpoint.key);
+        return 1;
+      }
+      if (this.versionMinor === 0 || this.headSent) return 1;
+      if (status === 100) {
+        if (this.expectContinue && !this.conn.continued) {
+          this.conn.continued = true;
+          socket.write(CONTINUE, 'latin1');
+        }
+      } else socket.write(appendHeaders(`HTTP/1.1 ${status} ${statusMessage}\r\n`, forwardableRawHeaders(rawHeaders)) + CRLF, 'latin1');
+      return 1;
+    }
+    this.responded = true;
+    this.clearTimer();
+    // The peer sidecar could not reach its application: that endpoint is failing.
+    if (headerOf(rawHeaders, PROXY_ERROR_HEADER) === 'connect') this.call?.failed('connect');
+    else this.call?.responded(status);
+    this.upstreamKeepAlive = keepAlive;
+    const record = this.record as RequestRecord;
+    record.response(status);
+    this.bodyless = this.method === 'HEAD' || status === 204 || status === 304;
+    const out = forwardableRawHeaders(rawHeaders);
+    let framing = '';
+    if (!this.bodyless && headerOf(rawHeaders, 'content-length') === undefined) {
+      // Chunked or close-delimited upstream: chunked to an HTTP/1.1 client, close-delimited to 1.0.
+      if (this.versionMinor >= 1) {
+        this.chunkedOut = true;
+        framing = 'transfer-encoding: chunked\r\n';
+      } else this.keepAlive = false;
+    }
+    if (!this.requestEnded || this.conn.relay.draining || this.conn.peerEnded) this.keepAlive = false;
+    const connection = this.keepAlive ? (this.versionMinor === 0 ? 'connection: keep-alive\r\n' : '') : 'connection: close\r\n';
+    this.headSent = true;
+    socket.write(appendHeaders(`HTTP/1.1 ${status} ${statusMessage}\r\n`, out) + framing + connection + CRLF, 'latin1');
+    return this.bodyless ? 1 : 0;
+  }
+
+  onBody(chunk: Buffer): void {
+    if (this.done) return;
+    this.bytesSent += chunk.length;
+    const socket = this.conn.socket;
+    let ok: boolean;
+    if (this.chunkedOut) {
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      ok = socket.write(CRLF, 'latin1');
+    } else ok = socket.write(chunk);
+    if (!ok) {
+      this.upstream?.socket.pause();
+      this.conn.waitingDrain = this;
+    }
+  }
+
+  /** The client took what was written: the endpoint may send more. */
+  clientDrained(): void {
+    this.upstream?.socket.resume();
+  }
+
+  onComplete(trailers: string[] | undefined): void {
+    if (this.done) return;
+    const socket = this.conn.socket;
+    if (this.chunkedOut) {
+      if (trailers) socket.write(appendHeaders('0\r\n', forwardableRawHeaders(trailers)) + CRLF, 'latin1');
+      else socket.write(LAST_CHUNK, 'latin1');
+    }
+    const up = this.upstream as UpstreamConnection;
+    this.upstream = undefined;
+    // Reused only when both sides of the exchange are complete; else what is left would be read as the next exchange.
+    if (this.upstreamKeepAlive && this.requestEnded) {
+      up.reused = true;
+      this.conn.relay.pool.release(up);
+    } else up.destroy();
+    this.finish({});
+  }
+
+  onBroken(error: NodeJS.ErrnoException): void {
+    if (this.done) return;
+    const up = this.upstream;
+    this.upstream = undefined;
+    this.clearTimer();
+    const call = this.call as UpstreamCall;
+    const endpoint = (this.lease as UpstreamLease).endpoint;
+    const relay = this.conn.relay;
+    if (!this.responded && !up?.ready && !up?.reused && isConnectFailure(error)) {
+      call.failed('connect');
+      log.warn({ upstream: endpoint.key, cluster: call.cluster, err: error.message }, 'upstream connect failed');
+      // Nothing was sent yet: another endpoint may take a request without a body.
+      if (!this.hasBody && call.mayRetry()) return this.send(relay);
+      return this.reply(503, 'connect', `upstream connect error: ${error.code ?? error.message}`, endpoint.key);
+    }
+    if (!this.responded && up?.reused && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !this.hasBody && IDEMPOTENT.has(this.method) && call.mayRetry('transparent')) {
+      // A pooled keep-alive connection the endpoint closed just as it was reused: the endpoint
+      // is fine (not held against it); an idempotent request goes again on a fresh connection.
+      call.failed('refused');
+      log.debug({ upstream: endpoint.key, err: error.message }, 'pooled connection was closed by the endpoint; sending again');
+      return this.send(relay);
+    }
+    call.failed('reset');
+    log.warn({ upstream: endpoint.key, err: error.message }, 'upstream reset');
+    this.reply(502, 'reset', `upstream reset: ${error.code ?? error.message}`, endpoint.key);
+  }
+
+  // ---- endings ----
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private dropUpstream(): void {
+    const up = this.upstream;
+    this.upstream = undefined;
+    up?.destroy();
+  }
+
+  /** Answers a request the proxy cannot forward (as h1.ts's reply()), or cuts a response already started. */
+  reply(status: number, kind: ProxyErrorKind, message: string, upstream?: string): void {
+    const flag = RESPONSE_FLAG_OF[kind];
+    const record = this.record as RequestRecord;
+    this.dropUpstream();
+    if (this.headSent) {
+      this.done = true;
+      this.release();
+      record.end({ upstream, flags: flag ? [flag] : undefined, error: message });
+      this.conn.socket.destroy();
+      return;
+    }
+    const body = `${message}\n`;
+    const length = Buffer.byteLength(body);
+    record.response(status);
+    if (!this.requestEnded || this.conn.relay.draining || this.conn.peerEnded) this.keepAlive = false;
+    this.headSent = true;
+    const head =
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain\r\ncontent-length: ${length}\r\n` +
+      `x-tsmesh-error: ${message.replace(/[^\x20-\x7e]/g, ' ').slice(0, 120)}\r\n${PROXY_ERROR_HEADER}: ${kind}\r\n` +
+      (this.keepAlive ? (this.versionMinor === 0 ? 'connection: keep-alive\r\n' : '') : 'connection: close\r\n') +
+      CRLF;
+    this.conn.socket.write(this.method === 'HEAD' ? head : head + body, 'latin1');
+    this.done = true;
+    this.release();
+    record.end({ bytesSent: length, upstream, flags: flag ? [flag] : undefined, error: message });
+    this.conn.exchangeDone(this);
+  }
+
+  /** The call is over: its lease and its place in the cluster's limits go back (idempotent). */
+  private release(): void {
+    this.clearTimer();
+    this.call?.release();
+  }
+
+  private finish(extra: { flags?: ['DC'] }): void {
+    if (this.done) return;
+    this.done = true;
+    this.release();
+    const endpoint = this.lease?.endpoint;
+    const ctx = this.conn.ctx;
+    this.record?.end({
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
+      upstream: endpoint?.key,
+      destination: endpoint?.peer,
+      mtls: endpoint && ctx?.direction === 'outbound' ? this.conn.relay.dial.mtlsFor(endpoint) : undefined,
+      flags: extra.flags,
+    });
+    if (!extra.flags) this.conn.exchangeDone(this);
+  }
+
+  /** The client went away: the upstream request is cancelled, without blaming the endpoint. */
+  abandon(): void {
+    if (this.done) return;
+    this.dropUpstream();
+    if (this.record) this.finish({ flags: ['DC'] });
+    else this.done = true;
+  }
+}
