@@ -114,7 +114,7 @@ describe('--http-idle-timeout', () => {
 
 describe('--http1-engine', () => {
   test('is node by default, relay on request, and refuses anything else', () => {
-    expect(parseProxyConfig([], {}).http1Engine).toBe('node');
+    expect(parseProxyConfig([], {}).http1Engine).toBe('relay');
     expect(parseProxyConfig(['--http1-engine', 'relay'], {}).http1Engine).toBe('relay');
     expect(parseProxyConfig(['--http1-engine=node'], {}).http1Engine).toBe('node');
     expect(() => parseProxyConfig(['--http1-engine', 'undici'], {})).toThrow(/--http1-engine: "undici" is not an engine/);

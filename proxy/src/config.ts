@@ -48,8 +48,8 @@ export interface ProxyConfig {
    */
   readonly concurrency: number;
   /**
-   * HTTP/1.1 forwarding engine (`--http1-engine`): `node` (node:http server and client) or `relay`
-   * (the lean llhttp relay of h1/relay.ts).
+   * HTTP/1.1 forwarding engine (`--http1-engine`): `relay` (default: the lean llhttp relay of
+   * h1/relay.ts) or `node` (node:http server and client).
    */
   readonly http1Engine: Http1Engine;
   readonly opaquePorts: ReadonlySet<number>;
@@ -99,8 +99,8 @@ Usage: tsmesh proxy [--config FILE] [flags]
   --concurrency N          event loops of the data path, each with its own listeners on the
                            capture ports (SO_REUSEPORT) and its own connection pools (default 2;
                            0: one per core; 1: all in the main thread)
-  --http1-engine ENGINE    HTTP/1.1 forwarding: node (node:http, default) or relay (lean
-                           relay on Node's own parser, llhttp, without node:http's objects)
+  --http1-engine ENGINE    HTTP/1.1 forwarding: relay (default: a lean relay on Node's own
+                           parser, llhttp, without node:http's objects) or node (node:http)
   --outbound-target H:P    local mode without iptables: send every outbound connection to H:P
   --inbound-target H:P     local mode without iptables: deliver every inbound connection to port P
 
@@ -236,7 +236,7 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
     tcpIdleTimeoutMs: flags.get('--tcp-idle-timeout') === '0' ? 0 : parseDurationMs('--tcp-idle-timeout', flags.get('--tcp-idle-timeout') ?? '1h', 24 * 3_600_000),
     drainDurationMs: flags.get('--drain-duration') === '0' ? 0 : parseDurationMs('--drain-duration', flags.get('--drain-duration') ?? '5s'),
     concurrency: parseConcurrency(flags.get('--concurrency') ?? String(DEFAULT_CONCURRENCY)),
-    http1Engine: parseHttp1Engine(flags.get('--http1-engine') ?? 'node'),
+    http1Engine: parseHttp1Engine(flags.get('--http1-engine') ?? 'relay'),
     opaquePorts: parsePortList(ENV.OPAQUE_PORTS, env[ENV.OPAQUE_PORTS]),
     podName: env[ENV.POD_NAME],
     podNamespace: env[ENV.POD_NAMESPACE] ?? 'default',
