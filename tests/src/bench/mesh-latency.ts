@@ -92,7 +92,7 @@ export interface VariantFigures {
   /** Sum over the rounds. */
   readonly requests: number;
   readonly failed: number;
-  /** The generator's own lateness (median of the rounds' p99). */
+  /** How late sends went out (timers, or the previous answer on the connection still awaited): median of the rounds' p99. */
   readonly sendLagP99Ms: number;
   /** By proxy name (client side, server side). */
   readonly proxies: Record<string, ProxyFigures>;
