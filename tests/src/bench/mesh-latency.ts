@@ -8,7 +8,9 @@ import { addedLatency, cpuPer1k, medianFigures, ratioOf, roundOrder, type Latenc
 import { OPEN_LOOP_MAIN, type MeshPods, type PodProcess } from './mesh-pods.js';
 import { PROTOCOLS, targetOf, VARIANTS, type Protocol, type Variant } from './mesh-wire.js';
 import type { OpenLoopResult } from './open-loop-client.js';
+import { countWarnings } from './peers.js';
 import { openWindow, type WindowUsage } from './proc-window.js';
+import { sampleMachine, USER_HZ, type MachineTicks } from './procfs.js';
 import { median } from './summary.js';
 
 export interface OpenLoopLoad {
@@ -22,6 +24,8 @@ export interface OpenLoopRun {
   readonly result: OpenLoopResult;
   /** Each watched process over the measured window, by name. */
   readonly usage: Record<string, WindowUsage>;
+  /** Cores the whole machine kept busy in the window (this benchmark and everything else on it; of 2 on a 2-core machine). */
+  readonly machineBusyCores: number;
 }
 
 /** The proxies a variant's requests cross (none for the direct path). */
@@ -45,11 +49,15 @@ export async function runOpenLoop(pods: MeshPods, variant: Variant, protocol: Pr
   ]);
   const pids = Object.fromEntries(watched.map((p) => [p.name, p.pid]));
   let window: ReturnType<typeof openWindow> | undefined;
+  let machine: { ticks: MachineTicks; at: number } | undefined;
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (c: Buffer) => {
     stdout += c.toString('utf8');
-    if (!window && stdout.includes('{"measuring":true}')) window = openWindow(pids);
+    if (!window && stdout.includes('{"measuring":true}')) {
+      window = openWindow(pids);
+      machine = { ticks: sampleMachine(), at: performance.now() };
+    }
   });
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
   const limit = (load.warmUpSeconds + load.durationSeconds + 60) * 1000;
@@ -57,9 +65,11 @@ export async function runOpenLoop(pods: MeshPods, variant: Variant, protocol: Pr
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
   const usage = (window ?? openWindow(pids)).stop();
+  const ticks = sampleMachine();
+  const machineBusyCores = machine ? Math.round(((ticks.busy - machine.ticks.busy) / USER_HZ / ((performance.now() - machine.at) / 1000)) * 100) / 100 : Number.NaN;
   const line = stdout.split('\n').find((l) => l.startsWith('{"result"'));
   if (code !== 0 || !line) throw new Error(`open-loop client (${variant} ${protocol}) exited ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
-  return { result: (JSON.parse(line) as { result: OpenLoopResult }).result, usage };
+  return { result: (JSON.parse(line) as { result: OpenLoopResult }).result, usage, machineBusyCores };
 }
 
 /** Sends a little of the load down every path until it all succeeds (the proxies and app are up). */
@@ -96,6 +106,8 @@ export interface VariantFigures {
   readonly sendLagP99Ms: number;
   /** By proxy name (client side, server side). */
   readonly proxies: Record<string, ProxyFigures>;
+  /** The busiest round's machine: cores busy during its window, everything on the machine included. */
+  readonly machineBusyCores: number;
 }
 
 export interface ProtocolFigures {
@@ -110,9 +122,16 @@ export interface MeshLatencyReport {
   readonly params: OpenLoopLoad & { readonly rounds: number; readonly protocols: readonly Protocol[]; readonly variants: readonly Variant[] };
   readonly runs: ReadonlyArray<{ readonly round: number; readonly protocol: Protocol; readonly variant: Variant } & OpenLoopRun>;
   readonly figures: Partial<Record<Protocol, ProtocolFigures>>;
+  /** What each pod's processes logged at warn level or above (pino), or as plain lines, by message. */
+  readonly podWarnings: Record<string, Record<string, number>>;
   /** Requests the server sidecar counted as mutual_tls (proof the tsmesh path was mTLS). */
   readonly serverSidecarMtlsRequests: number;
   readonly problems: readonly string[];
+}
+
+/** Warnings and errors each pod's processes logged so far, counted by message. */
+export function podWarnings(pods: MeshPods): Record<string, Record<string, number>> {
+  return { client: countWarnings(pods.client.logs.join('\n')), server: countWarnings(pods.server.logs.join('\n')) };
 }
 
 /** Medians over a variant's rounds. */
@@ -125,6 +144,7 @@ export function variantFigures(runs: readonly OpenLoopRun[], proxies: readonly s
     requests,
     failed: results.reduce((a, r) => a + r.failed, 0),
     sendLagP99Ms: median(results.map((r) => r.sendLag.p99Ms)),
+    machineBusyCores: Math.max(...runs.map((r) => r.machineBusyCores)),
     proxies: Object.fromEntries(
       proxies.map((name) => {
         const usages = runs.map((r) => ({ usage: r.usage[name], requests: r.result.requests }));
@@ -181,6 +201,7 @@ export async function runMeshLatency(pods: MeshPods, load: OpenLoopLoad, rounds:
     runs,
     figures,
     serverSidecarMtlsRequests,
+    podWarnings: podWarnings(pods),
     problems,
   };
 }

@@ -13,6 +13,7 @@ const variant = (l: VariantFigures['latency'], proxies: VariantFigures['proxies'
   failed: 0,
   sendLagP99Ms: 0.9,
   proxies,
+  machineBusyCores: 1.25,
 });
 
 describe('formatMeshLatency', () => {
@@ -27,6 +28,7 @@ describe('formatMeshLatency', () => {
     runs: [],
     figures: { http: figures },
     serverSidecarMtlsRequests: 180_000,
+    podWarnings: { client: { 'upstream reset': 2 }, server: {} },
     problems: [],
   };
 
@@ -39,10 +41,11 @@ describe('formatMeshLatency', () => {
   it('prints a row per variant with the percentiles, the added latency, CPU per 1k and RSS of each proxy', () => {
     const lines = formatMeshLatency(report).split('\n');
     expect(lines[0]).toContain('1000 req/s over 16 connections');
-    expect(lines.find((l) => l.startsWith('direct'))?.split(/\s+/)).toEqual(['direct', '1000', '0', '0.400', '0.600', '1.200', '-', '-', '-', '-', '-', '0.900']);
-    expect(lines.find((l) => l.startsWith('tsmesh'))?.split(/\s+/)).toEqual(['tsmesh', '1000', '0', '1.400', '2.100', '5.200', '1.000', '1.500', '4.000', '0.250', '/', '0.200', '90.0/89.0', '88.0/87.0', '0.900']);
+    expect(lines.find((l) => l.startsWith('direct'))?.split(/\s+/)).toEqual(['direct', '1000', '0', '0.400', '0.600', '1.200', '-', '-', '-', '-', '-', '0.900', '1.25']);
+    expect(lines.find((l) => l.startsWith('tsmesh'))?.split(/\s+/)).toEqual(['tsmesh', '1000', '0', '1.400', '2.100', '5.200', '1.000', '1.500', '4.000', '0.250', '/', '0.200', '90.0/89.0', '88.0/87.0', '0.900', '1.25']);
     expect(lines).toContain('   added p99, tsmesh / HAProxy: 2.00');
-    expect(lines.at(-1)).toBe('   mTLS check: the server sidecar counted 180000 requests as mutual_tls');
+    expect(lines.at(-2)).toBe('   mTLS check: the server sidecar counted 180000 requests as mutual_tls');
+    expect(lines.at(-1)).toBe('   client pod logged 2× upstream reset');
   });
 });
 
@@ -60,6 +63,7 @@ describe('formatMeshThroughput', () => {
       benchmark: 'mesh-throughput',
       params: { warmUpSeconds: 2, durationSeconds: 10, rounds: 3, protocols: ['grpc'], loads: { grpc: 'h2load -c 4 -m 10' } },
       runs: [],
+      podWarnings: { client: {}, server: {} },
       figures: { grpc: { pairs: { tsmesh: pair(5000, 0.05, 0.05), haproxy: pair(10_000, 0.02, 0.03) }, tsmeshToHaproxy: { requestsPerSecond: 0.5, cpuPer1k: 2 } } },
       problems: [],
     };

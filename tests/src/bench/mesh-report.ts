@@ -38,20 +38,31 @@ export function formatMeshLatency(report: MeshLatencyReport): string {
         cpu,
         rss,
         fixed(v.sendLagP99Ms, 3),
+        fixed(v.machineBusyCores, 2),
       ]];
     });
     lines.push(
       '',
       `== ${PROTOCOL_NAMES[protocol]}`,
       table([
-        ['variant', 'req/s', 'failed', 'p50 ms', 'p90 ms', 'p99 ms', '+p50 ms', '+p90 ms', '+p99 ms', 'CPU s/1k client/server', 'RSS MiB peak/end client  server', 'send lag p99'],
+        ['variant', 'req/s', 'failed', 'p50 ms', 'p90 ms', 'p99 ms', '+p50 ms', '+p90 ms', '+p99 ms', 'CPU s/1k client/server', 'RSS MiB peak/end client  server', 'send lag p99', 'machine busy'],
         ...rows,
       ]),
       `   added p99, tsmesh / HAProxy: ${fixed(f.addedP99TsmeshToHaproxy, 2)}`,
     );
   }
-  lines.push('', `   mTLS check: the server sidecar counted ${report.serverSidecarMtlsRequests} requests as mutual_tls`);
+  lines.push(
+    '',
+    '   +pNN: the percentile minus the direct path\'s. send lag: how late sends left (timers, or the previous answer on the connection',
+    '   still awaited; counted in the latency). machine busy: cores in use during the busiest round\'s window, other work included.',
+    `   mTLS check: the server sidecar counted ${report.serverSidecarMtlsRequests} requests as mutual_tls`,
+    ...warningLines(report.podWarnings),
+  );
   return lines.join('\n');
+}
+
+function warningLines(warnings: Record<string, Record<string, number>>): string[] {
+  return Object.entries(warnings).flatMap(([pod, counts]) => Object.entries(counts).map(([message, n]) => `   ${pod} pod logged ${n}× ${message}`));
 }
 
 export function formatMeshThroughput(report: MeshThroughputReport): string {
@@ -73,6 +84,7 @@ export function formatMeshThroughput(report: MeshThroughputReport): string {
       `   tsmesh / HAProxy: req/s ${fixed(f.tsmeshToHaproxy.requestsPerSecond, 2)}, CPU per request ${fixed(f.tsmeshToHaproxy.cpuPer1k, 2)}`,
     );
   }
+  lines.push(...(Object.values(report.podWarnings).some((c) => Object.keys(c).length > 0) ? ['', '   (pod logs: the whole run so far, mesh-latency included)', ...warningLines(report.podWarnings)] : []));
   return lines.join('\n');
 }
 

@@ -7,7 +7,7 @@ import { grpcRequestBody } from './cases.js';
 import type { Timing } from './config.js';
 import { measure, warmUp, watch, type Load, type ScenarioResult } from './h2load.js';
 import { cpuPer1k, ratioOf, roundOrder } from './mesh-figures.js';
-import { proxiesOf } from './mesh-latency.js';
+import { podWarnings, proxiesOf } from './mesh-latency.js';
 import type { MeshPods } from './mesh-pods.js';
 import { PROTOCOLS, targetOf, type Protocol } from './mesh-wire.js';
 import type { Workspace } from './processes.js';
@@ -50,6 +50,8 @@ export interface MeshThroughputReport {
   readonly benchmark: 'mesh-throughput';
   readonly params: Timing & { readonly rounds: number; readonly protocols: readonly Protocol[]; readonly loads: Record<string, string> };
   readonly runs: readonly ThroughputRun[];
+  /** What each pod's processes logged at warn level or above during the whole run so far, by message. */
+  readonly podWarnings: Record<string, Record<string, number>>;
   readonly figures: Partial<Record<Protocol, { readonly pairs: Record<Pair, PairThroughput>; readonly tsmeshToHaproxy: { readonly requestsPerSecond: number; readonly cpuPer1k: number } }>>;
   readonly problems: readonly string[];
 }
@@ -123,6 +125,7 @@ export async function runMeshThroughput(
     params: { ...timing, rounds, protocols, loads: Object.fromEntries(protocols.map((p) => [p, describe(p)])) },
     runs,
     figures,
+    podWarnings: podWarnings(pods),
     problems,
   };
 }
