@@ -131,7 +131,9 @@ export interface MeshLatencyReport {
 
 /** Warnings and errors each pod's processes logged so far, counted by message. */
 export function podWarnings(pods: MeshPods): Record<string, Record<string, number>> {
-  return { client: countWarnings(pods.client.logs.join('\n')), server: countWarnings(pods.server.logs.join('\n')) };
+  // The server app's `ready` is its start signal, not a warning.
+  const of = (lines: readonly string[]): Record<string, number> => countWarnings(lines.filter((l) => l !== 'ready').join('\n'));
+  return { client: of(pods.client.logs), server: of(pods.server.logs) };
 }
 
 /** Medians over a variant's rounds. */
