@@ -76,12 +76,10 @@ export async function runOpenLoop(pods: MeshPods, variant: Variant, protocol: Pr
 export async function checkPaths(pods: MeshPods, variants: readonly Variant[], protocols: readonly Protocol[]): Promise<void> {
   for (const protocol of protocols) {
     for (const variant of variants) {
-      let last = '';
       for (let attempt = 1; ; attempt++) {
         const { result } = await runOpenLoop(pods, variant, protocol, { rate: 50, connections: 2, warmUpSeconds: 0, durationSeconds: 1 }, []);
         if (result.failed === 0 && result.requests > 0) break;
-        last = result.errors.join('; ');
-        if (attempt === 5) throw new Error(`${variant} ${protocol}: requests fail before measuring: ${last}`);
+        if (attempt === 5) throw new Error(`${variant} ${protocol}: requests fail before measuring: ${result.errors.join('; ') || 'no request completed'}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
