@@ -18,6 +18,8 @@ export interface Load {
   readonly headers: readonly string[];
   /** h2load -d: the request body, which makes every request a POST. */
   readonly bodyFile?: string;
+  /** h2load --h1: HTTP/1.1 instead of HTTP/2 (streams must then be 1: no pipelining). */
+  readonly h1?: boolean;
 }
 
 export interface ProcessUsage {
@@ -53,6 +55,7 @@ export interface ScenarioResult {
 
 export function h2loadArgs(load: Load, seconds: number, logFile?: string): string[] {
   const args = ['-c', String(load.connections), '-m', String(load.streams), '-t', '1', '-D', String(seconds)];
+  if (load.h1) args.push('--h1');
   for (const header of load.headers) args.push('-H', header);
   if (load.bodyFile) args.push('-d', load.bodyFile);
   if (logFile) args.push(`--log-file=${logFile}`);

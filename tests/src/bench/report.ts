@@ -44,7 +44,7 @@ export interface BenchReport {
   readonly notes: readonly string[];
 }
 
-function fixed(n: number | undefined, digits: number): string {
+export function fixed(n: number | undefined, digits: number): string {
   return n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits);
 }
 
@@ -61,7 +61,8 @@ function usageCells(u: ProcessUsage | null): string[] {
   return [fixed(u?.cpuSecondsPer10kRequests, 3), percent(u?.mainThreadUtilization), fixed(u?.startRssMiB, 1), fixed(u?.peakRssMiB, 1)];
 }
 
-function table(rows: string[][]): string {
+/** Rows of cells, the first column left-aligned and the others right-aligned. */
+export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ')).join('\n');
 }
