@@ -401,6 +401,25 @@ describe('protections', () => {
     expect(owner.counted).toContain('rapid_reset');
   });
 
+  it('keeps a busy multiplexed connection whose clients cancel some streams (a peer sidecar): only premature resets that are most of the streams count', async () => {
+    const { peer, owner } = await serve({ resetBurst: 50, resetRate: 10, maxConcurrentStreams: 1000 });
+    peer.preface();
+    // 800 streams, one in five cancelled before its answer: 160 resets, three times the burst.
+    let last = 0;
+    for (let id = 1; id < 1600; id += 2) {
+      if (id % 10 === 9) peer.headers(id, [...RawPeer.get(), 'content-type', 'x'], false).rst(id, ErrorCode.CANCEL);
+      else peer.headers((last = id), RawPeer.get(), true);
+    }
+    expect(field(await peer.responseHeaders(last), ':status')).toBe('200');
+    expect(peer.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+    expect(owner.counted).not.toContain('rapid_reset');
+    // Answered streams the peer resets afterwards are not premature either.
+    for (let id = 1601; id < 1801; id += 2) peer.headers(id, RawPeer.get(), true).rst(id, ErrorCode.CANCEL);
+    peer.headers(1801, RawPeer.get(), true);
+    expect(field(await peer.responseHeaders(1801), ':status')).toBe('200');
+    expect(peer.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+  });
+
   it('cuts a PING flood with ENHANCE_YOUR_CALM', async () => {
     const { peer, owner } = await serve({ controlBurst: 100, controlRate: 10 });
     peer.preface();

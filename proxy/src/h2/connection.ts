@@ -89,6 +89,9 @@ interface PendingBlock {
   continuations: number;
 }
 
+/** Peer-opened streams after which the Rapid Reset counts are halved. */
+const RESET_WINDOW_STREAMS = 4096;
+
 export class H2Connection {
   readonly streams = new Map<number, H2Stream>();
   /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (client side: how many streams we may open). */
@@ -125,6 +128,9 @@ export class H2Connection {
   private flushScheduled = false;
   private readonly waiting = new Set<H2Stream>();
   private readonly resets: TokenBucket;
+  /** Streams the peer opened, and those it reset before their answer (Rapid Reset; halved now and then). */
+  private peerStreams = 0;
+  private prematureResets = 0;
   private readonly control: TokenBucket;
   private peerEnded = false;
   private closeNotified = false;
@@ -393,6 +399,27 @@ export class H2Connection {
     }
   }
 
+  /**
+   * Rapid Reset (CVE-2023-44487): open-and-cancel faster than any real client does. Only a
+   * premature reset (of a stream not answered yet) counts, and only while such resets are most of
+   * the streams the peer opened lately: a connection from another sidecar multiplexes many
+   * clients, whose cancellations (deadlines, hedging) are legitimate and must not cut the streams
+   * of everyone else on it. A reset of a stream already closed costs a control token.
+   */
+  private chargeReset(stream: H2Stream | undefined): void {
+    if (stream === undefined) return this.spendControl();
+    if (stream.answered) return;
+    this.prematureResets++;
+    if (this.peerStreams >= RESET_WINDOW_STREAMS) {
+      // A sliding window of sorts: what happened long ago weighs half as much at each turn.
+      this.peerStreams >>>= 1;
+      this.prematureResets >>>= 1;
+    }
+    if (this.prematureResets * 2 > this.peerStreams && !this.resets.take()) {
+      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'stream resets over the rate limit', 'rapid_reset');
+    }
+  }
+
   private spendControl(): void {
     if (!this.control.take()) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'too many control frames', 'control_flood');
   }
@@ -556,6 +583,7 @@ export class H2Connection {
     if ((id & 1) === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `client stream id ${id} is even`);
     if (id <= this.lastPeerStreamId) return; // a closed stream's late trailers: ignored (§5.1)
     this.lastPeerStreamId = id;
+    this.peerStreams++;
     if (this.goingAway) return; // above our GOAWAY: never processed (§6.8)
     if (this.streams.size >= this.limits.maxConcurrentStreams) {
       this.counters.protection('refused_stream');
@@ -598,11 +626,8 @@ export class H2Connection {
     if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
     if (payload.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM length is not 4');
     if (this.isIdle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
-    if (this.role === 'server' && !this.resets.take()) {
-      // Rapid Reset (CVE-2023-44487): open-and-cancel faster than any real client does.
-      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'stream resets over the rate limit', 'rapid_reset');
-    }
     const stream = this.streams.get(id);
+    if (this.role === 'server') this.chargeReset(stream);
     if (!stream) return;
     const code = payload.readUInt32BE(0);
     this.closeStream(stream);
@@ -779,6 +804,7 @@ export class H2Connection {
 
   private writeHeaders(stream: H2Stream, fields: readonly string[], endStream: boolean): void {
     const block = this.encoder.encode(fields);
+    stream.answered = true;
     for (const b of headerFrames(stream.id, block, endStream, this.peerMaxFrameSize)) this.push(b);
     stream.lastActive = clock.now;
     if (endStream) {

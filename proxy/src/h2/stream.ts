@@ -35,6 +35,8 @@ export class H2Stream {
   closed = false;
   /** A client connection's stream has had its final (non-1xx) response headers. */
   responded = false;
+  /** Our HEADERS went out on it (for a server stream: it has been answered; Rapid Reset counts the rest). */
+  answered = false;
   /** The request is HEAD (its response's content-length describes no body). */
   isHead = false;
   sendWindow: number;
