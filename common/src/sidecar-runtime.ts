@@ -5,10 +5,11 @@
  * V8 grows the young generation up to 64 MiB per semi-space under a steady allocation rate, which
  * costs a busy sidecar ~130 MiB of RSS for no CPU gain (the per-request objects die young either
  * way). Since the HTTP/2 relay stopped promoting its closed streams (proxy/src/h2/stream-table.ts),
- * what survives a scavenge is the requests in flight, so 4 MiB semi-spaces cost about one more
- * scavenge of the same size per 30 ms and save 8 MiB of RSS under load (docs/benchmarks.md, "Memory").
+ * what survives a scavenge is the requests in flight, so 2 MiB semi-spaces cost only more, equally
+ * small scavenges and keep the young generation at 4 MiB instead of 16 (the full bench's peak RSS
+ * 103.6 -> 98.6 MiB from 8 MiB with the same CPU per request, docs/benchmarks.md, "Memory").
  */
-export const SIDECAR_SEMI_SPACE_MB = 4;
+export const SIDECAR_SEMI_SPACE_MB = 2;
 /**
  * One V8 platform thread instead of four (`--v8-pool-size`, allowed in NODE_OPTIONS): each thread
  * that runs a concurrent compile or a parallel GC task keeps a glibc malloc arena of its own, 2-8
@@ -20,7 +21,7 @@ export const SIDECAR_NODE_FLAGS: readonly string[] = Object.freeze([`--max-semi-
 /**
  * The same young generation for the sidecar's worker threads (`--concurrency` ≥ 2), as
  * `resourceLimits.maxYoungGenerationSizeMb`: V8 sizes the young generation as three semi-spaces
- * (two for the scavenger, one for new large objects), so 4 MiB semi-spaces make 12 MiB.
+ * (two for the scavenger, one for new large objects), so 2 MiB semi-spaces make 6 MiB.
  */
 export const SIDECAR_YOUNG_GENERATION_MB = 3 * SIDECAR_SEMI_SPACE_MB;
 
