@@ -29,6 +29,7 @@ import {
 } from './frame.js';
 import { NO_COUNTERS, TokenBucket, type H2Counters, type H2Limits, type H2ProtectionKind } from './limits.js';
 import { H2Stream, type H2StreamHandler } from './stream.js';
+import { StreamTable } from './stream-table.js';
 import { validateRequest, validateResponse, validateTrailers, type RequestHead } from './validate.js';
 import { clock, sweeper } from './sweeper.js';
 
@@ -93,7 +94,7 @@ interface PendingBlock {
 const RESET_WINDOW_STREAMS = 4096;
 
 export class H2Connection {
-  readonly streams = new Map<number, H2Stream>();
+  readonly streams = new StreamTable();
   /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (client side: how many streams we may open). */
   peerMaxStreams = 100;
   peerSettingsReceived = false;
@@ -193,7 +194,7 @@ export class H2Connection {
     this.nextStreamId += 2;
     const stream = new H2Stream(id, this, this.peerInitialWindow, this.limits.streamWindow, clock.now);
     stream.handler = handler;
-    this.streams.set(id, stream);
+    this.streams.add(stream);
     this.writeHeaders(stream, fields, endStream);
     return stream;
   }
@@ -592,7 +593,7 @@ export class H2Connection {
     }
     const stream = new H2Stream(id, this, this.peerInitialWindow, this.limits.streamWindow, clock.now);
     stream.remoteEnded = endStream;
-    this.streams.set(id, stream);
+    this.streams.add(stream);
     if (tooLarge) {
       // 431 for this stream alone (RFC 6585 §5); the connection and its other streams go on.
       this.counters.protection('header_list_too_large');
@@ -709,7 +710,7 @@ export class H2Connection {
     this.owner.onGoaway?.(this, last, code);
     if (this.role === 'client') {
       // Streams above last-stream-id were never processed: their owners may send them again (§6.8).
-      for (const stream of [...this.streams.values()]) {
+      for (const stream of this.streams.values()) {
         if (stream.id > this.goawayLastId) this.failStream(stream, ErrorCode.REFUSED_STREAM, true);
       }
     }
@@ -927,7 +928,7 @@ export class H2Connection {
     this.peerEnded = true;
     this.goingAway = true;
     if (this.block || this.pending) return this.destroy('peer closed mid-frame');
-    for (const stream of [...this.streams.values()]) if (this.stalledForever(stream)) this.failStream(stream, ErrorCode.CANCEL, false);
+    for (const stream of this.streams.values()) if (this.stalledForever(stream)) this.failStream(stream, ErrorCode.CANCEL, false);
     this.closeIfDone();
   }
 
@@ -952,7 +953,7 @@ export class H2Connection {
     sweeper.delete(this);
     this.out = [];
     this.outBytes = 0;
-    const streams = [...this.streams.values()];
+    const streams = this.streams.values();
     this.streams.clear();
     this.waiting.clear();
     for (const stream of streams) {
