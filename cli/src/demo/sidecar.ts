@@ -18,11 +18,13 @@ export interface SidecarOptions {
   readonly iptablesFlags?: readonly string[];
   readonly env?: Record<string, string>;
   readonly logLevel?: string;
+  /** Extra `tsmesh proxy` flags. */
+  readonly args?: readonly string[];
 }
 
 export async function startSidecar(pod: Pod, options: SidecarOptions): Promise<ChildProcess> {
   await pod.exec(process.execPath, [CLI_MAIN, 'iptables', ...(options.iptablesFlags ?? [])]);
-  const child = pod.spawn(process.execPath, [...SIDECAR_NODE_FLAGS, CLI_MAIN, 'proxy', '--config', options.meshFile], {
+  const child = pod.spawn(process.execPath, [...SIDECAR_NODE_FLAGS, CLI_MAIN, 'proxy', '--config', options.meshFile, ...(options.args ?? [])], {
     uid: PROXY_UID,
     env: {
       TSMESH_POD_NAME: pod.name,

@@ -57,7 +57,7 @@ async function withPods<T>(config: SuiteConfig, haproxy: boolean, cleanups: Set<
   };
   cleanups.add(cleanup);
   try {
-    pods = await startMeshPods({ workspace, ...(haproxy ? { haproxy: { haproxy: tool(config, 'haproxy', 'haproxy'), openssl: tool(config, 'openssl', 'openssl') } } : {}) });
+    pods = await startMeshPods({ workspace, sidecarConcurrency: config.sidecarConcurrency, ...(haproxy ? { haproxy: { haproxy: tool(config, 'haproxy', 'haproxy'), openssl: tool(config, 'openssl', 'openssl') } } : {}) });
     return await body(pods, workspace);
   } finally {
     await cleanup();

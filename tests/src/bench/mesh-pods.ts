@@ -50,6 +50,8 @@ export interface MeshPodsOptions {
   readonly workspace: Workspace;
   /** The haproxy and openssl executables, for the HAProxy pair; without them, no pair. */
   readonly haproxy?: { readonly haproxy: string; readonly openssl: string };
+  /** `--concurrency` of both sidecars. */
+  readonly sidecarConcurrency: number;
 }
 
 function podProcess(name: string, child: ChildProcess): PodProcess {
@@ -122,8 +124,8 @@ export async function startMeshPods(options: MeshPodsOptions): Promise<MeshPods>
     const haproxyTls = [HAPROXY_PORTS.http.tls, HAPROXY_PORTS.grpc.tls];
     // Telemetry as shipped: no TSMESH_ACCESS_LOG, TSMESH_TRACING or log level set here.
     const [clientSidecar, serverSidecar] = await Promise.all([
-      startSidecar(client, { meshFile, namespace: NS, serviceAccount: 'client', iptablesFlags: ['--exclude-outbound-ports', plainPorts.join(',')], env: caEnv(caPod, clientToken, trustFile) }),
-      startSidecar(server, { meshFile, namespace: NS, serviceAccount: 'server', iptablesFlags: ['--exclude-inbound-ports', [...plainPorts, ...haproxyTls].join(',')], env: caEnv(caPod, serverToken, trustFile) }),
+      startSidecar(client, { meshFile, namespace: NS, serviceAccount: 'client', args: ['--concurrency', String(options.sidecarConcurrency)], iptablesFlags: ['--exclude-outbound-ports', plainPorts.join(',')], env: caEnv(caPod, clientToken, trustFile) }),
+      startSidecar(server, { meshFile, namespace: NS, serviceAccount: 'server', args: ['--concurrency', String(options.sidecarConcurrency)], iptablesFlags: ['--exclude-inbound-ports', [...plainPorts, ...haproxyTls].join(',')], env: caEnv(caPod, serverToken, trustFile) }),
     ]);
 
     let haproxy: MeshPods['haproxy'];

@@ -12,11 +12,14 @@ describe('parseSuiteConfig', () => {
     expect(config.latency).toEqual({ rate: 1000, connections: 16, warmUpSeconds: 5, durationSeconds: 20 });
     expect(config.throughput).toEqual({ warmUpSeconds: 2, durationSeconds: 10 });
     expect(config.memory).toEqual({ loadSeconds: 60, settleSeconds: 30 });
+    expect(config.sidecarConcurrency).toBe(1);
     expect(Object.isFrozen(config)).toBe(true);
   });
 
   it('selects benchmarks with --only, keeping the suite order and each once', () => {
     expect(parse('--only', 'mesh-latency').only).toEqual(['mesh-latency']);
+    expect(parse('--sidecar-concurrency', '2').sidecarConcurrency).toBe(2);
+    expect(() => parse('--sidecar-concurrency', '0')).toThrow('--sidecar-concurrency: "0" must be a whole number from 1 to 16');
     expect(parse('--only', 'memory', '--only', 'h2-balance', '--only', 'memory').only).toEqual(['h2-balance', 'memory']);
   });
 

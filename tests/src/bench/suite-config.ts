@@ -21,6 +21,8 @@ export interface SuiteConfig {
   };
   readonly throughput: { readonly warmUpSeconds: number; readonly durationSeconds: number };
   readonly memory: { readonly loadSeconds: number; readonly settleSeconds: number };
+  /** `tsmesh proxy --concurrency` of the mesh benchmarks' sidecars. */
+  readonly sidecarConcurrency: number;
   readonly out: string;
   readonly path: string;
   readonly help: boolean;
@@ -46,6 +48,8 @@ Usage: npm run bench -- [flags]   (or: node tests/dist/bench/bench.js [flags])
   --throughput-warm-up S   unmeasured h2load seconds before them (default 2)
   --memory-load S        seconds of the latency load in memory (default 60)
   --memory-settle S      seconds after the load before the last reading (default 30)
+  --sidecar-concurrency N  event loops of the mesh benchmarks' sidecars (default 1: what the injector
+                           gives a sidecar without a CPU limit, the chart's default)
   --out FILE             JSON results of every benchmark (default /tmp/tsmesh-bench-all.json)
 
 Needs h2load, haproxy, nginx, openssl, and (for the mesh benchmarks) root: ip netns, iptables, setpriv.
@@ -80,6 +84,7 @@ export function parseSuiteConfig(argv: readonly string[], env: Record<string, st
       'throughput-warm-up': { type: 'string' },
       'memory-load': { type: 'string' },
       'memory-settle': { type: 'string' },
+      'sidecar-concurrency': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -104,6 +109,7 @@ export function parseSuiteConfig(argv: readonly string[], env: Record<string, st
       loadSeconds: whole('memory-load', values['memory-load'], 60, 1, 3600),
       settleSeconds: whole('memory-settle', values['memory-settle'], 30, 0, 3600),
     }),
+    sidecarConcurrency: whole('sidecar-concurrency', values['sidecar-concurrency'], 1, 1, 16),
     out: values.out ?? '/tmp/tsmesh-bench-all.json',
     path: env.PATH ?? ['/usr/local/bin', '/usr/bin', '/bin'].join(delimiter),
     help: values.help ?? false,
