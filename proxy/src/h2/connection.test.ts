@@ -420,6 +420,39 @@ describe('protections', () => {
     expect(peer.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
   });
 
+  it('sends no RST_STREAM for a stream whose both sides have ended, even when a handler resets it while handling its last frame', async () => {
+    // A relay that hears the last frame of one side and cancels "the other side" must not put a
+    // RST_STREAM on the wire for a finished stream: peers count those (nghttp2 answered a stream of
+    // them with GOAWAY INTERNAL_ERROR, and our own control budget cut the connection).
+    const owner = new (class extends EchoOwner {
+      override onStream(stream: H2Stream): void {
+        this.streams++;
+        stream.handler = {
+          onHeaders: () => undefined,
+          // The request's last frame: our side has ended already, so the stream is done.
+          onData: (s, data, end) => {
+            s.conn.consumed(s, data.length);
+            if (end) s.reset(ErrorCode.CANCEL);
+          },
+          onTrailers: () => undefined,
+          onReset: () => undefined,
+          onClose: () => undefined,
+        };
+        // Answered in full before the request body ends.
+        stream.conn.sendHeaders(stream, [':status', '200'], false);
+        stream.write(Buffer.from('done'), true);
+      }
+    })();
+    const { peer } = await serve({}, owner);
+    peer.preface();
+    peer.headers(1, [...RawPeer.get(), 'content-type', 'x'], false);
+    expect(field(await peer.responseHeaders(1), ':status')).toBe('200');
+    peer.frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.from('body'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(body(peer.frames, 1)).toBe('done');
+    expect(peer.frames.filter((f) => f.type === FrameType.RST_STREAM)).toEqual([]);
+  });
+
   it('cuts a PING flood with ENHANCE_YOUR_CALM', async () => {
     const { peer, owner } = await serve({ controlBurst: 100, controlRate: 10 });
     peer.preface();

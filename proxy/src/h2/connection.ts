@@ -265,6 +265,9 @@ export class H2Connection {
   /** RST_STREAM from our side; the handler is not told. */
   resetStream(stream: H2Stream, code: number): void {
     if (stream.closed) return;
+    // Both sides already ended (its last frame is being handled right now): the stream is done,
+    // and a RST_STREAM would only cross the peer's close (a peer may count those as abuse).
+    if (stream.localEnded && stream.remoteEnded && stream.queued === 0 && !stream.queuedEnd) return this.closeStream(stream);
     this.push(rstStreamFrame(stream.id, code));
     this.closeStream(stream);
   }
@@ -405,10 +408,11 @@ export class H2Connection {
    * premature reset (of a stream not answered yet) counts, and only while such resets are most of
    * the streams the peer opened lately: a connection from another sidecar multiplexes many
    * clients, whose cancellations (deadlines, hedging) are legitimate and must not cut the streams
-   * of everyone else on it. A reset of a stream already closed costs a control token.
+   * of everyone else on it. A reset of a stream already closed is free: it crosses our own END_STREAM
+   * or RST_STREAM all the time on a busy connection (RFC 9113 §5.1, §6.4), and costs nothing but its parse.
    */
   private chargeReset(stream: H2Stream | undefined): void {
-    if (stream === undefined) return this.spendControl();
+    if (stream === undefined) return;
     if (stream.answered) return;
     this.prematureResets++;
     if (this.peerStreams >= RESET_WINDOW_STREAMS) {
