@@ -19,6 +19,14 @@ registerHooks({
     return resolved;
   },
 });
+// Node's own built-in modules are not resolved through hooks: report the undici bundle (fetch,
+// WebSocket) when it gets loaded, by polling the list of built-ins the process loaded.
+const undici = setInterval(() => {
+  if (!process.moduleLoadList.some((name) => name.includes('internal/deps/undici'))) return;
+  writeSync(2, 'tsmesh-loaded node:internal/deps/undici\\n');
+  clearInterval(undici);
+}, 50);
+undici.unref();
 `;
 
 const MESH = JSON.stringify({
@@ -71,6 +79,14 @@ describe('tsmesh proxy startup modules', () => {
     // The hook works: the proxy package was seen.
     expect(loaded.some((url) => url.includes('/proxy/dist/'))).toBe(true);
     expect(loaded.filter((url) => /node-forge|\/ca\/dist\/|\/yaml\/|re2js/.test(url))).toEqual([]);
+  }, 30_000);
+
+  it('does not load undici, node\'s fetch and WebSocket bundle (10 MiB of RSS), which the sidecar never uses', async () => {
+    // An ES module import of node:http reads every export of the module, its lazy WebSocket and
+    // MessageEvent getters too, and those load undici; the sidecar takes node:http by require.
+    const loaded = await loadedBy(dir, 'mesh.json', {});
+    expect(loaded.some((url) => url.includes('/proxy/dist/'))).toBe(true);
+    expect(loaded.filter((url) => url.includes('undici'))).toEqual([]);
   }, 30_000);
 
   it('loads re2js once a regex route needs it (the hook sees modules loaded at first use)', async () => {

@@ -1,10 +1,11 @@
 // The control plane's local debug server: `GET /debug/connections` (every sidecar stream with the
 // versions sent, acknowledged and refused), `GET /healthz/ready`. Plain HTTP, for 127.0.0.1 only.
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
+import { nodeHttp } from '@tsmesh/common';
 import type { MeshDistributor } from './distributor.js';
 
 export function createDebugServer(distributor: MeshDistributor): Server {
-  return createServer((request, response) => {
+  return nodeHttp.createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, { error: 'only GET' });
     if (path === '/debug/connections') return send(response, 200, distributor.status());

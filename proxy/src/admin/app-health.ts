@@ -1,10 +1,14 @@
 // Rewritten application probes (SPEC: /app-health/<container>/<livez|readyz|startupz>): the
 // kubelet asks the sidecar, which runs the application's original probe locally, so probes
 // keep working under STRICT mTLS. Probe shapes are the Kubernetes ones the injector recorded.
-import http from 'node:http';
-import http2 from 'node:http2';
+import type * as http from 'node:http';
 import https from 'node:https';
+import { createRequire } from 'node:module';
 import net from 'node:net';
+import { nodeHttp } from '@tsmesh/common';
+
+/** node:http2 costs 6 MiB of RSS once loaded: only a gRPC probe loads it. */
+const require = createRequire(import.meta.url);
 
 export interface ProbeResult {
   readonly ok: boolean;
@@ -48,7 +52,7 @@ function httpProbe(get: HttpGetProbe['httpGet'], host: string, timeoutMs: number
       resolve({ ok: status >= 200 && status < 400, detail: `HTTP ${status}` });
     };
     // scheme HTTPS: TLS without certificate verification, as the kubelet does.
-    const req = get.scheme?.toUpperCase() === 'HTTPS' ? https.get({ ...options, rejectUnauthorized: false }, onResponse) : http.get(options, onResponse);
+    const req = get.scheme?.toUpperCase() === 'HTTPS' ? https.get({ ...options, rejectUnauthorized: false }, onResponse) : nodeHttp.get(options, onResponse);
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (e) => resolve({ ok: false, detail: e.message }));
   });
@@ -74,6 +78,7 @@ function grpcProbe(port: number, service: string, host: string, timeoutMs: numbe
     const frame = Buffer.alloc(5 + message.length);
     frame.writeUInt32BE(message.length, 1);
     message.copy(frame, 5);
+    const http2 = require('node:http2') as typeof import('node:http2');
     const session = http2.connect(`http://${host.includes(':') ? `[${host}]` : host}:${port}`);
     const done = (r: ProbeResult): void => {
       clearTimeout(timer);

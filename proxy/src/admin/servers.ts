@@ -1,7 +1,8 @@
 // The sidecar's own HTTP endpoints. Admin (127.0.0.1:15000): /config_dump, /clusters, /certs,
 // POST /logging. Health (:15020): /healthz/ready, /healthz/live, /metrics, /app-health/...
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { logger, setLogLevel } from '@tsmesh/common';
+import type * as http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { logger, nodeHttp, setLogLevel } from '@tsmesh/common';
 import { runProbe } from './app-health.js';
 
 const log = logger('admin');
@@ -41,7 +42,7 @@ function route(handler: (req: IncomingMessage, url: URL, res: ServerResponse) =>
 }
 
 export function createAdminServer(sources: AdminSources): http.Server {
-  return http.createServer(
+  return nodeHttp.createServer(
     route((req, url, res) => {
       if (req.method === 'GET' && url.pathname === '/config_dump') return send(res, 200, sources.configDump());
       if (req.method === 'GET' && url.pathname === '/clusters') return Promise.resolve(sources.clusters()).then((clusters) => send(res, 200, clusters));
@@ -66,7 +67,7 @@ export function createAdminServer(sources: AdminSources): http.Server {
 const PROBE_KINDS = new Set(['livez', 'readyz', 'startupz']);
 
 export function createHealthServer(sources: HealthSources): http.Server {
-  return http.createServer(
+  return nodeHttp.createServer(
     route(async (req, url, res) => {
       if (req.method !== 'GET') return send(res, 405, { error: 'GET only' });
       if (url.pathname === '/healthz/live') return send(res, 200, 'live\n', 'text/plain');

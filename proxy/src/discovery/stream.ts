@@ -2,7 +2,8 @@
 // stream `POST /v1/mesh/stream`, snapshot lines in (bounded, not yet parsed), ack/nack lines out,
 // PINGs to notice a dead peer. It reports exactly once that it is gone (and why); the source decides
 // when to try again.
-import { connect as connectHttp2, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
+import { createRequire } from 'node:module';
 import { connect as connectTls, type PeerCertificate, type SecureContext } from 'node:tls';
 import {
   MESH_STREAM_PATH,
@@ -15,6 +16,9 @@ import {
 } from '@tsmesh/common';
 import { DISCOVERY_ERRORS, DiscoveryError } from './errors.js';
 import { SnapshotLineReader, versionOf } from './lines.js';
+
+/** node:http2 (6 MiB of RSS) is loaded by the first control-plane stream, not by a sidecar run from a mesh file. */
+const loadHttp2 = (): typeof import('node:http2') => createRequire(import.meta.url)('node:http2') as typeof import('node:http2');
 
 /** Where and how to connect. */
 export interface StreamTarget {
@@ -70,7 +74,7 @@ export class ControlStream {
   open(context: SecureContext): void {
     const { host, port, servername } = this.target;
     const authority = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    const session = connectHttp2(authority, {
+    const session = loadHttp2().connect(authority, {
       createConnection: () =>
         connectTls({
           host,

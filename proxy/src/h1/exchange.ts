@@ -1,9 +1,8 @@
 // One HTTP/1.1 request of the relay and its response: route, lease an endpoint, write the
 // re-serialised head (and the body at hand) in one write on a pooled upstream connection, relay the
 // response as llhttp parses it, and answer failures as http/h1.ts's reply() does.
-import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { logger } from '@tsmesh/common';
+import { logger, nodeHttp } from '@tsmesh/common';
 import { forwardableRawHeaders } from '../http/headers.js';
 import {
   applyHeaderEditRaw,
@@ -369,7 +368,7 @@ export class Exchange implements ResponseSink {
     if (!this.requestEnded || this.conn.relay.draining || this.conn.peerEnded) this.keepAlive = false;
     this.headSent = true;
     const head =
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain\r\ncontent-length: ${length}\r\n` +
+      `HTTP/1.1 ${status} ${nodeHttp.STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain\r\ncontent-length: ${length}\r\n` +
       `x-tsmesh-error: ${message.replace(/[^\x20-\x7e]/g, ' ').slice(0, 120)}\r\n${PROXY_ERROR_HEADER}: ${kind}\r\n` +
       (this.keepAlive ? (this.versionMinor === 0 ? 'connection: keep-alive\r\n' : '') : 'connection: close\r\n') +
       CRLF;

@@ -2,10 +2,11 @@
 // (keep-alive, mesh mTLS to meshed pods). Bodies stream both ways with backpressure; trailers,
 // 100-continue, early hints and upgrades (WebSocket) pass through. A failing request is
 // answered alone (and says so in x-tsmesh-proxy-error); the proxy stays up.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type * as http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { logger } from '@tsmesh/common';
+import { logger, nodeHttp } from '@tsmesh/common';
 import { forwardableRawHeaders, MESH_OWNED } from './headers.js';
 import {
   applyHeaderEditRaw,
@@ -187,7 +188,7 @@ export class H1Forwarder {
     this.dial = deps.dial ?? plainDialer;
     this.calls = deps.calls ?? plainCalls(metricsRecorder(deps.telemetry.metrics));
     this.pool = new H1UpstreamPool({ connectTimeoutMs: options.connectTimeoutMs, idleTimeoutMs: options.keepAliveTimeoutMs }, this.dial);
-    this.server = http.createServer({
+    this.server = nodeHttp.createServer({
       maxHeaderSize: options.maxHeaderBytes,
       keepAliveTimeout: options.keepAliveTimeoutMs,
       headersTimeout: 30_000,

@@ -2,9 +2,9 @@
 // Node's ClientRequest still writes each request and parses each response (llhttp, strict); this
 // pool only hands it connections: LIFO idle lists, bounded per endpoint, closed when idle too long,
 // when their endpoint is pruned, or when they say anything while idle.
-import http from 'node:http';
+import type * as http from 'node:http';
 import type { Socket } from 'node:net';
-import { logger } from '@tsmesh/common';
+import { logger, nodeHttp } from '@tsmesh/common';
 import { poolKey } from '../h2/pool.js';
 import { armConnectTimeout, plainDialer, type Dialer } from './dial.js';
 import type { UpstreamEndpoint } from './selector.js';
@@ -105,7 +105,7 @@ export class H1UpstreamPool {
    * The connection returns to the pool only after a complete response with keep-alive on both sides.
    */
   request(endpoint: UpstreamEndpoint, options: H1RequestOptions): http.ClientRequest {
-    return http.request({ ...options, host: endpoint.address, port: endpoint.port, localAddress: endpoint.localAddress, agent: this.agent as unknown as http.Agent, [ENDPOINT]: endpoint } as http.RequestOptions);
+    return nodeHttp.request({ ...options, host: endpoint.address, port: endpoint.port, localAddress: endpoint.localAddress, agent: this.agent as unknown as http.Agent, [ENDPOINT]: endpoint } as http.RequestOptions);
   }
 
   /** ConnectionPool: the upstream layer prunes with the pool keys still wanted. */
