@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { ClusterLimits, DEFAULT_BREAKER, DEFAULT_RETRY_BUDGET, RetryBudget } from './limits.js';
+import { ClusterLimits, DEFAULT_BREAKER, DEFAULT_RETRY_BUDGET, RetryBudget, sameValues } from './limits.js';
 
 function clock(start = 1_000_000) {
   let t = start;
@@ -79,5 +79,16 @@ describe('ClusterLimits (circuit breaking)', () => {
   it("has Envoy's and Linkerd's defaults", () => {
     expect(DEFAULT_BREAKER).toEqual({ maxRequests: 1024, maxRetries: 3 });
     expect(DEFAULT_RETRY_BUDGET).toEqual({ percent: 20, minRetryCount: 10, minRetryIntervalMs: 1_000, intervalMs: 10_000 });
+  });
+});
+
+describe('sameValues', () => {
+  it('says equal for the same fields and values, in any order', () => {
+    expect(sameValues({ a: 1, b: 'x' }, { b: 'x', a: 1 })).toBe(true);
+  });
+  it('says different for a changed value, a missing field or an extra one', () => {
+    expect(sameValues({ a: 1, b: 2 }, { a: 1, b: 3 })).toBe(false);
+    expect(sameValues({ a: 1, b: undefined }, { a: 1, c: undefined })).toBe(false);
+    expect(sameValues({ a: 1 }, { a: 1, b: 2 })).toBe(false);
   });
 });

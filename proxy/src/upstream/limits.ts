@@ -79,6 +79,17 @@ export class RetryBudget {
   }
 }
 
+/**
+ * Whether two flat settings objects hold the same fields with the same values (`===`): a policy
+ * object rebuilt by a mesh update with nothing changed reconfigures nothing.
+ */
+export function sameValues(a: object, b: object): boolean {
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
+  return keys.length === Object.keys(y).length && keys.every((k) => Object.prototype.hasOwnProperty.call(y, k) && x[k] === y[k]);
+}
+
 /** Why a request or retry was not let through (the `kind` of tsmesh_upstream_overflow_total). */
 export type OverflowKind = 'max_requests' | 'max_retries' | 'retry_budget';
 
@@ -100,10 +111,7 @@ export class ClusterLimits {
   /** New thresholds or budget (a changed policy); the counts in flight are kept, the budget's window starts again. */
   reconfigure(thresholds: BreakerThresholds, budget: RetryBudgetSettings): void {
     this.thresholds = thresholds;
-    const old = this.budget.settings;
-    if (budget.percent !== old.percent || budget.intervalMs !== old.intervalMs || budget.minRetryCount !== old.minRetryCount || budget.minRetryIntervalMs !== old.minRetryIntervalMs) {
-      this.budget = new RetryBudget(budget, this.now);
-    }
+    if (!sameValues(budget, this.budget.settings)) this.budget = new RetryBudget(budget, this.now);
   }
 
   /** Admits a new request unless the cluster is at maxRequests (then the caller fails fast). */
