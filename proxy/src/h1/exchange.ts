@@ -1,6 +1,8 @@
 // One HTTP/1.1 request of the relay and its response: route, lease an endpoint, write the
 // re-serialised head (and the body at hand) in one write on a pooled upstream connection, relay the
-// response as llhttp parses it, and answer failures as http/h1.ts's reply() does.
+// response as llhttp parses it, and answer failures as http/h1.ts's reply() does. An answer the
+// route's retry policy retries, or a try past its timeout, is dropped before the client sees it and
+// the request goes again (its body replayed from a bounded buffer) after the backoff.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { logger } from '@tsmesh/common';
@@ -18,6 +20,7 @@ import {
 import { isConnectFailure } from '../http/errors.js';
 import { hostPort, type UpstreamLease } from '../upstream/selector.js';
 import type { UpstreamCall } from '../upstream/call.js';
+import { backoffDelay, REPLAY_LIMIT, retriesStatus } from '../upstream/retry.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { pickContextOf } from '../balance/hash-key.js';
 import type { RequestRecord } from '../telemetry/index.js';
@@ -39,6 +42,9 @@ export class Exchange implements ResponseSink {
   upstream: UpstreamConnection | undefined;
   /** Body bytes parsed before the exchange had an upstream connection to take them. */
   private held: Buffer[] | undefined;
+  /** The request body so far, kept for a retry while the route retries and it is under REPLAY_LIMIT. */
+  private replay: Buffer[] | undefined = [];
+  private replayBytes = 0;
   requestEnded = false;
   private requestTrailers: string[] | undefined;
   /** An upgrade's bytes after its head, for the tunnel. */
@@ -54,6 +60,9 @@ export class Exchange implements ResponseSink {
   private bytesSent = 0;
   private bytesReceived = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** The try's deadline (timeouts.backendRequest), and the wait before a retry. */
+  private tryTimer: NodeJS.Timeout | undefined;
+  private backoff: NodeJS.Timeout | undefined;
 
   constructor(
     readonly conn: ClientConnection,
@@ -81,12 +90,27 @@ export class Exchange implements ResponseSink {
   body(chunk: Buffer): void {
     this.bytesReceived += chunk.length;
     if (this.done) return;
+    this.keep(chunk);
     const up = this.upstream;
     if (!up) {
       (this.held ??= []).push(chunk);
       return;
     }
     this.writeBody(up, chunk);
+  }
+
+  /** Keeps a body chunk for a retry; past REPLAY_LIMIT the request can no longer be sent again. */
+  private keep(chunk: Buffer): void {
+    const replay = this.replay;
+    if (!replay) return;
+    this.replayBytes += chunk.length;
+    if (this.replayBytes > REPLAY_LIMIT) this.replay = undefined;
+    else replay.push(chunk);
+  }
+
+  /** Whether the request can go again as a whole: no body, or all of its body so far is kept. */
+  private replayable(): boolean {
+    return !this.upgrade && (!this.hasBody || this.replay !== undefined);
   }
 
   private writeBody(up: UpstreamConnection, chunk: Buffer): void {
@@ -149,12 +173,15 @@ export class Exchange implements ResponseSink {
     }
     const target = routed.value;
     this.target = target;
+    if (!target.retry) this.replay = undefined;
     if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
     if ((target.requestHeaders || ctx.addHeaders || target.path !== undefined) && !writableEdits(target, ctx)) {
       return this.reply(500, 'internal', `route ${target.routeName ?? ''} sets a header or path that cannot be sent`);
     }
     const hash = target.selector.hash;
     this.call = relay.calls(target.selector, 'http1', hash && pickContextOf(hash, info, this.conn.socket.remoteAddress));
+    // The whole request's deadline, retries and their backoff included.
+    if (target.timeoutMs) this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
     // After the rest of this read is parsed: a request whose body is malformed in the same read
     // (a smuggling attempt) is refused and abandoned before a byte of it reaches an upstream.
     queueMicrotask(() => {
@@ -176,16 +203,14 @@ export class Exchange implements ResponseSink {
     this.responded = false;
     const up = relay.pool.acquire(lease.endpoint, this);
     this.upstream = up;
-    if (target.timeoutMs) this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
-    // The head, and the body at hand, in one write.
+    if (target.tryTimeoutMs) this.tryTimer = setTimeout(() => this.onTryTimeout(), target.tryTimeoutMs);
+    // The head, and the body at hand, in one write; a retry sends the whole body kept so far.
     const socket = up.socket;
     socket.cork();
     socket.write(this.upstreamHead(), 'latin1');
-    const held = this.held;
-    if (held) {
-      this.held = undefined;
-      for (const chunk of held) this.writeBody(up, chunk);
-    }
+    const held = call.attempts > 1 && this.replay ? this.replay : this.held;
+    this.held = undefined;
+    if (held) for (const chunk of held) this.writeBody(up, chunk);
     if (this.requestEnded) this.endBody(up);
     socket.uncork();
   }
@@ -221,6 +246,47 @@ export class Exchange implements ResponseSink {
     this.reply(504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`, this.lease?.endpoint.key);
   }
 
+  /** The try passed timeouts.backendRequest: its connection is closed; another try may follow. */
+  private onTryTimeout(): void {
+    this.tryTimer = undefined;
+    if (this.responded || this.done) return;
+    const target = this.target as HttpRouteTarget;
+    const call = this.call as UpstreamCall;
+    const policy = target.retry;
+    call.failed('timeout');
+    this.dropUpstream();
+    if (policy && IDEMPOTENT.has(this.method) && this.replayable() && call.mayRetry('policy', policy.attempts)) return this.retryAfter(backoffDelay(policy, call.attempts));
+    this.reply(504, 'timeout', `upstream request timeout after ${target.tryTimeoutMs} ms (timeouts.backendRequest)`, this.lease?.endpoint.key);
+  }
+
+  /**
+   * A final answer the retry policy retries, not forwarded yet: the policy and the call allow
+   * another try, so the answer is dropped with its connection and the request goes again later.
+   */
+  private retryAnswer(status: number, rawHeaders: string[]): boolean {
+    const policy = this.target?.retry;
+    const call = this.call;
+    if (!policy || !call || this.headSent || !retriesStatus(policy, this.method, status) || !this.replayable()) return false;
+    if (!call.mayRetry('policy', policy.attempts)) return false;
+    if (headerOf(rawHeaders, PROXY_ERROR_HEADER) === 'connect') call.failed('connect');
+    else {
+      call.responded(status);
+      call.failed('status');
+    }
+    this.dropUpstream();
+    this.retryAfter(backoffDelay(policy, call.attempts));
+    return true;
+  }
+
+  private retryAfter(ms: number): void {
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.tryTimer = undefined;
+    this.backoff = setTimeout(() => {
+      this.backoff = undefined;
+      if (!this.done) this.send(this.conn.relay);
+    }, ms);
+  }
+
   // ---- ResponseSink: the upstream connection's side ----
 
   onReady(): void {}
@@ -248,7 +314,9 @@ export class Exchange implements ResponseSink {
       } else socket.write(appendHeaders(`HTTP/1.1 ${status} ${statusMessage}\r\n`, forwardableRawHeaders(rawHeaders)) + CRLF, 'latin1');
       return 1;
     }
+    if (this.retryAnswer(status, rawHeaders)) return 1;
     this.responded = true;
+    this.replay = undefined;
     this.clearTimer();
     // The peer sidecar could not reach its application: that endpoint is failing.
     if (headerOf(rawHeaders, PROXY_ERROR_HEADER) === 'connect') this.call?.failed('connect');
@@ -315,7 +383,8 @@ export class Exchange implements ResponseSink {
     if (this.done) return;
     const up = this.upstream;
     this.upstream = undefined;
-    this.clearTimer();
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.tryTimer = undefined;
     const call = this.call as UpstreamCall;
     const endpoint = (this.lease as UpstreamLease).endpoint;
     const relay = this.conn.relay;
@@ -340,9 +409,12 @@ export class Exchange implements ResponseSink {
 
   // ---- endings ----
 
+  /** Clears the request's deadline, the try's, and a pending retry. */
   private clearTimer(): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    if (this.backoff) clearTimeout(this.backoff);
+    this.timer = this.tryTimer = this.backoff = undefined;
   }
 
   private dropUpstream(): void {
@@ -359,7 +431,7 @@ export class Exchange implements ResponseSink {
     if (this.headSent) {
       this.done = true;
       this.release();
-      record.end({ upstream, flags: flag ? [flag] : undefined, error: message });
+      record.end({ upstream, flags: flag ? [flag] : undefined, error: message, attempts: this.call?.attempts });
       this.conn.socket.destroy();
       return;
     }
@@ -376,7 +448,7 @@ export class Exchange implements ResponseSink {
     this.conn.socket.write(this.method === 'HEAD' ? head : head + body, 'latin1');
     this.done = true;
     this.release();
-    record.end({ bytesSent: length, upstream, flags: flag ? [flag] : undefined, error: message });
+    record.end({ bytesSent: length, upstream, flags: flag ? [flag] : undefined, error: message, attempts: this.call?.attempts });
     this.conn.exchangeDone(this);
   }
 
@@ -399,6 +471,7 @@ export class Exchange implements ResponseSink {
       destination: endpoint?.peer,
       mtls: endpoint && ctx?.direction === 'outbound' ? this.conn.relay.dial.mtlsFor(endpoint) : undefined,
       flags: extra.flags,
+      attempts: this.call?.attempts,
     });
     if (!extra.flags) this.conn.exchangeDone(this);
   }
