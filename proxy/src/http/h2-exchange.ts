@@ -1,6 +1,8 @@
 // One client stream relayed to one upstream stream: route, pick, open on a pooled connection, move
 // headers, DATA and trailers both ways, and end the record once. Sends a stream again (body
-// replayed from a bounded buffer) when the endpoint refused it unprocessed or could not be reached.
+// replayed from a bounded buffer) when the endpoint refused it unprocessed or could not be reached,
+// when its answer is one the retry policy retries (a status; for gRPC a trailers-only grpc-status)
+// and has not reached the client yet, or when a try passed timeouts.backendRequest.
 import { logger } from '@tsmesh/common';
 import type { H2Connection } from '../h2/connection.js';
 import { markNeverIndexed, type FieldList } from '../h2/hpack/index.js';
@@ -9,6 +11,7 @@ import type { H2Stream, H2StreamHandler } from '../h2/stream.js';
 import type { RequestHead } from '../h2/validate.js';
 import type { UpstreamLease } from '../upstream/selector.js';
 import type { UpstreamCall } from '../upstream/call.js';
+import { backoffDelay, IDEMPOTENT, REPLAY_LIMIT, retriesGrpc, retriesStatus } from '../upstream/retry.js';
 import type { HashSource } from '@tsmesh/common';
 import type { PickContext } from '../balance/balancer.js';
 import { pickContextOf } from '../balance/hash-key.js';
@@ -20,9 +23,6 @@ import { MESH_OWNED } from './headers.js';
 import type { H2Forwarder } from './h2.js';
 
 const log = logger('http.h2');
-
-/** Request body kept until the answer starts, so a refused stream can be sent again. */
-const REPLAY_LIMIT = 64 * 1024;
 
 // gRPC status codes the proxy itself produces (grpc/doc/statuscodes.md).
 const GRPC_DEADLINE_EXCEEDED = 4;
@@ -64,7 +64,8 @@ export class H2Exchange implements H2StreamHandler {
   /** Request body received before an upstream stream existed (not yet granted back). */
   private unsent: Buffer[] | undefined;
   private unsentEnd = false;
-  private unsentTrailers: string[] | undefined;
+  /** The client's request trailers, for a resend. */
+  private keptTrailers: string[] | undefined;
   /** Request body already forwarded, kept until the response starts (for a resend). */
   private replay: Buffer[] | undefined = [];
   private replayBytes = 0;
@@ -75,6 +76,9 @@ export class H2Exchange implements H2StreamHandler {
   private bytesSent = 0;
   private bytesReceived = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** The try's deadline (timeouts.backendRequest), and the wait before a retry. */
+  private tryTimer: NodeJS.Timeout | undefined;
+  private backoff: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly fwd: H2Forwarder,
@@ -142,6 +146,8 @@ export class H2Exchange implements H2StreamHandler {
     this.lease = selected.value;
     const lease = this.lease;
     this.endpoint = lease.endpoint;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.tryTimer = target.tryTimeoutMs ? setTimeout(() => this.onTryTimeout(), target.tryTimeoutMs) : undefined;
     this.fwd.pool.acquire(lease.endpoint, (error, conn) => {
       if (this.lease !== lease) return;
       if (error || !conn) return this.onConnectFailed(lease, error);
@@ -173,7 +179,8 @@ export class H2Exchange implements H2StreamHandler {
 
   private open(conn: H2Connection): void {
     const unsent = this.unsent;
-    const bodyLeft = !this.requestEnded || (this.replay?.length ?? 0) > 0 || (unsent?.length ?? 0) > 0 || this.unsentTrailers !== undefined;
+    const trailers = this.keptTrailers;
+    const bodyLeft = !this.requestEnded || (this.replay?.length ?? 0) > 0 || (unsent?.length ?? 0) > 0 || trailers !== undefined;
     const up = conn.request(this.upstreamFields(), !bodyLeft, this);
     up.isHead = this.head.method === 'HEAD';
     up.source = this.client;
@@ -184,9 +191,9 @@ export class H2Exchange implements H2StreamHandler {
     for (let i = 0; i < (unsent?.length ?? 0); i++) {
       const chunk = unsent![i]!;
       this.keep(chunk);
-      up.write(chunk, this.unsentEnd && this.unsentTrailers === undefined && i === unsent!.length - 1);
+      up.write(chunk, this.unsentEnd && trailers === undefined && i === unsent!.length - 1);
     }
-    if (this.unsentTrailers) conn.sendTrailers(up, this.unsentTrailers);
+    if (trailers) conn.sendTrailers(up, trailers);
     else if (this.requestEnded && bodyLeft && !up.localEnded) up.write(Buffer.alloc(0), true);
   }
 
@@ -242,8 +249,11 @@ export class H2Exchange implements H2StreamHandler {
       if (!this.answered) this.conn.sendHeaders(this.client, fields, false);
       return;
     }
+    if (!this.answered && !this.client.closed && this.retryAnswer(stream, fields, status, endStream)) return;
     this.responded = true;
     this.replay = undefined;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.tryTimer = undefined;
     // The peer sidecar could not reach its application: that endpoint is failing.
     if (fieldValue(fields, PROXY_ERROR_HEADER) === 'connect') this.call?.failed('connect');
     else this.call?.responded(status);
@@ -271,8 +281,8 @@ export class H2Exchange implements H2StreamHandler {
       }
       return;
     }
-    if (stream !== this.up) return;
-    if (this.answered || this.client.closed) {
+    if (stream !== this.up || this.answered || this.client.closed) {
+      // A dropped try's or a late answer's bytes: the connection's window is given back.
       stream.conn.consumed(stream, data.length);
       return;
     }
@@ -284,9 +294,9 @@ export class H2Exchange implements H2StreamHandler {
   onTrailers(stream: H2Stream, fields: string[]): void {
     if (stream === this.client) {
       this.requestEnded = true;
+      this.keptTrailers = fields;
       const up = this.up;
       if (up && !up.closed) up.conn.sendTrailers(up, fields);
-      else if (!up) this.unsentTrailers = fields;
       return;
     }
     if (stream !== this.up || this.answered || this.client.closed) return;
@@ -348,6 +358,64 @@ export class H2Exchange implements H2StreamHandler {
     return this.replay !== undefined;
   }
 
+  // ---- retries ----
+
+  /**
+   * A final answer the retry policy retries, not forwarded yet: an HTTP status of `codes`
+   * (idempotent methods; gRPC calls whatever their method), or a gRPC trailers-only answer whose
+   * grpc-status is in `grpcCodes`. When the body is replayable and the call has a retry left, the
+   * try's stream is dropped and the stream goes again after the backoff.
+   */
+  private retryAnswer(stream: H2Stream, fields: string[], status: number, endStream: boolean): boolean {
+    const policy = this.target?.retry;
+    const call = this.call;
+    if (!policy || !call || !this.requestReplayable()) return false;
+    const retried = this.grpc
+      ? (endStream && retriesGrpc(policy, fieldValue(fields, 'grpc-status'))) || policy.codes.has(status)
+      : retriesStatus(policy, this.head.method, status);
+    if (!retried || !call.mayRetry('policy', policy.attempts)) return false;
+    if (fieldValue(fields, PROXY_ERROR_HEADER) === 'connect') call.failed('connect');
+    else {
+      call.responded(status);
+      call.failed('status');
+    }
+    this.dropTry(stream);
+    this.retryAfter(backoffDelay(policy, call.attempts));
+    return true;
+  }
+
+  /** The try's stream is abandoned (reset unless both sides ended); its late events are ignored. */
+  private dropTry(stream: H2Stream | undefined): void {
+    this.up = undefined;
+    this.lease = undefined;
+    this.client.source = undefined;
+    if (stream && !stream.closed) stream.reset(ErrorCode.CANCEL);
+  }
+
+  private retryAfter(ms: number): void {
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.tryTimer = undefined;
+    this.backoff = setTimeout(() => {
+      this.backoff = undefined;
+      this.send();
+    }, ms);
+  }
+
+  /** The try passed timeouts.backendRequest: its stream is reset; another try may follow, else 504 (gRPC DEADLINE_EXCEEDED). */
+  private onTryTimeout(): void {
+    this.tryTimer = undefined;
+    if (this.responded || this.answered || this.client.closed) return;
+    const call = this.call;
+    const policy = this.target?.retry;
+    call?.failed('timeout');
+    this.dropTry(this.up);
+    if (policy && call && this.requestReplayable() && (this.grpc || IDEMPOTENT.has(this.head.method)) && call.mayRetry('policy', policy.attempts)) {
+      return this.retryAfter(backoffDelay(policy, call.attempts));
+    }
+    this.reply(504, 'timeout', `upstream request timeout after ${this.target?.tryTimeoutMs} ms (timeouts.backendRequest)`);
+    this.releaseLease();
+  }
+
   // ---- endings ----
 
   private onTimeout(): void {
@@ -406,6 +474,9 @@ export class H2Exchange implements H2StreamHandler {
   private endRecord(flags?: ResponseFlag[], error?: unknown, upstream?: string): void {
     if (this.recorded || !this.record) return;
     this.recorded = true;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    if (this.backoff) clearTimeout(this.backoff);
+    this.tryTimer = this.backoff = undefined;
     const endpoint = this.endpoint;
     this.record.end({
       bytesSent: this.bytesSent,
@@ -415,6 +486,7 @@ export class H2Exchange implements H2StreamHandler {
       mtls: this.ctx?.direction === 'outbound' && endpoint ? this.fwd.dial.mtlsFor(endpoint) : undefined,
       flags,
       error,
+      attempts: this.call?.attempts,
     });
   }
 }
