@@ -146,6 +146,28 @@ describe.each(['relay', 'node'])('HTTP/1.1 retries (%s engine)', (engine) => {
     expect(a!.hits).toBeGreaterThanOrEqual(1);
   });
 
+  it('does not retry a body past the replay limit: the client gets the answer', async () => {
+    const [a, b] = await h1Endpoints(['a', 'b']);
+    a!.behaviour = 'fail';
+    const proxy = await startWith(meshWith([a!, b!], { retry: ROUTE_RETRY }), args);
+    const body = payload(50 * 1024).toString('hex');
+    const statuses: number[] = [];
+    for (let i = 0; i < 2; i++) statuses.push((await fetchText(proxy.ports.outbound, '/', { method: 'PUT', body })).status);
+    expect(statuses.sort()).toEqual([200, 503]);
+    expect(a!.hits + b!.hits).toBe(2);
+  });
+
+  it('caps every try and backoff with timeouts.request', async () => {
+    const [a] = await h1Endpoints(['a']);
+    a!.behaviour = 'fail';
+    const proxy = await startWith(meshWith([a!], { retry: { codes: [503], attempts: 5, backoff: '2s' }, timeouts: { request: '300ms' } }), args);
+    const started = performance.now();
+    const res = await fetchText(proxy.ports.outbound, '/');
+    expect([res.status, res.headers['x-tsmesh-proxy-error']]).toEqual([504, 'timeout']);
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(a!.hits).toBe(1);
+  });
+
   it('does not retry a POST on a status code: the client gets the answer', async () => {
     const [a, b] = await h1Endpoints(['a', 'b']);
     a!.behaviour = 'fail';
@@ -263,6 +285,16 @@ describe('HTTP/2 retries', () => {
     }
     expect(a!.hits).toBeGreaterThanOrEqual(2);
     expect(metric(await metrics(proxy), 'tsmesh_upstream_retries_total', 'protocol="http2",reason="status"')).toBe(a!.hits);
+  });
+
+  it('does not retry a body past the replay limit', async () => {
+    const [a, b] = await h2Endpoints(['a', 'b']);
+    a!.behaviour = 'fail';
+    const proxy = await startWith(meshWith([a!, b!], { retry: ROUTE_RETRY }, 'http2'));
+    const session = await h2Session(proxy);
+    const statuses: number[] = [];
+    for (let i = 0; i < 2; i++) statuses.push((await h2Call(session, { method: 'PUT', body: payload(100 * 1024) })).status);
+    expect(statuses.sort()).toEqual([200, 503]);
   });
 
   it('does not retry a POST on a status code, and gives the last answer once the attempts are spent', async () => {
