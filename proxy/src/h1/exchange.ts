@@ -63,6 +63,8 @@ export class Exchange implements ResponseSink {
   /** The try's deadline (timeouts.backendRequest), and the wait before a retry. */
   private tryTimer: NodeJS.Timeout | undefined;
   private backoff: NodeJS.Timeout | undefined;
+  /** Waiting for a connection slot of the cluster (maxConnections): called when one frees. */
+  private wake: (() => void) | undefined;
 
   constructor(
     readonly conn: ClientConnection,
@@ -192,16 +194,22 @@ export class Exchange implements ResponseSink {
 
   private send(relay: H1Relay): void {
     const call = this.call as UpstreamCall;
-    const target = this.target as HttpRouteTarget;
     const selected = call.next();
     if (!selected.ok) {
       if (selected.error.code === PROXY_ERRORS.OVERFLOW) return this.reply(503, 'overflow', selected.error.message);
       return this.reply(503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`);
     }
-    const lease = selected.value;
-    this.lease = lease;
+    this.lease = selected.value;
     this.responded = false;
-    const up = relay.pool.acquire(lease.endpoint, this);
+    this.connect(relay);
+  }
+
+  /** Writes the request on a connection to the lease's endpoint, once the cluster has a connection for it. */
+  private connect(relay: H1Relay): void {
+    const call = this.call as UpstreamCall;
+    const target = this.target as HttpRouteTarget;
+    const up = relay.pool.acquire((this.lease as UpstreamLease).endpoint, this, call.gate);
+    if (!up) return this.waitForConnection(relay);
     this.upstream = up;
     if (target.tryTimeoutMs) this.tryTimer = setTimeout(() => this.onTryTimeout(), target.tryTimeoutMs);
     // The head, and the body at hand, in one write; a retry sends the whole body kept so far.
@@ -213,6 +221,23 @@ export class Exchange implements ResponseSink {
     if (held) for (const chunk of held) this.writeBody(up, chunk);
     if (this.requestEnded) this.endBody(up);
     socket.uncork();
+  }
+
+  /** The cluster is at maxConnections: wait for a slot, unless maxPendingRequests already wait (503 UO). */
+  private waitForConnection(relay: H1Relay): void {
+    const call = this.call as UpstreamCall;
+    const gate = call.gate;
+    const wake = (): void => {
+      this.wake = undefined;
+      if (!this.done) this.connect(relay);
+    };
+    call.limited('max_connections');
+    if (gate?.wait(wake)) {
+      this.wake = wake;
+      return;
+    }
+    call.limited('max_pending');
+    this.reply(503, 'overflow', `${call.cluster}: over the cluster's max pending requests limit (circuit breaker)`);
   }
 
   /** Mirrors `upstreamHeaders()` of http/h1.ts: the same headers leave either engine. */
@@ -409,8 +434,10 @@ export class Exchange implements ResponseSink {
 
   // ---- endings ----
 
-  /** Clears the request's deadline, the try's, and a pending retry. */
+  /** Clears the request's deadline, the try's, a pending retry and a wait for a connection. */
   private clearTimer(): void {
+    if (this.wake) this.call?.gate?.cancel(this.wake);
+    this.wake = undefined;
     if (this.timer) clearTimeout(this.timer);
     if (this.tryTimer) clearTimeout(this.tryTimer);
     if (this.backoff) clearTimeout(this.backoff);

@@ -26,7 +26,8 @@ import { backoffDelay, REPLAY_LIMIT, retriesStatus } from '../upstream/retry.js'
 import { PROXY_ERRORS } from '../errors.js';
 import { pickContextOf } from '../balance/hash-key.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
-import { H1UpstreamPool } from '../upstream/h1-pool.js';
+import { CONNECTION_LIMIT, H1UpstreamPool } from '../upstream/h1-pool.js';
+import type { UpstreamLease } from '../upstream/selector.js';
 import { isConnectFailure } from './errors.js';
 import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry } from '../telemetry/index.js';
 
@@ -294,6 +295,49 @@ export class H1Forwarder {
     this.attempt(req, res, ctx, target, record, expectContinue, this.calls(target.selector, 'http1', hash && pickContextOf(hash, info, req.socket.remoteAddress)), tries);
   }
 
+  /** The cluster is at maxConnections: the try waits for a slot (within timeouts.request), unless maxPendingRequests already wait (503 UO). */
+  private waitForConnection(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: HttpConnectionContext,
+    target: HttpRouteTarget,
+    record: RequestRecord,
+    expectContinue: boolean,
+    call: UpstreamCall,
+    tries: Tries,
+    lease: UpstreamLease,
+  ): void {
+    const gate = call.gate;
+    call.limited('max_connections');
+    const wake = (): void => {
+      res.off('close', gone);
+      if (timer) clearTimeout(timer);
+      this.attempt(req, res, ctx, target, record, expectContinue, call, tries, lease);
+    };
+    const gone = (): void => {
+      gate?.cancel(wake);
+      if (timer) clearTimeout(timer);
+      call.release();
+      record.end({ upstream: lease.endpoint.key, flags: ['DC'], attempts: call.attempts });
+    };
+    if (!gate?.wait(wake)) {
+      call.limited('max_pending');
+      call.release();
+      return reply(res, record, 503, 'overflow', `${call.cluster}: over the cluster's max pending requests limit (circuit breaker)`, undefined, call.attempts);
+    }
+    res.once('close', gone);
+    const timer =
+      tries.deadline === undefined
+        ? undefined
+        : setTimeout(() => {
+            gate.cancel(wake);
+            res.off('close', gone);
+            call.failed('timeout');
+            call.release();
+            reply(res, record, 504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`, lease.endpoint.key, call.attempts);
+          }, Math.max(0, tries.deadline - performance.now()));
+  }
+
   /** Sends the request again after `ms` (the retry's backoff, cut short by the request's deadline). */
   private retryLater(req: IncomingMessage, res: ServerResponse, ctx: HttpConnectionContext, target: HttpRouteTarget, record: RequestRecord, expectContinue: boolean, call: UpstreamCall, tries: Tries, ms: number): void {
     const left = tries.deadline === undefined ? ms : Math.max(0, Math.min(ms, tries.deadline - performance.now()));
@@ -322,8 +366,10 @@ export class H1Forwarder {
     expectContinue: boolean,
     call: UpstreamCall,
     tries: Tries,
+    /** The lease of a try that waited for a connection slot (no new pick). */
+    leased?: UpstreamLease,
   ): void {
-    const selected = call.next();
+    const selected = leased ? { ok: true as const, value: leased } : call.next();
     if (!selected.ok) {
       call.release();
       if (selected.error.code === PROXY_ERRORS.OVERFLOW) return reply(res, record, 503, 'overflow', selected.error.message, undefined, call.attempts);
@@ -347,12 +393,13 @@ export class H1Forwarder {
       if (last) call.release();
     };
 
-    const upstream = this.pool.request(endpoint, {
-      method: req.method,
-      path: target.path ?? req.url,
-      headers: upstreamHeaders(req, ctx, target, record) as unknown as http.OutgoingHttpHeaders,
-      setHost: false,
-    });
+    const requested = this.pool.request(
+      endpoint,
+      { method: req.method, path: target.path ?? req.url, headers: upstreamHeaders(req, ctx, target, record) as unknown as http.OutgoingHttpHeaders, setHost: false },
+      call.gate,
+    );
+    if (!requested) return this.waitForConnection(req, res, ctx, target, record, expectContinue, call, tries, selected.value);
+    const upstream = requested;
 
     const timer =
       tries.deadline !== undefined
@@ -441,6 +488,10 @@ export class H1Forwarder {
     });
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (done) return;
+      if (error.code === CONNECTION_LIMIT) {
+        finish();
+        return reply(res, record, 503, 'overflow', `${call.cluster}: over the cluster's max connections limit (circuit breaker)`, endpoint.key, call.attempts);
+      }
       if (!responded && isConnectFailure(error)) {
         call.failed('connect');
         finish(false);

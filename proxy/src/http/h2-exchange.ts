@@ -7,6 +7,7 @@ import { logger } from '@tsmesh/common';
 import type { H2Connection } from '../h2/connection.js';
 import { markNeverIndexed, type FieldList } from '../h2/hpack/index.js';
 import { ErrorCode } from '../h2/frame.js';
+import { CONNECTION_LIMIT } from '../h2/pool.js';
 import type { H2Stream, H2StreamHandler } from '../h2/stream.js';
 import type { RequestHead } from '../h2/validate.js';
 import type { UpstreamLease } from '../upstream/selector.js';
@@ -79,6 +80,8 @@ export class H2Exchange implements H2StreamHandler {
   /** The try's deadline (timeouts.backendRequest), and the wait before a retry. */
   private tryTimer: NodeJS.Timeout | undefined;
   private backoff: NodeJS.Timeout | undefined;
+  /** Waiting for a connection slot of the cluster (maxConnections): called when one frees. */
+  private wake: (() => void) | undefined;
 
   constructor(
     private readonly fwd: H2Forwarder,
@@ -148,15 +151,39 @@ export class H2Exchange implements H2StreamHandler {
     this.endpoint = lease.endpoint;
     if (this.tryTimer) clearTimeout(this.tryTimer);
     this.tryTimer = target.tryTimeoutMs ? setTimeout(() => this.onTryTimeout(), target.tryTimeoutMs) : undefined;
+    this.acquire(lease);
+  }
+
+  /** A connection to the lease's endpoint with room for the stream, once the cluster has one for it. */
+  private acquire(lease: UpstreamLease): void {
+    const call = this.call!;
     this.fwd.pool.acquire(lease.endpoint, (error, conn) => {
       if (this.lease !== lease) return;
+      if (error?.code === CONNECTION_LIMIT) return this.waitForConnection(lease);
       if (error || !conn) return this.onConnectFailed(lease, error);
       if (this.client.closed || this.answered) {
         this.releaseLease();
         return this.endRecord(['DC']);
       }
       this.open(conn);
-    });
+    }, call.gate);
+  }
+
+  /** The cluster is at maxConnections: wait for a slot, unless maxPendingRequests already wait (503 UO, gRPC UNAVAILABLE). */
+  private waitForConnection(lease: UpstreamLease): void {
+    const call = this.call!;
+    const wake = (): void => {
+      this.wake = undefined;
+      if (this.lease === lease && !this.client.closed && !this.answered) this.acquire(lease);
+    };
+    call.limited('max_connections');
+    if (call.gate?.wait(wake)) {
+      this.wake = wake;
+      return;
+    }
+    call.limited('max_pending');
+    this.lease = undefined;
+    this.reply(503, 'overflow', `${call.cluster}: over the cluster's max pending requests limit (circuit breaker)`);
   }
 
   /** The consistent-hash key of this request (a Service with a ring-hash TrafficPolicy). */
@@ -477,6 +504,8 @@ export class H2Exchange implements H2StreamHandler {
     if (this.tryTimer) clearTimeout(this.tryTimer);
     if (this.backoff) clearTimeout(this.backoff);
     this.tryTimer = this.backoff = undefined;
+    if (this.wake) this.call?.gate?.cancel(this.wake);
+    this.wake = undefined;
     const endpoint = this.endpoint;
     this.record.end({
       bytesSent: this.bytesSent,

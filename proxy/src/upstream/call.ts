@@ -6,7 +6,7 @@
 import { err, TsmeshError, type Result } from '@tsmesh/common';
 import type { PickContext } from '../balance/balancer.js';
 import { PROXY_ERRORS } from '../errors.js';
-import type { ClusterLimits, OverflowKind } from './limits.js';
+import type { ClusterLimits, ConnectionGate, OverflowKind } from './limits.js';
 import type { FailureKind, UpstreamLease, UpstreamSelector } from './selector.js';
 
 export type UpstreamProtocol = 'http1' | 'http2' | 'tcp';
@@ -89,6 +89,17 @@ export class UpstreamCall {
   /** The limit that stopped this call or its last retry, if one did. */
   get overflow(): OverflowKind | undefined {
     return this.overflowed;
+  }
+
+  /** The connection slots of the call's cluster, which the pools ask before dialing; undefined outside any cluster's limits. */
+  get gate(): ConnectionGate | undefined {
+    return this.limits?.gate;
+  }
+
+  /** A connection limit held the call up (`max_connections`: it waits) or stopped it (`max_pending`): counted. */
+  limited(kind: OverflowKind): void {
+    this.overflowed = kind;
+    this.recorder.overflow(this.selector.name, kind);
   }
 
   /** The cluster's name, for logs and metrics. */

@@ -66,7 +66,7 @@ export class UpstreamManager {
         const policy = this.clusters.get(name)?.policy;
         if (policy === undefined) return DEFAULT_LIMITS;
         const { percent, intervalMs, minRetryCount, minRetryIntervalMs } = policy.retryBudget;
-        return { thresholds: { maxRequests: policy.connectionPool.maxRequests, maxRetries: policy.connectionPool.maxRetries }, budget: { percent, intervalMs, minRetryCount, minRetryIntervalMs } };
+        return { thresholds: policy.connectionPool, budget: { percent, intervalMs, minRetryCount, minRetryIntervalMs } };
       });
   }
 
