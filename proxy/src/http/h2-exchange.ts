@@ -413,6 +413,8 @@ export class H2Exchange implements H2StreamHandler {
 
   /** The try's stream is abandoned (reset unless both sides ended); its late events are ignored. */
   private dropTry(stream: H2Stream | undefined): void {
+    if (this.wake) this.call?.gate?.cancel(this.wake);
+    this.wake = undefined;
     this.up = undefined;
     this.lease = undefined;
     this.client.source = undefined;
