@@ -56,11 +56,6 @@ async function serve(limits: Partial<H2Limits> = {}, owner = new EchoOwner()): P
   return { peer, owner, conns };
 }
 
-const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-};
 const setting = (id: number, value: number): Buffer => {
   const b = Buffer.alloc(6);
   b.writeUInt16BE(id);
