@@ -340,6 +340,8 @@ export class H1Forwarder {
 
   /** Sends the request again after `ms` (the retry's backoff, cut short by the request's deadline). */
   private retryLater(req: IncomingMessage, res: ServerResponse, ctx: HttpConnectionContext, target: HttpRouteTarget, record: RequestRecord, expectContinue: boolean, call: UpstreamCall, tries: Tries, ms: number): void {
+    // A backoff that ends past timeouts.request is not waited out for a try that could not finish.
+    const expires = tries.deadline !== undefined && performance.now() + ms >= tries.deadline;
     const left = tries.deadline === undefined ? ms : Math.max(0, Math.min(ms, tries.deadline - performance.now()));
     const gone = (): void => {
       clearTimeout(timer);
@@ -348,7 +350,7 @@ export class H1Forwarder {
     };
     const timer = setTimeout(() => {
       res.off('close', gone);
-      if (tries.deadline !== undefined && performance.now() >= tries.deadline) {
+      if (expires) {
         call.release();
         return reply(res, record, 504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`, call.lease?.endpoint.key, call.attempts);
       }
