@@ -63,6 +63,8 @@ export class Exchange implements ResponseSink {
   /** The try's deadline (timeouts.backendRequest), and the wait before a retry. */
   private tryTimer: NodeJS.Timeout | undefined;
   private backoff: NodeJS.Timeout | undefined;
+  /** performance.now() at which timeouts.request passes. */
+  private deadline: number | undefined;
   /** Waiting for a connection slot of the cluster (maxConnections): called when one frees. */
   private wake: (() => void) | undefined;
 
@@ -183,7 +185,10 @@ export class Exchange implements ResponseSink {
     const hash = target.selector.hash;
     this.call = relay.calls(target.selector, 'http1', hash && pickContextOf(hash, info, this.conn.socket.remoteAddress));
     // The whole request's deadline, retries and their backoff included.
-    if (target.timeoutMs) this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
+    if (target.timeoutMs) {
+      this.deadline = performance.now() + target.timeoutMs;
+      this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
+    }
     // After the rest of this read is parsed: a request whose body is malformed in the same read
     // (a smuggling attempt) is refused and abandoned before a byte of it reaches an upstream.
     queueMicrotask(() => {
@@ -303,9 +308,11 @@ export class Exchange implements ResponseSink {
     return true;
   }
 
+  /** Sends the request again after `ms`; not when that is past timeouts.request, whose timer answers 504 then. */
   private retryAfter(ms: number): void {
     if (this.tryTimer) clearTimeout(this.tryTimer);
     this.tryTimer = undefined;
+    if (this.deadline !== undefined && performance.now() + ms >= this.deadline) return;
     this.backoff = setTimeout(() => {
       this.backoff = undefined;
       if (!this.done) this.send(this.conn.relay);

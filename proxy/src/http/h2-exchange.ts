@@ -80,6 +80,8 @@ export class H2Exchange implements H2StreamHandler {
   /** The try's deadline (timeouts.backendRequest), and the wait before a retry. */
   private tryTimer: NodeJS.Timeout | undefined;
   private backoff: NodeJS.Timeout | undefined;
+  /** performance.now() at which timeouts.request passes. */
+  private deadline: number | undefined;
   /** Waiting for a connection slot of the cluster (maxConnections): called when one frees. */
   private wake: (() => void) | undefined;
 
@@ -129,7 +131,10 @@ export class H2Exchange implements H2StreamHandler {
     const target = routed.value;
     if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
     this.target = target;
-    if (target.timeoutMs) this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
+    if (target.timeoutMs) {
+      this.deadline = performance.now() + target.timeoutMs;
+      this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
+    }
     // After the rest of this read: a stream the client resets in the same burst (Rapid Reset)
     // never reaches an upstream.
     queueMicrotask(() => this.send());
@@ -174,10 +179,16 @@ export class H2Exchange implements H2StreamHandler {
     const call = this.call!;
     const wake = (): void => {
       this.wake = undefined;
-      if (this.lease === lease && !this.client.closed && !this.answered) this.acquire(lease);
+      if (this.lease !== lease || this.client.closed || this.answered) return;
+      // The try's deadline counts from when it has a connection slot, as on HTTP/1.1.
+      const tryTimeoutMs = this.target?.tryTimeoutMs;
+      if (tryTimeoutMs) this.tryTimer = setTimeout(() => this.onTryTimeout(), tryTimeoutMs);
+      this.acquire(lease);
     };
     call.limited('max_connections');
     if (call.gate?.wait(wake)) {
+      if (this.tryTimer) clearTimeout(this.tryTimer);
+      this.tryTimer = undefined;
       this.wake = wake;
       return;
     }
@@ -421,9 +432,11 @@ export class H2Exchange implements H2StreamHandler {
     if (stream && !stream.closed) stream.reset(ErrorCode.CANCEL);
   }
 
+  /** Sends the request again after `ms`; not when that is past timeouts.request, whose timer answers 504 then. */
   private retryAfter(ms: number): void {
     if (this.tryTimer) clearTimeout(this.tryTimer);
     this.tryTimer = undefined;
+    if (this.deadline !== undefined && performance.now() + ms >= this.deadline) return;
     this.backoff = setTimeout(() => {
       this.backoff = undefined;
       this.send();

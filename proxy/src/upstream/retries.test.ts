@@ -287,6 +287,18 @@ describe('HTTP/2 retries', () => {
     expect(metric(await metrics(proxy), 'tsmesh_upstream_retries_total', 'protocol="http2",reason="status"')).toBe(a!.hits);
   });
 
+  it('caps every try and backoff with timeouts.request', async () => {
+    const [a] = await h2Endpoints(['a']);
+    a!.behaviour = 'fail';
+    const proxy = await startWith(meshWith([a!], { retry: { codes: [503], attempts: 5, backoff: '2s' }, timeouts: { request: '300ms' } }, 'http2'));
+    const session = await h2Session(proxy);
+    const started = performance.now();
+    const res = await h2Call(session);
+    expect([res.status, res.proxyError]).toEqual([504, 'timeout']);
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(a!.hits).toBe(1);
+  });
+
   it('does not retry a body past the replay limit', async () => {
     const [a, b] = await h2Endpoints(['a', 'b']);
     a!.behaviour = 'fail';
