@@ -38,6 +38,7 @@ export {
   DEFAULT_OUTLIER_DETECTION,
   NO_POLICY_OUTLIER_DETECTION,
   DEFAULT_RETRY_BUDGET,
+  GRPC_STATUS_CODES,
   TRAFFIC_POLICY_DEFAULTS,
   effectiveTrafficPolicy,
   type ConnectionPoolSettings,
@@ -49,6 +50,7 @@ export {
   type PolicyRef,
   type PolicyTargetRef,
   type RetryBudgetSettings,
+  type ServiceRetrySettings,
   type SessionPersistence,
 } from './mesh/traffic-policy.js';
 export { MeshFileError, parseMeshFile, parseMeshObjects, type MeshFileLocation } from './mesh/file.js';

@@ -103,6 +103,18 @@ describe('snapshot.trafficPolicyFor', () => {
     expect(policyFor([service('web'), undatedA, newer]).connectionPool.maxConnections).toBe(2);
   });
 
+  it('takes the default retry whole from the winning policy that has one; none without', () => {
+    expect(policyFor([service('web')]).retry).toBeUndefined();
+    const objects = [
+      service('web'),
+      policy('whole', { retry: { attempts: 1, codes: [503], grpcCodes: ['UNAVAILABLE'] } }, { created: '2020-01-01T00:00:00Z' }),
+      policy('port', { retry: { backoff: '10ms' } }, { created: '2026-01-01T00:00:00Z', targets: [{ sectionName: 'http' }] }),
+      policy('other', { connectionPool: { maxConnections: 2 } }, { created: '2019-01-01T00:00:00Z', targets: [{ sectionName: 'http' }] }),
+    ];
+    expect(policyFor(objects, 'http').retry).toEqual({ attempts: undefined, backoffMs: 10, codes: [], grpcCodes: [] });
+    expect(policyFor(objects, 'admin').retry).toEqual({ attempts: 1, backoffMs: undefined, codes: [503], grpcCodes: [14] });
+  });
+
   it('takes the hash whole from one policy, never mixing sources', () => {
     const objects = [
       service('web'),

@@ -94,6 +94,45 @@ export const TRAFFIC_POLICY_DEFAULTS = Object.freeze({
   retryBudget: DEFAULT_RETRY_BUDGET,
 });
 
+/**
+ * gRPC status codes by name (grpc/doc/statuscodes.md), OK left out: the names a TrafficPolicy's
+ * `retry.grpcCodes` may list.
+ */
+export const GRPC_STATUS_CODES: Readonly<Record<string, number>> = Object.freeze({
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+});
+
+/**
+ * A Service port's default retry policy (TrafficPolicy `retry`): what requests to it retry when
+ * their route has no `retry` of its own (every GRPCRoute: Gateway API gives it none). Same meaning
+ * as an HTTPRoute's GEP-1731 `retry`, plus the gRPC status codes a trailers-only answer is retried on.
+ */
+export interface ServiceRetrySettings {
+  /** Retries after the first try; undefined: the proxy's default. */
+  readonly attempts: number | undefined;
+  /** The least wait before a retry, in ms; undefined: the proxy's default. */
+  readonly backoffMs: number | undefined;
+  /** HTTP statuses (400-599) retried, ascending, no repeats. */
+  readonly codes: readonly number[];
+  /** gRPC status codes (numbers, from the names written) retried, ascending, no repeats. */
+  readonly grpcCodes: readonly number[];
+}
+
 /** Gateway API session persistence (BackendTrafficPolicy `sessionPersistence`), recorded as written. */
 export interface SessionPersistence {
   readonly sessionName: string | undefined;
@@ -130,6 +169,8 @@ export interface MeshTrafficPolicy {
   readonly outlierDetection: Partial<OutlierDetectionSettings> | undefined;
   /** `retryBudget`, mapped: `minRetriesPerSecond` N is N retries per 1000 ms. */
   readonly retryBudget: Partial<RetryBudgetSettings> | undefined;
+  /** `retry`: the Service's default retry policy, taken whole by the winning policy that has one. */
+  readonly retry?: ServiceRetrySettings | undefined;
 }
 
 /** XBackendTrafficPolicy (gateway.networking.x-k8s.io/v1alpha1) as validated. */
@@ -160,6 +201,8 @@ export interface EffectiveTrafficPolicy {
     /** Who set it: a Gateway API XBackendTrafficPolicy wins over a TrafficPolicy's retryBudget. */
     readonly source: 'XBackendTrafficPolicy' | 'TrafficPolicy' | 'default';
   };
+  /** The default retry policy of the port (a route's own `retry` wins over it); undefined: none. */
+  readonly retry: ServiceRetrySettings | undefined;
   /** From an XBackendTrafficPolicy; recorded, not enforced yet. */
   readonly sessionPersistence: SessionPersistence | undefined;
   /** The policies that apply, highest precedence first (XBackendTrafficPolicies after TrafficPolicies). */
@@ -212,6 +255,7 @@ function fill<T extends object>(layers: readonly (Partial<T> | undefined)[], def
  * TrafficPolicy's algorithm over the Service's `tsmesh.io/load-balancer` annotation; `hash` is taken
  * whole from one policy. The retry budget is taken whole: from the winning XBackendTrafficPolicy with
  * a retryConstraint (Gateway API is the standard), else merged from the TrafficPolicies, else the default.
+ * The default `retry` is taken whole from the first policy, in the same order, that has one.
  */
 export function effectiveTrafficPolicy(
   service: MeshService,
@@ -239,6 +283,7 @@ export function effectiveTrafficPolicy(
       ? fill(ordered.map((p) => p.outlierDetection), DEFAULT_OUTLIER_DETECTION)
       : NO_POLICY_OUTLIER_DETECTION,
     retryBudget: Object.freeze(retryBudget),
+    retry: ordered.find((p) => p.retry !== undefined)?.retry,
     sessionPersistence: backends.find((p) => p.sessionPersistence !== undefined)?.sessionPersistence,
     sources: Object.freeze([
       ...ordered.map((p): PolicyRef => Object.freeze({ kind: 'TrafficPolicy', namespace: p.namespace, name: p.name })),

@@ -312,7 +312,7 @@ describe('compileRoutes: GRPCRoute validation', () => {
     ['an Exact service that is not a service name', { matches: [{ method: { service: 'foo/bar' } }] }, 'rule 0 matches[0].method.service "foo/bar" is not a valid gRPC service name (rule dropped)'],
     ['an Exact method that is not a method name', { matches: [{ method: { service: 'a.B', method: 'Say-Hello' } }] }, 'rule 0 matches[0].method.method "Say-Hello" is not a valid gRPC method name (rule dropped)'],
     ['timeouts, which GRPCRoute does not have', { timeouts: { request: '1s' } }, 'rule 0 timeouts is not a GRPCRoute field (HTTPRoute only) (ignored)'],
-    ['retry, which GRPCRoute does not have', { retry: { attempts: 2 } }, 'rule 0 retry is not a GRPCRoute field (HTTPRoute only, GEP-1731) (ignored)'],
+    ['retry, which GRPCRoute does not have', { retry: { attempts: 2 } }, 'rule 0 retry is not a GRPCRoute field (HTTPRoute only, GEP-1731); a TrafficPolicy retry on the backend Service retries gRPC codes (ignored)'],
   ])('reports %s', (_what, rule, detail) => {
     const compiled = withRule({ backendRefs: [backend('web')], ...rule }, 'GRPCRoute');
     expect(messages(compiled)).toEqual([`GRPCRoute demo/canary: ${detail}`]);

@@ -35,7 +35,7 @@ export function parseGrpcRule(raw: unknown, routeNamespace: string, services: Se
   reportUnknownFields(rule, [...RULE_FIELDS, 'timeouts', 'retry'], '', problems);
   if (!isMissing(rule['timeouts'])) problems.ignore('timeouts is not a GRPCRoute field (HTTPRoute only)');
   // Gateway API's GRPCRoute has no retry field (GEP-1731 covers HTTPRoute); say so rather than guess a shape.
-  if (!isMissing(rule['retry'])) problems.ignore('retry is not a GRPCRoute field (HTTPRoute only, GEP-1731)');
+  if (!isMissing(rule['retry'])) problems.ignore('retry is not a GRPCRoute field (HTTPRoute only, GEP-1731); a TrafficPolicy retry on the backend Service retries gRPC codes');
   if (!isMissing(rule['sessionPersistence'])) problems.ignore('sessionPersistence is not supported');
   const name = isMissing(rule['name']) ? undefined : stringField(rule['name'], 'name', problems, 253);
   const matches = grpcMatches(rule['matches'], problems);

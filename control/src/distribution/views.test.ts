@@ -83,7 +83,7 @@ describe('SnapshotViews', () => {
       apiVersion: 'policy.tsmesh.io/v1alpha1',
       kind: 'TrafficPolicy',
       metadata: { name: 'api-pool', namespace: 'b', creationTimestamp: '2026-01-01T00:00:00Z', resourceVersion: '7' },
-      spec: { targetRefs: [{ group: '', kind: 'Service', name: 'api', sectionName: 'http' }], connectionPool: { maxConnections: 9 }, retryBudget: { percent: 40 } },
+      spec: { targetRefs: [{ group: '', kind: 'Service', name: 'api', sectionName: 'http' }], connectionPool: { maxConnections: 9 }, retryBudget: { percent: 40 }, retry: { grpcCodes: ['UNAVAILABLE'] } },
     };
     const budget: KubeObject = {
       apiVersion: 'gateway.networking.x-k8s.io/v1alpha1',
@@ -101,6 +101,7 @@ describe('SnapshotViews', () => {
     if (api === undefined || port === undefined) throw new Error('b/api not received');
     const effective = received.trafficPolicyFor(api, port);
     expect(effective.connectionPool.maxConnections).toBe(9);
+    expect(effective.retry?.grpcCodes).toEqual([14]);
     expect(effective.retryBudget).toEqual({ percent: 10, intervalMs: 5_000, minRetryCount: 10, minRetryIntervalMs: 1_000, source: 'XBackendTrafficPolicy' });
     // Age decides among equals, so creationTimestamp travels; status and server-side metadata do not.
     const sent = views.objectsFor('a').filter((o) => o.kind.endsWith('TrafficPolicy'));

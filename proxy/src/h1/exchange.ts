@@ -1,6 +1,8 @@
 // One HTTP/1.1 request of the relay and its response: route, lease an endpoint, write the
 // re-serialised head (and the body at hand) in one write on a pooled upstream connection, relay the
-// response as llhttp parses it, and answer failures as http/h1.ts's reply() does.
+// response as llhttp parses it, and answer failures as http/h1.ts's reply() does. An answer the
+// route's retry policy retries, or a try past its timeout, is dropped before the client sees it and
+// the request goes again (its body replayed from a bounded buffer) after the backoff.
 import type { Socket } from 'node:net';
 import { logger, nodeHttp } from '@tsmesh/common';
 import { forwardableRawHeaders } from '../http/headers.js';
@@ -17,6 +19,7 @@ import {
 import { isConnectFailure } from '../http/errors.js';
 import { hostPort, type UpstreamLease } from '../upstream/selector.js';
 import type { UpstreamCall } from '../upstream/call.js';
+import { backoffDelay, REPLAY_LIMIT, retriesStatus } from '../upstream/retry.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { pickContextOf } from '../balance/hash-key.js';
 import type { RequestRecord } from '../telemetry/index.js';
@@ -38,6 +41,9 @@ export class Exchange implements ResponseSink {
   upstream: UpstreamConnection | undefined;
   /** Body bytes parsed before the exchange had an upstream connection to take them. */
   private held: Buffer[] | undefined;
+  /** The request body so far, kept for a retry while the route retries and it is under REPLAY_LIMIT. */
+  private replay: Buffer[] | undefined = [];
+  private replayBytes = 0;
   requestEnded = false;
   private requestTrailers: string[] | undefined;
   /** An upgrade's bytes after its head, for the tunnel. */
@@ -53,6 +59,13 @@ export class Exchange implements ResponseSink {
   private bytesSent = 0;
   private bytesReceived = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** The try's deadline (timeouts.backendRequest), and the wait before a retry. */
+  private tryTimer: NodeJS.Timeout | undefined;
+  private backoff: NodeJS.Timeout | undefined;
+  /** performance.now() at which timeouts.request passes. */
+  private deadline: number | undefined;
+  /** Waiting for a connection slot of the cluster (maxConnections): called when one frees. */
+  private wake: (() => void) | undefined;
 
   constructor(
     readonly conn: ClientConnection,
@@ -80,12 +93,27 @@ export class Exchange implements ResponseSink {
   body(chunk: Buffer): void {
     this.bytesReceived += chunk.length;
     if (this.done) return;
+    this.keep(chunk);
     const up = this.upstream;
     if (!up) {
       (this.held ??= []).push(chunk);
       return;
     }
     this.writeBody(up, chunk);
+  }
+
+  /** Keeps a body chunk for a retry; past REPLAY_LIMIT the request can no longer be sent again. */
+  private keep(chunk: Buffer): void {
+    const replay = this.replay;
+    if (!replay) return;
+    this.replayBytes += chunk.length;
+    if (this.replayBytes > REPLAY_LIMIT) this.replay = undefined;
+    else replay.push(chunk);
+  }
+
+  /** Whether the request can go again as a whole: no body, or all of its body so far is kept. */
+  private replayable(): boolean {
+    return !this.upgrade && (!this.hasBody || this.replay !== undefined);
   }
 
   private writeBody(up: UpstreamConnection, chunk: Buffer): void {
@@ -148,12 +176,18 @@ export class Exchange implements ResponseSink {
     }
     const target = routed.value;
     this.target = target;
+    if (!target.retry) this.replay = undefined;
     if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
     if ((target.requestHeaders || ctx.addHeaders || target.path !== undefined) && !writableEdits(target, ctx)) {
       return this.reply(500, 'internal', `route ${target.routeName ?? ''} sets a header or path that cannot be sent`);
     }
     const hash = target.selector.hash;
     this.call = relay.calls(target.selector, 'http1', hash && pickContextOf(hash, info, this.conn.socket.remoteAddress));
+    // The whole request's deadline, retries and their backoff included.
+    if (target.timeoutMs) {
+      this.deadline = performance.now() + target.timeoutMs;
+      this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
+    }
     // After the rest of this read is parsed: a request whose body is malformed in the same read
     // (a smuggling attempt) is refused and abandoned before a byte of it reaches an upstream.
     queueMicrotask(() => {
@@ -164,29 +198,50 @@ export class Exchange implements ResponseSink {
 
   private send(relay: H1Relay): void {
     const call = this.call as UpstreamCall;
-    const target = this.target as HttpRouteTarget;
     const selected = call.next();
     if (!selected.ok) {
       if (selected.error.code === PROXY_ERRORS.OVERFLOW) return this.reply(503, 'overflow', selected.error.message);
       return this.reply(503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`);
     }
-    const lease = selected.value;
-    this.lease = lease;
+    this.lease = selected.value;
     this.responded = false;
-    const up = relay.pool.acquire(lease.endpoint, this);
+    this.connect(relay);
+  }
+
+  /** Writes the request on a connection to the lease's endpoint, once the cluster has a connection for it. */
+  private connect(relay: H1Relay): void {
+    const call = this.call as UpstreamCall;
+    const target = this.target as HttpRouteTarget;
+    const up = relay.pool.acquire((this.lease as UpstreamLease).endpoint, this, call.gate);
+    if (!up) return this.waitForConnection(relay);
     this.upstream = up;
-    if (target.timeoutMs) this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
-    // The head, and the body at hand, in one write.
+    if (target.tryTimeoutMs) this.tryTimer = setTimeout(() => this.onTryTimeout(), target.tryTimeoutMs);
+    // The head, and the body at hand, in one write; a retry sends the whole body kept so far.
     const socket = up.socket;
     socket.cork();
     socket.write(this.upstreamHead(), 'latin1');
-    const held = this.held;
-    if (held) {
-      this.held = undefined;
-      for (const chunk of held) this.writeBody(up, chunk);
-    }
+    const held = call.attempts > 1 && this.replay ? this.replay : this.held;
+    this.held = undefined;
+    if (held) for (const chunk of held) this.writeBody(up, chunk);
     if (this.requestEnded) this.endBody(up);
     socket.uncork();
+  }
+
+  /** The cluster is at maxConnections: wait for a slot, unless maxPendingRequests already wait (503 UO). */
+  private waitForConnection(relay: H1Relay): void {
+    const call = this.call as UpstreamCall;
+    const gate = call.gate;
+    const wake = (): void => {
+      this.wake = undefined;
+      if (!this.done) this.connect(relay);
+    };
+    call.limited('max_connections');
+    if (gate?.wait(wake)) {
+      this.wake = wake;
+      return;
+    }
+    call.limited('max_pending');
+    this.reply(503, 'overflow', `${call.cluster}: over the cluster's max pending requests limit (circuit breaker)`);
   }
 
   /** Mirrors `upstreamHeaders()` of http/h1.ts: the same headers leave either engine. */
@@ -220,6 +275,49 @@ export class Exchange implements ResponseSink {
     this.reply(504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`, this.lease?.endpoint.key);
   }
 
+  /** The try passed timeouts.backendRequest: its connection is closed; another try may follow. */
+  private onTryTimeout(): void {
+    this.tryTimer = undefined;
+    if (this.responded || this.done) return;
+    const target = this.target as HttpRouteTarget;
+    const call = this.call as UpstreamCall;
+    const policy = target.retry;
+    call.failed('timeout');
+    this.dropUpstream();
+    if (policy && IDEMPOTENT.has(this.method) && this.replayable() && call.mayRetry('policy', policy.attempts)) return this.retryAfter(backoffDelay(policy, call.attempts));
+    this.reply(504, 'timeout', `upstream request timeout after ${target.tryTimeoutMs} ms (timeouts.backendRequest)`, this.lease?.endpoint.key);
+  }
+
+  /**
+   * A final answer the retry policy retries, not forwarded yet: the policy and the call allow
+   * another try, so the answer is dropped with its connection and the request goes again later.
+   */
+  private retryAnswer(status: number, rawHeaders: string[]): boolean {
+    const policy = this.target?.retry;
+    const call = this.call;
+    if (!policy || !call || this.headSent || !retriesStatus(policy, this.method, status) || !this.replayable()) return false;
+    if (!call.mayRetry('policy', policy.attempts)) return false;
+    if (headerOf(rawHeaders, PROXY_ERROR_HEADER) === 'connect') call.failed('connect');
+    else {
+      call.responded(status);
+      call.failed('status');
+    }
+    this.dropUpstream();
+    this.retryAfter(backoffDelay(policy, call.attempts));
+    return true;
+  }
+
+  /** Sends the request again after `ms`; not when that is past timeouts.request, whose timer answers 504 then. */
+  private retryAfter(ms: number): void {
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.tryTimer = undefined;
+    if (this.deadline !== undefined && performance.now() + ms >= this.deadline) return;
+    this.backoff = setTimeout(() => {
+      this.backoff = undefined;
+      if (!this.done) this.send(this.conn.relay);
+    }, ms);
+  }
+
   // ---- ResponseSink: the upstream connection's side ----
 
   onReady(): void {}
@@ -247,7 +345,9 @@ export class Exchange implements ResponseSink {
       } else socket.write(appendHeaders(`HTTP/1.1 ${status} ${statusMessage}\r\n`, forwardableRawHeaders(rawHeaders)) + CRLF, 'latin1');
       return 1;
     }
+    if (this.retryAnswer(status, rawHeaders)) return 1;
     this.responded = true;
+    this.replay = undefined;
     this.clearTimer();
     // The peer sidecar could not reach its application: that endpoint is failing.
     if (headerOf(rawHeaders, PROXY_ERROR_HEADER) === 'connect') this.call?.failed('connect');
@@ -314,7 +414,8 @@ export class Exchange implements ResponseSink {
     if (this.done) return;
     const up = this.upstream;
     this.upstream = undefined;
-    this.clearTimer();
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.tryTimer = undefined;
     const call = this.call as UpstreamCall;
     const endpoint = (this.lease as UpstreamLease).endpoint;
     const relay = this.conn.relay;
@@ -339,9 +440,14 @@ export class Exchange implements ResponseSink {
 
   // ---- endings ----
 
+  /** Clears the request's deadline, the try's, a pending retry and a wait for a connection. */
   private clearTimer(): void {
+    if (this.wake) this.call?.gate?.cancel(this.wake);
+    this.wake = undefined;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    if (this.backoff) clearTimeout(this.backoff);
+    this.timer = this.tryTimer = this.backoff = undefined;
   }
 
   private dropUpstream(): void {
@@ -358,7 +464,7 @@ export class Exchange implements ResponseSink {
     if (this.headSent) {
       this.done = true;
       this.release();
-      record.end({ upstream, flags: flag ? [flag] : undefined, error: message });
+      record.end({ upstream, flags: flag ? [flag] : undefined, error: message, attempts: this.call?.attempts });
       this.conn.socket.destroy();
       return;
     }
@@ -375,7 +481,7 @@ export class Exchange implements ResponseSink {
     this.conn.socket.write(this.method === 'HEAD' ? head : head + body, 'latin1');
     this.done = true;
     this.release();
-    record.end({ bytesSent: length, upstream, flags: flag ? [flag] : undefined, error: message });
+    record.end({ bytesSent: length, upstream, flags: flag ? [flag] : undefined, error: message, attempts: this.call?.attempts });
     this.conn.exchangeDone(this);
   }
 
@@ -398,6 +504,7 @@ export class Exchange implements ResponseSink {
       destination: endpoint?.peer,
       mtls: endpoint && ctx?.direction === 'outbound' ? this.conn.relay.dial.mtlsFor(endpoint) : undefined,
       flags: extra.flags,
+      attempts: this.call?.attempts,
     });
     if (!extra.flags) this.conn.exchangeDone(this);
   }

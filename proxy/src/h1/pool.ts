@@ -4,6 +4,7 @@
 import type { Socket } from 'node:net';
 import { poolKey } from '../h2/pool.js';
 import { armConnectTimeout, type Dialer } from '../upstream/dial.js';
+import type { ConnectionGate } from '../upstream/limits.js';
 import type { ConnectionPool } from '../upstream/manager.js';
 import type { UpstreamEndpoint } from '../upstream/selector.js';
 import { HTTPParser, isParseError, newParser, type LlhttpParser, type ParseError } from './llhttp.js';
@@ -32,6 +33,8 @@ export class UpstreamConnection {
   reused = false;
   ready = false;
   broken = false;
+  /** The cluster connection slot it holds (given back when it closes). */
+  gate: ConnectionGate | undefined;
   /** Released while its parser was running: back to the pool only once the read is parsed to its end. */
   releasePending = false;
   executing = false;
@@ -153,8 +156,12 @@ export class H1Pool implements ConnectionPool {
     private readonly maxHeaderBytes: number,
   ) {}
 
-  /** A pooled connection to `endpoint`, or a new one (its sink gets `onReady` when it is usable). */
-  acquire(endpoint: UpstreamEndpoint, sink: ResponseSink): UpstreamConnection {
+  /**
+   * A pooled connection to `endpoint`, or a new one (its sink gets `onReady` when it is usable).
+   * A new one takes a slot of `gate` (the cluster's maxConnections); undefined when it has none
+   * free: the caller waits for one (`gate.wait`) or fails.
+   */
+  acquire(endpoint: UpstreamEndpoint, sink: ResponseSink, gate?: ConnectionGate): UpstreamConnection | undefined {
     const key = poolKey(endpoint);
     this.retired.delete(key);
     const list = this.idle.get(key);
@@ -166,10 +173,12 @@ export class H1Pool implements ConnectionPool {
       conn.socket.setTimeout(0);
       return conn;
     }
+    if (gate && !gate.open()) return undefined;
     const dialed = this.dial(endpoint, 'http1');
     armConnectTimeout(dialed, this.connectTimeoutMs);
     const conn = new UpstreamConnection(key, endpoint.key, dialed.socket, dialed.readyEvent, this.maxHeaderBytes, this);
     conn.sink = sink;
+    conn.gate = gate;
     this.all.add(conn);
     return conn;
   }
@@ -184,7 +193,8 @@ export class H1Pool implements ConnectionPool {
       conn.releasePending = true;
       return;
     }
-    if (this.retired.has(conn.key)) {
+    // Requests wait for a connection slot of its cluster: the slot is worth more than an idle connection.
+    if (this.retired.has(conn.key) || (conn.gate !== undefined && conn.gate.pending > 0)) {
       conn.destroy();
       return;
     }
@@ -202,6 +212,9 @@ export class H1Pool implements ConnectionPool {
 
   forget(conn: UpstreamConnection): void {
     this.all.delete(conn);
+    const gate = conn.gate;
+    conn.gate = undefined;
+    gate?.closed();
     const list = this.idle.get(conn.key);
     if (!list) return;
     const i = list.indexOf(conn);

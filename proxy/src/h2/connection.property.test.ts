@@ -205,7 +205,7 @@ function validAuthorityAndTe(fields: readonly string[]): boolean {
       if (value.toLowerCase() !== 'a') return false;
     }
     if (name === '') return false;
-    // eslint-disable-next-line no-control-regex -- the control characters RFC 9110 §5.5 forbids in a field value
+    // eslint-disable-next-line no-control-regex -- the control characters a header value may not hold
     if (value !== value.trim() || /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return false;
     if ([...value].some((c) => c.charCodeAt(0) > 0xff)) return false;
     if (name === 'content-length' && !/^\d{1,15}$/.test(value)) return false;

@@ -3,6 +3,7 @@
 // SETTINGS_MAX_CONCURRENT_STREAMS; one that received GOAWAY takes no new streams.
 import { logger } from '@tsmesh/common';
 import { plainDialer, type Dialer } from '../upstream/dial.js';
+import type { ConnectionGate } from '../upstream/limits.js';
 import type { UpstreamEndpoint } from '../upstream/selector.js';
 import { H2Connection, type H2ConnectionOwner } from './connection.js';
 import { NO_COUNTERS, type H2Counters, type H2Limits } from './limits.js';
@@ -12,6 +13,9 @@ const log = logger('h2.pool');
 /** Called with a connection that can open one stream now, or the connect error. */
 export type Acquired = (error: NodeJS.ErrnoException | undefined, conn: H2Connection | undefined) => void;
 
+/** The error code an acquire fails with when the cluster is at maxConnections: the caller waits for a slot (`gate.wait`) or fails. */
+export const CONNECTION_LIMIT = 'TSMESH_CONNECTION_LIMIT';
+
 /** Streams a connection is assumed to take before its peer's SETTINGS say (nghttp2 assumes 100 too). */
 const ASSUMED_STREAMS = 100;
 
@@ -19,6 +23,10 @@ class EndpointConnections implements H2ConnectionOwner {
   readonly conns: H2Connection[] = [];
   readonly waiters: Acquired[] = [];
   connecting = 0;
+  /** The cluster connection slots its connections take (the last caller's cluster). */
+  gate: ConnectionGate | undefined;
+  /** The slot each connection holds, given back when it closes. */
+  readonly slots = new Map<H2Connection, ConnectionGate>();
 
   constructor(
     readonly key: string,
@@ -41,8 +49,15 @@ class EndpointConnections implements H2ConnectionOwner {
     if (this.waiters.length > this.connecting * ASSUMED_STREAMS) this.pool.connect(this);
   }
 
-  onStreamClosed(): void {
+  onStreamClosed(conn: H2Connection): void {
     if (this.waiters.length > 0) this.serveWaiters();
+    // Requests wait for a connection slot of its cluster: an idle connection gives its slot up.
+    const gate = this.slots.get(conn);
+    if (gate !== undefined && gate.pending > 0) {
+      setImmediate(() => {
+        if (conn.activeStreams === 0 && gate.pending > 0) conn.goaway(0);
+      });
+    }
   }
 
   onSettings(): void {
@@ -56,6 +71,11 @@ class EndpointConnections implements H2ConnectionOwner {
   onClose(conn: H2Connection): void {
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
+    const gate = this.slots.get(conn);
+    if (gate !== undefined) {
+      this.slots.delete(conn);
+      gate.closed();
+    }
     this.pool.forgetIfEmpty(this);
   }
 }
@@ -70,14 +90,19 @@ export class H2UpstreamPool {
     private readonly counters: H2Counters = NO_COUNTERS,
   ) {}
 
-  /** Hands `done` a connection to `endpoint` with room for a stream: at once when one is pooled. */
-  acquire(endpoint: UpstreamEndpoint, done: Acquired): void {
+  /**
+   * Hands `done` a connection to `endpoint` with room for a stream: at once when one is pooled. A
+   * new connection takes a slot of `gate` (the cluster's maxConnections); with none free, `done`
+   * gets an error with code CONNECTION_LIMIT.
+   */
+  acquire(endpoint: UpstreamEndpoint, done: Acquired, gate?: ConnectionGate): void {
     const key = poolKey(endpoint);
     let entry = this.endpoints.get(key);
     if (!entry) {
       entry = new EndpointConnections(key, this, endpoint);
       this.endpoints.set(key, entry);
     }
+    if (gate) entry.gate = gate;
     const conn = entry.usable();
     if (conn) return done(undefined, conn);
     entry.waiters.push(done);
@@ -120,6 +145,15 @@ export class H2UpstreamPool {
 
   /** @internal Opens one more connection for `entry`'s waiters. */
   connect(entry: EndpointConnections): void {
+    const gate = entry.gate;
+    if (gate && !gate.open()) {
+      // The waiters a new connection was for wait for a slot of the cluster; the others wait on.
+      const error = Object.assign(new Error('the cluster is at its maxConnections'), { code: CONNECTION_LIMIT });
+      const held = entry.waiters.splice(0, Math.max(0, entry.waiters.length - entry.connecting * ASSUMED_STREAMS));
+      for (const waiter of held) waiter(error, undefined);
+      this.forgetIfEmpty(entry);
+      return;
+    }
     entry.connecting++;
     const dialed = this.dial(entry.endpoint, 'http2');
     const socket = dialed.socket;
@@ -134,6 +168,7 @@ export class H2UpstreamPool {
       settled = true;
       clearTimeout(timer);
       entry.connecting--;
+      gate?.closed();
       log.debug({ upstream: entry.key, err: error.message }, 'upstream connect failed');
       // The waiters this connection was for fail over to another endpoint; others wait on.
       const failed = entry.waiters.splice(0, Math.max(0, entry.waiters.length - entry.connecting * ASSUMED_STREAMS));
@@ -151,6 +186,7 @@ export class H2UpstreamPool {
       // Idle pooled connections must not keep the process alive on shutdown.
       socket.unref();
       conn.start();
+      if (gate) entry.slots.set(conn, gate);
       entry.conns.push(conn);
       entry.serveWaiters();
     });

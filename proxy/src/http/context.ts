@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net';
 import type { Result, TsmeshError } from '@tsmesh/common';
 import { PROXY_ERRORS } from '../errors.js';
+import type { RetryPolicy } from '../upstream/retry.js';
 import type { UpstreamSelector } from '../upstream/selector.js';
 import type { PeerInfo, ResponseFlag } from '../telemetry/index.js';
 
@@ -18,8 +19,12 @@ export interface HttpRequestInfo {
 /** Where one request goes and under which limits. */
 export interface HttpRouteTarget {
   readonly selector: UpstreamSelector;
-  /** Whole-request deadline; 504 when it passes before the response starts. */
+  /** Whole-request deadline, retries included; 504 when it passes before the response starts. */
   readonly timeoutMs?: number | undefined;
+  /** Per-try deadline (`timeouts.backendRequest`): the try is cancelled, then retried or answered 504. */
+  readonly tryTimeoutMs?: number | undefined;
+  /** What is retried and how (the route rule's `retry`, else the backend Service's default); undefined: no retry on answers. */
+  readonly retry?: RetryPolicy | undefined;
   /** Headers to set/add/remove on the forwarded request. */
   readonly requestHeaders?: HeaderEdit | undefined;
   /** A status to answer directly (e.g. 500 for a route whose backends all weigh 0). */

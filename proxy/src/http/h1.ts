@@ -1,7 +1,9 @@
 // HTTP/1.1 forwarding: every request picks its own endpoint; upstream connections are pooled
 // (keep-alive, mesh mTLS to meshed pods). Bodies stream both ways with backpressure; trailers,
 // 100-continue, early hints and upgrades (WebSocket) pass through. A failing request is
-// answered alone (and says so in x-tsmesh-proxy-error); the proxy stays up.
+// answered alone (and says so in x-tsmesh-proxy-error); the proxy stays up. An answer the route's
+// retry policy retries, or a try past timeouts.backendRequest, is dropped before the client sees
+// it and the request goes again after the backoff, its body replayed from a bounded buffer.
 import type * as http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -21,10 +23,12 @@ import {
 } from './context.js';
 import { hostPort } from '../upstream/selector.js';
 import { metricsRecorder, plainCalls, type CallFactory, type UpstreamCall } from '../upstream/call.js';
+import { backoffDelay, REPLAY_LIMIT, retriesStatus } from '../upstream/retry.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { pickContextOf } from '../balance/hash-key.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
-import { H1UpstreamPool } from '../upstream/h1-pool.js';
+import { CONNECTION_LIMIT, H1UpstreamPool } from '../upstream/h1-pool.js';
+import type { UpstreamLease } from '../upstream/selector.js';
 import { isConnectFailure } from './errors.js';
 import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry } from '../telemetry/index.js';
 
@@ -83,11 +87,11 @@ function writeEarlyHints(res: ServerResponse, rawHeaders: readonly string[]): vo
 }
 
 /** Answers a request the proxy cannot forward, records it, and marks it as the proxy's own answer. */
-function reply(res: ServerResponse, record: RequestRecord, status: number, kind: ProxyErrorKind, message: string, upstream?: string): void {
+function reply(res: ServerResponse, record: RequestRecord, status: number, kind: ProxyErrorKind, message: string, upstream?: string, attempts?: number): void {
   const flag = RESPONSE_FLAG_OF[kind];
   if (res.headersSent) {
     res.destroy();
-    record.end({ upstream, flags: flag ? [flag] : undefined, error: message });
+    record.end({ upstream, flags: flag ? [flag] : undefined, error: message, attempts });
     return;
   }
   const body = `${message}\n`;
@@ -99,7 +103,16 @@ function reply(res: ServerResponse, record: RequestRecord, status: number, kind:
     [PROXY_ERROR_HEADER]: kind,
   });
   res.end(body);
-  record.end({ bytesSent: Buffer.byteLength(body), upstream, flags: flag ? [flag] : undefined, error: message });
+  record.end({ bytesSent: Buffer.byteLength(body), upstream, flags: flag ? [flag] : undefined, error: message, attempts });
+}
+
+/** What the tries of one request share: the body kept for a retry, and the whole request's deadline. */
+interface Tries {
+  /** The request body so far while it is under REPLAY_LIMIT and the route retries; else undefined. */
+  replay: Buffer[] | undefined;
+  replayBytes: number;
+  /** performance.now() at which timeouts.request passes, over every try and backoff. */
+  readonly deadline: number | undefined;
 }
 
 function upstreamHeaders(req: IncomingMessage, ctx: HttpConnectionContext, target: HttpRouteTarget, record: RequestRecord): string[] {
@@ -126,7 +139,15 @@ function upstreamHeaders(req: IncomingMessage, ctx: HttpConnectionContext, targe
  * with its last-chunk marker).
  * @internal exported for its tests
  */
-export function sendBody(req: IncomingMessage, upstream: http.ClientRequest, counted: (bytes: number) => void): void {
+export function sendBody(req: IncomingMessage, upstream: http.ClientRequest, counted: (bytes: number) => void, replayed?: readonly Buffer[]): void {
+  // A retry: the body read so far goes first; what is still to come follows as usual.
+  if (replayed) {
+    for (const chunk of replayed) upstream.write(chunk);
+    if (req.readableEnded) {
+      upstream.end();
+      return;
+    }
+  }
   let pending: Buffer[] = [];
   let scheduled = false;
   const resume = (): void => {
@@ -262,7 +283,81 @@ export class H1Forwarder {
     const target = routed.value;
     if (target.directStatus !== undefined) return reply(res, record, target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
     const hash = target.selector.hash;
-    this.attempt(req, res, ctx, target, record, expectContinue, this.calls(target.selector, 'http1', hash && pickContextOf(hash, info, req.socket.remoteAddress)));
+    const tries: Tries = { replay: undefined, replayBytes: 0, deadline: target.timeoutMs ? performance.now() + target.timeoutMs : undefined };
+    if (target.retry && hasBody(req)) {
+      tries.replay = [];
+      req.on('data', (chunk: Buffer) => {
+        if (!tries.replay) return;
+        tries.replayBytes += chunk.length;
+        if (tries.replayBytes > REPLAY_LIMIT) tries.replay = undefined;
+        else tries.replay.push(chunk);
+      });
+    }
+    this.attempt(req, res, ctx, target, record, expectContinue, this.calls(target.selector, 'http1', hash && pickContextOf(hash, info, req.socket.remoteAddress)), tries);
+  }
+
+  /** The cluster is at maxConnections: the try waits for a slot (within timeouts.request), unless maxPendingRequests already wait (503 UO). */
+  private waitForConnection(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: HttpConnectionContext,
+    target: HttpRouteTarget,
+    record: RequestRecord,
+    expectContinue: boolean,
+    call: UpstreamCall,
+    tries: Tries,
+    lease: UpstreamLease,
+  ): void {
+    const gate = call.gate;
+    call.limited('max_connections');
+    const wake = (): void => {
+      res.off('close', gone);
+      if (timer) clearTimeout(timer);
+      this.attempt(req, res, ctx, target, record, expectContinue, call, tries, lease);
+    };
+    const gone = (): void => {
+      gate?.cancel(wake);
+      if (timer) clearTimeout(timer);
+      call.release();
+      record.end({ upstream: lease.endpoint.key, flags: ['DC'], attempts: call.attempts });
+    };
+    if (!gate?.wait(wake)) {
+      call.limited('max_pending');
+      call.release();
+      return reply(res, record, 503, 'overflow', `${call.cluster}: over the cluster's max pending requests limit (circuit breaker)`, undefined, call.attempts);
+    }
+    res.once('close', gone);
+    const timer =
+      tries.deadline === undefined
+        ? undefined
+        : setTimeout(() => {
+            gate.cancel(wake);
+            res.off('close', gone);
+            call.failed('timeout');
+            call.release();
+            reply(res, record, 504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`, lease.endpoint.key, call.attempts);
+          }, Math.max(0, tries.deadline - performance.now()));
+  }
+
+  /** Sends the request again after `ms` (the retry's backoff, cut short by the request's deadline). */
+  private retryLater(req: IncomingMessage, res: ServerResponse, ctx: HttpConnectionContext, target: HttpRouteTarget, record: RequestRecord, expectContinue: boolean, call: UpstreamCall, tries: Tries, ms: number): void {
+    // A backoff that ends past timeouts.request is not waited out for a try that could not finish.
+    const expires = tries.deadline !== undefined && performance.now() + ms >= tries.deadline;
+    const left = tries.deadline === undefined ? ms : Math.max(0, Math.min(ms, tries.deadline - performance.now()));
+    const gone = (): void => {
+      clearTimeout(timer);
+      call.release();
+      record.end({ upstream: call.lease?.endpoint.key, flags: ['DC'], attempts: call.attempts });
+    };
+    const timer = setTimeout(() => {
+      res.off('close', gone);
+      if (expires) {
+        call.release();
+        return reply(res, record, 504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`, call.lease?.endpoint.key, call.attempts);
+      }
+      this.attempt(req, res, ctx, target, record, expectContinue, call, tries);
+    }, left);
+    res.once('close', gone);
   }
 
   private attempt(
@@ -273,42 +368,66 @@ export class H1Forwarder {
     record: RequestRecord,
     expectContinue: boolean,
     call: UpstreamCall,
+    tries: Tries,
+    /** The lease of a try that waited for a connection slot (no new pick). */
+    leased?: UpstreamLease,
   ): void {
-    const selected = call.next();
+    const selected = leased ? { ok: true as const, value: leased } : call.next();
     if (!selected.ok) {
       call.release();
-      if (selected.error.code === PROXY_ERRORS.OVERFLOW) return reply(res, record, 503, 'overflow', selected.error.message);
-      return reply(res, record, 503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`);
+      if (selected.error.code === PROXY_ERRORS.OVERFLOW) return reply(res, record, 503, 'overflow', selected.error.message, undefined, call.attempts);
+      return reply(res, record, 503, 'no-endpoints', `no healthy upstream: ${selected.error.message}`, undefined, call.attempts);
     }
     const { endpoint } = selected.value;
+    const policy = target.retry;
+    const method = req.method ?? 'GET';
+    const replayable = (): boolean => !hasBody(req) || tries.replay !== undefined;
+    const replayed = call.attempts > 1 && hasBody(req) ? tries.replay : undefined;
     let responded = false;
     let done = false;
-    let bytesReceived = 0;
+    let bytesReceived = replayed ? tries.replayBytes : 0;
     let bytesSent = 0;
     /** This attempt is over; `last`: so is the call (its lease and limits are released). */
     const finish = (last = true): void => {
       if (done) return;
       done = true;
       if (timer) clearTimeout(timer);
+      if (tryTimer) clearTimeout(tryTimer);
       if (last) call.release();
     };
 
-    const upstream = this.pool.request(endpoint, {
-      method: req.method,
-      path: target.path ?? req.url,
-      headers: upstreamHeaders(req, ctx, target, record) as unknown as http.OutgoingHttpHeaders,
-      setHost: false,
-    });
+    const requested = this.pool.request(
+      endpoint,
+      { method: req.method, path: target.path ?? req.url, headers: upstreamHeaders(req, ctx, target, record) as unknown as http.OutgoingHttpHeaders, setHost: false },
+      call.gate,
+    );
+    if (!requested) return this.waitForConnection(req, res, ctx, target, record, expectContinue, call, tries, selected.value);
+    const upstream = requested;
 
-    const timer = target.timeoutMs
+    const timer =
+      tries.deadline !== undefined
+        ? setTimeout(() => {
+            if (!responded) {
+              call.failed('timeout');
+              upstream.destroy();
+              reply(res, record, 504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`, endpoint.key, call.attempts);
+              finish();
+            }
+          }, Math.max(0, tries.deadline - performance.now()))
+        : undefined;
+    // timeouts.backendRequest: the try is cancelled, then sent again when the policy allows, else 504.
+    const tryTimer = target.tryTimeoutMs
       ? setTimeout(() => {
-          if (!responded) {
-            call.failed('timeout');
-            upstream.destroy();
-            reply(res, record, 504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`, endpoint.key);
-            finish();
+          if (responded || done) return;
+          call.failed('timeout');
+          upstream.destroy();
+          finish(false);
+          if (policy && IDEMPOTENT.has(method) && replayable() && call.mayRetry('policy', policy.attempts)) {
+            return this.retryLater(req, res, ctx, target, record, expectContinue, call, tries, backoffDelay(policy, call.attempts));
           }
-        }, target.timeoutMs)
+          call.release();
+          reply(res, record, 504, 'timeout', `upstream request timeout after ${target.tryTimeoutMs} ms (timeouts.backendRequest)`, endpoint.key, call.attempts);
+        }, target.tryTimeoutMs)
       : undefined;
 
     upstream.on('continue', () => {
@@ -320,13 +439,27 @@ export class H1Forwarder {
       else if (info.statusCode === 103) writeEarlyHints(res, info.rawHeaders);
     });
     upstream.on('response', (ures) => {
+      const answered = ures.statusCode ?? 502;
+      // An answer the policy retries, not forwarded yet: dropped with its connection; the request goes again.
+      if (policy && !res.headersSent && !res.destroyed && retriesStatus(policy, method, answered) && replayable() && call.mayRetry('policy', policy.attempts)) {
+        if (ures.headers[PROXY_ERROR_HEADER] === 'connect') call.failed('connect');
+        else {
+          call.responded(answered);
+          call.failed('status');
+        }
+        ures.destroy();
+        upstream.destroy();
+        finish(false);
+        return this.retryLater(req, res, ctx, target, record, expectContinue, call, tries, backoffDelay(policy, call.attempts));
+      }
       responded = true;
+      tries.replay = undefined;
       // The peer sidecar could not reach its application: that endpoint is failing.
       if (ures.headers[PROXY_ERROR_HEADER] === 'connect') call.failed('connect');
       else call.responded(ures.statusCode ?? 502);
       if (res.destroyed) {
         ures.destroy();
-        record.end({ upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined, flags: ['DC'] });
+        record.end({ upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined, flags: ['DC'], attempts: call.attempts });
         return finish();
       }
       const status = ures.statusCode ?? 502;
@@ -347,25 +480,29 @@ export class H1Forwarder {
           res.addTrailers(trailers);
         }
         res.end();
-        record.end({ bytesSent, bytesReceived, upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined });
+        record.end({ bytesSent, bytesReceived, upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined, attempts: call.attempts });
         finish();
       });
       ures.on('error', (error) => {
         res.destroy();
-        record.end({ bytesSent, bytesReceived, upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined, flags: ['UC'], error });
+        record.end({ bytesSent, bytesReceived, upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined, flags: ['UC'], error, attempts: call.attempts });
         finish();
       });
     });
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (done) return;
+      if (error.code === CONNECTION_LIMIT) {
+        finish();
+        return reply(res, record, 503, 'overflow', `${call.cluster}: over the cluster's max connections limit (circuit breaker)`, endpoint.key, call.attempts);
+      }
       if (!responded && isConnectFailure(error)) {
         call.failed('connect');
         finish(false);
         log.warn({ upstream: endpoint.key, cluster: call.cluster, err: error.message }, 'upstream connect failed');
         // Nothing was sent yet: another endpoint may take a request without a body.
-        if (!hasBody(req) && call.mayRetry()) return this.attempt(req, res, ctx, target, record, expectContinue, call);
+        if (!hasBody(req) && call.mayRetry()) return this.attempt(req, res, ctx, target, record, expectContinue, call, tries);
         call.release();
-        return reply(res, record, 503, 'connect', `upstream connect error: ${error.code ?? error.message}`, endpoint.key);
+        return reply(res, record, 503, 'connect', `upstream connect error: ${error.code ?? error.message}`, endpoint.key, call.attempts);
       }
       if (!responded && upstream.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !hasBody(req) && IDEMPOTENT.has(req.method ?? '') && call.mayRetry('transparent')) {
         // A pooled keep-alive connection the endpoint closed just as it was reused: the endpoint
@@ -373,23 +510,23 @@ export class H1Forwarder {
         call.failed('refused');
         finish(false);
         log.debug({ upstream: endpoint.key, err: error.message }, 'pooled connection was closed by the endpoint; sending again');
-        return this.attempt(req, res, ctx, target, record, expectContinue, call);
+        return this.attempt(req, res, ctx, target, record, expectContinue, call, tries);
       }
       call.failed('reset');
       log.warn({ upstream: endpoint.key, err: error.message }, 'upstream reset');
-      reply(res, record, 502, 'reset', `upstream reset: ${error.code ?? error.message}`, endpoint.key);
+      reply(res, record, 502, 'reset', `upstream reset: ${error.code ?? error.message}`, endpoint.key, call.attempts);
       finish();
     });
     res.on('close', () => {
       if (!res.writableFinished) {
         upstream.destroy();
-        if (!done) record.end({ bytesSent, bytesReceived, upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined, flags: ['DC'] });
+        if (!done) record.end({ bytesSent, bytesReceived, upstream: endpoint.key, destination: endpoint.peer, mtls: ctx.direction === 'outbound' ? this.dial.mtlsFor(endpoint) : undefined, flags: ['DC'], attempts: call.attempts });
       }
       finish();
     });
 
     if (hasBody(req)) {
-      sendBody(req, upstream, (n) => (bytesReceived += n));
+      sendBody(req, upstream, (n) => (bytesReceived += n), replayed);
     } else {
       upstream.end();
       req.resume();

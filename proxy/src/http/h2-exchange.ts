@@ -1,14 +1,18 @@
 // One client stream relayed to one upstream stream: route, pick, open on a pooled connection, move
 // headers, DATA and trailers both ways, and end the record once. Sends a stream again (body
-// replayed from a bounded buffer) when the endpoint refused it unprocessed or could not be reached.
+// replayed from a bounded buffer) when the endpoint refused it unprocessed or could not be reached,
+// when its answer is one the retry policy retries (a status; for gRPC a trailers-only grpc-status)
+// and has not reached the client yet, or when a try passed timeouts.backendRequest.
 import { logger } from '@tsmesh/common';
 import type { H2Connection } from '../h2/connection.js';
 import { markNeverIndexed, type FieldList } from '../h2/hpack/index.js';
 import { ErrorCode } from '../h2/frame.js';
+import { CONNECTION_LIMIT } from '../h2/pool.js';
 import type { H2Stream, H2StreamHandler } from '../h2/stream.js';
 import type { RequestHead } from '../h2/validate.js';
 import type { UpstreamLease } from '../upstream/selector.js';
 import type { UpstreamCall } from '../upstream/call.js';
+import { backoffDelay, IDEMPOTENT, REPLAY_LIMIT, retriesGrpc, retriesStatus } from '../upstream/retry.js';
 import type { HashSource } from '@tsmesh/common';
 import type { PickContext } from '../balance/balancer.js';
 import { pickContextOf } from '../balance/hash-key.js';
@@ -20,9 +24,6 @@ import { MESH_OWNED } from './headers.js';
 import type { H2Forwarder } from './h2.js';
 
 const log = logger('http.h2');
-
-/** Request body kept until the answer starts, so a refused stream can be sent again. */
-const REPLAY_LIMIT = 64 * 1024;
 
 // gRPC status codes the proxy itself produces (grpc/doc/statuscodes.md).
 const GRPC_DEADLINE_EXCEEDED = 4;
@@ -64,7 +65,8 @@ export class H2Exchange implements H2StreamHandler {
   /** Request body received before an upstream stream existed (not yet granted back). */
   private unsent: Buffer[] | undefined;
   private unsentEnd = false;
-  private unsentTrailers: string[] | undefined;
+  /** The client's request trailers, for a resend. */
+  private keptTrailers: string[] | undefined;
   /** Request body already forwarded, kept until the response starts (for a resend). */
   private replay: Buffer[] | undefined = [];
   private replayBytes = 0;
@@ -75,6 +77,13 @@ export class H2Exchange implements H2StreamHandler {
   private bytesSent = 0;
   private bytesReceived = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** The try's deadline (timeouts.backendRequest), and the wait before a retry. */
+  private tryTimer: NodeJS.Timeout | undefined;
+  private backoff: NodeJS.Timeout | undefined;
+  /** performance.now() at which timeouts.request passes. */
+  private deadline: number | undefined;
+  /** Waiting for a connection slot of the cluster (maxConnections): called when one frees. */
+  private wake: (() => void) | undefined;
 
   constructor(
     private readonly fwd: H2Forwarder,
@@ -122,7 +131,10 @@ export class H2Exchange implements H2StreamHandler {
     const target = routed.value;
     if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
     this.target = target;
-    if (target.timeoutMs) this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
+    if (target.timeoutMs) {
+      this.deadline = performance.now() + target.timeoutMs;
+      this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
+    }
     // After the rest of this read: a stream the client resets in the same burst (Rapid Reset)
     // never reaches an upstream.
     queueMicrotask(() => this.send());
@@ -142,15 +154,47 @@ export class H2Exchange implements H2StreamHandler {
     this.lease = selected.value;
     const lease = this.lease;
     this.endpoint = lease.endpoint;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.tryTimer = target.tryTimeoutMs ? setTimeout(() => this.onTryTimeout(), target.tryTimeoutMs) : undefined;
+    this.acquire(lease);
+  }
+
+  /** A connection to the lease's endpoint with room for the stream, once the cluster has one for it. */
+  private acquire(lease: UpstreamLease): void {
+    const call = this.call!;
     this.fwd.pool.acquire(lease.endpoint, (error, conn) => {
       if (this.lease !== lease) return;
+      if (error?.code === CONNECTION_LIMIT) return this.waitForConnection(lease);
       if (error || !conn) return this.onConnectFailed(lease, error);
       if (this.client.closed || this.answered) {
         this.releaseLease();
         return this.endRecord(['DC']);
       }
       this.open(conn);
-    });
+    }, call.gate);
+  }
+
+  /** The cluster is at maxConnections: wait for a slot, unless maxPendingRequests already wait (503 UO, gRPC UNAVAILABLE). */
+  private waitForConnection(lease: UpstreamLease): void {
+    const call = this.call!;
+    const wake = (): void => {
+      this.wake = undefined;
+      if (this.lease !== lease || this.client.closed || this.answered) return;
+      // The try's deadline counts from when it has a connection slot, as on HTTP/1.1.
+      const tryTimeoutMs = this.target?.tryTimeoutMs;
+      if (tryTimeoutMs) this.tryTimer = setTimeout(() => this.onTryTimeout(), tryTimeoutMs);
+      this.acquire(lease);
+    };
+    call.limited('max_connections');
+    if (call.gate?.wait(wake)) {
+      if (this.tryTimer) clearTimeout(this.tryTimer);
+      this.tryTimer = undefined;
+      this.wake = wake;
+      return;
+    }
+    call.limited('max_pending');
+    this.lease = undefined;
+    this.reply(503, 'overflow', `${call.cluster}: over the cluster's max pending requests limit (circuit breaker)`);
   }
 
   /** The consistent-hash key of this request (a Service with a ring-hash TrafficPolicy). */
@@ -173,7 +217,8 @@ export class H2Exchange implements H2StreamHandler {
 
   private open(conn: H2Connection): void {
     const unsent = this.unsent;
-    const bodyLeft = !this.requestEnded || (this.replay?.length ?? 0) > 0 || (unsent?.length ?? 0) > 0 || this.unsentTrailers !== undefined;
+    const trailers = this.keptTrailers;
+    const bodyLeft = !this.requestEnded || (this.replay?.length ?? 0) > 0 || (unsent?.length ?? 0) > 0 || trailers !== undefined;
     const up = conn.request(this.upstreamFields(), !bodyLeft, this);
     up.isHead = this.head.method === 'HEAD';
     up.source = this.client;
@@ -184,9 +229,9 @@ export class H2Exchange implements H2StreamHandler {
     for (let i = 0; i < (unsent?.length ?? 0); i++) {
       const chunk = unsent![i]!;
       this.keep(chunk);
-      up.write(chunk, this.unsentEnd && this.unsentTrailers === undefined && i === unsent!.length - 1);
+      up.write(chunk, this.unsentEnd && trailers === undefined && i === unsent!.length - 1);
     }
-    if (this.unsentTrailers) conn.sendTrailers(up, this.unsentTrailers);
+    if (trailers) conn.sendTrailers(up, trailers);
     else if (this.requestEnded && bodyLeft && !up.localEnded) up.write(Buffer.alloc(0), true);
   }
 
@@ -242,8 +287,11 @@ export class H2Exchange implements H2StreamHandler {
       if (!this.answered) this.conn.sendHeaders(this.client, fields, false);
       return;
     }
+    if (!this.answered && !this.client.closed && this.retryAnswer(stream, fields, status, endStream)) return;
     this.responded = true;
     this.replay = undefined;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.tryTimer = undefined;
     // The peer sidecar could not reach its application: that endpoint is failing.
     if (fieldValue(fields, PROXY_ERROR_HEADER) === 'connect') this.call?.failed('connect');
     else this.call?.responded(status);
@@ -271,8 +319,8 @@ export class H2Exchange implements H2StreamHandler {
       }
       return;
     }
-    if (stream !== this.up) return;
-    if (this.answered || this.client.closed) {
+    if (stream !== this.up || this.answered || this.client.closed) {
+      // A dropped try's or a late answer's bytes: the connection's window is given back.
       stream.conn.consumed(stream, data.length);
       return;
     }
@@ -284,9 +332,9 @@ export class H2Exchange implements H2StreamHandler {
   onTrailers(stream: H2Stream, fields: string[]): void {
     if (stream === this.client) {
       this.requestEnded = true;
+      this.keptTrailers = fields;
       const up = this.up;
       if (up && !up.closed) up.conn.sendTrailers(up, fields);
-      else if (!up) this.unsentTrailers = fields;
       return;
     }
     if (stream !== this.up || this.answered || this.client.closed) return;
@@ -348,6 +396,68 @@ export class H2Exchange implements H2StreamHandler {
     return this.replay !== undefined;
   }
 
+  // ---- retries ----
+
+  /**
+   * A final answer the retry policy retries, not forwarded yet: an HTTP status of `codes`
+   * (idempotent methods; gRPC calls whatever their method), or a gRPC trailers-only answer whose
+   * grpc-status is in `grpcCodes`. When the body is replayable and the call has a retry left, the
+   * try's stream is dropped and the stream goes again after the backoff.
+   */
+  private retryAnswer(stream: H2Stream, fields: string[], status: number, endStream: boolean): boolean {
+    const policy = this.target?.retry;
+    const call = this.call;
+    if (!policy || !call || !this.requestReplayable()) return false;
+    const retried = this.grpc
+      ? (endStream && retriesGrpc(policy, fieldValue(fields, 'grpc-status'))) || policy.codes.has(status)
+      : retriesStatus(policy, this.head.method, status);
+    if (!retried || !call.mayRetry('policy', policy.attempts)) return false;
+    if (fieldValue(fields, PROXY_ERROR_HEADER) === 'connect') call.failed('connect');
+    else {
+      call.responded(status);
+      call.failed('status');
+    }
+    this.dropTry(stream);
+    this.retryAfter(backoffDelay(policy, call.attempts));
+    return true;
+  }
+
+  /** The try's stream is abandoned (reset unless both sides ended); its late events are ignored. */
+  private dropTry(stream: H2Stream | undefined): void {
+    if (this.wake) this.call?.gate?.cancel(this.wake);
+    this.wake = undefined;
+    this.up = undefined;
+    this.lease = undefined;
+    this.client.source = undefined;
+    if (stream && !stream.closed) stream.reset(ErrorCode.CANCEL);
+  }
+
+  /** Sends the request again after `ms`; not when that is past timeouts.request, whose timer answers 504 then. */
+  private retryAfter(ms: number): void {
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.tryTimer = undefined;
+    if (this.deadline !== undefined && performance.now() + ms >= this.deadline) return;
+    this.backoff = setTimeout(() => {
+      this.backoff = undefined;
+      this.send();
+    }, ms);
+  }
+
+  /** The try passed timeouts.backendRequest: its stream is reset; another try may follow, else 504 (gRPC DEADLINE_EXCEEDED). */
+  private onTryTimeout(): void {
+    this.tryTimer = undefined;
+    if (this.responded || this.answered || this.client.closed) return;
+    const call = this.call;
+    const policy = this.target?.retry;
+    call?.failed('timeout');
+    this.dropTry(this.up);
+    if (policy && call && this.requestReplayable() && (this.grpc || IDEMPOTENT.has(this.head.method)) && call.mayRetry('policy', policy.attempts)) {
+      return this.retryAfter(backoffDelay(policy, call.attempts));
+    }
+    this.reply(504, 'timeout', `upstream request timeout after ${this.target?.tryTimeoutMs} ms (timeouts.backendRequest)`);
+    this.releaseLease();
+  }
+
   // ---- endings ----
 
   private onTimeout(): void {
@@ -406,6 +516,11 @@ export class H2Exchange implements H2StreamHandler {
   private endRecord(flags?: ResponseFlag[], error?: unknown, upstream?: string): void {
     if (this.recorded || !this.record) return;
     this.recorded = true;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    if (this.backoff) clearTimeout(this.backoff);
+    this.tryTimer = this.backoff = undefined;
+    if (this.wake) this.call?.gate?.cancel(this.wake);
+    this.wake = undefined;
     const endpoint = this.endpoint;
     this.record.end({
       bytesSent: this.bytesSent,
@@ -415,6 +530,7 @@ export class H2Exchange implements H2StreamHandler {
       mtls: this.ctx?.direction === 'outbound' && endpoint ? this.fwd.dial.mtlsFor(endpoint) : undefined,
       flags,
       error,
+      attempts: this.call?.attempts,
     });
   }
 }

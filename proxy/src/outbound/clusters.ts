@@ -7,6 +7,7 @@ import { BalancedCluster, type EndpointStats } from '../balance/index.js';
 import { clusterSelector, endpointOf, type UpstreamEndpoint, type UpstreamSelector } from '../upstream/selector.js';
 import { serviceKey } from './target.js';
 import { poolKey } from '../h2/pool.js';
+import { sameValues } from '../upstream/limits.js';
 
 const log = logger('outbound.clusters');
 
@@ -29,12 +30,6 @@ function healthOf(o: OutlierDetectionSettings) {
     baseEjectionMs: o.baseEjectionTimeMs,
     maxEjectionPercent: o.maxEjectionPercent,
   };
-}
-
-function sameValues(a: object, b: object): boolean {
-  const x = a as Record<string, unknown>;
-  const y = b as Record<string, unknown>;
-  return Object.keys(x).length === Object.keys(y).length && Object.keys(x).every((k) => x[k] === y[k]);
 }
 
 /** Which endpoints may take new requests, per the EndpointSlice conditions. */

@@ -25,6 +25,7 @@ import {
 } from '@tsmesh/common';
 import type { HeaderEdit, HttpRequestInfo, HttpRouteTarget } from '../http/context.js';
 import { PROXY_ERRORS } from '../errors.js';
+import { retryPolicyOf } from '../upstream/retry.js';
 import type { ClusterEntry, ServiceClusters } from './clusters.js';
 
 const log = logger('outbound.route');
@@ -54,7 +55,8 @@ export class OutboundRouter {
 
   /** The per-request router for connections addressed to `entry`'s Service port. */
   routerFor(entry: ClusterEntry): (req: HttpRequestInfo) => Result<HttpRouteTarget, TsmeshError> {
-    const direct = ok<HttpRouteTarget>({ selector: entry.selector });
+    // Without a route, the Service's default retry (TrafficPolicy `retry`) applies.
+    const direct = ok<HttpRouteTarget>({ selector: entry.selector, retry: retryPolicyOf(undefined, entry.policy.retry) });
     return (req) => {
       const table = this.routes?.table(entry.service.namespace, entry.service.name, entry.port.port);
       if (!table || !routeSetFor(table, this.clientNamespace)) return direct;
@@ -68,8 +70,11 @@ export class OutboundRouter {
       const backend = pickBackend(decision.backends);
       const cluster = backend && !backend.problem && backend.port !== undefined ? this.clusters.get(`${backend.namespace}/${backend.name}:${backend.port}`) : undefined;
       const timeoutMs = decision.timeouts.requestMs || undefined;
+      const tryTimeoutMs = decision.timeouts.backendRequestMs || undefined;
       if (!cluster) return ok({ selector: entry.selector, directStatus: 500, routeName });
-      return ok({ selector: cluster.selector, timeoutMs, requestHeaders: toEdit(decision.requestHeaderModifier), routeName, path });
+      // The rule's own retry wins whole over the backend Service's default.
+      const retry = retryPolicyOf(decision.retry, cluster.policy.retry);
+      return ok({ selector: cluster.selector, timeoutMs, tryTimeoutMs, retry, requestHeaders: toEdit(decision.requestHeaderModifier), routeName, path });
     };
   }
 }

@@ -18,6 +18,14 @@ const base = {
 };
 
 describe('AccessLog', () => {
+  it('writes the upstream attempts of a request, retries included', () => {
+    const log = captureLog('info', { component: 'access' });
+    const access = new AccessLog(log.logger);
+    access.http({ ...base, protocol: 'http1', method: 'GET', authority: 'reviews', path: '/', status: 200, attempts: 3 });
+    access.http({ ...base, protocol: 'http1', method: 'GET', authority: 'reviews', path: '/', status: 404 });
+    expect(log.lines().map((l) => l['attempts'])).toEqual([3, 0]);
+  });
+
   it('writes one JSON line per request with every field', () => {
     const log = captureLog('info', { component: 'access' });
     new AccessLog(log.logger).http({

@@ -37,6 +37,8 @@ export interface HttpAccessEntry extends AccessEntryBase {
   /** The status sent downstream; `undefined` when none was. */
   readonly status: number | undefined;
   readonly grpcStatus?: number | undefined;
+  /** Upstream attempts made (retries included); 0 when the proxy answered before any. */
+  readonly attempts?: number | undefined;
 }
 
 export interface TcpAccessEntry extends AccessEntryBase {
@@ -108,6 +110,7 @@ export class AccessLog {
       path: clip(entry.path),
       status: entry.status ?? 0,
       grpc_status: entry.grpcStatus ?? null,
+      attempts: entry.attempts ?? 0,
       ...common(entry),
     });
   }

@@ -50,6 +50,8 @@ export interface RequestEnd {
   readonly error?: unknown;
   /** Outbound: whether the picked endpoint was reached over mutual TLS (overrides the start's value). */
   readonly mtls?: boolean | undefined;
+  /** Upstream attempts made, retries included (the access log's `attempts`). */
+  readonly attempts?: number | undefined;
 }
 
 export interface RequestRecord {
@@ -317,6 +319,7 @@ class Recorder {
         path: pathOnly(info.path),
         status,
         grpcStatus: grpc ? grpcStatus : undefined,
+        attempts: result.attempts,
         durationMs,
         bytesSent: result.bytesSent ?? 0,
         bytesReceived: result.bytesReceived ?? 0,

@@ -167,6 +167,49 @@ describe('UpstreamCall', () => {
     expect(rec.seen.overflows).toEqual([['a', 'retry_budget']]);
   });
 
+  it("retries for a policy up to its own attempts, to the one endpoint again when there is no other, counted with reason 'status'", () => {
+    const c = cluster('round-robin', 1);
+    const rec = recorder();
+    const call = new UpstreamCall(clusterSelector('a', c), 'http1', rec);
+    key(call);
+    call.responded(503);
+    call.failed('status');
+    expect(call.mayRetry()).toBe(false); // a failover: the cluster has no other endpoint
+    for (let i = 0; i < 4; i++) {
+      expect(call.mayRetry('policy', 4)).toBe(true);
+      key(call);
+      call.failed('status');
+    }
+    expect(call.attempts).toBe(5);
+    expect(call.mayRetry('policy', 4)).toBe(false);
+    call.release();
+    expect(c.stats()[0]?.ejected).toBe(false);
+    expect(rec.seen.retries).toEqual(Array.from({ length: 4 }, () => ['a', 'http1', 'status']));
+  });
+
+  it('spends the retry budget and a maxRetries slot on a policy retry', () => {
+    const c = cluster('round-robin', 3);
+    const limits = new ClusterLimits({ maxRequests: 100, maxRetries: 1 }, { percent: 0, minRetryCount: 1, minRetryIntervalMs: 10_000, intervalMs: 10_000 });
+    const rec = recorder();
+    const first = new UpstreamCall(clusterSelector('a', c), 'http1', rec, undefined, limits);
+    key(first);
+    first.failed('status');
+    expect(first.mayRetry('policy', 5)).toBe(true);
+    expect(limits.retries).toBe(1);
+    const second = new UpstreamCall(clusterSelector('a', c), 'http1', rec, undefined, limits);
+    key(second);
+    second.failed('status');
+    expect(second.mayRetry('policy', 5)).toBe(false);
+    expect(second.overflow).toBe('max_retries');
+    key(first);
+    first.failed('timeout');
+    expect(first.mayRetry('policy', 5)).toBe(false);
+    expect(first.overflow).toBe('retry_budget');
+    first.release();
+    second.release();
+    expect([limits.requests, limits.retries]).toEqual([0, 0]);
+  });
+
   it('reports the response status and latency of an attempt to its cluster (outlier detection, peak-ewma)', () => {
     const c = cluster('peak-ewma', 2);
     c.configureHealth({ consecutive5xx: 2 });

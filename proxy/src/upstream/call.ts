@@ -6,17 +6,18 @@
 import { err, TsmeshError, type Result } from '@tsmesh/common';
 import type { PickContext } from '../balance/balancer.js';
 import { PROXY_ERRORS } from '../errors.js';
-import type { ClusterLimits, OverflowKind } from './limits.js';
+import type { ClusterLimits, ConnectionGate, OverflowKind } from './limits.js';
 import type { FailureKind, UpstreamLease, UpstreamSelector } from './selector.js';
 
 export type UpstreamProtocol = 'http1' | 'http2' | 'tcp';
 
 /**
- * Why an attempt failed: the endpoint's failures (FailureKind), or `refused`: the upstream took
+ * Why an attempt failed: the endpoint's failures (FailureKind), `refused`: the upstream took
  * none of it (HTTP/2 REFUSED_STREAM, a stream above GOAWAY's last id), which says nothing bad of
- * the endpoint.
+ * the endpoint, or `status`: it answered with a status the retry policy retries (already told to
+ * the endpoint by `responded`).
  */
-export type AttemptFailure = FailureKind | 'refused';
+export type AttemptFailure = FailureKind | 'refused' | 'status';
 
 /** Attempts per call at most (the first included), as for connect failures until now. */
 export const MAX_ATTEMPTS = 3;
@@ -56,11 +57,13 @@ export function metricsRecorder(metrics: {
 
 /**
  * How a failed attempt may be followed: `failover` sends the request again, possibly to another
- * endpoint (it spends the retry budget); `transparent` resends what the upstream never took (a
- * pooled connection that had gone stale, REFUSED_STREAM, a stream above GOAWAY's last id), which
- * spends nothing.
+ * endpoint (it spends the retry budget); `policy` is a retry the request's retry policy asks for
+ * (a retriable status, a per-try timeout): as a failover, but with the policy's attempts instead
+ * of MAX_ATTEMPTS, and to the same endpoint again when the cluster has no other; `transparent`
+ * resends what the upstream never took (a pooled connection that had gone stale, REFUSED_STREAM,
+ * a stream above GOAWAY's last id), which spends nothing.
  */
-export type RetryKind = 'failover' | 'transparent';
+export type RetryKind = 'failover' | 'policy' | 'transparent';
 
 export class UpstreamCall {
   private attemptCount = 0;
@@ -86,6 +89,17 @@ export class UpstreamCall {
   /** The limit that stopped this call or its last retry, if one did. */
   get overflow(): OverflowKind | undefined {
     return this.overflowed;
+  }
+
+  /** The connection slots of the call's cluster, which the pools ask before dialing; undefined outside any cluster's limits. */
+  get gate(): ConnectionGate | undefined {
+    return this.limits?.gate;
+  }
+
+  /** A connection limit held the call up (`max_connections`: it waits) or stopped it (`max_pending`): counted. */
+  limited(kind: OverflowKind): void {
+    this.overflowed = kind;
+    this.recorder.overflow(this.selector.name, kind);
   }
 
   /** The cluster's name, for logs and metrics. */
@@ -136,23 +150,28 @@ export class UpstreamCall {
     this.current?.responded(status, performance.now() - this.startedAt);
   }
 
-  /** The attempt failed: passive health hears of it (not of a refusal), and connect failures are counted. */
+  /** The attempt failed: passive health hears of it (not of a refusal or a retried status), and connect failures are counted. */
   failed(kind: AttemptFailure): void {
     this.lastFailure = kind;
-    if (kind !== 'refused') this.current?.failed(kind);
+    if (kind !== 'refused' && kind !== 'status') this.current?.failed(kind);
     if (kind === 'connect') this.recorder.connectFailure(this.selector.name);
   }
 
   /**
    * Whether another attempt may follow the failed one. The caller decides whether the request
    * can be sent again (nothing sent, or a replayable request); this decides whether the call has
-   * attempts left: MAX_ATTEMPTS in all; a failover no more than the cluster has endpoints, and
-   * only within the cluster's retry budget and concurrent-retry limit (counted when refused).
+   * attempts left: MAX_ATTEMPTS in all (`policy`: 1 + `retries`); a failover no more than the
+   * cluster has endpoints, and both only within the cluster's retry budget and concurrent-retry
+   * limit (counted when refused).
    */
-  mayRetry(kind: RetryKind = 'failover'): boolean {
-    if (this.attemptCount >= MAX_ATTEMPTS) return false;
-    if (kind === 'transparent') return true;
-    if (this.attemptCount >= this.selector.size) return false;
+  mayRetry(kind: RetryKind = 'failover', retries = MAX_ATTEMPTS - 1): boolean {
+    if (kind === 'policy') {
+      if (this.attemptCount > retries) return false;
+    } else {
+      if (this.attemptCount >= MAX_ATTEMPTS) return false;
+      if (kind === 'transparent') return true;
+      if (this.attemptCount >= this.selector.size) return false;
+    }
     if (this.limits === undefined || !this.admitted) return true;
     const over = this.limits.admitRetry(this.holdsRetry);
     if (over !== undefined) {

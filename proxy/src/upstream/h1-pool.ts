@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { logger, nodeHttp } from '@tsmesh/common';
 import { poolKey } from '../h2/pool.js';
 import { armConnectTimeout, plainDialer, type Dialer } from './dial.js';
+import type { ConnectionGate } from './limits.js';
 import type { UpstreamEndpoint } from './selector.js';
 
 const log = logger('upstream.h1-pool');
@@ -36,6 +37,10 @@ const TCP_KEEPALIVE_MS = 30_000;
 const SERVER_HINT_MARGIN_MS = 1000;
 const ENDPOINT = Symbol('tsmesh.h1.endpoint');
 const CONNECTION = Symbol('tsmesh.h1.connection');
+const GATE = Symbol('tsmesh.h1.gate');
+
+/** The error of a request that found its cluster at maxConnections when it had to dial after all. */
+export const CONNECTION_LIMIT = 'TSMESH_CONNECTION_LIMIT';
 
 /** busy: a request owns it; idle: in its endpoint's idle list; closing: destroyed, its 'close' not seen yet. */
 type State = 'busy' | 'idle' | 'closing' | 'closed';
@@ -44,6 +49,8 @@ class PooledConnection {
   state: State = 'busy';
   /** When an idle connection is closed (ms since epoch). */
   deadline = 0;
+  /** The cluster connection slot it holds (given back when it closes). */
+  gate: ConnectionGate | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -68,7 +75,7 @@ class EndpointConnections {
 }
 
 type PooledSocket = Socket & { [CONNECTION]?: PooledConnection; _httpMessage?: (http.ClientRequest & { res?: http.IncomingMessage | null }) | null };
-type AgentOptions = { [ENDPOINT]: UpstreamEndpoint };
+type AgentOptions = { [ENDPOINT]: UpstreamEndpoint; [GATE]?: { readonly gate: ConnectionGate; taken: boolean } };
 type RequestInternals = http.ClientRequest & { onSocket(socket: Socket | null, error?: Error): void };
 
 export class H1UpstreamPool {
@@ -89,7 +96,7 @@ export class H1UpstreamPool {
     protocol: 'http:',
     defaultPort: 80,
     options: {},
-    addRequest: (req: http.ClientRequest, options: AgentOptions): void => this.assign(req as RequestInternals, options[ENDPOINT]),
+    addRequest: (req: http.ClientRequest, options: AgentOptions): void => this.assign(req as RequestInternals, options[ENDPOINT], options[GATE]),
   };
 
   constructor(
@@ -104,8 +111,20 @@ export class H1UpstreamPool {
    * The ClientRequest behaves as usual; its `reusedSocket` says whether the connection was pooled.
    * The connection returns to the pool only after a complete response with keep-alive on both sides.
    */
-  request(endpoint: UpstreamEndpoint, options: H1RequestOptions): http.ClientRequest {
-    return nodeHttp.request({ ...options, host: endpoint.address, port: endpoint.port, localAddress: endpoint.localAddress, agent: this.agent as unknown as http.Agent, [ENDPOINT]: endpoint } as http.RequestOptions);
+  request(endpoint: UpstreamEndpoint, options: H1RequestOptions): http.ClientRequest;
+  /**
+   * With `gate` (the cluster's connection slots): undefined, and nothing sent, when the request
+   * would need a new connection and the cluster is at maxConnections; the caller waits for a slot.
+   */
+  request(endpoint: UpstreamEndpoint, options: H1RequestOptions, gate: ConnectionGate | undefined): http.ClientRequest | undefined;
+  request(endpoint: UpstreamEndpoint, options: H1RequestOptions, gate?: ConnectionGate): http.ClientRequest | undefined {
+    let slot: AgentOptions[typeof GATE];
+    if (gate) {
+      const idle = this.entries.get(poolKey(endpoint))?.idle.some((c) => c.socket.writable) === true;
+      if (!idle && !gate.open()) return undefined;
+      slot = { gate, taken: !idle };
+    }
+    return nodeHttp.request({ ...options, host: endpoint.address, port: endpoint.port, localAddress: endpoint.localAddress, agent: this.agent as unknown as http.Agent, [ENDPOINT]: endpoint, [GATE]: slot } as http.RequestOptions);
   }
 
   /** ConnectionPool: the upstream layer prunes with the pool keys still wanted. */
@@ -161,8 +180,15 @@ export class H1UpstreamPool {
     return n;
   }
 
-  private assign(req: RequestInternals, endpoint: UpstreamEndpoint): void {
-    if (this.closed) return req.onSocket(null, Object.assign(new Error('upstream pool closed'), { code: 'ECONNABORTED' }));
+  private assign(req: RequestInternals, endpoint: UpstreamEndpoint, slot?: { readonly gate: ConnectionGate; taken: boolean }): void {
+    // A slot taken for a dial that turns out not to be needed goes back.
+    const giveBack = (): void => {
+      if (slot?.taken) slot.gate.closed();
+    };
+    if (this.closed) {
+      giveBack();
+      return req.onSocket(null, Object.assign(new Error('upstream pool closed'), { code: 'ECONNABORTED' }));
+    }
     const key = poolKey(endpoint);
     let entry = this.entries.get(key);
     if (!entry) {
@@ -176,7 +202,11 @@ export class H1UpstreamPool {
       entry.inUse++;
       conn.socket.ref();
       req.reusedSocket = true;
+      giveBack();
       return req.onSocket(conn.socket);
+    }
+    if (slot && !slot.taken && !slot.gate.open()) {
+      return req.onSocket(null, Object.assign(new Error('the cluster is at its maxConnections'), { code: CONNECTION_LIMIT }));
     }
     // Forgetting dead idle connections may have dropped the (then empty) entry.
     if (this.entries.get(key) !== entry) this.entries.set(key, entry);
@@ -186,6 +216,7 @@ export class H1UpstreamPool {
     // TCP keep-alive probes find a peer that vanished while its connection sat idle (as http.Agent did).
     socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     const fresh = new PooledConnection(socket, entry);
+    fresh.gate = slot?.gate;
     socket[CONNECTION] = fresh;
     entry.open++;
     entry.inUse++;
@@ -203,7 +234,8 @@ export class H1UpstreamPool {
     if (conn.state !== 'busy') return;
     const { entry, socket } = conn;
     entry.inUse--;
-    if (!reusable || this.closed || entry.retired || entry.idle.length >= this.maxIdle || !socket.writable) {
+    // Requests waiting for a connection slot of its cluster are worth more than an idle connection.
+    if (!reusable || this.closed || entry.retired || entry.idle.length >= this.maxIdle || !socket.writable || (conn.gate !== undefined && conn.gate.pending > 0)) {
       conn.state = 'closing';
       socket.destroy();
       return;
@@ -226,6 +258,9 @@ export class H1UpstreamPool {
     }
     conn.state = 'closed';
     this.all.delete(conn);
+    const gate = conn.gate;
+    conn.gate = undefined;
+    gate?.closed();
     entry.open--;
     if (entry.open === 0 && this.entries.get(entry.key) === entry) this.entries.delete(entry.key);
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { ClusterLimits, DEFAULT_BREAKER, DEFAULT_RETRY_BUDGET, RetryBudget } from './limits.js';
+import { ClusterLimits, DEFAULT_BREAKER, DEFAULT_RETRY_BUDGET, RetryBudget, sameValues } from './limits.js';
 
 function clock(start = 1_000_000) {
   let t = start;
@@ -77,7 +77,52 @@ describe('ClusterLimits (circuit breaking)', () => {
   });
 
   it("has Envoy's and Linkerd's defaults", () => {
-    expect(DEFAULT_BREAKER).toEqual({ maxRequests: 1024, maxRetries: 3 });
+    expect(DEFAULT_BREAKER).toEqual({ maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 });
     expect(DEFAULT_RETRY_BUDGET).toEqual({ percent: 20, minRetryCount: 10, minRetryIntervalMs: 1_000, intervalMs: 10_000 });
+  });
+});
+
+describe('sameValues', () => {
+  it('says equal for the same fields and values, in any order', () => {
+    expect(sameValues({ a: 1, b: 'x' }, { b: 'x', a: 1 })).toBe(true);
+  });
+  it('says different for a changed value, a missing field or an extra one', () => {
+    expect(sameValues({ a: 1, b: 2 }, { a: 1, b: 3 })).toBe(false);
+    expect(sameValues({ a: 1, b: undefined }, { a: 1, c: undefined })).toBe(false);
+    expect(sameValues({ a: 1 }, { a: 1, b: 2 })).toBe(false);
+  });
+});
+
+describe('ConnectionGate (maxConnections, maxPendingRequests)', () => {
+  it('gives a slot per connection up to maxConnections, then queues up to maxPendingRequests', () => {
+    const limits = new ClusterLimits({ maxRequests: 100, maxRetries: 3, maxConnections: 2, maxPendingRequests: 1 });
+    const gate = limits.gate;
+    expect([gate.open(), gate.open(), gate.open()]).toEqual([true, true, false]);
+    const woken: string[] = [];
+    expect(gate.wait(() => woken.push('first'))).toBe(true);
+    expect(gate.wait(() => woken.push('second'))).toBe(false);
+    expect(gate.pending).toBe(1);
+    gate.closed();
+    expect(woken).toEqual(['first']);
+    expect([gate.pending, gate.connections]).toEqual([0, 1]);
+    // The woken request takes the freed slot at once.
+    expect(gate.open()).toBe(true);
+    expect(gate.open()).toBe(false);
+  });
+
+  it('forgets a request that gave up, and wakes waiters when the cap is raised', () => {
+    const limits = new ClusterLimits({ maxRequests: 100, maxRetries: 3, maxConnections: 1, maxPendingRequests: 5 });
+    const gate = limits.gate;
+    expect(gate.open()).toBe(true);
+    const woken: number[] = [];
+    const gone = (): void => void woken.push(0);
+    gate.wait(gone);
+    gate.wait(() => woken.push(1));
+    gate.wait(() => woken.push(2));
+    gate.cancel(gone);
+    limits.reconfigure({ maxRequests: 100, maxRetries: 3, maxConnections: 2, maxPendingRequests: 5 }, DEFAULT_RETRY_BUDGET);
+    expect(woken).toEqual([1]);
+    gate.closed();
+    expect(woken).toEqual([1, 2]);
   });
 });

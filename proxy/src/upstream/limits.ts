@@ -6,6 +6,9 @@
 //  - circuit-breaker thresholds (Envoy's, Istio's DestinationRule `connectionPool`): requests in
 //    flight and concurrent retries per cluster. Past them a request fails at once (503, flag
 //    `UO`) instead of queueing behind a Service that cannot keep up.
+//  - upstream connections per cluster (`maxConnections`, all protocols): the pools ask the
+//    cluster's ConnectionGate before dialing; a request that needs a connection over the cap waits
+//    for a slot, up to `maxPendingRequests` waiting, past which it fails at once as above.
 // One ClusterLimits per cluster and event loop; every count is synchronous and allocation-free.
 
 import { DEFAULT_CONNECTION_POOL, DEFAULT_RETRY_BUDGET, type ConnectionPoolSettings, type RetryBudgetSettings } from '@tsmesh/common';
@@ -13,11 +16,14 @@ import { DEFAULT_CONNECTION_POOL, DEFAULT_RETRY_BUDGET, type ConnectionPoolSetti
 export type { RetryBudgetSettings };
 export { DEFAULT_RETRY_BUDGET };
 
-/** The thresholds enforced per cluster: requests (streams) in flight, and retries in flight. */
-export type BreakerThresholds = Pick<ConnectionPoolSettings, 'maxRequests' | 'maxRetries'>;
+/** The thresholds enforced per cluster: connections open, requests waiting for one, requests (streams) in flight, retries in flight. */
+export type BreakerThresholds = ConnectionPoolSettings;
 
 /** Envoy's default thresholds. */
-export const DEFAULT_BREAKER: BreakerThresholds = Object.freeze({ maxRequests: DEFAULT_CONNECTION_POOL.maxRequests, maxRetries: DEFAULT_CONNECTION_POOL.maxRetries });
+export const DEFAULT_BREAKER: BreakerThresholds = DEFAULT_CONNECTION_POOL;
+
+/** Thresholds as given: the connection ones may be left out (Envoy's defaults then). */
+export type BreakerSettings = Pick<BreakerThresholds, 'maxRequests' | 'maxRetries'> & Partial<BreakerThresholds>;
 
 /** Buckets of the sliding window: a tenth of it each. */
 const BUCKETS = 10;
@@ -79,8 +85,76 @@ export class RetryBudget {
   }
 }
 
-/** Why a request or retry was not let through (the `kind` of tsmesh_upstream_overflow_total). */
-export type OverflowKind = 'max_requests' | 'max_retries' | 'retry_budget';
+/**
+ * Whether two flat settings objects hold the same fields with the same values (`===`): a policy
+ * object rebuilt by a mesh update with nothing changed reconfigures nothing.
+ */
+export function sameValues(a: object, b: object): boolean {
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
+  return keys.length === Object.keys(y).length && keys.every((k) => Object.prototype.hasOwnProperty.call(y, k) && x[k] === y[k]);
+}
+
+/**
+ * Why a request or retry was not let through, or had to wait (the `kind` of
+ * tsmesh_upstream_overflow_total): `max_connections` counts a request that found the cluster at
+ * its connection cap and waited, `max_pending` one that found the wait queue full and failed.
+ */
+export type OverflowKind = 'max_requests' | 'max_retries' | 'retry_budget' | 'max_connections' | 'max_pending';
+
+/**
+ * The connection slots of one cluster: every upstream connection the pools dial for it takes one
+ * (given back when it closes). At `maxConnections` a request that needs a new connection waits in
+ * FIFO order, `maxPendingRequests` at most; a freed slot goes to the one waiting longest.
+ */
+export class ConnectionGate {
+  /** Connections open or being opened for the cluster. */
+  connections = 0;
+  private readonly queue: Array<() => void> = [];
+
+  constructor(private readonly thresholds: () => Pick<BreakerThresholds, 'maxConnections' | 'maxPendingRequests'>) {}
+
+  /** Requests waiting for a connection slot. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Takes a slot for a new connection; false at maxConnections (the caller waits, or fails). */
+  open(): boolean {
+    if (this.connections >= this.thresholds().maxConnections) return false;
+    this.connections++;
+    return true;
+  }
+
+  /** A connection that took a slot closed (or failed to connect): the slot goes to the longest waiting. */
+  closed(): void {
+    if (this.connections > 0) this.connections--;
+    this.queue.shift()?.();
+  }
+
+  /**
+   * Queues `wake` until a slot frees (it is called once, synchronously from `closed`, and must try
+   * again at once); false when maxPendingRequests already wait (the request fails fast).
+   */
+  wait(wake: () => void): boolean {
+    if (this.queue.length >= this.thresholds().maxPendingRequests) return false;
+    this.queue.push(wake);
+    return true;
+  }
+
+  /** A waiting request gave up (its client left, its deadline passed). */
+  cancel(wake: () => void): void {
+    const i = this.queue.indexOf(wake);
+    if (i >= 0) this.queue.splice(i, 1);
+  }
+
+  /** A raised cap: the waiting requests it makes room for try again. */
+  reconsider(): void {
+    let room = this.thresholds().maxConnections - this.connections;
+    while (room-- > 0 && this.queue.length > 0) this.queue.shift()!();
+  }
+}
 
 export class ClusterLimits {
   /** Requests in flight through this cluster (first attempts and retries alike). */
@@ -88,22 +162,25 @@ export class ClusterLimits {
   /** Retries in flight. */
   retries = 0;
   budget: RetryBudget;
+  /** The cluster's upstream connection slots (maxConnections, maxPendingRequests). */
+  readonly gate = new ConnectionGate(() => this.thresholds);
+
+  thresholds: BreakerThresholds;
 
   constructor(
-    public thresholds: BreakerThresholds = DEFAULT_BREAKER,
+    thresholds: BreakerSettings = DEFAULT_BREAKER,
     budget: RetryBudgetSettings = DEFAULT_RETRY_BUDGET,
     private readonly now?: () => number,
   ) {
+    this.thresholds = { ...DEFAULT_BREAKER, ...thresholds };
     this.budget = new RetryBudget(budget, now);
   }
 
   /** New thresholds or budget (a changed policy); the counts in flight are kept, the budget's window starts again. */
-  reconfigure(thresholds: BreakerThresholds, budget: RetryBudgetSettings): void {
-    this.thresholds = thresholds;
-    const old = this.budget.settings;
-    if (budget.percent !== old.percent || budget.intervalMs !== old.intervalMs || budget.minRetryCount !== old.minRetryCount || budget.minRetryIntervalMs !== old.minRetryIntervalMs) {
-      this.budget = new RetryBudget(budget, this.now);
-    }
+  reconfigure(thresholds: BreakerSettings, budget: RetryBudgetSettings): void {
+    this.thresholds = { ...DEFAULT_BREAKER, ...thresholds };
+    if (!sameValues(budget, this.budget.settings)) this.budget = new RetryBudget(budget, this.now);
+    this.gate.reconsider();
   }
 
   /** Admits a new request unless the cluster is at maxRequests (then the caller fails fast). */

@@ -8,7 +8,7 @@ import type { PickContext } from '../balance/balancer.js';
 import type { EndpointStats } from '../balance/cluster.js';
 import { ServiceClusters, type EndpointInfoOf } from '../outbound/clusters.js';
 import { NO_RECORDER, UpstreamCall, type UpstreamProtocol, type UpstreamRecorder } from './call.js';
-import { ClusterLimits, DEFAULT_BREAKER, DEFAULT_RETRY_BUDGET, type BreakerThresholds, type RetryBudgetSettings } from './limits.js';
+import { ClusterLimits, DEFAULT_BREAKER, DEFAULT_RETRY_BUDGET, sameValues, type BreakerThresholds, type RetryBudgetSettings } from './limits.js';
 import type { UpstreamSelector } from './selector.js';
 
 /** What the manager needs of a protocol's pool of upstream connections. */
@@ -48,12 +48,6 @@ export interface UpstreamManagerOptions {
 
 const DEFAULT_LIMITS = Object.freeze({ thresholds: DEFAULT_BREAKER, budget: DEFAULT_RETRY_BUDGET });
 
-function sameValues(a: object, b: object): boolean {
-  const x = a as Record<string, unknown>;
-  const y = b as Record<string, unknown>;
-  return Object.keys(x).length === Object.keys(y).length && Object.keys(x).every((k) => x[k] === y[k]);
-}
-
 export class UpstreamManager {
   readonly clusters: ServiceClusters;
   private readonly recorder: UpstreamRecorder;
@@ -72,7 +66,7 @@ export class UpstreamManager {
         const policy = this.clusters.get(name)?.policy;
         if (policy === undefined) return DEFAULT_LIMITS;
         const { percent, intervalMs, minRetryCount, minRetryIntervalMs } = policy.retryBudget;
-        return { thresholds: { maxRequests: policy.connectionPool.maxRequests, maxRetries: policy.connectionPool.maxRetries }, budget: { percent, intervalMs, minRetryCount, minRetryIntervalMs } };
+        return { thresholds: policy.connectionPool, budget: { percent, intervalMs, minRetryCount, minRetryIntervalMs } };
       });
   }
 

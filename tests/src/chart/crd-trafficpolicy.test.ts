@@ -46,6 +46,8 @@ const VALID: Record<string, Record<string, unknown>> = {
   'a query-parameter hash': { loadBalancer: { hash: { queryParameter: 'user' } } },
   'a source-IP hash': { loadBalancer: { algorithm: 'ring-hash', hash: { sourceIP: true } } },
   'an algorithm the registry may add later': { loadBalancer: { algorithm: 'maglev' } },
+  'a default retry with HTTP and gRPC codes': { retry: { attempts: 2, backoff: '25ms', codes: [502, 503], grpcCodes: ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'] } },
+  'a retry with zero attempts': { retry: { attempts: 0 } },
   'zero counters and percentages': { outlierDetection: { consecutive5xxErrors: 0, maxEjectionPercent: 0 }, retryBudget: { percent: 0, minRetriesPerSecond: 0 } },
 };
 
@@ -70,6 +72,11 @@ const INVALID_BY_SCHEMA: Record<string, Record<string, unknown>> = {
   'a budget percent over 100': { retryBudget: { percent: 101 } },
   'negative minRetriesPerSecond': { retryBudget: { minRetriesPerSecond: -1 } },
   'a budget interval with days': { retryBudget: { interval: '1d' } },
+  'a retry code outside 400-599': { retry: { codes: [302] } },
+  'a gRPC retry code as a number': { retry: { grpcCodes: [14] } },
+  'a lowercase gRPC code name': { retry: { grpcCodes: ['unavailable'] } },
+  'retry attempts over 100': { retry: { attempts: 101 } },
+  'a retry backoff in words': { retry: { backoff: 'a bit' } },
 };
 
 /** Every schema node, with its path. */
@@ -131,7 +138,7 @@ describe('the TrafficPolicy CRD', () => {
   test('describes every field the control plane reads, and no other', () => {
     const spec = schema.properties?.['spec'];
     const fields = (node: SchemaNode | undefined): string[] => Object.keys(node?.properties ?? {}).sort();
-    expect(fields(spec)).toEqual(['connectionPool', 'loadBalancer', 'outlierDetection', 'retryBudget', 'targetRefs']);
+    expect(fields(spec)).toEqual(['connectionPool', 'loadBalancer', 'outlierDetection', 'retry', 'retryBudget', 'targetRefs']);
     expect(fields(spec?.properties?.['targetRefs']?.items)).toEqual(['group', 'kind', 'name', 'sectionName']);
     expect(fields(spec?.properties?.['loadBalancer'])).toEqual(['algorithm', 'hash']);
     expect(fields(spec?.properties?.['loadBalancer']?.properties?.['hash'])).toEqual(['cookie', 'header', 'queryParameter', 'sourceIP']);
@@ -145,6 +152,7 @@ describe('the TrafficPolicy CRD', () => {
       'maxEjectionPercent',
     ]);
     expect(fields(spec?.properties?.['retryBudget'])).toEqual(['interval', 'minRetriesPerSecond', 'percent']);
+    expect(fields(spec?.properties?.['retry'])).toEqual(['attempts', 'backoff', 'codes', 'grpcCodes']);
   });
 
   test.each(Object.entries(VALID))('accepts %s, as the control plane does', (_name, spec) => {

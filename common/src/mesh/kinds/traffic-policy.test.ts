@@ -1,5 +1,6 @@
 import { MESH_ERRORS } from '../../errors.js';
 import { validateObject, type MeshObject } from '../objects.js';
+import type { MeshTrafficPolicy } from '../traffic-policy.js';
 
 function valid(raw: unknown): MeshObject {
   const result = validateObject(raw);
@@ -61,10 +62,16 @@ describe('TrafficPolicy (policy.tsmesh.io/v1alpha1)', () => {
     });
   });
 
+  it('reads the default retry: codes and gRPC code names sorted and without repeats, backoff in ms', () => {
+    const object = valid(trafficPolicy({ retry: { attempts: 2, backoff: '50ms', codes: [503, 502, 503], grpcCodes: ['UNAVAILABLE', 'RESOURCE_EXHAUSTED', 'UNAVAILABLE'] } }));
+    expect(object.warnings).toBeUndefined();
+    expect((object.value as MeshTrafficPolicy).retry).toEqual({ attempts: 2, backoffMs: 50, codes: [502, 503], grpcCodes: [8, 14] });
+  });
+
   it('leaves unset sections undefined and dates a policy without creationTimestamp last', () => {
     const object = valid(trafficPolicy({}));
     expect(object.value).toEqual(
-      expect.objectContaining({ createdAt: Number.POSITIVE_INFINITY, loadBalancer: undefined, connectionPool: undefined, outlierDetection: undefined, retryBudget: undefined }),
+      expect.objectContaining({ createdAt: Number.POSITIVE_INFINITY, loadBalancer: undefined, connectionPool: undefined, outlierDetection: undefined, retryBudget: undefined, retry: undefined }),
     );
   });
 
@@ -99,7 +106,7 @@ describe('TrafficPolicy (policy.tsmesh.io/v1alpha1)', () => {
     ['a target without a name', { targetRefs: [{ kind: 'Service' }] }, 'spec.targetRefs[0].name: required'],
     ['a target in another namespace', { targetRefs: [{ kind: 'Service', name: 'web', namespace: 'other' }] }, 'spec.targetRefs[0].namespace: is not a field of spec.targetRefs[0] (known: group, kind, name, sectionName)'],
     ['a sectionName that is not a port name', { targetRefs: [{ kind: 'Service', name: 'web', sectionName: 'HTTP' }] }, 'spec.targetRefs[0].sectionName: must be a DNS label'],
-    ['an unknown section', { retries: {} }, 'spec.retries: is not a field of spec (known: targetRefs, loadBalancer, connectionPool, outlierDetection, retryBudget)'],
+    ['an unknown section', { retries: {} }, 'spec.retries: is not a field of spec (known: targetRefs, loadBalancer, connectionPool, outlierDetection, retryBudget, retry)'],
     ['an empty algorithm', { loadBalancer: { algorithm: '' } }, 'spec.loadBalancer.algorithm: must be a non-empty string, got ""'],
     ['a hash without a source', { loadBalancer: { hash: {} } }, 'spec.loadBalancer.hash: must set exactly one of header, cookie, queryParameter, sourceIP, got none'],
     ['a hash with two sources', { loadBalancer: { hash: { header: 'x', cookie: 'c' } } }, 'spec.loadBalancer.hash: must set exactly one of header, cookie, queryParameter, sourceIP, got header and cookie'],
@@ -121,6 +128,13 @@ describe('TrafficPolicy (policy.tsmesh.io/v1alpha1)', () => {
     ['negative minRetriesPerSecond', { retryBudget: { minRetriesPerSecond: -2 } }, 'spec.retryBudget.minRetriesPerSecond: must be an integer from 0 to 2147483647, got -2'],
     ['a fractional interval', { retryBudget: { interval: '1.5s' } }, 'spec.retryBudget.interval: must be a Gateway API duration'],
     ['a section that is not a mapping', { retryBudget: 20 }, 'spec.retryBudget: must be a mapping, got 20'],
+    ['a retry code outside 400-599', { retry: { codes: [503, 302] } }, 'spec.retry.codes[1]: must be an HTTP status code from 400 to 599, got 302'],
+    ['a gRPC code that is not a name', { retry: { grpcCodes: ['UNAVAILABLE', 14] } }, 'spec.retry.grpcCodes[1]: must be a gRPC status code name (CANCELLED, UNKNOWN,'],
+    ['a lowercase gRPC code name', { retry: { grpcCodes: ['unavailable'] } }, 'spec.retry.grpcCodes[0]: must be a gRPC status code name'],
+    ['gRPC OK as a retry code', { retry: { grpcCodes: ['OK'] } }, 'spec.retry.grpcCodes[0]: must be a gRPC status code name'],
+    ['negative retry attempts', { retry: { attempts: -1 } }, 'spec.retry.attempts: must be an integer from 0 to 100, got -1'],
+    ['a retry backoff that is not a duration', { retry: { backoff: '100' } }, 'spec.retry.backoff: must be a Gateway API duration'],
+    ['a misspelt retry field', { retry: { attempt: 2 } }, 'spec.retry.attempt: is not a field of spec.retry (known: attempts, backoff, codes, grpcCodes)'],
   ])('refuses %s, naming the field', (_what, spec, reason) => {
     expect(reasonOf(trafficPolicy(spec))).toContain(`TrafficPolicy shop/p: ${reason}`);
   });

@@ -1,5 +1,6 @@
 // TrafficPolicy (policy.tsmesh.io/v1alpha1): the traffic knobs Gateway API has no field for —
-// algorithm and consistent hash, connection pool, outlier detection, retry budget — attached to
+// algorithm and consistent hash, connection pool, outlier detection, retry budget, and the default
+// retry policy (GRPCRoute has no `retry`; an HTTPRoute's own wins) — attached to
 // Services of its namespace by `targetRefs` (Gateway API policy attachment). Merged per Service
 // port by effectiveTrafficPolicy (mesh/traffic-policy.ts).
 import type { FieldChecker } from '../fields.js';
@@ -7,6 +8,8 @@ import { describeValue, isMissing } from '../fields.js';
 import { RING_HASH, unknownLoadBalancerWarning } from '../load-balancers.js';
 import {
   creationTime,
+  GRPC_STATUS_CODES,
+  type ServiceRetrySettings,
   type ConnectionPoolSettings,
   type HashSource,
   type MeshTrafficPolicy,
@@ -23,7 +26,9 @@ const MAX_INT32 = 2_147_483_647;
 /** RFC 7230 token, as Gateway API's HeaderName. */
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,256}$/;
 
-const SPEC_FIELDS = ['targetRefs', 'loadBalancer', 'connectionPool', 'outlierDetection', 'retryBudget'];
+const SPEC_FIELDS = ['targetRefs', 'loadBalancer', 'connectionPool', 'outlierDetection', 'retryBudget', 'retry'];
+/** As HTTPRoute's `retry.attempts` (common/src/routing/http-rules.ts MAX_RETRY_ATTEMPTS). */
+const MAX_RETRY_ATTEMPTS = 100;
 const HASH_SOURCES = ['header', 'cookie', 'queryParameter', 'sourceIP'] as const;
 
 export const trafficPolicyKind: KindDefinition<MeshTrafficPolicy> = {
@@ -42,6 +47,7 @@ export const trafficPolicyKind: KindDefinition<MeshTrafficPolicy> = {
       connectionPool: connectionPool(check, spec['connectionPool']),
       outlierDetection: outlierDetection(check, spec['outlierDetection']),
       retryBudget: retryBudget(check, spec['retryBudget']),
+      retry: retry(check, spec['retry']),
     });
   },
 };
@@ -171,4 +177,35 @@ function retryBudget(check: FieldChecker, value: unknown): Partial<RetryBudgetSe
   const interval = check.duration(section['interval'], `${path}.interval`);
   if (interval !== undefined) settings.intervalMs = interval;
   return Object.freeze(settings);
+}
+
+/**
+ * `retry`: the Service's default retry policy. `attempts` 0-100 retries, `backoff` a Gateway API
+ * duration, `codes` HTTP statuses 400-599, `grpcCodes` gRPC status names (`UNAVAILABLE`).
+ */
+function retry(check: FieldChecker, value: unknown): ServiceRetrySettings | undefined {
+  const path = 'spec.retry';
+  const section = check.object(value, path);
+  if (section === undefined) return undefined;
+  check.knownFields(section, path, ['attempts', 'backoff', 'codes', 'grpcCodes']);
+  const attempts = check.integer(section['attempts'], `${path}.attempts`, 0, MAX_RETRY_ATTEMPTS);
+  const backoffMs = check.duration(section['backoff'], `${path}.backoff`, false);
+  const codes = new Set<number>();
+  (check.array(section['codes'], `${path}.codes`) ?? []).forEach((code, i) => {
+    if (typeof code === 'number' && Number.isInteger(code) && code >= 400 && code <= 599) codes.add(code);
+    else check.fail(`${path}.codes[${i}]`, `must be an HTTP status code from 400 to 599, got ${describeValue(code)}`);
+  });
+  const grpcCodes = new Set<number>();
+  (check.array(section['grpcCodes'], `${path}.grpcCodes`) ?? []).forEach((name, i) => {
+    const code = typeof name === 'string' && Object.prototype.hasOwnProperty.call(GRPC_STATUS_CODES, name) ? GRPC_STATUS_CODES[name] : undefined;
+    if (code !== undefined) grpcCodes.add(code);
+    else check.fail(`${path}.grpcCodes[${i}]`, `must be a gRPC status code name (${Object.keys(GRPC_STATUS_CODES).join(', ')}), got ${describeValue(name)}`);
+  });
+  const ascending = (a: number, b: number): number => a - b;
+  return Object.freeze({
+    attempts,
+    backoffMs,
+    codes: Object.freeze([...codes].sort(ascending)),
+    grpcCodes: Object.freeze([...grpcCodes].sort(ascending)),
+  });
 }
