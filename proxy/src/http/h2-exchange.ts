@@ -17,6 +17,8 @@ import { TRACE_HEADERS, type RequestRecord, type ResponseFlag } from '../telemet
 import { PROXY_ERROR_HEADER, RESPONSE_FLAG_OF, routeFailure, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget, type ProxyErrorKind } from './context.js';
 import { isConnectFailure } from './errors.js';
 import { MESH_OWNED } from './headers.js';
+import { redirectRawHeaders, responseFields } from './filters.js';
+import { mirrorHeadH2, mirrorTee, type MirrorTee } from './mirror.js';
 import type { H2Forwarder } from './h2.js';
 
 const log = logger('http.h2');
@@ -75,6 +77,8 @@ export class H2Exchange implements H2StreamHandler {
   private bytesSent = 0;
   private bytesReceived = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** RequestMirror: the copies of this request, fed as its body passes. */
+  private tee: MirrorTee | undefined;
 
   constructor(
     private readonly fwd: H2Forwarder,
@@ -122,6 +126,9 @@ export class H2Exchange implements H2StreamHandler {
     const target = routed.value;
     if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
     this.target = target;
+    if (target.redirect) return this.answerRedirect(target);
+    this.tee = mirrorTee(this.fwd.mirrors, this.fwd.countMirror, target, () => mirrorHeadH2(this.upstreamFields()));
+    if (this.requestEnded) this.tee?.end();
     if (target.timeoutMs) this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
     // After the rest of this read: a stream the client resets in the same burst (Rapid Reset)
     // never reaches an upstream.
@@ -198,7 +205,7 @@ export class H2Exchange implements H2StreamHandler {
     const extra = this.ctx?.addHeaders;
     const out: string[] = [':method', head.method];
     if (head.method !== 'CONNECT' || head.protocol !== undefined) out.push(':scheme', head.scheme ?? 'http', ':path', target?.path ?? head.path ?? '/');
-    const authority = head.authority ?? fieldValue(this.fields, 'host');
+    const authority = target?.authority ?? head.authority ?? fieldValue(this.fields, 'host');
     if (authority !== undefined) out.push(':authority', authority);
     if (head.protocol !== undefined) out.push(':protocol', head.protocol);
     let drop: Set<string> | undefined;
@@ -250,14 +257,18 @@ export class H2Exchange implements H2StreamHandler {
     // Already answered by the proxy (timeout): the late answer goes nowhere.
     if (this.answered || this.client.closed) return;
     this.record.response(status, fieldValue(fields, 'grpc-status'));
-    this.conn.sendHeaders(this.client, fields, endStream);
+    this.conn.sendHeaders(this.client, responseFields(fields, this.target), endStream);
     if (endStream) this.finish();
   }
 
   onData(stream: H2Stream, data: Buffer, endStream: boolean): void {
     if (stream === this.client) {
       this.bytesReceived += data.length;
-      if (endStream) this.requestEnded = true;
+      this.tee?.data(data);
+      if (endStream) {
+        this.requestEnded = true;
+        this.tee?.end();
+      }
       const up = this.up;
       if (up && !up.closed) {
         this.keep(data);
@@ -284,6 +295,7 @@ export class H2Exchange implements H2StreamHandler {
   onTrailers(stream: H2Stream, fields: string[]): void {
     if (stream === this.client) {
       this.requestEnded = true;
+      this.tee?.end(fields);
       const up = this.up;
       if (up && !up.closed) up.conn.sendTrailers(up, fields);
       else if (!up) this.unsentTrailers = fields;
@@ -298,6 +310,7 @@ export class H2Exchange implements H2StreamHandler {
 
   onReset(stream: H2Stream, code: number, refused: boolean): void {
     if (stream === this.client) {
+      this.tee?.abandon();
       // The client cancelled or went away: so does the upstream stream.
       const up = this.up;
       if (up && !up.closed) up.reset(ErrorCode.CANCEL);
@@ -337,6 +350,7 @@ export class H2Exchange implements H2StreamHandler {
       return;
     }
     if (stream !== this.client) return;
+    this.tee?.abandon();
     if (this.timer) clearTimeout(this.timer);
     const up = this.up;
     if (up && !up.closed) up.reset(ErrorCode.CANCEL);
@@ -363,6 +377,21 @@ export class H2Exchange implements H2StreamHandler {
 
   /** The response's end was handed to the client. */
   private finish(): void {
+    this.endRecord();
+  }
+
+  /** Answers the route's RequestRedirect itself; nothing goes upstream. */
+  private answerRedirect(target: HttpRouteTarget): void {
+    const status = target.redirect?.status ?? 302;
+    const client = this.client;
+    this.answered = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.record.response(status);
+    if (!client.closed) {
+      this.conn.sendHeaders(client, [':status', String(status), ...redirectRawHeaders(target)], true);
+      // The client may still be sending: it is told to stop once the answer is out.
+      if (!client.remoteEnded) this.conn.resetWhenFlushed(client, ErrorCode.NO_ERROR);
+    }
     this.endRecord();
   }
 
