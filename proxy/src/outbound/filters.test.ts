@@ -4,6 +4,7 @@
 // RequestMirror (a copy to another Service that never delays or fails the request).
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { stringify } from 'yaml';
@@ -174,6 +175,14 @@ describe.each(['relay', 'node'])('route filters over HTTP/1.1 (%s engine)', (eng
     expect(primarySeen.filter((s) => /^\/(old|secure|moved|new)/.test(s.path))).toEqual([]);
   });
 
+  test('a Host that is not a plain host name cannot steer the Location elsewhere', async () => {
+    for (const host of ['evil.example/x', 'user@evil.example', 'evil.example\\x']) {
+      const res = await get('/old/a', { headers: { host } });
+      expect(res.status).toBe(301);
+      expect(res.headers.location).toBe('http://svc.default.svc/new/a');
+    }
+  });
+
   test('a redirect keeps the client connection usable (keep-alive), body or not', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
@@ -237,6 +246,18 @@ describe.each(['relay', 'node'])('route filters over HTTP/1.1 (%s engine)', (eng
     const failedBefore = await mirrored(proxy, 'failed');
     expect((await get('/down/1')).status).toBe(200);
     await eventually(async () => (await mirrored(proxy, 'failed')) > failedBefore, 'the failed mirror to be counted');
+  });
+
+  test('a client whose connection is reset mid-body abandons the copy', async () => {
+    const before = await mirrored(proxy, 'abandoned');
+    const socket = net.connect(proxy.ports.outbound, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    socket.write('POST /mirror/cut HTTP/1.1\r\nHost: svc\r\nContent-Length: 100\r\n\r\npartial');
+    await pause(50);
+    socket.resetAndDestroy();
+    await eventually(async () => (await mirrored(proxy, 'abandoned')) > before, 'the abandoned copy to be counted');
+    expect(seenAt(shadowSeen, '/mirror/cut')).toBeUndefined();
   });
 
   test('a body over the mirror bound abandons the copy; the request goes through whole', async () => {
@@ -336,6 +357,30 @@ describe('route filters over HTTP/2', () => {
     expect((await h2Request(session, '/down/h2', { method: 'POST', body: 'x' })).status).toBe(200);
     expect(performance.now() - started).toBeLessThan(1000);
     await eventually(() => seenAt(stallSeen, '/stall/h2'), 'the stalled mirror to get its copy');
+  });
+
+  test('a body over the mirror bound, or a stream the client resets, abandons the copy; the request is unaffected', async () => {
+    const before = await mirrored(proxy, 'abandoned');
+    const body = payload(200 * 1024);
+    const res = await h2Request(session, '/mirror/h2-big', { method: 'PUT', body });
+    expect(res.status).toBe(200);
+    expect(sha256(seenAt(primarySeen, '/mirror/h2-big')!.body)).toBe(sha256(body));
+    await eventually(async () => (await mirrored(proxy, 'abandoned')) >= before + 1, 'the copy of the big body to be abandoned');
+    // A client that goes away mid-body (its connection closes): the request never ends.
+    const gone = http2.connect(`http://127.0.0.1:${proxy.ports.outbound}`);
+    gone.on('error', () => undefined);
+    await once(gone, 'connect');
+    const cut = gone.request({ ':method': 'POST', ':path': '/mirror/h2-cut', ':authority': 'svc' }, { endStream: false });
+    cut.on('error', () => undefined);
+    cut.write('partial');
+    await pause(50);
+    gone.destroy();
+    await eventually(async () => (await mirrored(proxy, 'abandoned')) >= before + 2, 'both abandoned copies to be counted');
+    await pause(100);
+    expect(seenAt(shadowSeen, '/mirror/h2-big')).toBeUndefined();
+    expect(seenAt(shadowSeen, '/mirror/h2-cut')).toBeUndefined();
+    // The connection carries on.
+    expect((await h2Request(session, '/resp/d')).status).toBe(200);
   });
 });
 
