@@ -32,9 +32,9 @@ function withRule(rule: Record<string, unknown>, kind: 'HTTPRoute' | 'GRPCRoute'
 
 describe('compileRoutes: unsupported and invalid rules are reported, never silently ignored', () => {
   it.each<[string, Record<string, unknown>, string]>([
-    ['RequestMirror', { filters: [{ type: 'RequestMirror', requestMirror: { backendRef: backend('web-v2') } }], backendRefs: [backend('web')] }, 'rule 0 filter RequestMirror is not supported (rule dropped)'],
-    ['URLRewrite', { filters: [{ type: 'URLRewrite', urlRewrite: { hostname: 'x' } }], backendRefs: [backend('web')] }, 'rule 0 filter URLRewrite is not supported (rule dropped)'],
-    ['RequestRedirect', { filters: [{ type: 'RequestRedirect', requestRedirect: { statusCode: 301 } }] }, 'rule 0 filter RequestRedirect is not supported (rule dropped)'],
+    ['a RequestMirror without backendRef', { filters: [{ type: 'RequestMirror', requestMirror: {} }], backendRefs: [backend('web')] }, 'rule 0 filters[0].requestMirror.backendRef is required (rule dropped)'],
+    ['a URLRewrite hostname that is not one', { filters: [{ type: 'URLRewrite', urlRewrite: { hostname: 'X Y' } }], backendRefs: [backend('web')] }, 'rule 0 filters[0].urlRewrite.hostname must be a hostname'],
+    ['a RequestRedirect status code that is not a redirect', { filters: [{ type: 'RequestRedirect', requestRedirect: { statusCode: 200 } }] }, 'rule 0 filters[0].requestRedirect.statusCode 200 is not supported (expected 301, 302, 303, 307, 308) (rule dropped)'],
     ['CORS', { filters: [{ type: 'CORS', cors: {} }], backendRefs: [backend('web')] }, 'rule 0 filter CORS is not supported (rule dropped)'],
     ['an unknown filter type', { filters: [{ type: 'Teleport' }], backendRefs: [backend('web')] }, 'rule 0 filters[0].type "Teleport" is not a HTTPRoute filter (rule dropped)'],
     ['a repeated RequestHeaderModifier', { filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'a', value: '1' }] } }, { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'b', value: '1' }] } }] }, 'rule 0 filters[1]: filter RequestHeaderModifier is repeated (rule dropped)'],
@@ -65,10 +65,10 @@ describe('compileRoutes: unsupported and invalid rules are reported, never silen
   });
 
   it('marks a route with a dropped rule PartiallyInvalid, keeping it Accepted (spec: "Dropped Rule" approach)', () => {
-    const compiled = withRule({ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: backend('web-v2') } }], backendRefs: [backend('web')] });
-    expect(messages(compiled)).toEqual(['HTTPRoute demo/canary: rule 0 filter RequestMirror is not supported (rule dropped)']);
+    const compiled = withRule({ filters: [{ type: 'CORS', cors: {} }], backendRefs: [backend('web')] });
+    expect(messages(compiled)).toEqual(['HTTPRoute demo/canary: rule 0 filter CORS is not supported (rule dropped)']);
     expect(conditions(compiled, 'canary')).toEqual(['Accepted=True/Accepted', 'ResolvedRefs=True/ResolvedRefs', 'PartiallyInvalid=True/UnsupportedValue']);
-    expect(condition(compiled, 'canary', 'PartiallyInvalid')?.message).toBe('Dropped Rule 0: filter RequestMirror is not supported');
+    expect(condition(compiled, 'canary', 'PartiallyInvalid')?.message).toBe('Dropped Rule 0: filter CORS is not supported');
   });
 
   it('does not attach a route whose every rule is invalid, and reports Accepted=False/UnsupportedValue', () => {
@@ -307,7 +307,8 @@ describe('compileRoutes: route types on one Service port (GEP-1426: GRPCRoute be
 describe('compileRoutes: GRPCRoute validation', () => {
   it.each<[string, Record<string, unknown>, string]>([
     ['an HTTPRoute-only filter', { filters: [{ type: 'RequestRedirect' }] }, 'rule 0 filters[0].type "RequestRedirect" is not a GRPCRoute filter (rule dropped)'],
-    ['a RequestMirror filter', { filters: [{ type: 'RequestMirror', requestMirror: {} }] }, 'rule 0 filter RequestMirror is not supported (rule dropped)'],
+    ['a RequestMirror filter without backendRef', { filters: [{ type: 'RequestMirror', requestMirror: {} }] }, 'rule 0 filters[0].requestMirror.backendRef is required (rule dropped)'],
+    ['a filter on a backendRef', { backendRefs: [backend('web', 80, { filters: [{ type: 'RequestMirror', requestMirror: { backendRef: backend('web') } }] })] }, 'rule 0 backendRefs[0] filter RequestMirror is not supported (rule dropped)'],
     ['a method match naming neither service nor method', { matches: [{ method: { type: 'Exact' } }] }, 'rule 0 matches[0].method must name a service, a method or both (rule dropped)'],
     ['an Exact service that is not a service name', { matches: [{ method: { service: 'foo/bar' } }] }, 'rule 0 matches[0].method.service "foo/bar" is not a valid gRPC service name (rule dropped)'],
     ['an Exact method that is not a method name', { matches: [{ method: { service: 'a.B', method: 'Say-Hello' } }] }, 'rule 0 matches[0].method.method "Say-Hello" is not a valid gRPC method name (rule dropped)'],

@@ -6,6 +6,8 @@
 //   namespace) only to clients in their namespace, and replace the producer routes for them (GEP-1426).
 // - Routes of one group merge; when HTTPRoutes and GRPCRoutes both attach to one Service port, the
 //   GRPCRoutes win and the HTTPRoutes are reported as conflicted there (GEP-1426 route types).
+// - Filters: header modifiers, RequestRedirect, URLRewrite and RequestMirror are compiled into the
+//   decision (filters.ts applies them per request).
 // - An invalid rule (unsupported filter, bad value) is dropped and reported ("Dropped Rule",
 //   PartiallyInvalid); a route left without rules is not attached (Accepted=False). A filter the spec
 //   forbids skipping (ExtensionRef, ExternalAuth) instead keeps the rule, answering 500.
@@ -241,6 +243,10 @@ function routeSet(group: readonly Attachment[], service: MeshService, port: Serv
           retry: rule.retry,
           requestHeaderModifier: rule.requestHeaderModifier,
           responseHeaderModifier: rule.responseHeaderModifier,
+          redirect: rule.redirect,
+          urlRewrite: rule.urlRewrite,
+          mirrors: rule.mirrors.length > 0 ? rule.mirrors : undefined,
+          matchedPrefix: replacesPrefix(rule) && 'path' in match && match.path.type === 'PathPrefix' ? match.path.prefix : undefined,
         });
         const entry = Object.freeze({ kind, match, decision } as RouteEntry);
         ranked.push({ entry, origin: { ...route.origin, ruleIndex: rule.index, matchIndex } });
@@ -257,6 +263,11 @@ function routeSet(group: readonly Attachment[], service: MeshService, port: Serv
     routes: Object.freeze(routes.map((r) => r.ref)),
     entries: Object.freeze(ranked.map((r) => r.entry)),
   });
+}
+
+/** Whether a rule's redirect or rewrite replaces the matched PathPrefix (the decision then carries it). */
+function replacesPrefix(rule: AnyRule): boolean {
+  return rule.redirect?.path?.type === 'ReplacePrefixMatch' || rule.urlRewrite?.path?.type === 'ReplacePrefixMatch';
 }
 
 /** The Gateway API conditions of a route for each Service parent that exists. */

@@ -39,7 +39,7 @@ export function parseGrpcRule(raw: unknown, routeNamespace: string, services: Se
   if (!isMissing(rule['sessionPersistence'])) problems.ignore('sessionPersistence is not supported');
   const name = isMissing(rule['name']) ? undefined : stringField(rule['name'], 'name', problems, 253);
   const matches = grpcMatches(rule['matches'], problems);
-  const filters = ruleFilters(rule['filters'], 'filters', 'GRPCRoute', problems);
+  const filters = ruleFilters(rule['filters'], 'filters', 'GRPCRoute', problems, { routeNamespace, services });
   const backends = backendRefs(rule['backendRefs'], routeNamespace, 'GRPCRoute', services, problems);
   if (matches === undefined || filters === undefined || backends === undefined || problems.drops.length > 0) return undefined;
   return {
@@ -51,6 +51,9 @@ export function parseGrpcRule(raw: unknown, routeNamespace: string, services: Se
     retry: undefined,
     requestHeaderModifier: filters.request,
     responseHeaderModifier: filters.response,
+    redirect: undefined,
+    urlRewrite: undefined,
+    mirrors: filters.mirrors,
   };
 }
 

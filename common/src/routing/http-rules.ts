@@ -2,6 +2,7 @@
 // backendRefs and timeouts, validated as the Gateway API's HTTPRoute v1 schema does.
 import { describeValue, isMissing } from '../mesh/fields.js';
 import { parseGatewayDuration } from './duration.js';
+import { pathProblem } from './filter-fields.js';
 import { compileRegex } from './regex.js';
 import type { RuleProblems } from './report.js';
 import {
@@ -24,8 +25,6 @@ import type { HttpMatch, PathMatch, QueryParamMatch, RouteRetry, RouteTimeouts }
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
 const MAX_PATH = 1024;
 const MAX_QUERY_VALUE = 1024;
-/** The characters an Exact or PathPrefix value may hold (unreserved, sub-delims, `:@/`, %-escapes). */
-const PATH_CHARS = /^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+$/;
 const QUERY_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,256}$/;
 
 /** A rule without matches matches every request, as `PathPrefix /` does. */
@@ -46,10 +45,15 @@ export function parseHttpRule(raw: unknown, routeNamespace: string, services: Se
   if (!isMissing(rule['sessionPersistence'])) problems.ignore('sessionPersistence is not supported');
   const name = isMissing(rule['name']) ? undefined : stringField(rule['name'], 'name', problems, 253);
   const matches = httpMatches(rule['matches'], problems);
-  const filters = ruleFilters(rule['filters'], 'filters', 'HTTPRoute', problems);
+  const filters = ruleFilters(rule['filters'], 'filters', 'HTTPRoute', problems, { routeNamespace, services });
   const backends = backendRefs(rule['backendRefs'], routeNamespace, 'HTTPRoute', services, problems);
   const timeouts = isMissing(rule['timeouts']) ? NO_TIMEOUTS : httpTimeouts(rule['timeouts'], problems);
   const retry = isMissing(rule['retry']) ? undefined : httpRetry(rule['retry'], problems);
+  if (matches !== undefined && filters?.prefixReplacedAt !== undefined) {
+    // ReplacePrefixMatch replaces what a PathPrefix match matched: no other match type has a prefix to replace.
+    const other = matches.findIndex((m) => m.path.type !== 'PathPrefix');
+    if (other >= 0) problems.drop(`${filters.prefixReplacedAt}.type ReplacePrefixMatch needs PathPrefix matches, but matches[${other}].path.type is ${matches[other]!.path.type}`);
+  }
   if (matches === undefined || filters === undefined || backends === undefined || timeouts === undefined || retry === null || problems.drops.length > 0) {
     return undefined;
   }
@@ -62,6 +66,9 @@ export function parseHttpRule(raw: unknown, routeNamespace: string, services: Se
     retry,
     requestHeaderModifier: filters.request,
     responseHeaderModifier: filters.response,
+    redirect: filters.redirect,
+    urlRewrite: filters.rewrite,
+    mirrors: filters.mirrors,
   };
 }
 
@@ -98,17 +105,6 @@ function httpPath(value: unknown, path: string, problems: RuleProblems): PathMat
   if (type === 'Exact') return Object.freeze({ type, value: text });
   // A trailing `/` is ignored: `/abc/` matches what `/abc` matches.
   return Object.freeze({ type, value: text, prefix: text.endsWith('/') ? text.slice(0, -1) : text });
-}
-
-/** Why an Exact or PathPrefix value is not a clean absolute path, per the HTTPPathMatch rules. */
-function pathProblem(text: string): string | undefined {
-  if (!text.startsWith('/')) return 'must start with "/"';
-  if (text.includes('//')) return 'must not contain "//"';
-  if (text.includes('/./') || text.includes('/../') || text.endsWith('/.') || text.endsWith('/..')) return 'must not contain "." or ".." segments';
-  if (/%2f/i.test(text)) return 'must not contain an encoded "/" (%2F)';
-  if (text.includes('#')) return 'must not contain "#"';
-  if (!PATH_CHARS.test(text)) return 'must hold only path characters or %-escapes';
-  return undefined;
 }
 
 /** `matches[].queryParams`: names match exactly (case-sensitive); a repeated name counts once (the first). */

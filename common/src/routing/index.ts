@@ -4,6 +4,7 @@ export { compileRoutes, GATEWAY_API_VERSION, type RouteSource } from './compile.
 export { matchGrpc, matchHttp, pathMatches, routeSetFor, splitGrpcPath } from './match.js';
 export { pickBackend } from './weights.js';
 export { applyHeaderModifier, type HeaderRecord } from './headers.js';
+export { redirectLocation, rewritePath, withQuery, type RedirectSource } from './filters.js';
 export { formatGatewayDuration, parseGatewayDuration } from './duration.js';
 export { compileRegex, regexMatches, MAX_REGEX_INPUT, MAX_REGEX_LENGTH, MAX_REGEX_PROGRAM_SIZE, type RegexResult } from './regex.js';
 export {

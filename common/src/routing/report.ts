@@ -21,6 +21,8 @@ export class RouteReport {
 export interface BackendFailure {
   readonly reason: 'BackendNotFound' | 'InvalidKind';
   readonly message: string;
+  /** What it does to requests, for the warning; default: its share of requests answers 500. */
+  readonly effect?: string;
 }
 
 /**
@@ -52,6 +54,11 @@ export class RuleProblems {
     this.backendFailures.push({ reason, message: `rule ${this.index} ${detail}` });
   }
 
+  /** A RequestMirror's backend cannot take copies: none are sent; the requests themselves are unaffected. */
+  mirror(reason: BackendFailure['reason'], detail: string): void {
+    this.backendFailures.push({ reason, message: `rule ${this.index} ${detail}`, effect: 'no copies are sent' });
+  }
+
   /** A field without effect here; the rule is programmed without it. */
   ignore(detail: string): void {
     this.report.warn(`rule ${this.index} ${detail} (ignored)`);
@@ -62,7 +69,7 @@ export class RuleProblems {
     for (const detail of this.drops) this.report.warn(`rule ${this.index} ${detail} (rule dropped)`);
     if (this.drops.length > 0) return false;
     for (const detail of this.failures) this.report.warn(`rule ${this.index} ${detail} (the rule answers 500)`);
-    for (const failure of this.backendFailures) this.report.warn(`${failure.message} (its share of requests answers 500)`);
+    for (const failure of this.backendFailures) this.report.warn(`${failure.message} (${failure.effect ?? 'its share of requests answers 500'})`);
     return true;
   }
 }

@@ -6,11 +6,26 @@ import type { MeshService } from '../mesh/types.js';
 import { normalizeHost } from './normalize.js';
 import { compileRegex } from './regex.js';
 import type { RuleProblems } from './report.js';
-import type { HeaderMatch, HeaderModifier, HeaderValue, RouteKind, RouteRetry, RouteTimeouts, ValueMatch, WeightedBackend } from './types.js';
+import { requestMirror, requestRedirect, urlRewrite } from './filter-fields.js';
+import type {
+  HeaderMatch,
+  HeaderModifier,
+  HeaderValue,
+  RequestMirror,
+  RequestRedirect,
+  RouteKind,
+  RouteRetry,
+  RouteTimeouts,
+  UrlRewrite,
+  ValueMatch,
+  WeightedBackend,
+} from './types.js';
 
 /** RFC 7230 token characters, as the Gateway API's HeaderName allows (at most 256). */
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,256}$/;
 const MAX_HEADER_VALUE = 4096;
+/** What a header value written on the wire may not hold (RFC 9110 5.5 field-value, as Node checks it). */
+const HEADER_VALUE_UNSAFE = /[^\t\x20-\x7e\x80-\xff]/;
 const MAX_WEIGHT = 1_000_000;
 
 export type ServiceLookup = (namespace: string, name: string) => MeshService | undefined;
@@ -25,6 +40,9 @@ export interface ParsedRule<M> {
   readonly retry: RouteRetry | undefined;
   readonly requestHeaderModifier: HeaderModifier | undefined;
   readonly responseHeaderModifier: HeaderModifier | undefined;
+  readonly redirect: RequestRedirect | undefined;
+  readonly urlRewrite: UrlRewrite | undefined;
+  readonly mirrors: readonly RequestMirror[];
 }
 
 export const NO_TIMEOUTS: RouteTimeouts = Object.freeze({ requestMs: undefined, backendRequestMs: undefined });
@@ -121,28 +139,54 @@ function hostValue(text: string, path: string, problems: RuleProblems): string {
   return host;
 }
 
-/** Filters one rule (or backendRef) carries: the header modifiers it supports, the rest reported. */
+/** Filters one rule carries, as read; a backendRef's filters are all reported. */
 export interface RuleFilters {
   readonly request: HeaderModifier | undefined;
   readonly response: HeaderModifier | undefined;
+  readonly redirect: RequestRedirect | undefined;
+  readonly rewrite: UrlRewrite | undefined;
+  readonly mirrors: readonly RequestMirror[];
+  /** The field path of the path modifier that is a ReplacePrefixMatch (it needs PathPrefix matches). */
+  readonly prefixReplacedAt: string | undefined;
+}
+
+/** What reading a rule's RequestMirror needs: where its backendRef's Service is looked up. */
+export interface FilterContext {
+  readonly routeNamespace: string;
+  readonly services: ServiceLookup;
 }
 
 const HTTP_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'RequestRedirect', 'URLRewrite', 'CORS', 'ExternalAuth', 'ExtensionRef'];
 const GRPC_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'ExtensionRef'];
 /** Filters the spec forbids skipping: when they cannot be applied, requests must get an error. */
 const MUST_NOT_SKIP = ['ExtensionRef', 'ExternalAuth'];
+/** The supported filters and the field holding each one's settings. */
+const FILTER_FIELDS: Readonly<Record<string, string>> = {
+  RequestHeaderModifier: 'requestHeaderModifier',
+  ResponseHeaderModifier: 'responseHeaderModifier',
+  RequestRedirect: 'requestRedirect',
+  URLRewrite: 'urlRewrite',
+  RequestMirror: 'requestMirror',
+};
 
 /**
- * `filters` of a rule. Header modifiers are supported; a filter that must not be skipped
- * (ExtensionRef, ExternalAuth) makes the rule answer 500; any other filter drops the rule.
- * On a backendRef (`supportsModifiers` false) header modifiers are reported too.
+ * `filters` of a rule. Header modifiers, RequestRedirect, URLRewrite (HTTPRoute) and RequestMirror
+ * are supported; a filter that must not be skipped (ExtensionRef, ExternalAuth) makes the rule
+ * answer 500; any other filter drops the rule, as does a repeated filter (RequestMirror may
+ * repeat) or a RequestRedirect beside a URLRewrite. Without `context` (a backendRef's filters)
+ * every filter is reported.
  */
-export function ruleFilters(value: unknown, path: string, kind: RouteKind, problems: RuleProblems, supportsModifiers = true): RuleFilters | undefined {
+export function ruleFilters(value: unknown, path: string, kind: RouteKind, problems: RuleProblems, context?: FilterContext): RuleFilters | undefined {
   const items = listField(value, path, problems);
   if (items === undefined) return undefined;
   const known = kind === 'HTTPRoute' ? HTTP_FILTERS : GRPC_FILTERS;
   let request: HeaderModifier | undefined;
   let response: HeaderModifier | undefined;
+  let redirect: RequestRedirect | undefined;
+  let rewrite: UrlRewrite | undefined;
+  let prefixReplacedAt: string | undefined;
+  const mirrors: RequestMirror[] = [];
+  const seen = new Set<string>();
   let valid = true;
   items.forEach((item, i) => {
     const at = `${path}[${i}]`;
@@ -155,22 +199,51 @@ export function ruleFilters(value: unknown, path: string, kind: RouteKind, probl
     }
     const where = path === 'filters' ? '' : `${path.slice(0, -'.filters'.length)} `;
     if (MUST_NOT_SKIP.includes(type)) return problems.failClosed(`${where}filter ${type} is not supported`);
-    const modifies = type === 'RequestHeaderModifier' ? 'requestHeaderModifier' : type === 'ResponseHeaderModifier' ? 'responseHeaderModifier' : undefined;
-    if (modifies === undefined || !supportsModifiers) {
+    const field = FILTER_FIELDS[type];
+    if (field === undefined || context === undefined) {
       valid = false;
       problems.drop(`${where}filter ${type} is not supported`);
       return;
     }
-    const modifier = headerModifier(filter[modifies], `${at}.${modifies}`, problems);
-    if (modifier === undefined) return void (valid = false);
-    const repeated = type === 'RequestHeaderModifier' ? request !== undefined : response !== undefined;
-    if (repeated) {
+    if (type !== 'RequestMirror' && seen.has(type)) {
       valid = false;
       problems.drop(`${at}: filter ${type} is repeated`);
-    } else if (type === 'RequestHeaderModifier') request = modifier;
-    else response = modifier;
+      return;
+    }
+    seen.add(type);
+    const settings = filter[field];
+    const fieldPath = `${at}.${field}`;
+    switch (type) {
+      case 'RequestHeaderModifier':
+      case 'ResponseHeaderModifier': {
+        const modifier = headerModifier(settings, fieldPath, problems);
+        if (modifier === undefined) valid = false;
+        else if (type === 'RequestHeaderModifier') request = modifier;
+        else response = modifier;
+        return;
+      }
+      case 'RequestRedirect':
+        redirect = requestRedirect(settings, fieldPath, problems);
+        if (redirect === undefined) valid = false;
+        else if (redirect.path?.type === 'ReplacePrefixMatch') prefixReplacedAt = `${fieldPath}.path`;
+        return;
+      case 'URLRewrite':
+        rewrite = urlRewrite(settings, fieldPath, problems);
+        if (rewrite === undefined) valid = false;
+        else if (rewrite.path?.type === 'ReplacePrefixMatch') prefixReplacedAt = `${fieldPath}.path`;
+        return;
+      default: {
+        const mirror = requestMirror(settings, fieldPath, context.routeNamespace, context.services, problems);
+        if (mirror === undefined) valid = false;
+        else mirrors.push(mirror);
+      }
+    }
   });
-  return valid ? { request, response } : undefined;
+  if (seen.has('RequestRedirect') && seen.has('URLRewrite')) {
+    valid = false;
+    problems.drop(`${path}: a RequestRedirect and a URLRewrite filter cannot be used in one rule`);
+  }
+  return valid ? { request, response, redirect, rewrite, mirrors: Object.freeze(mirrors), prefixReplacedAt } : undefined;
 }
 
 /** `set`, `add` and `remove` of a header modifier; one action per header name, as the spec requires. */
@@ -194,7 +267,9 @@ function headerModifier(value: unknown, path: string, problems: RuleProblems): H
       const rawName = header?.['name'];
       const name = typeof rawName === 'string' && HEADER_NAME.test(rawName) ? rawName.toLowerCase() : undefined;
       if (header !== undefined && name === undefined) problems.drop(`${at}.name must be a header name, got ${describeValue(rawName)}`);
-      const text = header === undefined ? undefined : stringField(header['value'], `${at}.value`, problems, MAX_HEADER_VALUE);
+      let text = header === undefined ? undefined : stringField(header['value'], `${at}.value`, problems, MAX_HEADER_VALUE);
+      // A CR or LF would end the header where it is written (request or response splitting).
+      if (text !== undefined && HEADER_VALUE_UNSAFE.test(text)) text = problems.drop(`${at}.value must hold only visible characters, spaces and tabs (no CR, LF or other control characters), got ${describeValue(text)}`);
       if (name === undefined || text === undefined) return void (valid = false);
       if (claim(name, at)) out.push(Object.freeze({ name, value: text }));
     });
@@ -236,7 +311,7 @@ export function backendRefs(value: unknown, routeNamespace: string, kind: RouteK
     const isService = (group === '' || group === 'core') && refKind === 'Service';
     const port = backendPort(ref['port'], `${at}.port`, isService, problems);
     const weight = backendWeight(ref['weight'], `${at}.weight`, problems);
-    const filters = isMissing(ref['filters']) ? undefined : ruleFilters(ref['filters'], `${at}.filters`, kind, problems, false);
+    const filters = isMissing(ref['filters']) ? undefined : ruleFilters(ref['filters'], `${at}.filters`, kind, problems);
     if (name === undefined || namespace === undefined || port === null || weight === undefined || (!isMissing(ref['filters']) && filters === undefined)) {
       return void (valid = false);
     }

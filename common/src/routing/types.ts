@@ -63,6 +63,45 @@ export interface HeaderModifier {
   readonly remove: readonly string[];
 }
 
+/**
+ * The `path` of a RequestRedirect or URLRewrite filter. `value` is a clean absolute path (no dot
+ * segments, no `//`); for ReplacePrefixMatch it is held without its trailing `/` ('' for `/`).
+ */
+export type PathModifier = { readonly type: 'ReplaceFullPath'; readonly value: string } | { readonly type: 'ReplacePrefixMatch'; readonly value: string };
+
+/** A RequestRedirect filter (HTTPRoute): the sidecar answers with a redirect instead of forwarding. */
+export interface RequestRedirect {
+  /** undefined: the request's own scheme. */
+  readonly scheme: 'http' | 'https' | undefined;
+  /** undefined: the request's own host. */
+  readonly hostname: string | undefined;
+  /** undefined: derived from the scheme (80/443), or the Service port when no scheme is set. */
+  readonly port: number | undefined;
+  /** undefined: the request's own (normalised) path. */
+  readonly path: PathModifier | undefined;
+  /** 301, 302 (standard channel), 303, 307 or 308 (experimental channel). */
+  readonly statusCode: number;
+}
+
+/** A URLRewrite filter (HTTPRoute): what the backend receives instead of the request's host and path. */
+export interface UrlRewrite {
+  readonly hostname: string | undefined;
+  readonly path: PathModifier | undefined;
+}
+
+/** A RequestMirror filter: a copy of each sampled request goes to this Service port, its answer ignored. */
+export interface RequestMirror {
+  readonly namespace: string;
+  readonly name: string;
+  /** The Service port number; undefined only when the reference is invalid. */
+  readonly port: number | undefined;
+  /** Set when the reference cannot be resolved: no copy is sent (the primary request is unaffected). */
+  readonly problem: BackendProblem | undefined;
+  /** The share of requests copied, numerator/denominator (`percent` p is p/100); 1/1 when absent. */
+  readonly numerator: number;
+  readonly denominator: number;
+}
+
 /** What to do with a request that matched: one rule of one route, prebuilt at compile time. */
 export interface RouteDecision {
   readonly route: RouteRef;
@@ -81,6 +120,14 @@ export interface RouteDecision {
   readonly retry: RouteRetry | undefined;
   readonly requestHeaderModifier: HeaderModifier | undefined;
   readonly responseHeaderModifier: HeaderModifier | undefined;
+  /** A RequestRedirect filter: answer the redirect, forward nothing. */
+  readonly redirect?: RequestRedirect | undefined;
+  /** A URLRewrite filter: forward with this host and path. */
+  readonly urlRewrite?: UrlRewrite | undefined;
+  /** RequestMirror filters, in order. */
+  readonly mirrors?: readonly RequestMirror[] | undefined;
+  /** The matched PathPrefix (without trailing `/`, '' for `/`): what ReplacePrefixMatch replaces. */
+  readonly matchedPrefix?: string | undefined;
 }
 
 /** A compiled RE2 pattern (linear-time matching); see compileRegex. */

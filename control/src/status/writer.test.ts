@@ -80,11 +80,11 @@ describe('RouteStatusWriter', () => {
     return { ...object, spec: { ...(object['spec'] as object), rules } };
   }
 
-  const mirrorRule = { filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'web-v2', port: 80 } } }], backendRefs: [{ name: 'web', port: 80 }] };
+  const corsRule = { filters: [{ type: 'CORS', cors: { allowOrigins: ['https://shop.example'] } }], backendRefs: [{ name: 'web', port: 80 }] };
   const plainRule = { backendRefs: [{ name: 'web', port: 80 }] };
 
   it('reports an unsupported filter as PartiallyInvalid, naming the filter, and keeps the route Accepted', async () => {
-    fake.create(canary([mirrorRule, plainRule]));
+    fake.create(canary([corsRule, plainRule]));
     await start();
     const object = await eventually(() => (ours(stored()) === undefined ? undefined : stored()), 'the status to be written');
     expect(ours(object)).toMatchObject({
@@ -95,7 +95,7 @@ describe('RouteStatusWriter', () => {
     expect(conditionOf(object, 'ResolvedRefs')).toMatchObject({ status: 'True', reason: 'ResolvedRefs' });
     const partial = conditionOf(object, 'PartiallyInvalid');
     expect(partial).toMatchObject({ status: 'True', reason: 'UnsupportedValue' });
-    expect(partial?.message).toContain('RequestMirror');
+    expect(partial?.message).toContain('CORS');
     expect(partial?.lastTransitionTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     // Writing the status changed only the status.
     expect(object.metadata['generation']).toBe(1);
@@ -110,7 +110,7 @@ describe('RouteStatusWriter', () => {
   });
 
   it('updates the status when the route is fixed, moving lastTransitionTime only for conditions whose status changed', async () => {
-    fake.create(canary([{ backendRefs: [{ name: 'ghost', port: 80 }] }, mirrorRule]));
+    fake.create(canary([{ backendRefs: [{ name: 'ghost', port: 80 }] }, corsRule]));
     await start();
     const broken = await eventually(() => (conditionOf(stored(), 'ResolvedRefs')?.status === 'False' ? stored() : undefined), 'the broken status');
     const acceptedBefore = conditionOf(broken, 'Accepted');
@@ -139,7 +139,7 @@ describe('RouteStatusWriter', () => {
   });
 
   it('does not write again when nothing changed, neither on other changes nor on its own status updates', async () => {
-    fake.create(canary([mirrorRule, plainRule]));
+    fake.create(canary([corsRule, plainRule]));
     await start();
     await eventually(() => ours(stored()), 'the status to be written');
     await pause(200);
@@ -154,7 +154,7 @@ describe('RouteStatusWriter', () => {
   });
 
   it('retries a write the API server answers with 409 Conflict', async () => {
-    fake.create(canary([mirrorRule, plainRule]));
+    fake.create(canary([corsRule, plainRule]));
     fake.fail({ method: 'PUT', path: ROUTE_PATH, status: 409, times: 2 });
     await start();
     await eventually(() => ours(stored()), 'the status to be written after the conflicts');
@@ -163,7 +163,7 @@ describe('RouteStatusWriter', () => {
   });
 
   it('after a real conflict, writes from the newer object the watch brings, keeping what the other writer added', async () => {
-    const created = fake.create(canary([mirrorRule, plainRule]));
+    const created = fake.create(canary([corsRule, plainRule]));
     const theirs: ParentStatusJson = {
       parentRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'shop', name: 'edge' },
       controllerName: 'example.com/gateway-controller',

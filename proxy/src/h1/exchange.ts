@@ -7,7 +7,6 @@ import type { Socket } from 'node:net';
 import { logger, nodeHttp } from '@tsmesh/common';
 import { forwardableRawHeaders } from '../http/headers.js';
 import {
-  applyHeaderEditRaw,
   PROXY_ERROR_HEADER,
   RESPONSE_FLAG_OF,
   routeFailure,
@@ -17,6 +16,8 @@ import {
   type ProxyErrorKind,
 } from '../http/context.js';
 import { isConnectFailure } from '../http/errors.js';
+import { redirectRawHeaders, responseRawHeaders, upstreamRawHeaders } from '../http/filters.js';
+import { mirrorAuthority, mirrorHeadersH1, mirrorTee, type MirrorTee } from '../http/mirror.js';
 import { hostPort, type UpstreamLease } from '../upstream/selector.js';
 import type { UpstreamCall } from '../upstream/call.js';
 import { backoffDelay, REPLAY_LIMIT, retriesStatus } from '../upstream/retry.js';
@@ -66,6 +67,8 @@ export class Exchange implements ResponseSink {
   private deadline: number | undefined;
   /** Waiting for a connection slot of the cluster (maxConnections): called when one frees. */
   private wake: (() => void) | undefined;
+  /** RequestMirror: the copies of this request, fed as its body passes. */
+  private tee: MirrorTee | undefined;
 
   constructor(
     readonly conn: ClientConnection,
@@ -92,6 +95,7 @@ export class Exchange implements ResponseSink {
   /** Request body bytes (de-chunked by the parser); framed again on the way out. */
   body(chunk: Buffer): void {
     this.bytesReceived += chunk.length;
+    this.tee?.data(chunk);
     if (this.done) return;
     this.keep(chunk);
     const up = this.upstream;
@@ -129,6 +133,7 @@ export class Exchange implements ResponseSink {
 
   requestComplete(trailers: string[] | undefined): void {
     this.requestEnded = true;
+    this.tee?.end();
     if (this.done) return;
     this.requestTrailers = trailers;
     const up = this.upstream;
@@ -178,6 +183,8 @@ export class Exchange implements ResponseSink {
     this.target = target;
     if (!target.retry) this.replay = undefined;
     if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
+    if (target.redirect) return this.answerRedirect(target);
+    this.startMirror(relay, target, info);
     if ((target.requestHeaders || ctx.addHeaders || target.path !== undefined) && !writableEdits(target, ctx)) {
       return this.reply(500, 'internal', `route ${target.routeName ?? ''} sets a header or path that cannot be sent`);
     }
@@ -258,7 +265,7 @@ export class Exchange implements ResponseSink {
     }
     const kept = forwardableRawHeaders(pairs);
     for (const [name, value] of Object.entries(record.upstreamHeaders())) kept.push(name, value);
-    const headers = applyHeaderEditRaw(kept, target.requestHeaders, ctx.addHeaders);
+    const headers = upstreamRawHeaders(kept, target, ctx);
     // Transfer-Encoding is hop-by-hop, but a chunked body stays framed as chunked (re-chunked here).
     if (this.chunkedIn) headers.push('transfer-encoding', 'chunked');
     // As node:http's keep-alive agent says it (HTTP/1.1's default, but explicit for older servers).
@@ -356,7 +363,7 @@ export class Exchange implements ResponseSink {
     const record = this.record as RequestRecord;
     record.response(status);
     this.bodyless = this.method === 'HEAD' || status === 204 || status === 304;
-    const out = forwardableRawHeaders(rawHeaders);
+    const out = responseRawHeaders(forwardableRawHeaders(rawHeaders), this.target);
     let framing = '';
     if (!this.bodyless && headerOf(rawHeaders, 'content-length') === undefined) {
       // Chunked or close-delimited upstream: chunked to an HTTP/1.1 client, close-delimited to 1.0.
@@ -485,6 +492,31 @@ export class Exchange implements ResponseSink {
     this.conn.exchangeDone(this);
   }
 
+  /** The copies of this request (RequestMirror), with the body bytes parsed before it started. */
+  private startMirror(relay: H1Relay, target: HttpRouteTarget, info: HttpRequestInfo): void {
+    const ctx = this.conn.ctx as HttpConnectionContext;
+    const tee = mirrorTee(relay.mirrors, relay.countMirror, target, () => ({ method: this.method, path: target.path ?? this.url, authority: mirrorAuthority(target, info.authority), headers: mirrorHeadersH1(this.raw, target, ctx) }));
+    if (!tee) return;
+    this.tee = tee;
+    for (const chunk of this.held ?? []) tee.data(chunk);
+    if (this.requestEnded) tee.end();
+  }
+
+  /** Answers the route's RequestRedirect itself; nothing goes upstream (the request body is read and dropped). */
+  private answerRedirect(target: HttpRouteTarget): void {
+    const status = target.redirect?.status ?? 302;
+    const record = this.record as RequestRecord;
+    record.response(status);
+    if (!this.requestEnded || this.conn.relay.draining || this.conn.peerEnded) this.keepAlive = false;
+    this.headSent = true;
+    const connection = this.keepAlive ? (this.versionMinor === 0 ? 'connection: keep-alive\r\n' : '') : 'connection: close\r\n';
+    this.conn.socket.write(appendHeaders(`HTTP/1.1 ${status} ${nodeHttp.STATUS_CODES[status] ?? ''}\r\n`, redirectRawHeaders(target)) + connection + CRLF, 'latin1');
+    this.done = true;
+    this.release();
+    record.end({ bytesSent: 0 });
+    this.conn.exchangeDone(this);
+  }
+
   /** The call is over: its lease and its place in the cluster's limits go back (idempotent). */
   private release(): void {
     this.clearTimer();
@@ -511,6 +543,7 @@ export class Exchange implements ResponseSink {
 
   /** The client went away: the upstream request is cancelled, without blaming the endpoint. */
   abandon(): void {
+    this.tee?.abandon();
     if (this.done) return;
     this.dropUpstream();
     if (this.record) this.finish({ flags: ['DC'] });

@@ -6,6 +6,8 @@ import type { Socket } from 'node:net';
 import type { H1Deps, H1Options } from '../http/h1.js';
 import { plainDialer, type Dialer } from '../upstream/dial.js';
 import { metricsRecorder, plainCalls, type CallFactory } from '../upstream/call.js';
+import { H1UpstreamPool } from '../upstream/h1-pool.js';
+import { h1MirrorSender, type MirrorCounter, type MirrorSender } from '../http/mirror.js';
 import type { RequestTelemetry } from '../telemetry/index.js';
 import { ClientConnection } from './connection.js';
 import { H1Pool } from './pool.js';
@@ -17,6 +19,10 @@ export class H1Relay {
   readonly calls: CallFactory;
   readonly pool: H1Pool;
   readonly connections = new Set<ClientConnection>();
+  /** RequestMirror copies: sent on node:http connections of their own (made on the first copy). */
+  readonly mirrors: MirrorSender;
+  readonly countMirror: MirrorCounter;
+  private mirrorPool: H1UpstreamPool | undefined;
   draining = false;
 
   constructor(
@@ -27,6 +33,9 @@ export class H1Relay {
     this.dial = deps.dial ?? plainDialer;
     this.calls = deps.calls ?? plainCalls(metricsRecorder(deps.telemetry.metrics));
     this.pool = new H1Pool(this.dial, options.connectTimeoutMs, options.keepAliveTimeoutMs, options.maxHeaderBytes);
+    this.countMirror = (cluster, result) => deps.telemetry.metrics.routeMirror(cluster, result);
+    const mirrorPool = (): H1UpstreamPool => (this.mirrorPool ??= new H1UpstreamPool({ connectTimeoutMs: options.connectTimeoutMs, idleTimeoutMs: options.keepAliveTimeoutMs }, this.dial));
+    this.mirrors = h1MirrorSender(mirrorPool, this.calls, this.countMirror);
   }
 
   /** Takes a detected HTTP/1 connection (with its context attached) and serves it. */
@@ -48,5 +57,6 @@ export class H1Relay {
   close(): void {
     for (const conn of [...this.connections]) conn.destroy();
     this.pool.close();
+    this.mirrorPool?.close();
   }
 }

@@ -36,6 +36,21 @@ export interface HttpRouteTarget {
    * the path the route matched. Absent: forward the target as received.
    */
   readonly path?: string | undefined;
+  /** URLRewrite hostname: the `:authority` (Host) the endpoint receives instead of the client's. */
+  readonly authority?: string | undefined;
+  /** ResponseHeaderModifier: applied to the endpoint's response head (not to the sidecar's own error answers). */
+  readonly responseHeaders?: HeaderEdit | undefined;
+  /** RequestRedirect: the sidecar answers this itself and forwards nothing. */
+  readonly redirect?: { readonly status: number; readonly location: string } | undefined;
+  /** RequestMirror: where copies of this request go (already sampled). */
+  readonly mirrors?: readonly MirrorTarget[] | undefined;
+}
+
+/** One RequestMirror destination: a Service port's cluster. */
+export interface MirrorTarget {
+  readonly selector: UpstreamSelector;
+  /** `namespace/name:port`, for logs and metrics. */
+  readonly cluster: string;
 }
 
 export interface HeaderEdit {

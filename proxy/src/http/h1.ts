@@ -11,7 +11,6 @@ import type { Duplex } from 'node:stream';
 import { logger, nodeHttp } from '@tsmesh/common';
 import { forwardableRawHeaders, MESH_OWNED } from './headers.js';
 import {
-  applyHeaderEditRaw,
   httpContextOf,
   PROXY_ERROR_HEADER,
   RESPONSE_FLAG_OF,
@@ -30,6 +29,8 @@ import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js
 import { CONNECTION_LIMIT, H1UpstreamPool } from '../upstream/h1-pool.js';
 import type { UpstreamLease } from '../upstream/selector.js';
 import { isConnectFailure } from './errors.js';
+import { answerRedirect, responseRawHeaders, upstreamRawHeaders } from './filters.js';
+import { h1MirrorSender, mirrorAuthority, mirrorHeadersH1, mirrorTee, teeIncoming, type MirrorCounter, type MirrorSender } from './mirror.js';
 import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry } from '../telemetry/index.js';
 
 const log = logger('http.h1');
@@ -125,7 +126,7 @@ function upstreamHeaders(req: IncomingMessage, ctx: HttpConnectionContext, targe
   }
   const kept = forwardableRawHeaders(pairs);
   for (const [name, value] of Object.entries(record.upstreamHeaders())) kept.push(name, value);
-  const headers = applyHeaderEditRaw(kept, target.requestHeaders, ctx.addHeaders);
+  const headers = upstreamRawHeaders(kept, target, ctx);
   // Transfer-Encoding is hop-by-hop, but a chunked body must stay framed: Node chunks only
   // POST/PUT/PATCH by default, and an unframed GET/DELETE body reads upstream as a next request.
   if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) headers.push('transfer-encoding', 'chunked');
@@ -197,6 +198,9 @@ export class H1Forwarder {
   private readonly telemetry: RequestTelemetry;
   private readonly dial: Dialer;
   private readonly calls: CallFactory;
+  /** RequestMirror copies, on this engine's upstream pool. */
+  private readonly mirrors: MirrorSender;
+  private readonly countMirror: MirrorCounter;
   private draining = false;
   /** Responses not finished yet: a drain turns their keep-alive off before their head goes out. */
   private readonly inFlight = new Set<ServerResponse>();
@@ -209,6 +213,8 @@ export class H1Forwarder {
     this.dial = deps.dial ?? plainDialer;
     this.calls = deps.calls ?? plainCalls(metricsRecorder(deps.telemetry.metrics));
     this.pool = new H1UpstreamPool({ connectTimeoutMs: options.connectTimeoutMs, idleTimeoutMs: options.keepAliveTimeoutMs }, this.dial);
+    this.countMirror = (cluster, result) => deps.telemetry.metrics.routeMirror(cluster, result);
+    this.mirrors = h1MirrorSender(() => this.pool, this.calls, this.countMirror);
     this.server = nodeHttp.createServer({
       maxHeaderSize: options.maxHeaderBytes,
       keepAliveTimeout: options.keepAliveTimeoutMs,
@@ -282,6 +288,8 @@ export class H1Forwarder {
     }
     const target = routed.value;
     if (target.directStatus !== undefined) return reply(res, record, target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
+    if (target.redirect) return answerRedirect(res, record, target);
+    teeIncoming(req, mirrorTee(this.mirrors, this.countMirror, target, () => ({ method: info.method, path: target.path ?? info.url, authority: mirrorAuthority(target, info.authority), headers: mirrorHeadersH1(req.rawHeaders, target, ctx) })));
     const hash = target.selector.hash;
     const tries: Tries = { replay: undefined, replayBytes: 0, deadline: target.timeoutMs ? performance.now() + target.timeoutMs : undefined };
     if (target.retry && hasBody(req)) {
@@ -464,7 +472,7 @@ export class H1Forwarder {
       }
       const status = ures.statusCode ?? 502;
       record.response(status);
-      res.writeHead(status, ures.statusMessage, forwardableRawHeaders(ures.rawHeaders) as unknown as http.OutgoingHttpHeaders);
+      res.writeHead(status, ures.statusMessage, responseRawHeaders(forwardableRawHeaders(ures.rawHeaders), target) as unknown as http.OutgoingHttpHeaders);
       // By hand rather than pipe(): one listener instead of pipe's seven set up and torn down per response.
       ures.on('data', (chunk: Buffer) => {
         bytesSent += chunk.length;

@@ -21,6 +21,8 @@ import { TRACE_HEADERS, type RequestRecord, type ResponseFlag } from '../telemet
 import { PROXY_ERROR_HEADER, RESPONSE_FLAG_OF, routeFailure, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget, type ProxyErrorKind } from './context.js';
 import { isConnectFailure } from './errors.js';
 import { MESH_OWNED } from './headers.js';
+import { redirectRawHeaders, responseFields } from './filters.js';
+import { mirrorHeadH2, mirrorTee, type MirrorTee } from './mirror.js';
 import type { H2Forwarder } from './h2.js';
 
 const log = logger('http.h2');
@@ -84,6 +86,8 @@ export class H2Exchange implements H2StreamHandler {
   private deadline: number | undefined;
   /** Waiting for a connection slot of the cluster (maxConnections): called when one frees. */
   private wake: (() => void) | undefined;
+  /** RequestMirror: the copies of this request, fed as its body passes. */
+  private tee: MirrorTee | undefined;
 
   constructor(
     private readonly fwd: H2Forwarder,
@@ -131,6 +135,9 @@ export class H2Exchange implements H2StreamHandler {
     const target = routed.value;
     if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
     this.target = target;
+    if (target.redirect) return this.answerRedirect(target);
+    this.tee = mirrorTee(this.fwd.mirrors, this.fwd.countMirror, target, () => mirrorHeadH2(this.upstreamFields()));
+    if (this.requestEnded) this.tee?.end();
     if (target.timeoutMs) {
       this.deadline = performance.now() + target.timeoutMs;
       this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
@@ -243,7 +250,7 @@ export class H2Exchange implements H2StreamHandler {
     const extra = this.ctx?.addHeaders;
     const out: string[] = [':method', head.method];
     if (head.method !== 'CONNECT' || head.protocol !== undefined) out.push(':scheme', head.scheme ?? 'http', ':path', target?.path ?? head.path ?? '/');
-    const authority = head.authority ?? fieldValue(this.fields, 'host');
+    const authority = target?.authority ?? head.authority ?? fieldValue(this.fields, 'host');
     if (authority !== undefined) out.push(':authority', authority);
     if (head.protocol !== undefined) out.push(':protocol', head.protocol);
     let drop: Set<string> | undefined;
@@ -298,14 +305,18 @@ export class H2Exchange implements H2StreamHandler {
     // Already answered by the proxy (timeout): the late answer goes nowhere.
     if (this.answered || this.client.closed) return;
     this.record.response(status, fieldValue(fields, 'grpc-status'));
-    this.conn.sendHeaders(this.client, fields, endStream);
+    this.conn.sendHeaders(this.client, responseFields(fields, this.target), endStream);
     if (endStream) this.finish();
   }
 
   onData(stream: H2Stream, data: Buffer, endStream: boolean): void {
     if (stream === this.client) {
       this.bytesReceived += data.length;
-      if (endStream) this.requestEnded = true;
+      this.tee?.data(data);
+      if (endStream) {
+        this.requestEnded = true;
+        this.tee?.end();
+      }
       const up = this.up;
       if (up && !up.closed) {
         this.keep(data);
@@ -333,6 +344,7 @@ export class H2Exchange implements H2StreamHandler {
     if (stream === this.client) {
       this.requestEnded = true;
       this.keptTrailers = fields;
+      this.tee?.end(fields);
       const up = this.up;
       if (up && !up.closed) up.conn.sendTrailers(up, fields);
       return;
@@ -346,6 +358,7 @@ export class H2Exchange implements H2StreamHandler {
 
   onReset(stream: H2Stream, code: number, refused: boolean): void {
     if (stream === this.client) {
+      this.tee?.abandon();
       // The client cancelled or went away: so does the upstream stream.
       const up = this.up;
       if (up && !up.closed) up.reset(ErrorCode.CANCEL);
@@ -385,6 +398,7 @@ export class H2Exchange implements H2StreamHandler {
       return;
     }
     if (stream !== this.client) return;
+    this.tee?.abandon();
     if (this.timer) clearTimeout(this.timer);
     const up = this.up;
     if (up && !up.closed) up.reset(ErrorCode.CANCEL);
@@ -473,6 +487,21 @@ export class H2Exchange implements H2StreamHandler {
 
   /** The response's end was handed to the client. */
   private finish(): void {
+    this.endRecord();
+  }
+
+  /** Answers the route's RequestRedirect itself; nothing goes upstream. */
+  private answerRedirect(target: HttpRouteTarget): void {
+    const status = target.redirect?.status ?? 302;
+    const client = this.client;
+    this.answered = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.record.response(status);
+    if (!client.closed) {
+      this.conn.sendHeaders(client, [':status', String(status), ...redirectRawHeaders(target)], true);
+      // The client may still be sending: it is told to stop once the answer is out.
+      if (!client.remoteEnded) this.conn.resetWhenFlushed(client, ErrorCode.NO_ERROR);
+    }
     this.endRecord();
   }
 

@@ -17,6 +17,7 @@ import { hostPort } from '../upstream/selector.js';
 import type { RequestTelemetry } from '../telemetry/index.js';
 import { httpContextOf, type HttpConnectionContext } from './context.js';
 import { H2Exchange } from './h2-exchange.js';
+import { h2MirrorSender, type MirrorCounter, type MirrorSender } from './mirror.js';
 
 const log = logger('http.h2');
 
@@ -45,6 +46,10 @@ export class H2Forwarder implements H2ConnectionOwner {
   readonly dial: Dialer;
   /** @internal for H2Exchange */
   readonly calls: CallFactory;
+  /** @internal for H2Exchange: RequestMirror copies, on the same upstream pool. */
+  readonly mirrors: MirrorSender;
+  /** @internal for H2Exchange */
+  readonly countMirror: MirrorCounter;
   private readonly counters: H2Counters | undefined;
   private readonly connections = new Set<H2Connection>();
   private draining = false;
@@ -56,6 +61,8 @@ export class H2Forwarder implements H2ConnectionOwner {
     this.counters = deps.counters;
     this.limits = h2Limits({ ...(options.maxConcurrentStreams ? { maxConcurrentStreams: options.maxConcurrentStreams } : {}), ...options.limits });
     this.pool = new H2UpstreamPool(options.connectTimeoutMs, this.dial, this.limits, this.counters);
+    this.countMirror = (cluster, result) => deps.telemetry.metrics.routeMirror(cluster, result);
+    this.mirrors = h2MirrorSender(this.pool, this.calls, this.countMirror);
   }
 
   /** Serves a client connection that has an HTTP context attached (see context.ts). */

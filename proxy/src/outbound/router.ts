@@ -8,6 +8,8 @@
 // Where routes apply, rules match one normalised view of the request (requestView: dot segments
 // removed, slashes merged, unreserved characters decoded, encoded slashes refused; Host from
 // `:authority` without case or port), and that normalised path is what the endpoint receives.
+// Route filters are turned into the target here: a redirect's Location, a rewritten path and host,
+// response header edits and the sampled mirrors (common/src/routing/filters.ts does the path work).
 import {
   compileRoutes,
   err,
@@ -15,15 +17,20 @@ import {
   matchHttp,
   pickBackend,
   ok,
+  redirectLocation,
   requestView,
+  rewritePath,
   routeSetFor,
   TsmeshError,
+  withQuery,
   type CompiledRoutes,
   type HeaderModifier,
   type MeshSnapshot,
+  type RequestMirror,
   type Result,
+  type RouteDecision,
 } from '@tsmesh/common';
-import type { HeaderEdit, HttpRequestInfo, HttpRouteTarget } from '../http/context.js';
+import type { HeaderEdit, HttpRequestInfo, HttpRouteTarget, MirrorTarget } from '../http/context.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { retryPolicyOf } from '../upstream/retry.js';
 import type { ClusterEntry, ServiceClusters } from './clusters.js';
@@ -64,9 +71,30 @@ export class OutboundRouter {
       if (!view.ok) return err(new TsmeshError(PROXY_ERRORS.BAD_REQUEST, `routes of ${entry.key} cannot read ${req.method} ${req.url}: ${view.reason}`));
       const decision = matchHttp(table, view.request);
       if (!decision) return err(new TsmeshError(PROXY_ERRORS.NO_ROUTE, `no route rule of ${entry.key} matches ${req.method} ${view.request.path}`));
-      // The endpoint gets the path the rule matched; an unchanged target is forwarded as received.
-      const path = view.target === req.url ? undefined : view.target;
       const routeName = `${decision.route.namespace}/${decision.route.name}#${decision.ruleIndex}`;
+      const query = queryOf(view.target);
+      const responseHeaders = toEdit(decision.responseHeaderModifier);
+      if (decision.redirect) {
+        const location = redirectLocation(decision.redirect, {
+          scheme: 'http',
+          authority: req.authority,
+          fallbackHost: `${entry.service.name}.${entry.service.namespace}.svc`,
+          path: view.request.path,
+          query,
+          servicePort: entry.port.port,
+          matchedPrefix: decision.matchedPrefix,
+        });
+        if (location === undefined) return err(new TsmeshError(PROXY_ERRORS.BAD_REQUEST, `route ${routeName} cannot redirect ${view.request.path}`));
+        return ok({ selector: entry.selector, redirect: { status: decision.redirect.statusCode, location }, responseHeaders, routeName });
+      }
+      // The endpoint gets the path the rule matched (or its rewrite); an unchanged target is forwarded as received.
+      let path = view.target === req.url ? undefined : view.target;
+      const rewrite = decision.urlRewrite;
+      if (rewrite?.path) {
+        const rewritten = rewritePath(view.request.path, rewrite.path, decision.matchedPrefix);
+        if (rewritten === undefined) return err(new TsmeshError(PROXY_ERRORS.BAD_REQUEST, `route ${routeName} cannot rewrite ${view.request.path}`));
+        path = withQuery(rewritten, query);
+      }
       const backend = pickBackend(decision.backends);
       const cluster = backend && !backend.problem && backend.port !== undefined ? this.clusters.get(`${backend.namespace}/${backend.name}:${backend.port}`) : undefined;
       const timeoutMs = decision.timeouts.requestMs || undefined;
@@ -74,7 +102,41 @@ export class OutboundRouter {
       if (!cluster) return ok({ selector: entry.selector, directStatus: 500, routeName });
       // The rule's own retry wins whole over the backend Service's default.
       const retry = retryPolicyOf(decision.retry, cluster.policy.retry);
-      return ok({ selector: cluster.selector, timeoutMs, tryTimeoutMs, retry, requestHeaders: toEdit(decision.requestHeaderModifier), routeName, path });
+      return ok({
+        selector: cluster.selector,
+        timeoutMs,
+        tryTimeoutMs,
+        retry,
+        requestHeaders: toEdit(decision.requestHeaderModifier),
+        routeName,
+        path,
+        authority: rewrite?.hostname,
+        responseHeaders,
+        mirrors: decision.mirrors ? this.mirrorsOf(decision) : undefined,
+      });
     };
   }
+
+  /** The mirror clusters this request is copied to: each mirror samples its share of requests on its own. */
+  private mirrorsOf(decision: RouteDecision): readonly MirrorTarget[] | undefined {
+    let out: MirrorTarget[] | undefined;
+    for (const mirror of decision.mirrors ?? []) {
+      if (mirror.problem || mirror.port === undefined || !sampled(mirror)) continue;
+      const key = `${mirror.namespace}/${mirror.name}:${mirror.port}`;
+      const cluster = this.clusters.get(key);
+      if (cluster) (out ??= []).push({ selector: cluster.selector, cluster: key });
+    }
+    return out;
+  }
+}
+
+function sampled(mirror: RequestMirror): boolean {
+  if (mirror.numerator >= mirror.denominator) return true;
+  return mirror.numerator > 0 && Math.random() * mirror.denominator < mirror.numerator;
+}
+
+/** The query string of a request target, as sent; undefined when there is none. */
+function queryOf(target: string): string | undefined {
+  const q = target.indexOf('?');
+  return q < 0 ? undefined : target.slice(q + 1);
 }

@@ -26,6 +26,7 @@ export const METRIC_NAMES = {
   loopConnections: 'tsmesh_proxy_loop_connections_total',
   loopRestarts: 'tsmesh_proxy_loop_restarts_total',
   policyDenials: 'tsmesh_policy_denials_total',
+  routeMirrors: 'tsmesh_route_mirror_total',
 } as const;
 
 /**
@@ -96,6 +97,7 @@ export class ProxyMetrics {
   private readonly overflows: Counter<'destination_service' | 'kind'>;
   private readonly h2Protections: Counter<'direction' | 'kind'>;
   private readonly denials: Counter<'reporter' | 'reason'>;
+  private readonly mirrors: Counter<'destination_service' | 'result'>;
   private readonly certExpiry: Gauge<'identity'>;
   private readonly loopConnections: Counter<'loop' | 'direction'>;
   private readonly loopRestarts: Counter<'loop'>;
@@ -138,6 +140,12 @@ export class ProxyMetrics {
       name: METRIC_NAMES.policyDenials,
       help: 'Connections and requests refused by policy (mTLS mode, a request the sidecar will not pass on unparsed), by reason.',
       labelNames: ['reporter', 'reason'],
+      registers,
+    });
+    this.mirrors = new Counter({
+      name: METRIC_NAMES.routeMirrors,
+      help: 'Copies of requests sent by RequestMirror route filters, by mirror Service and outcome (sent: answered; failed: no endpoint, refused, reset or timed out; abandoned: body over the bound or request not finished).',
+      labelNames: ['destination_service', 'result'],
       registers,
     });
     this.certExpiry = new Gauge({
@@ -190,6 +198,11 @@ export class ProxyMetrics {
   /** Counts one connection or request refused by policy, on the `reporter` side. */
   policyDenied(reporter: Reporter, reason: DenialReason): void {
     this.denials.inc({ reporter, reason });
+  }
+
+  /** Counts one RequestMirror copy of a request to `destinationService` (`namespace/name:port`) by its outcome. */
+  routeMirror(destinationService: string, result: string): void {
+    this.mirrors.inc({ destination_service: labelValue(destinationService), result });
   }
 
   /** Counts one action of an HTTP/2 protection (limits.ts) on the `direction` side. */
