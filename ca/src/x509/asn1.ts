@@ -1,8 +1,9 @@
 // DER building and reading on top of node-forge's ASN.1 codec, with Buffers at the edges.
-import forge from 'node-forge';
+import type Forge from 'node-forge';
+import forge from './forge.js';
 
 const { asn1 } = forge;
-export type Asn1 = forge.asn1.Asn1;
+export type Asn1 = Forge.asn1.Asn1;
 export const Tag = asn1.Type;
 export const TagClass = asn1.Class;
 
@@ -107,7 +108,7 @@ export function primitive(node: Asn1 | undefined, what = 'value'): string {
   return node.value;
 }
 
-export function isUniversal(node: Asn1 | undefined, type: forge.asn1.Type): node is Asn1 {
+export function isUniversal(node: Asn1 | undefined, type: Forge.asn1.Type): node is Asn1 {
   return node !== undefined && node.tagClass === TagClass.UNIVERSAL && node.type === type;
 }
 

@@ -1,7 +1,8 @@
 // PKCS#10 certificate signing requests: parsed with node-forge's ASN.1 codec (forge's own CSR
 // reader handles RSA only) and verified with Node's crypto, so EC P-256/P-384 and RSA CSRs work.
 import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import forge from 'node-forge';
+import type Forge from 'node-forge';
+import forge from './forge.js';
 import { err, ok, type Result } from '@tsmesh/common';
 import { CaError } from '../errors.js';
 import * as der from './asn1.js';
@@ -111,7 +112,7 @@ export function verifyCsr(pem: string): Result<VerifiedCsr, CaError> {
 }
 
 function decodeCsrPem(pem: string): Result<Buffer, CaError> {
-  let blocks: forge.pem.ObjectPEM[];
+  let blocks: Forge.pem.ObjectPEM[];
   try {
     blocks = forge.pem.decode(pem);
   } catch (cause) {
