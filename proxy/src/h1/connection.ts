@@ -3,14 +3,12 @@
 // timeouts, refusals (400/408/431) and the Upgrade tunnel.
 import type { Socket } from 'node:net';
 import { logger } from '@tsmesh/common';
-import { MESH_OWNED } from '../http/headers.js';
 import { httpContextOf, type HttpConnectionContext, type HttpRequestInfo } from '../http/context.js';
-import { isConnectFailure } from '../http/errors.js';
-import { armConnectTimeout } from '../upstream/dial.js';
+import { tunnelUpgrade } from '../http/upgrade.js';
 import { Exchange } from './exchange.js';
 import { HTTPParser, isParseError, METHODS, newParser, type LlhttpParser } from './llhttp.js';
 import type { H1Relay } from './relay.js';
-import { BAD_REQUEST, HEADERS_TIMED_OUT, HEADERS_TIMEOUT_MS, HEADERS_TOO_LARGE, headerOf, REFUSAL_LINGER_MS, UNAVAILABLE } from './wire.js';
+import { BAD_REQUEST, HEADERS_TIMED_OUT, HEADERS_TIMEOUT_MS, HEADERS_TOO_LARGE, headerOf, REFUSAL_LINGER_MS } from './wire.js';
 
 const log = logger('h1.connection');
 
@@ -249,61 +247,18 @@ export class ClientConnection {
     this.socket.destroy();
   }
 
-  /** Upgrade (WebSocket): a plain tunnel to one endpoint after the head, as h1.ts's onUpgrade. */
+  /** Upgrade (WebSocket): a plain tunnel to one endpoint after the head (http/upgrade.ts). */
   private tunnel(ex: Exchange): void {
     const client = this.socket;
     client.removeListener('data', this.onData);
     client.setTimeout(0);
-    const ctx = this.ctx;
     const info: HttpRequestInfo = { method: ex.method, url: ex.url, authority: headerOf(ex.raw, 'host') ?? '', header: (n) => headerOf(ex.raw, n.toLowerCase()) };
-    const routed = ctx?.route(info);
-    if (!ctx || !routed?.ok || ex.method === 'CONNECT') {
-      client.end(UNAVAILABLE);
-      return;
-    }
-    const call = this.relay.calls(routed.value.selector, 'http1');
-    const selected = call.next();
-    if (!selected.ok) {
-      client.end(UNAVAILABLE);
-      return;
-    }
-    const dialed = this.relay.dial(selected.value.endpoint, 'tcp');
-    armConnectTimeout(dialed, this.relay.options.connectTimeoutMs);
-    const upstream = dialed.socket;
-    let connected = false;
-    upstream.once(dialed.readyEvent, () => {
-      connected = true;
-      call.succeeded();
-      // Upgrade requests keep their Connection/Upgrade headers: they are the point of the request.
-      // Mesh-owned headers (and those the sidecar adds) are still dropped, as on any request.
-      const lines = [`${ex.method} ${routed.value.path ?? ex.url} HTTP/1.${ex.versionMinor}`];
-      const added = new Set((ctx.addHeaders ?? []).map(([n]) => n.toLowerCase()));
-      for (let i = 0; i < ex.raw.length; i += 2) {
-        const name = ex.raw[i] ?? '';
-        if (MESH_OWNED.has(name.toLowerCase()) || added.has(name.toLowerCase())) continue;
-        lines.push(`${name}: ${ex.raw[i + 1]}`);
-      }
-      for (const [n, v] of ctx.addHeaders ?? []) lines.push(`${n}: ${v}`);
-      upstream.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
-      for (const chunk of ex.upgradeHead) upstream.write(chunk);
+    const pending = (): Buffer[] => {
+      const chunks = ex.upgradeHead;
       ex.upgradeHead = [];
-      upstream.pipe(client);
-      client.pipe(upstream);
-      client.resume();
-    });
-    const close = (): void => {
-      call.release();
-      upstream.destroy();
-      // Not connected (refused, timed out): nothing went upstream, so the client gets an answer.
-      if (connected || client.destroyed) client.destroy();
-      else if (!client.writableEnded) client.end(UNAVAILABLE);
+      return chunks;
     };
-    upstream.on('error', (error) => {
-      if (isConnectFailure(error)) call.failed('connect');
-      close();
-    });
-    client.on('error', close);
-    upstream.on('close', close);
-    client.on('close', close);
+    const relay = this.relay;
+    tunnelUpgrade(client, this.ctx, { info, httpVersion: `1.${ex.versionMinor}`, rawHeaders: ex.raw, pending }, { calls: relay.calls, dial: relay.dial, connectTimeoutMs: relay.options.connectTimeoutMs }, () => client.resume());
   }
 }

@@ -9,7 +9,7 @@ import { forwardableRawHeaders } from '../http/headers.js';
 import {
   PROXY_ERROR_HEADER,
   RESPONSE_FLAG_OF,
-  routeFailure,
+  routeRequest,
   type HttpConnectionContext,
   type HttpRequestInfo,
   type HttpRouteTarget,
@@ -150,39 +150,19 @@ export class Exchange implements ResponseSink {
   // ---- the request's way out ----
 
   start(relay: H1Relay): void {
-    const conn = this.conn;
-    const ctx = conn.ctx;
-    const socket = conn.socket;
+    const socket = this.conn.socket;
     const info: HttpRequestInfo = {
       method: this.method,
       url: this.url,
       authority: headerOf(this.raw, 'host') ?? '',
       header: (name) => headerOf(this.raw, name.toLowerCase()),
     };
-    const record = relay.telemetry.startRequest({
-      reporter: ctx?.direction === 'inbound' ? 'destination' : 'source',
-      direction: ctx?.direction,
-      method: info.method,
-      authority: info.authority,
-      path: info.url,
-      protocol: 'http1',
-      headers: info.header,
-      source: ctx?.source ?? {},
-      destination: ctx?.destination ?? {},
-      mtls: ctx?.mtls ?? false,
-      downstream: hostPort(socket.remoteAddress, socket.remotePort),
-    });
+    const { record, routed } = routeRequest(relay.telemetry, this.conn.ctx, info, 'http1', info.header, hostPort(socket.remoteAddress, socket.remotePort));
     this.record = record;
-    if (!ctx) return this.reply(500, 'internal', 'no connection context');
-    const routed = ctx.route(info);
-    if (!routed.ok) {
-      const failure = routeFailure(routed.error);
-      return this.reply(failure.status, failure.kind, routed.error.message);
-    }
-    const target = routed.value;
+    if (!routed.ok) return this.reply(routed.status, routed.kind, routed.message);
+    const { target, ctx } = routed;
     this.target = target;
     if (!target.retry) this.replay = undefined;
-    if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
     if (target.redirect) return this.answerRedirect(target);
     this.startMirror(relay, target, info);
     if ((target.requestHeaders || ctx.addHeaders || target.path !== undefined) && !writableEdits(target, ctx)) {

@@ -8,7 +8,6 @@ export const TRACE_HEADER_SET = new Set(TRACE_HEADERS);
 /** Methods a proxy may send twice (RFC 9110 9.2.2). */
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 export const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
-export const UNAVAILABLE = 'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
 export const CRLF = '\r\n';
 /** A request head must arrive whole within this (slow-header clients), as h1.ts's server `headersTimeout`. */
 export const HEADERS_TIMEOUT_MS = 30_000;

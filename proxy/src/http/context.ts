@@ -5,7 +5,7 @@ import type { Result, TsmeshError } from '@tsmesh/common';
 import { PROXY_ERRORS } from '../errors.js';
 import type { RetryPolicy } from '../upstream/retry.js';
 import type { UpstreamSelector } from '../upstream/selector.js';
-import type { PeerInfo, ResponseFlag } from '../telemetry/index.js';
+import type { HeaderSource, HttpProtocol, PeerInfo, RequestRecord, RequestTelemetry, ResponseFlag } from '../telemetry/index.js';
 
 /** The request facts routing may match on (method, path, query, headers). */
 export interface HttpRequestInfo {
@@ -99,6 +99,56 @@ export function routeFailure(error: TsmeshError): { readonly status: number; rea
   if (error.code === PROXY_ERRORS.NO_ROUTE) return { status: 404, kind: 'no-route' };
   if (error.code === PROXY_ERRORS.BAD_REQUEST) return { status: 400, kind: 'bad-request' };
   return { status: 503, kind: 'no-endpoints' };
+}
+
+/** An answer the proxy gives itself instead of forwarding. */
+export interface ProxyAnswer {
+  readonly status: number;
+  readonly kind: ProxyErrorKind;
+  readonly message: string;
+}
+
+/** A request's telemetry record, and either where it goes or the answer it gets at once. */
+export interface RoutedRequest {
+  readonly record: RequestRecord;
+  readonly routed: { readonly ok: true; readonly target: HttpRouteTarget; readonly ctx: HttpConnectionContext } | ({ readonly ok: false } & ProxyAnswer);
+}
+
+/**
+ * The first step of every HTTP forwarder: open the request's telemetry record (with what the
+ * connection knows of both peers), then route it. Refusals come back as the answer to give: no
+ * connection context 500, a router failure as routeFailure says, a rule without a usable backend
+ * its status.
+ */
+export function routeRequest(
+  telemetry: RequestTelemetry,
+  ctx: HttpConnectionContext | undefined,
+  info: HttpRequestInfo,
+  protocol: HttpProtocol,
+  headers: HeaderSource,
+  downstream: string | undefined,
+): RoutedRequest {
+  const record = telemetry.startRequest({
+    reporter: ctx?.direction === 'inbound' ? 'destination' : 'source',
+    direction: ctx?.direction,
+    method: info.method,
+    authority: info.authority,
+    path: info.url,
+    protocol,
+    headers,
+    source: ctx?.source ?? {},
+    destination: ctx?.destination ?? {},
+    mtls: ctx?.mtls ?? false,
+    downstream,
+  });
+  if (!ctx) return { record, routed: { ok: false, status: 500, kind: 'internal', message: 'no connection context' } };
+  const result = ctx.route(info);
+  if (!result.ok) return { record, routed: { ok: false, ...routeFailure(result.error), message: result.error.message } };
+  const target = result.value;
+  if (target.directStatus !== undefined) {
+    return { record, routed: { ok: false, status: target.directStatus, kind: 'route-backend', message: `route ${target.routeName ?? ''} has no usable backend` } };
+  }
+  return { record, routed: { ok: true, target, ctx } };
 }
 
 const CONTEXT = Symbol('tsmesh.httpContext');

@@ -9,12 +9,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { logger, nodeHttp } from '@tsmesh/common';
-import { forwardableRawHeaders, MESH_OWNED } from './headers.js';
+import { forwardableRawHeaders } from './headers.js';
 import {
   httpContextOf,
   PROXY_ERROR_HEADER,
   RESPONSE_FLAG_OF,
-  routeFailure,
+  routeRequest,
   type HttpConnectionContext,
   type HttpRequestInfo,
   type HttpRouteTarget,
@@ -25,12 +25,13 @@ import { metricsRecorder, plainCalls, type CallFactory, type UpstreamCall } from
 import { backoffDelay, REPLAY_LIMIT, retriesStatus } from '../upstream/retry.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { pickContextOf } from '../balance/hash-key.js';
-import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
+import { plainDialer, type Dialer } from '../upstream/dial.js';
 import { CONNECTION_LIMIT, H1UpstreamPool } from '../upstream/h1-pool.js';
 import type { UpstreamLease } from '../upstream/selector.js';
 import { isConnectFailure } from './errors.js';
 import { answerRedirect, responseRawHeaders, upstreamRawHeaders } from './filters.js';
 import { h1MirrorSender, mirrorAuthority, mirrorHeadersH1, mirrorTee, teeIncoming, type MirrorCounter, type MirrorSender } from './mirror.js';
+import { tunnelUpgrade } from './upgrade.js';
 import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry } from '../telemetry/index.js';
 
 const log = logger('http.h1');
@@ -265,29 +266,10 @@ export class H1Forwarder {
       this.inFlight.add(res);
       res.once('close', () => this.inFlight.delete(res));
     }
-    const ctx = httpContextOf(req.socket);
     const info = requestInfo(req);
-    const record = this.telemetry.startRequest({
-      reporter: ctx?.direction === 'inbound' ? 'destination' : 'source',
-      direction: ctx?.direction,
-      method: info.method,
-      authority: info.authority,
-      path: info.url,
-      protocol: 'http1',
-      headers: req.headers,
-      source: ctx?.source ?? {},
-      destination: ctx?.destination ?? {},
-      mtls: ctx?.mtls ?? false,
-      downstream: hostPort(req.socket.remoteAddress, req.socket.remotePort),
-    });
-    if (!ctx) return reply(res, record, 500, 'internal', 'no connection context');
-    const routed = ctx.route(info);
-    if (!routed.ok) {
-      const failure = routeFailure(routed.error);
-      return reply(res, record, failure.status, failure.kind, routed.error.message);
-    }
-    const target = routed.value;
-    if (target.directStatus !== undefined) return reply(res, record, target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
+    const { record, routed } = routeRequest(this.telemetry, httpContextOf(req.socket), info, 'http1', req.headers, hostPort(req.socket.remoteAddress, req.socket.remotePort));
+    if (!routed.ok) return reply(res, record, routed.status, routed.kind, routed.message);
+    const { target, ctx } = routed;
     if (target.redirect) return answerRedirect(res, record, target);
     teeIncoming(req, mirrorTee(this.mirrors, this.countMirror, target, () => ({ method: info.method, path: target.path ?? info.url, authority: mirrorAuthority(target, info.authority), headers: mirrorHeadersH1(req.rawHeaders, target, ctx) })));
     const hash = target.selector.hash;
@@ -542,54 +524,7 @@ export class H1Forwarder {
   }
 
   private onUpgrade(req: IncomingMessage, client: Duplex, head: Buffer): void {
-    const ctx = httpContextOf(req.socket);
-    const routed = ctx?.route(requestInfo(req));
-    if (!ctx || !routed?.ok) {
-      client.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      return;
-    }
-    const call = this.calls(routed.value.selector, 'http1');
-    const selected = call.next();
-    if (!selected.ok) {
-      client.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      return;
-    }
-    const lease = selected.value;
-    const dialed = this.dial(lease.endpoint, 'tcp');
-    armConnectTimeout(dialed, this.options.connectTimeoutMs);
-    const upstream = dialed.socket;
-    let connected = false;
-    upstream.once(dialed.readyEvent, () => {
-      connected = true;
-      call.succeeded();
-      // Upgrade requests keep their Connection/Upgrade headers: they are the point of the request.
-      // Mesh-owned headers (and those the sidecar adds) are still dropped, as on any request.
-      const lines = [`${req.method} ${routed.value.path ?? req.url} HTTP/${req.httpVersion}`];
-      const added = new Set((ctx.addHeaders ?? []).map(([n]) => n.toLowerCase()));
-      for (let i = 0; i < req.rawHeaders.length; i += 2) {
-        const name = req.rawHeaders[i] ?? '';
-        if (MESH_OWNED.has(name.toLowerCase()) || added.has(name.toLowerCase())) continue;
-        lines.push(`${name}: ${req.rawHeaders[i + 1]}`);
-      }
-      for (const [n, v] of ctx.addHeaders ?? []) lines.push(`${n}: ${v}`);
-      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    const close = (): void => {
-      call.release();
-      upstream.destroy();
-      // Not connected (refused, timed out): nothing went upstream, so the client gets an answer.
-      if (connected || client.destroyed) client.destroy();
-      else if (!client.writableEnded) client.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    };
-    upstream.on('error', (error) => {
-      if (isConnectFailure(error)) call.failed('connect');
-      close();
-    });
-    client.on('error', close);
-    upstream.on('close', close);
-    client.on('close', close);
+    const request = { info: requestInfo(req), httpVersion: req.httpVersion, rawHeaders: req.rawHeaders, pending: () => (head.length > 0 ? [head] : []) };
+    tunnelUpgrade(client, httpContextOf(req.socket), request, { calls: this.calls, dial: this.dial, connectTimeoutMs: this.options.connectTimeoutMs });
   }
 }

@@ -18,7 +18,7 @@ import type { PickContext } from '../balance/balancer.js';
 import { pickContextOf } from '../balance/hash-key.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { TRACE_HEADERS, type RequestRecord, type ResponseFlag } from '../telemetry/index.js';
-import { PROXY_ERROR_HEADER, RESPONSE_FLAG_OF, routeFailure, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget, type ProxyErrorKind } from './context.js';
+import { PROXY_ERROR_HEADER, RESPONSE_FLAG_OF, routeRequest, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget, type ProxyErrorKind } from './context.js';
 import { isConnectFailure } from './errors.js';
 import { MESH_OWNED } from './headers.js';
 import { redirectRawHeaders, responseFields } from './filters.js';
@@ -113,27 +113,10 @@ export class H2Exchange implements H2StreamHandler {
       authority: this.head.authority ?? fieldValue(fields, 'host') ?? '',
       header: (name) => fieldValue(fields, name.toLowerCase()),
     };
-    this.record = this.fwd.telemetry.startRequest({
-      reporter: ctx?.direction === 'inbound' ? 'destination' : 'source',
-      direction: ctx?.direction,
-      method: info.method,
-      authority: info.authority,
-      path: info.url,
-      protocol: this.grpc ? 'grpc' : 'http2',
-      headers: (name: string) => fieldValue(fields, name),
-      source: ctx?.source ?? {},
-      destination: ctx?.destination ?? {},
-      mtls: ctx?.mtls ?? false,
-      downstream: this.downstream,
-    });
-    if (!ctx) return this.reply(500, 'internal', 'no connection context');
-    const routed = ctx.route(info);
-    if (!routed.ok) {
-      const failure = routeFailure(routed.error);
-      return this.reply(failure.status, failure.kind, routed.error.message);
-    }
-    const target = routed.value;
-    if (target.directStatus !== undefined) return this.reply(target.directStatus, 'route-backend', `route ${target.routeName ?? ''} has no usable backend`);
+    const { record, routed } = routeRequest(this.fwd.telemetry, ctx, info, this.grpc ? 'grpc' : 'http2', (name: string) => fieldValue(fields, name), this.downstream);
+    this.record = record;
+    if (!routed.ok) return this.reply(routed.status, routed.kind, routed.message);
+    const target = routed.target;
     this.target = target;
     if (target.redirect) return this.answerRedirect(target);
     this.tee = mirrorTee(this.fwd.mirrors, this.fwd.countMirror, target, () => mirrorHeadH2(this.upstreamFields()));
