@@ -20,7 +20,7 @@ import { redirectRawHeaders, responseRawHeaders, upstreamRawHeaders } from '../h
 import { mirrorAuthority, mirrorHeadersH1, mirrorTee, type MirrorTee } from '../http/mirror.js';
 import { hostPort, type UpstreamLease } from '../upstream/selector.js';
 import type { UpstreamCall } from '../upstream/call.js';
-import { backoffDelay, REPLAY_LIMIT, retriesStatus } from '../upstream/retry.js';
+import { backoffDelay, REPLAY_LIMIT, RequestTimers, retriesStatus } from '../upstream/retry.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { pickContextOf } from '../balance/hash-key.js';
 import type { RequestRecord } from '../telemetry/index.js';
@@ -59,12 +59,7 @@ export class Exchange implements ResponseSink {
   keepAlive: boolean;
   private bytesSent = 0;
   private bytesReceived = 0;
-  private timer: NodeJS.Timeout | undefined;
-  /** The try's deadline (timeouts.backendRequest), and the wait before a retry. */
-  private tryTimer: NodeJS.Timeout | undefined;
-  private backoff: NodeJS.Timeout | undefined;
-  /** performance.now() at which timeouts.request passes. */
-  private deadline: number | undefined;
+  private readonly timers = new RequestTimers();
   /** Waiting for a connection slot of the cluster (maxConnections): called when one frees. */
   private wake: (() => void) | undefined;
   /** RequestMirror: the copies of this request, fed as its body passes. */
@@ -171,10 +166,7 @@ export class Exchange implements ResponseSink {
     const hash = target.selector.hash;
     this.call = relay.calls(target.selector, 'http1', hash && pickContextOf(hash, info, this.conn.socket.remoteAddress));
     // The whole request's deadline, retries and their backoff included.
-    if (target.timeoutMs) {
-      this.deadline = performance.now() + target.timeoutMs;
-      this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
-    }
+    this.timers.startRequest(target.timeoutMs, () => this.onTimeout());
     // After the rest of this read is parsed: a request whose body is malformed in the same read
     // (a smuggling attempt) is refused and abandoned before a byte of it reaches an upstream.
     queueMicrotask(() => {
@@ -202,7 +194,7 @@ export class Exchange implements ResponseSink {
     const up = relay.pool.acquire((this.lease as UpstreamLease).endpoint, this, call.gate);
     if (!up) return this.waitForConnection(relay);
     this.upstream = up;
-    if (target.tryTimeoutMs) this.tryTimer = setTimeout(() => this.onTryTimeout(), target.tryTimeoutMs);
+    this.timers.startTry(target.tryTimeoutMs, () => this.onTryTimeout());
     // The head, and the body at hand, in one write; a retry sends the whole body kept so far.
     const socket = up.socket;
     socket.cork();
@@ -254,7 +246,6 @@ export class Exchange implements ResponseSink {
   }
 
   private onTimeout(): void {
-    this.timer = undefined;
     if (this.responded || this.done) return;
     const target = this.target as HttpRouteTarget;
     this.call?.failed('timeout');
@@ -264,7 +255,6 @@ export class Exchange implements ResponseSink {
 
   /** The try passed timeouts.backendRequest: its connection is closed; another try may follow. */
   private onTryTimeout(): void {
-    this.tryTimer = undefined;
     if (this.responded || this.done) return;
     const target = this.target as HttpRouteTarget;
     const call = this.call as UpstreamCall;
@@ -296,13 +286,9 @@ export class Exchange implements ResponseSink {
 
   /** Sends the request again after `ms`; not when that is past timeouts.request, whose timer answers 504 then. */
   private retryAfter(ms: number): void {
-    if (this.tryTimer) clearTimeout(this.tryTimer);
-    this.tryTimer = undefined;
-    if (this.deadline !== undefined && performance.now() + ms >= this.deadline) return;
-    this.backoff = setTimeout(() => {
-      this.backoff = undefined;
+    this.timers.retryAfter(ms, () => {
       if (!this.done) this.send(this.conn.relay);
-    }, ms);
+    });
   }
 
   // ---- ResponseSink: the upstream connection's side ----
@@ -401,8 +387,7 @@ export class Exchange implements ResponseSink {
     if (this.done) return;
     const up = this.upstream;
     this.upstream = undefined;
-    if (this.tryTimer) clearTimeout(this.tryTimer);
-    this.tryTimer = undefined;
+    this.timers.stopTry();
     const call = this.call as UpstreamCall;
     const endpoint = (this.lease as UpstreamLease).endpoint;
     const relay = this.conn.relay;
@@ -431,10 +416,7 @@ export class Exchange implements ResponseSink {
   private clearTimer(): void {
     if (this.wake) this.call?.gate?.cancel(this.wake);
     this.wake = undefined;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.tryTimer) clearTimeout(this.tryTimer);
-    if (this.backoff) clearTimeout(this.backoff);
-    this.timer = this.tryTimer = this.backoff = undefined;
+    this.timers.clear();
   }
 
   private dropUpstream(): void {

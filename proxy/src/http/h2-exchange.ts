@@ -12,7 +12,7 @@ import type { H2Stream, H2StreamHandler } from '../h2/stream.js';
 import type { RequestHead } from '../h2/validate.js';
 import type { UpstreamLease } from '../upstream/selector.js';
 import type { UpstreamCall } from '../upstream/call.js';
-import { backoffDelay, IDEMPOTENT, REPLAY_LIMIT, retriesGrpc, retriesStatus } from '../upstream/retry.js';
+import { backoffDelay, IDEMPOTENT, REPLAY_LIMIT, RequestTimers, retriesGrpc, retriesStatus } from '../upstream/retry.js';
 import type { HashSource } from '@tsmesh/common';
 import type { PickContext } from '../balance/balancer.js';
 import { pickContextOf } from '../balance/hash-key.js';
@@ -78,12 +78,7 @@ export class H2Exchange implements H2StreamHandler {
   private recorded = false;
   private bytesSent = 0;
   private bytesReceived = 0;
-  private timer: NodeJS.Timeout | undefined;
-  /** The try's deadline (timeouts.backendRequest), and the wait before a retry. */
-  private tryTimer: NodeJS.Timeout | undefined;
-  private backoff: NodeJS.Timeout | undefined;
-  /** performance.now() at which timeouts.request passes. */
-  private deadline: number | undefined;
+  private readonly timers = new RequestTimers();
   /** Waiting for a connection slot of the cluster (maxConnections): called when one frees. */
   private wake: (() => void) | undefined;
   /** RequestMirror: the copies of this request, fed as its body passes. */
@@ -121,10 +116,7 @@ export class H2Exchange implements H2StreamHandler {
     if (target.redirect) return this.answerRedirect(target);
     this.tee = mirrorTee(this.fwd.mirrors, this.fwd.countMirror, target, () => mirrorHeadH2(this.upstreamFields()));
     if (this.requestEnded) this.tee?.end();
-    if (target.timeoutMs) {
-      this.deadline = performance.now() + target.timeoutMs;
-      this.timer = setTimeout(() => this.onTimeout(), target.timeoutMs);
-    }
+    this.timers.startRequest(target.timeoutMs, () => this.onTimeout());
     // After the rest of this read: a stream the client resets in the same burst (Rapid Reset)
     // never reaches an upstream.
     queueMicrotask(() => this.send());
@@ -144,8 +136,7 @@ export class H2Exchange implements H2StreamHandler {
     this.lease = selected.value;
     const lease = this.lease;
     this.endpoint = lease.endpoint;
-    if (this.tryTimer) clearTimeout(this.tryTimer);
-    this.tryTimer = target.tryTimeoutMs ? setTimeout(() => this.onTryTimeout(), target.tryTimeoutMs) : undefined;
+    this.timers.startTry(target.tryTimeoutMs, () => this.onTryTimeout());
     this.acquire(lease);
   }
 
@@ -171,14 +162,12 @@ export class H2Exchange implements H2StreamHandler {
       this.wake = undefined;
       if (this.lease !== lease || this.client.closed || this.answered) return;
       // The try's deadline counts from when it has a connection slot, as on HTTP/1.1.
-      const tryTimeoutMs = this.target?.tryTimeoutMs;
-      if (tryTimeoutMs) this.tryTimer = setTimeout(() => this.onTryTimeout(), tryTimeoutMs);
+      this.timers.startTry(this.target?.tryTimeoutMs, () => this.onTryTimeout());
       this.acquire(lease);
     };
     call.limited('max_connections');
     if (call.gate?.wait(wake)) {
-      if (this.tryTimer) clearTimeout(this.tryTimer);
-      this.tryTimer = undefined;
+      this.timers.stopTry();
       this.wake = wake;
       return;
     }
@@ -280,8 +269,7 @@ export class H2Exchange implements H2StreamHandler {
     if (!this.answered && !this.client.closed && this.retryAnswer(stream, fields, status, endStream)) return;
     this.responded = true;
     this.replay = undefined;
-    if (this.tryTimer) clearTimeout(this.tryTimer);
-    this.tryTimer = undefined;
+    this.timers.stopTry();
     // The peer sidecar could not reach its application: that endpoint is failing.
     if (fieldValue(fields, PROXY_ERROR_HEADER) === 'connect') this.call?.failed('connect');
     else this.call?.responded(status);
@@ -382,7 +370,7 @@ export class H2Exchange implements H2StreamHandler {
     }
     if (stream !== this.client) return;
     this.tee?.abandon();
-    if (this.timer) clearTimeout(this.timer);
+    this.timers.stopRequest();
     const up = this.up;
     if (up && !up.closed) up.reset(ErrorCode.CANCEL);
     this.releaseLease();
@@ -431,18 +419,11 @@ export class H2Exchange implements H2StreamHandler {
 
   /** Sends the request again after `ms`; not when that is past timeouts.request, whose timer answers 504 then. */
   private retryAfter(ms: number): void {
-    if (this.tryTimer) clearTimeout(this.tryTimer);
-    this.tryTimer = undefined;
-    if (this.deadline !== undefined && performance.now() + ms >= this.deadline) return;
-    this.backoff = setTimeout(() => {
-      this.backoff = undefined;
-      this.send();
-    }, ms);
+    this.timers.retryAfter(ms, () => this.send());
   }
 
   /** The try passed timeouts.backendRequest: its stream is reset; another try may follow, else 504 (gRPC DEADLINE_EXCEEDED). */
   private onTryTimeout(): void {
-    this.tryTimer = undefined;
     if (this.responded || this.answered || this.client.closed) return;
     const call = this.call;
     const policy = this.target?.retry;
@@ -458,7 +439,6 @@ export class H2Exchange implements H2StreamHandler {
   // ---- endings ----
 
   private onTimeout(): void {
-    this.timer = undefined;
     if (this.responded || this.answered || this.client.closed) return;
     this.call?.failed('timeout');
     const up = this.up;
@@ -478,7 +458,7 @@ export class H2Exchange implements H2StreamHandler {
     const status = target.redirect?.status ?? 302;
     const client = this.client;
     this.answered = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timers.stopRequest();
     this.record.response(status);
     if (!client.closed) {
       this.conn.sendHeaders(client, [':status', String(status), ...redirectRawHeaders(target)], true);
@@ -528,9 +508,7 @@ export class H2Exchange implements H2StreamHandler {
   private endRecord(flags?: ResponseFlag[], error?: unknown, upstream?: string): void {
     if (this.recorded || !this.record) return;
     this.recorded = true;
-    if (this.tryTimer) clearTimeout(this.tryTimer);
-    if (this.backoff) clearTimeout(this.backoff);
-    this.tryTimer = this.backoff = undefined;
+    this.timers.clear();
     if (this.wake) this.call?.gate?.cancel(this.wake);
     this.wake = undefined;
     const endpoint = this.endpoint;

@@ -1,5 +1,5 @@
-import { describe, expect, it } from '@jest/globals';
-import { BACKOFF_CAP_FACTOR, backoffDelay, DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_BACKOFF_MS, retriesGrpc, retriesStatus, retryPolicyOf } from './retry.js';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { BACKOFF_CAP_FACTOR, backoffDelay, DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_BACKOFF_MS, RequestTimers, retriesGrpc, retriesStatus, retryPolicyOf } from './retry.js';
 
 const route = Object.freeze({ codes: Object.freeze([502, 503]), attempts: 4, backoffMs: 100 });
 const service = Object.freeze({ codes: Object.freeze([500]), grpcCodes: Object.freeze([14]), attempts: undefined, backoffMs: undefined });
@@ -56,5 +56,44 @@ describe('backoffDelay', () => {
       expect(d).toBeGreaterThanOrEqual(100);
       expect(d).toBeLessThanOrEqual(100 * BACKOFF_CAP_FACTOR);
     }
+  });
+});
+
+describe('RequestTimers', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('fires the request deadline once, and a new try replaces the last try', () => {
+    const timers = new RequestTimers();
+    const fired: string[] = [];
+    timers.startRequest(100, () => fired.push('request'));
+    timers.startTry(30, () => fired.push('try 1'));
+    timers.startTry(50, () => fired.push('try 2'));
+    jest.advanceTimersByTime(200);
+    expect(fired).toEqual(['try 2', 'request']);
+  });
+
+  it('does not schedule a retry whose backoff ends past the request deadline', () => {
+    const timers = new RequestTimers();
+    const fired: string[] = [];
+    timers.startRequest(100, () => fired.push('request'));
+    timers.startTry(20, () => fired.push('try'));
+    expect(timers.retryAfter(40, () => fired.push('retry'))).toBe(true);
+    jest.advanceTimersByTime(70);
+    expect(timers.retryAfter(40, () => fired.push('late retry'))).toBe(false);
+    jest.advanceTimersByTime(100);
+    // The try's deadline stopped with the retry; the late retry was never scheduled.
+    expect(fired).toEqual(['retry', 'request']);
+  });
+
+  it('stops every clock on clear', () => {
+    const timers = new RequestTimers();
+    const fired: string[] = [];
+    timers.startRequest(100, () => fired.push('request'));
+    timers.startTry(10, () => fired.push('try'));
+    timers.retryAfter(5, () => fired.push('retry'));
+    timers.clear();
+    jest.advanceTimersByTime(500);
+    expect(fired).toEqual([]);
   });
 });

@@ -74,3 +74,68 @@ export function backoffDelay(policy: RetryPolicy, retry: number, random: () => n
   const ceiling = Math.min(cap, base * 2 ** Math.max(0, retry - 1));
   return Math.max(base, ceiling - (ceiling / 2) * random());
 }
+
+/**
+ * The clocks of one request's way out, for every forwarder: the whole request's deadline
+ * (timeouts.request, retries and backoff included), the current try's (timeouts.backendRequest)
+ * and the wait before a retry. A callback runs at most once, after its timer is forgotten.
+ */
+export class RequestTimers {
+  private request: NodeJS.Timeout | undefined;
+  private try: NodeJS.Timeout | undefined;
+  private backoff: NodeJS.Timeout | undefined;
+  /** performance.now() at which timeouts.request passes. */
+  private deadline: number | undefined;
+
+  /** Starts the whole request's deadline; nothing without `ms`. */
+  startRequest(ms: number | undefined, onTimeout: () => void): void {
+    if (!ms) return;
+    this.deadline = performance.now() + ms;
+    this.request = setTimeout(() => {
+      this.request = undefined;
+      onTimeout();
+    }, ms);
+  }
+
+  /** Starts the current try's deadline (replacing the last try's); nothing without `ms`. */
+  startTry(ms: number | undefined, onTimeout: () => void): void {
+    this.stopTry();
+    if (!ms) return;
+    this.try = setTimeout(() => {
+      this.try = undefined;
+      onTimeout();
+    }, ms);
+  }
+
+  stopTry(): void {
+    if (this.try) clearTimeout(this.try);
+    this.try = undefined;
+  }
+
+  stopRequest(): void {
+    if (this.request) clearTimeout(this.request);
+    this.request = undefined;
+  }
+
+  /**
+   * Runs `retry` after `ms` (the try's deadline stops); false, and nothing scheduled, when that
+   * is past the request's deadline, whose timer answers then.
+   */
+  retryAfter(ms: number, retry: () => void): boolean {
+    this.stopTry();
+    if (this.deadline !== undefined && performance.now() + ms >= this.deadline) return false;
+    this.backoff = setTimeout(() => {
+      this.backoff = undefined;
+      retry();
+    }, ms);
+    return true;
+  }
+
+  /** Stops every clock: the request is over. */
+  clear(): void {
+    this.stopRequest();
+    this.stopTry();
+    if (this.backoff) clearTimeout(this.backoff);
+    this.backoff = undefined;
+  }
+}
