@@ -60,8 +60,12 @@ describe('backoffDelay', () => {
 });
 
 describe('RequestTimers', () => {
-  beforeEach(() => jest.useFakeTimers());
-  afterEach(() => jest.useRealTimers());
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
 
   it('fires the request deadline once, and a new try replaces the last try', () => {
     const timers = new RequestTimers();
