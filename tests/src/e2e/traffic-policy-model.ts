@@ -1,8 +1,8 @@
 // What the traffic-policy probe (run in pods) and the suite share: the replicas' fault modes and
 // statistics, and the clients' results. Types and constants only: importing it runs nothing.
 
-/** HTTP modes: ok; flaky (503 on every other request, the 1st included); fail (500 always); hang (never answers); slow (answers 200 after --slow-ms). */
-export type HttpMode = 'ok' | 'flaky' | 'fail' | 'hang' | 'slow';
+/** HTTP modes: ok; flaky (503 on every other request, the 1st included); fail (500 always); down (503 always); hang (never answers); slow (answers 200 after --slow-ms). */
+export type HttpMode = 'ok' | 'flaky' | 'fail' | 'down' | 'hang' | 'slow';
 /** gRPC modes: ok; unavailable (UNAVAILABLE always); hang (never answers). */
 export type GrpcMode = 'ok' | 'unavailable' | 'hang';
 

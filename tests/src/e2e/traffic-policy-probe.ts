@@ -78,6 +78,7 @@ async function serve(flags: Flags): Promise<void> {
         if (mode === 'hang') return;
         if (mode === 'fail') return answer(500);
         if (mode === 'flaky') return answer(s.received % 2 === 1 ? 503 : 200);
+        if (mode === 'down') return answer(503);
         if (mode === 'slow') return void setTimeout(() => answer(200), slowMs);
         answer(200);
       });

@@ -45,13 +45,14 @@ const SVC = {
   outlier: { ip: '10.96.7.5', port: 80, target: 8084, backends: ['r1', 'r2', 'r3', 'r4'] },
   breaker: { ip: '10.96.7.6', port: 80, target: 8085, backends: ['r1'] },
   sticky: { ip: '10.96.7.7', port: 80, target: 8086, backends: ['r1', 'r2', 'r3', 'r4', 'r5'] },
+  budget: { ip: '10.96.7.8', port: 80, target: 8088, backends: ['r1', 'r2'] },
 } as const;
 type ServiceName = keyof typeof SVC;
 
 /** What each replica does on each port. */
 const MODES: Record<string, { http: Record<number, string>; h2?: Record<number, string>; grpc: Record<number, string> }> = {
-  r1: { http: { 8081: 'flaky', 8082: 'hang', 8084: 'fail', 8086: 'ok' }, h2: { 8085: 'slow' }, grpc: { 50051: 'unavailable', 50052: 'hang' } },
-  r2: { http: { 8081: 'ok', 8082: 'ok', 8084: 'fail', 8086: 'ok' }, grpc: { 50051: 'ok', 50052: 'hang' } },
+  r1: { http: { 8081: 'flaky', 8082: 'hang', 8084: 'fail', 8086: 'ok', 8088: 'down' }, h2: { 8085: 'slow' }, grpc: { 50051: 'unavailable', 50052: 'hang' } },
+  r2: { http: { 8081: 'ok', 8082: 'ok', 8084: 'fail', 8086: 'ok', 8088: 'ok' }, grpc: { 50051: 'ok', 50052: 'hang' } },
   r3: { http: { 8081: 'ok', 8082: 'ok', 8084: 'ok', 8086: 'ok' }, grpc: { 50051: 'ok' } },
   r4: { http: { 8081: 'ok', 8084: 'ok', 8086: 'ok' }, grpc: {} },
   r5: { http: { 8086: 'ok' }, grpc: {} },
@@ -65,6 +66,7 @@ const EJECT_AFTER = 3;
 const BASE_EJECTION_MS = 1000;
 const MAX_REQUESTS = 4;
 const SLOW_MS = 300;
+const BUDGET_PERCENT = 10;
 
 const POLICIES = [
   httpRoute(NS, 'retry', { name: 'retry', port: 80 }, { backend: { name: 'retry', port: 80 }, retry: { codes: [503], attempts: 2, backoff: '10ms' } }),
@@ -85,6 +87,8 @@ const POLICIES = [
     outlierDetection: { consecutive5xxErrors: EJECT_AFTER, maxEjectionPercent: 25, baseEjectionTime: `${BASE_EJECTION_MS}ms`, interval: '1s' },
   }),
   trafficPolicy(NS, 'breaker', { connectionPool: { maxRequests: MAX_REQUESTS } }),
+  httpRoute(NS, 'budget', { name: 'budget', port: 80 }, { backend: { name: 'budget', port: 80 }, retry: { codes: [503], attempts: 2, backoff: '10ms' } }),
+  trafficPolicy(NS, 'budget', { retryBudget: { percent: BUDGET_PERCENT, minRetriesPerSecond: 1, interval: '10s' } }),
   trafficPolicy(NS, 'sticky', { loadBalancer: { algorithm: 'ring-hash', hash: { header: 'x-user' } } }),
 ];
 
@@ -184,26 +188,68 @@ suite('traffic policy (retries, timeouts, outlier detection, circuit breaking, r
     expect(log.every((l) => l.status === 200 && (l.attempts === 1 || l.attempts === 2))).toBe(true);
   }, 60_000);
 
+  test(`the retry budget binds: with one replica of two always answering 503, retries stop at ${BUDGET_PERCENT} % of the requests (plus 1/s), the others answered 503 and counted as refused`, async () => {
+    const before = await sidecarMetrics(client);
+    const started = Date.now();
+    const { answers, other } = await curl(client, [url('budget', '/budget/[1-400]')]);
+    const seconds = (Date.now() - started) / 1000;
+    const after = await sidecarMetrics(client);
+    const stats = await received('budget');
+    const delta = (name: string, match: Record<string, string>): number =>
+      sum(after, name, { destination_service: serviceLabel(NS, 'budget'), ...match }) - sum(before, name, { destination_service: serviceLabel(NS, 'budget'), ...match });
+    const retried = delta('tsmesh_upstream_retries_total', {});
+    const refused = delta('tsmesh_upstream_overflow_total', { kind: 'retry_budget' });
+    const down503 = stats.r1?.statuses['503'] ?? 0;
+    const failed = count(answers, (a) => a.status === 503);
+    // TrafficPolicy retryBudget: percent of the requests of the last 10 s, plus 1 a second over the window.
+    const budget = (BUDGET_PERCENT / 100) * answers.length + 1 * (seconds + 10);
+    console.log(`budget: ${answers.length} requests in ${seconds.toFixed(1)} s; r1 answered 503 ${down503} times; ${retried} retried (budget ≤ ${budget.toFixed(0)}), ${refused} refused by the budget; the client got ${failed} 503s`);
+
+    expect(other).toEqual([]);
+    expect(answers.length).toBe(400);
+    expect(down503).toBeGreaterThan(100);
+    // Retries went out up to the budget and no further.
+    expect(retried).toBeGreaterThanOrEqual((BUDGET_PERCENT / 100) * answers.length);
+    expect(retried).toBeLessThanOrEqual(budget);
+    // Every 503 of r1 was either retried (and answered by r2) or refused by the budget and passed on.
+    expect(retried + refused).toBe(down503);
+    expect(failed).toBe(refused);
+    expect(count(answers, (a) => a.status === 200)).toBe(answers.length - refused);
+  }, 60_000);
+
   test('timeouts.backendRequest: a hung replica costs one per-try timeout, then another replica answers; every request within timeouts.request', async () => {
     const before = await sidecarMetrics(client);
-    const { answers } = await curl(client, [url('timeout', '/t/[1-45]')]);
+    const sidecarLog = collectLines(sidecar);
+    const { answers, other } = await curl(client, [url('timeout', '/t/[1-45]')]);
     const after = await sidecarMetrics(client);
     const stats = await received('timeout');
+    await sleep(200);
+    sidecarLog.stop();
+    // Each request's tries, from the access log (the path tells the request: /t/1 .. /t/45).
+    const attempts = new Map(accessLog(sidecarLog.lines).filter((l) => serviceLabel(NS, 'timeout').test(String(l.destination_service ?? ''))).map((l) => [String(l.path), Number(l.attempts)]));
     const timeoutRetries = sum(after, 'tsmesh_upstream_retries_total', { destination_service: serviceLabel(NS, 'timeout'), reason: 'timeout' }) - sum(before, 'tsmesh_upstream_retries_total', { destination_service: serviceLabel(NS, 'timeout'), reason: 'timeout' });
-    const slow = answers.filter((a) => a.seconds * 1000 >= PER_TRY_MS);
-    const max = Math.max(...answers.map((a) => a.seconds * 1000));
-    console.log(`timeout: ${answers.length} requests, ${slow.length} met the hung replica (it received ${stats.r1?.received}), slowest ${max.toFixed(0)} ms, timeout retries ${timeoutRetries}`);
+    const retried = answers.filter((_a, i) => attempts.get(`/t/${i + 1}`) === 2);
+    const ms = (a: { seconds: number }): number => a.seconds * 1000;
+    const max = Math.max(...answers.map(ms));
+    console.log(`timeout: ${answers.length} requests, ${retried.length} met the hung replica (it received ${stats.r1?.received}) and took ${retried.map((a) => ms(a).toFixed(0)).join(', ')} ms; slowest ${max.toFixed(0)} ms; timeout retries ${timeoutRetries}`);
 
+    expect(other).toEqual([]);
+    expect(answers.length).toBe(45);
+    expect(attempts.size).toBe(45);
     expect(answers.every((a) => a.status === 200)).toBe(true);
     expect(answers.every((a) => a.server === 'r2' || a.server === 'r3')).toBe(true);
-    // The hung replica was tried, and each time cut after the per-try timeout and retried.
+    // The hung replica was tried, and each time cut after the per-try timeout and retried once.
     const hung = stats.r1?.received ?? 0;
     expect(hung).toBeGreaterThanOrEqual(3);
     expect(timeoutRetries).toBe(hung);
-    expect(slow.length).toBe(hung);
-    // Measured by the client: no request waited for the hung one longer than the per-try timeout
-    // (plus backoff and a scheduling margin), far below timeouts.request.
-    for (const a of slow) expect(a.seconds * 1000).toBeLessThan(PER_TRY_MS + 250);
+    expect(retried.length).toBe(hung);
+    expect([...attempts.values()].every((n) => n === 1 || n === 2)).toBe(true);
+    // Measured by the client: those requests waited the per-try timeout for the hung one, and no
+    // longer (plus backoff and a scheduling margin); every request far below timeouts.request.
+    for (const a of retried) {
+      expect(ms(a)).toBeGreaterThanOrEqual(PER_TRY_MS - 5);
+      expect(ms(a)).toBeLessThan(PER_TRY_MS + 250);
+    }
     expect(max).toBeLessThan(REQUEST_TIMEOUT_MS);
   }, 60_000);
 
