@@ -92,8 +92,8 @@ const POLICIES = [
   trafficPolicy(NS, 'sticky', { loadBalancer: { algorithm: 'ring-hash', hash: { header: 'x-user' } } }),
 ];
 
-/** The Service port's name, which declares its protocol (the breaker's backend speaks HTTP/2 without TLS). */
-const portName = (service: ServiceName): string => (SVC[service].port === 50051 ? 'grpc' : service === 'breaker' ? 'http2' : 'http');
+/** The Service port's name, which declares its protocol. The breaker's backend speaks h2c on a port named http, as many do. */
+const portName = (service: ServiceName): string => (SVC[service].port === 50051 ? 'grpc' : 'http');
 const url = (service: ServiceName, path = '/'): string => `http://${SVC[service].ip}:${SVC[service].port}${path}`;
 const count = <T>(items: readonly T[], test: (item: T) => boolean): number => items.filter(test).length;
 
