@@ -392,6 +392,23 @@ suite('traffic policy (retries, timeouts, outlier detection, circuit breaking, r
     expect(stats.r1?.maxInFlight).toBe(MAX_REQUESTS);
   }, 60_000);
 
+  test(`circuit breaking bounds the sidecar, not each of its event loops: 16 connections spread over both loops still get at most maxRequests ${MAX_REQUESTS} in flight`, async () => {
+    const loopsBefore = await sidecarMetrics(client);
+    const summary = await client.exec('h2load', ['-n', '320', '-c', '16', '-m', '10', '--rps', '15', url('breaker', '/loops')]);
+    const loopsAfter = await sidecarMetrics(client);
+    const stats = await received('breaker');
+    const accepted = (loop: string): number =>
+      sum(loopsAfter, 'tsmesh_proxy_loop_connections_total', { loop, direction: 'outbound' }) - sum(loopsBefore, 'tsmesh_proxy_loop_connections_total', { loop, direction: 'outbound' });
+    const codes = /status codes: (\d+) 2xx, \d+ 3xx, \d+ 4xx, (\d+) 5xx/.exec(summary);
+    console.log(`breaker over loops: connections per loop ${accepted('0')} + ${accepted('1')}; ${codes?.[0] ?? summary}; most in flight at the backend ${stats.r1?.maxInFlight}`);
+    // Both event loops took connections (16 over 2: all on one has odds 2^-15), so each could have let maxRequests through on its own.
+    expect(accepted('0')).toBeGreaterThan(0);
+    expect(accepted('1')).toBeGreaterThan(0);
+    expect(Number(codes?.[1])).toBeGreaterThanOrEqual(MAX_REQUESTS);
+    expect(Number(codes?.[2])).toBeGreaterThan(100);
+    expect(stats.r1?.maxInFlight).toBe(MAX_REQUESTS);
+  }, 60_000);
+
   test('ring hash on a header: a key always lands on the same replica; with one of five replicas removed, every key it did not hold keeps its replica (≥ 75 %)', async () => {
     const KEYS = 200;
     const config = (rounds: number): string => {
