@@ -21,13 +21,14 @@ import {
   replicaStats,
   requireTrafficProbe,
   serviceLabel,
+  sidecarClusters,
   sidecarMetrics,
   startReplica,
   sum,
   trafficMeshYaml,
   trafficPolicy,
 } from './traffic-policy-helpers.js';
-import type { GrpcCall, TimelineReport } from './traffic-policy-model.js';
+import type { GrpcCall, PortStats, TimelineReport } from './traffic-policy-model.js';
 
 const enabled = await requireNetns();
 const suite = enabled ? describe : describe.skip;
@@ -115,11 +116,11 @@ suite('traffic policy (retries, timeouts, outlier detection, circuit breaking, r
     }));
 
   /** Per replica, what its port `target` received. */
-  const received = async (service: ServiceName): Promise<Record<string, { received: number; statuses: Record<string, number>; maxInFlight: number }>> => {
-    const out: Record<string, { received: number; statuses: Record<string, number>; maxInFlight: number }> = {};
+  const received = async (service: ServiceName): Promise<Record<string, PortStats>> => {
+    const out: Record<string, PortStats> = {};
     for (const name of SVC[service].backends) {
       const stats = (await replicaStats(topology.pod(name)))[String(SVC[service].target)];
-      out[name] = stats ?? { received: 0, statuses: {}, maxInFlight: 0 };
+      out[name] = stats ?? { mode: '?', received: 0, statuses: {}, maxInFlight: 0 };
     }
     return out;
   };
@@ -446,7 +447,7 @@ suite('traffic policy (retries, timeouts, outlier detection, circuit breaking, r
     replaceFile(meshFile, trafficMeshYaml(pods, services({ service: 'sticky', replica: 'r5' }), POLICIES));
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const clusters = JSON.parse(await client.exec('curl', ['-sS', 'http://127.0.0.1:15000/clusters'])) as Array<{ cluster: string; endpoints: unknown[] }>;
+      const clusters = (await sidecarClusters(client)) as Array<{ cluster: string; endpoints: unknown[] }>;
       if (clusters.find((c) => c.cluster === `${NS}/sticky:80`)?.endpoints.length === 4) break;
       if (Date.now() > deadline) throw new Error('the client sidecar never dropped r5 from sticky');
       await sleep(100);
