@@ -75,6 +75,8 @@ export class H2Exchange implements H2StreamHandler {
   private requestEnded: boolean;
   private responded = false;
   private answered = false;
+  /** The answer the proxy gave itself (reply): its flag, reason and endpoint, for the record. */
+  private answer: { flags: ResponseFlag[] | undefined; message: string; upstream: string | undefined } | undefined;
   private recorded = false;
   private bytesSent = 0;
   private bytesReceived = 0;
@@ -374,6 +376,8 @@ export class H2Exchange implements H2StreamHandler {
     const up = this.up;
     if (up && !up.closed) up.reset(ErrorCode.CANCEL);
     this.releaseLease();
+    const answer = this.answer;
+    if (answer) return this.endRecord(answer.flags, answer.message, answer.upstream);
     this.endRecord(this.responded || this.answered ? undefined : ['DC']);
   }
 
@@ -474,6 +478,9 @@ export class H2Exchange implements H2StreamHandler {
     const upstream = this.endpoint?.key;
     const client = this.client;
     this.answered = true;
+    // Writing the answer may close the client stream at once (its side had ended): onClose then
+    // ends the record, and must say why as this call would.
+    this.answer = { flags: flag ? [flag] : undefined, message, upstream };
     if (client.closed) return this.endRecord(flag ? [flag] : undefined, message, upstream);
     if (this.responded) {
       client.reset(ErrorCode.INTERNAL_ERROR);

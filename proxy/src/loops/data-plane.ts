@@ -20,6 +20,7 @@ import type { MeshTlsSource } from '../tls/mesh-tls.js';
 import { dialerFor, plainDialer } from '../upstream/dial.js';
 import { UpstreamManager, type ClusterView } from '../upstream/manager.js';
 import { metricsRecorder, type CallFactory } from '../upstream/call.js';
+import type { SharedCounts } from '../upstream/shared-counts.js';
 import { TcpConnections } from '../tcp/connections.js';
 
 const log = logger('loop.data-plane');
@@ -42,6 +43,8 @@ export interface DataPlaneOptions {
   readonly reusePort: boolean;
   /** Ports to bind instead of config's (the loops after the first take the ports the first was given for port 0). */
   readonly ports?: { readonly outbound: number; readonly inbound: number };
+  /** With several loops: the requests and retries in flight of them all (upstream/shared-counts.ts). */
+  readonly shared?: SharedCounts;
 }
 
 export interface DataPlane {
@@ -120,6 +123,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const upstream = new UpstreamManager({
     infoOf: endpointInfo(config.trustDomain, ROOT_NAMESPACE),
     recorder: metricsRecorder(metrics),
+    shared: options.shared,
   });
   const clusters = upstream.clusters;
   const router = new OutboundRouter(clusters, config.podNamespace);

@@ -29,6 +29,8 @@ export interface LoopInit {
   /** Whether the sidecar has a workload identity (a CA); `material` is its certificate once issued. */
   readonly identity: boolean;
   readonly material: SharedMaterial | undefined;
+  /** The requests and retries in flight of every loop (upstream/shared-counts.ts): this loop's row is `loop`. */
+  readonly counts: SharedArrayBuffer;
 }
 
 /** A registry's `getMetricsAsJSON()`: what the main thread merges into one `/metrics`. */

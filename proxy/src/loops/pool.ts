@@ -9,6 +9,7 @@ import { logger, SIDECAR_YOUNG_GENERATION_MB, snapshotObjects, type MeshSnapshot
 import type { ProxyConfig } from '../config.js';
 import type { SharedMaterial } from '../identity/shared.js';
 import type { TracingConfig } from '../telemetry/index.js';
+import { sharedCountsBuffer } from '../upstream/shared-counts.js';
 import type { ClusterStats } from './data-plane.js';
 import { mergeClusters, mergeMetrics, type MergedClusterStats } from './merge.js';
 import type { FromLoop, LoopInit, LoopRequests, MeshMessage, MetricsJson, RequestKind, ToLoop } from './messages.js';
@@ -73,6 +74,8 @@ export class LoopPool {
   private mesh: MeshMessage;
   private material: SharedMaterial | undefined;
   private logLevel: string;
+  /** Requests and retries in flight of every loop, so that maxRequests and maxRetries bound the sidecar. */
+  private readonly counts: SharedArrayBuffer;
   private nextId = 0;
   /** Draining or closing: a loop that ends is not restarted (new listeners would take connections). */
   private stopping = false;
@@ -86,6 +89,7 @@ export class LoopPool {
     this.mesh = meshMessage(options.snapshot);
     this.material = options.material;
     this.logLevel = options.logLevel;
+    this.counts = sharedCountsBuffer(loops.length);
   }
 
   /**
@@ -229,6 +233,7 @@ export class LoopPool {
       mesh: this.mesh,
       identity: this.options.identity,
       material: this.material,
+      counts: this.counts,
     };
     const worker = new Worker(this.options.workerUrl ?? loopWorkerUrl(), {
       workerData: init,

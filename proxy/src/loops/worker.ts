@@ -5,6 +5,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { buildSnapshot, logger, setLogLevel } from '@tsmesh/common';
 import { SharedIdentity } from '../identity/shared.js';
+import { SharedCounts } from '../upstream/shared-counts.js';
 import { AccessLog, ProxyMetrics, ProxyTracer, RequestTelemetry, startTelemetrySdk, workloadFromPodName } from '../telemetry/index.js';
 import { startDataPlane, type DataPlane } from './data-plane.js';
 import type { FromLoop, LoopInit, LoopRequests, MeshMessage, RequestKind, ToLoop } from './messages.js';
@@ -29,7 +30,10 @@ const telemetry = new RequestTelemetry({ metrics, tracer: new ProxyTracer({ samp
 
 async function start(): Promise<DataPlane | undefined> {
   try {
-    return await startDataPlane({ config, loop: init.loop, snapshot: snapshotOf(init.mesh), tls, telemetry, reusePort: true, ports: init.ports });
+    // A loop started again clears what it had in flight before it ended.
+    const shared = new SharedCounts(init.counts, init.loop);
+    shared.reset();
+    return await startDataPlane({ config, loop: init.loop, snapshot: snapshotOf(init.mesh), tls, telemetry, reusePort: true, ports: init.ports, shared });
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     post({ type: 'failed', message: e.message, code: e.code });

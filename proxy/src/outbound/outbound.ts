@@ -93,12 +93,14 @@ export class Outbound {
       return;
     }
     const known = this.deps.opaquePorts.has(target.port.port) ? 'opaque' : declared(target.port.declaredProtocol);
-    if (known) {
+    if (known && known !== 'http1') {
       this.dispatch(socket, target, known);
       return;
     }
     const started = performance.now();
     void detectProtocol(socket, { timeoutMs: this.deps.detectTimeoutMs, requestLineTimeoutMs: this.deps.requestLineTimeoutMs }).then((detection) => {
+      // Declared HTTP: parsed whatever came, HTTP/2 by its preface (h2c with prior knowledge), else HTTP/1, as inbound.
+      if (known === 'http1') return this.dispatch(socket, target, detection.protocol === 'http2' ? 'http2' : 'http1');
       if (detection.timedOut) this.deps.onDetectTimeout?.(target);
       if (detection.incomplete === true) return this.refuseIncomplete(socket, target, started);
       this.dispatch(socket, target, detection.protocol, detection.protocol === 'opaque' ? started : undefined);

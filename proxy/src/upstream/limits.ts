@@ -10,8 +10,11 @@
 //    cluster's ConnectionGate before dialing; a request that needs a connection over the cap waits
 //    for a slot, up to `maxPendingRequests` waiting, past which it fails at once as above.
 // One ClusterLimits per cluster and event loop; every count is synchronous and allocation-free.
+// With several loops, requests and retries in flight are also counted in the loops' SharedCounts,
+// so maxRequests and maxRetries bound the sidecar; the budget and the connection slots stay per loop.
 
 import { DEFAULT_CONNECTION_POOL, DEFAULT_RETRY_BUDGET, type ConnectionPoolSettings, type RetryBudgetSettings } from '@tsmesh/common';
+import { REQUESTS, RETRIES, type SharedCounts } from './shared-counts.js';
 
 export type { RetryBudgetSettings };
 export { DEFAULT_RETRY_BUDGET };
@@ -171,6 +174,8 @@ export class ClusterLimits {
     thresholds: BreakerSettings = DEFAULT_BREAKER,
     budget: RetryBudgetSettings = DEFAULT_RETRY_BUDGET,
     private readonly now?: () => number,
+    /** The counts of every event loop and this cluster's slot in them; without, this loop's alone. */
+    private readonly shared?: { readonly counts: SharedCounts; readonly slot: number },
   ) {
     this.thresholds = { ...DEFAULT_BREAKER, ...thresholds };
     this.budget = new RetryBudget(budget, now);
@@ -185,7 +190,8 @@ export class ClusterLimits {
 
   /** Admits a new request unless the cluster is at maxRequests (then the caller fails fast). */
   admitRequest(): OverflowKind | undefined {
-    if (this.requests >= this.thresholds.maxRequests) return 'max_requests';
+    const shared = this.shared;
+    if (shared ? !shared.counts.tryTake(shared.slot, REQUESTS, this.thresholds.maxRequests) : this.requests >= this.thresholds.maxRequests) return 'max_requests';
     this.requests++;
     this.budget.request();
     return undefined;
@@ -196,8 +202,12 @@ export class ClusterLimits {
    * request already holds a retry slot (`holding`: its second retry takes no second slot).
    */
   admitRetry(holding: boolean): OverflowKind | undefined {
-    if (!holding && this.retries >= this.thresholds.maxRetries) return 'max_retries';
-    if (!this.budget.tryRetry()) return 'retry_budget';
+    const shared = this.shared;
+    if (!holding && (shared ? !shared.counts.tryTake(shared.slot, RETRIES, this.thresholds.maxRetries) : this.retries >= this.thresholds.maxRetries)) return 'max_retries';
+    if (!this.budget.tryRetry()) {
+      if (!holding) shared?.counts.give(shared.slot, RETRIES);
+      return 'retry_budget';
+    }
     if (!holding) this.retries++;
     return undefined;
   }
@@ -205,6 +215,10 @@ export class ClusterLimits {
   /** An admitted request ended; `retried` when it had taken a retry slot. */
   done(retried: boolean): void {
     this.requests--;
-    if (retried) this.retries--;
+    this.shared?.counts.give(this.shared.slot, REQUESTS);
+    if (retried) {
+      this.retries--;
+      this.shared?.counts.give(this.shared.slot, RETRIES);
+    }
   }
 }

@@ -3,13 +3,16 @@
 // clusters and prunes every pool to the endpoints still wanted, in one place; every request,
 // stream or connection goes out through an UpstreamCall made here. `/clusters` shows, per
 // endpoint, the requests in flight and the open upstream connections of each protocol.
-import type { MeshSnapshot } from '@tsmesh/common';
+import { logger, type MeshSnapshot } from '@tsmesh/common';
 import type { PickContext } from '../balance/balancer.js';
 import type { EndpointStats } from '../balance/cluster.js';
 import { ServiceClusters, type EndpointInfoOf } from '../outbound/clusters.js';
 import { NO_RECORDER, UpstreamCall, type UpstreamProtocol, type UpstreamRecorder } from './call.js';
 import { ClusterLimits, DEFAULT_BREAKER, DEFAULT_RETRY_BUDGET, sameValues, type BreakerThresholds, type RetryBudgetSettings } from './limits.js';
 import type { UpstreamSelector } from './selector.js';
+import type { SharedCounts } from './shared-counts.js';
+
+const log = logger('upstream.manager');
 
 /** What the manager needs of a protocol's pool of upstream connections. */
 export interface ConnectionPool {
@@ -44,6 +47,8 @@ export interface UpstreamManagerOptions {
   readonly recorder?: UpstreamRecorder;
   /** The limits of every cluster: circuit-breaker thresholds and retry budget. */
   readonly limitsOf?: (cluster: string) => { readonly thresholds: BreakerThresholds; readonly budget: RetryBudgetSettings };
+  /** With several event loops: the requests and retries in flight of every loop (maxRequests, maxRetries bound the sidecar). */
+  readonly shared?: SharedCounts;
 }
 
 const DEFAULT_LIMITS = Object.freeze({ thresholds: DEFAULT_BREAKER, budget: DEFAULT_RETRY_BUDGET });
@@ -55,10 +60,12 @@ export class UpstreamManager {
   /** Per cluster (by name): what it lets through at once; kept while the cluster exists. */
   private readonly limits = new Map<string, ClusterLimits>();
   private readonly limitsOf: NonNullable<UpstreamManagerOptions['limitsOf']>;
+  private readonly shared: SharedCounts | undefined;
 
   constructor(options: UpstreamManagerOptions = {}) {
     this.clusters = new ServiceClusters(options.infoOf);
     this.recorder = options.recorder ?? NO_RECORDER;
+    this.shared = options.shared;
     // By default each cluster's limits come from its Service port's TrafficPolicy.
     this.limitsOf =
       options.limitsOf ??
@@ -103,7 +110,9 @@ export class UpstreamManager {
     let limits = this.limits.get(name);
     if (limits === undefined && this.clusters.get(name) !== undefined) {
       const { thresholds, budget } = this.limitsOf(name);
-      this.limits.set(name, (limits = new ClusterLimits(thresholds, budget)));
+      const slot = this.shared?.slotOf(name);
+      if (this.shared && slot === undefined) log.warn({ cluster: name }, 'no shared slot left for the cluster: its maxRequests and maxRetries are counted per event loop');
+      this.limits.set(name, (limits = new ClusterLimits(thresholds, budget, undefined, this.shared && slot !== undefined ? { counts: this.shared, slot } : undefined)));
     }
     return limits;
   }
