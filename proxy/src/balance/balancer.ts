@@ -109,4 +109,5 @@ export function loadBalancerNames(): string[] {
   return [...registry.keys()].sort();
 }
 
-export const DEFAULT_LOAD_BALANCER = 'least-request';
+/** The default algorithm lives in the mesh model (common/src/mesh/load-balancers.ts), chosen by the `balancers` benchmark. */
+export { DEFAULT_LOAD_BALANCER } from '@tsmesh/common';
