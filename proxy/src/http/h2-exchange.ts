@@ -13,7 +13,6 @@ import type { RequestHead } from '../h2/validate.js';
 import { pickContextFor, type UpstreamLease, type UpstreamSelector } from '../upstream/selector.js';
 import type { UpstreamCall } from '../upstream/call.js';
 import { backoffDelay, IDEMPOTENT, REPLAY_LIMIT, retriesGrpc, retriesStatus } from '../upstream/retry.js';
-import type { HashSource } from '@tsmesh/common';
 import type { PickContext } from '../balance/balancer.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { TRACE_HEADERS, type RequestRecord, type ResponseFlag } from '../telemetry/index.js';
