@@ -133,7 +133,7 @@ export interface ServiceRetrySettings {
   readonly grpcCodes: readonly number[];
 }
 
-/** Gateway API session persistence (BackendTrafficPolicy `sessionPersistence`), recorded as written. */
+/** Gateway API session persistence (BackendTrafficPolicy `sessionPersistence`), as written (idleTimeout is not enforced). */
 export interface SessionPersistence {
   readonly sessionName: string | undefined;
   readonly absoluteTimeoutMs: number | undefined;
@@ -203,7 +203,7 @@ export interface EffectiveTrafficPolicy {
   };
   /** The default retry policy of the port (a route's own `retry` wins over it); undefined: none. */
   readonly retry: ServiceRetrySettings | undefined;
-  /** From an XBackendTrafficPolicy; recorded, not enforced yet. */
+  /** From an XBackendTrafficPolicy; the sidecar binds HTTP sessions to endpoints (balance/session.ts). */
   readonly sessionPersistence: SessionPersistence | undefined;
   /** The policies that apply, highest precedence first (XBackendTrafficPolicies after TrafficPolicies). */
   readonly sources: readonly PolicyRef[];

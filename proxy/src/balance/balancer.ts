@@ -21,6 +21,11 @@ export interface PickContext {
    * has already tried). Honoured by BalancedCluster.pick for every algorithm.
    */
   readonly avoid?: readonly string[];
+  /**
+   * The endpoint key a session is bound to (session persistence): BalancedCluster.pick takes it
+   * when it is eligible (in the Service, not ejected) and not avoided; otherwise the algorithm picks.
+   */
+  readonly prefer?: string;
 }
 
 /** A pick that the caller must `release()` exactly once when the request/stream ends. */
@@ -104,4 +109,5 @@ export function loadBalancerNames(): string[] {
   return [...registry.keys()].sort();
 }
 
-export const DEFAULT_LOAD_BALANCER = 'least-request';
+/** The default algorithm lives in the mesh model (common/src/mesh/load-balancers.ts), chosen by the `balancers` benchmark. */
+export { DEFAULT_LOAD_BALANCER } from '@tsmesh/common';

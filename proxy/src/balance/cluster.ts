@@ -78,6 +78,7 @@ export class BalancedCluster<E extends BalancedEndpoint> {
   private picker: Picker<E>;
   /** The endpoints the picker balances over (not ejected, or all of them in panic mode). */
   private eligible: readonly E[] = [];
+  private eligibleByKey = new Map<string, E>();
 
   /**
    * Makes a cluster with no endpoints yet (every pick fails until `setEndpoints`). `warning` is
@@ -143,8 +144,12 @@ export class BalancedCluster<E extends BalancedEndpoint> {
    * when it ends. Synchronous; fails with TSMESH_ERR_NO_ENDPOINTS only when the cluster is empty.
    */
   pick(ctx?: PickContext): Result<Pick<E>, TsmeshError> {
-    const picked = this.picker.pick(ctx);
     const avoid = ctx?.avoid;
+    if (ctx?.prefer !== undefined && !avoid?.includes(ctx.prefer)) {
+      const bound = this.eligibleByKey.get(ctx.prefer);
+      if (bound !== undefined) return acquirePick(bound, this.inFlight);
+    }
+    const picked = this.picker.pick(ctx);
     if (avoid === undefined || avoid.length === 0 || !picked.ok || !avoid.includes(picked.value.endpoint.key)) return picked;
     // The algorithm chose an endpoint to avoid: ask it again a few times (round robin moves on,
     // the random ones draw again), then take the least loaded endpoint not avoided, if any.
@@ -219,6 +224,7 @@ export class BalancedCluster<E extends BalancedEndpoint> {
   private rebuild(): void {
     const eligible = this.health.filter(this.current);
     this.eligible = eligible;
+    this.eligibleByKey = new Map(eligible.map((e) => [e.key, e]));
     if (eligible.length === 0) {
       this.picker = new EmptyPicker<E>(this.name);
       return;

@@ -18,4 +18,5 @@ export * from './cluster.js';
 export * from './ejection.js';
 export { fnv1a32, ringPosition } from './hash.js';
 export { LatencyEstimates, latencyOf } from './peak-ewma.js';
+export { DEFAULT_SESSION_NAME, SessionAffinity, sessionToken } from './session.js';
 export { leastRequestBalancer, peakEwmaBalancer, randomBalancer, ringHashBalancer, roundRobinBalancer };

@@ -2,7 +2,10 @@
 // carries a moving average of its response latency that jumps up to any slower sample at once
 // (the peak) and decays towards faster ones with a time constant; a pick draws two endpoints
 // and takes the one whose latency × (requests in flight + 1) is lower. A slow replica is shed
-// within a few requests; a recovered one wins its share back as its average decays.
+// within a few requests. Its estimate keeps decaying while it gets no request, so it is tried
+// again once the old peak has faded below the others (a recovered replica wins its share back).
+// An endpoint with no sample yet costs nothing while idle (it is tried first, as in Finagle) and
+// the default RTT per request once it has one in flight (so a new endpoint is not flooded).
 import type { Result, TsmeshError } from '@tsmesh/common';
 import type { BalancedEndpoint, InFlight, LoadBalancerFactory, Pick, Picker, PickerMemory } from './balancer.js';
 import { acquirePick, EmptyPicker, randomIndex } from './picks.js';
@@ -11,6 +14,9 @@ import { acquirePick, EmptyPicker, randomIndex } from './picks.js';
 export const DECAY_MS = 10_000;
 /** What an endpoint with no sample yet is assumed to take, ms (Linkerd's default RTT). */
 export const DEFAULT_RTT_MS = 30;
+
+/** Relative difference under which two costs count as equal. */
+const TIE = 0.01;
 
 interface Estimate {
   ewma: number;
@@ -32,17 +38,27 @@ export class LatencyEstimates {
       this.estimates.set(key, { ewma: ms, stamp: now });
       return;
     }
-    if (ms > e.ewma) e.ewma = ms;
-    else {
-      const w = Math.exp(-Math.max(now - e.stamp, 0) / DECAY_MS);
-      e.ewma = e.ewma * w + ms * (1 - w);
-    }
+    const w = Math.exp(-Math.max(now - e.stamp, 0) / DECAY_MS);
+    // A sample above the estimate as decayed until now is the new peak.
+    if (ms > e.ewma * w) e.ewma = ms;
+    else e.ewma = e.ewma * w + ms * (1 - w);
     e.stamp = now;
   }
 
-  /** The current estimate of `key`, ms. */
+  /**
+   * The current estimate of `key`, ms: its last estimate decayed towards zero for the time since
+   * (as if the time without a sample were fast answers); the default RTT before any sample.
+   */
   get(key: string): number {
-    return this.estimates.get(key)?.ewma ?? DEFAULT_RTT_MS;
+    const e = this.estimates.get(key);
+    if (e === undefined) return DEFAULT_RTT_MS;
+    const elapsed = this.now() - e.stamp;
+    return elapsed > 0 ? e.ewma * Math.exp(-elapsed / DECAY_MS) : e.ewma;
+  }
+
+  /** Whether `key` has answered at least once (since it last joined the cluster). */
+  sampled(key: string): boolean {
+    return this.estimates.has(key);
   }
 
   /** Forgets endpoints not in `keys`. */
@@ -71,8 +87,16 @@ class PeakEwmaPicker<E extends BalancedEndpoint> implements Picker<E> {
     if (j >= i) j += 1;
     const first = this.endpoints[i] as E;
     const second = this.endpoints[j] as E;
-    const cost = (e: E): number => this.latency.get(e.key) * (this.inFlight.get(e.key) + 1);
-    return acquirePick(cost(second) < cost(first) ? second : first, this.inFlight);
+    const cost = (e: E): number => {
+      const pending = this.inFlight.get(e.key);
+      if (!this.latency.sampled(e.key)) return pending === 0 ? 0 : DEFAULT_RTT_MS * (pending + 1);
+      return this.latency.get(e.key) * (pending + 1);
+    };
+    // Costs within TIE of each other are a tie, kept as `first`: a fair coin, since (i, j) is a
+    // uniformly random ordered pair. Estimates that close say nothing (one was only stamped a
+    // moment earlier and has decayed a hair more), and equally fast replicas stay evenly loaded
+    // instead of herding onto whichever answered last.
+    return acquirePick(cost(second) < cost(first) * (1 - TIE) ? second : first, this.inFlight);
   }
 }
 

@@ -16,13 +16,12 @@ import {
   type ProxyErrorKind,
 } from '../http/context.js';
 import { isConnectFailure } from '../http/errors.js';
-import { redirectRawHeaders, responseRawHeaders, upstreamRawHeaders } from '../http/filters.js';
+import { redirectRawHeaders, responseRawHeaders, upstreamRawHeaders, withSessionRaw } from '../http/filters.js';
 import { mirrorAuthority, mirrorHeadersH1, mirrorTee, type MirrorTee } from '../http/mirror.js';
-import { hostPort, type UpstreamLease } from '../upstream/selector.js';
+import { hostPort, pickContextFor, type UpstreamLease } from '../upstream/selector.js';
 import type { UpstreamCall } from '../upstream/call.js';
 import { backoffDelay, REPLAY_LIMIT, RequestTimers, retriesStatus } from '../upstream/retry.js';
 import { PROXY_ERRORS } from '../errors.js';
-import { pickContextOf } from '../balance/hash-key.js';
 import type { RequestRecord } from '../telemetry/index.js';
 import type { ClientConnection } from './connection.js';
 import type { ResponseSink, UpstreamConnection } from './pool.js';
@@ -163,8 +162,7 @@ export class Exchange implements ResponseSink {
     if ((target.requestHeaders || ctx.addHeaders || target.path !== undefined) && !writableEdits(target, ctx)) {
       return this.reply(500, 'internal', `route ${target.routeName ?? ''} sets a header or path that cannot be sent`);
     }
-    const hash = target.selector.hash;
-    this.call = relay.calls(target.selector, 'http1', hash && pickContextOf(hash, info, this.conn.socket.remoteAddress));
+    this.call = relay.calls(target.selector, 'http1', pickContextFor(target.selector, info, this.conn.socket.remoteAddress));
     // The whole request's deadline, retries and their backoff included.
     this.timers.startRequest(target.timeoutMs, () => this.onTimeout());
     // After the rest of this read is parsed: a request whose body is malformed in the same read
@@ -329,7 +327,7 @@ export class Exchange implements ResponseSink {
     const record = this.record as RequestRecord;
     record.response(status);
     this.bodyless = this.method === 'HEAD' || status === 204 || status === 304;
-    const out = responseRawHeaders(forwardableRawHeaders(rawHeaders), this.target);
+    const out = withSessionRaw(responseRawHeaders(forwardableRawHeaders(rawHeaders), this.target), this.call?.sessionHeader());
     let framing = '';
     if (!this.bodyless && headerOf(rawHeaders, 'content-length') === undefined) {
       // Chunked or close-delimited upstream: chunked to an HTTP/1.1 client, close-delimited to 1.0.

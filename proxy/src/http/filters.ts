@@ -27,6 +27,20 @@ export function responseRawHeaders(raw: string[], target: HttpRouteTarget | unde
   return edit === undefined ? raw : applyHeaderEditRaw(raw, edit);
 }
 
+/** An HTTP/1 response head's raw headers with the session persistence header (UpstreamCall.sessionHeader), if any, added. */
+export function withSessionRaw(raw: string[], header: [string, string] | undefined): string[] {
+  return header === undefined ? raw : [...raw, header[0], header[1]];
+}
+
+/** HTTP/2 response fields with the session persistence header, if any, added; never-indexed values stay so. */
+export function withSessionFields(fields: string[], header: [string, string] | undefined): string[] {
+  if (header === undefined) return fields;
+  const out = [...fields, header[0], header[1]];
+  const never = (fields as FieldList).neverIndexed;
+  if (never) for (const value of never) markNeverIndexed(out, value);
+  return out;
+}
+
 /**
  * HTTP/2 response fields (`:status` first) with the route's ResponseHeaderModifier applied:
  * pseudo-headers stay first and untouched, names stay lower-case, never-indexed values stay so.

@@ -20,16 +20,15 @@ import {
   type HttpRouteTarget,
   type ProxyErrorKind,
 } from './context.js';
-import { hostPort } from '../upstream/selector.js';
+import { hostPort, pickContextFor } from '../upstream/selector.js';
 import { metricsRecorder, plainCalls, type CallFactory, type UpstreamCall } from '../upstream/call.js';
 import { backoffDelay, REPLAY_LIMIT, retriesStatus } from '../upstream/retry.js';
 import { PROXY_ERRORS } from '../errors.js';
-import { pickContextOf } from '../balance/hash-key.js';
 import { plainDialer, type Dialer } from '../upstream/dial.js';
 import { CONNECTION_LIMIT, H1UpstreamPool } from '../upstream/h1-pool.js';
 import type { UpstreamLease } from '../upstream/selector.js';
 import { isConnectFailure } from './errors.js';
-import { answerRedirect, responseRawHeaders, upstreamRawHeaders } from './filters.js';
+import { answerRedirect, responseRawHeaders, upstreamRawHeaders, withSessionRaw } from './filters.js';
 import { h1MirrorSender, mirrorAuthority, mirrorHeadersH1, mirrorTee, teeIncoming, type MirrorCounter, type MirrorSender } from './mirror.js';
 import { tunnelUpgrade } from './upgrade.js';
 import { TRACE_HEADERS, type RequestRecord, type RequestTelemetry } from '../telemetry/index.js';
@@ -272,7 +271,6 @@ export class H1Forwarder {
     const { target, ctx } = routed;
     if (target.redirect) return answerRedirect(res, record, target);
     teeIncoming(req, mirrorTee(this.mirrors, this.countMirror, target, () => ({ method: info.method, path: target.path ?? info.url, authority: mirrorAuthority(target, info.authority), headers: mirrorHeadersH1(req.rawHeaders, target, ctx) })));
-    const hash = target.selector.hash;
     const tries: Tries = { replay: undefined, replayBytes: 0, deadline: target.timeoutMs ? performance.now() + target.timeoutMs : undefined };
     if (target.retry && hasBody(req)) {
       tries.replay = [];
@@ -283,7 +281,7 @@ export class H1Forwarder {
         else tries.replay.push(chunk);
       });
     }
-    this.attempt(req, res, ctx, target, record, expectContinue, this.calls(target.selector, 'http1', hash && pickContextOf(hash, info, req.socket.remoteAddress)), tries);
+    this.attempt(req, res, ctx, target, record, expectContinue, this.calls(target.selector, 'http1', pickContextFor(target.selector, info, req.socket.remoteAddress)), tries);
   }
 
   /** The cluster is at maxConnections: the try waits for a slot (within timeouts.request), unless maxPendingRequests already wait (503 UO). */
@@ -454,7 +452,7 @@ export class H1Forwarder {
       }
       const status = ures.statusCode ?? 502;
       record.response(status);
-      res.writeHead(status, ures.statusMessage, responseRawHeaders(forwardableRawHeaders(ures.rawHeaders), target) as unknown as http.OutgoingHttpHeaders);
+      res.writeHead(status, ures.statusMessage, withSessionRaw(responseRawHeaders(forwardableRawHeaders(ures.rawHeaders), target), call.sessionHeader()) as unknown as http.OutgoingHttpHeaders);
       // By hand rather than pipe(): one listener instead of pipe's seven set up and torn down per response.
       ures.on('data', (chunk: Buffer) => {
         bytesSent += chunk.length;

@@ -10,18 +10,16 @@ import { ErrorCode } from '../h2/frame.js';
 import { CONNECTION_LIMIT } from '../h2/pool.js';
 import type { H2Stream, H2StreamHandler } from '../h2/stream.js';
 import type { RequestHead } from '../h2/validate.js';
-import type { UpstreamLease } from '../upstream/selector.js';
+import { pickContextFor, type UpstreamLease, type UpstreamSelector } from '../upstream/selector.js';
 import type { UpstreamCall } from '../upstream/call.js';
 import { backoffDelay, IDEMPOTENT, REPLAY_LIMIT, RequestTimers, retriesGrpc, retriesStatus } from '../upstream/retry.js';
-import type { HashSource } from '@tsmesh/common';
 import type { PickContext } from '../balance/balancer.js';
-import { pickContextOf } from '../balance/hash-key.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { TRACE_HEADERS, type RequestRecord, type ResponseFlag } from '../telemetry/index.js';
 import { PROXY_ERROR_HEADER, RESPONSE_FLAG_OF, routeRequest, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget, type ProxyErrorKind } from './context.js';
 import { isConnectFailure } from './errors.js';
 import { MESH_OWNED } from './headers.js';
-import { redirectRawHeaders, responseFields } from './filters.js';
+import { redirectRawHeaders, responseFields, withSessionFields } from './filters.js';
 import { mirrorHeadH2, mirrorTee, type MirrorTee } from './mirror.js';
 import type { H2Forwarder } from './h2.js';
 
@@ -129,7 +127,7 @@ export class H2Exchange implements H2StreamHandler {
   private send(): void {
     const target = this.target;
     if (!target || this.client.closed || this.answered) return this.endRecord(['DC']);
-    const call = (this.call ??= this.fwd.calls(target.selector, 'http2', target.selector.hash && this.pickContext(target.selector.hash)));
+    const call = (this.call ??= this.fwd.calls(target.selector, 'http2', (target.selector.hash || target.selector.session) && this.pickContext(target.selector)));
     const selected = call.next();
     if (!selected.ok) {
       if (selected.error.code === PROXY_ERRORS.OVERFLOW) return this.reply(503, 'overflow', selected.error.message);
@@ -178,11 +176,11 @@ export class H2Exchange implements H2StreamHandler {
     this.reply(503, 'overflow', `${call.cluster}: over the cluster's max pending requests limit (circuit breaker)`);
   }
 
-  /** The consistent-hash key of this request (a Service with a ring-hash TrafficPolicy). */
-  private pickContext(hash: HashSource): PickContext | undefined {
+  /** The consistent-hash key of this request (a ring-hash TrafficPolicy) and the endpoint its session is bound to. */
+  private pickContext(selector: UpstreamSelector): PickContext | undefined {
     const fields = this.fields;
     const info: HttpRequestInfo = { method: this.head.method, url: this.head.path ?? '/', authority: this.head.authority ?? '', header: (name) => fieldValue(fields, name) };
-    return pickContextOf(hash, info, this.client.conn.socket.remoteAddress);
+    return pickContextFor(selector, info, this.client.conn.socket.remoteAddress);
   }
 
   private onConnectFailed(lease: UpstreamLease, error: NodeJS.ErrnoException | undefined): void {
@@ -278,7 +276,7 @@ export class H2Exchange implements H2StreamHandler {
     // Already answered by the proxy (timeout): the late answer goes nowhere.
     if (this.answered || this.client.closed) return;
     this.record.response(status, fieldValue(fields, 'grpc-status'));
-    this.conn.sendHeaders(this.client, responseFields(fields, this.target), endStream);
+    this.conn.sendHeaders(this.client, withSessionFields(responseFields(fields, this.target), this.call?.sessionHeader()), endStream);
     if (endStream) this.finish();
   }
 

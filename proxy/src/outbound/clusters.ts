@@ -3,7 +3,7 @@
 // are terminating (as kube-proxy does), so a rollout's last replicas still answer.
 import type { EffectiveTrafficPolicy, HashSource, MeshEndpoint, MeshService, MeshSnapshot, OutlierDetectionSettings, ServicePort } from '@tsmesh/common';
 import { logger } from '@tsmesh/common';
-import { BalancedCluster, type EndpointStats } from '../balance/index.js';
+import { BalancedCluster, SessionAffinity, type EndpointStats } from '../balance/index.js';
 import { clusterSelector, endpointOf, type UpstreamEndpoint, type UpstreamSelector } from '../upstream/selector.js';
 import { serviceKey } from './target.js';
 import { poolKey } from '../h2/pool.js';
@@ -16,7 +16,7 @@ export interface ClusterEntry {
   readonly service: MeshService;
   readonly port: ServicePort;
   readonly cluster: BalancedCluster<UpstreamEndpoint>;
-  readonly selector: UpstreamSelector & { hash: HashSource | undefined };
+  readonly selector: UpstreamSelector & { hash: HashSource | undefined; session: SessionAffinity | undefined };
   /** The Service port's effective TrafficPolicy (defaults filled). */
   readonly policy: EffectiveTrafficPolicy;
 }
@@ -74,6 +74,9 @@ export class ServiceClusters {
           if (!previous || !sameValues(previous.policy.outlierDetection, policy.outlierDetection)) cluster.configureHealth(healthOf(policy.outlierDetection));
           const selector = previous?.selector ?? clusterSelector(key, cluster);
           selector.hash = policy.loadBalancer.hash;
+          if (!previous || previous.policy.sessionPersistence !== policy.sessionPersistence) {
+            selector.session = policy.sessionPersistence === undefined ? undefined : new SessionAffinity(key, policy.sessionPersistence);
+          }
           entry = { key, service, port, cluster, selector, policy };
           this.entries.set(key, entry);
         }

@@ -112,6 +112,17 @@ export class UpstreamCall {
     return this.attemptCount;
   }
 
+  /**
+   * The header the answer of the attempt in progress carries to bind the client's session to its
+   * endpoint (session persistence): undefined without persistence or when the request was bound there already.
+   */
+  sessionHeader(): [string, string] | undefined {
+    const session = this.selector.session;
+    const key = this.current?.endpoint.key;
+    if (session === undefined || key === undefined) return undefined;
+    return session.responseHeader(this.pickContext?.prefer, key);
+  }
+
   /** The lease of the attempt in progress (undefined before the first and after `release`). */
   get lease(): UpstreamLease | undefined {
     return this.current;

@@ -3,6 +3,9 @@
 import { err, ok, TsmeshError, type HashSource, type Result } from '@tsmesh/common';
 import type { BalancedCluster } from '../balance/cluster.js';
 import type { BalancedEndpoint, PickContext } from '../balance/balancer.js';
+import { pickContextOf } from '../balance/hash-key.js';
+import type { SessionAffinity } from '../balance/session.js';
+import type { HttpRequestInfo } from '../http/context.js';
 
 /** An endpoint a forwarder may connect to. */
 export interface UpstreamEndpoint extends BalancedEndpoint {
@@ -34,19 +37,37 @@ export interface UpstreamSelector {
   readonly name: string;
   /** Where requests take their consistent-hash key from (the Service's TrafficPolicy), if anywhere. */
   readonly hash?: HashSource | undefined;
+  /** How requests are bound to endpoints (the Service's BackendTrafficPolicy sessionPersistence), if at all. */
+  readonly session?: SessionAffinity | undefined;
+  /** The endpoints a session may be bound to (the cluster's, ejected or not); absent for a fixed endpoint. */
+  readonly clusterEndpoints?: readonly BalancedEndpoint[];
   /** Chooses an endpoint now (synchronous); fails as a value when none is available. */
   select(ctx?: PickContext): Result<UpstreamLease, TsmeshError>;
   /** How many distinct endpoints a retry of a connect failure may try. */
   readonly size: number;
 }
 
-/** Adapts a BalancedCluster: failures feed passive health, releases feed least-request. `hash` may be changed later. */
-export function clusterSelector(name: string, cluster: BalancedCluster<UpstreamEndpoint>): UpstreamSelector & { hash: HashSource | undefined } {
+/** The pick context of an HTTP request: the consistent-hash key and the endpoint its session is bound to, when the selector has them. */
+export function pickContextFor(selector: UpstreamSelector, request: HttpRequestInfo, clientAddress: string | undefined): PickContext | undefined {
+  const base = selector.hash && pickContextOf(selector.hash, request, clientAddress);
+  const session = selector.session;
+  return session === undefined ? base : session.pickContext(request, selector.clusterEndpoints ?? [], base);
+}
+
+/** Adapts a BalancedCluster: failures feed passive health, releases feed least-request. `hash` and `session` may be changed later. */
+export function clusterSelector(
+  name: string,
+  cluster: BalancedCluster<UpstreamEndpoint>,
+): UpstreamSelector & { hash: HashSource | undefined; session: SessionAffinity | undefined } {
   return {
     name,
     hash: undefined,
+    session: undefined,
     get size() {
       return cluster.endpoints.length;
+    },
+    get clusterEndpoints() {
+      return cluster.endpoints;
     },
     select(ctx) {
       const picked = cluster.pick(ctx);

@@ -1,5 +1,5 @@
-// `npm run bench`: every benchmark (or those --only names), one report. h2-balance runs as its own
-// program (its table is kept as printed); mesh-latency and mesh-throughput share one pair of pods
+// `npm run bench`: every benchmark (or those --only names), one report. h2-balance and balancers
+// run as their own programs (their tables are kept as printed); mesh-latency and mesh-throughput share one pair of pods
 // with both proxy pairs; memory starts fresh pods so its idle reading is a sidecar that never
 // carried a request. The mesh benchmarks need root and say so, and why, when skipped.
 import { spawn } from 'node:child_process';
@@ -15,7 +15,13 @@ import { findExecutable, Workspace } from './processes.js';
 import { sampleMachine } from './procfs.js';
 import { parseSuiteConfig, SUITE_HELP, type Benchmark, type SuiteConfig } from './suite-config.js';
 
-const H2_BALANCE_MAIN = fileURLToPath(new URL('./h2-balance.js', import.meta.url));
+/** The benchmarks that are programs of their own, run with the suite's rounds. */
+const PROGRAMS = {
+  'h2-balance': fileURLToPath(new URL('./h2-balance.js', import.meta.url)),
+  balancers: fileURLToPath(new URL('./balancers.js', import.meta.url)),
+} as const;
+type ProgramBenchmark = keyof typeof PROGRAMS;
+const isProgram = (name: Benchmark): name is ProgramBenchmark => name in PROGRAMS;
 
 interface Section {
   readonly name: Benchmark;
@@ -24,10 +30,10 @@ interface Section {
   readonly problems: readonly string[];
 }
 
-/** The existing benchmark as its own program: its table as printed, its JSON as written. */
-async function h2Balance(config: SuiteConfig): Promise<Section> {
-  const out = `${config.out}.h2-balance.json`;
-  const child = spawn(process.execPath, [H2_BALANCE_MAIN, '--rounds', String(config.rounds), '--out', out], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** A benchmark that is its own program: its table as printed, its JSON as written. */
+async function program(config: SuiteConfig, name: ProgramBenchmark): Promise<Section> {
+  const out = `${config.out}.${name}.json`;
+  const child = spawn(process.execPath, [PROGRAMS[name], '--rounds', String(config.rounds), '--out', out], { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -38,7 +44,7 @@ async function h2Balance(config: SuiteConfig): Promise<Section> {
   } catch {
     result = undefined;
   }
-  return { name: 'h2-balance', text: text || '(no output)', result, problems: code === 0 ? [] : [`h2-balance exited ${code}`] };
+  return { name, text: text || '(no output)', result, problems: code === 0 ? [] : [`${name} exited ${code}`] };
 }
 
 function tool(config: SuiteConfig, command: string, debianPackage: string): string {
@@ -66,7 +72,7 @@ async function withPods<T>(config: SuiteConfig, haproxy: boolean, cleanups: Set<
 }
 
 async function meshSections(config: SuiteConfig, cleanups: Set<() => Promise<void>>): Promise<Section[]> {
-  const wanted = config.only.filter((b) => b !== 'h2-balance');
+  const wanted = config.only.filter((b) => !isProgram(b));
   if (wanted.length === 0) return [];
   const netns = await canUseNetns();
   if (!netns.ok) return wanted.map((name) => ({ name, text: `${name}: skipped: ${netns.reason} (it builds network namespaces and runs tsmesh iptables: run as root)`, problems: [] }));
@@ -129,7 +135,7 @@ async function main(): Promise<number> {
   const busyBefore = await busyShare();
   const sections: Section[] = [];
   try {
-    if (config.only.includes('h2-balance')) sections.push(await h2Balance(config));
+    for (const name of config.only.filter(isProgram)) sections.push(await program(config, name));
     sections.push(...(await meshSections(config, cleanups)));
   } catch (error) {
     console.error(`bench: ${(error as Error).message}`);

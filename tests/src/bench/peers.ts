@@ -44,15 +44,15 @@ export async function startHaproxy(workspace: Workspace, haproxy: string, port: 
 /** The Service the sidecar balances: one `http2` port, one EndpointSlice per upstream. */
 export const SERVICE = { namespace: 'bench', name: 'upstreams', clusterIP: '10.96.0.10', port: 80 } as const;
 
-/** The mesh file as a `kind: List` document (JSON is YAML). */
-export function meshFile(upstreamPorts: readonly number[]): string {
+/** The mesh file as a `kind: List` document (JSON is YAML); the Service asks for `loadBalancer`, its port is named `portName`. */
+export function meshFile(upstreamPorts: readonly number[], loadBalancer = 'round-robin', portName = 'http2'): string {
   const { namespace, name, clusterIP, port } = SERVICE;
   const slices = upstreamPorts.map((p, i) => ({
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: { name: `${name}-${i + 1}`, namespace, labels: { 'kubernetes.io/service-name': name } },
     addressType: 'IPv4',
-    ports: [{ name: 'http2', port: p, protocol: 'TCP' }],
+    ports: [{ name: portName, port: p, protocol: 'TCP' }],
     endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true, serving: true, terminating: false } }],
   }));
   const items = [
@@ -60,8 +60,8 @@ export function meshFile(upstreamPorts: readonly number[]): string {
     {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name, namespace, annotations: { 'tsmesh.io/load-balancer': 'round-robin' } },
-      spec: { clusterIP, clusterIPs: [clusterIP], ports: [{ name: 'http2', port, targetPort: 8080, protocol: 'TCP' }] },
+      metadata: { name, namespace, annotations: { 'tsmesh.io/load-balancer': loadBalancer } },
+      spec: { clusterIP, clusterIPs: [clusterIP], ports: [{ name: portName, port, targetPort: 8080, protocol: 'TCP' }] },
     },
     ...slices,
   ];
@@ -103,10 +103,26 @@ export interface Sidecar {
   warnings(): Record<string, number>;
 }
 
-export async function startSidecar(workspace: Workspace, cliMain: string, ports: SidecarPorts, upstreamPorts: readonly number[], path: string, concurrency = 1): Promise<Sidecar> {
-  const mesh = workspace.path('mesh.yaml');
-  writeFileSync(mesh, meshFile(upstreamPorts));
-  const logFile = workspace.path('sidecar.log');
+/** `name` keeps several sidecars' files apart in one workspace; `loadBalancer` is the Service's algorithm, `portName` its port's name (`http2`, or `http` for HTTP/1.1). */
+export interface SidecarOptions {
+  readonly name?: string;
+  readonly loadBalancer?: string;
+  readonly portName?: string;
+}
+
+export async function startSidecar(
+  workspace: Workspace,
+  cliMain: string,
+  ports: SidecarPorts,
+  upstreamPorts: readonly number[],
+  path: string,
+  concurrency = 1,
+  options: SidecarOptions = {},
+): Promise<Sidecar> {
+  const name = options.name ?? 'sidecar';
+  const mesh = workspace.path(name === 'sidecar' ? 'mesh.yaml' : `${name}.mesh.yaml`);
+  writeFileSync(mesh, meshFile(upstreamPorts, options.loadBalancer, options.portName));
+  const logFile = workspace.path(`${name}.log`);
   const out = openSync(logFile, 'w');
   const args = [
     ...SIDECAR_NODE_FLAGS, cliMain, 'proxy',

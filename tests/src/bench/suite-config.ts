@@ -4,7 +4,7 @@ import { delimiter } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PROTOCOLS, type Protocol } from './mesh-wire.js';
 
-export const BENCHMARKS = ['h2-balance', 'mesh-latency', 'mesh-throughput', 'memory'] as const;
+export const BENCHMARKS = ['h2-balance', 'balancers', 'mesh-latency', 'mesh-throughput', 'memory'] as const;
 export type Benchmark = (typeof BENCHMARKS)[number];
 
 export interface SuiteConfig {
@@ -34,6 +34,8 @@ Usage: npm run bench -- [flags]   (or: node tests/dist/bench/bench.js [flags])
 
   --only NAME            run only this benchmark; repeat for several (default: all, in this order)
                            h2-balance       per-stream HTTP/2 balancing vs HAProxy (see h2-balance.js --help)
+                           balancers        round-robin, least-request and peak-ewma with a slow replica
+                                            (see balancers.js --help)
                            mesh-latency     open-loop latency, client -> sidecar -> mTLS -> sidecar -> app,
                                             direct vs tsmesh pair vs HAProxy pair (needs root)
                            mesh-throughput  closed-loop h2load through the same pairs (needs root)

@@ -1,7 +1,8 @@
 // XBackendTrafficPolicy (gateway.networking.x-k8s.io/v1alpha1, Gateway API's experimental channel):
 // `retryConstraint` (a retry budget) and `sessionPersistence` for the Services it targets. The
 // budget is applied through trafficPolicyFor (where it wins over a TrafficPolicy's retryBudget);
-// session persistence is recorded and reported as not enforced.
+// session persistence is enforced by the sidecar for HTTP (proxy/src/balance/session.ts), but for
+// the options reported in `unsupported`.
 import type { FieldChecker } from '../fields.js';
 import { creationTime, type MeshBackendTrafficPolicy, type RetryBudgetSettings, type SessionPersistence } from '../traffic-policy.js';
 import type { KindDefinition } from './kind.js';
@@ -20,7 +21,7 @@ export const backendTrafficPolicyKind: KindDefinition<MeshBackendTrafficPolicy> 
     const unsupported: string[] = [];
     const targetRefs = serviceTargetRefs(check, spec['targetRefs'], false, unsupported);
     const sessionPersistence = session(check, spec['sessionPersistence']);
-    if (sessionPersistence !== undefined) unsupported.push('spec.sessionPersistence is recorded but not enforced by tsmesh yet');
+    if (sessionPersistence !== undefined) unsupported.push(...unenforcedSession(sessionPersistence));
     // Also as warnings, which the control plane logs and posts as Events on the object.
     for (const detail of unsupported) check.warn('', detail);
     return Object.freeze({
@@ -59,6 +60,16 @@ function retryConstraint(check: FieldChecker, value: unknown): Partial<RetryBudg
     if (interval !== undefined) settings.minRetryIntervalMs = interval;
   }
   return Object.freeze(settings);
+}
+
+/** The options of a sessionPersistence the sidecar does not apply, one sentence each. */
+function unenforcedSession(session: SessionPersistence): string[] {
+  const out: string[] = [];
+  if (session.idleTimeoutMs !== undefined) out.push('spec.sessionPersistence.idleTimeout is not enforced by tsmesh: a session ends with absoluteTimeout or the client');
+  if (session.type === 'Cookie' && session.cookieLifetimeType === 'Session' && session.absoluteTimeoutMs !== undefined) {
+    out.push('spec.sessionPersistence.absoluteTimeout is not enforced with cookieConfig.lifetimeType Session: a session cookie carries no lifetime');
+  }
+  return out;
 }
 
 function session(check: FieldChecker, value: unknown): SessionPersistence | undefined {

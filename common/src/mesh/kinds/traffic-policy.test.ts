@@ -151,8 +151,10 @@ describe('TrafficPolicy (policy.tsmesh.io/v1alpha1)', () => {
   });
 });
 
+const IDLE_TIMEOUT_UNSUPPORTED = 'spec.sessionPersistence.idleTimeout is not enforced by tsmesh: a session ends with absoluteTimeout or the client';
+
 describe('XBackendTrafficPolicy (gateway.networking.x-k8s.io/v1alpha1)', () => {
-  it('maps retryConstraint onto the retry budget and records sessionPersistence as not enforced', () => {
+  it('maps retryConstraint onto the retry budget and sessionPersistence, reporting idleTimeout as not enforced', () => {
     const object = valid(
       backendPolicy({
         retryConstraint: { budget: { percent: 30, interval: '20s' }, minRetryRate: { count: 4, interval: '2s' } },
@@ -166,10 +168,22 @@ describe('XBackendTrafficPolicy (gateway.networking.x-k8s.io/v1alpha1)', () => {
       targetRefs: [{ name: 'web', sectionName: undefined }],
       retryConstraint: { percent: 30, intervalMs: 20_000, minRetryCount: 4, minRetryIntervalMs: 2_000 },
       sessionPersistence: { sessionName: 'route', absoluteTimeoutMs: 3_600_000, idleTimeoutMs: 600_000, type: 'Cookie', cookieLifetimeType: 'Permanent' },
-      unsupported: ['spec.sessionPersistence is recorded but not enforced by tsmesh yet'],
+      unsupported: [IDLE_TIMEOUT_UNSUPPORTED],
     });
     // The same, as warnings: the control plane logs them and posts them as Events.
-    expect(object.warnings).toEqual([{ path: '', reason: 'spec.sessionPersistence is recorded but not enforced by tsmesh yet' }]);
+    expect(object.warnings).toEqual([{ path: '', reason: IDLE_TIMEOUT_UNSUPPORTED }]);
+  });
+
+  it('enforces a plain cookie or header sessionPersistence without reporting anything', () => {
+    expect(valid(backendPolicy({ sessionPersistence: { sessionName: 'route' } })).value).toMatchObject({ unsupported: [] });
+    expect(valid(backendPolicy({ sessionPersistence: { type: 'Header', absoluteTimeout: '1h' } })).value).toMatchObject({ unsupported: [] });
+  });
+
+  it('reports an absoluteTimeout that a Session cookie cannot carry', () => {
+    const object = valid(backendPolicy({ sessionPersistence: { absoluteTimeout: '1h', cookieConfig: { lifetimeType: 'Session' } } }));
+    expect(object.value).toMatchObject({
+      unsupported: ['spec.sessionPersistence.absoluteTimeout is not enforced with cookieConfig.lifetimeType Session: a session cookie carries no lifetime'],
+    });
   });
 
   it('skips targets that are not Services (a ServiceImport), reporting them', () => {
