@@ -53,6 +53,13 @@ export const WATCHED_RESOURCES: readonly WatchedResource[] = Object.freeze([
     optional: true,
     reportInvalid: true,
   },
+  {
+    kind: 'AuthorizationPolicy',
+    apiVersion: 'security.tsmesh.io/v1',
+    path: '/apis/security.tsmesh.io/v1/authorizationpolicies',
+    optional: true,
+    reportInvalid: true,
+  },
   { kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', path: '/apis/gateway.networking.k8s.io/v1/httproutes', optional: true, reportInvalid: true },
   { kind: 'GRPCRoute', apiVersion: 'gateway.networking.k8s.io/v1', path: '/apis/gateway.networking.k8s.io/v1/grpcroutes', optional: true, reportInvalid: true },
   { kind: 'TrafficPolicy', apiVersion: 'policy.tsmesh.io/v1alpha1', path: '/apis/policy.tsmesh.io/v1alpha1/trafficpolicies', optional: true, reportInvalid: true },
