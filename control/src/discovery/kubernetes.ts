@@ -183,6 +183,19 @@ export class KubernetesSource implements MeshProvider {
     }
   }
 
+  /** The objects of `kind` left out as invalid, with the reason (for the status writers). */
+  rejected(kind: string): Array<{ object: KubeObject; reason: string }> {
+    const out: Array<{ object: KubeObject; reason: string }> = [];
+    for (const informer of this.informers) {
+      if (informer.resource.kind !== kind) continue;
+      for (const object of informer.objects()) {
+        const result = this.validate(informer.resource, object);
+        if (!result.ok) out.push({ object, reason: result.error.reason });
+      }
+    }
+    return out;
+  }
+
   private build(): MeshSnapshot {
     const valid: MeshObject[] = [];
     for (const informer of this.informers) {
