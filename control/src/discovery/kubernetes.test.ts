@@ -109,6 +109,19 @@ describe('KubernetesSource', () => {
     expect(s.status().every((st) => st.state === 'synced')).toBe(true);
   });
 
+  it('puts valid AuthorizationPolicies into the snapshot and reports the refused ones with the reason', async () => {
+    seedShop();
+    const authz = (name: string, spec: unknown): KubeObject => ({ apiVersion: 'security.tsmesh.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace: 'shop' }, spec });
+    fake.create(authz('deny-evil', { action: 'DENY', rules: [{ from: [{ source: { namespaces: ['evil'] } }] }] }));
+    fake.create(authz('half-istio', { rules: [{ from: [{ source: { requestPrincipals: ['*'] } }] }] }));
+    const s = source();
+    const snapshot = await started(s);
+    expect(othersOf(snapshot, 'AuthorizationPolicy')).toEqual(['deny-evil']);
+    expect(s.rejected('AuthorizationPolicy').map((r) => [r.object.metadata.name, r.reason])).toEqual([
+      ['half-istio', expect.stringContaining('spec.rules[0].from[0].source.requestPrincipals: is not supported by tsmesh')],
+    ]);
+  });
+
   it('lists with the selectors that narrow slices to Services and pods to running ones, and watches every kind', async () => {
     seedShop();
     await started(source());
