@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/gl
 import { setLogLevel, validateObject, type MeshAuthorizationPolicy } from '@tsmesh/common';
 import { H1Forwarder } from '../http/h1.js';
 import { H2Forwarder } from '../http/h2.js';
+import { H1Relay } from '../h1/relay.js';
 import { compileAuthorization, type WorkloadAuthorization } from '../policy/authorization.js';
 import { MESH_ALPN } from '../tls/mesh-tls.js';
 import { AccessLog, METRIC_NAMES, ProxyMetrics, RequestTelemetry } from '../telemetry/index.js';
@@ -38,11 +39,13 @@ interface Harness {
 
 const running: Array<{ close(): Promise<void> }> = [];
 
-async function inboundFor(appPort: number, ca: TestMeshCa, self: WorkloadCert, authz: WorkloadAuthorization | undefined): Promise<Harness> {
+async function inboundFor(appPort: number, ca: TestMeshCa, self: WorkloadCert, authz: WorkloadAuthorization | undefined, engine: 'node' | 'relay' = 'node'): Promise<Harness> {
   const metrics = new ProxyMetrics({ defaultMetrics: false });
   const access = captureLog('info', { component: 'access' });
   const telemetry = new RequestTelemetry({ metrics, accessLog: new AccessLog(access.logger) });
-  const h1 = new H1Forwarder({ connectTimeoutMs: 1000, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: 5000 }, { telemetry, dial: plainDialer });
+  const h1Options = { connectTimeoutMs: 1000, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: 5000 };
+  // `--http1-engine relay` stands in for the H1Forwarder type as the data plane does it.
+  const h1 = engine === 'relay' ? (new H1Relay(h1Options, { telemetry, dial: plainDialer }) as unknown as H1Forwarder) : new H1Forwarder(h1Options, { telemetry, dial: plainDialer });
   const h2 = new H2Forwarder({ connectTimeoutMs: 1000 }, { telemetry, dial: plainDialer });
   let current = authz;
   const inbound = new Inbound({
@@ -171,6 +174,13 @@ describe('inbound authorization', () => {
     const refused = await h1Get(port, ca, intruder, '/api/items');
     expect(refused.status).toBe(403);
     expect(refused.head.toLowerCase()).toContain('x-tsmesh-proxy-error: rbac');
+  });
+
+  test('HTTP/1.1 with the relay engine: the same 403 and the same normalised path', async () => {
+    const { port } = await inboundFor(h1App.port, ca, backend, compileAuthorization([FRONTEND_GETS_API], WORKLOAD), 'relay');
+    expect(await h1Get(port, ca, frontend, '/x/../api//items')).toMatchObject({ status: 200, body: 'app saw /api/items' });
+    expect((await h1Get(port, ca, frontend, '/api/../admin')).status).toBe(403);
+    expect((await h1Get(port, ca, intruder, '/api/items')).status).toBe(403);
   });
 
   test('HTTP/1.1: the path is judged normalised, and the app receives the path that was judged', async () => {

@@ -83,6 +83,20 @@ describe('the AuthorizationPolicy CRD', () => {
     expect(validateObject(object).ok).toBe(false);
   });
 
+  test('its CEL rules refuse the Istio source fields tsmesh cannot evaluate, even empty, as the control plane does', () => {
+    const sources = [...nodes(schema)].filter(([path]) => path.endsWith('.from[].source'));
+    expect(sources).toHaveLength(1);
+    const [, node] = sources[0] as [string, SchemaNode];
+    for (const field of ['requestPrincipals', 'notRequestPrincipals', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks']) {
+      for (const value of [[], ['x']]) {
+        const source = { principals: ['*'], [field]: value };
+        expect([field, value, celPasses(node, source)]).toEqual([field, value, false]);
+        expect(validateObject(authorizationPolicy({ rules: [{ from: [{ source }] }] })).ok).toBe(false);
+      }
+    }
+    expect(celPasses(node, { principals: ['*'], notNamespaces: ['x'] })).toBe(true);
+  });
+
   test('its CEL rules refuse ports out of range, as the control plane does', () => {
     const portItems = [...nodes(schema)].filter(([path]) => path.endsWith('.ports[]') || path.endsWith('.notPorts[]'));
     expect(portItems).toHaveLength(2);
