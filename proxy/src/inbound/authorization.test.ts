@@ -174,6 +174,9 @@ describe('inbound authorization', () => {
     const refused = await h1Get(port, ca, intruder, '/api/items');
     expect(refused.status).toBe(403);
     expect(refused.head.toLowerCase()).toContain('x-tsmesh-proxy-error: rbac');
+    // The caller is not told which policy refused it.
+    expect(refused.head).not.toContain('frontend-api');
+    expect(refused.body).toBe('RBAC: access denied\n');
   });
 
   test('HTTP/1.1 with the relay engine: the same 403 and the same normalised path', async () => {

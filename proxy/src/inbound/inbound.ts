@@ -124,6 +124,9 @@ function peerFromIdentity(identity: string): PeerInfo {
   return { identity, namespace: m?.[1], workload: m?.[2] };
 }
 
+/** The one refusal every denied request gets (the same object: nothing allocated per refusal). */
+const AUTHZ_DENIED = new TsmeshError(PROXY_ERRORS.AUTHZ_DENIED, 'RBAC: access denied');
+
 /** A TCP reset (RST) where the socket is TCP; a TLS tunnel (no TCP handle of its own) is destroyed. */
 function resetConnection(socket: Socket): void {
   try {
@@ -258,8 +261,9 @@ export class Inbound {
     }
     metrics.authzDecision(decision.allowed ? 'allow' : 'deny', decision.policy, decision.reason, 'http');
     if (!decision.allowed) {
-      const by = decision.policy === undefined ? 'no ALLOW policy matched' : `denied by ${decision.policy}`;
-      return err(new TsmeshError(PROXY_ERRORS.AUTHZ_DENIED, `RBAC: access denied (${by})`));
+      // The caller learns no policy name (it is in the metrics, and in this sidecar's debug log).
+      log.debug({ port: caller.port, principal: caller.principal, method: req.method, policy: decision.policy, reason: decision.reason }, 'request refused by AuthorizationPolicy');
+      return err(AUTHZ_DENIED);
     }
     return ok(path === undefined || path === req.url ? { selector } : { selector, path });
   }

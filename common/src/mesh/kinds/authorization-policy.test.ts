@@ -1,4 +1,5 @@
 import { MESH_ERRORS } from '../../errors.js';
+import { parseMeshFile } from '../file.js';
 import { validateObject } from '../objects.js';
 import type { MeshAuthorizationPolicy } from './authorization-policy.js';
 
@@ -70,5 +71,14 @@ describe('AuthorizationPolicy', () => {
     const message = reasonOf(policy(spec));
     expect(message).toContain('AuthorizationPolicy shop/p: ');
     expect(message).toContain(reason);
+  });
+
+  test('a mesh file with a bad AuthorizationPolicy is refused whole, naming the file, the object and the field', () => {
+    const text = 'apiVersion: security.tsmesh.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: half\n  namespace: shop\nspec:\n  rules:\n  - to:\n    - operation:\n        paths: ["/a/*/b"]\n';
+    const parsed = parseMeshFile(text, 'mesh.yaml');
+    if (parsed.ok) throw new Error('expected a refusal');
+    expect(parsed.error.message).toContain('mesh.yaml');
+    expect(parsed.error.message).toContain('AuthorizationPolicy shop/half');
+    expect(parsed.error.message).toContain('spec.rules[0].to[0].operation.paths[0]');
   });
 });
