@@ -29,6 +29,16 @@ export {
 export { SERVICE_NAME_LABEL, type MeshEndpointSlice, type SliceEndpoint, type SlicePort } from './mesh/kinds/endpoint-slice.js';
 export { DEFAULT_SERVICE_ACCOUNT, PROXY_CONTAINER, STATUS_ANNOTATION, type MeshPodDetails } from './mesh/kinds/pod.js';
 export type { MeshNamespace, MeshServiceAccount } from './mesh/kinds/account.js';
+export {
+  AUTHZ_ACTIONS,
+  type AuthzAction,
+  type AuthzCondition,
+  type AuthzConditionKey,
+  type AuthzOperation,
+  type AuthzRule,
+  type AuthzSource,
+  type MeshAuthorizationPolicy,
+} from './mesh/kinds/authorization-policy.js';
 export { MTLS_MODES, type MeshPeerAuthentication, type MtlsMode } from './mesh/kinds/peer-authentication.js';
 export type { MeshRoute } from './mesh/kinds/route.js';
 export { TRAFFIC_POLICY_API_VERSION } from './mesh/kinds/traffic-policy.js';

@@ -14,6 +14,7 @@ import { MeshDistributor } from './distribution/distributor.js';
 import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from './distribution/errors.js';
 import { createDistributionServer, servingContextOptions, type ServingTls } from './distribution/transport.js';
 import { RouteStatusWriter, type RouteStatusWriterOptions } from './status/writer.js';
+import { AuthorizationStatusWriter, type RejectedObjects } from './status/authorization.js';
 import { TrustBundlePublisher, type TrustBundlePublisherOptions } from './trust/publisher.js';
 
 export interface StartControlPlaneOptions {
@@ -125,6 +126,24 @@ function routeStatusWriter(config: ControlPlaneConfig, options: StartControlPlan
   return new RouteStatusWriter(provider, kubeConfig, { log: options.log ?? logger('control.status'), ...writerOptions });
 }
 
+/**
+ * The AuthorizationPolicy status writer: it runs exactly when the route status writer does (same
+ * API server, same `routeStatus: false` to turn both off). Refused policies are learnt from a
+ * provider that reports them (KubernetesSource).
+ */
+function authorizationStatusWriter(config: ControlPlaneConfig, options: StartControlPlaneOptions, provider: MeshProvider): AuthorizationStatusWriter | undefined {
+  const settings = options.routeStatus;
+  if (settings === false) return undefined;
+  const kubeConfig = writerKubeConfig(config, options, settings?.kubeConfig);
+  if (kubeConfig === undefined) return undefined;
+  const rejecting = provider as Partial<RejectedObjects>;
+  return new AuthorizationStatusWriter(provider, kubeConfig, {
+    log: options.log ?? logger('control.status'),
+    rejected: typeof rejecting.rejected === 'function' ? (provider as unknown as RejectedObjects) : undefined,
+    ...(settings?.debounceMs === undefined ? {} : { debounceMs: settings.debounceMs }),
+  });
+}
+
 /** The trust bundle publisher the config and options ask for, if any: only with the mesh read from Kubernetes. */
 function trustBundlePublisher(config: ControlPlaneConfig, options: StartControlPlaneOptions, provider: MeshProvider, bundle: string): TrustBundlePublisher | undefined {
   const settings = options.trustBundle;
@@ -153,9 +172,11 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
   const first = await provider.start();
   if (!first.ok) throw first.error as TsmeshError;
   let routeStatus: RouteStatusWriter | undefined;
+  let authorizationStatus: AuthorizationStatusWriter | undefined;
   let trustBundle: TrustBundlePublisher | undefined;
   try {
     routeStatus = routeStatusWriter(config, options, provider);
+    authorizationStatus = authorizationStatusWriter(config, options, provider);
     trustBundle = trustBundlePublisher(config, options, provider, tls.trustBundle);
   } catch (error) {
     await provider.close();
@@ -192,6 +213,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
     throw error;
   }
   routeStatus?.start();
+  authorizationStatus?.start();
   trustBundle?.start();
 
   const reloadTls = async (): Promise<boolean> => {
@@ -229,7 +251,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     clearInterval(reloader);
-    await Promise.all([routeStatus?.close(), trustBundle?.close()]);
+    await Promise.all([routeStatus?.close(), authorizationStatus?.close(), trustBundle?.close()]);
     distributor.close();
     for (const session of sessions) session.close();
     const closed = closeServer(server);

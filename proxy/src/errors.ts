@@ -11,6 +11,8 @@ export const PROXY_ERRORS = {
   BAD_REQUEST: 'TSMESH_ERR_BAD_REQUEST',
   /** A cluster's circuit breaker refused the request (answered 503, flag `UO`). */
   OVERFLOW: 'TSMESH_ERR_OVERFLOW',
+  /** An AuthorizationPolicy refused the request (answered 403; gRPC PERMISSION_DENIED; flag `RBAC`). */
+  AUTHZ_DENIED: 'TSMESH_ERR_AUTHZ_DENIED',
 } as const;
 
 export type ProxyErrorCode = (typeof PROXY_ERRORS)[keyof typeof PROXY_ERRORS];

@@ -13,7 +13,7 @@ import { ControlPlaneSource } from './discovery/index.js';
 import { startDataPlane, type DataPlane } from './loops/data-plane.js';
 import { mergeMetrics } from './loops/merge.js';
 import { LoopPool } from './loops/pool.js';
-import { compileWorkloadPolicy, DEFAULT_ROOT_NAMESPACE, type InboundMtlsPolicy } from './policy/index.js';
+import { compileWorkloadAuthorization, compileWorkloadPolicy, DEFAULT_ROOT_NAMESPACE, workloadOf, type InboundMtlsPolicy, type WorkloadAuthorization } from './policy/index.js';
 import { AccessLog, ProxyMetrics, ProxyTracer, RequestTelemetry, startTelemetrySdk, telemetryConfigFromEnv, workloadFromPodName, type TelemetrySdk } from './telemetry/index.js';
 import type { MeshTlsSource } from './tls/mesh-tls.js';
 
@@ -160,10 +160,19 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     return compiled;
   };
   let policy = policyFor(snapshot);
+  // The data side compiles its own (per loop); this one answers /authz/check and logs what was left out.
+  const authorizationFor = (s: MeshSnapshot): WorkloadAuthorization => {
+    const workload = workloadOf(s, { namespace: config.podNamespace, podName: config.podName, podIp: config.podIp });
+    const compiled = compileWorkloadAuthorization(s, workload, DEFAULT_ROOT_NAMESPACE);
+    for (const problem of compiled.problems) log.warn({ problem }, 'AuthorizationPolicy left out');
+    return compiled;
+  };
+  let authorization = authorizationFor(snapshot);
   let data: DataSide | undefined;
   const unsubscribe = source.subscribe((next) => {
     snapshot = next;
     policy = policyFor(next);
+    authorization = authorizationFor(next);
     data?.update(next);
     log.info({ version: next.version, services: next.services.length }, 'mesh updated');
   });
@@ -229,6 +238,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
       others: snapshot.others,
     }),
     clusters: () => dataSide.clusters(),
+    authorization: () => authorization,
     certs: () => (identity ? identity.describe() : { identity: null, reason: 'no TSMESH_CA_ADDR: running without workload identity' }),
     logLevelChanged: (level) => logLevelChanged?.(level),
   });

@@ -3,6 +3,7 @@
 // object, the field and the bad value.
 import { MESH_ERRORS, TsmeshError, err, ok, type Result } from '../errors.js';
 import { FieldChecker, describeValue, isRecord, type Problem } from './fields.js';
+import { authorizationPolicyKind, type MeshAuthorizationPolicy } from './kinds/authorization-policy.js';
 import { namespaceKind, serviceAccountKind, type MeshNamespace, type MeshServiceAccount } from './kinds/account.js';
 import { endpointSliceKind, type MeshEndpointSlice } from './kinds/endpoint-slice.js';
 import type { KindDefinition, ObjectMeta } from './kinds/kind.js';
@@ -25,6 +26,7 @@ export interface MeshKindValues {
   ServiceAccount: MeshServiceAccount;
   Namespace: MeshNamespace;
   PeerAuthentication: MeshPeerAuthentication;
+  AuthorizationPolicy: MeshAuthorizationPolicy;
   HTTPRoute: MeshRoute;
   GRPCRoute: MeshRoute;
   TrafficPolicy: MeshTrafficPolicy;
@@ -48,6 +50,7 @@ const KINDS: { readonly [K in MeshKind]: KindDefinition<MeshKindValues[K]> } = {
   ServiceAccount: serviceAccountKind,
   Namespace: namespaceKind,
   PeerAuthentication: peerAuthenticationKind,
+  AuthorizationPolicy: authorizationPolicyKind,
   HTTPRoute: httpRouteKind,
   GRPCRoute: grpcRouteKind,
   TrafficPolicy: trafficPolicyKind,

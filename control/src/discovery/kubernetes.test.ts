@@ -109,6 +109,43 @@ describe('KubernetesSource', () => {
     expect(s.status().every((st) => st.state === 'synced')).toBe(true);
   });
 
+  it('puts valid AuthorizationPolicies into the snapshot and reports the refused ones with the reason', async () => {
+    seedShop();
+    const authz = (name: string, spec: unknown): KubeObject => ({ apiVersion: 'security.tsmesh.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace: 'shop' }, spec });
+    fake.create(authz('deny-evil', { action: 'DENY', rules: [{ from: [{ source: { namespaces: ['evil'] } }] }] }));
+    fake.create(authz('half-istio', { rules: [{ from: [{ source: { requestPrincipals: ['*'] } }] }] }));
+    const s = source();
+    const snapshot = await started(s);
+    expect(othersOf(snapshot, 'AuthorizationPolicy')).toEqual(['deny-evil']);
+    expect(s.rejected('AuthorizationPolicy').map((r) => [r.object.metadata.name, r.reason])).toEqual([
+      ['half-istio', expect.stringContaining('spec.rules[0].from[0].source.requestPrincipals: is not supported by tsmesh')],
+    ]);
+  });
+
+  it('keeps the last valid version of an AuthorizationPolicy through an invalid update, until it is fixed or deleted', async () => {
+    seedShop();
+    const authz = (action: string): KubeObject => ({ apiVersion: 'security.tsmesh.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-evil', namespace: 'shop' }, spec: { action, rules: [{ from: [{ source: { namespaces: ['evil'] } }] }] } });
+    const actionOf = (snapshot: MeshSnapshot): unknown => (snapshot.others.find((o) => o.kind === 'AuthorizationPolicy')?.['spec'] as { action?: unknown } | undefined)?.action;
+    fake.create(authz('DENY'));
+    const s = source();
+    await started(s);
+    // A broken edit does not lift the DENY in force; the refusal says so.
+    fake.update(authz('CUSTOM'));
+    await until(s, () => s.rejected('AuthorizationPolicy').length === 1, 'the refused update');
+    // A later change makes sure the snapshot was rebuilt with the refused update in the informer.
+    fake.create(service('later', { clusterIP: '10.96.0.40' }));
+    const rebuilt = await until(s, (snap) => svc(snap, 'later') !== undefined, 'a snapshot built after the refused update');
+    expect(actionOf(rebuilt)).toBe('DENY');
+    expect(s.rejected('AuthorizationPolicy')[0]?.reason).toContain('its last valid version stays in force');
+    // Fixed, the new version applies; deleted, it is gone.
+    fake.update(authz('AUDIT'));
+    await until(s, (snap) => actionOf(snap) === 'AUDIT', 'the fixed policy');
+    fake.update(authz('CUSTOM'));
+    await until(s, () => s.rejected('AuthorizationPolicy').length === 1, 'the second refused update');
+    fake.delete(authz('CUSTOM'));
+    await until(s, (snap) => actionOf(snap) === undefined, 'the deleted policy gone');
+  });
+
   it('lists with the selectors that narrow slices to Services and pods to running ones, and watches every kind', async () => {
     seedShop();
     await started(source());

@@ -67,6 +67,8 @@ export class KubernetesSource implements MeshProvider {
   private readonly listeners = new Set<(snapshot: MeshSnapshot) => void>();
   /** Validation results by object: an informer keeps the same object until it changes. */
   private readonly validated = new WeakMap<KubeObject, Result<MeshObject, MeshObjectError>>();
+  /** kind/namespace/name → the last valid version (with its uid), for kinds that keep it (keepLastValid). */
+  private readonly lastValid = new Map<string, { readonly uid: unknown; readonly value: MeshObject }>();
   private snapshot: MeshSnapshot | undefined;
   private starting: Promise<Result<MeshSnapshot, TsmeshError>> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -183,16 +185,47 @@ export class KubernetesSource implements MeshProvider {
     }
   }
 
-  private build(): MeshSnapshot {
-    const valid: MeshObject[] = [];
+  /** The objects of `kind` left out as invalid, with the reason (for the status writers). */
+  rejected(kind: string): Array<{ object: KubeObject; reason: string }> {
+    const out: Array<{ object: KubeObject; reason: string }> = [];
     for (const informer of this.informers) {
+      if (informer.resource.kind !== kind) continue;
       for (const object of informer.objects()) {
         const result = this.validate(informer.resource, object);
-        if (result.ok) valid.push(result.value);
+        if (result.ok) continue;
+        const kept = informer.resource.keepLastValid === true && this.keptVersion(object) !== undefined;
+        out.push({ object, reason: kept ? `${result.error.reason} (its last valid version stays in force)` : result.error.reason });
       }
     }
+    return out;
+  }
+
+  private build(): MeshSnapshot {
+    const valid: MeshObject[] = [];
+    const seen = new Set<string>();
+    for (const informer of this.informers) {
+      const keep = informer.resource.keepLastValid === true;
+      for (const object of informer.objects()) {
+        const result = this.validate(informer.resource, object);
+        if (keep) seen.add(lastValidKey(object));
+        if (result.ok) {
+          valid.push(result.value);
+          if (keep) this.lastValid.set(lastValidKey(object), { uid: object.metadata['uid'], value: result.value });
+          continue;
+        }
+        const kept = keep ? this.keptVersion(object) : undefined;
+        if (kept !== undefined) valid.push(kept);
+      }
+    }
+    for (const key of this.lastValid.keys()) if (!seen.has(key)) this.lastValid.delete(key);
     valid.sort(compareObjects);
     return buildSnapshotFrom(valid, versionOf(valid));
+  }
+
+  /** The last valid version of the same object (same uid), if one was seen. */
+  private keptVersion(object: KubeObject): MeshObject | undefined {
+    const kept = this.lastValid.get(lastValidKey(object));
+    return kept !== undefined && kept.uid === object.metadata['uid'] ? kept.value : undefined;
   }
 
   private validate(resource: WatchedResource, object: KubeObject): Result<MeshObject, MeshObjectError> {
@@ -216,6 +249,8 @@ export class KubernetesSource implements MeshProvider {
     return result;
   }
 }
+
+const lastValidKey = (object: KubeObject): string => `${object.kind}/${object.metadata.namespace ?? ''}/${object.metadata.name ?? ''}`;
 
 /** Resolves with the first failure, or with ok once every result is ok. */
 function firstFailureOrAll<E>(results: readonly Promise<Result<void, E>>[]): Promise<Result<void, E>> {

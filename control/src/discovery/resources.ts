@@ -21,6 +21,11 @@ export interface WatchedResource extends InformedResource {
   readonly kind: MeshKind;
   /** Whether a malformed object of this kind gets a Warning Event (kinds people write and `kubectl describe`). */
   readonly reportInvalid: boolean;
+  /**
+   * An invalid update of an object that was valid keeps its last valid version in the mesh (until it
+   * is fixed or deleted): for policies whose silent disappearance would open access (AuthorizationPolicy).
+   */
+  readonly keepLastValid?: boolean;
 }
 
 export const WATCHED_RESOURCES: readonly WatchedResource[] = Object.freeze([
@@ -52,6 +57,14 @@ export const WATCHED_RESOURCES: readonly WatchedResource[] = Object.freeze([
     path: '/apis/security.tsmesh.io/v1/peerauthentications',
     optional: true,
     reportInvalid: true,
+  },
+  {
+    kind: 'AuthorizationPolicy',
+    apiVersion: 'security.tsmesh.io/v1',
+    path: '/apis/security.tsmesh.io/v1/authorizationpolicies',
+    optional: true,
+    reportInvalid: true,
+    keepLastValid: true,
   },
   { kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', path: '/apis/gateway.networking.k8s.io/v1/httproutes', optional: true, reportInvalid: true },
   { kind: 'GRPCRoute', apiVersion: 'gateway.networking.k8s.io/v1', path: '/apis/gateway.networking.k8s.io/v1/grpcroutes', optional: true, reportInvalid: true },

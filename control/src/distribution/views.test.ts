@@ -33,7 +33,25 @@ function objectsOf(views: SnapshotViews, namespace: string): string[] {
   return message.value.objects.map((o) => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`);
 }
 
+const authorizationPolicy = (namespace: string, name: string): KubeObject => ({
+  apiVersion: 'security.tsmesh.io/v1',
+  kind: 'AuthorizationPolicy',
+  metadata: { name, namespace },
+  spec: { action: 'DENY', rules: [{ from: [{ source: { namespaces: ['x'] } }] }] },
+});
+
 describe('SnapshotViews', () => {
+  it("sends a workload the AuthorizationPolicies of its own namespace and the root namespace only (they govern its inbound side)", () => {
+    const views = new SnapshotViews(
+      buildSnapshot(mesh([authorizationPolicy('tsmesh-system', 'mesh-deny'), authorizationPolicy('a', 'a-deny'), authorizationPolicy('b', 'b-deny')])),
+      'tsmesh-system',
+    );
+    const policies = (namespace: string): string[] => objectsOf(views, namespace).filter((o) => o.startsWith('AuthorizationPolicy'));
+    expect(policies('a')).toEqual(['AuthorizationPolicy tsmesh-system/mesh-deny', 'AuthorizationPolicy a/a-deny']);
+    expect(policies('b')).toEqual(['AuthorizationPolicy tsmesh-system/mesh-deny', 'AuthorizationPolicy b/b-deny']);
+    expect(policies('empty')).toEqual(['AuthorizationPolicy tsmesh-system/mesh-deny']);
+  });
+
   it("sends every workload all Services and Namespaces, but only its namespace's and the root namespace's PeerAuthentications", () => {
     const views = new SnapshotViews(buildSnapshot(mesh()), 'tsmesh-system');
     expect(objectsOf(views, 'a')).toEqual([

@@ -9,3 +9,4 @@ export {
   type RouteStatusWriterOptions,
   type StatusClient,
 } from './writer.js';
+export { ACCEPTED_MESSAGE, AuthorizationStatusWriter, authorizationStatusPath, desiredConditions, type AuthorizationStatusWriterOptions, type RejectedObjects } from './authorization.js';

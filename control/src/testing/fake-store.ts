@@ -40,6 +40,7 @@ export const FAKE_RESOURCES: readonly FakeResource[] = [
   core('configmaps', 'ConfigMap'),
   { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true, custom: false },
   custom('security.tsmesh.io', 'peerauthentications', 'PeerAuthentication'),
+  custom('security.tsmesh.io', 'authorizationpolicies', 'AuthorizationPolicy', true),
   custom('gateway.networking.k8s.io', 'httproutes', 'HTTPRoute', true),
   custom('gateway.networking.k8s.io', 'grpcroutes', 'GRPCRoute', true),
   custom('policy.tsmesh.io', 'trafficpolicies', 'TrafficPolicy', false, 'v1alpha1'),

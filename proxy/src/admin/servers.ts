@@ -1,9 +1,11 @@
 // The sidecar's own HTTP endpoints. Admin (127.0.0.1:15000): /config_dump, /clusters, /certs,
-// POST /logging. Health (:15020): /healthz/ready, /healthz/live, /metrics, /app-health/...
+// /authz/check, POST /logging. Health (:15020): /healthz/ready, /healthz/live, /metrics, /app-health/...
 import type * as http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { logger, nodeHttp, setLogLevel } from '@tsmesh/common';
 import { runProbe } from './app-health.js';
+import { authzCheck } from './authz-check.js';
+import type { WorkloadAuthorization } from '../policy/authorization.js';
 
 const log = logger('admin');
 
@@ -12,6 +14,8 @@ export interface AdminSources {
   /** Per-cluster endpoint stats; a promise when they are gathered from every event loop. */
   clusters(): unknown;
   certs(): unknown;
+  /** The workload's compiled AuthorizationPolicies, for `GET /authz/check`. */
+  authorization?(): WorkloadAuthorization;
   /** Called after `POST /logging` changed this thread's level, to pass it on (to every event loop). */
   logLevelChanged?(level: string): void;
 }
@@ -47,6 +51,10 @@ export function createAdminServer(sources: AdminSources): http.Server {
       if (req.method === 'GET' && url.pathname === '/config_dump') return send(res, 200, sources.configDump());
       if (req.method === 'GET' && url.pathname === '/clusters') return Promise.resolve(sources.clusters()).then((clusters) => send(res, 200, clusters));
       if (req.method === 'GET' && url.pathname === '/certs') return send(res, 200, sources.certs());
+      if (req.method === 'GET' && url.pathname === '/authz/check' && sources.authorization) {
+        const answer = authzCheck(sources.authorization(), url.searchParams);
+        return send(res, answer.status, answer.body);
+      }
       if (req.method === 'POST' && url.pathname === '/logging') {
         const level = url.searchParams.get('level');
         if (!level) return send(res, 400, { error: 'missing ?level=' });

@@ -79,7 +79,7 @@ export interface HttpConnectionContext {
  */
 export const PROXY_ERROR_HEADER = 'x-tsmesh-proxy-error';
 
-export type ProxyErrorKind = 'connect' | 'no-endpoints' | 'overflow' | 'no-route' | 'bad-request' | 'timeout' | 'reset' | 'route-backend' | 'internal';
+export type ProxyErrorKind = 'connect' | 'no-endpoints' | 'overflow' | 'no-route' | 'bad-request' | 'timeout' | 'reset' | 'route-backend' | 'internal' | 'rbac';
 
 /** The access-log/span response flag of each kind of answer the proxy gives itself. */
 export const RESPONSE_FLAG_OF: Readonly<Record<ProxyErrorKind, ResponseFlag | undefined>> = {
@@ -92,10 +92,12 @@ export const RESPONSE_FLAG_OF: Readonly<Record<ProxyErrorKind, ResponseFlag | un
   reset: 'UR',
   'route-backend': undefined,
   internal: undefined,
+  rbac: 'RBAC',
 };
 
-/** How the forwarders answer a request the router refused: no rule matched 404, a request routing cannot read 400, else 503. */
+/** How the forwarders answer a request the router refused: no rule matched 404, a request routing cannot read 400, refused by an AuthorizationPolicy 403, else 503. */
 export function routeFailure(error: TsmeshError): { readonly status: number; readonly kind: ProxyErrorKind } {
+  if (error.code === PROXY_ERRORS.AUTHZ_DENIED) return { status: 403, kind: 'rbac' };
   if (error.code === PROXY_ERRORS.NO_ROUTE) return { status: 404, kind: 'no-route' };
   if (error.code === PROXY_ERRORS.BAD_REQUEST) return { status: 400, kind: 'bad-request' };
   return { status: 503, kind: 'no-endpoints' };

@@ -30,10 +30,12 @@ const GRPC_DEADLINE_EXCEEDED = 4;
 const GRPC_INTERNAL = 13;
 const GRPC_UNAVAILABLE = 14;
 const GRPC_UNIMPLEMENTED = 12;
+const GRPC_PERMISSION_DENIED = 7;
 
 function grpcStatusFor(httpStatus: number): number {
   if (httpStatus === 504) return GRPC_DEADLINE_EXCEEDED;
   if (httpStatus === 404) return GRPC_UNIMPLEMENTED;
+  if (httpStatus === 403) return GRPC_PERMISSION_DENIED;
   if (httpStatus === 500 || httpStatus === 400) return GRPC_INTERNAL;
   return GRPC_UNAVAILABLE;
 }

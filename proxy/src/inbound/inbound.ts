@@ -1,6 +1,8 @@
 // The inbound data path: capture (SO_ORIGINAL_DST gives the port the client asked for) →
 // detect (mesh mTLS by its ALPN, the application's own TLS, plaintext HTTP/1, HTTP/2, or TCP)
-// → policy (the effective PeerAuthentication mode for the port) → deliver to the application
+// → policy (the effective PeerAuthentication mode for the port) → authorization (AuthorizationPolicy:
+// per request for HTTP, on the normalised request view; once before connecting for TCP, which is
+// reset before a byte reaches the application) → deliver to the application
 // in this pod on that same port, at the address the client asked for when it is one of the pod's
 // own (a dual-stack pod is reached over either family), else at the pod IP. Delivery binds
 // 127.0.0.6 (IPv4) or ::6 (IPv6), which the iptables rules let through uncaptured.
@@ -9,12 +11,14 @@
 // ports an HTTP request that arrives late (after a silent detection, or inside a mesh mTLS
 // tunnel opened as TCP) is taken back from TCP before the application sees a byte of it.
 import type { Socket } from 'node:net';
-import { logger, ok, type AppProtocol } from '@tsmesh/common';
+import { err, logger, ok, requestView, TsmeshError, type AppProtocol, type Result } from '@tsmesh/common';
 import { originalDst, type OriginalDst } from '../capture/original-dst.js';
 import { detectProtocol } from '../detect/detect.js';
 import type { DetectedProtocol, Detection } from '../detect/classify.js';
 import { holdForFirstSpeaker, watchFirstBytes } from '../detect/first-speaker.js';
-import { attachHttpContext } from '../http/context.js';
+import { attachHttpContext, type HttpRequestInfo, type HttpRouteTarget } from '../http/context.js';
+import { PROXY_ERRORS } from '../errors.js';
+import { principalOf, type AuthzRequest, type WorkloadAuthorization } from '../policy/authorization.js';
 import type { H1Forwarder } from '../http/h1.js';
 import type { H2Forwarder } from '../http/h2.js';
 import { forwardTcp } from '../tcp/forward.js';
@@ -62,6 +66,11 @@ export interface InboundDeps {
   readonly tls: MeshTlsSource | undefined;
   /** The effective PeerAuthentication mode for an application port (read per connection). */
   mtlsMode(port: number): MtlsMode;
+  /**
+   * The compiled AuthorizationPolicies of this workload (read per request and per connection, so a
+   * new snapshot applies at once); undefined or inactive: nothing is checked.
+   */
+  authorization?(): WorkloadAuthorization | undefined;
   /** Where connections go when SO_ORIGINAL_DST is unavailable (explicit-port local mode). */
   readonly fixedDestination?: OriginalDst | undefined;
   onDetectTimeout?(port: number): void;
@@ -88,6 +97,13 @@ export function mergeDeclared(a: AppProtocol | undefined, b: AppProtocol | undef
 
 type Peer = { identity: string | undefined; mtls: boolean };
 
+/** Who called, as authorization compares it: principal and namespace (both undefined for plaintext) and the port. */
+interface AuthzCaller {
+  readonly principal: string | undefined;
+  readonly namespace: string | undefined;
+  readonly port: number;
+}
+
 /** One accepted connection, as the stages pass it on. */
 interface Conn {
   readonly port: number;
@@ -106,6 +122,18 @@ const PLAINTEXT: Peer = { identity: undefined, mtls: false };
 function peerFromIdentity(identity: string): PeerInfo {
   const m = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(identity);
   return { identity, namespace: m?.[1], workload: m?.[2] };
+}
+
+/** The one refusal every denied request gets (the same object: nothing allocated per refusal). */
+const AUTHZ_DENIED = new TsmeshError(PROXY_ERRORS.AUTHZ_DENIED, 'RBAC: access denied');
+
+/** A TCP reset (RST) where the socket is TCP; a TLS tunnel (no TCP handle of its own) is destroyed. */
+function resetConnection(socket: Socket): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
 }
 
 export class Inbound {
@@ -207,6 +235,56 @@ export class Inbound {
     socket.destroy();
   }
 
+  /**
+   * Judges one HTTP request on the normalised view (the application then receives the path that was
+   * judged). Refused requests come back as errors the forwarders answer 403 (gRPC PERMISSION_DENIED).
+   */
+  private authorizeRequest(authz: WorkloadAuthorization, caller: AuthzCaller, req: HttpRequestInfo, selector: UpstreamSelector): Result<HttpRouteTarget, TsmeshError> {
+    let request: AuthzRequest;
+    let path: string | undefined;
+    if (authz.needsHttp) {
+      const view = requestView({ method: req.method, target: req.url, authority: req.authority, header: (n) => req.header(n) });
+      if (!view.ok) return err(new TsmeshError(PROXY_ERRORS.BAD_REQUEST, `request refused: ${view.reason}`));
+      const normalised = view.request;
+      request = { principal: caller.principal, namespace: caller.namespace, port: caller.port, http: { method: req.method, path: normalised.path, host: normalised.headers('host'), header: (n) => req.header(n) } };
+      path = view.target;
+    } else {
+      // No policy reads the request: the connection's facts decide (as for TCP, no rule is HTTP-only).
+      request = { principal: caller.principal, namespace: caller.namespace, port: caller.port, http: undefined };
+    }
+    const decision = authz.check(request);
+    const metrics = this.deps.telemetry.metrics;
+    const audited = authz.audit(request);
+    if (audited !== undefined) {
+      metrics.authzDecision('audit', audited, 'audit_matched', 'http');
+      log.info({ policy: audited, principal: caller.principal, method: req.method, path: request.http?.path ?? req.url, port: caller.port, allowed: decision.allowed }, 'request matched an AUDIT AuthorizationPolicy');
+    }
+    metrics.authzDecision(decision.allowed ? 'allow' : 'deny', decision.policy, decision.reason, 'http');
+    if (!decision.allowed) {
+      // The caller learns no policy name (it is in the metrics, and in this sidecar's debug log).
+      log.debug({ port: caller.port, principal: caller.principal, method: req.method, policy: decision.policy, reason: decision.reason }, 'request refused by AuthorizationPolicy');
+      return err(AUTHZ_DENIED);
+    }
+    return ok(path === undefined || path === req.url ? { selector } : { selector, path });
+  }
+
+  /** Judges a TCP connection (ports, principals, namespaces); a refusal is counted and logged, the caller resets it. */
+  private authorizeConnection(authz: WorkloadAuthorization, conn: Conn, peer: Peer): boolean {
+    const request: AuthzRequest = { ...principalOf(peer.identity), port: conn.port, http: undefined };
+    const decision = authz.check(request);
+    const metrics = this.deps.telemetry.metrics;
+    const audited = authz.audit(request);
+    if (audited !== undefined) {
+      metrics.authzDecision('audit', audited, 'audit_matched', 'tcp');
+      log.info({ policy: audited, principal: request.principal, port: conn.port, allowed: decision.allowed }, 'connection matched an AUDIT AuthorizationPolicy');
+    }
+    metrics.authzDecision(decision.allowed ? 'allow' : 'deny', decision.policy, decision.reason, 'tcp');
+    if (decision.allowed) return true;
+    log.warn({ port: conn.port, peer: conn.downstream, principal: request.principal, policy: decision.policy, reason: decision.reason }, 'inbound connection refused by AuthorizationPolicy');
+    this.recordDenial(conn, 'authz_denied', ['RBAC'], peer);
+    return false;
+  }
+
   /** A request line begun and never finished: refused, since it must not reach the app as bytes. */
   private refuseIncomplete(socket: Socket, conn: Conn, peer: Peer): void {
     log.warn({ port: conn.port, peer: conn.downstream }, 'inbound connection refused: an HTTP request line left unfinished');
@@ -247,9 +325,21 @@ export class Inbound {
       // that name the client sent was stripped (MESH_OWNED), so it cannot be forged.
       const addHeaders: Array<readonly [string, string]> =
         peer.identity && own ? [['x-forwarded-client-cert', `By=${own};URI=${peer.identity}`]] : [];
-      attachHttpContext(socket, { direction: 'inbound', route: () => ok({ selector }), addHeaders, source, destination, mtls: peer.mtls });
+      const plain = ok<HttpRouteTarget>({ selector });
+      const caller: AuthzCaller = { ...principalOf(peer.identity), port: conn.port };
+      const route = (req: HttpRequestInfo): Result<HttpRouteTarget, TsmeshError> => {
+        const authz = this.deps.authorization?.();
+        return authz?.active === true ? this.authorizeRequest(authz, caller, req, selector) : plain;
+      };
+      attachHttpContext(socket, { direction: 'inbound', route, addHeaders, source, destination, mtls: peer.mtls });
       if (protocol === 'http1') this.deps.h1.accept(socket);
       else this.deps.h2.accept(socket);
+      return;
+    }
+    const authz = this.deps.authorization?.();
+    if (authz?.active === true && !this.authorizeConnection(authz, conn, peer)) {
+      // Before the application is dialled: not a byte either way (a server-first app would speak).
+      resetConnection(socket);
       return;
     }
     forwardTcp(socket, selector, {

@@ -14,7 +14,7 @@ import { Inbound, mergeDeclared, type InboundPort } from '../inbound/inbound.js'
 import { endpointInfo } from '../outbound/endpoint-info.js';
 import { Outbound } from '../outbound/outbound.js';
 import { OutboundRouter } from '../outbound/router.js';
-import { compileWorkloadPolicy, DEFAULT_ROOT_NAMESPACE, type InboundMtlsPolicy } from '../policy/index.js';
+import { compileWorkloadAuthorization, compileWorkloadPolicy, DEFAULT_ROOT_NAMESPACE, workloadOf, type InboundMtlsPolicy, type WorkloadAuthorization } from '../policy/index.js';
 import { workloadFromPodName, type PeerInfo, type RequestTelemetry } from '../telemetry/index.js';
 import type { MeshTlsSource } from '../tls/mesh-tls.js';
 import { dialerFor, plainDialer } from '../upstream/dial.js';
@@ -96,6 +96,12 @@ export function inboundPolicyOf(snapshot: MeshSnapshot, config: ProxyConfig): In
   return compileWorkloadPolicy(snapshot, { namespace: config.podNamespace, podName: config.podName, podIp: config.podIp }, ROOT_NAMESPACE);
 }
 
+/** The AuthorizationPolicies of this sidecar's workload in `snapshot`, compiled (its problems are the main thread's to log). */
+export function authorizationOf(snapshot: MeshSnapshot, config: ProxyConfig): WorkloadAuthorization {
+  const workload = workloadOf(snapshot, { namespace: config.podNamespace, podName: config.podName, podIp: config.podIp });
+  return compileWorkloadAuthorization(snapshot, workload, ROOT_NAMESPACE);
+}
+
 /**
  * Which Service each of this pod's ports serves, so inbound telemetry can name it, with the
  * protocol their ports declare: an HTTP port is always parsed as HTTP inbound.
@@ -118,6 +124,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const metrics = telemetry.metrics;
   let snapshot = options.snapshot;
   let policy = inboundPolicyOf(snapshot, config);
+  let authorization = authorizationOf(snapshot, config);
   let inboundServices = servicesOf(snapshot, config.podIp);
   // The upstream layer: clusters and the pools behind them, updated and pruned together.
   const upstream = new UpstreamManager({
@@ -185,6 +192,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
       return self();
     },
     mtlsMode: (port) => policy.modeFor(port),
+    authorization: () => authorization,
     serviceFor: (port) => inboundServices.get(port)?.service,
     declaredProtocol: (port) => inboundServices.get(port)?.protocol,
     detectTimeoutMs: config.detectTimeoutMs,
@@ -248,6 +256,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
       upstream.update(next);
       router.update(next);
       policy = inboundPolicyOf(next, config);
+      authorization = authorizationOf(next, config);
       inboundServices = servicesOf(next, config.podIp);
     },
     clusters: () => upstream.stats(),

@@ -16,3 +16,17 @@ export {
   type PolicySources,
   type PolicyWorkload,
 } from './peer-authentication.js';
+export {
+  authorizationPoliciesOf,
+  compileAuthorization,
+  compileWorkloadAuthorization,
+  principalOf,
+  selects,
+  type AuthzDecision,
+  type AuthzExplanation,
+  type AuthzHttpRequest,
+  type AuthzPolicyVerdict,
+  type AuthzReason,
+  type AuthzRequest,
+  type WorkloadAuthorization,
+} from './authorization.js';

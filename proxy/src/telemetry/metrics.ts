@@ -26,6 +26,7 @@ export const METRIC_NAMES = {
   loopConnections: 'tsmesh_proxy_loop_connections_total',
   loopRestarts: 'tsmesh_proxy_loop_restarts_total',
   policyDenials: 'tsmesh_policy_denials_total',
+  authzDecisions: 'tsmesh_authz_decisions_total',
   routeMirrors: 'tsmesh_route_mirror_total',
 } as const;
 
@@ -34,9 +35,10 @@ export const METRIC_NAMES = {
  * `mtls_required` plaintext (or TLS that is not mesh mTLS) on a STRICT port; `mtls_unavailable`
  * mesh mTLS offered on a STRICT port of a sidecar without identity; `mtls_handshake` a mesh mTLS
  * handshake that failed (no or bad client certificate, wrong version); `incomplete_http` an HTTP
- * request line begun and not finished in time, which the sidecar will not pass on unparsed.
+ * request line begun and not finished in time, which the sidecar will not pass on unparsed;
+ * `authz_denied` a TCP connection an AuthorizationPolicy refused (reset before a byte reached the app).
  */
-export type DenialReason = 'mtls_required' | 'mtls_unavailable' | 'mtls_handshake' | 'incomplete_http';
+export type DenialReason = 'mtls_required' | 'mtls_unavailable' | 'mtls_handshake' | 'incomplete_http' | 'authz_denied';
 
 /** Request latency buckets in seconds: 0.5 ms (a local hop) to 30 s (a long call or a timeout). */
 export const DURATION_BUCKETS: readonly number[] = Object.freeze([
@@ -97,6 +99,7 @@ export class ProxyMetrics {
   private readonly overflows: Counter<'destination_service' | 'kind'>;
   private readonly h2Protections: Counter<'direction' | 'kind'>;
   private readonly denials: Counter<'reporter' | 'reason'>;
+  private readonly authzDecisions: Counter<'decision' | 'policy' | 'reason' | 'protocol'>;
   private readonly mirrors: Counter<'destination_service' | 'result'>;
   private readonly certExpiry: Gauge<'identity'>;
   private readonly loopConnections: Counter<'loop' | 'direction'>;
@@ -140,6 +143,12 @@ export class ProxyMetrics {
       name: METRIC_NAMES.policyDenials,
       help: 'Connections and requests refused by policy (mTLS mode, a request the sidecar will not pass on unparsed), by reason.',
       labelNames: ['reporter', 'reason'],
+      registers,
+    });
+    this.authzDecisions = new Counter({
+      name: METRIC_NAMES.authzDecisions,
+      help: 'Inbound requests (protocol http) and connections (tcp) judged by AuthorizationPolicy: decision allow, deny or audit, the deciding policy (namespace/name, "none" when no ALLOW policy matched) and the reason.',
+      labelNames: ['decision', 'policy', 'reason', 'protocol'],
       registers,
     });
     this.mirrors = new Counter({
@@ -198,6 +207,11 @@ export class ProxyMetrics {
   /** Counts one connection or request refused by policy, on the `reporter` side. */
   policyDenied(reporter: Reporter, reason: DenialReason): void {
     this.denials.inc({ reporter, reason });
+  }
+
+  /** Counts one AuthorizationPolicy verdict on a workload that has policies. */
+  authzDecision(decision: 'allow' | 'deny' | 'audit', policy: string | undefined, reason: string, protocol: 'http' | 'tcp'): void {
+    this.authzDecisions.inc({ decision, policy: policy ?? 'none', reason, protocol });
   }
 
   /** Counts one RequestMirror copy of a request to `destinationService` (`namespace/name:port`) by its outcome. */

@@ -18,6 +18,7 @@ const EXPECTED_OBJECTS = [
   'ConfigMap tsmesh-dashboard-mesh',
   'ConfigMap tsmesh-dashboard-service',
   'ConfigMap tsmesh-dashboard-workload',
+  'CustomResourceDefinition authorizationpolicies.security.tsmesh.io',
   'CustomResourceDefinition peerauthentications.security.tsmesh.io',
   'CustomResourceDefinition trafficpolicies.policy.tsmesh.io',
   'Deployment tsmesh-ca',

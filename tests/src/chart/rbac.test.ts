@@ -34,6 +34,8 @@ function grants(objects: readonly KubeObject[], serviceAccount: string, namespac
 
 /** The route status writer PUTs the status subresource (never PATCH, never the object itself). */
 const ROUTE_STATUS = ['gateway.networking.k8s.io/grpcroutes/status:update', 'gateway.networking.k8s.io/httproutes/status:update'];
+/** The AuthorizationPolicy status writer PUTs their status subresource (Accepted, or why not). */
+const AUTHZ_STATUS = ['security.tsmesh.io/authorizationpolicies/status:update'];
 /**
  * The trust bundle publisher lists, watches and updates only ConfigMaps of its one name (a field
  * selector, which resourceNames authorizes), and creates them (create cannot be limited by name).
@@ -46,6 +48,7 @@ const TRUST_BUNDLE = [
 ];
 const CONTROL = [
   ...ROUTE_STATUS,
+  ...AUTHZ_STATUS,
   ...TRUST_BUNDLE,
   'core/events:create',
   'core/namespaces:list', 'core/namespaces:watch',
@@ -55,6 +58,7 @@ const CONTROL = [
   'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch',
   'gateway.networking.k8s.io/grpcroutes:list', 'gateway.networking.k8s.io/grpcroutes:watch',
   'gateway.networking.k8s.io/httproutes:list', 'gateway.networking.k8s.io/httproutes:watch',
+  'security.tsmesh.io/authorizationpolicies:list', 'security.tsmesh.io/authorizationpolicies:watch',
   'security.tsmesh.io/peerauthentications:list', 'security.tsmesh.io/peerauthentications:watch',
   'policy.tsmesh.io/trafficpolicies:list', 'policy.tsmesh.io/trafficpolicies:watch',
   'gateway.networking.x-k8s.io/xbackendtrafficpolicies:list', 'gateway.networking.x-k8s.io/xbackendtrafficpolicies:watch',
@@ -98,7 +102,7 @@ describe('RBAC', () => {
       if (match === null) throw new Error(`unexpected path ${r.path}`);
       return ['list', 'watch'].map((verb) => `${match[1] ?? 'core'}/${match[2]}:${verb}`);
     });
-    expect(grants(objects, 'tsmesh-control')).toEqual([...watched, 'core/events:create', ...ROUTE_STATUS, ...TRUST_BUNDLE].sort());
+    expect(grants(objects, 'tsmesh-control')).toEqual([...watched, 'core/events:create', ...ROUTE_STATUS, ...AUTHZ_STATUS, ...TRUST_BUNDLE].sort());
   });
 
   test('the CA may create TokenReviews, nothing else', () => {

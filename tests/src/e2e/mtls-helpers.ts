@@ -113,6 +113,8 @@ export interface AccessLine {
   direction: string;
   path?: string;
   status?: number;
+  /** Response flags (`RBAC`, `UF`...), `-` when none. */
+  flags?: string;
   grpc_status?: number | null;
   source_identity: string | null;
   destination_identity: string | null;

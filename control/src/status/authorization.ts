@@ -1,0 +1,130 @@
+// Writes an `Accepted` condition into each AuthorizationPolicy's status: True when the policy is in
+// the mesh (the sidecars of the workloads it selects enforce it), False with the validator's reason
+// when it was left out, so `kubectl get ap` shows a refused policy where its author looks.
+// Debounced per snapshot; writes only what differs; a failure is logged and retried on the next change.
+import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
+import { logger, type KubeObject, type Logger, type MeshProvider } from '@tsmesh/common';
+import { KubeHttp, statusCodeOf } from '../discovery/kube-http.js';
+import { DebouncedPass } from '../debounced-pass.js';
+import { sameJson } from './parents.js';
+import type { StatusClient } from './writer.js';
+
+/** Where the writer learns which AuthorizationPolicies discovery left out, and why (KubernetesSource). */
+export interface RejectedObjects {
+  rejected(kind: string): ReadonlyArray<{ readonly object: KubeObject; readonly reason: string }>;
+}
+
+export interface AuthorizationStatusWriterOptions {
+  readonly debounceMs?: number;
+  readonly log?: Logger;
+  /** Without it only accepted policies get a condition. */
+  readonly rejected?: RejectedObjects | undefined;
+  /** The clock for lastTransitionTime (tests). */
+  readonly now?: () => Date;
+}
+
+export const ACCEPTED_MESSAGE = 'enforced by the sidecars of the workloads it selects';
+
+export interface AcceptedCondition {
+  type: 'Accepted';
+  status: 'True' | 'False';
+  reason: 'Accepted' | 'Invalid';
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+
+/** `/apis/security.tsmesh.io/v1/namespaces/{ns}/authorizationpolicies/{name}/status`. */
+export function authorizationStatusPath(namespace: string, name: string): string {
+  return `/apis/security.tsmesh.io/v1/namespaces/${encodeURIComponent(namespace)}/authorizationpolicies/${encodeURIComponent(name)}/status`;
+}
+
+const rfc3339 = (date: Date): string => date.toISOString().replace(/\.\d+Z$/, 'Z');
+
+function conditionsOf(object: KubeObject): Record<string, unknown>[] {
+  const status = object['status'];
+  if (typeof status !== 'object' || status === null) return [];
+  const conditions = (status as Record<string, unknown>)['conditions'];
+  return Array.isArray(conditions) ? conditions.filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null) : [];
+}
+
+/**
+ * The conditions `object` should carry: its other conditions as they are, and Accepted as given.
+ * lastTransitionTime moves only when the status changes; undefined when nothing differs.
+ */
+export function desiredConditions(object: KubeObject, accepted: boolean, message: string, now: string): Record<string, unknown>[] | undefined {
+  const existing = conditionsOf(object);
+  const previous = existing.find((c) => c['type'] === 'Accepted');
+  const status = accepted ? 'True' : 'False';
+  const generation = object.metadata['generation'];
+  const condition: AcceptedCondition = {
+    type: 'Accepted',
+    status,
+    reason: accepted ? 'Accepted' : 'Invalid',
+    message,
+    ...(typeof generation === 'number' ? { observedGeneration: generation } : {}),
+    lastTransitionTime: previous !== undefined && previous['status'] === status && typeof previous['lastTransitionTime'] === 'string' ? previous['lastTransitionTime'] : now,
+  };
+  if (previous !== undefined && sameJson(previous, condition)) return undefined;
+  return [...existing.filter((c) => c['type'] !== 'Accepted'), condition as unknown as Record<string, unknown>];
+}
+
+export class AuthorizationStatusWriter {
+  private readonly client: StatusClient;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private readonly passes: DebouncedPass;
+  private unsubscribe: (() => void) | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly provider: MeshProvider,
+    client: StatusClient | KubeConfig,
+    private readonly options: AuthorizationStatusWriterOptions = {},
+  ) {
+    this.client = client instanceof KubeConfig ? new KubeHttp(client) : client;
+    this.log = options.log ?? logger('control.status');
+    this.now = options.now ?? (() => new Date());
+    this.passes = new DebouncedPass(() => this.pass(), options.debounceMs ?? 200);
+  }
+
+  start(): void {
+    if (this.unsubscribe !== undefined || this.closed) return;
+    this.unsubscribe = this.provider.subscribe(() => this.passes.schedule());
+    this.passes.schedule();
+  }
+
+  idle(): Promise<void> {
+    return this.passes.idle();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unsubscribe?.();
+    await this.passes.close();
+  }
+
+  private async pass(): Promise<void> {
+    const snapshot = this.provider.current();
+    if (snapshot === undefined) return;
+    const now = rfc3339(this.now());
+    const wanted: Array<{ object: KubeObject; accepted: boolean; message: string }> = [];
+    for (const object of snapshot.others) if (object.kind === 'AuthorizationPolicy') wanted.push({ object, accepted: true, message: ACCEPTED_MESSAGE });
+    for (const { object, reason } of this.options.rejected?.rejected('AuthorizationPolicy') ?? []) wanted.push({ object, accepted: false, message: `left out of the mesh: ${reason}` });
+    for (const { object, accepted, message } of wanted) {
+      if (this.closed) return;
+      const conditions = desiredConditions(object, accepted, message, now);
+      if (conditions === undefined) continue;
+      const namespace = object.metadata.namespace ?? 'default';
+      const name = object.metadata.name ?? '';
+      const status = typeof object['status'] === 'object' && object['status'] !== null ? (object['status'] as Record<string, unknown>) : {};
+      try {
+        await this.client.request(HttpMethod.PUT, authorizationStatusPath(namespace, name), { body: { ...object, status: { ...status, conditions } } });
+      } catch (error) {
+        const code = statusCodeOf(error);
+        // 404: deleted meanwhile; 409: a newer object is on its way through the watch, and with it another pass.
+        if (code !== 404 && code !== 409) this.log.warn({ err: error, policy: `${namespace}/${name}` }, 'cannot write the AuthorizationPolicy status; trying again on the next change');
+      }
+    }
+  }
+}
