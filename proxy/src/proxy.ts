@@ -69,6 +69,8 @@ interface DataSide {
   /** Metrics views to merge with this thread's registry; none when the data plane shares it. */
   metrics(): Promise<Awaited<ReturnType<LoopPool['metrics']>>>;
   clusters(): unknown;
+  /** Every loop's listeners closed: new connections are refused from then on. */
+  stopAccepting(): Promise<void>;
   drain(durationMs: number): Promise<{ remaining: number }>;
   close(): Promise<void>;
 }
@@ -81,6 +83,10 @@ function inThread(plane: DataPlane): DataSide {
     update: (snapshot) => plane.update(snapshot),
     metrics: () => Promise.resolve([]),
     clusters: () => plane.clusters(),
+    stopAccepting: () => {
+      plane.stopAccepting();
+      return Promise.resolve();
+    },
     drain: (durationMs) => plane.drain(durationMs),
     close: () => {
       listening = 0;
@@ -212,6 +218,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
         update: (s) => pool.update(s),
         metrics: () => pool.metrics(),
         clusters: () => pool.clusters(),
+        stopAccepting: () => pool.stopAccepting(),
         drain: (durationMs) => pool.drain(durationMs),
         close: () => pool.close(),
       };
@@ -296,6 +303,9 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     snapshot: () => snapshot,
     identity: () => identity?.current()?.spiffeId,
     async drain(durationMs) {
+      // Listeners close first, in every loop, and readiness fails right after (a message round trip):
+      // whoever sees the sidecar not ready can count on a new connection being refused, never reset.
+      await dataSide.stopAccepting();
       draining = true;
       log.info({ drainMs: durationMs, loops }, 'draining: not ready, no new connections, in-flight requests finish');
       const { remaining } = await dataSide.drain(durationMs);

@@ -57,7 +57,12 @@ export interface DataPlane {
   /** Captured connections still open. */
   openConnections(): number;
   /**
-   * Graceful drain: listeners closed, HTTP/2 GOAWAY, HTTP/1.1 `Connection: close`; resolves when every
+   * Closes the listeners: from its return on, a new connection to this loop's ports is refused (the fds
+   * are closed synchronously). The first step of a drain, taken by every loop before readiness fails.
+   */
+  stopAccepting(): void;
+  /**
+   * Graceful drain: listeners closed (stopAccepting), HTTP/2 GOAWAY, HTTP/1.1 `Connection: close`; resolves when every
    * captured connection has ended or after `durationMs`, with how many were left.
    */
   drain(durationMs: number): Promise<{ remaining: number }>;
@@ -249,6 +254,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   }
 
   const openConnections = (): number => captured.reduce((n, set) => n + set.size, 0);
+  const stopAccepting = (): void => {
+    for (const server of servers) if (server.listening) server.close();
+  };
   return {
     ports: bound,
     update(next) {
@@ -261,8 +269,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     },
     clusters: () => upstream.stats(),
     openConnections,
+    stopAccepting,
     async drain(durationMs) {
-      for (const server of servers) if (server.listening) server.close();
+      stopAccepting();
       for (const f of forwarders) f.drain();
       const deadline = Date.now() + durationMs;
       while (openConnections() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));

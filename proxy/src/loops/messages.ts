@@ -40,6 +40,7 @@ export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 export interface LoopRequests {
   metrics: { ask: Record<string, never>; answer: MetricsJson };
   clusters: { ask: Record<string, never>; answer: ClusterStats };
+  stopAccepting: { ask: Record<string, never>; answer: null };
   drain: { ask: { durationMs: number }; answer: { remaining: number } };
   close: { ask: Record<string, never>; answer: null };
 }

@@ -310,3 +310,48 @@ describe('LoopPool', () => {
     }
   });
 });
+
+/** Connects to `port` and says how that went: 'connected', or the error code (ECONNREFUSED, ECONNRESET). */
+function connectOutcome(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      // Accepted into a listener's queue is not yet served: wait to see whether it is reset.
+      socket.once('close', () => resolve('reset'));
+      socket.once('error', () => undefined);
+      setTimeout(() => {
+        socket.destroy();
+        resolve('connected');
+      }, 50);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+  });
+}
+
+describe('draining a sidecar with two event loops', () => {
+  test('once readiness reports 503, every loop has closed its listener: new connections are refused, never accepted and reset', async () => {
+    const a = await upstream('a');
+    const mesh = new TestMeshFile([service(a.port)]);
+    const proxy = await startTestProxy(mesh.path, { concurrency: 2 });
+    // A held connection keeps the drain going while readiness and connections are tried.
+    const held = net.connect({ host: '127.0.0.1', port: proxy.ports.outbound });
+    held.on('error', () => undefined);
+    try {
+      await new Promise((resolve) => held.once('connect', resolve));
+      expect((await fetchText(proxy.ports.health, '/healthz/ready')).status).toBe(200);
+      const drained = proxy.drain(3000);
+      let ready = 200;
+      while (ready === 200) ready = (await fetchText(proxy.ports.health, '/healthz/ready')).status;
+      expect(ready).toBe(503);
+      const outcomes = await Promise.all(Array.from({ length: 40 }, () => connectOutcome(proxy.ports.outbound)));
+      expect(outcomes).toEqual(Array(40).fill('ECONNREFUSED'));
+      held.destroy();
+      expect(await drained).toEqual({ remaining: 0 });
+    } finally {
+      held.destroy();
+      await proxy.close();
+      a.close();
+      mesh.remove();
+    }
+  });
+});

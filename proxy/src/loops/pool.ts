@@ -187,6 +187,25 @@ export class LoopPool {
     return mergeClusters(views.filter((v): v is { loop: number; clusters: ClusterStats } => v !== undefined));
   }
 
+  /**
+   * Every loop closes its listeners (data-plane.ts `stopAccepting`); resolves once all have, so that a
+   * readiness failure reported after it never meets a listener still open (SO_REUSEPORT would have
+   * queued a new connection there, only to reset it when the listener closes).
+   */
+  async stopAccepting(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      this.loops.map(async (loop) => {
+        if (loop.worker === undefined) return;
+        try {
+          await this.ask(loop, 'stopAccepting', {}, this.options.answerTimeoutMs ?? 1000);
+        } catch (error) {
+          log.warn({ loop: loop.index, err: (error as Error).message }, 'an event loop did not confirm that it stopped accepting');
+        }
+      }),
+    );
+  }
+
   /** Drains every loop at once (data-plane.ts `drain`); resolves with the connections left over all. */
   async drain(durationMs: number): Promise<{ remaining: number }> {
     this.stopping = true;

@@ -45,6 +45,10 @@ function serve(dataPlane: DataPlane): void {
   const answers: { [K in RequestKind]: (ask: LoopRequests[K]['ask']) => Promise<LoopRequests[K]['answer']> | LoopRequests[K]['answer'] } = {
     metrics: () => metrics.json(),
     clusters: () => dataPlane.clusters(),
+    stopAccepting: () => {
+      dataPlane.stopAccepting();
+      return null;
+    },
     drain: (ask) => dataPlane.drain(ask.durationMs),
     close: async () => {
       await dataPlane.close();
