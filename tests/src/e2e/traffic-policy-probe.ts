@@ -42,6 +42,55 @@ function portSpec(spec: string): [number, string] {
   return [Number(port), mode ?? 'ok'];
 }
 
+/** What node:http and node:http2's compatibility API have in common for the handler below. */
+interface FaultyRequest {
+  resume(): unknown;
+  on(event: 'end', listener: () => void): unknown;
+}
+interface FaultyResponse {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  end(body: string): unknown;
+  on(event: 'close', listener: () => void): unknown;
+}
+
+/**
+ * A request handler with the fault `mode` (ok, hang, fail, flaky, down, slow) that counts into `s`,
+ * the same for HTTP/1.1 and HTTP/2: every answer names the replica.
+ */
+function faultyHandler(name: string, s: PortStats, mode: string, slowMs: number): (req: FaultyRequest, res: FaultyResponse) => void {
+  let inFlight = 0;
+  return (req, res) => {
+    s.received++;
+    inFlight++;
+    s.maxInFlight = Math.max(s.maxInFlight, inFlight);
+    let done = false;
+    const answer = (status: number): void => {
+      if (done) return;
+      done = true;
+      inFlight--;
+      s.statuses[String(status)] = (s.statuses[String(status)] ?? 0) + 1;
+      res.writeHead(status, { 'content-type': 'application/json', 'x-served-by': name });
+      res.end(JSON.stringify({ server: name, status }));
+    };
+    // A request given up (a hung one the proxy cut) leaves the in-flight count.
+    res.on('close', () => {
+      if (!done) {
+        done = true;
+        inFlight--;
+      }
+    });
+    req.resume();
+    req.on('end', () => {
+      if (mode === 'hang') return;
+      if (mode === 'fail') return answer(500);
+      if (mode === 'flaky') return answer(s.received % 2 === 1 ? 503 : 200);
+      if (mode === 'down') return answer(503);
+      if (mode === 'slow') return void setTimeout(() => answer(200), slowMs);
+      answer(200);
+    });
+  };
+}
+
 async function serve(flags: Flags): Promise<void> {
   const name = flags.one('name') ?? 'unnamed';
   const slowMs = flags.num('slow-ms', 300);
@@ -51,73 +100,14 @@ async function serve(flags: Flags): Promise<void> {
 
   for (const spec of flags.all('http')) {
     const [port, mode] = portSpec(spec);
-    const s = track(port, mode);
-    let inFlight = 0;
-    const server = http.createServer((req, res) => {
-      s.received++;
-      inFlight++;
-      s.maxInFlight = Math.max(s.maxInFlight, inFlight);
-      let done = false;
-      const answer = (status: number): void => {
-        if (done) return;
-        done = true;
-        inFlight--;
-        s.statuses[String(status)] = (s.statuses[String(status)] ?? 0) + 1;
-        res.writeHead(status, { 'content-type': 'application/json', 'x-served-by': name });
-        res.end(JSON.stringify({ server: name, status }));
-      };
-      // A request given up (a hung one the proxy cut) leaves the in-flight count.
-      res.on('close', () => {
-        if (!done) {
-          done = true;
-          inFlight--;
-        }
-      });
-      req.resume();
-      req.on('end', () => {
-        if (mode === 'hang') return;
-        if (mode === 'fail') return answer(500);
-        if (mode === 'flaky') return answer(s.received % 2 === 1 ? 503 : 200);
-        if (mode === 'down') return answer(503);
-        if (mode === 'slow') return void setTimeout(() => answer(200), slowMs);
-        answer(200);
-      });
-    });
+    const server = http.createServer(faultyHandler(name, track(port, mode), mode, slowMs));
     server.keepAliveTimeout = 60_000;
     listening.push(new Promise((resolve) => server.listen(port, '0.0.0.0', () => resolve())));
   }
-
   // HTTP/2 without TLS (prior knowledge), as h2load and `curl --http2-prior-knowledge` speak it.
   for (const spec of flags.all('h2')) {
     const [port, mode] = portSpec(spec);
-    const s = track(port, mode);
-    let inFlight = 0;
-    const server = http2.createServer((req, res) => {
-      s.received++;
-      inFlight++;
-      s.maxInFlight = Math.max(s.maxInFlight, inFlight);
-      let done = false;
-      const answer = (status: number): void => {
-        if (done) return;
-        done = true;
-        inFlight--;
-        s.statuses[String(status)] = (s.statuses[String(status)] ?? 0) + 1;
-        res.writeHead(status, { 'content-type': 'application/json', 'x-served-by': name });
-        res.end(JSON.stringify({ server: name, status }));
-      };
-      res.on('close', () => {
-        if (!done) {
-          done = true;
-          inFlight--;
-        }
-      });
-      req.resume();
-      req.on('end', () => {
-        if (mode === 'hang') return;
-        if (mode === 'slow') return void setTimeout(() => answer(200), slowMs);
-        answer(mode === 'fail' ? 500 : 200);
-      });
-    });
+    const server = http2.createServer(faultyHandler(name, track(port, mode), mode, slowMs));
     listening.push(new Promise((resolve) => server.listen(port, '0.0.0.0', () => resolve())));
   }
 
