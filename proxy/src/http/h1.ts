@@ -116,6 +116,19 @@ interface Tries {
   readonly deadline: number | undefined;
 }
 
+/** One proxied request over all its tries: what every try, wait and backoff works on. */
+interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly ctx: HttpConnectionContext;
+  readonly target: HttpRouteTarget;
+  readonly record: RequestRecord;
+  /** The client sent `Expect: 100-continue`: the upstream's 100 is passed on. */
+  readonly expectContinue: boolean;
+  readonly call: UpstreamCall;
+  readonly tries: Tries;
+}
+
 function upstreamHeaders(req: IncomingMessage, ctx: HttpConnectionContext, target: HttpRouteTarget, record: RequestRecord): string[] {
   // The incoming trace headers are replaced by the ones of this hop's span.
   const pairs: string[] = [];
@@ -281,27 +294,19 @@ export class H1Forwarder {
         else tries.replay.push(chunk);
       });
     }
-    this.attempt(req, res, ctx, target, record, expectContinue, this.calls(target.selector, 'http1', pickContextFor(target.selector, info, req.socket.remoteAddress)), tries);
+    const call = this.calls(target.selector, 'http1', pickContextFor(target.selector, info, req.socket.remoteAddress));
+    this.attempt({ req, res, ctx, target, record, expectContinue, call, tries });
   }
 
   /** The cluster is at maxConnections: the try waits for a slot (within timeouts.request), unless maxPendingRequests already wait (503 UO). */
-  private waitForConnection(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ctx: HttpConnectionContext,
-    target: HttpRouteTarget,
-    record: RequestRecord,
-    expectContinue: boolean,
-    call: UpstreamCall,
-    tries: Tries,
-    lease: UpstreamLease,
-  ): void {
+  private waitForConnection(x: Exchange, lease: UpstreamLease): void {
+    const { res, target, record, call, tries } = x;
     const gate = call.gate;
     call.limited('max_connections');
     const wake = (): void => {
       res.off('close', gone);
       if (timer) clearTimeout(timer);
-      this.attempt(req, res, ctx, target, record, expectContinue, call, tries, lease);
+      this.attempt(x, lease);
     };
     const gone = (): void => {
       gate?.cancel(wake);
@@ -328,7 +333,8 @@ export class H1Forwarder {
   }
 
   /** Sends the request again after `ms` (the retry's backoff, cut short by the request's deadline). */
-  private retryLater(req: IncomingMessage, res: ServerResponse, ctx: HttpConnectionContext, target: HttpRouteTarget, record: RequestRecord, expectContinue: boolean, call: UpstreamCall, tries: Tries, ms: number): void {
+  private retryLater(x: Exchange, ms: number): void {
+    const { res, target, record, call, tries } = x;
     // A backoff that ends past timeouts.request is not waited out for a try that could not finish.
     const expires = tries.deadline !== undefined && performance.now() + ms >= tries.deadline;
     const left = tries.deadline === undefined ? ms : Math.max(0, Math.min(ms, tries.deadline - performance.now()));
@@ -343,23 +349,14 @@ export class H1Forwarder {
         call.release();
         return reply(res, record, 504, 'timeout', `upstream request timeout after ${target.timeoutMs} ms`, call.lease?.endpoint.key, call.attempts);
       }
-      this.attempt(req, res, ctx, target, record, expectContinue, call, tries);
+      this.attempt(x);
     }, left);
     res.once('close', gone);
   }
 
-  private attempt(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ctx: HttpConnectionContext,
-    target: HttpRouteTarget,
-    record: RequestRecord,
-    expectContinue: boolean,
-    call: UpstreamCall,
-    tries: Tries,
-    /** The lease of a try that waited for a connection slot (no new pick). */
-    leased?: UpstreamLease,
-  ): void {
+  /** One try; `leased`: the lease of a try that waited for a connection slot (no new pick). */
+  private attempt(x: Exchange, leased?: UpstreamLease): void {
+    const { req, res, ctx, target, record, expectContinue, call, tries } = x;
     const selected = leased ? { ok: true as const, value: leased } : call.next();
     if (!selected.ok) {
       call.release();
@@ -389,7 +386,7 @@ export class H1Forwarder {
       { method: req.method, path: target.path ?? req.url, headers: upstreamHeaders(req, ctx, target, record) as unknown as http.OutgoingHttpHeaders, setHost: false },
       call.gate,
     );
-    if (!requested) return this.waitForConnection(req, res, ctx, target, record, expectContinue, call, tries, selected.value);
+    if (!requested) return this.waitForConnection(x, selected.value);
     const upstream = requested;
 
     const timer =
@@ -411,7 +408,7 @@ export class H1Forwarder {
           upstream.destroy();
           finish(false);
           if (policy && IDEMPOTENT.has(method) && replayable() && call.mayRetry('policy', policy.attempts)) {
-            return this.retryLater(req, res, ctx, target, record, expectContinue, call, tries, backoffDelay(policy, call.attempts));
+            return this.retryLater(x, backoffDelay(policy, call.attempts));
           }
           call.release();
           reply(res, record, 504, 'timeout', `upstream request timeout after ${target.tryTimeoutMs} ms (timeouts.backendRequest)`, endpoint.key, call.attempts);
@@ -438,7 +435,7 @@ export class H1Forwarder {
         ures.destroy();
         upstream.destroy();
         finish(false);
-        return this.retryLater(req, res, ctx, target, record, expectContinue, call, tries, backoffDelay(policy, call.attempts));
+        return this.retryLater(x, backoffDelay(policy, call.attempts));
       }
       responded = true;
       tries.replay = undefined;
@@ -488,7 +485,7 @@ export class H1Forwarder {
         finish(false);
         log.warn({ upstream: endpoint.key, cluster: call.cluster, err: error.message }, 'upstream connect failed');
         // Nothing was sent yet: another endpoint may take a request without a body.
-        if (!hasBody(req) && call.mayRetry()) return this.attempt(req, res, ctx, target, record, expectContinue, call, tries);
+        if (!hasBody(req) && call.mayRetry()) return this.attempt(x);
         call.release();
         return reply(res, record, 503, 'connect', `upstream connect error: ${error.code ?? error.message}`, endpoint.key, call.attempts);
       }
@@ -498,7 +495,7 @@ export class H1Forwarder {
         call.failed('refused');
         finish(false);
         log.debug({ upstream: endpoint.key, err: error.message }, 'pooled connection was closed by the endpoint; sending again');
-        return this.attempt(req, res, ctx, target, record, expectContinue, call, tries);
+        return this.attempt(x);
       }
       call.failed('reset');
       log.warn({ upstream: endpoint.key, err: error.message }, 'upstream reset');
