@@ -103,3 +103,21 @@ describe('diff', () => {
     expect(diff({ m: {} }, { m: { 'tsmesh.io/status': 'x' } })).toEqual([{ op: 'add', path: '/m/tsmesh.io~1status', value: 'x' }]);
   });
 });
+
+describe('applyPatch refuses hostile patches', () => {
+  it('never writes through __proto__ or constructor.prototype (prototype pollution)', () => {
+    for (const path of ['/__proto__/polluted', '/constructor/prototype/polluted']) {
+      const result = applyPatch({ a: {} }, [{ op: 'add', path, value: true }]);
+      expect(result.ok).toBe(false);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    }
+  });
+
+  it('refuses removing the whole document', () => {
+    expect(failure({ a: 1 }, [{ op: 'remove', path: '' }])).toBe('JSONPatch remove : cannot remove the whole document');
+  });
+
+  it('names a copy from nowhere', () => {
+    expect(failure({ a: 1 }, [{ op: 'copy', from: '/nope', path: '/b' }])).toBe('JSONPatch copy /b: "from" /nope does not exist');
+  });
+});

@@ -1,14 +1,17 @@
 // RFC 6902 JSON Patch: `diff` makes the patch the webhook returns; `applyPatch` applies one (used by
-// `tsmesh inject`, which so prints exactly what the webhook would do).
+// `tsmesh inject`, which so prints exactly what the webhook would do). Applying is fast-json-patch's;
+// this module adds what it leaves out: RFC 6901 array indices without leading zeros, no move of a
+// value into itself, no removal of the whole document, no `__proto__`/`constructor` paths, and
+// errors that name the operation and say what was wrong. `diff` stays ours: it replaces an array
+// whose length changed whole (fast-json-patch's `compare` would emit one operation per shifted item).
+import jsonpatch from 'fast-json-patch';
 import { err, ok, type Result, type TsmeshError } from '@tsmesh/common';
 import { INJECTOR_ERRORS, injectorError } from './errors.js';
-
 export type PatchOperation =
   | { op: 'add' | 'replace' | 'test'; path: string; value: unknown }
   | { op: 'remove'; path: string }
   | { op: 'move' | 'copy'; from: string; path: string };
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -71,148 +74,81 @@ function patchError(operation: PatchOperation, message: string): TsmeshError {
   return injectorError(INJECTOR_ERRORS.PATCH, `JSONPatch ${operation.op} ${operation.path}: ${message}`);
 }
 
-function parsePointer(pointer: string): string[] | undefined {
+/** The pointer's tokens (RFC 6901); undefined when it is neither empty nor starts with `/`. */
+function tokensOf(pointer: string): string[] | undefined {
   if (pointer === '') return [];
   if (!pointer.startsWith('/')) return undefined;
   return pointer.slice(1).split('/').map(unescapePointer);
 }
 
-/** An array index token: "0", "12" (no leading zeros), or "-" when allowed (the end, for add). */
-function arrayIndex(token: string, length: number, allowEnd: boolean): number | undefined {
-  if (token === '-') return allowEnd ? length : undefined;
-  if (!/^(0|[1-9]\d*)$/.test(token)) return undefined;
-  const index = Number(token);
-  return index < length || (allowEnd && index === length) ? index : undefined;
-}
-
-type Located = { parent: Json[] | Record<string, Json> | undefined; key: string };
-
-/** Walks to the parent of the pointer's last token. */
-function locate(document: Json, tokens: readonly string[]): Located | undefined {
-  let current: Json = document;
-  for (const token of tokens.slice(0, -1)) {
+/** The value the tokens lead to, following array indices only in their RFC 6901 form. */
+function valueAt(document: unknown, tokens: readonly string[]): { found: boolean; value?: unknown; inArray?: boolean } {
+  let current = document;
+  let inArray = false;
+  for (const token of tokens) {
+    inArray = Array.isArray(current);
     if (Array.isArray(current)) {
-      const index = arrayIndex(token, current.length, false);
-      if (index === undefined) return undefined;
-      current = current[index] as Json;
-    } else if (isObject(current) && Object.hasOwn(current, token)) {
-      current = current[token] as Json;
-    } else {
-      return undefined;
-    }
+      if (!/^(0|[1-9]\d*)$/.test(token) || Number(token) >= current.length) return { found: false, inArray };
+      current = current[Number(token)] as unknown;
+    } else if (isObject(current) && Object.hasOwn(current, token)) current = current[token];
+    else return { found: false, inArray };
   }
-  if (!Array.isArray(current) && !isObject(current)) return undefined;
-  return { parent: current as Json[] | Record<string, Json>, key: tokens[tokens.length - 1] ?? '' };
+  return { found: true, value: current, inArray };
 }
 
-function getValue(document: Json, tokens: readonly string[]): { found: boolean; value?: Json } {
-  if (tokens.length === 0) return { found: true, value: document };
-  const place = locate(document, tokens);
-  if (!place?.parent) return { found: false };
-  if (Array.isArray(place.parent)) {
-    const index = arrayIndex(place.key, place.parent.length, false);
-    return index === undefined ? { found: false } : { found: true, value: place.parent[index] as Json };
-  }
-  return Object.hasOwn(place.parent, place.key) ? { found: true, value: place.parent[place.key] as Json } : { found: false };
+/** What fast-json-patch leaves to the caller, checked before it runs; the error, or undefined. */
+function precheck(document: unknown, operation: PatchOperation): string | undefined {
+  const tokens = tokensOf(operation.path);
+  if (tokens === undefined) return 'path is not a JSON pointer';
+  if (operation.op === 'move' && operation.from !== operation.path && (operation.from === '' || operation.path.startsWith(`${operation.from}/`))) return 'cannot move a value into itself';
+  const parent = valueAt(document, tokens.slice(0, -1));
+  const last = tokens[tokens.length - 1];
+  // fast-json-patch reads "01" as index 1; RFC 6901 allows no leading zeros.
+  if (parent.found && Array.isArray(parent.value) && last !== undefined && last !== '-' && !/^(0|[1-9]\d*)$/.test(last)) return 'index is out of range';
+  if (operation.op === 'remove' && tokens.length === 0) return 'cannot remove the whole document';
+  return undefined;
 }
+
+/** fast-json-patch's error names, as this module words them. */
+function reason(name: string, document: unknown, operation: PatchOperation): string {
+  switch (name) {
+    case 'OPERATION_PATH_UNRESOLVABLE':
+      return operation.op === 'remove' && valueAt(document, tokensOf(operation.path) ?? []).inArray ? 'index does not exist' : 'path does not exist';
+    case 'OPERATION_PATH_CANNOT_ADD':
+      return 'parent of path does not exist';
+    case 'OPERATION_PATH_ILLEGAL_ARRAY_INDEX':
+    case 'OPERATION_VALUE_OUT_OF_BOUNDS':
+      return 'index is out of range';
+    case 'OPERATION_FROM_UNRESOLVABLE':
+      return `"from" ${'from' in operation ? operation.from : ''} does not exist`;
+    case 'TEST_OPERATION_FAILED':
+      return 'test failed';
+    case 'OPERATION_VALUE_REQUIRED':
+      return 'value is missing';
+    default:
+      return name.toLowerCase().replaceAll('_', ' ');
+  }
+}
+
+const OPERATIONS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
 /**
  * Applies the operations in order to a copy of the document and returns the copy; the input is never
  * changed. Any failing operation (missing target, failed test) fails the whole patch, as RFC 6902 says.
  */
 export function applyPatch<T>(document: T, operations: readonly PatchOperation[]): Result<T> {
-  let root = clone(document) as Json;
+  let current = clone(document) as unknown;
   for (const operation of operations) {
-    const tokens = parsePointer(operation.path);
-    if (!tokens) return err(patchError(operation, 'path is not a JSON pointer'));
-
-    const remove = (): Json | TsmeshError => {
-      if (tokens.length === 0) return patchError(operation, 'cannot remove the whole document');
-      const place = locate(root, tokens);
-      if (!place?.parent) return patchError(operation, 'path does not exist');
-      if (Array.isArray(place.parent)) {
-        const index = arrayIndex(place.key, place.parent.length, false);
-        if (index === undefined) return patchError(operation, 'index does not exist');
-        return place.parent.splice(index, 1)[0] as Json;
-      }
-      if (!Object.hasOwn(place.parent, place.key)) return patchError(operation, 'path does not exist');
-      const removed = place.parent[place.key] as Json;
-      delete place.parent[place.key];
-      return removed;
-    };
-    const add = (value: Json): TsmeshError | undefined => {
-      if (tokens.length === 0) {
-        root = value;
-        return undefined;
-      }
-      const place = locate(root, tokens);
-      if (!place?.parent) return patchError(operation, 'parent of path does not exist');
-      if (Array.isArray(place.parent)) {
-        const index = arrayIndex(place.key, place.parent.length, true);
-        if (index === undefined) return patchError(operation, 'index is out of range');
-        place.parent.splice(index, 0, value);
-      } else {
-        place.parent[place.key] = value;
-      }
-      return undefined;
-    };
-
-    switch (operation.op) {
-      case 'add': {
-        const failed = add(clone(operation.value) as Json);
-        if (failed) return err(failed);
-        break;
-      }
-      case 'remove': {
-        const removed = remove();
-        if (removed instanceof Error) return err(removed);
-        break;
-      }
-      case 'replace': {
-        if (!getValue(root, tokens).found) return err(patchError(operation, 'path does not exist'));
-        if (tokens.length === 0) {
-          root = clone(operation.value) as Json;
-          break;
-        }
-        remove();
-        const failed = add(clone(operation.value) as Json);
-        if (failed) return err(failed);
-        break;
-      }
-      case 'test': {
-        const current = getValue(root, tokens);
-        if (!current.found || !deepEqual(current.value, operation.value)) {
-          return err(patchError(operation, 'test failed'));
-        }
-        break;
-      }
-      case 'move':
-      case 'copy': {
-        if (operation.from === operation.path) break; // RFC 6902: moving or copying a value onto itself
-        const fromTokens = parsePointer(operation.from);
-        if (!fromTokens) return err(patchError(operation, '"from" is not a JSON pointer'));
-        if (operation.op === 'move' && (fromTokens.length === 0 || operation.path.startsWith(`${operation.from}/`))) {
-          return err(patchError(operation, 'cannot move a value into itself'));
-        }
-        const source = getValue(root, fromTokens);
-        if (!source.found) return err(patchError(operation, `"from" ${operation.from} does not exist`));
-        let value = clone(source.value) as Json;
-        if (operation.op === 'move') {
-          const fromOperation: PatchOperation = { op: 'remove', path: operation.from };
-          const place = locate(root, fromTokens);
-          if (!place?.parent) return err(patchError(fromOperation, 'path does not exist'));
-          if (Array.isArray(place.parent)) value = place.parent.splice(Number(place.key), 1)[0] as Json;
-          else delete place.parent[place.key];
-        }
-        const failed = add(value);
-        if (failed) return err(failed);
-        break;
-      }
-      default: {
-        const unknown = operation as { op: unknown; path: string };
-        return err(injectorError(INJECTOR_ERRORS.PATCH, `JSONPatch: unknown operation ${String(unknown.op)} at ${unknown.path}`));
-      }
+    if (!OPERATIONS.has(operation.op)) return err(injectorError(INJECTOR_ERRORS.PATCH, `JSONPatch: unknown operation ${String(operation.op)} at ${operation.path}`));
+    const refused = precheck(current, operation);
+    if (refused) return err(patchError(operation, refused));
+    try {
+      // One operation at a time on our own copy (mutate: true), validated, prototype paths banned.
+      current = jsonpatch.applyOperation(current, operation as jsonpatch.Operation, true, true, true).newDocument;
+    } catch (error) {
+      if (error instanceof jsonpatch.JsonPatchError) return err(patchError(operation, reason(error.name, current, operation)));
+      return err(patchError(operation, (error as Error).message));
     }
   }
-  return ok(root as T);
+  return ok(current as T);
 }
