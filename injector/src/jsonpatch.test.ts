@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { applyPatch, diff, escapePointer, type PatchOperation } from './jsonpatch.js';
 
 function apply<T>(document: T, operations: PatchOperation[]): T {
@@ -119,5 +120,40 @@ describe('applyPatch refuses hostile patches', () => {
 
   it('names a copy from nowhere', () => {
     expect(failure({ a: 1 }, [{ op: 'copy', from: '/nope', path: '/b' }])).toBe('JSONPatch copy /b: "from" /nope does not exist');
+  });
+});
+
+describe('applyPatch follows RFC 6901 array indices all along the pointer', () => {
+  it('refuses a leading zero or a non-number in an inner array token, where a lax reader would take index 1', () => {
+    const doc = { l: [{ x: 0 }, { x: 1 }] };
+    expect(failure(doc, [{ op: 'replace', path: '/l/01/x', value: 9 }])).toBe('JSONPatch replace /l/01/x: index is out of range');
+    expect(failure(doc, [{ op: 'add', path: '/l/1e0/y', value: 9 }])).toBe('JSONPatch add /l/1e0/y: index is out of range');
+    expect(failure(doc, [{ op: 'copy', from: '/l/01', path: '/c' }])).toBe('JSONPatch copy /c: "from" /l/01 does not exist');
+    expect(apply(doc, [{ op: 'replace', path: '/l/1/x', value: 9 }])).toEqual({ l: [{ x: 0 }, { x: 9 }] });
+  });
+});
+
+describe('applyPatch on arbitrary patches (property)', () => {
+  const token = fc.oneof(fc.constantFrom('a', 'b', 'l', '0', '1', '01', '-', '__proto__', 'constructor', 'prototype', '~0', '~1', ''), fc.string({ maxLength: 3 }));
+  const pointer = fc.oneof(fc.constant(''), fc.array(token, { minLength: 1, maxLength: 4 }).map((t) => `/${t.join('/')}`), fc.string({ maxLength: 6 }));
+  const operation = fc.oneof(
+    fc.record({ op: fc.constantFrom('add', 'replace', 'test'), path: pointer, value: fc.jsonValue({ maxDepth: 2 }) }),
+    fc.record({ op: fc.constant('remove'), path: pointer }),
+    fc.record({ op: fc.constantFrom('move', 'copy'), from: pointer, path: pointer }),
+    fc.record({ op: fc.string({ maxLength: 5 }), path: pointer }),
+  ) as fc.Arbitrary<PatchOperation>;
+
+  it('never throws, never changes its input, never pollutes a prototype, and gives a JSON document or an error naming the operation', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 3 }), fc.array(operation, { maxLength: 5 }), (document, operations) => {
+        const before = JSON.stringify(document);
+        const result = applyPatch(document, operations);
+        expect(JSON.stringify(document)).toBe(before);
+        expect(Object.prototype).not.toHaveProperty('polluted');
+        if (result.ok) expect(() => JSON.stringify(result.value)).not.toThrow();
+        else expect(result.error.message).toMatch(/^JSONPatch[ :]/);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

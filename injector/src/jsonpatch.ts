@@ -81,14 +81,17 @@ function tokensOf(pointer: string): string[] | undefined {
   return pointer.slice(1).split('/').map(unescapePointer);
 }
 
+const INDEX = /^(0|[1-9]\d*)$/;
+
 /** The value the tokens lead to, following array indices only in their RFC 6901 form. */
-function valueAt(document: unknown, tokens: readonly string[]): { found: boolean; value?: unknown; inArray?: boolean } {
+function valueAt(document: unknown, tokens: readonly string[]): { found: boolean; value?: unknown; inArray?: boolean; badIndex?: boolean } {
   let current = document;
   let inArray = false;
   for (const token of tokens) {
     inArray = Array.isArray(current);
     if (Array.isArray(current)) {
-      if (!/^(0|[1-9]\d*)$/.test(token) || Number(token) >= current.length) return { found: false, inArray };
+      if (!INDEX.test(token)) return { found: false, inArray, badIndex: true };
+      if (Number(token) >= current.length) return { found: false, inArray };
       current = current[Number(token)] as unknown;
     } else if (isObject(current) && Object.hasOwn(current, token)) current = current[token];
     else return { found: false, inArray };
@@ -101,11 +104,14 @@ function precheck(document: unknown, operation: PatchOperation): string | undefi
   const tokens = tokensOf(operation.path);
   if (tokens === undefined) return 'path is not a JSON pointer';
   if (operation.op === 'move' && operation.from !== operation.path && (operation.from === '' || operation.path.startsWith(`${operation.from}/`))) return 'cannot move a value into itself';
-  const parent = valueAt(document, tokens.slice(0, -1));
-  const last = tokens[tokens.length - 1];
-  // fast-json-patch reads "01" as index 1; RFC 6901 allows no leading zeros.
-  if (parent.found && Array.isArray(parent.value) && last !== undefined && last !== '-' && !/^(0|[1-9]\d*)$/.test(last)) return 'index is out of range';
   if (operation.op === 'remove' && tokens.length === 0) return 'cannot remove the whole document';
+  // fast-json-patch reads "01" as index 1; RFC 6901 allows no leading zeros (nor anything but digits,
+  // and "-" as the last token of an add).
+  const parent = valueAt(document, tokens.slice(0, -1));
+  if (parent.badIndex) return 'index is out of range';
+  const last = tokens[tokens.length - 1];
+  if (parent.found && Array.isArray(parent.value) && last !== undefined && last !== '-' && !INDEX.test(last)) return 'index is out of range';
+  if ((operation.op === 'move' || operation.op === 'copy') && valueAt(document, tokensOf(operation.from) ?? []).badIndex) return `"from" ${operation.from} does not exist`;
   return undefined;
 }
 
