@@ -3,7 +3,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { request } from 'node:https';
 import { isIP } from 'node:net';
-import { err, ok, type Result } from '@tsmesh/common';
+import { err, ok, parseSpiffeId, type Result } from '@tsmesh/common';
 import { CA_SETUP_ERRORS, CaRequestError } from './errors.js';
 import { buildCsr } from './x509/csr.js';
 
@@ -15,9 +15,10 @@ export interface WorkloadCsr {
   readonly csrPem: string;
 }
 
-/** Makes an EC P-256 key in memory and a CSR for `spiffeId`. Throws TypeError for a non-SPIFFE ID. */
+/** Makes an EC P-256 key in memory and a CSR for `spiffeId`. Throws TypeError for anything but a tsmesh SPIFFE ID. */
 export function generateWorkloadCsr(spiffeId: string): WorkloadCsr {
-  if (!/^spiffe:\/\/[a-z0-9._-]+(\/[^/\s]+)+$/.test(spiffeId)) throw new TypeError(`"${spiffeId}" is not a SPIFFE ID`);
+  const parsed = parseSpiffeId(spiffeId);
+  if (!parsed.ok) throw new TypeError(parsed.error);
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const csrPem = buildCsr(privateKey, { names: [{ type: 'uri', value: spiffeId }] });
   return { keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), csrPem };

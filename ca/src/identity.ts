@@ -1,5 +1,5 @@
 // Workload identities: a Kubernetes ServiceAccount and the SPIFFE ID the CA derives from it.
-import { err, ok, type Result } from '@tsmesh/common';
+import { err, formatSpiffeId, isNamespaceName, isServiceAccountName, ok, type Result } from '@tsmesh/common';
 import { CaError } from './errors.js';
 
 /** Who a caller is, as established from its token alone. */
@@ -10,26 +10,12 @@ export interface WorkloadIdentity {
 
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-// SPIFFE trust domains: lowercase letters, digits, '.', '-', '_'.
-const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
-
-export function isNamespaceName(value: string): boolean {
-  return value.length <= 63 && DNS1123_LABEL.test(value);
-}
-
-export function isServiceAccountName(value: string): boolean {
-  return value.length <= 253 && DNS1123_SUBDOMAIN.test(value);
-}
-
-export function isTrustDomain(value: string): boolean {
-  return value.length > 0 && value.length <= 255 && TRUST_DOMAIN.test(value);
-}
+// The name rules and the ID's form are common's (identity/spiffe.ts).
+export { isNamespaceName, isServiceAccountName, isTrustDomain } from '@tsmesh/common';
 
 /** `spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>`. */
 export function spiffeIdOf(trustDomain: string, identity: WorkloadIdentity): string {
-  return `spiffe://${trustDomain}/ns/${identity.namespace}/sa/${identity.serviceAccount}`;
+  return formatSpiffeId({ trustDomain, ...identity });
 }
 
 /** Checks both names; the error names the bad one. */

@@ -83,3 +83,15 @@ export * from './distribution/index.js';
 export { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from './trust-bundle.js';
 export { SIDECAR_NODE_FLAGS, SIDECAR_NODE_OPTIONS, SIDECAR_SEMI_SPACE_MB, SIDECAR_YOUNG_GENERATION_MB } from './sidecar-runtime.js';
 export { nodeHttp } from './node-http.js';
+export {
+  formatSpiffeId,
+  isNamespaceName,
+  isServiceAccountName,
+  isTrustDomain,
+  MAX_SPIFFE_ID_LENGTH,
+  parseSpiffeId,
+  parseSpiffeIdParts,
+  principalOf,
+  SPIFFE_SCHEME,
+  type SpiffeIdentity,
+} from './identity/spiffe.js';

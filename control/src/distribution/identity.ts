@@ -2,21 +2,15 @@
 // trust bundle. The control plane trusts nothing else the sidecar says about itself.
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { err, ok, type Result, type TsmeshError } from '@tsmesh/common';
+import { err, ok, parseSpiffeIdParts, type Result, type TsmeshError } from '@tsmesh/common';
 import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from './errors.js';
 import type { WorkloadIdentity } from './views.js';
 
-const MAX_SPIFFE_ID_LENGTH = 2048;
-const SPIFFE_ID = /^spiffe:\/\/([a-z0-9._-]{1,255})\/ns\/([a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)\/sa\/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*)$/;
-
-/** The identity in a tsmesh SPIFFE ID, or why the text is not one. */
+/** The identity in a tsmesh SPIFFE ID, or why the text is not one (common's parseSpiffeId). */
 export function parseWorkloadId(uri: string): Result<WorkloadIdentity, string> {
-  const match = uri.length <= MAX_SPIFFE_ID_LENGTH ? SPIFFE_ID.exec(uri) : null;
-  const [, trustDomain, namespace, serviceAccount] = match ?? [];
-  if (trustDomain === undefined || namespace === undefined || serviceAccount === undefined || serviceAccount.length > 253) {
-    return err(`${JSON.stringify(uri.slice(0, 256))} is not spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>`);
-  }
-  return ok({ spiffeId: uri, trustDomain, namespace, serviceAccount });
+  const parsed = parseSpiffeIdParts(uri);
+  if (parsed.ok) return ok({ spiffeId: uri, ...parsed.value });
+  return err(`${JSON.stringify(uri.slice(0, 256))} is not spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>: ${parsed.error}`);
 }
 
 /**

@@ -1,39 +1,16 @@
-// Workload identities as SPIFFE IDs: building ours, parsing one strictly, and reading a verified
+// Workload identities as SPIFFE IDs (the rules are common's identity/spiffe.ts): reading a verified
 // peer's identity from its leaf certificate (the only URI SAN, of our trust domain, not a CA).
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-import { err, ok, type Result } from '@tsmesh/common';
+import { err, formatSpiffeId, ok, parseSpiffeId as parseSpiffeIdText, type Result, type SpiffeIdentity } from '@tsmesh/common';
 import { IDENTITY_ERRORS, IdentityError } from './errors.js';
 
-/** Who a workload is: a Kubernetes ServiceAccount in a trust domain. */
-export interface SpiffeIdentity {
-  readonly trustDomain: string;
-  readonly namespace: string;
-  readonly serviceAccount: string;
-}
+export type { SpiffeIdentity } from '@tsmesh/common';
+export { isTrustDomain } from '@tsmesh/common';
 
 /** A peer identity read from a certificate: the parsed parts and the ID as written. */
 export interface PeerIdentity extends SpiffeIdentity {
   readonly spiffeId: string;
-}
-
-const MAX_SPIFFE_ID_LENGTH = 2048;
-// SPIFFE trust domain names: lowercase letters, digits, '.', '-', '_' (no port, no userinfo).
-const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
-// Kubernetes names: a namespace is a DNS-1123 label, a service account a DNS-1123 subdomain.
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-export function isTrustDomain(value: string): boolean {
-  return TRUST_DOMAIN.test(value);
-}
-
-function isNamespace(value: string): boolean {
-  return DNS1123_LABEL.test(value);
-}
-
-function isServiceAccount(value: string): boolean {
-  return value.length <= 253 && DNS1123_SUBDOMAIN.test(value);
 }
 
 /**
@@ -41,38 +18,13 @@ function isServiceAccount(value: string): boolean {
  * valid (configuration is checked at start-up; a bad name there is a fatal setting).
  */
 export function spiffeIdFor(trustDomain: string, namespace: string, serviceAccount: string): string {
-  if (!isTrustDomain(trustDomain)) throw new TypeError(`"${trustDomain}" is not a valid SPIFFE trust domain`);
-  if (!isNamespace(namespace)) throw new TypeError(`"${namespace}" is not a valid Kubernetes namespace name`);
-  if (!isServiceAccount(serviceAccount)) throw new TypeError(`"${serviceAccount}" is not a valid service account name`);
-  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
+  return formatSpiffeId({ trustDomain, namespace, serviceAccount });
 }
 
-/**
- * Parses a tsmesh SPIFFE ID. Strict: lowercase `spiffe` scheme, a trust domain without port or
- * userinfo, no query, fragment or percent-encoding, and a path of exactly
- * `/ns/<namespace>/sa/<service-account>` with valid Kubernetes names. Fails with TSMESH_ERR_SPIFFE_ID.
- */
+/** common's parseSpiffeId, failing with TSMESH_ERR_SPIFFE_ID. */
 export function parseSpiffeId(uri: string): Result<SpiffeIdentity, IdentityError> {
-  const refuse = (reason: string): Result<never, IdentityError> =>
-    err(new IdentityError(IDENTITY_ERRORS.SPIFFE_ID, `${JSON.stringify(uri.slice(0, 256))} is not a tsmesh SPIFFE ID: ${reason}`));
-  if (uri.length > MAX_SPIFFE_ID_LENGTH) return refuse(`longer than ${MAX_SPIFFE_ID_LENGTH} characters`);
-  if (!uri.startsWith('spiffe://')) return refuse('the scheme must be "spiffe://"');
-  const rest = uri.slice('spiffe://'.length);
-  if (/[?#]/.test(rest)) return refuse('a query or fragment is not allowed');
-  if (rest.includes('%')) return refuse('percent-encoding is not allowed');
-  const slash = rest.indexOf('/');
-  const authority = slash === -1 ? rest : rest.slice(0, slash);
-  if (authority.includes('@')) return refuse('userinfo is not allowed');
-  if (authority.includes(':')) return refuse('a port is not allowed');
-  if (!isTrustDomain(authority)) return refuse('the trust domain must be lowercase letters, digits, ".", "-" or "_"');
-  const segments = slash === -1 ? [] : rest.slice(slash + 1).split('/');
-  const [nsKey, namespace, saKey, serviceAccount] = segments;
-  if (segments.length !== 4 || nsKey !== 'ns' || saKey !== 'sa' || namespace === undefined || serviceAccount === undefined) {
-    return refuse('the path must be /ns/<namespace>/sa/<service-account>');
-  }
-  if (!isNamespace(namespace)) return refuse(`"${namespace}" is not a valid namespace name`);
-  if (!isServiceAccount(serviceAccount)) return refuse(`"${serviceAccount}" is not a valid service account name`);
-  return ok({ trustDomain: authority, namespace, serviceAccount });
+  const parsed = parseSpiffeIdText(uri);
+  return parsed.ok ? parsed : err(new IdentityError(IDENTITY_ERRORS.SPIFFE_ID, parsed.error));
 }
 
 /** One entry of a subjectAltName as Node prints it: `URI:...`, `DNS:...`, `IP Address:...`. */

@@ -11,7 +11,7 @@
 // ports an HTTP request that arrives late (after a silent detection, or inside a mesh mTLS
 // tunnel opened as TCP) is taken back from TCP before the application sees a byte of it.
 import type { Socket } from 'node:net';
-import { err, logger, ok, requestView, TsmeshError, type AppProtocol, type Result } from '@tsmesh/common';
+import { err, logger, ok, parseSpiffeIdParts, requestView, TsmeshError, type AppProtocol, type Result } from '@tsmesh/common';
 import { originalDst, type OriginalDst } from '../capture/original-dst.js';
 import { detectProtocol } from '../detect/detect.js';
 import type { DetectedProtocol, Detection } from '../detect/classify.js';
@@ -24,7 +24,7 @@ import type { H2Forwarder } from '../http/h2.js';
 import { forwardTcp } from '../tcp/forward.js';
 import { acceptMeshTls, offersMeshAlpn, type MeshTlsSource } from '../tls/mesh-tls.js';
 import { endpointOf, fixedSelector, hostPort, type UpstreamSelector } from '../upstream/selector.js';
-import type { DenialReason, PeerInfo, RequestTelemetry, ResponseFlag } from '../telemetry/index.js';
+import { workloadFromPodName, type DenialReason, type PeerInfo, type RequestTelemetry, type ResponseFlag } from '../telemetry/index.js';
 import { refuseUnfinishedRequest } from '../http/refuse.js';
 
 const log = logger('inbound');
@@ -55,6 +55,8 @@ export interface InboundDeps {
   readonly self: PeerInfo;
   /** The Service (`name.namespace`) whose endpoint this pod is on an application port, for telemetry. */
   serviceFor?(port: number): string | undefined;
+  /** The meshed pod at an address (a caller's, to name its workload in telemetry). */
+  podAt?(ip: string): { readonly name: string; readonly namespace: string } | undefined;
   /**
    * The protocol the Services of an application port declare (`appProtocol` or port name); HTTP
    * (`http`, `http2`, `grpc`) when any of them does. An HTTP port is always parsed as HTTP.
@@ -115,13 +117,22 @@ interface Conn {
   readonly started: number;
   /** The downstream peer, `ip:port` (kept: a refused socket may no longer know it). */
   readonly downstream: string;
+  /** The downstream peer's IP (unmapped), to find its pod. */
+  readonly remoteIp: string | undefined;
 }
 const PLAINTEXT: Peer = { identity: undefined, mtls: false };
 
-/** Parses `spiffe://td/ns/<ns>/sa/<sa>` far enough for telemetry labels. */
-function peerFromIdentity(identity: string): PeerInfo {
-  const m = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(identity);
-  return { identity, namespace: m?.[1], workload: m?.[2] };
+/**
+ * A verified caller as telemetry labels it: its namespace from the SPIFFE ID, and its workload
+ * guessed from its pod's name (docs/observability.md: `reviews-v1-7d9f8c6b5-x2kqz` → `reviews-v1`)
+ * when the mesh knows a pod of that namespace at the caller's address; else the service account,
+ * the nearest name the certificate proves.
+ */
+function peerFromIdentity(identity: string, pod: { readonly name: string; readonly namespace: string } | undefined): PeerInfo {
+  const parsed = parseSpiffeIdParts(identity);
+  if (!parsed.ok) return { identity };
+  const { namespace, serviceAccount } = parsed.value;
+  return { identity, namespace, workload: pod !== undefined && pod.namespace === namespace ? workloadFromPodName(pod.name) : serviceAccount };
 }
 
 /** The one refusal every denied request gets (the same object: nothing allocated per refusal). */
@@ -176,6 +187,7 @@ export class Inbound {
       http: declaresHttp(this.deps.declaredProtocol?.(port)),
       started: performance.now(),
       downstream: hostPort(socket.remoteAddress, socket.remotePort),
+      remoteIp: socket.remoteAddress?.startsWith('::ffff:') ? socket.remoteAddress.slice(7) : socket.remoteAddress,
     };
     const mode = this.deps.mtlsMode(port);
     if (!conn.http && this.deps.opaquePorts.has(port) && mode !== 'STRICT') {
@@ -297,12 +309,18 @@ export class Inbound {
       reporter: 'destination',
       reason,
       flags,
-      source: peer.identity ? peerFromIdentity(peer.identity) : {},
+      source: this.sourceOf(conn, peer),
       destination: this.destinationFor(conn.port),
       mtls: peer.mtls,
       downstream: conn.downstream,
       durationMs: performance.now() - conn.started,
     });
+  }
+
+  /** The caller for telemetry: known only when its certificate proved who it is. */
+  private sourceOf(conn: Conn, peer: Peer): PeerInfo {
+    if (!peer.identity) return {};
+    return peerFromIdentity(peer.identity, conn.remoteIp === undefined ? undefined : this.deps.podAt?.(conn.remoteIp));
   }
 
   private destinationFor(port: number): PeerInfo {
@@ -317,7 +335,7 @@ export class Inbound {
    */
   private deliver(socket: Socket, conn: Conn, protocol: DetectedProtocol, peer: Peer, hold: boolean): void {
     const selector = this.appSelector(conn.port, conn.address);
-    const source: PeerInfo = peer.identity ? peerFromIdentity(peer.identity) : {};
+    const source = this.sourceOf(conn, peer);
     const destination = this.destinationFor(conn.port);
     if (protocol === 'http1' || protocol === 'http2') {
       const own = this.deps.tls?.identity();

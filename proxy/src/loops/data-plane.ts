@@ -199,6 +199,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     mtlsMode: (port) => policy.modeFor(port),
     authorization: () => authorization,
     serviceFor: (port) => inboundServices.get(port)?.service,
+    podAt: (ip) => snapshot.podByIp(ip),
     declaredProtocol: (port) => inboundServices.get(port)?.protocol,
     detectTimeoutMs: config.detectTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,

@@ -342,10 +342,5 @@ export function compileWorkloadAuthorization(snapshot: Pick<MeshSnapshot, 'other
   return compileAuthorization(policies, workload, { rootNamespace, problems });
 }
 
-/** `spiffe://td/ns/<ns>/sa/<sa>` → the principal (`td/ns/<ns>/sa/<sa>`) and namespace Istio's rules compare. */
-export function principalOf(identity: string | undefined): { principal: string | undefined; namespace: string | undefined } {
-  if (identity === undefined || !identity.startsWith('spiffe://')) return { principal: undefined, namespace: undefined };
-  const principal = identity.slice('spiffe://'.length);
-  const m = /^[^/]+\/ns\/([^/]+)\/sa\/[^/]+$/.exec(principal);
-  return { principal, namespace: m?.[1] };
-}
+/** The principal (`td/ns/<ns>/sa/<sa>`) and namespace Istio's rules compare: common's. */
+export { principalOf } from '@tsmesh/common';
