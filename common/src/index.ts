@@ -95,3 +95,4 @@ export {
   SPIFFE_SCHEME,
   type SpiffeIdentity,
 } from './identity/spiffe.js';
+export { Backoff, backoffDelayMs, type BackoffWindow } from './backoff.js';

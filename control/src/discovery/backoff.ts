@@ -1,5 +1,6 @@
-// Jittered exponential backoff for restarting a failed list or watch: each delay is drawn from the
-// upper half of an exponentially growing window, so replicas restarting together spread out.
+// Backoff for restarting a failed list or watch: common's jittered exponential backoff with the
+// control plane's defaults (a 500 ms first window, at most 30 s).
+import { Backoff as CommonBackoff } from '@tsmesh/common';
 
 export interface BackoffOptions {
   /** The first window, in ms (default 500). */
@@ -14,29 +15,9 @@ export interface BackoffOptions {
 
 export const DEFAULT_BACKOFF: BackoffOptions = Object.freeze({ initialMs: 500, maxMs: 30_000, multiplier: 2, random: Math.random });
 
-export class Backoff {
-  private readonly options: BackoffOptions;
-  private attempt = 0;
-
+export class Backoff extends CommonBackoff {
   constructor(options: Partial<BackoffOptions> = {}) {
-    this.options = { ...DEFAULT_BACKOFF, ...options };
-  }
-
-  /** Failures since the last reset. */
-  get attempts(): number {
-    return this.attempt;
-  }
-
-  /** The delay before the next attempt: in [window/2, window), the window doubling per call up to maxMs. */
-  next(): number {
-    const { initialMs, maxMs, multiplier, random } = this.options;
-    const window = Math.min(maxMs, initialMs * multiplier ** this.attempt);
-    this.attempt += 1;
-    return Math.round(window / 2 + (random() * window) / 2);
-  }
-
-  /** Back to the first window (after the watch made progress). */
-  reset(): void {
-    this.attempt = 0;
+    const { random, ...window } = { ...DEFAULT_BACKOFF, ...options };
+    super(window, random);
   }
 }

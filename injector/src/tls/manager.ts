@@ -3,7 +3,7 @@
 // CA (plus the previous one during a rollover). Renews before expiry; API failures are retried with
 // backoff while the webhook keeps serving on its current certificate.
 import { X509Certificate } from 'node:crypto';
-import { logger } from '@tsmesh/common';
+import { backoffDelayMs, logger } from '@tsmesh/common';
 import { fingerprint, generateCa, issueServingCertificate, readCa, splitPem, type KeyedCertificate } from './certificates.js';
 import type { StoredSecret, WebhookCertApi } from './webhook-api.js';
 
@@ -223,8 +223,7 @@ export class WebhookCertManager {
 
   private retryDelay(): number {
     const { initial, max } = this.options.retryMs ?? { initial: 1_000, max: 60_000 };
-    const base = Math.min(max, initial * 2 ** Math.max(0, this.failures - 1));
-    return base * (0.8 + 0.4 * this.random());
+    return backoffDelayMs(this.failures, { initialMs: initial, maxMs: max }, this.random);
   }
 
   private schedule(): void {

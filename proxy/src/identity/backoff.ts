@@ -1,5 +1,7 @@
 // When to ask the CA again: renewal at a fraction of the certificate's lifetime, and a jittered
-// exponential backoff after a failure. Pure functions of their inputs (random and clock injected).
+// exponential backoff after a failure (common's, capped by the certificate's remaining life). Pure
+// functions of their inputs (random and clock injected).
+import { backoffDelayMs } from '@tsmesh/common';
 
 export interface BackoffOptions {
   /** Delay ceiling of the first retry; doubles per failure. Default 1 000 ms. */
@@ -23,10 +25,8 @@ export function retryDelayMs(
   random: () => number = Math.random,
   remainingMs?: number,
 ): number {
-  const exponent = Math.max(0, Math.min(failures - 1, 30));
-  const ceiling = Math.min(options.maxMs, options.baseMs * 2 ** exponent);
-  const jittered = ceiling / 2 + (ceiling / 2) * clampUnit(random());
-  if (remainingMs === undefined || remainingMs <= 0) return Math.round(jittered);
+  const jittered = backoffDelayMs(failures, { initialMs: options.baseMs, maxMs: options.maxMs }, random);
+  if (remainingMs === undefined || remainingMs <= 0) return jittered;
   return Math.round(Math.min(jittered, Math.max(options.baseMs / 2, remainingMs / 2)));
 }
 
@@ -38,9 +38,4 @@ export function retryDelayMs(
 export function renewalAtMs(issuedAtMs: number, expiresAtMs: number, fraction: number): number {
   const lifetime = Math.max(0, expiresAtMs - issuedAtMs);
   return issuedAtMs + lifetime * fraction;
-}
-
-function clampUnit(value: number): number {
-  if (!Number.isFinite(value) || value < 0) return 0;
-  return value >= 1 ? 1 - Number.EPSILON : value;
 }
