@@ -96,3 +96,4 @@ export {
   type SpiffeIdentity,
 } from './identity/spiffe.js';
 export { Backoff, backoffDelayMs, type BackoffWindow } from './backoff.js';
+export { MaxDelayDebounce, type DebounceOptions } from './debounce.js';

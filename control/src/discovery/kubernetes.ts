@@ -9,6 +9,7 @@ import {
   describeObject,
   err,
   logger,
+  MaxDelayDebounce,
   ok,
   identify,
   validateObject,
@@ -59,8 +60,6 @@ const KIND_ORDER = new Map(WATCHED_RESOURCES.map((r, i) => [r.kind as string, i]
 
 export class KubernetesSource implements MeshProvider {
   private readonly log: Logger;
-  private readonly debounceMs: number;
-  private readonly maxDelayMs: number;
   private readonly syncTimeoutMs: number;
   private readonly informers: readonly ResourceInformer[];
   private readonly events: EventRecorder | undefined;
@@ -71,15 +70,13 @@ export class KubernetesSource implements MeshProvider {
   private readonly lastValid = new Map<string, { readonly uid: unknown; readonly value: MeshObject }>();
   private snapshot: MeshSnapshot | undefined;
   private starting: Promise<Result<MeshSnapshot, TsmeshError>> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  /** When the first change not yet in a snapshot arrived (for maxDelayMs). */
-  private pendingSince: number | undefined;
+  /** Rebuilds of the snapshot after changes, debounced with a ceiling. */
+  private readonly rebuilds: MaxDelayDebounce;
   private closed = false;
 
   constructor(config: KubeConfig, options: KubernetesSourceOptions = {}) {
     this.log = options.log ?? logger('discovery.kubernetes');
-    this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
-    this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+    this.rebuilds = new MaxDelayDebounce(() => this.rebuild(), { debounceMs: options.debounceMs ?? DEFAULT_DEBOUNCE_MS, maxDelayMs: options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS });
     this.syncTimeoutMs = options.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS;
     const http = new KubeHttp(config);
     this.events = options.recordEvents === false ? undefined : new EventRecorder(http, { log: this.log });
@@ -119,8 +116,7 @@ export class KubernetesSource implements MeshProvider {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.rebuilds.cancel();
     await Promise.all([...this.informers.map((informer) => informer.stop()), this.events?.close()]);
   }
 
@@ -161,16 +157,10 @@ export class KubernetesSource implements MeshProvider {
   /** Debounces changes: a rebuild `debounceMs` after the last one, and at most `maxDelayMs` after the first. */
   private schedule(): void {
     if (this.closed) return;
-    const now = Date.now();
-    this.pendingSince ??= now;
-    clearTimeout(this.timer);
-    const wait = Math.max(0, Math.min(this.debounceMs, this.pendingSince + this.maxDelayMs - now));
-    this.timer = setTimeout(() => this.rebuild(), wait);
+    this.rebuilds.schedule();
   }
 
   private rebuild(): void {
-    this.timer = undefined;
-    this.pendingSince = undefined;
     if (this.closed || this.snapshot === undefined) return;
     const next = this.build();
     if (next.version === this.snapshot.version) return;

@@ -10,6 +10,7 @@ import {
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
   logger,
+  MaxDelayDebounce,
   type DistributionErrorBody,
   type Logger,
   type MeshProvider,
@@ -49,15 +50,13 @@ export class MeshDistributor {
   readonly trustDomain: string;
   readonly rootNamespace: string;
   private readonly provider: MeshProvider;
-  private readonly debounceMs: number;
-  private readonly maxDelayMs: number;
   private readonly log: Logger;
   private readonly active = new Map<number, SidecarConnection>();
   private views: SnapshotViews | undefined;
   private latest: MeshSnapshot | undefined;
   private unsubscribe: (() => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private pendingSince: number | undefined;
+  /** Publishes of a new snapshot, debounced with a ceiling. */
+  private readonly pendingPublish: MaxDelayDebounce;
   private nextId = 1;
   private publishes = 0;
   private closed = false;
@@ -66,8 +65,10 @@ export class MeshDistributor {
     this.provider = provider;
     this.trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     this.rootNamespace = options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
-    this.debounceMs = options.debounceMs ?? DEFAULT_DISTRIBUTION_DEBOUNCE_MS;
-    this.maxDelayMs = options.maxDelayMs ?? DEFAULT_DISTRIBUTION_MAX_DELAY_MS;
+    this.pendingPublish = new MaxDelayDebounce(() => this.publish(), {
+      debounceMs: options.debounceMs ?? DEFAULT_DISTRIBUTION_DEBOUNCE_MS,
+      maxDelayMs: options.maxDelayMs ?? DEFAULT_DISTRIBUTION_MAX_DELAY_MS,
+    });
     this.log = options.log ?? logger('control.distribution');
   }
 
@@ -135,15 +136,14 @@ export class MeshDistributor {
 
   /** Sends a pending change now instead of at the end of the debounce. */
   flush(): void {
-    if (this.timer !== undefined) this.publish();
+    this.pendingPublish.flush();
   }
 
   /** Stops following the provider and ends every stream (sidecars keep their snapshot and reconnect). */
   close(): void {
     this.closed = true;
     this.unsubscribe?.();
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.pendingPublish.cancel();
     for (const connection of this.active.values()) connection.end();
   }
 
@@ -154,17 +154,11 @@ export class MeshDistributor {
   /** A publish `debounceMs` after the last change, and at most `maxDelayMs` after the first. */
   private schedule(): void {
     if (this.closed) return;
-    const now = Date.now();
-    this.pendingSince ??= now;
-    clearTimeout(this.timer);
-    const wait = Math.max(0, Math.min(this.debounceMs, this.pendingSince + this.maxDelayMs - now));
-    this.timer = setTimeout(() => this.publish(), wait);
+    this.pendingPublish.schedule();
   }
 
   private publish(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.pendingSince = undefined;
+    this.pendingPublish.cancel();
     const snapshot = this.latest;
     if (this.closed || snapshot === undefined || snapshot.version === this.views?.sourceVersion) return;
     this.views = new SnapshotViews(snapshot, this.rootNamespace);
