@@ -97,3 +97,4 @@ export {
 } from './identity/spiffe.js';
 export { Backoff, backoffDelayMs, type BackoffWindow } from './backoff.js';
 export { MaxDelayDebounce, type DebounceOptions } from './debounce.js';
+export * from './sidecar-ports.js';

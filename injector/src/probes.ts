@@ -2,8 +2,9 @@
 // the kubelet's probes are not caught by inbound capture (and mTLS); the sidecar runs the originals,
 // which it reads from TSMESH_APP_PROBES.
 import type { V1Container, V1ContainerPort, V1Probe } from '@kubernetes/client-node';
+import { HEALTH_PORT } from '@tsmesh/common';
 
-export const HEALTH_PORT = 15020;
+export { HEALTH_PORT };
 
 const PROBES = [
   ['livenessProbe', 'livez'],

@@ -1,7 +1,7 @@
 // The containers and volumes the injector adds: `tsmesh-init` (iptables) and `tsmesh-proxy` (the
 // sidecar), the CA token and the trust bundle. Pure builders; placing them in the pod is inject.ts's job.
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
-import { SIDECAR_NODE_OPTIONS, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from '@tsmesh/common';
+import { ADMIN_PORT, INBOUND_CAPTURE_PORT, OUTBOUND_CAPTURE_PORT, PROXY_GID, PROXY_UID, SIDECAR_NODE_OPTIONS, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from '@tsmesh/common';
 import type { PodOptions } from './annotations.js';
 import type { AppProbe } from './probes.js';
 import { HEALTH_PORT } from './probes.js';
@@ -16,8 +16,7 @@ export const TRUST_BUNDLE_VOLUME = 'tsmesh-trust-bundle';
 export { TRUST_BUNDLE_CONFIGMAP };
 export const CA_TOKEN_AUDIENCE = 'tsmesh-ca';
 export const CA_TOKEN_EXPIRATION_SECONDS = 3600;
-export const PROXY_UID = 1337;
-export const PROXY_GID = 1337;
+export { PROXY_GID, PROXY_UID };
 
 export const CA_TOKEN_DIR = '/var/run/secrets/tsmesh.io/ca-token';
 export const CA_TOKEN_FILE = `${CA_TOKEN_DIR}/token`;
@@ -26,12 +25,12 @@ export const TRUST_BUNDLE_FILE = `${TRUST_BUNDLE_DIR}/${TRUST_BUNDLE_KEY}`;
 
 /** Ports the sidecar listens on, with the names it declares them under (at most 15 characters). */
 export const PROXY_PORTS = [
-  { name: 'tsmesh-outbound', containerPort: 15001 },
-  { name: 'tsmesh-inbound', containerPort: 15006 },
+  { name: 'tsmesh-outbound', containerPort: OUTBOUND_CAPTURE_PORT },
+  { name: 'tsmesh-inbound', containerPort: INBOUND_CAPTURE_PORT },
   { name: 'tsmesh-health', containerPort: HEALTH_PORT },
 ] as const;
 /** Every port the sidecar binds in the pod's network namespace, 15000 (admin, loopback) included. */
-export const PROXY_BOUND_PORTS: readonly number[] = [15000, ...PROXY_PORTS.map((port) => port.containerPort)];
+export const PROXY_BOUND_PORTS: readonly number[] = [ADMIN_PORT, ...PROXY_PORTS.map((port) => port.containerPort)];
 
 export const ENV = {
   podName: 'TSMESH_POD_NAME',

@@ -2,7 +2,7 @@
 // Parsed once into a frozen object. Bad security or data-path values fail fast; telemetry
 // values are handled (warn + fall back) by telemetry/config.ts.
 import { availableParallelism } from 'node:os';
-import { isLogLevel, parseMeshLimits, TsmeshError, type MeshLimits } from '@tsmesh/common';
+import { ADMIN_PORT, HEALTH_PORT, INBOUND_CAPTURE_PORT, isLogLevel, OUTBOUND_CAPTURE_PORT, parseMeshLimits, TsmeshError, type MeshLimits } from '@tsmesh/common';
 
 export const ENV = {
   POD_NAME: 'TSMESH_POD_NAME',
@@ -226,10 +226,10 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
   return Object.freeze({
     meshFile: flags.get('--config'),
     meshLimits: meshLimits.value,
-    outbound: { host: bind, port: parseListenPort('--outbound-port', flags.get('--outbound-port') ?? '15001') },
-    inbound: { host: bind, port: parseListenPort('--inbound-port', flags.get('--inbound-port') ?? '15006') },
-    admin: { host: '127.0.0.1', port: parseListenPort('--admin-port', flags.get('--admin-port') ?? '15000') },
-    health: { host: bind, port: parseListenPort('--health-port', flags.get('--health-port') ?? '15020') },
+    outbound: { host: bind, port: parseListenPort('--outbound-port', flags.get('--outbound-port') ?? String(OUTBOUND_CAPTURE_PORT)) },
+    inbound: { host: bind, port: parseListenPort('--inbound-port', flags.get('--inbound-port') ?? String(INBOUND_CAPTURE_PORT)) },
+    admin: { host: '127.0.0.1', port: parseListenPort('--admin-port', flags.get('--admin-port') ?? String(ADMIN_PORT)) },
+    health: { host: bind, port: parseListenPort('--health-port', flags.get('--health-port') ?? String(HEALTH_PORT)) },
     detectTimeoutMs: parseDurationMs('--detect-timeout', flags.get('--detect-timeout') ?? '300ms'),
     connectTimeoutMs: parseDurationMs('--connect-timeout', flags.get('--connect-timeout') ?? '1s'),
     httpIdleTimeoutMs: parseDurationMs('--http-idle-timeout', flags.get('--http-idle-timeout') ?? '5m', 24 * 3_600_000),

@@ -11,7 +11,7 @@
 // ports an HTTP request that arrives late (after a silent detection, or inside a mesh mTLS
 // tunnel opened as TCP) is taken back from TCP before the application sees a byte of it.
 import type { Socket } from 'node:net';
-import { err, logger, ok, parseSpiffeIdParts, requestView, TsmeshError, type AppProtocol, type Result } from '@tsmesh/common';
+import { err, INBOUND_SOURCE_ADDRESSES, logger, ok, parseSpiffeIdParts, requestView, TsmeshError, type AppProtocol, type Result } from '@tsmesh/common';
 import { originalDst, type OriginalDst } from '../capture/original-dst.js';
 import { detectProtocol } from '../detect/detect.js';
 import type { DetectedProtocol, Detection } from '../detect/classify.js';
@@ -30,7 +30,7 @@ import { refuseUnfinishedRequest } from '../http/refuse.js';
 const log = logger('inbound');
 
 /** Source address of the sidecar's deliveries to the app (see iptables ruleset). */
-export const INBOUND_SOURCE_ADDRESS = '127.0.0.6';
+export const INBOUND_SOURCE_ADDRESS = INBOUND_SOURCE_ADDRESSES[4];
 
 export type MtlsMode = 'DISABLE' | 'PERMISSIVE' | 'STRICT';
 
@@ -165,7 +165,7 @@ export class Inbound {
       const endpoint =
         podIp === undefined
           ? endpointOf(host, port, { peer: this.deps.self })
-          : endpointOf(host, port, { localAddress: host.includes(':') ? '::6' : INBOUND_SOURCE_ADDRESS, peer: this.deps.self });
+          : endpointOf(host, port, { localAddress: host.includes(':') ? INBOUND_SOURCE_ADDRESSES[6] : INBOUND_SOURCE_ADDRESS, peer: this.deps.self });
       selector = fixedSelector(`inbound:${port}`, endpoint);
       this.selectors.set(key, selector);
     }

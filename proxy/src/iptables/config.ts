@@ -1,5 +1,6 @@
 // The typed, validated settings of `tsmesh iptables`: what to capture (RedirectConfig) and how
 // to run (IptablesOptions). Built only by flags.ts; everything downstream trusts these values.
+import { INBOUND_CAPTURE_PORT, OUTBOUND_CAPTURE_PORT, PROXY_GID, PROXY_UID } from '@tsmesh/common';
 
 /** `*` (everything) or an explicit list, which may be empty (nothing). */
 export type AllOr<T> = '*' | readonly T[];
@@ -39,18 +40,13 @@ export interface IptablesOptions {
   readonly redirect: RedirectConfig;
 }
 
-/** Ports 15000-15099 of a pod belong to the mesh and are never captured, in either direction. */
-export const MESH_RESERVED_PORTS = { first: 15000, last: 15099 } as const;
-
-export function isMeshReservedPort(port: number): boolean {
-  return port >= MESH_RESERVED_PORTS.first && port <= MESH_RESERVED_PORTS.last;
-}
+export { isMeshReservedPort, MESH_RESERVED_PORTS } from '@tsmesh/common';
 
 export const DEFAULT_REDIRECT: RedirectConfig = Object.freeze({
-  proxyUid: 1337,
-  proxyGid: 1337,
-  outboundPort: 15001,
-  inboundPort: 15006,
+  proxyUid: PROXY_UID,
+  proxyGid: PROXY_GID,
+  outboundPort: OUTBOUND_CAPTURE_PORT,
+  inboundPort: INBOUND_CAPTURE_PORT,
   excludeOutboundPorts: [],
   excludeInboundPorts: [],
   includeInboundPorts: '*',

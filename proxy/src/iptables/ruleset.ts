@@ -34,6 +34,7 @@
 // Idempotence: declaring a chain (`:TSMESH_X - [0:0]`) in a `--noflush` restore creates or flushes
 // it, so own chains are rewritten whole; the jumps from built-in chains are added only when
 // missing, and stray copies or stale jumps to TSMESH_ chains are deleted in the same transaction.
+import { INBOUND_SOURCE_ADDRESSES } from '@tsmesh/common';
 import { MESH_RESERVED_PORTS, isMeshReservedPort, type AllOr, type Cidr, type RedirectConfig } from './config.js';
 import type { NatTable } from './nat-table.js';
 
@@ -62,8 +63,8 @@ export const JUMPS: readonly { readonly chain: string; readonly spec: string }[]
  * binds to deliver to the app (127.0.0.6 is on lo already; ::6 has to be added, see apply.ts).
  */
 export const FAMILY_ADDRESSES = {
-  4: { loopback: '127.0.0.1/32', inboundSource: '127.0.0.6/32' },
-  6: { loopback: '::1/128', inboundSource: '::6/128' },
+  4: { loopback: '127.0.0.1/32', inboundSource: `${INBOUND_SOURCE_ADDRESSES[4]}/32` },
+  6: { loopback: '::1/128', inboundSource: `${INBOUND_SOURCE_ADDRESSES[6]}/128` },
 } as const;
 
 const RESERVED = `${MESH_RESERVED_PORTS.first}:${MESH_RESERVED_PORTS.last}`;
