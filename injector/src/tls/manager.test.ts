@@ -170,8 +170,8 @@ describe('the self-managed webhook certificate', () => {
     api.down = true;
     api.overwrite(WEBHOOK, Buffer.from('garbage').toString('base64'));
     const before = api.requests.length;
-    await sleep(400);
-    expect(api.requests.length).toBeGreaterThan(before + 2); // it kept trying
+    // It keeps trying: more requests arrive while the API is down.
+    expect(await eventually(() => api.requests.length, (n) => n > before + 2)).toBeGreaterThan(before + 2);
     expect(await inject(port, ours)).toBe(200); // and kept serving
     api.down = false;
     expect(await eventually(() => api.caBundles(WEBHOOK), (b) => b.every((x) => x === ours))).toEqual([ours, ours]);
@@ -185,7 +185,9 @@ describe('the self-managed webhook certificate', () => {
       started = true;
       return c;
     });
-    await sleep(200);
+    // Not started after its first tries failed (the API server saw them), whatever the wall clock.
+    const tried = api.requests.length;
+    await eventually(() => api.requests.length, (n) => n >= tried + 2);
     expect(started).toBe(false);
     api.down = false;
     const certificate = await starting;
