@@ -3,7 +3,8 @@
 # (`tsmesh proxy`) and init container (`tsmesh iptables`) the injector adds to pods.
 # Build from the repository root:  docker build -t ghcr.io/tsmesh/tsmesh:0.1.0 .
 
-# ---- build: every workspace's dependencies, then the TypeScript build of the CLI and what it uses
+# ---- build: every workspace's dependencies, then the product build of the CLI and what it uses
+# (tsconfig.build.json: no tests, no test fakes)
 FROM node:24-slim AS build
 WORKDIR /src
 # Manifests first, so that the dependency layer is reused while only sources change.
@@ -23,7 +24,7 @@ COPY ca/ ca/
 COPY control/ control/
 COPY injector/ injector/
 COPY cli/ cli/
-RUN npx tsc -b cli
+RUN npx tsc -b cli/tsconfig.build.json
 
 # ---- runtime: production dependencies and the compiled output only
 FROM node:24-slim

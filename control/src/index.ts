@@ -17,7 +17,6 @@ export { KubeApiError } from './discovery/kube-http.js';
 export { EVENT_COMPONENT, INVALID_OBJECT_REASON } from './discovery/events.js';
 export type { BackoffOptions } from './discovery/backoff.js';
 export { createMeshProvider, loadKubeConfig, type ProviderOptions } from './discovery/provider.js';
-export { FakeApiServer, FAKE_RESOURCES, type FakeApiServerOptions, type FakeResource, type Fault, type RequestRecord } from './testing/fake-apiserver.js';
 export {
   RouteStatusWriter,
   MESH_CONTROLLER_NAME,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, type KubeObject } from '@tsmesh/common';
-import { FakeApiServer } from '@tsmesh/control';
+import { FakeApiServer } from '@tsmesh/control/testing';
 import { CLI_MAIN } from 'tsmesh/demo';
 
 const namespace = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
