@@ -1,7 +1,7 @@
 // The only reader of the CA's flags and environment: parsed once into a frozen CaConfig.
 // Security settings fail fast with TSMESH_ERR_BAD_FLAG; the log level warns and falls back.
 import { isIP } from 'node:net';
-import { isLogLevel, TsmeshError } from '@tsmesh/common';
+import { isLogLevel, parseDuration as parseFlagDuration, readFlags, TsmeshError } from '@tsmesh/common';
 import { CA_SETUP_ERRORS } from './errors.js';
 import { DEFAULT_TRUST_DOMAIN, isTrustDomain } from './identity.js';
 import type { SubjectAltName } from './x509/certificate.js';
@@ -52,24 +52,9 @@ const badFlag = (message: string): TsmeshError => new TsmeshError(CA_SETUP_ERROR
 
 /** Parses `tsmesh ca` flags (`--flag value` or `--flag=value`); throws TSMESH_ERR_BAD_FLAG naming the flag. */
 export function parseCaConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CaConfig {
-  const values = new Map<FlagName, string[]>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (!arg.startsWith('--')) throw badFlag(`unexpected argument "${arg}"`);
-    const eq = arg.indexOf('=');
-    const name = (eq === -1 ? arg.slice(2) : arg.slice(2, eq)) as FlagName;
-    if (!VALUE_FLAGS.includes(name)) throw badFlag(`unknown flag "--${name}"`);
-    let value: string | undefined;
-    if (eq !== -1) value = arg.slice(eq + 1);
-    else {
-      value = argv[i + 1];
-      if (value === undefined || value.startsWith('--')) throw badFlag(`--${name} needs a value`);
-      i++;
-    }
-    if (value === '') throw badFlag(`--${name} needs a non-empty value`);
-    if (values.has(name) && name !== 'serving-san') throw badFlag(`--${name} given more than once`);
-    values.set(name, [...(values.get(name) ?? []), value]);
-  }
+  const read = readFlags(argv, { values: VALUE_FLAGS, repeatable: ['serving-san'] });
+  if (!read.ok) throw badFlag(read.error);
+  const values = read.value;
   const one = (name: FlagName): string | undefined => values.get(name)?.[0];
 
   const listen = parseListen(one('listen') ?? DEFAULT_LISTEN);
@@ -153,16 +138,10 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host, port };
 }
 
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
-/** Durations like `90s`, `30m`, `24h`, `7d`, `1h30m`; whole seconds, at least one. */
+/** A duration flag (common's format: `90s`, `30m`, `24h`, `7d`, `1h30m`) in whole seconds, at least one. */
 export function parseDuration(text: string, flag: string): number {
-  const pattern = /(\d+(?:\.\d+)?)([smhd])/g;
-  if (!/^(\d+(?:\.\d+)?[smhd])+$/.test(text)) {
-    throw badFlag(`--${flag} "${text}" is not a duration (e.g. 90s, 30m, 24h, 7d, 1h30m)`);
-  }
-  let seconds = 0;
-  for (const [, amount, unit] of text.matchAll(pattern)) seconds += Number(amount) * (UNIT_SECONDS[unit ?? 's'] ?? 1);
-  if (seconds < 1) throw badFlag(`--${flag} "${text}" must be at least one second`);
-  return Math.floor(seconds);
+  const ms = parseFlagDuration(text);
+  if (ms === undefined) throw badFlag(`--${flag} "${text}" is not a duration (e.g. 90s, 30m, 24h, 7d, 1h30m)`);
+  if (ms < 1000) throw badFlag(`--${flag} "${text}" must be at least one second`);
+  return Math.floor(ms / 1000);
 }

@@ -98,3 +98,4 @@ export {
 export { Backoff, backoffDelayMs, type BackoffWindow } from './backoff.js';
 export { MaxDelayDebounce, type DebounceOptions } from './debounce.js';
 export * from './sidecar-ports.js';
+export { durationFlag, formatDuration, parseDuration, readFlags, type Flags, type FlagSpec } from './flags.js';

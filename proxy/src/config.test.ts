@@ -30,7 +30,7 @@ describe('parseProxyConfig', () => {
   });
 
   test('reads flags in both --flag value and --flag=value forms; listen ports may be 0', () => {
-    const config = parseProxyConfig(['--config=/etc/mesh.yaml', '--outbound-port', '0', '--admin-port=0', '--bind', '127.0.0.1', '--detect-timeout', '1.5s', '--connect-timeout=250'], {});
+    const config = parseProxyConfig(['--config=/etc/mesh.yaml', '--outbound-port', '0', '--admin-port=0', '--bind', '127.0.0.1', '--detect-timeout', '1.5s', '--connect-timeout=250ms'], {});
     expect(config.meshFile).toBe('/etc/mesh.yaml');
     expect(config.outbound).toEqual({ host: '127.0.0.1', port: 0 });
     expect(config.admin.port).toBe(0);
@@ -94,12 +94,13 @@ describe('parseDurationMs', () => {
     ['1s', 1000],
     ['1.5s', 1500],
     ['2m', 120_000],
-    ['250', 250],
+    ['1m30s', 90_000],
   ])('reads %s as %d ms', (text, ms) => {
     expect(parseDurationMs('--detect-timeout', text)).toBe(ms);
   });
 
-  test.each(['0ms', '11m', 'soon', '1h', '-5s'])('refuses %s', (text) => {
+  // One duration format for every tsmesh flag (common/src/flags.ts): a bare number has no unit and is refused.
+  test.each(['0ms', '11m', 'soon', '1h', '-5s', '250'])('refuses %s', (text) => {
     expect(() => parseDurationMs('--detect-timeout', text)).toThrow(ConfigError);
   });
 });

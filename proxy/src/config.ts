@@ -2,7 +2,7 @@
 // Parsed once into a frozen object. Bad security or data-path values fail fast; telemetry
 // values are handled (warn + fall back) by telemetry/config.ts.
 import { availableParallelism } from 'node:os';
-import { ADMIN_PORT, HEALTH_PORT, INBOUND_CAPTURE_PORT, isLogLevel, OUTBOUND_CAPTURE_PORT, parseMeshLimits, TsmeshError, type MeshLimits } from '@tsmesh/common';
+import { ADMIN_PORT, durationFlag, HEALTH_PORT, INBOUND_CAPTURE_PORT, isLogLevel, OUTBOUND_CAPTURE_PORT, parseMeshLimits, readFlags, TsmeshError, type FlagSpec, type MeshLimits } from '@tsmesh/common';
 
 export const ENV = {
   POD_NAME: 'TSMESH_POD_NAME',
@@ -153,20 +153,11 @@ export function parseHttp1Engine(value: string): Http1Engine {
   return value as Http1Engine;
 }
 
-/** `300ms`, `1s`, `1.5s`, `2m`, or a bare number of milliseconds. */
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `300ms`, `1s`, `5m`, `1h` (a bare number is milliseconds), between 1 ms and `maxMs` (10 min unless given). */
+/** A duration flag (common's format: `300ms`, `1.5s`, `5m`, `1h`), between 1 ms and `maxMs` (10 min unless given). */
 export function parseDurationMs(name: string, value: string, maxMs = 600_000): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (!m) throw new ConfigError(`${name}: "${value}" is not a duration (e.g. 300ms, 1s)`);
-  const ms = Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? 1);
-  if (ms < 1 || ms > maxMs) throw new ConfigError(`${name}: "${value}" must be between 1ms and ${formatMax(maxMs)}`);
-  return Math.round(ms);
-}
-
-function formatMax(ms: number): string {
-  return ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : `${ms / 60_000}m`;
+  const parsed = durationFlag(name, value, { minMs: 1, maxMs });
+  if (!parsed.ok) throw new ConfigError(parsed.error);
+  return Math.round(parsed.value);
 }
 
 export function parsePortList(name: string, value: string | undefined): Set<number> {
@@ -182,23 +173,18 @@ function parseHostPort(name: string, value: string): { address: string; port: nu
   return { address, port: parsePort(name, m[2] ?? ''), family: address.includes(':') ? 6 : 4 };
 }
 
-const FLAGS = new Set([
-  '--config', '--outbound-port', '--inbound-port', '--admin-port', '--health-port', '--bind',
-  '--detect-timeout', '--connect-timeout', '--drain-duration', '--tcp-idle-timeout', '--http-idle-timeout', '--outbound-target', '--inbound-target',
-  '--mesh-max-bytes', '--mesh-max-depth', '--concurrency', '--http1-engine',
-]);
+const FLAGS: FlagSpec = {
+  values: [
+    'config', 'outbound-port', 'inbound-port', 'admin-port', 'health-port', 'bind',
+    'detect-timeout', 'connect-timeout', 'drain-duration', 'tcp-idle-timeout', 'http-idle-timeout', 'outbound-target', 'inbound-target',
+    'mesh-max-bytes', 'mesh-max-depth', 'concurrency', 'http1-engine',
+  ],
+};
 
 export function parseProxyConfig(argv: readonly string[], env: Record<string, string | undefined>): ProxyConfig {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.indexOf('=');
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (!FLAGS.has(name)) throw new ConfigError(`unknown flag "${arg}" (see tsmesh proxy --help)`);
-    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined || value === '') throw new ConfigError(`${name} needs a value`);
-    flags.set(name, value);
-  }
+  const read = readFlags(argv, FLAGS);
+  if (!read.ok) throw new ConfigError(`${read.error} (see tsmesh proxy --help)`);
+  const flags = { get: (name: string): string | undefined => read.value.get(name.slice(2))?.[0] };
   const bind = flags.get('--bind') ?? '0.0.0.0';
   const logLevel = env[ENV.LOG_LEVEL] ?? 'info';
   if (!isLogLevel(logLevel)) throw new ConfigError(`${ENV.LOG_LEVEL}: "${logLevel}" is not a log level`);

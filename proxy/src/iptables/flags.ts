@@ -1,7 +1,7 @@
 // The flags of `tsmesh iptables`: the only reader of its command line. Every value is validated
 // here, before anything touches iptables, and a bad one is reported naming the flag and the value.
 import { isIPv4, isIPv6 } from 'node:net';
-import { err, ok, TsmeshError, type Result } from '@tsmesh/common';
+import { err, ok, readFlags, TsmeshError, type Result } from '@tsmesh/common';
 import { DEFAULT_REDIRECT, type AllOr, type Cidr, type IptablesOptions, type Ipv6Mode, type RedirectConfig } from './config.js';
 import { IPTABLES_ERRORS } from './errors.js';
 
@@ -140,8 +140,11 @@ function badFlag(message: string): Result<never, TsmeshError> {
   return err(new TsmeshError(IPTABLES_ERRORS.BAD_FLAG, message));
 }
 
-const SWITCHES = new Set(IPTABLES_FLAGS.filter((f) => f.placeholder === undefined).map((f) => f.name));
-const KNOWN = new Set(IPTABLES_FLAGS.map((f) => f.name));
+// `--help` is the caller's business: not a flag here.
+const SWITCH_FLAGS = IPTABLES_FLAGS.filter((f) => f.placeholder === undefined && f.name !== 'help').map((f) => f.name);
+const VALUE_FLAGS = IPTABLES_FLAGS.filter((f) => f.placeholder !== undefined).map((f) => f.name);
+// Lists: `--flag=` (empty) means none.
+const LIST_FLAGS = VALUE_FLAGS.filter((name) => /ports|ranges/.test(name));
 
 /**
  * Parses the arguments after `tsmesh iptables` into frozen options. Accepts `--flag value` and
@@ -150,31 +153,18 @@ const KNOWN = new Set(IPTABLES_FLAGS.map((f) => f.name));
  * `--help` is the caller's business and is rejected here.
  */
 export function parseIptablesFlags(argv: readonly string[]): Result<IptablesOptions, TsmeshError> {
-  const raw = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i] ?? '';
-    if (!arg.startsWith('--') || arg === '--') return badFlag(`unexpected argument "${arg}" (all settings are --flags)`);
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    if (!KNOWN.has(name) || name === 'help') return badFlag(`unknown flag --${name}; see 'tsmesh iptables --help'`);
-    if (raw.has(name)) return badFlag(`--${name} is given more than once`);
-    if (eq !== -1) {
-      raw.set(name, arg.slice(eq + 1));
-    } else if (SWITCHES.has(name)) {
-      raw.set(name, true);
-    } else {
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) return badFlag(`--${name} needs a value`);
-      raw.set(name, next);
-      i += 1;
-    }
+  const read = readFlags(argv, { values: VALUE_FLAGS, switches: SWITCH_FLAGS, emptyAllowed: LIST_FLAGS });
+  if (!read.ok) {
+    const hint = read.error.startsWith('unknown flag') ? "; see 'tsmesh iptables --help'" : read.error.startsWith('unexpected argument') ? ' (all settings are --flags)' : '';
+    return badFlag(`${read.error}${hint}`);
   }
+  const raw = new Map([...read.value].map(([name, values]) => [name, values[0] ?? ''] as const));
 
   const failures: string[] = [];
   function value<T>(name: string, parse: Parse<T>, fallback: T): T {
     const given = raw.get(name);
     if (given === undefined) return fallback;
-    const parsed = parse(given === true ? 'true' : given);
+    const parsed = parse(given);
     if (parsed.ok) return parsed.value;
     failures.push(`invalid --${name} value "${String(given)}": ${parsed.error}`);
     return fallback;
