@@ -99,3 +99,4 @@ export { Backoff, backoffDelayMs, type BackoffWindow } from './backoff.js';
 export { MaxDelayDebounce, type DebounceOptions } from './debounce.js';
 export * from './sidecar-ports.js';
 export { durationFlag, formatDuration, parseDuration, readFlags, type Flags, type FlagSpec } from './flags.js';
+export { workloadFromPodName } from './mesh/workload.js';

@@ -15,7 +15,7 @@ import {
   type HttpRouteTarget,
   type ProxyErrorKind,
 } from '../http/context.js';
-import { isConnectFailure } from '../http/errors.js';
+import { isConnectFailure } from '../upstream/connect-failure.js';
 import { redirectRawHeaders, responseRawHeaders, upstreamRawHeaders, withSessionRaw } from '../http/filters.js';
 import { mirrorAuthority, mirrorHeadersH1, mirrorTee, type MirrorTee } from '../http/mirror.js';
 import { hostPort, pickContextFor, type UpstreamLease } from '../upstream/selector.js';

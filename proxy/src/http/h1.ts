@@ -27,7 +27,7 @@ import { PROXY_ERRORS } from '../errors.js';
 import { plainDialer, type Dialer } from '../upstream/dial.js';
 import { CONNECTION_LIMIT, H1UpstreamPool } from '../upstream/h1-pool.js';
 import type { UpstreamLease } from '../upstream/selector.js';
-import { isConnectFailure } from './errors.js';
+import { isConnectFailure } from '../upstream/connect-failure.js';
 import { answerRedirect, responseRawHeaders, upstreamRawHeaders, withSessionRaw } from './filters.js';
 import { h1MirrorSender, mirrorAuthority, mirrorHeadersH1, mirrorTee, teeIncoming, type MirrorCounter, type MirrorSender } from './mirror.js';
 import { tunnelUpgrade } from './upgrade.js';

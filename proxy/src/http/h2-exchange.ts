@@ -17,7 +17,7 @@ import type { PickContext } from '../balance/balancer.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { TRACE_HEADERS, type RequestRecord, type ResponseFlag } from '../telemetry/index.js';
 import { PROXY_ERROR_HEADER, RESPONSE_FLAG_OF, routeRequest, type HttpConnectionContext, type HttpRequestInfo, type HttpRouteTarget, type ProxyErrorKind } from './context.js';
-import { isConnectFailure } from './errors.js';
+import { isConnectFailure } from '../upstream/connect-failure.js';
 import { MESH_OWNED } from './headers.js';
 import { redirectRawHeaders, responseFields, withSessionFields } from './filters.js';
 import { mirrorHeadH2, mirrorTee, type MirrorTee } from './mirror.js';

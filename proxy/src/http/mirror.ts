@@ -14,7 +14,7 @@ import type { CallFactory, UpstreamCall } from '../upstream/call.js';
 import type { H1UpstreamPool } from '../upstream/h1-pool.js';
 import { TRACE_HEADERS } from '../telemetry/index.js';
 import type { HttpConnectionContext, HttpRouteTarget, MirrorTarget } from './context.js';
-import { isConnectFailure } from './errors.js';
+import { isConnectFailure } from '../upstream/connect-failure.js';
 import { upstreamRawHeaders } from './filters.js';
 import { forwardableRawHeaders } from './headers.js';
 

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { CallFactory } from '../upstream/call.js';
 import { armConnectTimeout, type Dialer } from '../upstream/dial.js';
 import type { HttpConnectionContext, HttpRequestInfo } from './context.js';
-import { isConnectFailure } from './errors.js';
+import { isConnectFailure } from '../upstream/connect-failure.js';
 import { MESH_OWNED } from './headers.js';
 
 const UNAVAILABLE = 'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';

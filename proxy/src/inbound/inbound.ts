@@ -11,7 +11,7 @@
 // ports an HTTP request that arrives late (after a silent detection, or inside a mesh mTLS
 // tunnel opened as TCP) is taken back from TCP before the application sees a byte of it.
 import type { Socket } from 'node:net';
-import { err, INBOUND_SOURCE_ADDRESSES, logger, ok, parseSpiffeIdParts, requestView, TsmeshError, type AppProtocol, type Result } from '@tsmesh/common';
+import { err, INBOUND_SOURCE_ADDRESSES, logger, ok, parseSpiffeIdParts, workloadFromPodName, requestView, TsmeshError, type AppProtocol, type Result } from '@tsmesh/common';
 import { originalDst, type OriginalDst } from '../capture/original-dst.js';
 import { detectProtocol } from '../detect/detect.js';
 import type { DetectedProtocol, Detection } from '../detect/classify.js';
@@ -24,7 +24,7 @@ import type { H2Forwarder } from '../http/h2.js';
 import { forwardTcp } from '../tcp/forward.js';
 import { acceptMeshTls, offersMeshAlpn, type MeshTlsSource } from '../tls/mesh-tls.js';
 import { endpointOf, fixedSelector, hostPort, type UpstreamSelector } from '../upstream/selector.js';
-import { workloadFromPodName, type DenialReason, type PeerInfo, type RequestTelemetry, type ResponseFlag } from '../telemetry/index.js';
+import type { DenialReason, PeerInfo, RequestTelemetry, ResponseFlag } from '../telemetry/index.js';
 import { refuseUnfinishedRequest } from '../http/refuse.js';
 
 const log = logger('inbound');

@@ -1,9 +1,8 @@
 // What discovery says runs at an endpoint: the SPIFFE ID outbound mTLS must verify (meshed pods
 // whose PeerAuthentication for that port is not DISABLE) and the workload, for telemetry.
-import type { MeshEndpoint, MeshPod, MeshSnapshot, ServicePort } from '@tsmesh/common';
+import { workloadFromPodName, type MeshEndpoint, type MeshPod, type MeshSnapshot, type ServicePort } from '@tsmesh/common';
 import { spiffeIdFor } from '../identity/index.js';
 import { compilePolicies, peerAuthenticationsOf, type InboundMtlsPolicy, type PeerAuthenticationPolicy } from '../policy/index.js';
-import { workloadFromPodName } from '../telemetry/index.js';
 import type { UpstreamEndpoint } from '../upstream/selector.js';
 
 /** Identity and workload of an endpoint from discovery: mTLS only to meshed pods whose policy is not DISABLE. */

@@ -9,7 +9,7 @@ import { logger } from '@tsmesh/common';
 import { hostPort, type UpstreamSelector } from '../upstream/selector.js';
 import { armConnectTimeout, plainDialer, type Dialer } from '../upstream/dial.js';
 import { metricsRecorder, UpstreamCall, type UpstreamRecorder } from '../upstream/call.js';
-import { isConnectFailure } from '../http/errors.js';
+import { isConnectFailure } from '../upstream/connect-failure.js';
 import type { TcpConnections } from './connections.js';
 import type { PeerInfo, RequestTelemetry, ResponseFlag, TcpRecord } from '../telemetry/index.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { DEFAULT_SAMPLE_RATE, DEFAULT_TRACING_ENDPOINTS, telemetryConfigFromEnv, workloadFromPodName } from './config.js';
+import { DEFAULT_SAMPLE_RATE, DEFAULT_TRACING_ENDPOINTS, telemetryConfigFromEnv } from './config.js';
 
 function parse(env: Record<string, string | undefined>) {
   const warnings: string[] = [];
@@ -83,16 +83,5 @@ describe('telemetryConfigFromEnv', () => {
   it('returns a frozen config', () => {
     const { config } = parse({ TSMESH_TRACING: 'zipkin' });
     expect(Object.isFrozen(config) && Object.isFrozen(config.tracing)).toBe(true);
-  });
-});
-
-describe('workloadFromPodName', () => {
-  it.each([
-    ['reviews-v1-7d9f8c6b5-x2kqz', 'reviews-v1'],
-    ['web-0', 'web'],
-    ['node-agent-x2kqz', 'node-agent'],
-    ['standalone', 'standalone'],
-  ])('maps %s to %s', (pod, workload) => {
-    expect(workloadFromPodName(pod)).toBe(workload);
   });
 });

@@ -105,20 +105,5 @@ export function telemetryConfigFromEnv(env: Env, warn: (message: string) => void
   return Object.freeze({ tracing: Object.freeze(tracing), accessLog });
 }
 
-const K8S_SUFFIX = '[bcdfghjklmnpqrstvwxz2456789]';
-const DEPLOYMENT_POD = new RegExp(`^(.+)-${K8S_SUFFIX}{5,10}-${K8S_SUFFIX}{5}$`);
-const GENERATED_POD = new RegExp(`^(.+)-${K8S_SUFFIX}{5}$`);
-const STATEFUL_POD = /^(.+)-\d+$/;
-
-/**
- * A workload name guessed from a pod name, for when nothing better (an `app` label, the owner) is
- * known: `reviews-v1-7d9f8c6b5-x2kqz` → `reviews-v1` (Deployment), `web-0` → `web` (StatefulSet),
- * `agent-x2kqz` → `agent` (DaemonSet, Job). Other names are returned unchanged.
- */
-export function workloadFromPodName(podName: string): string {
-  for (const pattern of [DEPLOYMENT_POD, GENERATED_POD, STATEFUL_POD]) {
-    const match = pattern.exec(podName);
-    if (match?.[1] !== undefined) return match[1];
-  }
-  return podName;
-}
+/** The workload of a pod, guessed from its name: common's (mesh/workload.ts). */
+export { workloadFromPodName } from '@tsmesh/common';
