@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import type net from 'node:net';
 import { afterEach, beforeAll, describe, expect, test } from '@jest/globals';
@@ -96,6 +97,14 @@ describe('createAdminServer', () => {
     expect(JSON.parse((await fetchText(port, '/clusters')).body)).toEqual([{ cluster: 'default/svc:80', endpoints: [] }]);
     expect(JSON.parse((await fetchText(port, '/certs')).body)).toEqual({ identity: null });
     expect((await fetchText(port, '/config_dump', { method: 'DELETE' })).status).toBe(404);
+  });
+
+  test('GET /server_info says which proxy version runs, on which Node.js, for how long', async () => {
+    const port = await listen(createAdminServer(admin));
+    const res = await fetchText(port, '/server_info');
+    expect(res.status).toBe(200);
+    const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    expect(JSON.parse(res.body)).toEqual({ component: 'proxy', version, node: process.version, uptimeSeconds: expect.any(Number) });
   });
 
   test('POST /logging changes the level; an unknown level is a 400 naming it', async () => {

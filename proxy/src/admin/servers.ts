@@ -1,10 +1,11 @@
-// The sidecar's own HTTP endpoints. Admin (127.0.0.1:15000): /config_dump, /clusters, /certs,
-// /authz/check, POST /logging. Health (:15020): /healthz/ready, /healthz/live, /metrics, /app-health/...
+// The sidecar's own HTTP endpoints. Admin (127.0.0.1:15000): /server_info, /config_dump, /clusters,
+// /certs, /authz/check, POST /logging. Health (:15020): /healthz/ready, /healthz/live, /metrics, /app-health/...
 import type * as http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { logger, nodeHttp, setLogLevel } from '@tsmesh/common';
 import { runProbe } from './app-health.js';
 import { authzCheck } from './authz-check.js';
+import { BUILD_INFO } from '../telemetry/metrics.js';
 import type { WorkloadAuthorization } from '../policy/authorization.js';
 
 const log = logger('admin');
@@ -48,6 +49,7 @@ function route(handler: (req: IncomingMessage, url: URL, res: ServerResponse) =>
 export function createAdminServer(sources: AdminSources): http.Server {
   return nodeHttp.createServer(
     route((req, url, res) => {
+      if (req.method === 'GET' && url.pathname === '/server_info') return send(res, 200, { ...BUILD_INFO, uptimeSeconds: Math.floor(process.uptime()) });
       if (req.method === 'GET' && url.pathname === '/config_dump') return send(res, 200, sources.configDump());
       if (req.method === 'GET' && url.pathname === '/clusters') return Promise.resolve(sources.clusters()).then((clusters) => send(res, 200, clusters));
       if (req.method === 'GET' && url.pathname === '/certs') return send(res, 200, sources.certs());
