@@ -93,6 +93,9 @@ describe('tsmesh version', () => {
 describe('the bin entry', () => {
   it('package.json names a committed, executable script that exists before the build and runs the CLI', async () => {
     expect(pkg.bin).toEqual({ tsmesh: 'bin/tsmesh.js' });
+    // `npm ci` links what the lock file says, not what package.json says.
+    const lock = JSON.parse(readFileSync(new URL('../package-lock.json', CLI_ROOT), 'utf8')) as { packages: Record<string, { bin?: unknown }> };
+    expect(lock.packages.cli?.bin).toEqual(pkg.bin);
     const bin = fileURLToPath(new URL(pkg.bin.tsmesh!, CLI_ROOT));
     accessSync(bin, constants.X_OK);
     const text = readFileSync(bin, 'utf8');
