@@ -1,7 +1,7 @@
 // `tsmesh` itself: the top-level usage from the static command table (no command module loaded),
 // each command's usage by `tsmesh help CMD` and `tsmesh CMD --help`, the exit codes, and the
 // committed bin entry npm links at install time.
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { COMMANDS, usage } from './registry.js';
@@ -17,6 +17,9 @@ describe('tsmesh --help', () => {
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe(usage());
     for (const { name, summary } of COMMANDS) expect(run.stdout).toContain(`  ${name.padEnd(8)}  ${summary}\n`);
+    // It points to the reference, which every clone has.
+    expect(run.stdout).toContain('Reference (commands, flags, annotations, ports,\nenvironment variables, CRDs, metrics): docs/reference.md in the tsmesh repository\n');
+    expect(existsSync(new URL('../docs/reference.md', CLI_ROOT))).toBe(true);
     // The hook works: the CLI's own entry was seen.
     expect(run.modules.some((url) => url.endsWith('/cli/dist/main.js'))).toBe(true);
     expect(run.modules.filter((url) => /\/cli\/dist\/(commands|demo)\/|\/(common|proxy|ca|control|injector)\/dist\/|\/node_modules\//.test(url))).toEqual([]);

@@ -28,6 +28,9 @@ export function findCommand(name: string): CommandEntry | undefined {
   return COMMANDS.find((entry) => entry.name === name);
 }
 
+/** Where the full reference lives: in every clone and release of the repository. */
+export const REFERENCE = 'docs/reference.md in the tsmesh repository';
+
 /** The top-level usage: every command and its summary, from the table alone. */
 export function usage(): string {
   const rows = [...COMMANDS.map((c) => [c.name, c.summary] as const), ['help', "print a command's usage: tsmesh help <command>"] as const];
@@ -39,6 +42,7 @@ Commands:
 ${lines.join('\n')}
 
 Run 'tsmesh help <command>' or 'tsmesh <command> --help' for a command's flags,
-'tsmesh --version' for the version.
+'tsmesh --version' for the version. Reference (commands, flags, annotations, ports,
+environment variables, CRDs, metrics): ${REFERENCE}
 `;
 }
