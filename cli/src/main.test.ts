@@ -16,7 +16,8 @@ describe('tsmesh --help', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe(usage());
-    for (const { name, summary } of COMMANDS) expect(run.stdout).toContain(`  ${name.padEnd(8)}  ${summary}\n`);
+    const width = Math.max(...COMMANDS.map((c) => c.name.length));
+    for (const { name, summary } of COMMANDS) expect(run.stdout).toContain(`  ${name.padEnd(width)}  ${summary}\n`);
     // It points to the reference, which every clone has.
     expect(run.stdout).toContain('Reference (commands, flags, annotations, ports,\nenvironment variables, CRDs, metrics): docs/reference.md in the tsmesh repository\n');
     expect(existsSync(new URL('../docs/reference.md', CLI_ROOT))).toBe(true);

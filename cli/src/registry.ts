@@ -20,6 +20,7 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
   { name: 'injector', summary: 'run the sidecar-injector admission webhook', load: async () => (await import('./commands/injector.js')).injectorCommand },
   { name: 'inject', summary: 'print manifests with the sidecar injected', load: async () => (await import('./commands/inject.js')).injectCommand },
   { name: 'demo', summary: 'run a whole mesh on this machine and show how one gRPC channel spreads over replicas', load: async () => (await import('./commands/demo.js')).demoCommand },
+  { name: 'proxy-config', summary: "show a sidecar's clusters, endpoints, routes, listeners, certificates or log level", load: async () => (await import('./commands/proxy-config.js')).proxyConfigCommand },
   { name: 'version', summary: "print tsmesh's version (and a sidecar's with --proxy)", load: async () => (await import('./commands/version.js')).versionCommand },
 ]);
 
