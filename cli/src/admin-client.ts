@@ -1,7 +1,11 @@
 // Talks to a sidecar's admin server (127.0.0.1:15000 in the pod: /server_info, /config_dump,
 // /clusters, /certs, /logging) by direct address, over plain HTTP as the admin server speaks it.
-import http from 'node:http';
+import { createRequire } from 'node:module';
 import { UsageError } from './command.js';
+
+// Taken by require: an ES import of node:http reads all its exports, whose lazy WebSocket getters
+// load undici (some 10 MiB), which the CLI never uses.
+const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
 export interface AdminAddress {
   readonly host: string;

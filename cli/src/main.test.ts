@@ -77,6 +77,12 @@ describe('tsmesh version', () => {
     expect(await runCli(['--version'])).toMatchObject({ code: 0, stdout: line, stderr: '' });
   });
 
+  it('loads no tsmesh package and no dependency to say the client version', async () => {
+    const run = await runCli(['--version'], { recordModules: true });
+    expect(run.modules.some((url) => url.endsWith('/cli/dist/commands/version.js'))).toBe(true);
+    expect(run.modules.filter((url) => /\/(common|proxy|ca|control|injector)\/dist\/|\/node_modules\//.test(url))).toEqual([]);
+  });
+
   it('prints JSON with -o json, and refuses an unknown format or flag with exit 2', async () => {
     const json = await runCli(['version', '-o', 'json']);
     expect(json.code).toBe(0);
