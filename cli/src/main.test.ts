@@ -29,6 +29,7 @@ describe('tsmesh --help', () => {
   it('-h and `tsmesh help` print the same; no command at all prints it on stderr and exits 2', async () => {
     expect(await runCli(['-h'])).toMatchObject({ code: 0, stdout: usage() });
     expect(await runCli(['help'])).toMatchObject({ code: 0, stdout: usage() });
+    expect(await runCli(['help', 'help'])).toMatchObject({ code: 0, stdout: usage() });
     expect(await runCli([])).toMatchObject({ code: 2, stdout: '', stderr: usage() });
   });
 

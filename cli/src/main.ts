@@ -21,6 +21,10 @@ async function help(args: readonly string[]): Promise<number> {
     process.stderr.write(`tsmesh help: one command at a time, not "${args.join(' ')}"\n`);
     return 2;
   }
+  if (args[0] === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
   const entry = findCommand(args[0] ?? '');
   if (!entry) return unknown(args[0] ?? '');
   process.stdout.write((await entry.load()).help);
