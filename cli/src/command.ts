@@ -1,4 +1,5 @@
-// The shape of one `tsmesh` subcommand. Each lives in commands/<name>.ts and is listed in main.ts.
+// The shape of one `tsmesh` subcommand. Each lives in commands/<name>.ts and is listed, with its
+// summary, in registry.ts (a static table: `tsmesh --help` loads no command).
 
 export interface Command {
   readonly name: string;

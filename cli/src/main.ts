@@ -1,38 +1,47 @@
 #!/usr/bin/env node
-// `tsmesh`: one binary, one subcommand per component (see ../shared/SPEC.md, Command line).
-import { UsageError, type Command } from './command.js';
+// `tsmesh`: one binary, one subcommand per component. The command list is a static table
+// (registry.ts): `tsmesh --help` loads no command, and a command's module is loaded only to run
+// it or print its usage, so the sidecar (`tsmesh proxy`) does not carry the CA server, the
+// control plane or the webhook in its memory.
+import { UsageError } from './command.js';
+import { COMMANDS, findCommand, usage } from './registry.js';
 
-// Each command's module is loaded only when it runs: the sidecar (`tsmesh proxy`) must not carry
-// the CA server, the control plane or the webhook in its memory.
-const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
-  iptables: async () => (await import('./commands/iptables.js')).iptablesCommand,
-  proxy: async () => (await import('./commands/proxy.js')).proxyCommand,
-  control: async () => (await import('./commands/control.js')).controlCommand,
-  ca: async () => (await import('./commands/ca.js')).caCommand,
-  injector: async () => (await import('./commands/injector.js')).injectorCommand,
-  inject: async () => (await import('./commands/inject.js')).injectCommand,
-  demo: async () => (await import('./commands/demo.js')).demoCommand,
-};
+function unknown(name: string): number {
+  process.stderr.write(`tsmesh: unknown command "${name}"; the commands are ${COMMANDS.map((c) => c.name).join(', ')} (tsmesh --help)\n`);
+  return 2;
+}
 
-async function usage(): Promise<string> {
-  const commands = await Promise.all(Object.values(COMMANDS).map((load) => load()));
-  const width = Math.max(...commands.map((c) => c.name.length));
-  const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
-  return `Usage: tsmesh <command> [flags]\n\nCommands:\n${lines.join('\n')}\n\nRun 'tsmesh <command> --help' for a command's flags.\n`;
+/** `tsmesh help [CMD]`: the top-level usage, or CMD's. */
+async function help(args: readonly string[]): Promise<number> {
+  if (args.length === 0) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  if (args.length > 1) {
+    process.stderr.write(`tsmesh help: one command at a time, not "${args.join(' ')}"\n`);
+    return 2;
+  }
+  if (args[0] === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const entry = findCommand(args[0] ?? '');
+  if (!entry) return unknown(args[0] ?? '');
+  process.stdout.write((await entry.load()).help);
+  return 0;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(await usage());
-    return name === undefined ? 2 : 0;
-  }
-  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  if (!load) {
-    process.stderr.write(`tsmesh: unknown command "${name}"; run 'tsmesh --help' for the list\n`);
+  if (name === undefined) {
+    process.stderr.write(usage());
     return 2;
   }
-  const command = await load();
+  if (name === '--help' || name === '-h' || name === 'help') return help(rest);
+  if (name === '--version') return main(['version', ...rest]);
+  const entry = findCommand(name);
+  if (!entry) return unknown(name);
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(command.help);
     return 0;

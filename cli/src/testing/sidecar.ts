@@ -7,7 +7,7 @@ const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
 export interface SidecarProcess {
   readonly child: ChildProcess;
-  readonly ports: { outbound: number; health: number };
+  readonly ports: { outbound: number; health: number; admin: number };
   readonly exited: Promise<number | null>;
   /** Everything the sidecar wrote to stderr so far. */
   stderr(): string;

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
+import { mergeMetrics } from '../loops/merge.js';
 import {
+  BUILD_INFO,
   DURATION_BUCKETS,
   METRIC_NAMES,
   ProxyMetrics,
@@ -206,6 +209,20 @@ describe('ProxyMetrics', () => {
     expect(find(text, 'process_cpu_user_seconds_total')).toHaveLength(1);
     expect(find(text, 'nodejs_heap_size_used_bytes')).toHaveLength(1);
     expect(metrics.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+  });
+
+  it('says what runs in tsmesh_build_info: 1, with the proxy package\'s version and Node\'s', async () => {
+    const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    expect(BUILD_INFO).toEqual({ component: 'proxy', version, node: process.version });
+    const text = await scrape(new ProxyMetrics({ defaultMetrics: false }));
+    expect(text.types.get(METRIC_NAMES.buildInfo)).toBe('gauge');
+    expect(find(text, METRIC_NAMES.buildInfo)).toEqual([{ name: 'tsmesh_build_info', labels: { component: 'proxy', version, node_version: process.version }, value: 1 }]);
+  });
+
+  it('keeps tsmesh_build_info at 1 when several event loops are merged', async () => {
+    const views = await Promise.all([new ProxyMetrics(), new ProxyMetrics({ defaultMetrics: false }), new ProxyMetrics({ defaultMetrics: false })].map((m) => m.json()));
+    const text = parseExposition(await mergeMetrics(views).metrics());
+    expect(find(text, METRIC_NAMES.buildInfo).map((s) => s.value)).toEqual([1]);
   });
 
   it('keeps separate registries per instance', async () => {

@@ -4,6 +4,7 @@
 // The per-request and per-connection metrics live in a series table that records without
 // allocating (series.ts); the rest are prom-client metrics on a registry owned by one
 // ProxyMetrics (never prom-client's global one). `render()` writes both.
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { SeriesTable, labelValue, type PeerSeries } from './series.js';
 import type { Direction, PeerInfo, Reporter } from './types.js';
@@ -11,6 +12,7 @@ import type { Direction, PeerInfo, Reporter } from './types.js';
 export { REQUEST_LABELS, TCP_LABELS, UNKNOWN, grpcStatusLabel, labelValue, responseCodeLabel } from './series.js';
 
 export const METRIC_NAMES = {
+  buildInfo: 'tsmesh_build_info',
   requests: 'tsmesh_requests_total',
   requestDuration: 'tsmesh_request_duration_seconds',
   tcpOpened: 'tsmesh_tcp_opened_total',
@@ -29,6 +31,27 @@ export const METRIC_NAMES = {
   authzDecisions: 'tsmesh_authz_decisions_total',
   routeMirrors: 'tsmesh_route_mirror_total',
 } as const;
+
+/** What is running: the `tsmesh_build_info` labels and the admin server's `/server_info`. */
+export interface BuildInfo {
+  readonly component: 'proxy';
+  /** The proxy package's version (its package.json, shipped beside dist/; "unknown" without it). */
+  readonly version: string;
+  /** The Node.js version, e.g. v24.9.0. */
+  readonly node: string;
+}
+
+function ownVersion(): string {
+  try {
+    // src/telemetry/ and dist/telemetry/ are both two levels below the package root.
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof version === 'string' && version !== '' ? version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export const BUILD_INFO: BuildInfo = Object.freeze({ component: 'proxy', version: ownVersion(), node: process.version });
 
 /**
  * Why a connection or request was refused (the `reason` label of tsmesh_policy_denials_total):
@@ -93,6 +116,7 @@ export class ProxyMetrics {
   /** The registry of the proxy-health and process metrics; `render()` adds the request and TCP ones. */
   readonly registry: Registry;
   private readonly series = new SeriesTable(DURATION_BUCKETS);
+  private readonly buildInfo: Gauge<'component' | 'version' | 'node_version'>;
   private readonly detectTimeouts: Counter<'direction'>;
   private readonly connectFailures: Counter<'destination_service'>;
   private readonly retries: Counter<'destination_service' | 'protocol' | 'reason'>;
@@ -109,6 +133,15 @@ export class ProxyMetrics {
     const registry = new Registry();
     this.registry = registry;
     const registers = [registry];
+    this.buildInfo = new Gauge({
+      name: METRIC_NAMES.buildInfo,
+      help: 'Always 1: the running component, its tsmesh version and its Node.js version as labels.',
+      labelNames: ['component', 'version', 'node_version'],
+      // Every event loop has one; merged, the sidecar still says 1.
+      aggregator: 'first',
+      registers,
+    });
+    this.buildInfo.set({ component: BUILD_INFO.component, version: BUILD_INFO.version, node_version: BUILD_INFO.node }, 1);
     this.detectTimeouts = new Counter({
       name: METRIC_NAMES.detectTimeouts,
       help: 'Connections whose protocol detection timed out (silent ones are then opaque TCP; an unfinished HTTP request line is refused).',
