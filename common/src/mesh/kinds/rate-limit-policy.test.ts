@@ -1,0 +1,107 @@
+import { MESH_ERRORS } from '../../errors.js';
+import { parseMeshFile } from '../file.js';
+import { validateObject } from '../objects.js';
+import type { MeshHTTPLocalRateLimitPolicy } from './rate-limit-policy.js';
+
+const policy = (spec: unknown): unknown => ({
+  apiVersion: 'policy.tsmesh.io/v1',
+  kind: 'HTTPLocalRateLimitPolicy',
+  metadata: { name: 'rl', namespace: 'shop' },
+  spec,
+});
+
+function valid(raw: unknown): MeshHTTPLocalRateLimitPolicy {
+  const result = validateObject(raw);
+  if (!result.ok) throw new Error(`expected a valid object, got: ${result.error.message}`);
+  if (result.value.kind !== 'HTTPLocalRateLimitPolicy') throw new Error('wrong kind');
+  return result.value.value;
+}
+
+function reasonOf(raw: unknown): string {
+  const result = validateObject(raw);
+  if (result.ok) throw new Error(`expected ${JSON.stringify(raw)} to be refused`);
+  expect(result.error.code).toBe(MESH_ERRORS.MESH_INVALID_OBJECT);
+  return result.error.message;
+}
+
+describe('HTTPLocalRateLimitPolicy', () => {
+  test('reads selector, port, total, identity and overrides; a clientRef namespace defaults to the policy\'s', () => {
+    const p = valid(
+      policy({
+        selector: { matchLabels: { app: 'web' } },
+        port: 8080,
+        total: { requestsPerSecond: 100 },
+        identity: { requestsPerSecond: 20 },
+        overrides: [{ requestsPerSecond: 50, clientRefs: [{ kind: 'ServiceAccount', name: 'frontend' }, { kind: 'ServiceAccount', name: 'batch', namespace: 'jobs' }] }],
+      }),
+    );
+    expect(p).toEqual({
+      namespace: 'shop',
+      name: 'rl',
+      selector: { app: 'web' },
+      port: 8080,
+      total: 100,
+      identity: 20,
+      overrides: [
+        {
+          requestsPerSecond: 50,
+          clientRefs: [
+            { kind: 'ServiceAccount', name: 'frontend', namespace: 'shop' },
+            { kind: 'ServiceAccount', name: 'batch', namespace: 'jobs' },
+          ],
+        },
+      ],
+    });
+  });
+
+  test('without selector (or with empty matchLabels) it selects the namespace, on every port', () => {
+    expect(valid(policy({ total: { requestsPerSecond: 1 } }))).toMatchObject({ selector: undefined, port: undefined, total: 1, identity: undefined, overrides: [] });
+    expect(valid(policy({ selector: { matchLabels: {} }, identity: { requestsPerSecond: 3 } })).selector).toBeUndefined();
+  });
+
+  test.each([
+    [{}, 'spec: must set at least one of total, identity or overrides'],
+    [{ total: { requestsPerSecond: 0 } }, 'spec.total.requestsPerSecond: must be an integer from 1 to 1000000, got 0'],
+    [{ total: { requestsPerSecond: 1.5 } }, 'spec.total.requestsPerSecond: must be an integer from 1 to 1000000, got 1.5'],
+    [{ total: { requestsPerSecond: '10' } }, 'spec.total.requestsPerSecond: must be an integer'],
+    [{ total: {} }, 'spec.total.requestsPerSecond: required'],
+    [{ identity: { requestsPerSecond: 5, burst: 10 } }, 'spec.identity.burst: is not a field of spec.identity'],
+    [{ total: { requestsPerSecond: 5 }, port: 70000 }, 'spec.port: must be an integer from 1 to 65535, got 70000'],
+    [{ total: { requestsPerSecond: 5 }, targetRef: { kind: 'Server', name: 'web' } }, 'spec.targetRef: is not a field of spec'],
+    [{ total: { requestsPerSecond: 5 }, selector: { matchExpressions: [] } }, 'spec.selector.matchExpressions: is not a field of spec.selector'],
+    [{ overrides: [{ requestsPerSecond: 5, clientRefs: [{ kind: 'Deployment', name: 'web' }] }] }, 'spec.overrides[0].clientRefs[0].kind: must be ServiceAccount'],
+    [{ overrides: [{ requestsPerSecond: 5, clientRefs: [{ name: 'web' }] }] }, 'spec.overrides[0].clientRefs[0].kind: required'],
+    [{ overrides: [{ requestsPerSecond: 5, clientRefs: [] }] }, 'spec.overrides[0].clientRefs: must name at least one ServiceAccount'],
+    [{ overrides: [{ requestsPerSecond: 5 }] }, 'spec.overrides[0].clientRefs: required'],
+    [{ overrides: [{ clientRefs: [{ kind: 'ServiceAccount', name: 'a' }] }] }, 'spec.overrides[0].requestsPerSecond: required'],
+    [{ overrides: [{ requestsPerSecond: 5, clientRefs: [{ kind: 'ServiceAccount', name: 'Not_A_Name' }] }] }, 'spec.overrides[0].clientRefs[0].name'],
+    [
+      {
+        overrides: [
+          { requestsPerSecond: 5, clientRefs: [{ kind: 'ServiceAccount', name: 'a' }] },
+          { requestsPerSecond: 9, clientRefs: [{ kind: 'ServiceAccount', name: 'a', namespace: 'shop' }] },
+        ],
+      },
+      'spec.overrides[1].clientRefs[0]: ServiceAccount shop/a is already named by spec.overrides[0].clientRefs[0]',
+    ],
+  ])('refuses %j naming the field', (spec, reason) => {
+    const message = reasonOf(policy(spec));
+    expect(message).toContain('HTTPLocalRateLimitPolicy shop/rl: ');
+    expect(message).toContain(reason);
+  });
+
+  test('refuses another apiVersion', () => {
+    const result = validateObject({ ...(policy({ total: { requestsPerSecond: 1 } }) as object), apiVersion: 'policy.linkerd.io/v1alpha1' });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.message).toContain('unsupported apiVersion "policy.linkerd.io/v1alpha1" for kind HTTPLocalRateLimitPolicy (expected policy.tsmesh.io/v1)');
+  });
+
+  test('a mesh file with a bad HTTPLocalRateLimitPolicy is refused whole, naming the file, the object and the field', () => {
+    const text = 'apiVersion: policy.tsmesh.io/v1\nkind: HTTPLocalRateLimitPolicy\nmetadata:\n  name: rl\n  namespace: shop\nspec:\n  total:\n    requestsPerSecond: -1\n';
+    const parsed = parseMeshFile(text, 'mesh.yaml');
+    if (parsed.ok) throw new Error('expected a refusal');
+    expect(parsed.error.message).toContain('mesh.yaml');
+    expect(parsed.error.message).toContain('HTTPLocalRateLimitPolicy shop/rl');
+    expect(parsed.error.message).toContain('spec.total.requestsPerSecond');
+  });
+});
