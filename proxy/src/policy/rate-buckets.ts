@@ -62,6 +62,8 @@ export class RateBuckets {
   private readonly local = new Map<bigint, bigint>();
   /** Keys that got a loop-local bucket because the table was full. */
   localKeys = 0;
+  /** Called for each of them (the sidecar counts them in a metric). */
+  onLocalBucket: (() => void) | undefined;
 
   constructor(
     buffer: SharedArrayBuffer = rateBucketsBuffer(),
@@ -83,6 +85,7 @@ export class RateBuckets {
     if (!this.local.has(key)) {
       this.local.set(key, 0n);
       this.localKeys++;
+      this.onLocalBucket?.();
     }
     return { key };
   }

@@ -27,6 +27,8 @@ export const METRIC_NAMES = {
   loopRestarts: 'tsmesh_proxy_loop_restarts_total',
   policyDenials: 'tsmesh_policy_denials_total',
   authzDecisions: 'tsmesh_authz_decisions_total',
+  rateLimitDecisions: 'tsmesh_ratelimit_decisions_total',
+  rateLimitLocalBuckets: 'tsmesh_ratelimit_local_buckets_total',
   routeMirrors: 'tsmesh_route_mirror_total',
 } as const;
 
@@ -100,6 +102,8 @@ export class ProxyMetrics {
   private readonly h2Protections: Counter<'direction' | 'kind'>;
   private readonly denials: Counter<'reporter' | 'reason'>;
   private readonly authzDecisions: Counter<'decision' | 'policy' | 'reason' | 'protocol'>;
+  private readonly rateLimitDecisions: Counter<'decision' | 'policy' | 'reason'>;
+  private readonly rateLimitLocalBuckets: Counter;
   private readonly mirrors: Counter<'destination_service' | 'result'>;
   private readonly certExpiry: Gauge<'identity'>;
   private readonly loopConnections: Counter<'loop' | 'direction'>;
@@ -149,6 +153,17 @@ export class ProxyMetrics {
       name: METRIC_NAMES.authzDecisions,
       help: 'Inbound requests (protocol http) and connections (tcp) judged by AuthorizationPolicy: decision allow, deny or audit, the deciding policy (namespace/name, "none" when no ALLOW policy matched) and the reason.',
       labelNames: ['decision', 'policy', 'reason', 'protocol'],
+      registers,
+    });
+    this.rateLimitDecisions = new Counter({
+      name: METRIC_NAMES.rateLimitDecisions,
+      help: 'Inbound HTTP requests judged by an HTTPLocalRateLimitPolicy (namespace/name): decision admitted (reason within_limit) or limited (answered 429 / RESOURCE_EXHAUSTED), reason the bucket that refused: total, identity or override.',
+      labelNames: ['decision', 'policy', 'reason'],
+      registers,
+    });
+    this.rateLimitLocalBuckets = new Counter({
+      name: METRIC_NAMES.rateLimitLocalBuckets,
+      help: 'Rate limit buckets kept by one event loop alone because the shared bucket table was full (each such bucket admits its limit per loop).',
       registers,
     });
     this.mirrors = new Counter({
@@ -212,6 +227,16 @@ export class ProxyMetrics {
   /** Counts one AuthorizationPolicy verdict on a workload that has policies. */
   authzDecision(decision: 'allow' | 'deny' | 'audit', policy: string | undefined, reason: string, protocol: 'http' | 'tcp'): void {
     this.authzDecisions.inc({ decision, policy: policy ?? 'none', reason, protocol });
+  }
+
+  /** The counter of one rate limit policy's decisions with one reason: made once per snapshot, incremented per request. */
+  rateLimitCounter(policy: string, decision: 'admitted' | 'limited', reason: string): { inc(): void } {
+    return this.rateLimitDecisions.labels({ decision, policy, reason });
+  }
+
+  /** Counts one bucket kept by this loop alone (the shared table was full). */
+  rateLimitLocalBucket(): void {
+    this.rateLimitLocalBuckets.inc();
   }
 
   /** Counts one RequestMirror copy of a request to `destinationService` (`namespace/name:port`) by its outcome. */
