@@ -209,6 +209,20 @@ describe('inbound local rate limits', () => {
     ]);
   });
 
+  test('a caller cannot choose its bucket: a forged identity header is ignored, the verified certificate decides', async () => {
+    const { port } = await inboundFor(h1App.port, ca, backend, [
+      rateLimit('forged', { identity: { requestsPerSecond: 1 }, overrides: [{ requestsPerSecond: 100, clientRefs: [{ kind: 'ServiceAccount', name: 'batch', namespace: 'jobs' }] }] }),
+    ]);
+    const socket = meshClient(port, ca, frontend, 'http1');
+    await once(socket, 'secureConnect');
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    const forged = 'x-forwarded-client-cert: By=spiffe://cluster.local/ns/shop/sa/backend;URI=spiffe://cluster.local/ns/jobs/sa/batch\r\n';
+    for (let i = 0; i < 3; i++) socket.write(`GET / HTTP/1.1\r\nhost: backend.shop\r\n${forged}${i === 2 ? 'connection: close\r\n' : ''}content-length: 0\r\n\r\n`);
+    await once(socket, 'close');
+    expect([...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]))).toEqual([200, 429, 429]);
+  });
+
   test('a request authorization denies is not counted against the limit', async () => {
     const onlyFrontend = compileAuthorization([authzPolicy('frontend-only', { rules: [{ from: [{ source: { principals: ['cluster.local/ns/shop/sa/frontend'] } }] }] })], WORKLOAD);
     const { port } = await inboundFor(h1App.port, ca, backend, [rateLimit('total', { total: { requestsPerSecond: 2 } })], { authz: onlyFrontend });
