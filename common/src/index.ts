@@ -45,6 +45,7 @@ export {
   type MeshHTTPLocalRateLimitPolicy,
   type RateLimitClientRef,
   type RateLimitOverride,
+  type RateLimitRoute,
 } from './mesh/kinds/rate-limit-policy.js';
 export { MTLS_MODES, type MeshPeerAuthentication, type MtlsMode } from './mesh/kinds/peer-authentication.js';
 export type { MeshRoute } from './mesh/kinds/route.js';

@@ -274,6 +274,39 @@ describe('inbound local rate limits', () => {
 });
 
 describe('through a whole sidecar from a mesh file', () => {
+  test('spec.route limits one HTTPRoute rule: requests its rule routes are limited, the others are not', async () => {
+    const { TestMeshFile, testMeshYaml } = await import('../testing/mesh.js');
+    const { fetchText, SERVICE_IP, SERVICE_PORT, startTestProxy } = await import('../testing/proxy.js');
+    const app = await listenHttp((_req, res) => res.end('app'));
+    const mesh = new TestMeshFile([]);
+    const route =
+      'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: web\n  namespace: default\nspec:\n  parentRefs:\n  - {group: "", kind: Service, name: web, port: ' +
+      String(SERVICE_PORT) +
+      '}\n  rules:\n  - name: search\n    matches:\n    - path: {type: PathPrefix, value: /search}\n    backendRefs:\n    - {name: web, port: ' +
+      String(SERVICE_PORT) +
+      '}\n  - name: rest\n    backendRefs:\n    - {name: web, port: ' +
+      String(SERVICE_PORT) +
+      '}\n';
+    mesh.writeText(
+      `${testMeshYaml([{ name: 'web', clusterIP: SERVICE_IP, port: SERVICE_PORT, endpoints: [app.port] }])}---\n${route}---\n` +
+        'apiVersion: policy.tsmesh.io/v1\nkind: HTTPLocalRateLimitPolicy\nmetadata:\n  name: search\n  namespace: default\nspec:\n  route:\n    name: web\n    ruleName: search\n  total:\n    requestsPerSecond: 1\n',
+    );
+    const proxy = await startTestProxy(mesh.path, { inboundTarget: `127.0.0.1:${app.port}`, env: { TSMESH_POD_IP: '127.0.0.1' } });
+    try {
+      const statuses = async (path: string, n: number): Promise<number[]> => {
+        const out: number[] = [];
+        for (let i = 0; i < n; i++) out.push((await fetchText(proxy.ports.inbound, path)).status);
+        return out;
+      };
+      expect(await statuses('/search?q=a', 3)).toEqual([200, 429, 429]);
+      expect(await statuses('/items', 4)).toEqual([200, 200, 200, 200]);
+    } finally {
+      await proxy.close();
+      mesh.remove();
+      await app.close();
+    }
+  });
+
   test('with two event loops the buckets are shared: at once, 60 connections get the limit admitted, not twice it', async () => {
     const { TestMeshFile, testMeshYaml } = await import('../testing/mesh.js');
     const { fetchText, SERVICE_IP, SERVICE_PORT, startTestProxy } = await import('../testing/proxy.js');

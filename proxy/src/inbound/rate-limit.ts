@@ -1,7 +1,7 @@
 // Inbound local rate limits: after authorization let a request through, one token from the
 // buckets of the HTTPLocalRateLimitPolicies that apply; a refusal is answered by the sidecar itself
 // with 429 and `retry-after` (gRPC: a trailers-only RESOURCE_EXHAUSTED) and flagged `RL`.
-import { logger, ok, type Result, type TsmeshError } from '@tsmesh/common';
+import { logger, ok, requestView, type Result, type RouteDecision, type TsmeshError } from '@tsmesh/common';
 import type { HttpRequestInfo, HttpRouteTarget, LocalReply } from '../http/context.js';
 import type { RateLimitVerdict, WorkloadRateLimits } from '../policy/rate-limit.js';
 
@@ -40,10 +40,20 @@ export function limitRequest(
   req: HttpRequestInfo,
   routed: Result<HttpRouteTarget, TsmeshError> & { readonly ok: true },
 ): Result<HttpRouteTarget, TsmeshError> {
-  const verdict = limits.check(port, identity);
+  const verdict = limits.check(port, identity, limits.needsRoute ? routeOf(limits, port, identity, req) : undefined);
   if (verdict === undefined) return routed;
   const grpc = (req.header('content-type') ?? '').startsWith('application/grpc');
   const { status, reply } = rateLimitReply(verdict, grpc);
   log.debug({ port, identity, method: req.method, policy: verdict.policy, reason: verdict.reason, retryAfter: verdict.retryAfterSeconds }, 'request refused by a local rate limit');
   return ok({ ...routed.value, redirect: { status, location: '' }, localReply: reply });
+}
+
+/**
+ * The route rule `req` matches, on the normalised view, as the caller's sidecar matched it (its
+ * namespace picks consumer routes). Only asked when a policy limits a route.
+ */
+function routeOf(limits: WorkloadRateLimits, port: number, identity: string | undefined, req: HttpRequestInfo): RouteDecision | undefined {
+  const namespace = identity === undefined ? undefined : /\/ns\/([^/]+)\/sa\//.exec(identity)?.[1];
+  const view = requestView({ method: req.method, target: req.url, authority: req.authority, header: (n) => req.header(n) }, namespace);
+  return view.ok ? limits.routeOf(port, view.request) : undefined;
 }

@@ -114,7 +114,7 @@ export function authorizationOf(snapshot: MeshSnapshot, config: ProxyConfig): Wo
 export function rateLimitsOf(snapshot: MeshSnapshot, config: ProxyConfig, buckets: RateBuckets, metrics?: ProxyMetrics): WorkloadRateLimits {
   const workload = workloadOf(snapshot, { namespace: config.podNamespace, podName: config.podName, podIp: config.podIp });
   const counters = metrics === undefined ? undefined : (policy: string, decision: 'admitted' | 'limited', reason: string) => metrics.rateLimitCounter(policy, decision, reason);
-  return compileWorkloadRateLimits(snapshot, workload, { trustDomain: config.trustDomain, buckets, counters });
+  return compileWorkloadRateLimits(snapshot, workload, { trustDomain: config.trustDomain, buckets, counters, podIp: config.podIp });
 }
 
 /**

@@ -1,4 +1,6 @@
-import { validateObject, type MeshHTTPLocalRateLimitPolicy } from '@tsmesh/common';
+import { buildSnapshot, parseMeshFile, requestView, validateObject, type KubeObject, type MeshHTTPLocalRateLimitPolicy } from '@tsmesh/common';
+import { stringify } from 'yaml';
+import { testMeshYaml } from '../testing/mesh.js';
 import { RateBuckets, rateBucketsBuffer } from './rate-buckets.js';
 import { compileRateLimits, compileWorkloadRateLimits, rateLimitSelects, type RateLimitVerdict, type WorkloadRateLimits } from './rate-limit.js';
 
@@ -63,7 +65,7 @@ describe('which HTTPLocalRateLimitPolicy applies to which workload', () => {
   test('compiled from a snapshot, an invalid policy is left out and reported', () => {
     const bad = { apiVersion: 'policy.tsmesh.io/v1', kind: 'HTTPLocalRateLimitPolicy', metadata: { name: 'bad', namespace: 'shop' }, spec: { total: { requestsPerSecond: 0 } } };
     const good = { apiVersion: 'policy.tsmesh.io/v1', kind: 'HTTPLocalRateLimitPolicy', metadata: { name: 'good', namespace: 'shop' }, spec: { total: { requestsPerSecond: 3 } } };
-    const limits = compileWorkloadRateLimits({ others: [bad, good] }, web, { trustDomain: 'cluster.local', buckets: new RateBuckets(rateBucketsBuffer(), () => SECOND) });
+    const limits = compileWorkloadRateLimits({ version: '1', others: [bad, good], services: [], endpoints: () => [], service: () => undefined }, web, { trustDomain: 'cluster.local', buckets: new RateBuckets(rateBucketsBuffer(), () => SECOND) });
     expect(limits.policies).toEqual(['shop/good']);
     expect(limits.problems).toEqual([{ object: 'HTTPLocalRateLimitPolicy shop/bad', reason: expect.stringContaining('spec.total.requestsPerSecond') }]);
   });
@@ -145,5 +147,61 @@ describe('rate limit buckets', () => {
     expect(send(second, 4, FRONTEND).admitted).toBe(0);
     t += SECOND;
     expect(send(second, 4, FRONTEND).admitted).toBe(4);
+  });
+});
+
+describe('a policy for one route (spec.route)', () => {
+  /** Service api (port 80 → this pod's 8080) with an HTTPRoute: rule "search" for /search, rule "rest" for the rest. */
+  function snapshotWith(policies: object[]): ReturnType<typeof buildSnapshot> {
+    const route = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'api', namespace: 'shop' },
+      spec: {
+        parentRefs: [{ group: '', kind: 'Service', name: 'api', port: 80 }],
+        rules: [
+          { name: 'search', matches: [{ path: { type: 'PathPrefix', value: '/search' } }], backendRefs: [{ name: 'api', port: 80 }] },
+          { name: 'rest', backendRefs: [{ name: 'api', port: 80 }] },
+        ],
+      },
+    };
+    const yaml = [testMeshYaml([{ name: 'api', namespace: 'shop', clusterIP: '10.96.0.50', port: 80, portName: 'http', endpoints: [{ port: 8080, address: '10.1.0.9' }] }]), stringify(route), ...policies.map((p) => stringify(p))].join('---\n');
+    const parsed = parseMeshFile(yaml, 'mesh.yaml');
+    if (!parsed.ok) throw parsed.error;
+    return buildSnapshot(parsed.value as KubeObject[]);
+  }
+  const limitFor = (route: unknown): object => ({ apiVersion: 'policy.tsmesh.io/v1', kind: 'HTTPLocalRateLimitPolicy', metadata: { name: 'search-only', namespace: 'shop' }, spec: { route, total: { requestsPerSecond: 2 } } });
+
+  function sendTo(limits: WorkloadRateLimits, path: string, n: number): number {
+    let admitted = 0;
+    for (let i = 0; i < n; i++) {
+      const view = requestView({ method: 'GET', target: path, authority: 'api.shop', header: () => undefined }, 'shop');
+      if (!view.ok) throw new Error(view.reason);
+      const route = limits.needsRoute ? limits.routeOf(8080, view.request) : undefined;
+      if (limits.check(8080, FRONTEND, route) === undefined) admitted++;
+    }
+    return admitted;
+  }
+
+  test('limits only the requests the named rule routes; the rest of the route is not limited', () => {
+    const snapshot = snapshotWith([limitFor({ name: 'api', ruleName: 'search' })]);
+    const limits = compileWorkloadRateLimits(snapshot, web, { trustDomain: 'cluster.local', buckets: new RateBuckets(rateBucketsBuffer(), () => SECOND), podIp: '10.1.0.9' });
+    expect(limits.needsRoute).toBe(true);
+    expect(sendTo(limits, '/search?q=1', 5)).toBe(2);
+    expect(sendTo(limits, '/x/../search/deep', 3)).toBe(0);
+    expect(sendTo(limits, '/items', 5)).toBe(5);
+  });
+
+  test('without ruleName, every rule of the route; another route\'s name limits nothing here', () => {
+    const whole = compileWorkloadRateLimits(snapshotWith([limitFor({ name: 'api' })]), web, { trustDomain: 'cluster.local', buckets: new RateBuckets(rateBucketsBuffer(), () => SECOND), podIp: '10.1.0.9' });
+    expect(sendTo(whole, '/search', 1) + sendTo(whole, '/items', 3)).toBe(2);
+    const other = compileWorkloadRateLimits(snapshotWith([limitFor({ name: 'not-api' })]), web, { trustDomain: 'cluster.local', buckets: new RateBuckets(rateBucketsBuffer(), () => SECOND), podIp: '10.1.0.9' });
+    expect(sendTo(other, '/search', 5)).toBe(5);
+  });
+
+  test('a policy without spec.route needs no route (nothing is matched per request)', () => {
+    const limits = compileWorkloadRateLimits(snapshotWith([{ ...limitFor(undefined), spec: { total: { requestsPerSecond: 2 } } }]), web, { trustDomain: 'cluster.local', buckets: new RateBuckets(rateBucketsBuffer(), () => SECOND), podIp: '10.1.0.9' });
+    expect(limits.needsRoute).toBe(false);
+    expect(sendTo(limits, '/items', 5)).toBe(2);
   });
 });

@@ -6,10 +6,16 @@
 // applies to them. A token taken from one bucket is given back when a later one refuses, so a
 // refused request costs nothing.
 import {
+  compileRoutes,
   describeObject,
+  matchHttp,
   validateObject,
+  type HttpRequestInfo as RouteRequestInfo,
   type MeshHTTPLocalRateLimitPolicy,
   type MeshSnapshot,
+  type RateLimitRoute,
+  type RouteDecision,
+  type RouteTable,
 } from '@tsmesh/common';
 import { type PolicyProblem, type PolicyWorkload } from './peer-authentication.js';
 import { bucketShape, keyHash, retryAfterSeconds, type BucketRef, type BucketShape, type RateBuckets } from './rate-buckets.js';
@@ -36,7 +42,14 @@ export interface WorkloadRateLimits {
    * Takes a token for one request to `port` from `identity` (the verified SPIFFE ID, undefined for a
    * plaintext caller): undefined when admitted (allocates nothing then), else the refusal.
    */
-  check(port: number, identity: string | undefined): RateLimitVerdict | undefined;
+  check(port: number, identity: string | undefined, route?: RouteDecision | undefined): RateLimitVerdict | undefined;
+  /**
+   * Whether a policy limits one route (`spec.route`): then the caller asks routeOf for the request's
+   * route and passes it to check. False: routeOf is never needed.
+   */
+  readonly needsRoute: boolean;
+  /** The route rule a request to `port` matches, as the caller's sidecar matched it (the request's normalised view). */
+  routeOf(port: number, request: RouteRequestInfo): RouteDecision | undefined;
   /** `namespace/name` of every policy selecting the workload. */
   readonly policies: readonly string[];
   /** HTTPLocalRateLimitPolicies of the snapshot that did not validate and were left out. */
@@ -54,6 +67,8 @@ interface Bucket {
 interface CompiledLimit {
   readonly id: string;
   readonly port: number | undefined;
+  /** With the route's namespace (the policy's). */
+  readonly route: (RateLimitRoute & { readonly namespace: string }) | undefined;
   readonly total: Bucket | undefined;
   readonly identityShape: BucketShape | undefined;
   readonly identities: Map<string, Bucket>;
@@ -78,8 +93,18 @@ export interface RateLimitOptions {
   readonly buckets: RateBuckets;
   readonly counters?: RateLimitCounters | undefined;
   readonly problems?: readonly PolicyProblem[];
+  /** The route tables of each workload port (its Services' ports), for policies with `spec.route`. */
+  readonly routeTables?: ((port: number) => readonly RouteTable[]) | undefined;
 }
 
+/** Whether `decision` is the route (and rule) a policy limits. */
+function onRoute(route: NonNullable<CompiledLimit['route']>, decision: RouteDecision | undefined): boolean {
+  if (decision === undefined) return false;
+  const ref = decision.route;
+  return ref.kind === route.kind && ref.name === route.name && ref.namespace === route.namespace && (route.ruleName === undefined || decision.ruleName === route.ruleName);
+}
+
+const NO_TABLES: readonly RouteTable[] = Object.freeze([]);
 const INACTIVE_CHECK = (): undefined => undefined;
 
 /** Compiles the rate limits of `workload` from validated policies (rateLimitSelects says which apply). */
@@ -98,12 +123,13 @@ export function compileRateLimits(all: readonly MeshHTTPLocalRateLimitPolicy[], 
       taken[i] = undefined;
     }
   };
-  const check = (port: number, identity: string | undefined): RateLimitVerdict | undefined => {
+  const check = (port: number, identity: string | undefined, route?: RouteDecision): RateLimitVerdict | undefined => {
     const now = buckets.clock();
     let count = 0;
     for (let i = 0; i < selected.length; i++) {
       const policy = selected[i] as CompiledLimit;
       if (policy.port !== undefined && policy.port !== port) continue;
+      if (policy.route !== undefined && !onRoute(policy.route, route)) continue;
       if (identity !== undefined) {
         const override = policy.overrides.get(identity);
         const bucket = override ?? identityBucket(policy, identity, buckets);
@@ -128,9 +154,18 @@ export function compileRateLimits(all: readonly MeshHTTPLocalRateLimitPolicy[], 
     policy.limited[reason]?.inc();
     return { policy: policy.id, reason, retryAfterSeconds: retryAfterSeconds(waitNs) };
   };
+  const tables = options.routeTables ?? (() => NO_TABLES);
   return Object.freeze({
     active: selected.length > 0,
     check: selected.length > 0 ? check : INACTIVE_CHECK,
+    needsRoute: selected.some((p) => p.route !== undefined),
+    routeOf(port: number, request: RouteRequestInfo): RouteDecision | undefined {
+      for (const table of tables(port)) {
+        const decision = matchHttp(table, request);
+        if (decision !== undefined) return decision;
+      }
+      return undefined;
+    },
     policies: Object.freeze(selected.map((p) => p.id)),
     problems: Object.freeze([...(options.problems ?? [])]),
   });
@@ -158,6 +193,7 @@ function compileLimit(policy: MeshHTTPLocalRateLimitPolicy, buckets: RateBuckets
   return {
     id,
     port: policy.port,
+    route: policy.route === undefined ? undefined : { ...policy.route, namespace: policy.namespace },
     total: policy.total === undefined ? undefined : bucket('total', policy.total),
     identityShape: policy.identity === undefined ? undefined : bucketShape(policy.identity),
     identities: new Map(),
@@ -188,8 +224,36 @@ export function rateLimitPoliciesOf(snapshot: Pick<MeshSnapshot, 'others'>): { p
   return { policies, problems };
 }
 
-/** The compiled rate limits of `workload` in `snapshot`: build them once per snapshot. */
-export function compileWorkloadRateLimits(snapshot: Pick<MeshSnapshot, 'others'>, workload: PolicyWorkload, options: Omit<RateLimitOptions, 'problems'>): WorkloadRateLimits {
+/**
+ * The route tables of the Service ports whose endpoints are `podIp` at each workload port: what the
+ * callers' sidecars matched requests to this pod against.
+ */
+export function routeTablesOf(snapshot: Pick<MeshSnapshot, 'version' | 'others' | 'service' | 'services' | 'endpoints'>, podIp: string | undefined): (port: number) => readonly RouteTable[] {
+  const byPort = new Map<number, RouteTable[]>();
+  if (podIp === undefined) return () => NO_TABLES;
+  const compiled = compileRoutes(snapshot);
+  for (const service of snapshot.services) {
+    for (const port of service.ports) {
+      const table = compiled.table(service.namespace, service.name, port.port);
+      if (table === undefined) continue;
+      for (const e of snapshot.endpoints(service, port)) {
+        if (e.address !== podIp) continue;
+        const list = byPort.get(e.port) ?? [];
+        if (!list.includes(table)) list.push(table);
+        byPort.set(e.port, list);
+      }
+    }
+  }
+  return (port) => byPort.get(port) ?? NO_TABLES;
+}
+
+/** The compiled rate limits of `workload` in `snapshot`: build them once per snapshot (routes compiled only when a policy names one). */
+export function compileWorkloadRateLimits(
+  snapshot: Pick<MeshSnapshot, 'version' | 'others' | 'service' | 'services' | 'endpoints'>,
+  workload: PolicyWorkload,
+  options: Omit<RateLimitOptions, 'problems' | 'routeTables'> & { readonly podIp?: string | undefined },
+): WorkloadRateLimits {
   const { policies, problems } = rateLimitPoliciesOf(snapshot);
-  return compileRateLimits(policies, workload, { ...options, problems });
+  const routed = policies.some((p) => p.route !== undefined && rateLimitSelects(p, workload));
+  return compileRateLimits(policies, workload, { ...options, problems, routeTables: routed ? routeTablesOf(snapshot, options.podIp) : undefined });
 }

@@ -19,6 +19,8 @@ const VALID: Record<string, unknown> = {
     identity: { requestsPerSecond: 20 },
     overrides: [{ requestsPerSecond: 50, clientRefs: [{ kind: 'ServiceAccount', name: 'frontend' }, { kind: 'ServiceAccount', name: 'batch', namespace: 'jobs' }] }],
   },
+  'one rule of a route': { route: { name: 'api', ruleName: 'search' }, total: { requestsPerSecond: 5 } },
+  'a whole GRPCRoute': { route: { kind: 'GRPCRoute', name: 'greeter' }, identity: { requestsPerSecond: 5 } },
   'overrides alone': { overrides: [{ requestsPerSecond: 1, clientRefs: [{ kind: 'ServiceAccount', name: 'a' }] }] },
 };
 
@@ -31,6 +33,9 @@ const INVALID_BY_SCHEMA: Record<string, unknown> = {
   'a clientRef of another kind': { overrides: [{ requestsPerSecond: 1, clientRefs: [{ kind: 'Deployment', name: 'a' }] }] },
   'a clientRef without kind': { overrides: [{ requestsPerSecond: 1, clientRefs: [{ name: 'a' }] }] },
   'an override without callers': { overrides: [{ requestsPerSecond: 1, clientRefs: [] }] },
+  'a route without its name': { route: { ruleName: 'a' }, total: { requestsPerSecond: 1 } },
+  'a route of another kind': { route: { kind: 'TCPRoute', name: 'a' }, total: { requestsPerSecond: 1 } },
+  'a rule name that is not a name': { route: { name: 'a', ruleName: 'Bad_Name' }, total: { requestsPerSecond: 1 } },
   'a clientRef name that is not a name': { overrides: [{ requestsPerSecond: 1, clientRefs: [{ kind: 'ServiceAccount', name: 'Not_A_Name' }] }] },
 };
 

@@ -40,6 +40,7 @@ describe('HTTPLocalRateLimitPolicy', () => {
       name: 'rl',
       selector: { app: 'web' },
       port: 8080,
+      route: undefined,
       total: 100,
       identity: 20,
       overrides: [
@@ -59,6 +60,11 @@ describe('HTTPLocalRateLimitPolicy', () => {
     expect(valid(policy({ selector: { matchLabels: {} }, identity: { requestsPerSecond: 3 } })).selector).toBeUndefined();
   });
 
+  test('spec.route names a route of the policy\'s namespace (HTTPRoute by default) and optionally one rule of it', () => {
+    expect(valid(policy({ route: { name: 'api', ruleName: 'search' }, total: { requestsPerSecond: 1 } })).route).toEqual({ kind: 'HTTPRoute', name: 'api', ruleName: 'search' });
+    expect(valid(policy({ route: { kind: 'GRPCRoute', name: 'greeter' }, total: { requestsPerSecond: 1 } })).route).toEqual({ kind: 'GRPCRoute', name: 'greeter', ruleName: undefined });
+  });
+
   test.each([
     [{}, 'spec: must set at least one of total, identity or overrides'],
     [{ total: { requestsPerSecond: 0 } }, 'spec.total.requestsPerSecond: must be an integer from 1 to 1000000, got 0'],
@@ -67,6 +73,10 @@ describe('HTTPLocalRateLimitPolicy', () => {
     [{ total: {} }, 'spec.total.requestsPerSecond: required'],
     [{ identity: { requestsPerSecond: 5, burst: 10 } }, 'spec.identity.burst: is not a field of spec.identity'],
     [{ total: { requestsPerSecond: 5 }, port: 70000 }, 'spec.port: must be an integer from 1 to 65535, got 70000'],
+    [{ total: { requestsPerSecond: 5 }, route: { ruleName: 'a' } }, 'spec.route.name: required'],
+    [{ total: { requestsPerSecond: 5 }, route: { kind: 'TCPRoute', name: 'a' } }, 'spec.route.kind: must be one of HTTPRoute, GRPCRoute'],
+    [{ total: { requestsPerSecond: 5 }, route: { name: 'a', ruleName: 'Bad_Name' } }, 'spec.route.ruleName: must be a rule name'],
+    [{ total: { requestsPerSecond: 5 }, route: { name: 'a', namespace: 'b' } }, 'spec.route.namespace: is not a field of spec.route'],
     [{ total: { requestsPerSecond: 5 }, targetRef: { kind: 'Server', name: 'web' } }, 'spec.targetRef: is not a field of spec'],
     [{ total: { requestsPerSecond: 5 }, selector: { matchExpressions: [] } }, 'spec.selector.matchExpressions: is not a field of spec.selector'],
     [{ overrides: [{ requestsPerSecond: 5, clientRefs: [{ kind: 'Deployment', name: 'web' }] }] }, 'spec.overrides[0].clientRefs[0].kind: must be ServiceAccount'],

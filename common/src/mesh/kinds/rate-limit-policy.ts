@@ -23,6 +23,14 @@ export interface RateLimitOverride {
   readonly clientRefs: readonly RateLimitClientRef[];
 }
 
+/** `spec.route`: limit only the requests one route (of the policy's namespace), or one named rule of it, routes. */
+export interface RateLimitRoute {
+  readonly kind: 'HTTPRoute' | 'GRPCRoute';
+  readonly name: string;
+  /** `rules[].name`; undefined: every rule of the route. */
+  readonly ruleName: string | undefined;
+}
+
 export interface MeshHTTPLocalRateLimitPolicy {
   readonly namespace: string;
   readonly name: string;
@@ -30,6 +38,8 @@ export interface MeshHTTPLocalRateLimitPolicy {
   readonly selector: Readonly<Record<string, string>> | undefined;
   /** `spec.port`: the workload port it limits; undefined: every port. */
   readonly port: number | undefined;
+  /** `spec.route`: only requests that route (matched inbound as the caller's sidecar matches it); undefined: every request. */
+  readonly route: RateLimitRoute | undefined;
   /** `spec.total.requestsPerSecond`: one bucket for every caller together. */
   readonly total: number | undefined;
   /** `spec.identity.requestsPerSecond`: one bucket per calling identity (mTLS callers only). */
@@ -43,7 +53,7 @@ export const httpLocalRateLimitPolicyKind: KindDefinition<MeshHTTPLocalRateLimit
   nameRule: 'dnsSubdomain',
   normalize(check, meta, raw) {
     const spec = check.object(raw['spec'], 'spec', true) ?? {};
-    check.knownFields(spec, 'spec', ['selector', 'port', 'total', 'identity', 'overrides']);
+    check.knownFields(spec, 'spec', ['selector', 'port', 'route', 'total', 'identity', 'overrides']);
     const selector = check.object(spec['selector'], 'spec.selector');
     if (selector !== undefined) check.knownFields(selector, 'spec.selector', ['matchLabels']);
     const matchLabels = selector === undefined ? undefined : check.stringMap(selector['matchLabels'], 'spec.selector.matchLabels');
@@ -67,12 +77,28 @@ export const httpLocalRateLimitPolicyKind: KindDefinition<MeshHTTPLocalRateLimit
       name: meta.name,
       selector: matchLabels === undefined || Object.keys(matchLabels).length === 0 ? undefined : Object.freeze(matchLabels),
       port: check.port(spec['port'], 'spec.port'),
+      route: routeOf(check, spec['route']),
       total,
       identity,
       overrides: Object.freeze(overrides),
     });
   },
 };
+
+const SECTION_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function routeOf(check: FieldChecker, value: unknown): RateLimitRoute | undefined {
+  const route = check.object(value, 'spec.route');
+  if (route === undefined) return undefined;
+  check.knownFields(route, 'spec.route', ['kind', 'name', 'ruleName']);
+  const kind = check.oneOf(route['kind'], 'spec.route.kind', ['HTTPRoute', 'GRPCRoute'] as const) ?? 'HTTPRoute';
+  const name = check.dnsSubdomain(route['name'], 'spec.route.name', true) ?? '';
+  const ruleName = check.string(route['ruleName'], 'spec.route.ruleName');
+  if (ruleName !== undefined && (ruleName.length > 253 || !SECTION_NAME.test(ruleName))) {
+    check.fail('spec.route.ruleName', `must be a rule name (lower-case letters, digits and '-', at most 253), got ${describeValue(ruleName)}`);
+  }
+  return Object.freeze({ kind, name, ruleName });
+}
 
 /** `{requestsPerSecond: N}`: an integer from 1 to MAX_REQUESTS_PER_SECOND. */
 function limitOf(check: FieldChecker, value: unknown, path: string): number | undefined {
