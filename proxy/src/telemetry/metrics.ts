@@ -42,6 +42,15 @@ export const METRIC_NAMES = {
  */
 export type DenialReason = 'mtls_required' | 'mtls_unavailable' | 'mtls_handshake' | 'incomplete_http' | 'authz_denied';
 
+/** Decisions counted since the counter was last read. */
+class RateLimitTally {
+  n = 0;
+  constructor(readonly labels: { readonly decision: string; readonly policy: string; readonly reason: string }) {}
+  inc(): void {
+    this.n++;
+  }
+}
+
 /** Request latency buckets in seconds: 0.5 ms (a local hop) to 30 s (a long call or a timeout). */
 export const DURATION_BUCKETS: readonly number[] = Object.freeze([
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
@@ -104,6 +113,8 @@ export class ProxyMetrics {
   private readonly authzDecisions: Counter<'decision' | 'policy' | 'reason' | 'protocol'>;
   private readonly rateLimitDecisions: Counter<'decision' | 'policy' | 'reason'>;
   private readonly rateLimitLocalBuckets: Counter;
+  /** Per-request rate limit counts, kept as plain numbers and added to the counter when it is read. */
+  private readonly rateLimitTallies = new Map<string, RateLimitTally>();
   private readonly mirrors: Counter<'destination_service' | 'result'>;
   private readonly certExpiry: Gauge<'identity'>;
   private readonly loopConnections: Counter<'loop' | 'direction'>;
@@ -160,6 +171,7 @@ export class ProxyMetrics {
       help: 'Inbound HTTP requests judged by an HTTPLocalRateLimitPolicy (namespace/name): decision admitted (reason within_limit) or limited (answered 429 / RESOURCE_EXHAUSTED), reason the bucket that refused: total, identity or override.',
       labelNames: ['decision', 'policy', 'reason'],
       registers,
+      collect: () => this.flushRateLimits(),
     });
     this.rateLimitLocalBuckets = new Counter({
       name: METRIC_NAMES.rateLimitLocalBuckets,
@@ -229,9 +241,26 @@ export class ProxyMetrics {
     this.authzDecisions.inc({ decision, policy: policy ?? 'none', reason, protocol });
   }
 
-  /** The counter of one rate limit policy's decisions with one reason: made once per snapshot, incremented per request. */
+  /**
+   * The counter of one rate limit policy's decisions with one reason: asked once per snapshot,
+   * incremented per request without allocating (a plain number, added to the metric when it is read).
+   */
   rateLimitCounter(policy: string, decision: 'admitted' | 'limited', reason: string): { inc(): void } {
-    return this.rateLimitDecisions.labels({ decision, policy, reason });
+    const key = `${decision}\0${policy}\0${reason}`;
+    let tally = this.rateLimitTallies.get(key);
+    if (tally === undefined) {
+      tally = new RateLimitTally({ decision, policy, reason });
+      this.rateLimitTallies.set(key, tally);
+    }
+    return tally;
+  }
+
+  private flushRateLimits(): void {
+    for (const tally of this.rateLimitTallies.values()) {
+      if (tally.n === 0) continue;
+      this.rateLimitDecisions.inc(tally.labels, tally.n);
+      tally.n = 0;
+    }
   }
 
   /** Counts one bucket kept by this loop alone (the shared table was full). */
