@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { MESH_ERRORS } from '../../errors.js';
 import { parseMeshFile } from '../file.js';
 import { validateObject } from '../objects.js';
@@ -113,5 +114,40 @@ describe('HTTPLocalRateLimitPolicy', () => {
     expect(parsed.error.message).toContain('mesh.yaml');
     expect(parsed.error.message).toContain('HTTPLocalRateLimitPolicy shop/rl');
     expect(parsed.error.message).toContain('spec.total.requestsPerSecond');
+  });
+
+  test('any spec (arbitrary JSON) is either accepted with limits from 1 to 1e6 or refused naming a field under spec; never a throw', () => {
+    const limit = fc.oneof(fc.record({ requestsPerSecond: fc.oneof(fc.integer({ min: -5, max: 2_000_000 }), fc.double(), fc.string()) }), fc.anything());
+    const spec = fc.oneof(
+      fc.anything(),
+      fc.record(
+        {
+          selector: fc.oneof(fc.record({ matchLabels: fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.integer())) }), fc.anything()),
+          port: fc.oneof(fc.integer({ min: -1, max: 70_000 }), fc.anything()),
+          route: fc.oneof(fc.record({ name: fc.string(), ruleName: fc.string() }), fc.anything()),
+          total: limit,
+          identity: limit,
+          overrides: fc.array(fc.record({ requestsPerSecond: fc.integer({ min: -1, max: 10 }), clientRefs: fc.array(fc.record({ kind: fc.constantFrom('ServiceAccount', 'User', ''), name: fc.string(), namespace: fc.string() }), { maxLength: 3 }) }), { maxLength: 3 }),
+        },
+        { requiredKeys: [] },
+      ),
+    );
+    fc.assert(
+      fc.property(spec, (value) => {
+        const result = validateObject(policy(value));
+        if (result.ok) {
+          if (result.value.kind !== 'HTTPLocalRateLimitPolicy') throw new Error('wrong kind');
+          const p = result.value.value;
+          const rates = [p.total, p.identity, ...p.overrides.map((o) => o.requestsPerSecond)].filter((r): r is number => r !== undefined);
+          expect(rates.length).toBeGreaterThan(0);
+          for (const r of rates) expect(Number.isInteger(r) && r >= 1 && r <= 1_000_000).toBe(true);
+          for (const o of p.overrides) for (const ref of o.clientRefs) expect(ref.kind).toBe('ServiceAccount');
+        } else {
+          expect(result.error.problems.length).toBeGreaterThan(0);
+          for (const problem of result.error.problems) expect(problem.path).toMatch(/^spec($|\.|\[)/);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
