@@ -9,6 +9,8 @@
 
 /** Buckets the shared table holds (policy × bucket kind × caller identity). */
 export const BUCKET_SLOTS = 8192;
+/** Slots tried from a key's home slot (the same in every loop): a lookup costs at most this many. */
+export const MAX_PROBES = 64;
 const BYTES = BUCKET_SLOTS * 8 * 2;
 
 /** Nanoseconds on a monotonic clock that every thread of the process shares. */
@@ -74,10 +76,13 @@ export class RateBuckets {
     this.tats = new BigInt64Array(buffer, BUCKET_SLOTS * 8, BUCKET_SLOTS);
   }
 
-  /** The bucket of `key`: the same slot in every loop; a loop-local bucket when the table is full. */
+  /**
+   * The bucket of `key`: the same slot in every loop; a loop-local bucket when the MAX_PROBES slots
+   * from its home slot are all taken by other keys (the table is, or is nearly, full).
+   */
   bucketOf(key: bigint): BucketRef {
     let slot = Number(BigInt.asUintN(64, key) % BigInt(BUCKET_SLOTS));
-    for (let probe = 0; probe < BUCKET_SLOTS; probe++) {
+    for (let probe = 0; probe < MAX_PROBES; probe++) {
       const seen = Atomics.compareExchange(this.keys, slot, 0n, key);
       if (seen === 0n || seen === key) return slot;
       slot = slot + 1 === BUCKET_SLOTS ? 0 : slot + 1;
