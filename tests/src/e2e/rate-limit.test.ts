@@ -147,5 +147,8 @@ suite('HTTPLocalRateLimitPolicy in network namespaces, with identities from the 
     expect(counterSum(metrics, 'tsmesh_ratelimit_decisions_total', { decision: 'limited', policy: `${NS}/api`, reason: 'override' })).toBeGreaterThan(0);
     expect(counterSum(metrics, 'tsmesh_ratelimit_decisions_total', { decision: 'limited', policy: `${NS}/greeter`, reason: 'identity' })).toBe(2);
     await waitUntil(() => accessLines(backend).find((l) => l.status === 429 && l.flags === 'RL'), 5000, 'an RL access line with 429');
+    // Both of the backend's event loops served callers here (one bucket across two loops is proven in
+    // proxy/src/inbound/rate-limit.test.ts, where a per-loop bucket admits twice the limit).
+    for (const loop of ['0', '1']) expect(counterSum(metrics, 'tsmesh_proxy_loop_connections_total', { loop, direction: 'inbound' })).toBeGreaterThan(0);
   }, 60_000);
 });
