@@ -54,7 +54,7 @@ export interface HttpRouteTarget {
 
 /** A head-only answer the sidecar gives itself (see HttpRouteTarget.localReply). */
 export interface LocalReply {
-  /** Lower-case names and values, after `:status`; `content-length: 0` is added for HTTP. */
+  /** Lower-case names and values, after `:status` (`content-length: 0` among them for HTTP; none for a gRPC trailers-only answer). */
   readonly headers: readonly string[];
   readonly flag: ResponseFlag;
   /** gRPC: the `grpc-status` the headers carry (trailers-only), recorded in metrics. */

@@ -14,8 +14,18 @@ import { Inbound, mergeDeclared, type InboundPort } from '../inbound/inbound.js'
 import { endpointInfo } from '../outbound/endpoint-info.js';
 import { Outbound } from '../outbound/outbound.js';
 import { OutboundRouter } from '../outbound/router.js';
-import { compileWorkloadRateLimits, RateBuckets, rateBucketsBuffer, type WorkloadRateLimits } from '../policy/index.js';
-import { compileWorkloadAuthorization, compileWorkloadPolicy, DEFAULT_ROOT_NAMESPACE, workloadOf, type InboundMtlsPolicy, type WorkloadAuthorization } from '../policy/index.js';
+import {
+  compileWorkloadAuthorization,
+  compileWorkloadPolicy,
+  compileWorkloadRateLimits,
+  DEFAULT_ROOT_NAMESPACE,
+  RateBuckets,
+  rateBucketsBuffer,
+  workloadOf,
+  type InboundMtlsPolicy,
+  type WorkloadAuthorization,
+  type WorkloadRateLimits,
+} from '../policy/index.js';
 import { workloadFromPodName, type PeerInfo, type ProxyMetrics, type RequestTelemetry } from '../telemetry/index.js';
 import type { MeshTlsSource } from '../tls/mesh-tls.js';
 import { dialerFor, plainDialer } from '../upstream/dial.js';
