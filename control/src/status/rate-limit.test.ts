@@ -78,4 +78,15 @@ describe('RateLimitStatusWriter', () => {
     expect(reviewRateLimit(all, buildSnapshot([pod('web-1', { app: 'web' })]))).toBeUndefined();
     expect(reviewRateLimit(all, buildSnapshot([pod('x', {}, 'other')]))?.message).toBe('spec.selector matches no workload of namespace shop: no pod runs in it (it applies as soon as one does)');
   });
+
+  it('a policy for a route that does not exist, or a rule the route does not have, is not accepted (NoMatchingRoute)', () => {
+    const route = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'api', namespace: 'shop' }, spec: { parentRefs: [{ kind: 'Service', name: 'api' }], rules: [{ name: 'search' }] } };
+    const web = pod('web-1', { app: 'web' });
+    const forRoute = (r: unknown): KubeObject => limit('r', { route: r, total: { requestsPerSecond: 1 } });
+    expect(reviewRateLimit(forRoute({ name: 'api', ruleName: 'search' }), buildSnapshot([web, route]))).toBeUndefined();
+    expect(reviewRateLimit(forRoute({ name: 'api' }), buildSnapshot([web, route]))).toBeUndefined();
+    expect(reviewRateLimit(forRoute({ name: 'gone' }), buildSnapshot([web, route]))).toEqual({ reason: 'NoMatchingRoute', message: 'spec.route: no HTTPRoute shop/gone (it applies as soon as there is one)' });
+    expect(reviewRateLimit(forRoute({ kind: 'GRPCRoute', name: 'api' }), buildSnapshot([web, route]))?.reason).toBe('NoMatchingRoute');
+    expect(reviewRateLimit(forRoute({ name: 'api', ruleName: 'other' }), buildSnapshot([web, route]))).toEqual({ reason: 'NoMatchingRoute', message: 'spec.route.ruleName: HTTPRoute shop/api has no rule named other' });
+  });
 });
