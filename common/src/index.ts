@@ -39,6 +39,14 @@ export {
   type AuthzSource,
   type MeshAuthorizationPolicy,
 } from './mesh/kinds/authorization-policy.js';
+export {
+  MAX_REQUESTS_PER_SECOND,
+  RATE_LIMIT_API_VERSION,
+  type MeshHTTPLocalRateLimitPolicy,
+  type RateLimitClientRef,
+  type RateLimitOverride,
+  type RateLimitRoute,
+} from './mesh/kinds/rate-limit-policy.js';
 export { MTLS_MODES, type MeshPeerAuthentication, type MtlsMode } from './mesh/kinds/peer-authentication.js';
 export type { MeshRoute } from './mesh/kinds/route.js';
 export { TRAFFIC_POLICY_API_VERSION } from './mesh/kinds/traffic-policy.js';

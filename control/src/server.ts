@@ -14,7 +14,8 @@ import { MeshDistributor } from './distribution/distributor.js';
 import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from './distribution/errors.js';
 import { createDistributionServer, servingContextOptions, type ServingTls } from './distribution/transport.js';
 import { RouteStatusWriter, type RouteStatusWriterOptions } from './status/writer.js';
-import { AuthorizationStatusWriter, type RejectedObjects } from './status/authorization.js';
+import { AuthorizationStatusWriter, PolicyStatusWriter, type RejectedObjects } from './status/authorization.js';
+import { RateLimitStatusWriter } from './status/rate-limit.js';
 import { TrustBundlePublisher, type TrustBundlePublisherOptions } from './trust/publisher.js';
 
 export interface StartControlPlaneOptions {
@@ -127,17 +128,17 @@ function routeStatusWriter(config: ControlPlaneConfig, options: StartControlPlan
 }
 
 /**
- * The AuthorizationPolicy status writer: it runs exactly when the route status writer does (same
+ * The AuthorizationPolicy (or, with `writer`, HTTPLocalRateLimitPolicy) status writer: it runs exactly when the route status writer does (same
  * API server, same `routeStatus: false` to turn both off). Refused policies are learnt from a
  * provider that reports them (KubernetesSource).
  */
-function authorizationStatusWriter(config: ControlPlaneConfig, options: StartControlPlaneOptions, provider: MeshProvider): AuthorizationStatusWriter | undefined {
+function authorizationStatusWriter(config: ControlPlaneConfig, options: StartControlPlaneOptions, provider: MeshProvider, writer: typeof AuthorizationStatusWriter | typeof RateLimitStatusWriter = AuthorizationStatusWriter): PolicyStatusWriter | undefined {
   const settings = options.routeStatus;
   if (settings === false) return undefined;
   const kubeConfig = writerKubeConfig(config, options, settings?.kubeConfig);
   if (kubeConfig === undefined) return undefined;
   const rejecting = provider as Partial<RejectedObjects>;
-  return new AuthorizationStatusWriter(provider, kubeConfig, {
+  return new writer(provider, kubeConfig, {
     log: options.log ?? logger('control.status'),
     rejected: typeof rejecting.rejected === 'function' ? (provider as unknown as RejectedObjects) : undefined,
     ...(settings?.debounceMs === undefined ? {} : { debounceMs: settings.debounceMs }),
@@ -172,11 +173,13 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
   const first = await provider.start();
   if (!first.ok) throw first.error as TsmeshError;
   let routeStatus: RouteStatusWriter | undefined;
-  let authorizationStatus: AuthorizationStatusWriter | undefined;
+  let authorizationStatus: PolicyStatusWriter | undefined;
+  let rateLimitStatus: PolicyStatusWriter | undefined;
   let trustBundle: TrustBundlePublisher | undefined;
   try {
     routeStatus = routeStatusWriter(config, options, provider);
     authorizationStatus = authorizationStatusWriter(config, options, provider);
+    rateLimitStatus = authorizationStatusWriter(config, options, provider, RateLimitStatusWriter);
     trustBundle = trustBundlePublisher(config, options, provider, tls.trustBundle);
   } catch (error) {
     await provider.close();
@@ -214,6 +217,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
   }
   routeStatus?.start();
   authorizationStatus?.start();
+  rateLimitStatus?.start();
   trustBundle?.start();
 
   const reloadTls = async (): Promise<boolean> => {
@@ -251,7 +255,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     clearInterval(reloader);
-    await Promise.all([routeStatus?.close(), authorizationStatus?.close(), trustBundle?.close()]);
+    await Promise.all([routeStatus?.close(), authorizationStatus?.close(), rateLimitStatus?.close(), trustBundle?.close()]);
     distributor.close();
     for (const session of sessions) session.close();
     const closed = closeServer(server);

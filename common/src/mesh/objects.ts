@@ -9,6 +9,7 @@ import { endpointSliceKind, type MeshEndpointSlice } from './kinds/endpoint-slic
 import type { KindDefinition, ObjectMeta } from './kinds/kind.js';
 import { peerAuthenticationKind, type MeshPeerAuthentication } from './kinds/peer-authentication.js';
 import { podKind, type MeshPodDetails } from './kinds/pod.js';
+import { httpLocalRateLimitPolicyKind, type MeshHTTPLocalRateLimitPolicy } from './kinds/rate-limit-policy.js';
 import { grpcRouteKind, httpRouteKind, type MeshRoute } from './kinds/route.js';
 import { serviceKind } from './kinds/service.js';
 import { backendTrafficPolicyKind } from './kinds/backend-traffic-policy.js';
@@ -27,6 +28,7 @@ export interface MeshKindValues {
   Namespace: MeshNamespace;
   PeerAuthentication: MeshPeerAuthentication;
   AuthorizationPolicy: MeshAuthorizationPolicy;
+  HTTPLocalRateLimitPolicy: MeshHTTPLocalRateLimitPolicy;
   HTTPRoute: MeshRoute;
   GRPCRoute: MeshRoute;
   TrafficPolicy: MeshTrafficPolicy;
@@ -51,6 +53,7 @@ const KINDS: { readonly [K in MeshKind]: KindDefinition<MeshKindValues[K]> } = {
   Namespace: namespaceKind,
   PeerAuthentication: peerAuthenticationKind,
   AuthorizationPolicy: authorizationPolicyKind,
+  HTTPLocalRateLimitPolicy: httpLocalRateLimitPolicyKind,
   HTTPRoute: httpRouteKind,
   GRPCRoute: grpcRouteKind,
   TrafficPolicy: trafficPolicyKind,

@@ -146,6 +146,24 @@ describe('KubernetesSource', () => {
     await until(s, (snap) => actionOf(snap) === undefined, 'the deleted policy gone');
   });
 
+  it('keeps the last valid version of an HTTPLocalRateLimitPolicy through an invalid update, so a broken edit never lifts a limit', async () => {
+    seedShop();
+    const limit = (requestsPerSecond: unknown): KubeObject => ({ apiVersion: 'policy.tsmesh.io/v1', kind: 'HTTPLocalRateLimitPolicy', metadata: { name: 'rl', namespace: 'shop' }, spec: { total: { requestsPerSecond } } });
+    const rateOf = (snapshot: MeshSnapshot): unknown => (snapshot.others.find((o) => o.kind === 'HTTPLocalRateLimitPolicy')?.['spec'] as { total?: { requestsPerSecond?: unknown } } | undefined)?.total?.requestsPerSecond;
+    fake.create(limit(10));
+    const s = source();
+    expect(rateOf(await started(s))).toBe(10);
+    fake.update(limit(0));
+    await until(s, () => s.rejected('HTTPLocalRateLimitPolicy').length === 1, 'the refused update');
+    fake.create(service('later', { clusterIP: '10.96.0.40' }));
+    const rebuilt = await until(s, (snap) => svc(snap, 'later') !== undefined, 'a snapshot built after the refused update');
+    expect(rateOf(rebuilt)).toBe(10);
+    expect(s.rejected('HTTPLocalRateLimitPolicy')[0]?.reason).toContain('spec.total.requestsPerSecond');
+    expect(s.rejected('HTTPLocalRateLimitPolicy')[0]?.reason).toContain('its last valid version stays in force');
+    fake.update(limit(20));
+    await until(s, (snap) => rateOf(snap) === 20, 'the fixed policy');
+  });
+
   it('lists with the selectors that narrow slices to Services and pods to running ones, and watches every kind', async () => {
     seedShop();
     await started(source());

@@ -23,7 +23,7 @@ export interface WatchedResource extends InformedResource {
   readonly reportInvalid: boolean;
   /**
    * An invalid update of an object that was valid keeps its last valid version in the mesh (until it
-   * is fixed or deleted): for policies whose silent disappearance would open access (AuthorizationPolicy).
+   * is fixed or deleted): for policies whose silent disappearance would open access (AuthorizationPolicy) or lift a limit (HTTPLocalRateLimitPolicy).
    */
   readonly keepLastValid?: boolean;
 }
@@ -64,6 +64,15 @@ export const WATCHED_RESOURCES: readonly WatchedResource[] = Object.freeze([
     path: '/apis/security.tsmesh.io/v1/authorizationpolicies',
     optional: true,
     reportInvalid: true,
+    keepLastValid: true,
+  },
+  {
+    kind: 'HTTPLocalRateLimitPolicy',
+    apiVersion: 'policy.tsmesh.io/v1',
+    path: '/apis/policy.tsmesh.io/v1/httplocalratelimitpolicies',
+    optional: true,
+    reportInvalid: true,
+    // A broken edit must not silently lift a limit.
     keepLastValid: true,
   },
   { kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', path: '/apis/gateway.networking.k8s.io/v1/httproutes', optional: true, reportInvalid: true },

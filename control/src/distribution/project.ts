@@ -14,7 +14,7 @@ import {
 } from '@tsmesh/common';
 
 /** Kinds a snapshot keeps raw (`others`) that sidecars receive; ServiceAccounts stay in the control plane. */
-const DISTRIBUTED_OTHERS: ReadonlySet<string> = new Set(['Namespace', 'PeerAuthentication', 'AuthorizationPolicy', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'XBackendTrafficPolicy']);
+const DISTRIBUTED_OTHERS: ReadonlySet<string> = new Set(['Namespace', 'PeerAuthentication', 'AuthorizationPolicy', 'HTTPLocalRateLimitPolicy', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'XBackendTrafficPolicy']);
 
 /** Annotations nothing in the mesh reads that can be large: never sent. */
 const DROPPED_ANNOTATIONS: readonly string[] = ['kubectl.kubernetes.io/last-applied-configuration'];

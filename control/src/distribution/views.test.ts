@@ -52,6 +52,15 @@ describe('SnapshotViews', () => {
     expect(policies('empty')).toEqual(['AuthorizationPolicy tsmesh-system/mesh-deny']);
   });
 
+  it('sends a workload the HTTPLocalRateLimitPolicies of its own namespace (and the root namespace\'s) only', () => {
+    const limit = (namespace: string, name: string): KubeObject => ({ apiVersion: 'policy.tsmesh.io/v1', kind: 'HTTPLocalRateLimitPolicy', metadata: { name, namespace }, spec: { total: { requestsPerSecond: 5 } } });
+    const views = new SnapshotViews(buildSnapshot(mesh([limit('a', 'a-rl'), limit('b', 'b-rl')])), 'tsmesh-system');
+    const limits = (namespace: string): string[] => objectsOf(views, namespace).filter((o) => o.startsWith('HTTPLocalRateLimitPolicy'));
+    expect(limits('a')).toEqual(['HTTPLocalRateLimitPolicy a/a-rl']);
+    expect(limits('b')).toEqual(['HTTPLocalRateLimitPolicy b/b-rl']);
+    expect(limits('empty')).toEqual([]);
+  });
+
   it("sends every workload all Services and Namespaces, but only its namespace's and the root namespace's PeerAuthentications", () => {
     const views = new SnapshotViews(buildSnapshot(mesh()), 'tsmesh-system');
     expect(objectsOf(views, 'a')).toEqual([

@@ -26,7 +26,7 @@ export interface ScopedView {
 }
 
 /** Kinds sent only when they belong to the workload's namespace or to the root namespace. */
-const NAMESPACE_SCOPED_KINDS: ReadonlySet<string> = new Set(['PeerAuthentication', 'AuthorizationPolicy']);
+const NAMESPACE_SCOPED_KINDS: ReadonlySet<string> = new Set(['PeerAuthentication', 'AuthorizationPolicy', 'HTTPLocalRateLimitPolicy']);
 
 /**
  * Scoping: a workload receives every Namespace, Service, EndpointSlice, Pod (identity fields only),

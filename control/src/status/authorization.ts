@@ -1,9 +1,11 @@
-// Writes an `Accepted` condition into each AuthorizationPolicy's status: True when the policy is in
-// the mesh (the sidecars of the workloads it selects enforce it), False with the validator's reason
-// when it was left out, so `kubectl get ap` shows a refused policy where its author looks.
+// Writes an `Accepted` condition into each policy's status (AuthorizationPolicy here; the same writer
+// serves HTTPLocalRateLimitPolicy, status/rate-limit.ts): True when the policy is in the mesh (the
+// sidecars of the workloads it selects enforce it), False with the validator's reason when it was
+// left out (or the kind's own review's, e.g. a selector that matches nothing), so `kubectl get`
+// shows a refused policy where its author looks.
 // Debounced per snapshot; writes only what differs; a failure is logged and retried on the next change.
 import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
-import { logger, type KubeObject, type Logger, type MeshProvider } from '@tsmesh/common';
+import { logger, type KubeObject, type Logger, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
 import { KubeHttp, statusCodeOf } from '../discovery/kube-http.js';
 import { DebouncedPass } from '../debounced-pass.js';
 import { sameJson } from './parents.js';
@@ -28,7 +30,8 @@ export const ACCEPTED_MESSAGE = 'enforced by the sidecars of the workloads it se
 export interface AcceptedCondition {
   type: 'Accepted';
   status: 'True' | 'False';
-  reason: 'Accepted' | 'Invalid';
+  /** `Accepted`, `Invalid` (left out), or a kind's own (e.g. `NoMatchingWorkload`). */
+  reason: string;
   message: string;
   observedGeneration?: number;
   lastTransitionTime: string;
@@ -52,7 +55,7 @@ function conditionsOf(object: KubeObject): Record<string, unknown>[] {
  * The conditions `object` should carry: its other conditions as they are, and Accepted as given.
  * lastTransitionTime moves only when the status changes; undefined when nothing differs.
  */
-export function desiredConditions(object: KubeObject, accepted: boolean, message: string, now: string): Record<string, unknown>[] | undefined {
+export function desiredConditions(object: KubeObject, accepted: boolean, message: string, now: string, reason?: string): Record<string, unknown>[] | undefined {
   const existing = conditionsOf(object);
   const previous = existing.find((c) => c['type'] === 'Accepted');
   const status = accepted ? 'True' : 'False';
@@ -60,7 +63,7 @@ export function desiredConditions(object: KubeObject, accepted: boolean, message
   const condition: AcceptedCondition = {
     type: 'Accepted',
     status,
-    reason: accepted ? 'Accepted' : 'Invalid',
+    reason: reason ?? (accepted ? 'Accepted' : 'Invalid'),
     message,
     ...(typeof generation === 'number' ? { observedGeneration: generation } : {}),
     lastTransitionTime: previous !== undefined && previous['status'] === status && typeof previous['lastTransitionTime'] === 'string' ? previous['lastTransitionTime'] : now,
@@ -69,7 +72,24 @@ export function desiredConditions(object: KubeObject, accepted: boolean, message
   return [...existing.filter((c) => c['type'] !== 'Accepted'), condition as unknown as Record<string, unknown>];
 }
 
-export class AuthorizationStatusWriter {
+/** What the writer needs to know of one policy kind. */
+export interface PolicyStatusKind {
+  readonly kind: string;
+  /** The status subresource of one object. */
+  statusPath(namespace: string, name: string): string;
+  /** The Accepted condition's message for a policy in the mesh. */
+  readonly acceptedMessage: string;
+  /** A policy in the mesh that is not Accepted after all (e.g. it selects nothing): why; undefined: Accepted. */
+  review?(object: KubeObject, snapshot: MeshSnapshot): { readonly reason: string; readonly message: string } | undefined;
+}
+
+export const AUTHORIZATION_STATUS: PolicyStatusKind = {
+  kind: 'AuthorizationPolicy',
+  statusPath: authorizationStatusPath,
+  acceptedMessage: ACCEPTED_MESSAGE,
+};
+
+export class PolicyStatusWriter {
   private readonly client: StatusClient;
   private readonly log: Logger;
   private readonly now: () => Date;
@@ -80,6 +100,7 @@ export class AuthorizationStatusWriter {
   constructor(
     private readonly provider: MeshProvider,
     client: StatusClient | KubeConfig,
+    private readonly policyKind: PolicyStatusKind,
     private readonly options: AuthorizationStatusWriterOptions = {},
   ) {
     this.client = client instanceof KubeConfig ? new KubeHttp(client) : client;
@@ -108,23 +129,35 @@ export class AuthorizationStatusWriter {
     const snapshot = this.provider.current();
     if (snapshot === undefined) return;
     const now = rfc3339(this.now());
-    const wanted: Array<{ object: KubeObject; accepted: boolean; message: string }> = [];
-    for (const object of snapshot.others) if (object.kind === 'AuthorizationPolicy') wanted.push({ object, accepted: true, message: ACCEPTED_MESSAGE });
-    for (const { object, reason } of this.options.rejected?.rejected('AuthorizationPolicy') ?? []) wanted.push({ object, accepted: false, message: `left out of the mesh: ${reason}` });
-    for (const { object, accepted, message } of wanted) {
+    const kind = this.policyKind;
+    const wanted: Array<{ object: KubeObject; accepted: boolean; message: string; reason?: string }> = [];
+    for (const object of snapshot.others) {
+      if (object.kind !== kind.kind) continue;
+      const review = kind.review?.(object, snapshot);
+      wanted.push(review === undefined ? { object, accepted: true, message: kind.acceptedMessage } : { object, accepted: false, ...review });
+    }
+    for (const { object, reason } of this.options.rejected?.rejected(kind.kind) ?? []) wanted.push({ object, accepted: false, message: `left out of the mesh: ${reason}` });
+    for (const { object, accepted, message, reason } of wanted) {
       if (this.closed) return;
-      const conditions = desiredConditions(object, accepted, message, now);
+      const conditions = desiredConditions(object, accepted, message, now, reason);
       if (conditions === undefined) continue;
       const namespace = object.metadata.namespace ?? 'default';
       const name = object.metadata.name ?? '';
       const status = typeof object['status'] === 'object' && object['status'] !== null ? (object['status'] as Record<string, unknown>) : {};
       try {
-        await this.client.request(HttpMethod.PUT, authorizationStatusPath(namespace, name), { body: { ...object, status: { ...status, conditions } } });
+        await this.client.request(HttpMethod.PUT, kind.statusPath(namespace, name), { body: { ...object, status: { ...status, conditions } } });
       } catch (error) {
         const code = statusCodeOf(error);
         // 404: deleted meanwhile; 409: a newer object is on its way through the watch, and with it another pass.
-        if (code !== 404 && code !== 409) this.log.warn({ err: error, policy: `${namespace}/${name}` }, 'cannot write the AuthorizationPolicy status; trying again on the next change');
+        if (code !== 404 && code !== 409) this.log.warn({ err: error, policy: `${namespace}/${name}` }, `cannot write the ${kind.kind} status; trying again on the next change`);
       }
     }
+  }
+}
+
+/** The AuthorizationPolicy status writer. */
+export class AuthorizationStatusWriter extends PolicyStatusWriter {
+  constructor(provider: MeshProvider, client: StatusClient | KubeConfig, options: AuthorizationStatusWriterOptions = {}) {
+    super(provider, client, AUTHORIZATION_STATUS, options);
   }
 }

@@ -9,4 +9,15 @@ export {
   type RouteStatusWriterOptions,
   type StatusClient,
 } from './writer.js';
-export { ACCEPTED_MESSAGE, AuthorizationStatusWriter, authorizationStatusPath, desiredConditions, type AuthorizationStatusWriterOptions, type RejectedObjects } from './authorization.js';
+export {
+  ACCEPTED_MESSAGE,
+  AUTHORIZATION_STATUS,
+  AuthorizationStatusWriter,
+  PolicyStatusWriter,
+  authorizationStatusPath,
+  desiredConditions,
+  type AuthorizationStatusWriterOptions,
+  type PolicyStatusKind,
+  type RejectedObjects,
+} from './authorization.js';
+export { RATE_LIMIT_ACCEPTED_MESSAGE, RATE_LIMIT_STATUS, RateLimitStatusWriter, rateLimitStatusPath, reviewRateLimit } from './rate-limit.js';

@@ -43,6 +43,7 @@ export const FAKE_RESOURCES: readonly FakeResource[] = [
   custom('security.tsmesh.io', 'authorizationpolicies', 'AuthorizationPolicy', true),
   custom('gateway.networking.k8s.io', 'httproutes', 'HTTPRoute', true),
   custom('gateway.networking.k8s.io', 'grpcroutes', 'GRPCRoute', true),
+  custom('policy.tsmesh.io', 'httplocalratelimitpolicies', 'HTTPLocalRateLimitPolicy', true),
   custom('policy.tsmesh.io', 'trafficpolicies', 'TrafficPolicy', false, 'v1alpha1'),
   custom('gateway.networking.x-k8s.io', 'xbackendtrafficpolicies', 'XBackendTrafficPolicy', false, 'v1alpha1'),
 ];

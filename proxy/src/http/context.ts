@@ -42,8 +42,25 @@ export interface HttpRouteTarget {
   readonly responseHeaders?: HeaderEdit | undefined;
   /** RequestRedirect: the sidecar answers this itself and forwards nothing. */
   readonly redirect?: { readonly status: number; readonly location: string } | undefined;
+  /**
+   * An answer of the sidecar's own other than a redirect (a local rate limit's 429), given through
+   * the forwarders' redirect path (`redirect.status`): these headers instead of Location, an empty
+   * body, `flag` in the access log, and for gRPC a trailers-only `grpc-status`.
+   */
+  readonly localReply?: LocalReply | undefined;
   /** RequestMirror: where copies of this request go (already sampled). */
   readonly mirrors?: readonly MirrorTarget[] | undefined;
+}
+
+/** A head-only answer the sidecar gives itself (see HttpRouteTarget.localReply). */
+export interface LocalReply {
+  /** Lower-case names and values, after `:status` (`content-length: 0` among them for HTTP; none for a gRPC trailers-only answer). */
+  readonly headers: readonly string[];
+  readonly flag: ResponseFlag;
+  /** gRPC: the `grpc-status` the headers carry (trailers-only), recorded in metrics. */
+  readonly grpcStatus?: number | undefined;
+  /** Why, for the access log and the span. */
+  readonly message: string;
 }
 
 /** One RequestMirror destination: a Service port's cluster. */
@@ -150,7 +167,23 @@ export function routeRequest(
   if (target.directStatus !== undefined) {
     return { record, routed: { ok: false, status: target.directStatus, kind: 'route-backend', message: `route ${target.routeName ?? ''} has no usable backend` } };
   }
+  if (target.localReply !== undefined) return { record: locallyAnswered(record, target.localReply), routed: { ok: true, target, ctx } };
   return { record, routed: { ok: true, target, ctx } };
+}
+
+/**
+ * The record of a request answered with a LocalReply: the forwarders' redirect path records the
+ * status only, so the reply's flag, message and gRPC status are added here.
+ */
+function locallyAnswered(record: RequestRecord, reply: LocalReply): RequestRecord {
+  return {
+    get traceId() {
+      return record.traceId;
+    },
+    upstreamHeaders: () => record.upstreamHeaders(),
+    response: (status, grpcStatus) => record.response(status, grpcStatus ?? reply.grpcStatus),
+    end: (result) => record.end({ ...result, flags: [...(result?.flags ?? []), reply.flag], error: result?.error ?? reply.message }),
+  };
 }
 
 const CONTEXT = Symbol('tsmesh.httpContext');

@@ -63,8 +63,12 @@ export function responseFields(fields: string[], target: HttpRouteTarget | undef
   return out;
 }
 
-/** The headers of a RequestRedirect answer (raw list, lower-case names): Location, an empty body, the route's response edits. */
+/**
+ * The headers of a RequestRedirect answer (raw list, lower-case names): Location, an empty body, the
+ * route's response edits; for a LocalReply (a rate limit's 429), its own headers instead.
+ */
 export function redirectRawHeaders(target: HttpRouteTarget): string[] {
+  if (target.localReply !== undefined) return [...target.localReply.headers];
   return responseRawHeaders(['location', target.redirect?.location ?? '/', 'content-length', '0'], target);
 }
 

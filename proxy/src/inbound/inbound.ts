@@ -2,7 +2,7 @@
 // detect (mesh mTLS by its ALPN, the application's own TLS, plaintext HTTP/1, HTTP/2, or TCP)
 // → policy (the effective PeerAuthentication mode for the port) → authorization (AuthorizationPolicy:
 // per request for HTTP, on the normalised request view; once before connecting for TCP, which is
-// reset before a byte reaches the application) → deliver to the application
+// reset before a byte reaches the application) → local rate limits (HTTP only) → deliver to the application
 // in this pod on that same port, at the address the client asked for when it is one of the pod's
 // own (a dual-stack pod is reached over either family), else at the pod IP. Delivery binds
 // 127.0.0.6 (IPv4) or ::6 (IPv6), which the iptables rules let through uncaptured.
@@ -19,6 +19,8 @@ import { holdForFirstSpeaker, watchFirstBytes } from '../detect/first-speaker.js
 import { attachHttpContext, type HttpRequestInfo, type HttpRouteTarget } from '../http/context.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { principalOf, type AuthzRequest, type WorkloadAuthorization } from '../policy/authorization.js';
+import type { WorkloadRateLimits } from '../policy/rate-limit.js';
+import { limitRequest } from './rate-limit.js';
 import type { H1Forwarder } from '../http/h1.js';
 import type { H2Forwarder } from '../http/h2.js';
 import { forwardTcp } from '../tcp/forward.js';
@@ -73,6 +75,11 @@ export interface InboundDeps {
    * new snapshot applies at once); undefined or inactive: nothing is checked.
    */
   authorization?(): WorkloadAuthorization | undefined;
+  /**
+   * The compiled HTTPLocalRateLimitPolicies of this workload, asked per HTTP request after
+   * authorization (a denied request is not counted); undefined or inactive: nothing is limited.
+   */
+  rateLimits?(): WorkloadRateLimits | undefined;
   /** Where connections go when SO_ORIGINAL_DST is unavailable (explicit-port local mode). */
   readonly fixedDestination?: OriginalDst | undefined;
   onDetectTimeout?(port: number): void;
@@ -347,7 +354,9 @@ export class Inbound {
       const caller: AuthzCaller = { ...principalOf(peer.identity), port: conn.port };
       const route = (req: HttpRequestInfo): Result<HttpRouteTarget, TsmeshError> => {
         const authz = this.deps.authorization?.();
-        return authz?.active === true ? this.authorizeRequest(authz, caller, req, selector) : plain;
+        const routed = authz?.active === true ? this.authorizeRequest(authz, caller, req, selector) : plain;
+        const limits = this.deps.rateLimits?.();
+        return limits?.active === true && routed.ok ? limitRequest(limits, conn.port, peer.identity, req, routed) : routed;
       };
       attachHttpContext(socket, { direction: 'inbound', route, addHeaders, source, destination, mtls: peer.mtls });
       if (protocol === 'http1') this.deps.h1.accept(socket);

@@ -14,8 +14,19 @@ import { Inbound, mergeDeclared, type InboundPort } from '../inbound/inbound.js'
 import { endpointInfo } from '../outbound/endpoint-info.js';
 import { Outbound } from '../outbound/outbound.js';
 import { OutboundRouter } from '../outbound/router.js';
-import { compileWorkloadAuthorization, compileWorkloadPolicy, DEFAULT_ROOT_NAMESPACE, workloadOf, type InboundMtlsPolicy, type WorkloadAuthorization } from '../policy/index.js';
-import { workloadFromPodName, type PeerInfo, type RequestTelemetry } from '../telemetry/index.js';
+import {
+  compileWorkloadAuthorization,
+  compileWorkloadPolicy,
+  compileWorkloadRateLimits,
+  DEFAULT_ROOT_NAMESPACE,
+  RateBuckets,
+  rateBucketsBuffer,
+  workloadOf,
+  type InboundMtlsPolicy,
+  type WorkloadAuthorization,
+  type WorkloadRateLimits,
+} from '../policy/index.js';
+import { workloadFromPodName, type PeerInfo, type ProxyMetrics, type RequestTelemetry } from '../telemetry/index.js';
 import type { MeshTlsSource } from '../tls/mesh-tls.js';
 import { dialerFor, plainDialer } from '../upstream/dial.js';
 import { UpstreamManager, type ClusterView } from '../upstream/manager.js';
@@ -45,6 +56,8 @@ export interface DataPlaneOptions {
   readonly ports?: { readonly outbound: number; readonly inbound: number };
   /** With several loops: the requests and retries in flight of them all (upstream/shared-counts.ts). */
   readonly shared?: SharedCounts;
+  /** With several loops: the rate limit buckets of them all (policy/rate-buckets.ts); else this loop's own. */
+  readonly rateBuckets?: SharedArrayBuffer;
 }
 
 export interface DataPlane {
@@ -107,6 +120,13 @@ export function authorizationOf(snapshot: MeshSnapshot, config: ProxyConfig): Wo
   return compileWorkloadAuthorization(snapshot, workload, ROOT_NAMESPACE);
 }
 
+/** The HTTPLocalRateLimitPolicies of this sidecar's workload in `snapshot`, compiled onto `buckets`. */
+export function rateLimitsOf(snapshot: MeshSnapshot, config: ProxyConfig, buckets: RateBuckets, metrics?: ProxyMetrics): WorkloadRateLimits {
+  const workload = workloadOf(snapshot, { namespace: config.podNamespace, podName: config.podName, podIp: config.podIp });
+  const counters = metrics === undefined ? undefined : (policy: string, decision: 'admitted' | 'limited', reason: string) => metrics.rateLimitCounter(policy, decision, reason);
+  return compileWorkloadRateLimits(snapshot, workload, { trustDomain: config.trustDomain, buckets, counters, podIp: config.podIp });
+}
+
 /**
  * Which Service each of this pod's ports serves, so inbound telemetry can name it, with the
  * protocol their ports declare: an HTTP port is always parsed as HTTP inbound.
@@ -130,6 +150,15 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   let snapshot = options.snapshot;
   let policy = inboundPolicyOf(snapshot, config);
   let authorization = authorizationOf(snapshot, config);
+  const rateBuckets = new RateBuckets(options.rateBuckets ?? rateBucketsBuffer());
+  rateBuckets.onLocalBucket = () => metrics.rateLimitLocalBucket();
+  const compileRateLimits = (s: MeshSnapshot): WorkloadRateLimits => {
+    const compiled = rateLimitsOf(s, config, rateBuckets, metrics);
+    // Every loop compiles the same; one says what was left out.
+    if (loop === 0) for (const problem of compiled.problems) log.warn({ problem }, 'HTTPLocalRateLimitPolicy left out');
+    return compiled;
+  };
+  let rateLimits = compileRateLimits(snapshot);
   let inboundServices = servicesOf(snapshot, config.podIp);
   // The upstream layer: clusters and the pools behind them, updated and pruned together.
   const upstream = new UpstreamManager({
@@ -198,6 +227,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     },
     mtlsMode: (port) => policy.modeFor(port),
     authorization: () => authorization,
+    rateLimits: () => rateLimits,
     serviceFor: (port) => inboundServices.get(port)?.service,
     podAt: (ip) => snapshot.podByIp(ip),
     declaredProtocol: (port) => inboundServices.get(port)?.protocol,
@@ -266,6 +296,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
       router.update(next);
       policy = inboundPolicyOf(next, config);
       authorization = authorizationOf(next, config);
+      rateLimits = compileRateLimits(next);
       inboundServices = servicesOf(next, config.podIp);
     },
     clusters: () => upstream.stats(),

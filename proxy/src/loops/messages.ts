@@ -31,6 +31,8 @@ export interface LoopInit {
   readonly material: SharedMaterial | undefined;
   /** The requests and retries in flight of every loop (upstream/shared-counts.ts): this loop's row is `loop`. */
   readonly counts: SharedArrayBuffer;
+  /** The rate limit buckets every loop takes tokens from (policy/rate-buckets.ts). */
+  readonly rateBuckets: SharedArrayBuffer;
 }
 
 /** A registry's `getMetricsAsJSON()`: what the main thread merges into one `/metrics`. */

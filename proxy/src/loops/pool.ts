@@ -10,6 +10,7 @@ import type { ProxyConfig } from '../config.js';
 import type { SharedMaterial } from '../identity/shared.js';
 import type { TracingConfig } from '../telemetry/index.js';
 import { sharedCountsBuffer } from '../upstream/shared-counts.js';
+import { rateBucketsBuffer } from '../policy/rate-buckets.js';
 import type { ClusterStats } from './data-plane.js';
 import { mergeClusters, mergeMetrics, type MergedClusterStats } from './merge.js';
 import type { FromLoop, LoopInit, LoopRequests, MeshMessage, MetricsJson, RequestKind, ToLoop } from './messages.js';
@@ -76,6 +77,8 @@ export class LoopPool {
   private logLevel: string;
   /** Requests and retries in flight of every loop, so that maxRequests and maxRetries bound the sidecar. */
   private readonly counts: SharedArrayBuffer;
+  /** Rate limit buckets: one table for every loop, kept across a loop's restart (its limits do not refill). */
+  private readonly rateBuckets: SharedArrayBuffer;
   private nextId = 0;
   /** Draining or closing: a loop that ends is not restarted (new listeners would take connections). */
   private stopping = false;
@@ -90,6 +93,7 @@ export class LoopPool {
     this.material = options.material;
     this.logLevel = options.logLevel;
     this.counts = sharedCountsBuffer(loops.length);
+    this.rateBuckets = rateBucketsBuffer();
   }
 
   /**
@@ -253,6 +257,7 @@ export class LoopPool {
       identity: this.options.identity,
       material: this.material,
       counts: this.counts,
+      rateBuckets: this.rateBuckets,
     };
     const worker = new Worker(this.options.workerUrl ?? loopWorkerUrl(), {
       workerData: init,

@@ -33,7 +33,7 @@ async function start(): Promise<DataPlane | undefined> {
     // A loop started again clears what it had in flight before it ended.
     const shared = new SharedCounts(init.counts, init.loop);
     shared.reset();
-    return await startDataPlane({ config, loop: init.loop, snapshot: snapshotOf(init.mesh), tls, telemetry, reusePort: true, ports: init.ports, shared });
+    return await startDataPlane({ config, loop: init.loop, snapshot: snapshotOf(init.mesh), tls, telemetry, reusePort: true, ports: init.ports, shared, rateBuckets: init.rateBuckets });
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     post({ type: 'failed', message: e.message, code: e.code });

@@ -30,3 +30,5 @@ export {
   type AuthzRequest,
   type WorkloadAuthorization,
 } from './authorization.js';
+export { compileRateLimits, compileWorkloadRateLimits, rateLimitPoliciesOf, rateLimitSelects, type RateLimitCounters, type RateLimitOptions, type RateLimitReason, type RateLimitVerdict, type WorkloadRateLimits } from './rate-limit.js';
+export { BUCKET_SLOTS, RateBuckets, bucketShape, keyHash, monotonicNs, rateBucketsBuffer, retryAfterSeconds, type BucketRef, type BucketShape, type NanoClock } from './rate-buckets.js';

@@ -30,6 +30,8 @@ export const RESPONSE_FLAGS = {
   SI: 'idle timeout',
   /** Refused by authorization or mTLS policy. */
   RBAC: 'denied by policy',
+  /** Refused by a local rate limit (HTTPLocalRateLimitPolicy): answered 429 (gRPC RESOURCE_EXHAUSTED). */
+  RL: 'rate limited',
 } as const;
 
 export type ResponseFlag = keyof typeof RESPONSE_FLAGS;

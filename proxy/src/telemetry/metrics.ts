@@ -29,6 +29,8 @@ export const METRIC_NAMES = {
   loopRestarts: 'tsmesh_proxy_loop_restarts_total',
   policyDenials: 'tsmesh_policy_denials_total',
   authzDecisions: 'tsmesh_authz_decisions_total',
+  rateLimitDecisions: 'tsmesh_ratelimit_decisions_total',
+  rateLimitLocalBuckets: 'tsmesh_ratelimit_local_buckets_total',
   routeMirrors: 'tsmesh_route_mirror_total',
 } as const;
 
@@ -62,6 +64,15 @@ export const BUILD_INFO: BuildInfo = Object.freeze({ component: 'proxy', version
  * `authz_denied` a TCP connection an AuthorizationPolicy refused (reset before a byte reached the app).
  */
 export type DenialReason = 'mtls_required' | 'mtls_unavailable' | 'mtls_handshake' | 'incomplete_http' | 'authz_denied';
+
+/** Decisions counted since the counter was last read. */
+class RateLimitTally {
+  n = 0;
+  constructor(readonly labels: { readonly decision: string; readonly policy: string; readonly reason: string }) {}
+  inc(): void {
+    this.n++;
+  }
+}
 
 /** Request latency buckets in seconds: 0.5 ms (a local hop) to 30 s (a long call or a timeout). */
 export const DURATION_BUCKETS: readonly number[] = Object.freeze([
@@ -124,6 +135,10 @@ export class ProxyMetrics {
   private readonly h2Protections: Counter<'direction' | 'kind'>;
   private readonly denials: Counter<'reporter' | 'reason'>;
   private readonly authzDecisions: Counter<'decision' | 'policy' | 'reason' | 'protocol'>;
+  private readonly rateLimitDecisions: Counter<'decision' | 'policy' | 'reason'>;
+  private readonly rateLimitLocalBuckets: Counter;
+  /** Per-request rate limit counts, kept as plain numbers and added to the counter when it is read. */
+  private readonly rateLimitTallies = new Map<string, RateLimitTally>();
   private readonly mirrors: Counter<'destination_service' | 'result'>;
   private readonly certExpiry: Gauge<'identity'>;
   private readonly loopConnections: Counter<'loop' | 'direction'>;
@@ -182,6 +197,18 @@ export class ProxyMetrics {
       name: METRIC_NAMES.authzDecisions,
       help: 'Inbound requests (protocol http) and connections (tcp) judged by AuthorizationPolicy: decision allow, deny or audit, the deciding policy (namespace/name, "none" when no ALLOW policy matched) and the reason.',
       labelNames: ['decision', 'policy', 'reason', 'protocol'],
+      registers,
+    });
+    this.rateLimitDecisions = new Counter({
+      name: METRIC_NAMES.rateLimitDecisions,
+      help: 'Inbound HTTP requests judged by an HTTPLocalRateLimitPolicy (namespace/name): decision admitted (reason within_limit) or limited (answered 429 / RESOURCE_EXHAUSTED), reason the bucket that refused: total, identity or override.',
+      labelNames: ['decision', 'policy', 'reason'],
+      registers,
+      collect: () => this.flushRateLimits(),
+    });
+    this.rateLimitLocalBuckets = new Counter({
+      name: METRIC_NAMES.rateLimitLocalBuckets,
+      help: 'Rate limit buckets kept by one event loop alone because the shared bucket table was full (each such bucket admits its limit per loop).',
       registers,
     });
     this.mirrors = new Counter({
@@ -245,6 +272,33 @@ export class ProxyMetrics {
   /** Counts one AuthorizationPolicy verdict on a workload that has policies. */
   authzDecision(decision: 'allow' | 'deny' | 'audit', policy: string | undefined, reason: string, protocol: 'http' | 'tcp'): void {
     this.authzDecisions.inc({ decision, policy: policy ?? 'none', reason, protocol });
+  }
+
+  /**
+   * The counter of one rate limit policy's decisions with one reason: asked once per snapshot,
+   * incremented per request without allocating (a plain number, added to the metric when it is read).
+   */
+  rateLimitCounter(policy: string, decision: 'admitted' | 'limited', reason: string): { inc(): void } {
+    const key = `${decision}\0${policy}\0${reason}`;
+    let tally = this.rateLimitTallies.get(key);
+    if (tally === undefined) {
+      tally = new RateLimitTally({ decision, policy, reason });
+      this.rateLimitTallies.set(key, tally);
+    }
+    return tally;
+  }
+
+  private flushRateLimits(): void {
+    for (const tally of this.rateLimitTallies.values()) {
+      if (tally.n === 0) continue;
+      this.rateLimitDecisions.inc(tally.labels, tally.n);
+      tally.n = 0;
+    }
+  }
+
+  /** Counts one bucket kept by this loop alone (the shared table was full). */
+  rateLimitLocalBucket(): void {
+    this.rateLimitLocalBuckets.inc();
   }
 
   /** Counts one RequestMirror copy of a request to `destinationService` (`namespace/name:port`) by its outcome. */

@@ -19,6 +19,7 @@ const EXPECTED_OBJECTS = [
   'ConfigMap tsmesh-dashboard-service',
   'ConfigMap tsmesh-dashboard-workload',
   'CustomResourceDefinition authorizationpolicies.security.tsmesh.io',
+  'CustomResourceDefinition httplocalratelimitpolicies.policy.tsmesh.io',
   'CustomResourceDefinition peerauthentications.security.tsmesh.io',
   'CustomResourceDefinition trafficpolicies.policy.tsmesh.io',
   'Deployment tsmesh-ca',

@@ -36,6 +36,8 @@ function grants(objects: readonly KubeObject[], serviceAccount: string, namespac
 const ROUTE_STATUS = ['gateway.networking.k8s.io/grpcroutes/status:update', 'gateway.networking.k8s.io/httproutes/status:update'];
 /** The AuthorizationPolicy status writer PUTs their status subresource (Accepted, or why not). */
 const AUTHZ_STATUS = ['security.tsmesh.io/authorizationpolicies/status:update'];
+/** The HTTPLocalRateLimitPolicy status writer likewise. */
+const RATE_LIMIT_STATUS = ['policy.tsmesh.io/httplocalratelimitpolicies/status:update'];
 /**
  * The trust bundle publisher lists, watches and updates only ConfigMaps of its one name (a field
  * selector, which resourceNames authorizes), and creates them (create cannot be limited by name).
@@ -49,6 +51,7 @@ const TRUST_BUNDLE = [
 const CONTROL = [
   ...ROUTE_STATUS,
   ...AUTHZ_STATUS,
+  ...RATE_LIMIT_STATUS,
   ...TRUST_BUNDLE,
   'core/events:create',
   'core/namespaces:list', 'core/namespaces:watch',
@@ -61,6 +64,7 @@ const CONTROL = [
   'security.tsmesh.io/authorizationpolicies:list', 'security.tsmesh.io/authorizationpolicies:watch',
   'security.tsmesh.io/peerauthentications:list', 'security.tsmesh.io/peerauthentications:watch',
   'policy.tsmesh.io/trafficpolicies:list', 'policy.tsmesh.io/trafficpolicies:watch',
+  'policy.tsmesh.io/httplocalratelimitpolicies:list', 'policy.tsmesh.io/httplocalratelimitpolicies:watch',
   'gateway.networking.x-k8s.io/xbackendtrafficpolicies:list', 'gateway.networking.x-k8s.io/xbackendtrafficpolicies:watch',
 ].sort();
 const CA = ['authentication.k8s.io/tokenreviews:create'];
@@ -102,7 +106,7 @@ describe('RBAC', () => {
       if (match === null) throw new Error(`unexpected path ${r.path}`);
       return ['list', 'watch'].map((verb) => `${match[1] ?? 'core'}/${match[2]}:${verb}`);
     });
-    expect(grants(objects, 'tsmesh-control')).toEqual([...watched, 'core/events:create', ...ROUTE_STATUS, ...AUTHZ_STATUS, ...TRUST_BUNDLE].sort());
+    expect(grants(objects, 'tsmesh-control')).toEqual([...watched, 'core/events:create', ...ROUTE_STATUS, ...AUTHZ_STATUS, ...RATE_LIMIT_STATUS, ...TRUST_BUNDLE].sort());
   });
 
   test('the CA may create TokenReviews, nothing else', () => {

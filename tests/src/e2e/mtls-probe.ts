@@ -3,6 +3,7 @@
 // one channel, and a loop of short TCP connections (every one a new mTLS handshake between the
 // sidecars). Prints one `{"result": ...}` line; the loops run until SIGTERM or --duration-ms.
 // gRPC and the demo are loaded only by the gRPC probes: admin and HTTP calls start fast.
+import http from 'node:http';
 import net from 'node:net';
 import type * as Grpc from '@grpc/grpc-js';
 import type { HelloReply } from 'tsmesh/demo';
@@ -21,6 +22,23 @@ export interface GrpcCallResult {
   code?: number;
   message?: string;
   reply?: HelloReply;
+}
+
+/** An open-loop HTTP load: responses by status, per whole second since the start (by arrival). */
+export interface RateResult {
+  sent: number;
+  statuses: Record<string, number>;
+  perSecond: Array<Record<string, number>>;
+  /** The `retry-after` values of the 429s, counted (`none` when absent). */
+  retryAfter: Record<string, number>;
+  errors: string[];
+  durationMs: number;
+}
+
+/** Sequential gRPC calls on one channel: each status code, and each failure's `retry-after` metadata. */
+export interface GrpcBurstResult {
+  codes: number[];
+  retryAfter: string[];
 }
 
 interface Flags {
@@ -149,6 +167,69 @@ async function grpcLoad(flags: Flags): Promise<void> {
   print(result);
 }
 
+/**
+ * Open-loop GETs of --url at --rate per second for --duration-ms, over --connections keep-alive
+ * HTTP/1.1 connections (requests wait for a free one, so the offered rate holds while answers are fast).
+ */
+async function httpRate(flags: Flags): Promise<void> {
+  const url = new URL(flags.one('url') ?? '');
+  const rate = flags.num('rate', 10);
+  const duration = flags.num('duration-ms', 3000);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: flags.num('connections', 4) });
+  const result: RateResult = { sent: 0, statuses: {}, perSecond: [], retryAfter: {}, errors: [], durationMs: 0 };
+  const started = performance.now();
+  const count = (record: Record<string, number>, key: string): void => void (record[key] = (record[key] ?? 0) + 1);
+  const pending = new Set<Promise<void>>();
+  const one = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const req = http.get({ host: url.hostname, port: url.port, path: url.pathname, agent }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          const status = String(res.statusCode ?? 0);
+          count(result.statuses, status);
+          const second = Math.floor((performance.now() - started) / 1000);
+          while (result.perSecond.length <= second) result.perSecond.push({});
+          count(result.perSecond[second] as Record<string, number>, status);
+          if (status === '429') count(result.retryAfter, String(res.headers['retry-after'] ?? 'none'));
+          resolve();
+        });
+      });
+      req.on('error', (e) => {
+        if (result.errors.length < 20) result.errors.push(e.message);
+        resolve();
+      });
+    });
+  while (performance.now() - started < duration) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    while (result.sent < due) {
+      result.sent++;
+      const p = one();
+      pending.add(p);
+      void p.then(() => pending.delete(p));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  result.durationMs = Math.round(performance.now() - started);
+  print(result);
+}
+
+/** --count sequential calls on one channel. */
+async function grpcBurst(flags: Flags): Promise<void> {
+  const { client, grpc } = await greeter(flags.one('target') ?? '');
+  const result: GrpcBurstResult = { codes: [], retryAfter: [] };
+  for (let i = 0; i < flags.num('count', 3); i++) {
+    const reply = await sayHello(client, new grpc.Metadata(), 5000);
+    if (reply instanceof Error) {
+      result.codes.push(reply.code);
+      result.retryAfter.push(String(reply.metadata?.get('retry-after')[0] ?? 'none'));
+    } else result.codes.push(0);
+  }
+  client.close();
+  print(result);
+}
+
 /** Connects, reads the server's first line, closes. */
 function bannerOnce(host: string, port: number, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -210,6 +291,10 @@ async function main(): Promise<void> {
       return grpcLoad(flags);
     case 'tcp-loop':
       return tcpLoop(flags);
+    case 'http-rate':
+      return httpRate(flags);
+    case 'grpc-burst':
+      return grpcBurst(flags);
     default:
       throw new Error(`unknown probe "${kind}"`);
   }
