@@ -164,7 +164,7 @@ describe('admin and health ports of the running sidecar', () => {
     expect(clusters).toEqual([expect.objectContaining({ cluster: `default/svc:${SERVICE_PORT}`, endpoints: [expect.objectContaining({ port: app.port, ejected: false })] })]);
   });
 
-  test('POST /logging sets the level, and refuses an unknown or missing one with 400', async () => {
+  test('POST /logging sets the level, and refuses an unknown or missing one with 400; GET only reads it', async () => {
     const ok = await fetchText(proxy.ports.admin, '/logging?level=debug', { method: 'POST' });
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toEqual({ level: 'debug' });
@@ -173,7 +173,10 @@ describe('admin and health ports of the running sidecar', () => {
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.body).error).toMatch(/loud/);
     expect((await fetchText(proxy.ports.admin, '/logging', { method: 'POST' })).status).toBe(400);
-    expect((await fetchText(proxy.ports.admin, '/logging?level=debug')).status).toBe(404);
+    // Only POST changes the level: GET answers the level in force (silent, set above), whatever it asks.
+    const read = await fetchText(proxy.ports.admin, '/logging?level=debug');
+    expect(read.status).toBe(200);
+    expect(JSON.parse(read.body)).toEqual({ level: 'silent' });
   });
 
   test('/app-health/<container>/livez runs the recorded httpGet probe: 200 while the app answers 2xx, 503 otherwise', async () => {
