@@ -10,13 +10,13 @@ export {
   DEFAULT_PAGE_SIZE,
   DEFAULT_SYNC_TIMEOUT_MS,
   type KubernetesSourceOptions,
-} from './discovery/kubernetes.js';
-export type { InformerState, InformerStatus } from './discovery/informer.js';
-export { WATCHED_RESOURCES, type WatchedResource } from './discovery/resources.js';
-export { KubeApiError } from './discovery/kube-http.js';
-export { EVENT_COMPONENT, INVALID_OBJECT_REASON } from './discovery/events.js';
-export type { BackoffOptions } from './discovery/backoff.js';
-export { createMeshProvider, loadKubeConfig, type ProviderOptions } from './discovery/provider.js';
+} from './kube/kubernetes.js';
+export type { InformerState, InformerStatus } from './kube/informer.js';
+export { WATCHED_RESOURCES, type WatchedResource } from './kube/resources.js';
+export { KubeApiError } from './kube/kube-http.js';
+export { EVENT_COMPONENT, INVALID_OBJECT_REASON } from './kube/events.js';
+export type { BackoffOptions } from './kube/backoff.js';
+export { createMeshProvider, loadKubeConfig, type ProviderOptions } from './kube/provider.js';
 export {
   RouteStatusWriter,
   MESH_CONTROLLER_NAME,

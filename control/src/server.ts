@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { logger, type Logger, type MeshProvider, type TsmeshError } from '@tsmesh/common';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createMeshProvider, loadKubeConfig, type ProviderOptions } from './discovery/provider.js';
+import { createMeshProvider, loadKubeConfig, type ProviderOptions } from './kube/provider.js';
 import type { ControlPlaneConfig, DistributionConfig, ListenAddress } from './distribution/config.js';
 import { createDebugServer } from './distribution/debug.js';
 import { MeshDistributor } from './distribution/distributor.js';

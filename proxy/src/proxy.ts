@@ -9,7 +9,7 @@ import { createAdminServer, createHealthServer } from './admin/servers.js';
 import type { ListenAddress, ProxyConfig } from './config.js';
 import { peerIdentityFromCertificate, WorkloadIdentityManager, identityOptionsFromConfig } from './identity/index.js';
 import { sharedMaterial } from './identity/shared.js';
-import { ControlPlaneSource } from './discovery/index.js';
+import { ControlPlaneSource } from './control-client/index.js';
 import { startDataPlane, type DataPlane } from './loops/data-plane.js';
 import { mergeMetrics } from './loops/merge.js';
 import { LoopPool } from './loops/pool.js';

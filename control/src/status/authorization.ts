@@ -6,7 +6,7 @@
 // Debounced per snapshot; writes only what differs; a failure is logged and retried on the next change.
 import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
 import { logger, type KubeObject, type Logger, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
-import { KubeHttp, statusCodeOf } from '../discovery/kube-http.js';
+import { KubeHttp, statusCodeOf } from '../kube/kube-http.js';
 import { DebouncedPass } from '../debounced-pass.js';
 import { sameJson } from './parents.js';
 import type { StatusClient } from './writer.js';

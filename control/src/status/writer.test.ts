@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { KubeObject } from '@tsmesh/common';
 import { pino } from 'pino';
-import { KubeHttp } from '../discovery/kube-http.js';
-import { KubernetesSource } from '../discovery/kubernetes.js';
+import { KubeHttp } from '../kube/kube-http.js';
+import { KubernetesSource } from '../kube/kubernetes.js';
 import { eventually, pause } from '../testing/eventually.js';
 import { FakeApiServer } from '../testing/fake-apiserver.js';
 import { namespace, route, service } from '../testing/fixtures.js';

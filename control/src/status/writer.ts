@@ -3,7 +3,7 @@
 // author looks, not silently ignored. Debounced per snapshot; writes only what differs.
 import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
 import { compileRoutes, logger, type CompiledRoutes, type KubeObject, type Logger, type MeshProvider, type MeshSnapshot, type RouteStatus } from '@tsmesh/common';
-import { KubeHttp, statusCodeOf } from '../discovery/kube-http.js';
+import { KubeHttp, statusCodeOf } from '../kube/kube-http.js';
 import { DebouncedPass } from '../debounced-pass.js';
 import { MESH_CONTROLLER_NAME, desiredParents, existingParents } from './parents.js';
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, type KubeObject } from '@tsmesh/common';
 import { pino } from 'pino';
-import { KubernetesSource } from '../discovery/kubernetes.js';
+import { KubernetesSource } from '../kube/kubernetes.js';
 import { eventually, pause } from '../testing/eventually.js';
 import { FakeApiServer } from '../testing/fake-apiserver.js';
 import { namespace } from '../testing/fixtures.js';

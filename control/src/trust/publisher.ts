@@ -8,10 +8,10 @@ import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
 import { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, logger, type KubeObject, type Logger, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
 import { describeError } from '../errors.js';
 import { DebouncedPass } from '../debounced-pass.js';
-import { Backoff, type BackoffOptions } from '../discovery/backoff.js';
-import { ResourceInformer } from '../discovery/informer.js';
-import { KubeHttp, statusCodeOf } from '../discovery/kube-http.js';
-import type { InformedResource } from '../discovery/resources.js';
+import { Backoff, type BackoffOptions } from '../kube/backoff.js';
+import { ResourceInformer } from '../kube/informer.js';
+import { KubeHttp, statusCodeOf } from '../kube/kube-http.js';
+import type { InformedResource } from '../kube/resources.js';
 
 /** Namespaces the injector never injects into (SPEC.md, *Injection*): nothing there needs the bundle. */
 export const DEFAULT_EXCLUDED_NAMESPACES: readonly string[] = Object.freeze(['kube-system', 'kube-public', 'kube-node-lease']);

@@ -1,5 +1,5 @@
 // Least privilege: what each control-plane ServiceAccount may do is exactly what its component
-// uses (control/src/discovery/README.md, control/src/status/README.md, ca/README.md,
+// uses (control/src/kube/README.md, control/src/status/README.md, ca/README.md,
 // injector/README.md), nothing more.
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { TRUST_BUNDLE_CONFIGMAP } from '@tsmesh/common';

@@ -8,7 +8,7 @@ import { versionOf } from './lines.js';
 import type { SnapshotJob } from './snapshot-worker.js';
 
 /** The compiled worker; the same path from src (under Jest, after a build) and from dist. */
-const SNAPSHOT_WORKER = new URL('../../dist/discovery/snapshot-worker.js', import.meta.url);
+const SNAPSHOT_WORKER = new URL('../../dist/control-client/snapshot-worker.js', import.meta.url);
 
 export interface SnapshotDecodeLimits extends Pick<ParseBudget, 'workerMemoryMb' | 'timeoutMs'> {
   /** Deepest nesting inside an object (the message and its list add two). */
