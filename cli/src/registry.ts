@@ -12,6 +12,31 @@ export interface CommandEntry {
   load(): Promise<Command>;
 }
 
+/** A specifier the compiler does not follow, so the product build (the image) can leave the demo out. */
+const DEMO_MODULE = './commands/demo.js';
+
+/** Why `tsmesh demo` is not in the image (the product build leaves the demo and its dependencies out). */
+const DEMO_ABSENT =
+  'tsmesh demo is not part of this build: the image carries only what runs in a cluster. Run the demo from a clone of the repository (npm ci && npm run build && sudo npx tsmesh demo), which has its development dependencies (@grpc/grpc-js).';
+
+/**
+ * A command whose module may be absent from a build (the demo, from the image): when the module or
+ * a package it needs cannot be found, a command that says so and where to run it instead.
+ */
+export async function loadOrExplain(name: string, summary: string, absent: string, load: () => Promise<Command>): Promise<Command> {
+  try {
+    return await load();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    return {
+      name,
+      summary,
+      help: `${absent}\n`,
+      run: () => Promise.reject(new Error(absent)),
+    };
+  }
+}
+
 export const COMMANDS: readonly CommandEntry[] = Object.freeze([
   { name: 'proxy', summary: 'run the sidecar proxy', load: async () => (await import('./commands/proxy.js')).proxyCommand },
   { name: 'iptables', summary: "program the pod's traffic redirection (init container)", load: async () => (await import('./commands/iptables.js')).iptablesCommand },
@@ -19,7 +44,11 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
   { name: 'ca', summary: 'run the certificate authority', load: async () => (await import('./commands/ca.js')).caCommand },
   { name: 'injector', summary: 'run the sidecar-injector admission webhook', load: async () => (await import('./commands/injector.js')).injectorCommand },
   { name: 'inject', summary: 'print manifests with the sidecar injected', load: async () => (await import('./commands/inject.js')).injectCommand },
-  { name: 'demo', summary: 'run a whole mesh on this machine and show how one gRPC channel spreads over replicas', load: async () => (await import('./commands/demo.js')).demoCommand },
+  {
+    name: 'demo',
+    summary: 'run a whole mesh on this machine and show how one gRPC channel spreads over replicas',
+    load: () => loadOrExplain('demo', 'run a whole mesh on this machine and show how one gRPC channel spreads over replicas', DEMO_ABSENT, async () => ((await import(DEMO_MODULE)) as { demoCommand: Command }).demoCommand),
+  },
   { name: 'proxy-config', summary: "show a sidecar's clusters, endpoints, routes, listeners, certificates or log level", load: async () => (await import('./commands/proxy-config.js')).proxyConfigCommand },
   { name: 'version', summary: "print tsmesh's version (and a sidecar's with --proxy)", load: async () => (await import('./commands/version.js')).versionCommand },
 ]);
