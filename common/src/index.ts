@@ -108,3 +108,4 @@ export { MaxDelayDebounce, type DebounceOptions } from './debounce.js';
 export * from './sidecar-ports.js';
 export { durationFlag, formatDuration, parseDuration, readFlags, type Flags, type FlagSpec } from './flags.js';
 export { workloadFromPodName } from './mesh/workload.js';
+export { DEFAULT_ROOT_NAMESPACE, policySelects, type ScopedPolicy, type ScopedWorkload } from './mesh/policy-scope.js';

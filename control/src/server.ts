@@ -141,6 +141,7 @@ function authorizationStatusWriter(config: ControlPlaneConfig, options: StartCon
   return new writer(provider, kubeConfig, {
     log: options.log ?? logger('control.status'),
     rejected: typeof rejecting.rejected === 'function' ? (provider as unknown as RejectedObjects) : undefined,
+    rootNamespace: config.distribution.rootNamespace,
     ...(settings?.debounceMs === undefined ? {} : { debounceMs: settings.debounceMs }),
   });
 }

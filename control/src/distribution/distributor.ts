@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import {
+  DEFAULT_ROOT_NAMESPACE,
   MESH_STREAM_PATH,
   NDJSON_CONTENT_TYPE,
   POD_NAME_HEADER,
@@ -23,7 +24,7 @@ import { SnapshotViews, type ScopedView } from './views.js';
 
 export const DEFAULT_DISTRIBUTION_DEBOUNCE_MS = 100;
 export const DEFAULT_DISTRIBUTION_MAX_DELAY_MS = 1000;
-export const DEFAULT_ROOT_NAMESPACE = 'tsmesh-system';
+export { DEFAULT_ROOT_NAMESPACE };
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 
 export interface MeshDistributorOptions {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { buildSnapshot, type KubeObject, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
 import { pino } from 'pino';
-import { ACCEPTED_MESSAGE, AuthorizationStatusWriter, authorizationStatusPath, desiredConditions } from './authorization.js';
+import { ACCEPTED_MESSAGE, AuthorizationStatusWriter, authorizationStatusPath, desiredConditions, reviewAuthorization } from './authorization.js';
 import type { StatusClient } from './writer.js';
 
 const policy = (name: string, spec: unknown, extra: Record<string, unknown> = {}): KubeObject => ({
@@ -10,6 +10,14 @@ const policy = (name: string, spec: unknown, extra: Record<string, unknown> = {}
   metadata: { name, namespace: 'shop', generation: 3, resourceVersion: '7' },
   spec,
   ...extra,
+});
+
+const pod = (name: string, labels: Record<string, string>, namespace = 'shop'): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace, labels },
+  spec: { containers: [{ name: 'app', image: 'app' }] },
+  status: { podIP: '10.1.0.7', phase: 'Running' },
 });
 
 class FakeProvider implements MeshProvider {
@@ -48,7 +56,7 @@ describe('AuthorizationStatusWriter', () => {
     const good = policy('good', { rules: [{}] });
     const bad = policy('bad', { action: 'CUSTOM' });
     const client = new RecordingClient();
-    const writer = new AuthorizationStatusWriter(new FakeProvider(buildSnapshot([good])), client, {
+    const writer = new AuthorizationStatusWriter(new FakeProvider(buildSnapshot([pod('web-1', { app: 'web' }), good])), client, {
       debounceMs: 1,
       log: pino({ level: 'silent' }),
       rejected: { rejected: (kind) => (kind === 'AuthorizationPolicy' ? [{ object: bad, reason: 'spec.action: must be one of ALLOW, DENY, AUDIT, got "CUSTOM"' }] : []) },
@@ -75,5 +83,48 @@ describe('AuthorizationStatusWriter', () => {
     const newer = { ...written, metadata: { ...written.metadata, generation: 4 } };
     expect(desiredConditions(newer, true, ACCEPTED_MESSAGE, '2026-01-01T00:00:00Z')).toEqual([expect.objectContaining({ observedGeneration: 4, lastTransitionTime: '2025-01-01T00:00:00Z' })]);
     expect(desiredConditions(newer, false, 'left out', '2026-01-01T00:00:00Z')).toEqual([expect.objectContaining({ status: 'False', lastTransitionTime: '2026-01-01T00:00:00Z' })]);
+  });
+
+  it('marks a policy that selects no pod NoMatchingWorkload, and still writes Accepted for one that does', async () => {
+    const lonely = policy('lonely', { selector: { matchLabels: { app: 'gone' } } });
+    const web = policy('web', { selector: { matchLabels: { app: 'web' } } });
+    const client = new RecordingClient();
+    const writer = new AuthorizationStatusWriter(new FakeProvider(buildSnapshot([pod('web-1', { app: 'web' }), lonely, web])), client, {
+      debounceMs: 1,
+      log: pino({ level: 'silent' }),
+      now: () => new Date('2026-01-01T00:00:00Z'),
+    });
+    writers.push(writer);
+    writer.start();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writer.idle();
+    const conditions = Object.fromEntries(client.writes.map((w) => [w.body.metadata.name, (w.body['status'] as { conditions: Array<Record<string, unknown>> }).conditions[0]]));
+    expect(conditions['web']).toMatchObject({ status: 'True', reason: 'Accepted' });
+    expect(conditions['lonely']).toMatchObject({
+      status: 'False',
+      reason: 'NoMatchingWorkload',
+      message: 'spec.selector matches no workload of namespace shop: no pod there has app=gone (it applies as soon as one does)',
+    });
+  });
+});
+
+describe('reviewAuthorization', () => {
+  const root = 'tsmesh-system';
+  const inRoot = (name: string, spec: unknown): KubeObject => ({ ...policy(name, spec), metadata: { name, namespace: root } });
+
+  it('selects by the sidecar rule: the namespace, or every namespace from the root namespace', () => {
+    const elsewhere = buildSnapshot([pod('web-1', { app: 'web' }, 'other')]);
+    expect(reviewAuthorization(policy('ns-wide', {}), elsewhere, root)?.message).toBe('spec.selector matches no workload of namespace shop: no pod runs there (it applies as soon as one does)');
+    expect(reviewAuthorization(policy('ns-wide', {}), buildSnapshot([pod('a-1', {})]), root)).toBeUndefined();
+    expect(reviewAuthorization(inRoot('mesh-wide', {}), elsewhere, root)).toBeUndefined();
+    expect(reviewAuthorization(inRoot('web-anywhere', { selector: { matchLabels: { app: 'web' } } }), elsewhere, root)).toBeUndefined();
+    expect(reviewAuthorization(inRoot('api-anywhere', { selector: { matchLabels: { app: 'api' } } }), elsewhere, root)?.message).toBe(
+      'spec.selector matches no workload of the mesh: no pod there has app=api (it applies as soon as one does)',
+    );
+    expect(reviewAuthorization(inRoot('mesh-wide', {}), buildSnapshot([]), root)?.reason).toBe('NoMatchingWorkload');
+  });
+
+  it('leaves an invalid policy to the validator (its reason is Invalid, written from the rejected list)', () => {
+    expect(reviewAuthorization(policy('bad', { action: 'CUSTOM' }), buildSnapshot([]), root)).toBeUndefined();
   });
 });

@@ -5,7 +5,7 @@
 // shows a refused policy where its author looks.
 // Debounced per snapshot; writes only what differs; a failure is logged and retried on the next change.
 import { HttpMethod, KubeConfig } from '@kubernetes/client-node';
-import { logger, type KubeObject, type Logger, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
+import { DEFAULT_ROOT_NAMESPACE, logger, policySelects, validateObject, type KubeObject, type Logger, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
 import { KubeHttp, statusCodeOf } from '../kube/kube-http.js';
 import { DebouncedPass } from '../debounced-pass.js';
 import { sameJson } from './parents.js';
@@ -23,6 +23,8 @@ export interface AuthorizationStatusWriterOptions {
   readonly rejected?: RejectedObjects | undefined;
   /** The clock for lastTransitionTime (tests). */
   readonly now?: () => Date;
+  /** Whose policies apply mesh-wide (`--root-namespace`); default DEFAULT_ROOT_NAMESPACE. */
+  readonly rootNamespace?: string;
 }
 
 export const ACCEPTED_MESSAGE = 'enforced by the sidecars of the workloads it selects';
@@ -80,13 +82,30 @@ export interface PolicyStatusKind {
   /** The Accepted condition's message for a policy in the mesh. */
   readonly acceptedMessage: string;
   /** A policy in the mesh that is not Accepted after all (e.g. it selects nothing): why; undefined: Accepted. */
-  review?(object: KubeObject, snapshot: MeshSnapshot): { readonly reason: string; readonly message: string } | undefined;
+  review?(object: KubeObject, snapshot: MeshSnapshot, rootNamespace: string): { readonly reason: string; readonly message: string } | undefined;
+}
+
+/**
+ * Why a valid AuthorizationPolicy in the mesh decides nothing, if it does: it selects no pod (by the
+ * sidecar's own rule, policySelects: the root namespace's policies reach every namespace). Such a
+ * policy is still sent to sidecars and applies as soon as a pod matches.
+ */
+export function reviewAuthorization(object: KubeObject, snapshot: Pick<MeshSnapshot, 'pods'>, rootNamespace: string): { readonly reason: string; readonly message: string } | undefined {
+  const checked = validateObject(object);
+  if (!checked.ok || checked.value.kind !== 'AuthorizationPolicy') return undefined;
+  const policy = checked.value.value;
+  if (snapshot.pods.some((pod) => policySelects(policy, pod, rootNamespace))) return undefined;
+  const scope = policy.namespace === rootNamespace ? 'the mesh' : `namespace ${policy.namespace}`;
+  const labels = Object.entries(policy.selector ?? {});
+  const wanted = labels.length === 0 ? 'no pod runs there' : `no pod there has ${labels.map(([k, v]) => `${k}=${v}`).join(',')}`;
+  return { reason: 'NoMatchingWorkload', message: `spec.selector matches no workload of ${scope}: ${wanted} (it applies as soon as one does)` };
 }
 
 export const AUTHORIZATION_STATUS: PolicyStatusKind = {
   kind: 'AuthorizationPolicy',
   statusPath: authorizationStatusPath,
   acceptedMessage: ACCEPTED_MESSAGE,
+  review: reviewAuthorization,
 };
 
 export class PolicyStatusWriter {
@@ -133,7 +152,7 @@ export class PolicyStatusWriter {
     const wanted: Array<{ object: KubeObject; accepted: boolean; message: string; reason?: string }> = [];
     for (const object of snapshot.others) {
       if (object.kind !== kind.kind) continue;
-      const review = kind.review?.(object, snapshot);
+      const review = kind.review?.(object, snapshot, this.options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE);
       wanted.push(review === undefined ? { object, accepted: true, message: kind.acceptedMessage } : { object, accepted: false, ...review });
     }
     for (const { object, reason } of this.options.rejected?.rejected(kind.kind) ?? []) wanted.push({ object, accepted: false, message: `left out of the mesh: ${reason}` });

@@ -4,6 +4,7 @@
 // request must match one; else it is allowed. AUDIT policies never decide; they only mark.
 import {
   describeObject,
+  policySelects,
   validateObject,
   type AuthzAction,
   type AuthzCondition,
@@ -253,19 +254,8 @@ function compilePolicy(policy: MeshAuthorizationPolicy): CompiledPolicy {
   };
 }
 
-/**
- * Whether `policy` selects `workload`: a selector (with labels) selects matching pods of its own
- * namespace, or of every namespace when it lives in the root namespace (as in Istio); without one
- * the policy selects its namespace, or the whole mesh from the root namespace.
- */
-export function selects(policy: MeshAuthorizationPolicy, workload: PolicyWorkload, rootNamespace: string = DEFAULT_ROOT_NAMESPACE): boolean {
-  const inScope = policy.namespace === rootNamespace || policy.namespace === workload.namespace;
-  if (!inScope) return false;
-  const selector = policy.selector;
-  if (selector === undefined) return true;
-  for (const key of Object.keys(selector)) if (!Object.hasOwn(workload.labels, key) || workload.labels[key] !== selector[key]) return false;
-  return true;
-}
+/** Whether `policy` selects `workload` (common's policySelects: the rule the control plane reports by too). */
+export const selects: (policy: MeshAuthorizationPolicy, workload: PolicyWorkload, rootNamespace?: string) => boolean = policySelects;
 
 /** By namespace then name: a stable order whatever order the objects came in. */
 function byId(a: CompiledPolicy, b: CompiledPolicy): number {

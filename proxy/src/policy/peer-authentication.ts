@@ -1,6 +1,6 @@
 // Inbound mTLS policy: which PeerAuthentication mode applies to a connection for (this workload,
 // port), following the precedence port > workload > namespace > mesh, with UNSET inheriting.
-import { describeObject, validateObject, type MeshPeerAuthentication, type MeshSnapshot, type MtlsMode } from '@tsmesh/common';
+import { DEFAULT_ROOT_NAMESPACE, describeObject, validateObject, type MeshPeerAuthentication, type MeshSnapshot, type MtlsMode } from '@tsmesh/common';
 
 /** A mode after inheritance: what the inbound side enforces. */
 export type EffectiveMtlsMode = Exclude<MtlsMode, 'UNSET'>;
@@ -8,7 +8,7 @@ export type EffectiveMtlsMode = Exclude<MtlsMode, 'UNSET'>;
 /** The mode when no policy decides. */
 export const DEFAULT_MTLS_MODE: EffectiveMtlsMode = 'PERMISSIVE';
 /** The control-plane namespace: a selector-less policy there is mesh-wide. */
-export const DEFAULT_ROOT_NAMESPACE = 'tsmesh-system';
+export { DEFAULT_ROOT_NAMESPACE };
 
 /** A validated PeerAuthentication with its creation time (ms since epoch), when known. */
 export type PeerAuthenticationPolicy = MeshPeerAuthentication & { readonly createdAt?: number | undefined };

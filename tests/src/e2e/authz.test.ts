@@ -1,14 +1,14 @@
 // End-to-end proof of AuthorizationPolicy: a CA, three meshed pods with real SPIFFE identities
 // (frontend, intruder, backend) and an unmeshed one, each in its own network namespace with
 // `tsmesh iptables` and a sidecar. The backend's sidecar enforces the policies of the mesh file.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { stringify } from 'yaml';
 import { caEnv, meshYaml, publishTrustBundle, startCa, startSidecar, startWorkload, Topology, writeCaTokens, type MeshPodSpec, type Pod } from 'tsmesh/demo';
-import { accessLines, counterSum, httpGet, metricsOf, probe, requireProbe, waitUntil } from './mtls-helpers.js';
-import type { GrpcCallResult, LoadResult } from './mtls-probe.js';
+import { accessLines, counterSum, httpGet, metricsOf, probe, requireProbe, startProbe, waitUntil } from './mtls-helpers.js';
+import type { GrpcCallResult, LoadResult, RateResult } from './mtls-probe.js';
 import { requireNetns } from './netns.js';
 
 const enabled = await requireNetns();
@@ -30,6 +30,8 @@ suite('AuthorizationPolicy in network namespaces, with identities from the CA', 
   let intruder: Pod;
   let backend: Pod;
   let outsider: Pod;
+  let meshFile: string;
+  let meshDocuments: string[];
 
   beforeAll(async () => {
     requireProbe();
@@ -68,8 +70,9 @@ suite('AuthorizationPolicy in network namespaces, with identities from the CA', 
       policy('no-secrets', { selector: backendOnly, action: 'DENY', rules: [{ to: [{ operation: { ports: [String(HTTP_PORT)], paths: ['/api/secret*'] } }] }] }),
       policy('watch-reports', { selector: backendOnly, action: 'AUDIT', rules: [{ to: [{ operation: { paths: ['/api/reports'] } }] }] }),
     ];
-    const meshFile = join(dir, 'mesh.yaml');
-    writeFileSync(meshFile, [mesh, ...policies].join('---\n'));
+    meshFile = join(dir, 'mesh.yaml');
+    meshDocuments = [mesh, ...policies];
+    writeFileSync(meshFile, meshDocuments.join('---\n'));
 
     const tokens = writeCaTokens(dir, [
       { namespace: NS, serviceAccount: 'frontend' },
@@ -134,5 +137,34 @@ suite('AuthorizationPolicy in network namespaces, with identities from the CA', 
     await waitUntil(() => accessLines(backend).find((l) => l.path === '/api/secrets' && l.flags === 'RBAC'), 5000, 'an RBAC access line for /api/secrets');
     const explained = await httpGet<{ allowed: boolean; decidedBy: string | null }>(backend, `http://127.0.0.1:15000/authz/check?principal=${FRONTEND}&path=/api/secret&port=${HTTP_PORT}`);
     expect(explained.body).toMatchObject({ allowed: false, decidedBy: `${NS}/no-secrets` });
+  }, 60_000);
+
+  test('a policy change applies within 1 s under load, and no allowed request fails meanwhile', async () => {
+    // Allowed traffic throughout: HTTP/1.1 on /api/items and gRPC on one channel. /api/orders is
+    // allowed until a DENY for it is written into the mesh file half-way through.
+    const grpc = await startProbe<LoadResult>(frontend, ['grpc-load', '--target', `${GREETER}:50051`, '--interval-ms', '10']);
+    const rate = (path: string): Promise<RateResult> =>
+      probe<RateResult>(frontend, ['http-rate', '--url', `http://${API}:${HTTP_PORT}${path}`, '--rate', '100', '--duration-ms', '4000']);
+    const [items, orders] = [rate('/api/items'), rate('/api/orders')];
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const next = `${meshFile}.next`;
+    writeFileSync(next, [...meshDocuments, policy('freeze-orders', { selector: { matchLabels: { app: 'backend' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/api/orders'], ports: [String(HTTP_PORT)] } }] }] })].join('---\n'));
+    const changedAt = Date.now();
+    renameSync(next, meshFile);
+    const [itemsResult, ordersResult] = await Promise.all([items, orders]);
+    const grpcResult = await grpc.stop();
+
+    expect(itemsResult.errors).toEqual([]);
+    expect(itemsResult.statuses).toEqual({ '200': itemsResult.sent });
+    expect(itemsResult.sent).toBeGreaterThanOrEqual(350);
+    expect([grpcResult.failed, grpcResult.errors]).toEqual([0, []]);
+    expect(grpcResult.ok).toBeGreaterThan(50);
+    expect(ordersResult.errors).toEqual([]);
+    expect(ordersResult.statuses['200']).toBeGreaterThan(50);
+    expect(ordersResult.statuses['403']).toBeGreaterThan(50);
+    // Every 403 came after the change, and no 200 came later than 1 s after it.
+    expect(ordersResult.firstAt['403']).toBeGreaterThanOrEqual(changedAt);
+    expect((ordersResult.lastAt['200'] ?? 0) - changedAt).toBeLessThanOrEqual(1000);
+    expect((ordersResult.firstAt['403'] ?? Infinity) - changedAt).toBeLessThanOrEqual(1000);
   }, 60_000);
 });

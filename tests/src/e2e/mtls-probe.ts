@@ -31,6 +31,9 @@ export interface RateResult {
   perSecond: Array<Record<string, number>>;
   /** The `retry-after` values of the 429s, counted (`none` when absent). */
   retryAfter: Record<string, number>;
+  /** When (epoch ms, this host's clock) the first and the last response of each status arrived. */
+  firstAt: Record<string, number>;
+  lastAt: Record<string, number>;
   errors: string[];
   durationMs: number;
 }
@@ -176,7 +179,7 @@ async function httpRate(flags: Flags): Promise<void> {
   const rate = flags.num('rate', 10);
   const duration = flags.num('duration-ms', 3000);
   const agent = new http.Agent({ keepAlive: true, maxSockets: flags.num('connections', 4) });
-  const result: RateResult = { sent: 0, statuses: {}, perSecond: [], retryAfter: {}, errors: [], durationMs: 0 };
+  const result: RateResult = { sent: 0, statuses: {}, perSecond: [], retryAfter: {}, firstAt: {}, lastAt: {}, errors: [], durationMs: 0 };
   const started = performance.now();
   const count = (record: Record<string, number>, key: string): void => void (record[key] = (record[key] ?? 0) + 1);
   const pending = new Set<Promise<void>>();
@@ -187,6 +190,9 @@ async function httpRate(flags: Flags): Promise<void> {
         res.on('end', () => {
           const status = String(res.statusCode ?? 0);
           count(result.statuses, status);
+          const now = Date.now();
+          result.firstAt[status] ??= now;
+          result.lastAt[status] = now;
           const second = Math.floor((performance.now() - started) / 1000);
           while (result.perSecond.length <= second) result.perSecond.push({});
           count(result.perSecond[second] as Record<string, number>, status);
