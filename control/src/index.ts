@@ -1,7 +1,7 @@
 // Public API of @tsmesh/control: discovery of the mesh (from Kubernetes or a mesh file), its
 // distribution to sidecars, the route status it writes back, and the control plane's configuration. The fake API server is for tests.
 export { CONTROL_ERRORS, type ControlErrorCode } from './errors.js';
-export { controlConfig, CONTROL_ENV, type ControlConfig, type MeshSourceConfig } from './config.js';
+export { controlPlaneConfig, parseListenAddress, CONTROL_ENV, type ControlConfig, type ControlPlaneConfig, type DistributionConfig, type ListenAddress, type MeshSourceConfig } from './config.js';
 export {
   KubernetesSource,
   DEFAULT_ABSENT_RETRY_MS,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, type KubeObject } from '@tsmesh/common';
 import { pino } from 'pino';
-import { controlPlaneConfig } from './distribution/config.js';
+import { controlPlaneConfig } from './config.js';
 import { startControlPlane, type RunningControlPlane } from './server.js';
 import { MESH_CONTROLLER_NAME } from './status/parents.js';
 import { eventually } from './testing/eventually.js';

@@ -8,7 +8,7 @@ import { createSecureContext } from 'node:tls';
 import { logger, type Logger, type MeshProvider, type TsmeshError } from '@tsmesh/common';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createMeshProvider, loadKubeConfig, type ProviderOptions } from './kube/provider.js';
-import type { ControlPlaneConfig, DistributionConfig, ListenAddress } from './distribution/config.js';
+import type { ControlPlaneConfig, DistributionConfig, ListenAddress } from './config.js';
 import { createDebugServer } from './distribution/debug.js';
 import { MeshDistributor } from './distribution/distributor.js';
 import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from './distribution/errors.js';

@@ -27,8 +27,8 @@ Flags:
   --mesh-max-bytes SIZE     a larger mesh file is refused unread, e.g. 512Ki (default 16Mi)
   --mesh-max-depth N        a mesh file nesting deeper is refused before parsing (default 64)
   --trust-domain D          SPIFFE trust domain of workload certificates (default cluster.local)
-  --root-namespace NS       namespace of mesh-wide PeerAuthentications (default tsmesh-system)
-  --debounce-ms N           quiet time before a change is sent to sidecars (default 100)
+  --root-namespace NS       namespace of mesh-wide policies (default tsmesh-system)
+  --debounce DURATION       quiet time before a change is sent to sidecars, e.g. 50ms (default 100ms)
   --trust-bundle-configmap NAME
                             with Kubernetes: publish the trust bundle as this ConfigMap
                             (key root-cert.pem) in every namespace but kube-system,
@@ -38,7 +38,7 @@ Flags:
 
 Environment: TSMESH_CONTROL_LISTEN, TSMESH_CONTROL_TLS_CERT, TSMESH_CONTROL_TLS_KEY,
 TSMESH_CONTROL_TRUST_BUNDLE, TSMESH_CONTROL_DEBUG_LISTEN, TSMESH_CONTROL_KUBECONFIG,
-TSMESH_CONTROL_CONFIG, TSMESH_CONTROL_MESH_MAX_BYTES, TSMESH_CONTROL_MESH_MAX_DEPTH, TSMESH_TRUST_DOMAIN, TSMESH_CONTROL_ROOT_NAMESPACE, TSMESH_CONTROL_DEBOUNCE_MS,
+TSMESH_CONTROL_CONFIG, TSMESH_CONTROL_MESH_MAX_BYTES, TSMESH_CONTROL_MESH_MAX_DEPTH, TSMESH_TRUST_DOMAIN, TSMESH_CONTROL_ROOT_NAMESPACE, TSMESH_CONTROL_DEBOUNCE,
 TSMESH_CONTROL_TRUST_BUNDLE_CONFIGMAP, TSMESH_CONTROL_LOG_LEVEL (a flag wins over its variable).
 `;
 

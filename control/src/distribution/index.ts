@@ -6,5 +6,4 @@ export { projectSnapshot, type WireObject } from './project.js';
 export { parseWorkloadId, workloadOf } from './identity.js';
 export { createDistributionServer, servingContextOptions, DEFAULT_SERVER_KEEPALIVE_MS, type DistributionServerOptions, type ServingTls } from './transport.js';
 export { createDebugServer } from './debug.js';
-export { controlPlaneConfig, distributionConfig, parseListenAddress, DISTRIBUTION_ENV, type ControlPlaneConfig, type DistributionConfig, type ListenAddress } from './config.js';
 export { CONTROL_DISTRIBUTION_ERRORS, type DistributionErrorCode } from './errors.js';

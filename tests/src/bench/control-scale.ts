@@ -118,7 +118,7 @@ function controlFlags(certs: BenchCerts, meshFile: string, debounceMs?: number):
     '--trust-bundle', f.trustBundle,
     '--listen', '127.0.0.1:0',
     '--debug-listen', 'off',
-    ...(debounceMs === undefined ? [] : ['--debounce-ms', String(debounceMs)]),
+    ...(debounceMs === undefined ? [] : ['--debounce', `${debounceMs}ms`]),
   ];
 }
 

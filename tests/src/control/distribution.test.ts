@@ -64,7 +64,9 @@ describe('mesh distribution to sidecars', () => {
   });
 
   async function controlPlane(flags: string[], options: StartControlPlaneOptions = {}): Promise<RunningControlPlane> {
-    const argv = ['--tls-cert', files.cert, '--tls-key', files.key, '--trust-bundle', files.bundle, '--debug-listen', '127.0.0.1:0', '--debounce-ms', '50', ...flags];
+    // Each flag may be given once: the test's own debounce replaces the default one.
+    const debounce = flags.includes('--debounce') ? [] : ['--debounce', '50ms'];
+    const argv = ['--tls-cert', files.cert, '--tls-key', files.key, '--trust-bundle', files.bundle, '--debug-listen', '127.0.0.1:0', ...debounce, ...flags];
     const plane = await startControlPlane(controlPlaneConfig(argv, {}), { log: silent, tlsReloadMs: 0, ...options });
     planes.push(plane);
     return plane;
@@ -281,7 +283,7 @@ describe('mesh distribution to sidecars', () => {
 
   it('debounces a burst of changes into few snapshots', async () => {
     const provider = new ManualProvider(meshSnapshot({ webEndpoints: ['10.0.0.1'] }));
-    const plane = await controlPlane(['--listen', '127.0.0.1:0', '--debounce-ms', '100'], { provider });
+    const plane = await controlPlane(['--listen', '127.0.0.1:0', '--debounce', '100ms'], { provider });
     const shop = sidecar(plane, web);
     await started(shop);
     const updates: string[] = [];
