@@ -11,7 +11,7 @@ import { createMeshProvider, loadKubeConfig, type ProviderOptions } from './kube
 import type { ControlPlaneConfig, DistributionConfig, ListenAddress } from './config.js';
 import { createDebugServer } from './distribution/debug.js';
 import { MeshDistributor } from './distribution/distributor.js';
-import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from './distribution/errors.js';
+import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from './errors.js';
 import { createDistributionServer, servingContextOptions, type ServingTls } from './distribution/transport.js';
 import { RouteStatusWriter, type RouteStatusWriterOptions } from './status/writer.js';
 import { AuthorizationStatusWriter, PolicyStatusWriter, type RejectedObjects } from './status/authorization.js';

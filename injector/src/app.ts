@@ -3,7 +3,7 @@
 import { fastify, type FastifyError, type FastifyInstance } from 'fastify';
 import { logger, type Logger, type Result } from '@tsmesh/common';
 import { allow, allowWithPatch, deny, readAdmissionReview, type AdmissionRequest, type AdmissionReviewResponse } from './admission.js';
-import { isUserError } from './errors.js';
+import { INJECTOR_ERRORS, isUserError } from './errors.js';
 import { injectPod } from './inject.js';
 import type { Labels, NamespaceLabels } from './namespaces.js';
 import { readPod } from './pod.js';
@@ -80,7 +80,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           : status === 500
             ? 'internal error in the tsmesh injector'
             : error.message;
-    void reply.code(status).send({ code: error.code ?? 'TSMESH_ERR_INJECT_REQUEST', message });
+    void reply.code(status).send({ code: error.code ?? INJECTOR_ERRORS.REQUEST, message });
   });
 
   app.get('/healthz/ready', async () => 'ok\n');

@@ -22,6 +22,8 @@ export const INJECTOR_ERRORS = {
   BAD_FLAG: 'TSMESH_ERR_BAD_FLAG',
   /** The TLS certificate or key of the webhook cannot be read. */
   TLS_FILES: 'TSMESH_ERR_INJECT_TLS_FILES',
+  /** A request to the webhook server failed before an AdmissionReview was read (its own code, when it has none). */
+  REQUEST: 'TSMESH_ERR_INJECT_REQUEST',
 } as const;
 
 export type InjectorErrorCode = (typeof INJECTOR_ERRORS)[keyof typeof INJECTOR_ERRORS];

@@ -3,6 +3,7 @@
 // values are handled (warn + fall back) by telemetry/config.ts.
 import { availableParallelism } from 'node:os';
 import { ADMIN_PORT, durationFlag, HEALTH_PORT, INBOUND_CAPTURE_PORT, isLogLevel, OUTBOUND_CAPTURE_PORT, parseMeshLimits, readFlags, TsmeshError, type FlagSpec, type MeshLimits } from '@tsmesh/common';
+import { PROXY_ERRORS } from './errors.js';
 
 export const ENV = {
   POD_NAME: 'TSMESH_POD_NAME',
@@ -111,7 +112,7 @@ TSMESH_TRACING_ENDPOINT, TSMESH_TRACING_SAMPLE_RATE (0 to 1, default 0.01), TSME
 default off: one JSON line per request or connection at level info).
 `;
 
-export const PROXY_CONFIG_ERROR = 'TSMESH_ERR_PROXY_CONFIG';
+export const PROXY_CONFIG_ERROR = PROXY_ERRORS.CONFIG;
 
 export class ConfigError extends TsmeshError {
   constructor(message: string) {

@@ -13,6 +13,16 @@ export const PROXY_ERRORS = {
   OVERFLOW: 'TSMESH_ERR_OVERFLOW',
   /** An AuthorizationPolicy refused the request (answered 403; gRPC PERMISSION_DENIED; flag `RBAC`). */
   AUTHZ_DENIED: 'TSMESH_ERR_AUTHZ_DENIED',
+  /** A flag or environment variable of `tsmesh proxy` has a bad value. */
+  CONFIG: 'TSMESH_ERR_PROXY_CONFIG',
+  /** The original destination of a captured connection cannot be read (SO_ORIGINAL_DST). */
+  ORIGINAL_DST: 'TSMESH_ERR_ORIGINAL_DST',
+  /** A mesh peer presented a certificate without the expected SPIFFE ID. */
+  PEER_IDENTITY: 'TSMESH_ERR_PEER_IDENTITY',
+  /** mTLS was needed before this workload held a certificate. */
+  NO_IDENTITY: 'TSMESH_ERR_NO_IDENTITY',
+  /** A mesh TLS handshake failed, timed out, or negotiated less than TLS 1.3 or no mesh ALPN. */
+  TLS_HANDSHAKE: 'TSMESH_ERR_TLS_HANDSHAKE',
 } as const;
 
 export type ProxyErrorCode = (typeof PROXY_ERRORS)[keyof typeof PROXY_ERRORS];

@@ -26,6 +26,16 @@ export const DISTRIBUTION_ERRORS = {
   BAD_MESSAGE: 'TSMESH_ERR_DISTRIBUTION_BAD_MESSAGE',
   /** A line longer than the reader accepts. */
   MESSAGE_TOO_LARGE: 'TSMESH_ERR_DISTRIBUTION_MESSAGE_TOO_LARGE',
+  /** The server's refusals of a stream (the HTTP status says the same): a path other than MESH_STREAM_PATH (404), */
+  NOT_FOUND: 'TSMESH_ERR_NOT_FOUND',
+  /** a method other than POST (405), */
+  METHOD: 'TSMESH_ERR_METHOD',
+  /** a stream whose connection is already gone (500), */
+  INTERNAL: 'TSMESH_ERR_INTERNAL',
+  /** a PROTOCOL_HEADER version the server does not speak (400), */
+  PROTOCOL: 'TSMESH_ERR_PROTOCOL',
+  /** and no mesh snapshot yet, or the server closing (503). */
+  UNAVAILABLE: 'TSMESH_ERR_UNAVAILABLE',
 } as const;
 
 /** Server → sidecar: the whole mesh as this sidecar sees it. Every message replaces the last. */

@@ -5,6 +5,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import {
   DEFAULT_ROOT_NAMESPACE,
+  DISTRIBUTION_ERRORS,
   MESH_STREAM_PATH,
   NDJSON_CONTENT_TYPE,
   POD_NAME_HEADER,
@@ -18,7 +19,7 @@ import {
   type MeshSnapshot,
 } from '@tsmesh/common';
 import { SidecarConnection, type ConnectionStatus } from './connection.js';
-import { CONTROL_DISTRIBUTION_ERRORS } from './errors.js';
+import { CONTROL_DISTRIBUTION_ERRORS } from '../errors.js';
 import { workloadOf } from './identity.js';
 import { SnapshotViews, type ScopedView } from './views.js';
 
@@ -87,10 +88,10 @@ export class MeshDistributor {
   /** The `stream` handler of the HTTP/2 server: `POST /v1/mesh/stream` from an authenticated sidecar. */
   handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on('error', (error) => this.log.debug({ err: error }, 'sidecar stream error'));
-    if (headers[':path'] !== MESH_STREAM_PATH) return refuse(stream, 404, 'TSMESH_ERR_NOT_FOUND', `no such path; sidecars use POST ${MESH_STREAM_PATH}`);
-    if (headers[':method'] !== 'POST') return refuse(stream, 405, 'TSMESH_ERR_METHOD', `${MESH_STREAM_PATH} takes POST`);
+    if (headers[':path'] !== MESH_STREAM_PATH) return refuse(stream, 404, DISTRIBUTION_ERRORS.NOT_FOUND, `no such path; sidecars use POST ${MESH_STREAM_PATH}`);
+    if (headers[':method'] !== 'POST') return refuse(stream, 405, DISTRIBUTION_ERRORS.METHOD, `${MESH_STREAM_PATH} takes POST`);
     const socket = stream.session?.socket as TLSSocket | undefined;
-    if (socket === undefined) return refuse(stream, 500, 'TSMESH_ERR_INTERNAL', 'the connection is gone');
+    if (socket === undefined) return refuse(stream, 500, DISTRIBUTION_ERRORS.INTERNAL, 'the connection is gone');
     const identity = workloadOf(socket, this.trustDomain);
     if (!identity.ok) {
       const status = identity.error.code === CONTROL_DISTRIBUTION_ERRORS.UNAUTHENTICATED ? 401 : 403;
@@ -99,9 +100,9 @@ export class MeshDistributor {
     }
     const protocol = headers[PROTOCOL_HEADER];
     if (protocol !== undefined && protocol !== PROTOCOL_VERSION) {
-      return refuse(stream, 400, 'TSMESH_ERR_PROTOCOL', `protocol ${String(protocol)} is not spoken here (this control plane speaks ${PROTOCOL_VERSION})`);
+      return refuse(stream, 400, DISTRIBUTION_ERRORS.PROTOCOL, `protocol ${String(protocol)} is not spoken here (this control plane speaks ${PROTOCOL_VERSION})`);
     }
-    if (this.closed || this.views === undefined) return refuse(stream, 503, 'TSMESH_ERR_UNAVAILABLE', 'the control plane has no mesh snapshot yet');
+    if (this.closed || this.views === undefined) return refuse(stream, 503, DISTRIBUTION_ERRORS.UNAVAILABLE, 'the control plane has no mesh snapshot yet');
     const pod = headers[POD_NAME_HEADER];
     const connection = new SidecarConnection(stream, {
       id: this.nextId++,

@@ -3,7 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { err, ok, parseSpiffeIdParts, type Result, type TsmeshError } from '@tsmesh/common';
-import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from './errors.js';
+import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from '../errors.js';
 import type { WorkloadIdentity } from './views.js';
 
 /** The identity in a tsmesh SPIFFE ID, or why the text is not one (common's parseSpiffeId). */

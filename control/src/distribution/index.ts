@@ -6,4 +6,4 @@ export { projectSnapshot, type WireObject } from './project.js';
 export { parseWorkloadId, workloadOf } from './identity.js';
 export { createDistributionServer, servingContextOptions, DEFAULT_SERVER_KEEPALIVE_MS, type DistributionServerOptions, type ServingTls } from './transport.js';
 export { createDebugServer } from './debug.js';
-export { CONTROL_DISTRIBUTION_ERRORS, type DistributionErrorCode } from './errors.js';
+export { CONTROL_DISTRIBUTION_ERRORS, type DistributionErrorCode } from '../errors.js';

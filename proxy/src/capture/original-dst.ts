@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net';
 import { err, ok, TsmeshError, type Result } from '@tsmesh/common';
 import { libcLoadError, loadLibc, socketFd } from './libc.js';
+import { PROXY_ERRORS } from '../errors.js';
 
 const SOL_IP = 0;
 const SOL_IPV6 = 41;
@@ -20,11 +21,11 @@ export interface OriginalDst {
 export function originalDst(socket: Socket): Result<OriginalDst, TsmeshError> {
   const libc = loadLibc();
   if (!libc) {
-    return err(new TsmeshError('TSMESH_ERR_ORIGINAL_DST', 'SO_ORIGINAL_DST is unavailable (koffi/libc not loadable)', { cause: libcLoadError() }));
+    return err(new TsmeshError(PROXY_ERRORS.ORIGINAL_DST, 'SO_ORIGINAL_DST is unavailable (koffi/libc not loadable)', { cause: libcLoadError() }));
   }
   const fd = socketFd(socket);
   if (fd === undefined) {
-    return err(new TsmeshError('TSMESH_ERR_ORIGINAL_DST', 'socket has no file descriptor'));
+    return err(new TsmeshError(PROXY_ERRORS.ORIGINAL_DST, 'socket has no file descriptor'));
   }
   const v6 = socket.localFamily === 'IPv6' && !(socket.localAddress ?? '').startsWith('::ffff:');
   const buf = Buffer.alloc(28);
@@ -32,7 +33,7 @@ export function originalDst(socket: Socket): Result<OriginalDst, TsmeshError> {
   const rc = libc.getsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, SO_ORIGINAL_DST, buf, len);
   if (rc !== 0) {
     const errno = libc.errno();
-    return err(new TsmeshError('TSMESH_ERR_ORIGINAL_DST', `getsockopt(SO_ORIGINAL_DST) failed with errno ${errno} (connection not redirected?)`));
+    return err(new TsmeshError(PROXY_ERRORS.ORIGINAL_DST, `getsockopt(SO_ORIGINAL_DST) failed with errno ${errno} (connection not redirected?)`));
   }
   return parseSockaddr(buf);
 }
@@ -49,7 +50,7 @@ export function parseSockaddr(buf: Buffer): Result<OriginalDst, TsmeshError> {
     for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(8 + i * 2).toString(16));
     return ok({ address: compressIpv6(groups), port, family: 6 });
   }
-  return err(new TsmeshError('TSMESH_ERR_ORIGINAL_DST', `unexpected address family ${family}`));
+  return err(new TsmeshError(PROXY_ERRORS.ORIGINAL_DST, `unexpected address family ${family}`));
 }
 
 function compressIpv6(groups: string[]): string {

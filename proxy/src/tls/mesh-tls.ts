@@ -5,6 +5,7 @@
 import net from 'node:net';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import { TsmeshError } from '@tsmesh/common';
+import { PROXY_ERRORS } from '../errors.js';
 
 export type InnerProtocol = 'http1' | 'http2' | 'tcp';
 
@@ -36,10 +37,11 @@ export interface MeshTlsSource {
   peerIdentity(cert: tls.PeerCertificate): { ok: true; value: string } | { ok: false; error: TsmeshError };
 }
 
+/** The mesh TLS codes of PROXY_ERRORS, by their short names here. */
 export const TLS_ERRORS = {
-  PEER_IDENTITY: 'TSMESH_ERR_PEER_IDENTITY',
-  NO_IDENTITY: 'TSMESH_ERR_NO_IDENTITY',
-  HANDSHAKE: 'TSMESH_ERR_TLS_HANDSHAKE',
+  PEER_IDENTITY: PROXY_ERRORS.PEER_IDENTITY,
+  NO_IDENTITY: PROXY_ERRORS.NO_IDENTITY,
+  HANDSHAKE: PROXY_ERRORS.TLS_HANDSHAKE,
 } as const;
 
 export interface DialOptions {
