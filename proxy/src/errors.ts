@@ -1,6 +1,7 @@
-// Stable error codes of the proxy. Add a code here (and a constructor below) rather than
-// inventing a string at the call site; callers match on `code`, never on the message.
-import { TsmeshError } from '@tsmesh/common';
+// Stable error codes of the proxy package: the data path, the control-plane client and
+// `tsmesh iptables`. Add a code here (and a constructor below) rather than inventing a string at
+// the call site; callers match on `code`, never on the message.
+import { MESH_ERRORS, TsmeshError } from '@tsmesh/common';
 
 export const PROXY_ERRORS = {
   NO_ENDPOINTS: 'TSMESH_ERR_NO_ENDPOINTS',
@@ -44,3 +45,51 @@ export function unknownLoadBalancerError(name: string, known: readonly string[],
     `unknown load balancer "${name}" (expected one of ${known.join(', ')}); using ${fallback}`,
   );
 }
+
+/** The sidecar's control-plane client (control-client/). */
+export const DISCOVERY_ERRORS = {
+  /** TSMESH_CONTROL_ADDR (or the option) is not host:port, or the expected server identity is not a SPIFFE ID. */
+  CONTROL_ADDR: 'TSMESH_ERR_CONTROL_ADDR',
+  /** No workload certificate yet: the control plane only talks mTLS. */
+  CONTROL_NO_IDENTITY: 'TSMESH_ERR_CONTROL_NO_IDENTITY',
+  /** Connecting failed (network, TLS, server identity), timed out, or the connection was lost. */
+  CONTROL_UNREACHABLE: 'TSMESH_ERR_CONTROL_UNREACHABLE',
+  /** The control plane answered the stream with an error status (401/403: our certificate). */
+  CONTROL_REFUSED: 'TSMESH_ERR_CONTROL_REFUSED',
+  /** The control plane sent something that is not the protocol. */
+  CONTROL_PROTOCOL: 'TSMESH_ERR_CONTROL_PROTOCOL',
+  /** No snapshot could be applied before start() gave up. */
+  CONTROL_START_TIMEOUT: 'TSMESH_ERR_CONTROL_START_TIMEOUT',
+  /** A snapshot holds objects that do not validate: it was refused (NACK) and the last good one kept. */
+  SNAPSHOT_REJECTED: 'TSMESH_ERR_SNAPSHOT_REJECTED',
+  /** A snapshot line over the size limit, or whose parse needed more memory or time than allowed: refused (NACK), not read. */
+  SNAPSHOT_TOO_LARGE: 'TSMESH_ERR_SNAPSHOT_TOO_LARGE',
+  /** A snapshot whose objects nest deeper than the depth limit: refused (NACK) before parsing. */
+  SNAPSHOT_TOO_DEEP: 'TSMESH_ERR_SNAPSHOT_TOO_DEEP',
+  /** close() came first. */
+  CONTROL_CLOSED: 'TSMESH_ERR_CONTROL_CLOSED',
+} as const;
+
+export type DiscoveryErrorCode = (typeof DISCOVERY_ERRORS)[keyof typeof DISCOVERY_ERRORS];
+
+export class DiscoveryError extends TsmeshError {
+  declare readonly code: DiscoveryErrorCode;
+  constructor(code: DiscoveryErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'DiscoveryError';
+  }
+}
+
+/** The traffic-redirection setup, `tsmesh iptables` (iptables/). */
+export const IPTABLES_ERRORS = {
+  /** A flag or flag value was rejected; nothing was changed. */
+  BAD_FLAG: MESH_ERRORS.BAD_FLAG,
+  /** iptables-save / iptables-restore (or the ip6tables pair) is not installed. */
+  TOOL_MISSING: 'TSMESH_ERR_IPTABLES_TOOL_MISSING',
+  /** The current nat table could not be read. */
+  READ_STATE: 'TSMESH_ERR_IPTABLES_READ_STATE',
+  /** iptables-restore refused the generated ruleset. */
+  RESTORE: 'TSMESH_ERR_IPTABLES_RESTORE',
+  /** The IPv6 inbound source address (::6) could not be added to or removed from lo. */
+  ADDRESS: 'TSMESH_ERR_IPTABLES_ADDRESS',
+} as const;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { KubeObject } from '@tsmesh/common';
 import { snapshotFromLine, snapshotFromMessage } from './apply.js';
-import { DISCOVERY_ERRORS } from './errors.js';
+import { DISCOVERY_ERRORS } from '../errors.js';
 
 const service = (name: string, port: unknown = 80): KubeObject => ({
   apiVersion: 'v1',

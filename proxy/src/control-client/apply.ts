@@ -13,7 +13,7 @@ import {
   type Result,
   type SnapshotMessage,
 } from '@tsmesh/common';
-import { DISCOVERY_ERRORS, DiscoveryError } from './errors.js';
+import { DISCOVERY_ERRORS, DiscoveryError } from '../errors.js';
 
 /** Reasons listed in a refusal; the rest are counted. */
 const MAX_REASONS = 5;

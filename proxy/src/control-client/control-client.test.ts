@@ -12,7 +12,7 @@ import { LineDecoder, encodeMessage, parseClientMessage, type ClientMessage, typ
 import { pino } from 'pino';
 import { closedPort } from '../testing/servers.js';
 import { ControlPlaneSource, type ControlPlaneSourceOptions } from './control-client.js';
-import { DISCOVERY_ERRORS } from './errors.js';
+import { DISCOVERY_ERRORS } from '../errors.js';
 
 const quiet = pino({ level: 'silent' });
 const CONTROL_ID = 'spiffe://cluster.local/ns/tsmesh-system/sa/tsmesh-control';

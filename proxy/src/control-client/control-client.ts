@@ -26,7 +26,7 @@ import { parseSpiffeId, peerIdentityFromCertificate } from '../identity/spiffe.j
 import { RateLimitedLog } from '../telemetry/log-limit.js';
 import type { CheckedSnapshot } from './apply.js';
 import { decodeSnapshotLine, type SnapshotDecodeLimits } from './decode.js';
-import { DISCOVERY_ERRORS, DiscoveryError } from './errors.js';
+import { DISCOVERY_ERRORS, DiscoveryError } from '../errors.js';
 import { ControlStream, type StreamTarget } from './stream.js';
 
 /** Where the workload certificate comes from (WorkloadIdentityManager fits). */

@@ -3,7 +3,7 @@
 // its objects taken in a batch per turn of the loop, so a large snapshot never stalls the data path.
 import { MESH_ERRORS, err, ok, parseOffThread, type ParseBudget, type Result } from '@tsmesh/common';
 import { snapshotFromLine, type CheckedSnapshot, type LineRefusal } from './apply.js';
-import { DISCOVERY_ERRORS, DiscoveryError, type DiscoveryErrorCode } from './errors.js';
+import { DISCOVERY_ERRORS, DiscoveryError, type DiscoveryErrorCode } from '../errors.js';
 import { versionOf } from './lines.js';
 import type { SnapshotJob } from './snapshot-worker.js';
 

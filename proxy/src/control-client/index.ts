@@ -13,4 +13,4 @@ export {
 } from './control-client.js';
 export { snapshotFromMessage } from './apply.js';
 export type { SnapshotDecodeLimits } from './decode.js';
-export { DISCOVERY_ERRORS, DiscoveryError, type DiscoveryErrorCode } from './errors.js';
+export { DISCOVERY_ERRORS, DiscoveryError, type DiscoveryErrorCode } from '../errors.js';

@@ -14,7 +14,7 @@ import {
   encodeMessage,
   type ClientMessage,
 } from '@tsmesh/common';
-import { DISCOVERY_ERRORS, DiscoveryError } from './errors.js';
+import { DISCOVERY_ERRORS, DiscoveryError } from '../errors.js';
 import { SnapshotLineReader, versionOf } from './lines.js';
 
 /** node:http2 (6 MiB of RSS) is loaded by the first control-plane stream, not by a sidecar run from a mesh file. */

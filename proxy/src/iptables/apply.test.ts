@@ -1,5 +1,5 @@
 import { setLogLevel } from '@tsmesh/common';
-import { IPTABLES_ERRORS } from './errors.js';
+import { IPTABLES_ERRORS } from '../errors.js';
 import { planIptables, renderPlan, runIptables, type PlanStep } from './apply.js';
 import type { IptablesOptions } from './config.js';
 import { FakeNetfilter, IF_INET6_GLOBAL, IF_INET6_LOOPBACK_ONLY } from './testing/fake-netfilter.js';

@@ -2,7 +2,7 @@
 // it (one `iptables-restore --noflush` per address family, plus ::6 on lo for IPv6).
 import { err, logger, ok, TsmeshError, type Result } from '@tsmesh/common';
 import type { IptablesOptions } from './config.js';
-import { IPTABLES_ERRORS } from './errors.js';
+import { IPTABLES_ERRORS } from '../errors.js';
 import type { Executor } from './executor.js';
 import { hasGlobalIpv6, hasIpv6InboundSource, inboundSourceArgs, IPV6_INBOUND_SOURCE } from './ipv6.js';
 import { EMPTY_NAT_TABLE, parseNatTable, type NatTable } from './nat-table.js';

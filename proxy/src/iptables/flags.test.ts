@@ -1,5 +1,5 @@
 import { DEFAULT_REDIRECT, type IptablesOptions } from './config.js';
-import { IPTABLES_ERRORS } from './errors.js';
+import { IPTABLES_ERRORS } from '../errors.js';
 import { IPTABLES_FLAGS, iptablesHelp, parseIptablesFlags } from './flags.js';
 
 function parse(...argv: string[]): IptablesOptions {

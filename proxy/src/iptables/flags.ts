@@ -3,7 +3,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { err, ok, readFlags, TsmeshError, type Result } from '@tsmesh/common';
 import { DEFAULT_REDIRECT, type AllOr, type Cidr, type IptablesOptions, type Ipv6Mode, type RedirectConfig } from './config.js';
-import { IPTABLES_ERRORS } from './errors.js';
+import { IPTABLES_ERRORS } from '../errors.js';
 
 /** One value parser: the parsed value, or why the raw text is not acceptable (without the flag name). */
 type Parse<T> = (raw: string) => Result<T, string>;

@@ -2,7 +2,7 @@
 // Only what callers (the CLI, the local demo) need; generic names get an Iptables prefix because
 // the package re-exports every module into one flat namespace.
 export type { IptablesOptions, Ipv6Mode, RedirectConfig as IptablesRedirectConfig } from './config.js';
-export { IPTABLES_ERRORS } from './errors.js';
+export { IPTABLES_ERRORS } from '../errors.js';
 export { IPTABLES_FLAGS, iptablesHelp, parseIptablesFlags } from './flags.js';
 export {
   localExecutor as localIptablesExecutor,
