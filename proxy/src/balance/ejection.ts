@@ -263,7 +263,8 @@ export class EndpointHealth {
    * it at once if it was ejected (the success proves it reachable), notifying the listeners.
    */
   reportSuccess(key: string): void {
-    const slot = this.slots.get(key);
+    // Every answer below 500 comes here: without shared state, nothing more than before.
+    const slot = this.shared === undefined ? undefined : this.slots.get(key);
     if (slot !== undefined && slot >= 0 && !this.forgiveShared(slot)) return;
     const state = this.states.get(key);
     if (state === undefined || (state.sticky && state.until !== undefined && this.now() < state.until)) return;
