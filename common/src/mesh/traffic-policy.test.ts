@@ -44,7 +44,7 @@ describe('snapshot.trafficPolicyFor', () => {
   it("gives a Service without policies the defaults, and its annotation's algorithm", () => {
     expect(policyFor([service('web')])).toEqual({
       loadBalancer: { algorithm: 'least-request', hash: undefined },
-      connectionPool: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
+      connectionPool: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3, idleTimeoutMs: 0 },
       // No 5xx counting and no cap without a policy: passive health as it has always been.
       outlierDetection: NO_POLICY_OUTLIER_DETECTION,
       retryBudget: { percent: 20, intervalMs: 10_000, minRetryCount: 10, minRetryIntervalMs: 1_000, source: 'default' },
@@ -55,7 +55,18 @@ describe('snapshot.trafficPolicyFor', () => {
   });
 
   it("gives an outlierDetection section Envoy's defaults for the fields it leaves out", () => {
-    expect(NO_POLICY_OUTLIER_DETECTION).toEqual({ consecutive5xxErrors: 0, consecutiveGatewayErrors: 0, consecutiveConnectFailures: 1, intervalMs: 10_000, baseEjectionTimeMs: 5_000, maxEjectionPercent: 100 });
+    expect(NO_POLICY_OUTLIER_DETECTION).toEqual({
+      consecutive5xxErrors: 0,
+      consecutiveGatewayErrors: 0,
+      consecutiveConnectFailures: 1,
+      intervalMs: 10_000,
+      baseEjectionTimeMs: 5_000,
+      maxEjectionPercent: 100,
+      // Success-rate ejection is off unless a policy turns it on.
+      successRateMinimumHosts: 5,
+      successRateRequestVolume: 100,
+      successRateStdevFactor: 0,
+    });
     const effective = policyFor([service('web'), policy('p', { outlierDetection: { consecutiveGatewayErrors: 3 } })]);
     expect(effective.outlierDetection).toEqual({ ...DEFAULT_OUTLIER_DETECTION, consecutiveGatewayErrors: 3 });
     expect(effective.outlierDetection.consecutive5xxErrors).toBe(5);

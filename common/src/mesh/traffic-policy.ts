@@ -17,6 +17,8 @@ export interface ConnectionPoolSettings {
   readonly maxRequests: number;
   /** Retries in flight at once. */
   readonly maxRetries: number;
+  /** An upstream connection idle that long is closed (Istio's `connectionPool.http.idleTimeout`), ms; 0: the proxy's default. */
+  readonly idleTimeoutMs: number;
 }
 
 /** Envoy's defaults, used for every field no policy sets. */
@@ -25,6 +27,7 @@ export const DEFAULT_CONNECTION_POOL: ConnectionPoolSettings = Object.freeze({
   maxPendingRequests: 1024,
   maxRequests: 1024,
   maxRetries: 3,
+  idleTimeoutMs: 0,
 });
 
 /** Passive health: when an endpoint is ejected from balancing, and for how long. 0 turns a counter off. */
@@ -41,7 +44,19 @@ export interface OutlierDetectionSettings {
   readonly baseEjectionTimeMs: number;
   /** The largest share of a Service port's endpoints ejected at once, 0-100. */
   readonly maxEjectionPercent: number;
+  /**
+   * Success-rate ejection (Envoy's `success_rate_*`): every `intervalMs`, an endpoint with at least
+   * `successRateRequestVolume` requests whose success rate is below the mean minus
+   * `successRateStdevFactor` / 1000 standard deviations is ejected, when at least
+   * `successRateMinimumHosts` endpoints have that volume. Factor 0: off.
+   */
+  readonly successRateMinimumHosts: number;
+  readonly successRateRequestVolume: number;
+  readonly successRateStdevFactor: number;
 }
+
+/** Envoy's success-rate defaults, for the fields a policy that turns it on leaves out. */
+export const SUCCESS_RATE_DEFAULTS = Object.freeze({ successRateMinimumHosts: 5, successRateRequestVolume: 100, successRateStdevFactor: 1900 });
 
 /**
  * Envoy's outlier-detection defaults, except consecutiveConnectFailures and baseEjectionTime, which
@@ -55,6 +70,9 @@ export const DEFAULT_OUTLIER_DETECTION: OutlierDetectionSettings = Object.freeze
   intervalMs: 10_000,
   baseEjectionTimeMs: 5_000,
   maxEjectionPercent: 10,
+  successRateMinimumHosts: SUCCESS_RATE_DEFAULTS.successRateMinimumHosts,
+  successRateRequestVolume: SUCCESS_RATE_DEFAULTS.successRateRequestVolume,
+  successRateStdevFactor: 0,
 });
 
 /**
@@ -85,6 +103,9 @@ export const NO_POLICY_OUTLIER_DETECTION: OutlierDetectionSettings = Object.free
   intervalMs: 10_000,
   baseEjectionTimeMs: 5_000,
   maxEjectionPercent: 100,
+  successRateMinimumHosts: SUCCESS_RATE_DEFAULTS.successRateMinimumHosts,
+  successRateRequestVolume: SUCCESS_RATE_DEFAULTS.successRateRequestVolume,
+  successRateStdevFactor: 0,
 });
 
 /** Every default of the effective policy, in one place (the algorithm's is DEFAULT_LOAD_BALANCER). */

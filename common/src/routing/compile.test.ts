@@ -129,13 +129,41 @@ describe('compileRoutes: unsupported and invalid rules are reported, never silen
   });
 
   it.each([
-    ['sessionPersistence', { sessionPersistence: { type: 'Cookie' } }, 'rule 0 sessionPersistence is not supported (ignored)'],
     ['an unknown rule field', { mirrorPercent: 5 }, 'rule 0 mirrorPercent is not a field tsmesh knows (ignored)'],
     ['an unknown match field', { matches: [{ host: 'x' }] }, 'rule 0 matches[0].host is not a field tsmesh knows (ignored)'],
   ])('programs a rule with %s but reports the field as ignored', (_what, fields, detail) => {
     const compiled = withRule({ ...fields, backendRefs: [backend('web-v2')] });
     expect(messages(compiled)).toEqual([`HTTPRoute demo/canary: ${detail}`]);
     expect(matchHttp(tableOf(compiled, 'demo', 'web'), request({ path: '/' }))?.ruleIndex).toBe(0);
+  });
+
+  it('carries a rule sessionPersistence (GEP-1619) into the decision, with Gateway API defaults', () => {
+    const compiled = withRule({ sessionPersistence: { sessionName: 'cart', absoluteTimeout: '1h', cookieConfig: { lifetimeType: 'Permanent' } }, backendRefs: [backend('web-v2')] });
+    expect(messages(compiled)).toEqual([]);
+    expect(matchHttp(tableOf(compiled, 'demo', 'web'), request({ path: '/' }))?.sessionPersistence).toEqual({
+      sessionName: 'cart',
+      absoluteTimeoutMs: 3_600_000,
+      idleTimeoutMs: undefined,
+      type: 'Cookie',
+      cookieLifetimeType: 'Permanent',
+    });
+    const header = withRule({ sessionPersistence: { type: 'Header' }, backendRefs: [backend('web-v2')] });
+    expect(matchHttp(tableOf(header, 'demo', 'web'), request({ path: '/' }))?.sessionPersistence?.type).toBe('Header');
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ['a name that is no header token', { sessionName: 'a b\r\nx: y' }, 'sessionPersistence.sessionName must be a cookie or header name (an RFC 9110 token of 1 to 128 characters), got "a b\\r\\nx: y"'],
+    ['an unknown type', { type: 'Url' }, 'sessionPersistence.type "Url" is not supported (expected Cookie or Header)'],
+    ['a zero absoluteTimeout', { absoluteTimeout: '0s' }, 'sessionPersistence.absoluteTimeout "0s" is not a Gateway API duration longer than 0s (e.g. "1h", "30m")'],
+  ])('drops a rule whose sessionPersistence has %s', (_what, session, detail) => {
+    const compiled = withRule({ sessionPersistence: session, backendRefs: [backend('web-v2')] });
+    expect(messages(compiled)).toEqual([`HTTPRoute demo/canary: rule 0 ${detail} (rule dropped)`]);
+  });
+
+  it('programs a rule whose sessionPersistence has an idleTimeout, reported as not enforced', () => {
+    const compiled = withRule({ sessionPersistence: { idleTimeout: '10m' }, backendRefs: [backend('web-v2')] });
+    expect(messages(compiled)).toEqual(['HTTPRoute demo/canary: rule 0 sessionPersistence.idleTimeout is not enforced by tsmesh: a session ends with absoluteTimeout or the client (ignored)']);
+    expect(matchHttp(tableOf(compiled, 'demo', 'web'), request({ path: '/' }))?.sessionPersistence?.idleTimeoutMs).toBe(600_000);
   });
 
   it('reports spec.hostnames as having no effect on Service parents (GAMMA)', () => {

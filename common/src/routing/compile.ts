@@ -247,6 +247,7 @@ function routeSet(group: readonly Attachment[], service: MeshService, port: Serv
           urlRewrite: rule.urlRewrite,
           mirrors: rule.mirrors.length > 0 ? rule.mirrors : undefined,
           matchedPrefix: replacesPrefix(rule) && 'path' in match && match.path.type === 'PathPrefix' ? match.path.prefix : undefined,
+          sessionPersistence: rule.sessionPersistence,
         });
         const entry = Object.freeze({ kind, match, decision } as RouteEntry);
         ranked.push({ entry, origin: { ...route.origin, ruleIndex: rule.index, matchIndex } });

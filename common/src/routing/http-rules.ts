@@ -5,6 +5,7 @@ import { parseGatewayDuration } from './duration.js';
 import { pathProblem } from './filter-fields.js';
 import { compileRegex } from './regex.js';
 import type { RuleProblems } from './report.js';
+import { ruleSessionPersistence } from './session.js';
 import {
   backendRefs,
   headerMatches,
@@ -42,7 +43,7 @@ export function parseHttpRule(raw: unknown, routeNamespace: string, services: Se
   const rule = recordField(raw, 'rule', problems);
   if (rule === undefined) return undefined;
   reportUnknownFields(rule, RULE_FIELDS, '', problems);
-  if (!isMissing(rule['sessionPersistence'])) problems.ignore('sessionPersistence is not supported');
+  const session = isMissing(rule['sessionPersistence']) ? undefined : ruleSessionPersistence(rule['sessionPersistence'], problems);
   const name = isMissing(rule['name']) ? undefined : stringField(rule['name'], 'name', problems, 253);
   const matches = httpMatches(rule['matches'], problems);
   const filters = ruleFilters(rule['filters'], 'filters', 'HTTPRoute', problems, { routeNamespace, services });
@@ -54,7 +55,7 @@ export function parseHttpRule(raw: unknown, routeNamespace: string, services: Se
     const other = matches.findIndex((m) => m.path.type !== 'PathPrefix');
     if (other >= 0) problems.drop(`${filters.prefixReplacedAt}.type ReplacePrefixMatch needs PathPrefix matches, but matches[${other}].path.type is ${matches[other]!.path.type}`);
   }
-  if (matches === undefined || filters === undefined || backends === undefined || timeouts === undefined || retry === null || problems.drops.length > 0) {
+  if (matches === undefined || filters === undefined || backends === undefined || timeouts === undefined || retry === null || session === null || problems.drops.length > 0) {
     return undefined;
   }
   return {
@@ -69,6 +70,7 @@ export function parseHttpRule(raw: unknown, routeNamespace: string, services: Se
     redirect: filters.redirect,
     urlRewrite: filters.rewrite,
     mirrors: filters.mirrors,
+    sessionPersistence: session,
   };
 }
 

@@ -3,6 +3,7 @@
 // recorded on the rule's RuleProblems with its field path; nothing is dropped without a word.
 import { describeValue, isMissing, isRecord } from '../mesh/fields.js';
 import type { MeshService } from '../mesh/types.js';
+import type { SessionPersistence } from '../mesh/traffic-policy.js';
 import { normalizeHost } from './normalize.js';
 import { compileRegex } from './regex.js';
 import type { RuleProblems } from './report.js';
@@ -43,6 +44,8 @@ export interface ParsedRule<M> {
   readonly redirect: RequestRedirect | undefined;
   readonly urlRewrite: UrlRewrite | undefined;
   readonly mirrors: readonly RequestMirror[];
+  /** HTTPRoute rules' `sessionPersistence` (GEP-1619); undefined: the backend Service's, if any. */
+  readonly sessionPersistence?: SessionPersistence | undefined;
 }
 
 export const NO_TIMEOUTS: RouteTimeouts = Object.freeze({ requestMs: undefined, backendRequestMs: undefined });

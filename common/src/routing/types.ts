@@ -1,6 +1,8 @@
 // The routing model: what compiling HTTPRoutes and GRPCRoutes (Gateway API, GAMMA mesh profile)
 // against a snapshot produces, as frozen values the proxy reads per request without awaiting.
 
+import type { SessionPersistence } from '../mesh/traffic-policy.js';
+
 export type RouteKind = 'HTTPRoute' | 'GRPCRoute';
 
 /** Names one route object. */
@@ -128,6 +130,8 @@ export interface RouteDecision {
   readonly mirrors?: readonly RequestMirror[] | undefined;
   /** The matched PathPrefix (without trailing `/`, '' for `/`): what ReplacePrefixMatch replaces. */
   readonly matchedPrefix?: string | undefined;
+  /** The rule's `sessionPersistence` (GEP-1619): binds the requests it matches, over the backend Service's own. */
+  readonly sessionPersistence?: SessionPersistence | undefined;
 }
 
 /** A compiled RE2 pattern (linear-time matching); see compileRegex. */

@@ -144,6 +144,7 @@ export class BalancedCluster<E extends BalancedEndpoint> {
    * when it ends. Synchronous; fails with TSMESH_ERR_NO_ENDPOINTS only when the cluster is empty.
    */
   pick(ctx?: PickContext): Result<Pick<E>, TsmeshError> {
+    this.health.sync(); // ejections decided on the other event loops, if any
     const avoid = ctx?.avoid;
     if (ctx?.prefer !== undefined && !avoid?.includes(ctx.prefer)) {
       const bound = this.eligibleByKey.get(ctx.prefer);
@@ -187,7 +188,9 @@ export class BalancedCluster<E extends BalancedEndpoint> {
 
   /** A connection to `key` failed (refused, reset, timed out). Unknown keys are ignored. */
   reportFailure(key: string): void {
-    if (this.currentKeys.has(key)) this.health.reportFailure(key, 'connect');
+    if (!this.currentKeys.has(key)) return;
+    this.health.recordOutcome(key, false);
+    this.health.reportFailure(key, 'connect');
   }
 
   /**
@@ -196,6 +199,7 @@ export class BalancedCluster<E extends BalancedEndpoint> {
    */
   reportResponse(key: string, status: number): void {
     if (!this.currentKeys.has(key)) return;
+    this.health.recordOutcome(key, status < 500);
     if (status >= 500 && status <= 599) this.health.reportFailure(key, status >= 502 && status <= 504 ? 'gateway' : '5xx');
     else this.health.reportSuccess(key);
   }

@@ -258,3 +258,58 @@ describe('EndpointHealth: 5xx and gateway errors, maximum ejection percentage', 
     expect(() => health.configure({ maxEjectionPercent: 101 })).toThrow('maxEjectionPercent must be 0-100, got 101');
   });
 });
+
+describe('EndpointHealth success-rate ejection', () => {
+  const keys = ['10.0.0.1:1', '10.0.0.2:1', '10.0.0.3:1', '10.0.0.4:1'];
+  /** `ok` of every 10 requests succeed at each endpoint, `rounds` times. */
+  function traffic(okOf: Record<string, number>, rounds = 10): void {
+    for (let r = 0; r < rounds; r++) for (const key of keys) for (let i = 0; i < 10; i++) health.recordOutcome(key, i < (okOf[key] ?? 10));
+  }
+
+  beforeEach(() => {
+    health.setTotal(keys.length);
+    health.configure({ successRateStdevFactor: 1000, successRateMinimumHosts: 3, successRateRequestVolume: 50, intervalMs: 10_000, baseEjectionMs: 30_000, maxEjectionPercent: 50 });
+  });
+
+  it('ejects the endpoint failing 30 % of its requests while the others succeed, at the interval', () => {
+    traffic({ [keys[2]!]: 7 });
+    expect(health.ejected()).toEqual([]);
+    jest.advanceTimersByTime(10_000);
+    expect(health.ejected()).toEqual([keys[2]]);
+  });
+
+  it('keeps the ejection for its time although answers in flight succeed', () => {
+    traffic({ [keys[2]!]: 7 });
+    expect(health.judgeSuccessRates()).toEqual([keys[2]]);
+    health.reportSuccess(keys[2]!);
+    expect(health.isEjected(keys[2]!)).toBe(true);
+    jest.advanceTimersByTime(30_000);
+    expect(health.isEjected(keys[2]!)).toBe(false);
+  });
+
+  it('judges nobody with fewer endpoints of enough volume than successRateMinimumHosts, and nobody when all fail alike', () => {
+    for (let i = 0; i < 100; i++) for (const key of keys.slice(0, 2)) health.recordOutcome(key, key === keys[0]);
+    expect(health.judgeSuccessRates()).toEqual([]);
+    traffic({ [keys[0]!]: 5, [keys[1]!]: 5, [keys[2]!]: 5, [keys[3]!]: 5 });
+    expect(health.judgeSuccessRates()).toEqual([]);
+  });
+
+  it('leaves out endpoints under successRateRequestVolume, and counts each interval afresh', () => {
+    traffic({ [keys[2]!]: 7 }, 4); // 40 requests each: under the volume
+    expect(health.judgeSuccessRates()).toEqual([]);
+    traffic({ [keys[2]!]: 7 }, 4);
+    expect(health.judgeSuccessRates()).toEqual([]);
+  });
+
+  it('stays within maxEjectionPercent', () => {
+    health.configure({ successRateStdevFactor: 100, successRateMinimumHosts: 3, successRateRequestVolume: 50, maxEjectionPercent: 25 });
+    traffic({ [keys[1]!]: 6, [keys[2]!]: 7 });
+    expect(health.judgeSuccessRates()).toEqual([keys[1]]);
+  });
+
+  it('is off by default', () => {
+    health.configure({});
+    traffic({ [keys[2]!]: 0 });
+    expect(health.judgeSuccessRates()).toEqual([]);
+  });
+});

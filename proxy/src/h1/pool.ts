@@ -206,7 +206,8 @@ export class H1Pool implements ConnectionPool {
     }
     // Paused by the last exchange's backpressure maybe: an idle connection reads (to see a close), a reused one must.
     conn.socket.resume();
-    conn.socket.setTimeout(this.idleTimeoutMs);
+    // The cluster's connectionPool.idleTimeout, when its TrafficPolicy sets one, replaces ours.
+    conn.socket.setTimeout(conn.gate?.idleTimeoutMs || this.idleTimeoutMs);
     list.push(conn);
   }
 

@@ -27,6 +27,8 @@ class EndpointConnections implements H2ConnectionOwner {
   gate: ConnectionGate | undefined;
   /** The slot each connection holds, given back when it closes. */
   readonly slots = new Map<H2Connection, ConnectionGate>();
+  /** Since when each connection with an idle timer has had no stream (performance.now()). */
+  private readonly idleSince = new Map<H2Connection, number>();
 
   constructor(
     readonly key: string,
@@ -51,13 +53,33 @@ class EndpointConnections implements H2ConnectionOwner {
 
   onStreamClosed(conn: H2Connection): void {
     if (this.waiters.length > 0) this.serveWaiters();
+    const gate = this.slots.get(conn) ?? this.gate;
+    const idleMs = gate?.idleTimeoutMs;
+    if (idleMs && conn.activeStreams === 0) this.idleFrom(conn, idleMs);
     // Requests wait for a connection slot of its cluster: an idle connection gives its slot up.
-    const gate = this.slots.get(conn);
     if (gate !== undefined && gate.pending > 0) {
       setImmediate(() => {
         if (conn.activeStreams === 0 && gate.pending > 0) conn.goaway(0);
       });
     }
+  }
+
+  /** The cluster's connectionPool.idleTimeout: a connection without a stream that long goes away. */
+  private idleFrom(conn: H2Connection, idleMs: number): void {
+    const armed = this.idleSince.has(conn);
+    this.idleSince.set(conn, performance.now());
+    if (armed) return;
+    const check = (): void => {
+      const since = this.idleSince.get(conn);
+      if (since === undefined) return; // closed, or busy again
+      if (conn.activeStreams > 0) return void this.idleSince.delete(conn); // re-armed when its streams end
+      const left = since + idleMs - performance.now();
+      if (left > 0) return void setTimeout(check, left).unref();
+      this.idleSince.delete(conn);
+      log.debug({ upstream: this.key, idleMs }, 'upstream connection idle; going away');
+      conn.goaway(0);
+    };
+    setTimeout(check, idleMs).unref();
   }
 
   onSettings(): void {
@@ -69,6 +91,7 @@ class EndpointConnections implements H2ConnectionOwner {
   }
 
   onClose(conn: H2Connection): void {
+    this.idleSince.delete(conn);
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
     const gate = this.slots.get(conn);

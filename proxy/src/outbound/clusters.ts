@@ -4,6 +4,7 @@
 import type { EffectiveTrafficPolicy, HashSource, MeshEndpoint, MeshService, MeshSnapshot, OutlierDetectionSettings, ServicePort } from '@tsmesh/common';
 import { logger } from '@tsmesh/common';
 import { BalancedCluster, SessionAffinity, type EndpointStats } from '../balance/index.js';
+import type { SharedEjections } from '../balance/ejection.js';
 import { clusterSelector, endpointOf, type UpstreamEndpoint, type UpstreamSelector } from '../upstream/selector.js';
 import { serviceKey } from './target.js';
 import { poolKey } from '../h2/pool.js';
@@ -29,6 +30,10 @@ function healthOf(o: OutlierDetectionSettings) {
     consecutiveGatewayErrors: o.consecutiveGatewayErrors,
     baseEjectionMs: o.baseEjectionTimeMs,
     maxEjectionPercent: o.maxEjectionPercent,
+    intervalMs: o.intervalMs,
+    successRateStdevFactor: o.successRateStdevFactor,
+    successRateMinimumHosts: o.successRateMinimumHosts,
+    successRateRequestVolume: o.successRateRequestVolume,
   };
 }
 
@@ -49,7 +54,11 @@ export type EndpointInfoOf = (
 export class ServiceClusters {
   private readonly entries = new Map<string, ClusterEntry>();
 
-  constructor(private readonly infoOf: EndpointInfoOf = () => ({})) {}
+  constructor(
+    private readonly infoOf: EndpointInfoOf = () => ({}),
+    /** With several event loops: each cluster's endpoint health as every loop sees it. */
+    private readonly sharedHealth?: (cluster: string) => SharedEjections | undefined,
+  ) {}
 
   /** Rebuilds every cluster's endpoints from `snapshot`; clusters of vanished Service ports are closed. */
   update(snapshot: MeshSnapshot): void {
@@ -111,7 +120,9 @@ export class ServiceClusters {
   }
 
   private create(key: string, loadBalancer: string): BalancedCluster<UpstreamEndpoint> {
-    const { cluster, warning } = BalancedCluster.create<UpstreamEndpoint>({ name: key, loadBalancer });
+    const shared = this.sharedHealth?.(key);
+    if (this.sharedHealth && shared === undefined) log.warn({ cluster: key }, 'no shared slot left for the cluster: its outlier detection is kept per event loop');
+    const { cluster, warning } = BalancedCluster.create<UpstreamEndpoint>({ name: key, loadBalancer, health: { shared } });
     if (warning) log.warn({ cluster: key, err: warning.message }, 'load balancer fallback');
     return cluster;
   }

@@ -29,8 +29,11 @@ import {
   type RequestMirror,
   type Result,
   type RouteDecision,
+  type SessionPersistence,
 } from '@tsmesh/common';
 import type { HeaderEdit, HttpRequestInfo, HttpRouteTarget, MirrorTarget } from '../http/context.js';
+import { SessionAffinity } from '../balance/session.js';
+import type { UpstreamSelector } from '../upstream/selector.js';
 import { PROXY_ERRORS } from '../errors.js';
 import { retryPolicyOf } from '../upstream/retry.js';
 import type { ClusterEntry, ServiceClusters } from './clusters.js';
@@ -48,6 +51,8 @@ function toEdit(mod: HeaderModifier | undefined): HeaderEdit | undefined {
 
 export class OutboundRouter {
   private routes: CompiledRoutes | undefined;
+  /** Per rule sessionPersistence (one object per compilation), the backend selectors that bind with it. */
+  private readonly ruleSessions = new WeakMap<SessionPersistence, WeakMap<UpstreamSelector, UpstreamSelector>>();
 
   constructor(
     private readonly clusters: ServiceClusters,
@@ -103,7 +108,7 @@ export class OutboundRouter {
       // The rule's own retry wins whole over the backend Service's default.
       const retry = retryPolicyOf(decision.retry, cluster.policy.retry);
       return ok({
-        selector: cluster.selector,
+        selector: decision.sessionPersistence ? this.sessionSelector(decision.sessionPersistence, cluster) : cluster.selector,
         timeoutMs,
         tryTimeoutMs,
         retry,
@@ -115,6 +120,22 @@ export class OutboundRouter {
         mirrors: decision.mirrors ? this.mirrorsOf(decision) : undefined,
       });
     };
+  }
+
+  /**
+   * `cluster`'s selector with the rule's session persistence in place of the Service's: the same
+   * endpoints, health and tokens (a token names an endpoint of the cluster, whoever issued it).
+   * Made once per rule, backend and compilation.
+   */
+  private sessionSelector(settings: SessionPersistence, cluster: ClusterEntry): UpstreamSelector {
+    let bySelector = this.ruleSessions.get(settings);
+    if (bySelector === undefined) this.ruleSessions.set(settings, (bySelector = new WeakMap()));
+    let selector = bySelector.get(cluster.selector);
+    if (selector === undefined) {
+      selector = Object.create(cluster.selector, { session: { value: new SessionAffinity(cluster.key, settings), enumerable: true } }) as UpstreamSelector;
+      bySelector.set(cluster.selector, selector);
+    }
+    return selector;
   }
 
   /** The mirror clusters this request is copied to: each mirror samples its share of requests on its own. */

@@ -266,13 +266,15 @@ export class H1UpstreamPool {
   }
 
   /** @internal Idle timeout for a response: ours, or shorter when the server announced a shorter one. */
-  idleMsFor(res: http.IncomingMessage | null | undefined): number {
+  idleMsFor(res: http.IncomingMessage | null | undefined, gate?: ConnectionGate): number {
+    // The cluster's connectionPool.idleTimeout, when its TrafficPolicy sets one, replaces ours.
+    const ours = gate?.idleTimeoutMs || this.options.idleTimeoutMs;
     const raw = res?.headers['keep-alive'];
-    if (raw === undefined) return this.options.idleTimeoutMs;
+    if (raw === undefined) return ours;
     const hint = Array.isArray(raw) ? raw.join(',') : raw;
     const seconds = /(?:^|[\s,])timeout\s*=\s*(\d+)/i.exec(hint)?.[1];
-    if (seconds === undefined) return this.options.idleTimeoutMs;
-    return Math.min(this.options.idleTimeoutMs, Number(seconds) * 1000 - SERVER_HINT_MARGIN_MS);
+    if (seconds === undefined) return ours;
+    return Math.min(ours, Number(seconds) * 1000 - SERVER_HINT_MARGIN_MS);
   }
 
   private arm(at: number): void {
@@ -319,7 +321,7 @@ function onFree(this: PooledSocket): void {
   this._httpMessage = null;
   // Node frees a socket after a complete response when both sides kept the connection alive,
   // or when its request was destroyed before anything was written.
-  const idleMs = pool.idleMsFor(req?.res);
+  const idleMs = pool.idleMsFor(req?.res, conn.gate);
   pool.release(conn, req?.shouldKeepAlive === true && idleMs > 0, idleMs);
 }
 

@@ -77,7 +77,7 @@ describe('ClusterLimits (circuit breaking)', () => {
   });
 
   it("has Envoy's and Linkerd's defaults", () => {
-    expect(DEFAULT_BREAKER).toEqual({ maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 });
+    expect(DEFAULT_BREAKER).toEqual({ maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3, idleTimeoutMs: 0 });
     expect(DEFAULT_RETRY_BUDGET).toEqual({ percent: 20, minRetryCount: 10, minRetryIntervalMs: 1_000, intervalMs: 10_000 });
   });
 });

@@ -10,11 +10,18 @@
 //    cluster's ConnectionGate before dialing; a request that needs a connection over the cap waits
 //    for a slot, up to `maxPendingRequests` waiting, past which it fails at once as above.
 // One ClusterLimits per cluster and event loop; every count is synchronous and allocation-free.
-// With several loops, requests and retries in flight are also counted in the loops' SharedCounts,
-// so maxRequests and maxRetries bound the sidecar; the budget and the connection slots stay per loop.
+// With several loops every limit is counted in the loops' SharedCounts, so that it bounds the
+// sidecar: requests, retries, connections and waiting requests in flight, and the budget's window.
+// Each loop keeps its own FIFO of waiting requests; a slot freed on one loop wakes the others.
 
 import { DEFAULT_CONNECTION_POOL, DEFAULT_RETRY_BUDGET, type ConnectionPoolSettings, type RetryBudgetSettings } from '@tsmesh/common';
-import { REQUESTS, RETRIES, type SharedCounts } from './shared-counts.js';
+import { CONNECTIONS, PENDING, REQUESTS, RETRIES, type SharedCounts } from './shared-counts.js';
+
+/** A cluster's place in the loops' shared counts. */
+export interface SharedSlot {
+  readonly counts: SharedCounts;
+  readonly slot: number;
+}
 
 export type { RetryBudgetSettings };
 export { DEFAULT_RETRY_BUDGET };
@@ -88,6 +95,30 @@ export class RetryBudget {
   }
 }
 
+/** The retry budget of a cluster whose window is shared by the event loops (SharedCounts): the same model as RetryBudget. */
+export class SharedRetryBudget {
+  private readonly bucketMs: number;
+  private readonly floor: number;
+
+  constructor(
+    readonly settings: RetryBudgetSettings,
+    private readonly shared: SharedSlot,
+    private readonly now: () => number = Date.now,
+  ) {
+    new RetryBudget(settings, now); // the same checks of the settings
+    this.bucketMs = settings.intervalMs / BUCKETS;
+    this.floor = (settings.minRetryCount * settings.intervalMs) / settings.minRetryIntervalMs;
+  }
+
+  request(): void {
+    this.shared.counts.budgetRequest(this.shared.slot, Math.floor(this.now() / this.bucketMs));
+  }
+
+  tryRetry(): boolean {
+    return this.shared.counts.budgetTryRetry(this.shared.slot, Math.floor(this.now() / this.bucketMs), this.floor, this.settings.percent);
+  }
+}
+
 /**
  * Whether two flat settings objects hold the same fields with the same values (`===`): a policy
  * object rebuilt by a mesh update with nothing changed reconfigures nothing.
@@ -109,23 +140,38 @@ export type OverflowKind = 'max_requests' | 'max_retries' | 'retry_budget' | 'ma
 /**
  * The connection slots of one cluster: every upstream connection the pools dial for it takes one
  * (given back when it closes). At `maxConnections` a request that needs a new connection waits in
- * FIFO order, `maxPendingRequests` at most; a freed slot goes to the one waiting longest.
+ * FIFO order, `maxPendingRequests` at most; a freed slot goes to the one waiting longest. With
+ * several event loops (`shared`) both caps hold for the loops together: each loop keeps its own
+ * queue, and a slot freed on one loop wakes the loops that wait (SharedCounts.waitFreed).
  */
 export class ConnectionGate {
-  /** Connections open or being opened for the cluster. */
+  /** Connections open or being opened for the cluster (by this loop). */
   connections = 0;
   private readonly queue: Array<() => void> = [];
+  /** Shared slots taken for a woken request, which its `open()` uses. */
+  private reserved = 0;
+  private watching = false;
 
-  constructor(private readonly thresholds: () => Pick<BreakerThresholds, 'maxConnections' | 'maxPendingRequests'>) {}
+  constructor(
+    private readonly thresholds: () => Pick<BreakerThresholds, 'maxConnections' | 'maxPendingRequests' | 'idleTimeoutMs'>,
+    private readonly shared?: SharedSlot,
+  ) {}
 
-  /** Requests waiting for a connection slot. */
+  /** Requests waiting for a connection slot (with several loops: on any of them). */
   get pending(): number {
-    return this.queue.length;
+    return this.shared ? this.shared.counts.total(this.shared.slot, PENDING) : this.queue.length;
+  }
+
+  /** How long an upstream connection of the cluster may stay idle (ms); undefined: the pool's default. */
+  get idleTimeoutMs(): number | undefined {
+    return this.thresholds().idleTimeoutMs;
   }
 
   /** Takes a slot for a new connection; false at maxConnections (the caller waits, or fails). */
   open(): boolean {
-    if (this.connections >= this.thresholds().maxConnections) return false;
+    const shared = this.shared;
+    if (this.reserved > 0) this.reserved--;
+    else if (shared ? !shared.counts.tryTake(shared.slot, CONNECTIONS, this.thresholds().maxConnections) : this.connections >= this.thresholds().maxConnections) return false;
     this.connections++;
     return true;
   }
@@ -133,40 +179,95 @@ export class ConnectionGate {
   /** A connection that took a slot closed (or failed to connect): the slot goes to the longest waiting. */
   closed(): void {
     if (this.connections > 0) this.connections--;
-    this.queue.shift()?.();
+    const shared = this.shared;
+    if (shared === undefined) {
+      this.queue.shift()?.();
+      return;
+    }
+    // The slot passes to this loop's longest waiting as it is; otherwise back to all the loops.
+    if (this.queue.length > 0) {
+      this.reserved++;
+      this.wakeOne();
+    } else this.giveBack(1);
   }
 
   /**
-   * Queues `wake` until a slot frees (it is called once, synchronously from `closed`, and must try
+   * Queues `wake` until a slot frees (it is called once, never from inside `wait`, and must try
    * again at once); false when maxPendingRequests already wait (the request fails fast).
    */
   wait(wake: () => void): boolean {
-    if (this.queue.length >= this.thresholds().maxPendingRequests) return false;
+    const shared = this.shared;
+    if (shared ? !shared.counts.tryTake(shared.slot, PENDING, this.thresholds().maxPendingRequests) : this.queue.length >= this.thresholds().maxPendingRequests) return false;
     this.queue.push(wake);
+    if (shared) this.watch(shared);
     return true;
   }
 
   /** A waiting request gave up (its client left, its deadline passed). */
   cancel(wake: () => void): void {
     const i = this.queue.indexOf(wake);
-    if (i >= 0) this.queue.splice(i, 1);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    if (this.shared) this.shared.counts.give(this.shared.slot, PENDING);
   }
 
   /** A raised cap: the waiting requests it makes room for try again. */
   reconsider(): void {
+    if (this.shared) return this.drain(this.shared);
     let room = this.thresholds().maxConnections - this.connections;
     while (room-- > 0 && this.queue.length > 0) this.queue.shift()!();
   }
+
+  /** Wakes the longest waiting with a reserved slot; a slot it left unused goes back to all the loops. */
+  private wakeOne(): void {
+    const shared = this.shared as SharedSlot;
+    shared.counts.give(shared.slot, PENDING);
+    this.queue.shift()!();
+    if (this.reserved > 0) this.giveBack(this.reserved);
+  }
+
+  private giveBack(n: number): void {
+    const shared = this.shared as SharedSlot;
+    this.reserved = 0;
+    for (let i = 0; i < n; i++) shared.counts.give(shared.slot, CONNECTIONS);
+    shared.counts.notifyFreed(shared.slot);
+  }
+
+  /** Takes the slots free across the loops for this loop's waiting requests, oldest first. */
+  private drain(shared: SharedSlot): void {
+    while (this.queue.length > 0 && shared.counts.tryTake(shared.slot, CONNECTIONS, this.thresholds().maxConnections)) {
+      this.reserved++;
+      this.wakeOne();
+    }
+  }
+
+  /** While requests wait here, waits for a slot to free on any loop (one watch at a time). */
+  private watch(shared: SharedSlot): void {
+    if (this.watching) return;
+    this.watching = true;
+    const seen = shared.counts.freedSeq(shared.slot);
+    // A slot may have freed between the failed open() and now: look once before sleeping.
+    queueMicrotask(() => this.drain(shared));
+    // The timeout only re-arms the watch: a lost wake-up costs at most that long.
+    void shared.counts.waitFreed(shared.slot, seen, WATCH_MS).then(() => {
+      this.watching = false;
+      this.drain(shared);
+      if (this.queue.length > 0) this.watch(shared);
+    });
+  }
 }
+
+/** How long a loop waits for another loop's freed slot before it looks again regardless. */
+const WATCH_MS = 1_000;
 
 export class ClusterLimits {
   /** Requests in flight through this cluster (first attempts and retries alike). */
   requests = 0;
   /** Retries in flight. */
   retries = 0;
-  budget: RetryBudget;
+  budget: RetryBudget | SharedRetryBudget;
   /** The cluster's upstream connection slots (maxConnections, maxPendingRequests). */
-  readonly gate = new ConnectionGate(() => this.thresholds);
+  readonly gate: ConnectionGate;
 
   thresholds: BreakerThresholds;
 
@@ -175,17 +276,22 @@ export class ClusterLimits {
     budget: RetryBudgetSettings = DEFAULT_RETRY_BUDGET,
     private readonly now?: () => number,
     /** The counts of every event loop and this cluster's slot in them; without, this loop's alone. */
-    private readonly shared?: { readonly counts: SharedCounts; readonly slot: number },
+    private readonly shared?: SharedSlot,
   ) {
     this.thresholds = { ...DEFAULT_BREAKER, ...thresholds };
-    this.budget = new RetryBudget(budget, now);
+    this.budget = this.budgetOf(budget);
+    this.gate = new ConnectionGate(() => this.thresholds, shared);
   }
 
   /** New thresholds or budget (a changed policy); the counts in flight are kept, the budget's window starts again. */
   reconfigure(thresholds: BreakerSettings, budget: RetryBudgetSettings): void {
     this.thresholds = { ...DEFAULT_BREAKER, ...thresholds };
-    if (!sameValues(budget, this.budget.settings)) this.budget = new RetryBudget(budget, this.now);
+    if (!sameValues(budget, this.budget.settings)) this.budget = this.budgetOf(budget);
     this.gate.reconsider();
+  }
+
+  private budgetOf(settings: RetryBudgetSettings): RetryBudget | SharedRetryBudget {
+    return this.shared ? new SharedRetryBudget(settings, this.shared, this.now) : new RetryBudget(settings, this.now);
   }
 
   /** Admits a new request unless the cluster is at maxRequests (then the caller fails fast). */

@@ -47,7 +47,7 @@ export interface UpstreamManagerOptions {
   readonly recorder?: UpstreamRecorder;
   /** The limits of every cluster: circuit-breaker thresholds and retry budget. */
   readonly limitsOf?: (cluster: string) => { readonly thresholds: BreakerThresholds; readonly budget: RetryBudgetSettings };
-  /** With several event loops: the requests and retries in flight of every loop (maxRequests, maxRetries bound the sidecar). */
+  /** With several event loops: what they share (limits, retry budget, ejections), so that each bounds the sidecar. */
   readonly shared?: SharedCounts;
 }
 
@@ -63,7 +63,7 @@ export class UpstreamManager {
   private readonly shared: SharedCounts | undefined;
 
   constructor(options: UpstreamManagerOptions = {}) {
-    this.clusters = new ServiceClusters(options.infoOf);
+    this.clusters = new ServiceClusters(options.infoOf, options.shared ? (name) => options.shared?.ejectionsFor(name) : undefined);
     this.recorder = options.recorder ?? NO_RECORDER;
     this.shared = options.shared;
     // By default each cluster's limits come from its Service port's TrafficPolicy.
@@ -111,7 +111,7 @@ export class UpstreamManager {
     if (limits === undefined && this.clusters.get(name) !== undefined) {
       const { thresholds, budget } = this.limitsOf(name);
       const slot = this.shared?.slotOf(name);
-      if (this.shared && slot === undefined) log.warn({ cluster: name }, 'no shared slot left for the cluster: its maxRequests and maxRetries are counted per event loop');
+      if (this.shared && slot === undefined) log.warn({ cluster: name }, 'no shared slot left for the cluster: its limits are counted per event loop');
       this.limits.set(name, (limits = new ClusterLimits(thresholds, budget, undefined, this.shared && slot !== undefined ? { counts: this.shared, slot } : undefined)));
     }
     return limits;

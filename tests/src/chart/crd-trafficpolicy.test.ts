@@ -27,6 +27,7 @@ const VALID: Record<string, Record<string, unknown>> = {
   'an algorithm the registry may add later': { loadBalancer: { algorithm: 'maglev' } },
   'a default retry with HTTP and gRPC codes': { retry: { attempts: 2, backoff: '25ms', codes: [502, 503], grpcCodes: ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'] } },
   'a retry with zero attempts': { retry: { attempts: 0 } },
+  'an idle timeout and success-rate ejection': { connectionPool: { idleTimeout: '90s' }, outlierDetection: { successRateMinimumHosts: 3, successRateRequestVolume: 50, successRateStdevFactor: 1000 } },
   'zero counters and percentages': { outlierDetection: { consecutive5xxErrors: 0, maxEjectionPercent: 0 }, retryBudget: { percent: 0, minRetriesPerSecond: 0 } },
 };
 
@@ -48,6 +49,9 @@ const INVALID_BY_SCHEMA: Record<string, Record<string, unknown>> = {
   'an interval in words': { outlierDetection: { interval: '10 seconds' } },
   'a fractional baseEjectionTime': { outlierDetection: { baseEjectionTime: '1.5s' } },
   'maxEjectionPercent over 100': { outlierDetection: { maxEjectionPercent: 101 } },
+  'an idle timeout in words': { connectionPool: { idleTimeout: 'an hour' } },
+  'a zero successRateMinimumHosts': { outlierDetection: { successRateMinimumHosts: 0 } },
+  'a fractional successRateStdevFactor': { outlierDetection: { successRateStdevFactor: 1.5 } },
   'a budget percent over 100': { retryBudget: { percent: 101 } },
   'negative minRetriesPerSecond': { retryBudget: { minRetriesPerSecond: -1 } },
   'a budget interval with days': { retryBudget: { interval: '1d' } },
@@ -94,7 +98,7 @@ describe('the TrafficPolicy CRD', () => {
     expect(fields(spec?.properties?.['targetRefs']?.items)).toEqual(['group', 'kind', 'name', 'sectionName']);
     expect(fields(spec?.properties?.['loadBalancer'])).toEqual(['algorithm', 'hash']);
     expect(fields(spec?.properties?.['loadBalancer']?.properties?.['hash'])).toEqual(['cookie', 'header', 'queryParameter', 'sourceIP']);
-    expect(fields(spec?.properties?.['connectionPool'])).toEqual(['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries']);
+    expect(fields(spec?.properties?.['connectionPool'])).toEqual(['idleTimeout', 'maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries']);
     expect(fields(spec?.properties?.['outlierDetection'])).toEqual([
       'baseEjectionTime',
       'consecutive5xxErrors',
@@ -102,6 +106,9 @@ describe('the TrafficPolicy CRD', () => {
       'consecutiveGatewayErrors',
       'interval',
       'maxEjectionPercent',
+      'successRateMinimumHosts',
+      'successRateRequestVolume',
+      'successRateStdevFactor',
     ]);
     expect(fields(spec?.properties?.['retryBudget'])).toEqual(['interval', 'minRetriesPerSecond', 'percent']);
     expect(fields(spec?.properties?.['retry'])).toEqual(['attempts', 'backoff', 'codes', 'grpcCodes']);

@@ -84,11 +84,23 @@ function faultyHandler(name: string, s: PortStats, mode: string, slowMs: number)
       if (mode === 'hang') return;
       if (mode === 'fail') return answer(500);
       if (mode === 'flaky') return answer(s.received % 2 === 1 ? 503 : 200);
+      if (mode === 'flaky30') return answer([1, 4, 7].includes(s.received % 10) ? 500 : 200);
       if (mode === 'down') return answer(503);
       if (mode === 'slow') return void setTimeout(() => answer(200), slowMs);
       answer(200);
     });
   };
+}
+
+/** Counts the connections of `server` into `s`: accepted, open now, most open at once. */
+function countConnections(server: http.Server, s: PortStats): void {
+  Object.assign(s, { connections: 0, open: 0, maxOpen: 0 });
+  server.on('connection', (socket: import('node:net').Socket) => {
+    s.connections = (s.connections ?? 0) + 1;
+    s.open = (s.open ?? 0) + 1;
+    s.maxOpen = Math.max(s.maxOpen ?? 0, s.open);
+    socket.on('close', () => (s.open = (s.open ?? 1) - 1));
+  });
 }
 
 async function serve(flags: Flags): Promise<void> {
@@ -100,7 +112,9 @@ async function serve(flags: Flags): Promise<void> {
 
   for (const spec of flags.all('http')) {
     const [port, mode] = portSpec(spec);
-    const server = http.createServer(faultyHandler(name, track(port, mode), mode, slowMs));
+    const s = track(port, mode);
+    const server = http.createServer(faultyHandler(name, s, mode, slowMs));
+    countConnections(server, s);
     server.keepAliveTimeout = 60_000;
     listening.push(new Promise((resolve) => server.listen(port, '0.0.0.0', () => resolve())));
   }

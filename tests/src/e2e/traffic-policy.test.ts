@@ -16,6 +16,7 @@ import {
   accessLog,
   collectLines,
   curl,
+  CURL_FORMAT,
   httpRoute,
   probe,
   replicaStats,
@@ -47,15 +48,26 @@ const SVC = {
   breaker: { ip: '10.96.7.6', port: 80, target: 8085, backends: ['r1'] },
   sticky: { ip: '10.96.7.7', port: 80, target: 8086, backends: ['r1', 'r2', 'r3', 'r4', 'r5'] },
   budget: { ip: '10.96.7.8', port: 80, target: 8088, backends: ['r1', 'r2'] },
+  // Limits of the sidecar, not of each of its two event loops, and the later knobs.
+  pool: { ip: '10.96.7.9', port: 80, target: 8094, backends: ['r1'] },
+  'budget-loops': { ip: '10.96.7.10', port: 80, target: 8091, backends: ['r1', 'r2'] },
+  'outlier-loops': { ip: '10.96.7.11', port: 80, target: 8095, backends: ['r1', 'r2', 'r3', 'r4'] },
+  'success-rate': { ip: '10.96.7.12', port: 80, target: 8096, backends: ['r1', 'r2', 'r3', 'r4'] },
+  idle: { ip: '10.96.7.13', port: 80, target: 8097, backends: ['r1'] },
+  session: { ip: '10.96.7.14', port: 80, target: 8098, backends: ['r1', 'r2', 'r3'] },
 } as const;
 type ServiceName = keyof typeof SVC;
 
 /** What each replica does on each port. */
 const MODES: Record<string, { http: Record<number, string>; h2?: Record<number, string>; grpc: Record<number, string> }> = {
-  r1: { http: { 8081: 'flaky', 8082: 'hang', 8084: 'fail', 8086: 'ok', 8088: 'down' }, h2: { 8085: 'slow' }, grpc: { 50051: 'unavailable', 50052: 'hang' } },
-  r2: { http: { 8081: 'ok', 8082: 'ok', 8084: 'fail', 8086: 'ok', 8088: 'ok' }, grpc: { 50051: 'ok', 50052: 'hang' } },
-  r3: { http: { 8081: 'ok', 8082: 'ok', 8084: 'ok', 8086: 'ok' }, grpc: { 50051: 'ok' } },
-  r4: { http: { 8081: 'ok', 8084: 'ok', 8086: 'ok' }, grpc: {} },
+  r1: {
+    http: { 8081: 'flaky', 8082: 'hang', 8084: 'fail', 8086: 'ok', 8088: 'down', 8091: 'down', 8094: 'slow', 8095: 'fail', 8096: 'flaky30', 8097: 'ok', 8098: 'ok' },
+    h2: { 8085: 'slow' },
+    grpc: { 50051: 'unavailable', 50052: 'hang' },
+  },
+  r2: { http: { 8081: 'ok', 8082: 'ok', 8084: 'fail', 8086: 'ok', 8088: 'ok', 8091: 'ok', 8095: 'ok', 8096: 'ok', 8098: 'ok' }, grpc: { 50051: 'ok', 50052: 'hang' } },
+  r3: { http: { 8081: 'ok', 8082: 'ok', 8084: 'ok', 8086: 'ok', 8095: 'ok', 8096: 'ok', 8098: 'ok' }, grpc: { 50051: 'ok' } },
+  r4: { http: { 8081: 'ok', 8084: 'ok', 8086: 'ok', 8095: 'ok', 8096: 'ok' }, grpc: {} },
   r5: { http: { 8086: 'ok' }, grpc: {} },
 };
 
@@ -68,6 +80,9 @@ const BASE_EJECTION_MS = 1000;
 const MAX_REQUESTS = 4;
 const SLOW_MS = 300;
 const BUDGET_PERCENT = 10;
+const MAX_CONNECTIONS = 2;
+const MAX_PENDING = 4;
+const IDLE_TIMEOUT_MS = 500;
 
 const POLICIES = [
   httpRoute(NS, 'retry', { name: 'retry', port: 80 }, { backend: { name: 'retry', port: 80 }, retry: { codes: [503], attempts: 2, backoff: '10ms' } }),
@@ -91,12 +106,46 @@ const POLICIES = [
   httpRoute(NS, 'budget', { name: 'budget', port: 80 }, { backend: { name: 'budget', port: 80 }, retry: { codes: [503], attempts: 2, backoff: '10ms' } }),
   trafficPolicy(NS, 'budget', { retryBudget: { percent: BUDGET_PERCENT, minRetriesPerSecond: 1, interval: '10s' } }),
   trafficPolicy(NS, 'sticky', { loadBalancer: { algorithm: 'ring-hash', hash: { header: 'x-user' } } }),
+  trafficPolicy(NS, 'pool', { connectionPool: { maxConnections: MAX_CONNECTIONS, maxPendingRequests: MAX_PENDING } }),
+  httpRoute(NS, 'budget-loops', { name: 'budget-loops', port: 80 }, { backend: { name: 'budget-loops', port: 80 }, retry: { codes: [503], attempts: 2, backoff: '10ms' } }),
+  trafficPolicy(NS, 'budget-loops', { retryBudget: { percent: BUDGET_PERCENT, minRetriesPerSecond: 1, interval: '10s' } }),
+  // A long ejection: it must outlast the test, so that what the replica receives after its 3rd 500 is what the ejection let through.
+  trafficPolicy(NS, 'outlier-loops', { loadBalancer: { algorithm: 'round-robin' }, outlierDetection: { consecutive5xxErrors: EJECT_AFTER, maxEjectionPercent: 25, baseEjectionTime: '60s' } }),
+  trafficPolicy(NS, 'success-rate', {
+    loadBalancer: { algorithm: 'round-robin' },
+    // Consecutive errors off: only the success rate can eject.
+    outlierDetection: { consecutive5xxErrors: 0, interval: '1s', baseEjectionTime: '60s', maxEjectionPercent: 25, successRateMinimumHosts: 3, successRateRequestVolume: 20, successRateStdevFactor: 1000 },
+  }),
+  trafficPolicy(NS, 'idle', { connectionPool: { idleTimeout: `${IDLE_TIMEOUT_MS}ms` } }),
+  {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'session', namespace: NS },
+    spec: {
+      parentRefs: [{ group: '', kind: 'Service', name: 'session', port: 80 }],
+      rules: [
+        { matches: [{ path: { type: 'PathPrefix', value: '/cart' } }], sessionPersistence: { sessionName: 'cart', absoluteTimeout: '1h' }, backendRefs: [{ name: 'session', port: 80 }] },
+        { backendRefs: [{ name: 'session', port: 80 }] },
+      ],
+    },
+  },
+  trafficPolicy(NS, 'session', { loadBalancer: { algorithm: 'round-robin' } }),
 ];
 
 /** The Service port's name, which declares its protocol. The breaker's backend speaks h2c on a port named http, as many do. */
 const portName = (service: ServiceName): string => (SVC[service].port === 50051 ? 'grpc' : 'http');
 const url = (service: ServiceName, path = '/'): string => `http://${SVC[service].ip}:${SVC[service].port}${path}`;
 const count = <T>(items: readonly T[], test: (item: T) => boolean): number => items.filter(test).length;
+
+/** `n` curl transfers to `target`, each on a connection of its own (so spread over the sidecar's event loops), as one curl config. */
+function freshConnections(target: (i: number) => string, n: number, extra: readonly string[] = []): string {
+  const blocks: string[] = [];
+  const format = CURL_FORMAT.replace('\n', '\\n');
+  for (let i = 0; i < n; i++) {
+    blocks.push([`url = "${target(i)}"`, 'header = "Connection: close"', 'output = "/dev/null"', 'silent', 'show-error', `write-out = "${format}"`, ...extra].join('\n'));
+  }
+  return blocks.join('\nnext\n');
+}
 
 suite('traffic policy (retries, timeouts, outlier detection, circuit breaking, ring hash) in network namespaces', () => {
   let topology: Topology;
@@ -125,6 +174,19 @@ suite('traffic policy (retries, timeouts, outlier detection, circuit breaking, r
     return out;
   };
 
+  /** Outbound connections each event loop of the client sidecar accepted between two metric samples. */
+  const perLoop = (before: Awaited<ReturnType<typeof sidecarMetrics>>, after: Awaited<ReturnType<typeof sidecarMetrics>>): [number, number] =>
+    (['0', '1'] as const).map(
+      (loop) => sum(after, 'tsmesh_proxy_loop_connections_total', { loop, direction: 'outbound' }) - sum(before, 'tsmesh_proxy_loop_connections_total', { loop, direction: 'outbound' }),
+    ) as [number, number];
+
+  /** Runs a curl config file (written to the suite's directory) in the client pod. */
+  const curlConfig = async (name: string, config: string) => {
+    const file = join(dir, name);
+    writeFileSync(file, config);
+    return curl(client, ['-K', file]);
+  };
+
   beforeAll(async () => {
     requireTrafficProbe();
     dir = mkdtempSync(join(tmpdir(), 'tsmesh-policy-'));
@@ -139,7 +201,8 @@ suite('traffic policy (retries, timeouts, outlier detection, circuit breaking, r
     ];
     writeFileSync(meshFile, trafficMeshYaml(pods, services(), POLICIES));
     await Promise.all(replicas.map((pod) => startReplica(pod, MODES[pod.name] ?? { http: {}, grpc: {} }, SLOW_MS)));
-    sidecar = await startSidecar(client, { meshFile, namespace: NS, serviceAccount: 'client', env: { TSMESH_ACCESS_LOG: 'on' } });
+    // Two event loops (the default, said here because the tests below depend on it).
+    sidecar = await startSidecar(client, { meshFile, namespace: NS, serviceAccount: 'client', env: { TSMESH_ACCESS_LOG: 'on' }, args: ['--concurrency', '2'] });
   }, 60_000);
 
   afterAll(async () => {
@@ -466,5 +529,137 @@ suite('traffic policy (retries, timeouts, outlier detection, circuit breaking, r
     expect(second.size).toBe(KEYS);
     expect(kept / KEYS).toBeGreaterThanOrEqual(0.75);
     expect(movedElsewhere).toBe(0);
+  }, 60_000);
+  test(`maxConnections ${MAX_CONNECTIONS} and maxPendingRequests ${MAX_PENDING} bound the sidecar, not each event loop: of 16 requests at once over both loops, ${MAX_CONNECTIONS + MAX_PENDING} are served, the rest refused at once`, async () => {
+    const before = await sidecarMetrics(client);
+    const was = (await received('pool')).r1;
+    // 16 connections, one request each, all at once; the backend takes SLOW_MS per request.
+    const summary = await client.exec('h2load', ['--h1', '-n', '16', '-c', '16', url('pool', '/pool')]);
+    const after = await sidecarMetrics(client);
+    const stats = (await received('pool')).r1;
+    const [loop0, loop1] = perLoop(before, after);
+    const codes = /status codes: (\d+) 2xx, \d+ 3xx, \d+ 4xx, (\d+) 5xx/.exec(summary);
+    const delta = (kind: string): number =>
+      sum(after, 'tsmesh_upstream_overflow_total', { destination_service: serviceLabel(NS, 'pool'), kind }) - sum(before, 'tsmesh_upstream_overflow_total', { destination_service: serviceLabel(NS, 'pool'), kind });
+    console.log(
+      `pool over loops: connections per loop ${loop0} + ${loop1}; ${codes?.[0] ?? summary}; waited ${delta('max_connections')}, refused ${delta('max_pending')}; ` +
+        `backend: ${(stats?.received ?? 0) - (was?.received ?? 0)} requests on ${(stats?.connections ?? 0) - (was?.connections ?? 0)} connections, most in flight ${stats?.maxInFlight}, most open ${stats?.maxOpen}`,
+    );
+    expect(loop0).toBeGreaterThan(0);
+    expect(loop1).toBeGreaterThan(0);
+    // Per loop, each could have served MAX_CONNECTIONS + MAX_PENDING: twice as many.
+    expect(Number(codes?.[1])).toBe(MAX_CONNECTIONS + MAX_PENDING);
+    expect(Number(codes?.[2])).toBe(16 - MAX_CONNECTIONS - MAX_PENDING);
+    expect(delta('max_pending')).toBe(16 - MAX_CONNECTIONS - MAX_PENDING);
+    expect((stats?.received ?? 0) - (was?.received ?? 0)).toBe(MAX_CONNECTIONS + MAX_PENDING);
+    // The backend never had more than maxConnections requests at once, each on a connection of its
+    // own: a connection is closed for a waiting request as soon as its answer is in, and only then is
+    // another dialled. (Its own count of open connections, `maxOpen`, may read one more: it can
+    // accept the new connection before it reads the FIN of the one the sidecar just closed.)
+    expect(stats?.maxInFlight).toBe(MAX_CONNECTIONS);
+    expect((stats?.connections ?? 0) - (was?.connections ?? 0)).toBe(MAX_CONNECTIONS + MAX_PENDING);
+  }, 60_000);
+
+  test(`the retry budget is one per sidecar: 400 requests on fresh connections over both loops retry at most ${BUDGET_PERCENT} % plus 1/s, not that twice`, async () => {
+    const before = await sidecarMetrics(client);
+    const started = Date.now();
+    const { answers, other } = await curlConfig('budget-loops.curlrc', freshConnections((i) => url('budget-loops', `/bl/${i}`), 400));
+    const seconds = (Date.now() - started) / 1000;
+    const after = await sidecarMetrics(client);
+    const [loop0, loop1] = perLoop(before, after);
+    const delta = (name: string, match: Record<string, string>): number =>
+      sum(after, name, { destination_service: serviceLabel(NS, 'budget-loops'), ...match }) - sum(before, name, { destination_service: serviceLabel(NS, 'budget-loops'), ...match });
+    const retried = delta('tsmesh_upstream_retries_total', {});
+    const refused = delta('tsmesh_upstream_overflow_total', { kind: 'retry_budget' });
+    // One budget: percent of all the requests, plus 1 a second over the 10 s window (per loop, the floor would count twice).
+    const budget = (BUDGET_PERCENT / 100) * answers.length + 1 * (seconds + 10);
+    console.log(`budget over loops: connections per loop ${loop0} + ${loop1}; ${answers.length} requests in ${seconds.toFixed(1)} s; ${retried} retried (one budget ≤ ${budget.toFixed(0)}, per loop it would be ≤ ${(budget + seconds + 10).toFixed(0)}), ${refused} refused`);
+    expect(other).toEqual([]);
+    expect(answers.length).toBe(400);
+    expect(loop0).toBeGreaterThan(50);
+    expect(loop1).toBeGreaterThan(50);
+    expect(retried).toBeGreaterThanOrEqual((BUDGET_PERCENT / 100) * answers.length);
+    expect(retried).toBeLessThanOrEqual(budget);
+    expect(refused).toBeGreaterThan(0);
+  }, 60_000);
+
+  test(`outlier detection is one per sidecar: requests on fresh connections over both loops stop reaching a replica answering 500 after its ${EJECT_AFTER}rd consecutive error`, async () => {
+    const before = await sidecarMetrics(client);
+    const { answers, other } = await curlConfig('outlier-loops.curlrc', freshConnections((i) => url('outlier-loops', `/ol/${i}`), 60));
+    const after = await sidecarMetrics(client);
+    const [loop0, loop1] = perLoop(before, after);
+    const stats = await received('outlier-loops');
+    console.log(`outlier over loops: connections per loop ${loop0} + ${loop1}; per replica ${JSON.stringify(Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.received])))}`);
+    expect(other).toEqual([]);
+    expect(answers.length).toBe(60);
+    expect(loop0).toBeGreaterThan(5);
+    expect(loop1).toBeGreaterThan(5);
+    // Counted over both loops and ejected on both: per loop, each would have let EJECT_AFTER through.
+    expect(stats.r1?.received).toBe(EJECT_AFTER);
+    expect(count(answers, (a) => a.status === 500)).toBe(EJECT_AFTER);
+  }, 60_000);
+
+  test('success-rate ejection: a replica failing 30 % of its requests (never twice in a row) while three others succeed is ejected at the next interval', async () => {
+    const report = await probe<TimelineReport>(client, ['http-timeline', '--url', url('success-rate', '/sr'), '--duration-ms', '4000', '--interval-ms', '2', '--cluster', `${NS}/success-rate:80`]);
+    const { answers } = report;
+    const bad = answers.filter((a) => a.server === 'r1');
+    const lastBad = Math.max(...bad.map((a) => a.at));
+    const after = answers.filter((a) => a.at > lastBad);
+    const ejectedAt = report.ejections.find((e) => e.ejected.length > 0)?.at;
+    console.log(
+      `success rate: ${answers.length} requests over ${((answers.at(-1)?.at ?? 0) - (answers[0]?.at ?? 0)) / 1000} s; r1 took ${bad.length} (${count(bad, (a) => a.status === 500)} failed), the last ${((lastBad - (answers[0]?.at ?? 0)) / 1000).toFixed(2)} s in; ` +
+        `${after.length} requests after it, all to ${[...new Set(after.map((a) => a.server))].sort().join(',')}; /clusters says ejected ${report.ejections.find((e) => e.ejected.length > 0)?.ejected.join(',') ?? 'nothing'}`,
+    );
+    expect(report.errors).toEqual([]);
+    // The fault was real, and below the consecutive counters' reach.
+    expect(bad.length).toBeGreaterThanOrEqual(20);
+    expect(count(bad, (a) => a.status === 500) / bad.length).toBeGreaterThan(0.2);
+    // Ejected within two intervals, and kept out for the rest of the run.
+    expect(lastBad - (answers[0]?.at ?? 0)).toBeLessThan(2500);
+    expect(after.length).toBeGreaterThan(100);
+    expect(after.every((a) => a.status === 200 && a.server !== 'r1')).toBe(true);
+    expect(ejectedAt).toBeDefined();
+    expect(report.ejections.filter((e) => e.at > (ejectedAt ?? 0)).every((e) => e.ejected.length === 1 && e.ejected[0] === `${topology.pod('r1').ip}:${SVC['success-rate'].target}`)).toBe(true);
+  }, 60_000);
+
+  test(`connectionPool.idleTimeout ${IDLE_TIMEOUT_MS} ms: the upstream connection left idle is closed then, as the backend sees`, async () => {
+    const was = (await received('idle')).r1;
+    const run = await curl(client, [url('idle', '/idle')]);
+    const sent = Date.now();
+    const open = (await received('idle')).r1?.open ?? 0;
+    let closedAfter = -1;
+    for (let polls = 0; polls < 100; polls++) {
+      if (((await received('idle')).r1?.open ?? 0) === 0) {
+        closedAfter = Date.now() - sent;
+        break;
+      }
+      await sleep(50);
+    }
+    const stats = (await received('idle')).r1;
+    console.log(`idle: ${run.answers[0]?.status}; backend connections ${(stats?.connections ?? 0) - (was?.connections ?? 0)}, open right after ${open}, closed ${closedAfter} ms after the answer`);
+    expect(run.answers.map((a) => a.status)).toEqual([200]);
+    expect(open).toBe(1); // pooled by the sidecar, not closed with the client's connection
+    expect(closedAfter).toBeGreaterThanOrEqual(IDLE_TIMEOUT_MS - 200);
+    expect(closedAfter).toBeLessThan(IDLE_TIMEOUT_MS + 1500); // the sidecar's own default is 5 minutes
+  }, 60_000);
+
+  test('route-rule sessionPersistence: requests of the sticky rule with its cookie land on one replica from both loops; the other rule balances', async () => {
+    const jar = join(dir, 'cart.jar');
+    const first = await curl(client, ['-c', jar, url('session', '/cart/0')]);
+    const owner = first.answers[0]?.server;
+    const before = await sidecarMetrics(client);
+    const sticky = await curlConfig('session.curlrc', freshConnections((i) => url('session', `/cart/${i + 1}`), 30, [`cookie = "${jar}"`]));
+    const plain = await curlConfig('plain.curlrc', freshConnections((i) => url('session', `/other/${i}`), 30, [`cookie = "${jar}"`]));
+    const after = await sidecarMetrics(client);
+    const [loop0, loop1] = perLoop(before, after);
+    const jarText = readFileSync(jar, 'utf8');
+    console.log(`session: first answer from ${owner}; sticky rule ${JSON.stringify(Object.fromEntries(['r1', 'r2', 'r3'].map((r) => [r, count(sticky.answers, (a) => a.server === r)])))}, other rule ${JSON.stringify(Object.fromEntries(['r1', 'r2', 'r3'].map((r) => [r, count(plain.answers, (a) => a.server === r)])))}; connections per loop ${loop0} + ${loop1}`);
+    expect(jarText).toMatch(/\tcart\t[A-Za-z0-9_-]+/);
+    expect(owner).toMatch(/^r[123]$/);
+    expect(loop0).toBeGreaterThan(5);
+    expect(loop1).toBeGreaterThan(5);
+    expect(sticky.answers.length).toBe(30);
+    expect(sticky.answers.every((a) => a.status === 200 && a.server === owner)).toBe(true);
+    expect(new Set(plain.answers.map((a) => a.server)).size).toBe(3);
   }, 60_000);
 });

@@ -68,6 +68,15 @@ describe('TrafficPolicy (policy.tsmesh.io/v1alpha1)', () => {
     expect((object.value as MeshTrafficPolicy).retry).toEqual({ attempts: 2, backoffMs: 50, codes: [502, 503], grpcCodes: [8, 14] });
   });
 
+  it('reads connectionPool.idleTimeout in ms, and turns success-rate ejection on with Envoy defaults for the fields left out', () => {
+    const object = valid(trafficPolicy({ connectionPool: { idleTimeout: '1m30s' }, outlierDetection: { successRateStdevFactor: 1000 } }));
+    const value = object.value as MeshTrafficPolicy;
+    expect(value.connectionPool).toEqual({ idleTimeoutMs: 90_000 });
+    expect(value.outlierDetection).toEqual({ successRateStdevFactor: 1000, successRateMinimumHosts: 5, successRateRequestVolume: 100 });
+    const volume = valid(trafficPolicy({ outlierDetection: { successRateRequestVolume: 20 } })).value as MeshTrafficPolicy;
+    expect(volume.outlierDetection).toEqual({ successRateStdevFactor: 1900, successRateMinimumHosts: 5, successRateRequestVolume: 20 });
+  });
+
   it('leaves unset sections undefined and dates a policy without creationTimestamp last', () => {
     const object = valid(trafficPolicy({}));
     expect(object.value).toEqual(
@@ -117,12 +126,15 @@ describe('TrafficPolicy (policy.tsmesh.io/v1alpha1)', () => {
     ['fractional maxRequests', { connectionPool: { maxRequests: 1.5 } }, 'spec.connectionPool.maxRequests: must be an integer from 1 to 2147483647, got 1.5'],
     ['a quoted maxPendingRequests', { connectionPool: { maxPendingRequests: '10' } }, 'spec.connectionPool.maxPendingRequests: must be an integer from 1 to 2147483647, got "10"'],
     ['negative maxRetries', { connectionPool: { maxRetries: -1 } }, 'spec.connectionPool.maxRetries: must be an integer from 1 to 2147483647, got -1'],
-    ['a misspelt pool field', { connectionPool: { maxConnection: 5 } }, 'spec.connectionPool.maxConnection: is not a field of spec.connectionPool (known: maxConnections, maxPendingRequests, maxRequests, maxRetries)'],
+    ['a misspelt pool field', { connectionPool: { maxConnection: 5 } }, 'spec.connectionPool.maxConnection: is not a field of spec.connectionPool (known: maxConnections, maxPendingRequests, maxRequests, maxRetries, idleTimeout)'],
     ['negative consecutive5xxErrors', { outlierDetection: { consecutive5xxErrors: -1 } }, 'spec.outlierDetection.consecutive5xxErrors: must be an integer from 0 to 2147483647, got -1'],
     ['a string consecutiveGatewayErrors', { outlierDetection: { consecutiveGatewayErrors: 'five' } }, 'spec.outlierDetection.consecutiveGatewayErrors: must be an integer from 0 to 2147483647, got "five"'],
     ['fractional consecutiveConnectFailures', { outlierDetection: { consecutiveConnectFailures: 0.5 } }, 'spec.outlierDetection.consecutiveConnectFailures: must be an integer from 0 to 2147483647, got 0.5'],
     ['an interval that is not a duration', { outlierDetection: { interval: '10 seconds' } }, 'spec.outlierDetection.interval: must be a Gateway API duration (1 to 4 of a 1-5 digit number and h, m, s or ms, e.g. "10s", "500ms", "1m30s"), got "10 seconds"'],
     ['a zero baseEjectionTime', { outlierDetection: { baseEjectionTime: '0s' } }, 'spec.outlierDetection.baseEjectionTime: must be longer than 0s, got "0s"'],
+    ['a zero idleTimeout', { connectionPool: { idleTimeout: '0s' } }, 'spec.connectionPool.idleTimeout: must be longer than 0s, got "0s"'],
+    ['a zero successRateMinimumHosts', { outlierDetection: { successRateMinimumHosts: 0 } }, 'spec.outlierDetection.successRateMinimumHosts: must be an integer from 1 to 2147483647, got 0'],
+    ['a fractional successRateStdevFactor', { outlierDetection: { successRateStdevFactor: 1.5 } }, 'spec.outlierDetection.successRateStdevFactor: must be an integer from 1 to 2147483647, got 1.5'],
     ['maxEjectionPercent over 100', { outlierDetection: { maxEjectionPercent: 101 } }, 'spec.outlierDetection.maxEjectionPercent: must be an integer from 0 to 100, got 101'],
     ['percent over 100', { retryBudget: { percent: 150 } }, 'spec.retryBudget.percent: must be an integer from 0 to 100, got 150'],
     ['negative minRetriesPerSecond', { retryBudget: { minRetriesPerSecond: -2 } }, 'spec.retryBudget.minRetriesPerSecond: must be an integer from 0 to 2147483647, got -2'],

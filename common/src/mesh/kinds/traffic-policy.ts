@@ -9,6 +9,7 @@ import { RING_HASH, unknownLoadBalancerWarning } from '../load-balancers.js';
 import {
   creationTime,
   GRPC_STATUS_CODES,
+  SUCCESS_RATE_DEFAULTS,
   type ServiceRetrySettings,
   type ConnectionPoolSettings,
   type HashSource,
@@ -132,12 +133,14 @@ function connectionPool(check: FieldChecker, value: unknown): Partial<Connection
   const section = check.object(value, path);
   if (section === undefined) return undefined;
   const fields = ['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries'] as const;
-  check.knownFields(section, path, fields);
-  const settings: Partial<Record<(typeof fields)[number], number>> = {};
+  check.knownFields(section, path, [...fields, 'idleTimeout']);
+  const settings: Partial<Record<(typeof fields)[number] | 'idleTimeoutMs', number>> = {};
   for (const field of fields) {
     const n = check.integer(section[field], `${path}.${field}`, 1, MAX_INT32);
     if (n !== undefined) settings[field] = n;
   }
+  const idle = check.duration(section['idleTimeout'], `${path}.idleTimeout`);
+  if (idle !== undefined) settings.idleTimeoutMs = idle;
   return Object.freeze(settings);
 }
 
@@ -145,12 +148,19 @@ function outlierDetection(check: FieldChecker, value: unknown): Partial<OutlierD
   const path = 'spec.outlierDetection';
   const section = check.object(value, path);
   if (section === undefined) return undefined;
-  check.knownFields(section, path, ['consecutive5xxErrors', 'consecutiveGatewayErrors', 'consecutiveConnectFailures', 'interval', 'baseEjectionTime', 'maxEjectionPercent']);
+  const successRate = ['successRateMinimumHosts', 'successRateRequestVolume', 'successRateStdevFactor'] as const;
+  check.knownFields(section, path, ['consecutive5xxErrors', 'consecutiveGatewayErrors', 'consecutiveConnectFailures', 'interval', 'baseEjectionTime', 'maxEjectionPercent', ...successRate]);
   const settings: { -readonly [K in keyof OutlierDetectionSettings]?: number } = {};
   for (const field of ['consecutive5xxErrors', 'consecutiveGatewayErrors', 'consecutiveConnectFailures'] as const) {
     const n = check.integer(section[field], `${path}.${field}`, 0, MAX_INT32);
     if (n !== undefined) settings[field] = n;
   }
+  for (const field of successRate) {
+    const n = check.integer(section[field], `${path}.${field}`, 1, MAX_INT32);
+    if (n !== undefined) settings[field] = n;
+  }
+  // Any success-rate field turns it on; the others take Envoy's defaults.
+  if (successRate.some((f) => settings[f] !== undefined)) for (const f of successRate) settings[f] ??= SUCCESS_RATE_DEFAULTS[f];
   const interval = check.duration(section['interval'], `${path}.interval`);
   if (interval !== undefined) settings.intervalMs = interval;
   const base = check.duration(section['baseEjectionTime'], `${path}.baseEjectionTime`);
