@@ -41,6 +41,7 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
   { name: 'proxy', summary: 'run the sidecar proxy', load: async () => (await import('./commands/proxy.js')).proxyCommand },
   { name: 'iptables', summary: "program the pod's traffic redirection (init container)", load: async () => (await import('./commands/iptables.js')).iptablesCommand },
   { name: 'control', summary: 'run the control plane (discovery and distribution to sidecars)', load: async () => (await import('./commands/control.js')).controlCommand },
+  { name: 'gateway', summary: 'run the Gateway API gateway (the mesh front door) from a mesh file', load: async () => (await import('./commands/gateway.js')).gatewayCommand },
   { name: 'ca', summary: 'run the certificate authority', load: async () => (await import('./commands/ca.js')).caCommand },
   { name: 'injector', summary: 'run the sidecar-injector admission webhook', load: async () => (await import('./commands/injector.js')).injectorCommand },
   { name: 'inject', summary: 'print manifests with the sidecar injected', load: async () => (await import('./commands/inject.js')).injectCommand },

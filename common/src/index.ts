@@ -49,6 +49,20 @@ export {
 } from './mesh/kinds/rate-limit-policy.js';
 export { MTLS_MODES, type MeshPeerAuthentication, type MtlsMode } from './mesh/kinds/peer-authentication.js';
 export type { MeshRoute } from './mesh/kinds/route.js';
+export {
+  GATEWAY_GROUP,
+  isGatewayHostname,
+  selectorMatches,
+  type AllowedRoutes,
+  type LabelSelector,
+  type ListenerProtocol,
+  type MeshGateway,
+  type MeshGatewayClass,
+  type MeshListener,
+  type MeshReferenceGrant,
+  type ObjectRef,
+} from './mesh/kinds/gateway.js';
+export { redactSecret, TLS_SECRET_TYPE, type MeshSecret } from './mesh/kinds/secret.js';
 export { TRAFFIC_POLICY_API_VERSION } from './mesh/kinds/traffic-policy.js';
 export { BACKEND_TRAFFIC_POLICY_API_VERSION } from './mesh/kinds/backend-traffic-policy.js';
 export {

@@ -5,3 +5,4 @@ export { parseProxyConfig, PROXY_HELP, ConfigError, PROXY_CONFIG_ERROR, type Pro
 export { classify, parseClientHello, type Detection, type DetectedProtocol } from './detect/classify.js';
 export { originalDst, parseSockaddr, type OriginalDst } from './capture/original-dst.js';
 export * from './control-client/index.js';
+export * from './gateway/index.js';

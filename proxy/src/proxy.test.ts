@@ -5,7 +5,9 @@ import http2 from 'node:http2';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { setLogLevel } from '@tsmesh/common';
 import type { RunningProxy } from './proxy.js';
-import { TestMeshFile, type TestService } from './testing/mesh.js';
+import { stringify } from 'yaml';
+import { selfSignedPem } from './gateway/testing/certs.js';
+import { TestMeshFile, testMeshYaml, type TestService } from './testing/mesh.js';
 import { adminJson, fetchText, SERVICE_IP, SERVICE_PORT, startTestProxy } from './testing/proxy.js';
 import { closedPort, eventually, listenH2, listenHttp, listenTcp, pause, stablePort, type Listening } from './testing/servers.js';
 
@@ -61,6 +63,20 @@ describe('mesh file reloads through the running sidecar', () => {
     const after = await adminJson<{ version: string }>(proxy, '/config_dump');
     expect(after.version).not.toBe(before.version);
     expect(after.version).toBe(proxy.snapshot()?.version);
+  });
+
+  test('/config_dump never shows the data of a Secret in the mesh file', async () => {
+    const { cert, key } = selfSignedPem('secret.example.com');
+    const secret = stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tls', namespace: 'default' }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': cert, 'tls.key': key } });
+    const before = await adminJson<{ version: string }>(proxy, '/config_dump');
+    mesh.writeText(`${testMeshYaml([service(a.port)])}---\n${secret}`);
+    await eventually(async () => (await adminJson<{ version: string }>(proxy, '/config_dump')).version !== before.version, 'the mesh with the Secret to load', 3000);
+    const dump = JSON.stringify(await adminJson<unknown>(proxy, '/config_dump'));
+    expect(dump).toContain('"kind":"Secret"');
+    expect(dump).toContain('(redacted)');
+    expect(dump).not.toContain('PRIVATE KEY');
+    expect(dump).not.toContain('BEGIN CERTIFICATE');
+    mesh.write([service(a.port)]);
   });
 
   test('a malformed or invalid mesh file is refused: requests keep working and /config_dump keeps the last good version', async () => {

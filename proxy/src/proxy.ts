@@ -4,7 +4,7 @@
 // --concurrency 1, or in one worker thread per event loop with more (loops/). Only `tsmesh proxy`
 // (and tests, and the demo) construct it; it owns every listener and thread it starts.
 import type http from 'node:http';
-import { logger, MeshFileSource, ok, setLogLevel, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
+import { logger, MeshFileSource, ok, redactSecret, setLogLevel, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
 import { createAdminServer, createHealthServer } from './admin/servers.js';
 import type { ListenAddress, ProxyConfig } from './config.js';
 import { peerIdentityFromCertificate, WorkloadIdentityManager, identityOptionsFromConfig } from './identity/index.js';
@@ -242,7 +242,8 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
       inboundMtls: { defaultMode: policy.defaultMode, portModes: Object.fromEntries(policy.portModes ?? []) },
       services: snapshot.services,
       pods: snapshot.pods,
-      others: snapshot.others,
+      // Secrets (TLS keys for a gateway) are never shown: a mesh file may carry them.
+      others: snapshot.others.map(redactSecret),
     }),
     clusters: () => dataSide.clusters(),
     authorization: () => authorization,

@@ -63,7 +63,7 @@ describe('parseMeshFile', () => {
     expect(error.code).toBe(MESH_ERRORS.MESH_UNKNOWN_KIND);
     expect(error.message).toBe(
       '/etc/tsmesh/mesh.yaml:7: document 2 (Deployment shop/web): kind: unknown kind "Deployment" (apiVersion apps/v1); ' +
-        'supported kinds: Service, EndpointSlice, Pod, ServiceAccount, Namespace, PeerAuthentication, AuthorizationPolicy, HTTPLocalRateLimitPolicy, HTTPRoute, GRPCRoute, TrafficPolicy, XBackendTrafficPolicy',
+        'supported kinds: Service, EndpointSlice, Pod, ServiceAccount, Namespace, PeerAuthentication, AuthorizationPolicy, HTTPLocalRateLimitPolicy, HTTPRoute, GRPCRoute, TrafficPolicy, XBackendTrafficPolicy, GatewayClass, Gateway, ReferenceGrant, Secret',
     );
     expect(error.location).toEqual({ file: '/etc/tsmesh/mesh.yaml', line: 7, document: 2, object: 'Deployment shop/web' });
   });
@@ -77,9 +77,9 @@ describe('parseMeshFile', () => {
   });
 
   it('names the item of a kind: List that is invalid', () => {
-    const text = ['apiVersion: v1', 'kind: List', 'items:', '  - apiVersion: v1', '    kind: ServiceAccount', '    metadata: {name: a}', '  - apiVersion: v1', '    kind: Secret', '    metadata: {name: s}', ''].join('\n');
+    const text = ['apiVersion: v1', 'kind: List', 'items:', '  - apiVersion: v1', '    kind: ServiceAccount', '    metadata: {name: a}', '  - apiVersion: v1', '    kind: ConfigMap', '    metadata: {name: s}', ''].join('\n');
     const error = refused(text);
-    expect(error.message).toMatch(/^mesh\.yaml:7: document 1, item 2 \(Secret default\/s\): kind: unknown kind "Secret"/);
+    expect(error.message).toMatch(/^mesh\.yaml:7: document 1, item 2 \(ConfigMap default\/s\): kind: unknown kind "ConfigMap"/);
   });
 
   it('refuses a List whose items are not a list', () => {

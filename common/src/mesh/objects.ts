@@ -11,6 +11,8 @@ import { peerAuthenticationKind, type MeshPeerAuthentication } from './kinds/pee
 import { podKind, type MeshPodDetails } from './kinds/pod.js';
 import { httpLocalRateLimitPolicyKind, type MeshHTTPLocalRateLimitPolicy } from './kinds/rate-limit-policy.js';
 import { grpcRouteKind, httpRouteKind, type MeshRoute } from './kinds/route.js';
+import { gatewayClassKind, gatewayKind, referenceGrantKind, type MeshGateway, type MeshGatewayClass, type MeshReferenceGrant } from './kinds/gateway.js';
+import { secretKind, type MeshSecret } from './kinds/secret.js';
 import { serviceKind } from './kinds/service.js';
 import { backendTrafficPolicyKind } from './kinds/backend-traffic-policy.js';
 import { trafficPolicyKind } from './kinds/traffic-policy.js';
@@ -33,6 +35,10 @@ export interface MeshKindValues {
   GRPCRoute: MeshRoute;
   TrafficPolicy: MeshTrafficPolicy;
   XBackendTrafficPolicy: MeshBackendTrafficPolicy;
+  GatewayClass: MeshGatewayClass;
+  Gateway: MeshGateway;
+  ReferenceGrant: MeshReferenceGrant;
+  Secret: MeshSecret;
 }
 
 export type MeshKind = keyof MeshKindValues;
@@ -58,6 +64,10 @@ const KINDS: { readonly [K in MeshKind]: KindDefinition<MeshKindValues[K]> } = {
   GRPCRoute: grpcRouteKind,
   TrafficPolicy: trafficPolicyKind,
   XBackendTrafficPolicy: backendTrafficPolicyKind,
+  GatewayClass: gatewayClassKind,
+  Gateway: gatewayKind,
+  ReferenceGrant: referenceGrantKind,
+  Secret: secretKind,
 };
 
 export function isMeshKind(kind: string): kind is MeshKind {

@@ -46,7 +46,7 @@ const NO_BACKENDS: RouteDecision['backends'] = Object.freeze([]);
 
 type AnyRule = ParsedRule<HttpMatch> | ParsedRule<GrpcMatch>;
 
-interface ParsedRoute {
+export interface ParsedRoute {
   readonly ref: RouteRef;
   readonly origin: Pick<MatchOrigin, 'created' | 'key'>;
   readonly report: RouteReport;
@@ -69,10 +69,7 @@ interface Attachment {
 /** Compiles every route in the snapshot; never throws. */
 export function compileRoutes(source: RouteSource): CompiledRoutes {
   const services: ServiceLookup = (namespace, name) => source.service(namespace, name);
-  const routes = source.others
-    .filter((o) => o.apiVersion === GATEWAY_API_VERSION && (o.kind === 'HTTPRoute' || o.kind === 'GRPCRoute'))
-    .map((o) => parseRoute(o, services))
-    .sort((a, b) => compareOrigin({ ...a.origin, ruleIndex: 0, matchIndex: 0 }, { ...b.origin, ruleIndex: 0, matchIndex: 0 }) || (a.ref.kind < b.ref.kind ? -1 : 1));
+  const routes = parseRoutes(source);
 
   const parents = new Map<ParsedRoute, Map<number, ParentState>>();
   const attachments: Attachment[] = [];
@@ -82,6 +79,19 @@ export function compileRoutes(source: RouteSource): CompiledRoutes {
   const statuses = routes.map((route) => routeStatus(route, parents.get(route) ?? new Map()));
   const warnings: RouteWarning[] = routes.flatMap((r) => r.report.warnings);
   return new Compiled(source.version, tables, warnings, statuses);
+}
+
+/**
+ * Every HTTPRoute and GRPCRoute of the source, parsed (rules checked, backends resolved), oldest
+ * first. The hook the Gateway compiler (gateway.ts) shares: it attaches the same parsed routes to
+ * listeners instead of Services, then ranks them with rankRoutes.
+ */
+export function parseRoutes(source: RouteSource): ParsedRoute[] {
+  const services: ServiceLookup = (namespace, name) => source.service(namespace, name);
+  return source.others
+    .filter((o) => o.apiVersion === GATEWAY_API_VERSION && (o.kind === 'HTTPRoute' || o.kind === 'GRPCRoute'))
+    .map((o) => parseRoute(o, services))
+    .sort((a, b) => compareOrigin({ ...a.origin, ruleIndex: 0, matchIndex: 0 }, { ...b.origin, ruleIndex: 0, matchIndex: 0 }) || (a.ref.kind < b.ref.kind ? -1 : 1));
 }
 
 function parseRoute(object: KubeObject, services: ServiceLookup): ParsedRoute {
@@ -98,7 +108,8 @@ function parseRoute(object: KubeObject, services: ServiceLookup): ParsedRoute {
     if (!SPEC_FIELDS.includes(key)) report.warn(`spec.${key} is not a field tsmesh knows (ignored)`);
   }
   const hostnames = spec['hostnames'];
-  if (Array.isArray(hostnames) && hostnames.length > 0) {
+  const serviceParent = Array.isArray(spec['parentRefs']) && spec['parentRefs'].some((p) => isRecord(p) && p['kind'] === 'Service');
+  if (serviceParent && Array.isArray(hostnames) && hostnames.length > 0) {
     report.warn('spec.hostnames has no effect on routes attached to Services (GAMMA); match the Host header instead (ignored)');
   }
   const parentRefs = Array.isArray(spec['parentRefs']) ? spec['parentRefs'] : [];
@@ -228,7 +239,11 @@ function routeSet(group: readonly Attachment[], service: MeshService, port: Serv
     loser.route.report.warn(`parentRefs[${loser.parent}]: ${message} (not attached there)`);
   }
 
-  const routes = [...new Set(winners.map((a) => a.route))];
+  return rankRoutes(kind, [...new Set(winners.map((a) => a.route))]);
+}
+
+/** Merges routes of one kind into a RouteSet: every match of every rule, highest precedence first. */
+export function rankRoutes(kind: RouteKind, routes: readonly ParsedRoute[]): RouteSet {
   const ranked: { entry: RouteEntry; origin: MatchOrigin }[] = [];
   for (const route of routes) {
     for (const rule of route.rules) {

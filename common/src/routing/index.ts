@@ -18,3 +18,18 @@ export {
   type RawHttpRequest,
   type RequestView,
 } from './normalize.js';
+export {
+  compileGateways,
+  coveredBy,
+  GATEWAY_CONTROLLER,
+  intersectHostnames,
+  referenceGranted,
+  type CompiledGateways,
+  type CompiledListener,
+  type GatewayCompileOptions,
+  type GatewayCondition,
+  type GatewayParentRef,
+  type GatewayPort,
+  type GatewayRouteStatus,
+  type ListenerCertificate,
+} from './gateway.js';

@@ -12,8 +12,8 @@ export interface RouteRef {
   readonly name: string;
 }
 
-/** Why a backend cannot take traffic (Gateway API `ResolvedRefs` reasons). */
-export type BackendProblem = 'BackendNotFound' | 'InvalidKind';
+/** Why a backend cannot take traffic (Gateway API `ResolvedRefs` reasons; RefNotPermitted: a Gateway route's cross-namespace backend without a ReferenceGrant). */
+export type BackendProblem = 'BackendNotFound' | 'InvalidKind' | 'RefNotPermitted';
 
 /**
  * One entry of a rule's `backendRefs`: a Service port and its weight. An invalid reference keeps

@@ -29,6 +29,8 @@ import {
   type RequestMirror,
   type Result,
   type RouteDecision,
+  type RouteTable,
+  type RouteWarning,
   type SessionPersistence,
 } from '@tsmesh/common';
 import type { HeaderEdit, HttpRequestInfo, HttpRouteTarget, MirrorTarget } from '../http/context.js';
@@ -49,6 +51,13 @@ function toEdit(mod: HeaderModifier | undefined): HeaderEdit | undefined {
   };
 }
 
+/** Where a request's route table comes from instead of the mesh's Service tables (`tsmesh gateway`'s listeners, gateway/tables.ts). */
+export interface RouteTables {
+  /** Compiles a snapshot's routes; returns the warnings to log. */
+  update(snapshot: MeshSnapshot): readonly RouteWarning[];
+  table(entry: ClusterEntry, authority: string): RouteTable | undefined;
+}
+
 export class OutboundRouter {
   private routes: CompiledRoutes | undefined;
   /** Per rule sessionPersistence (one object per compilation), the backend selectors that bind with it. */
@@ -58,11 +67,12 @@ export class OutboundRouter {
     private readonly clusters: ServiceClusters,
     /** The namespace of this sidecar's workload: selects consumer routes. */
     private readonly clientNamespace: string,
+    private readonly tables?: RouteTables,
   ) {}
 
   update(snapshot: MeshSnapshot): void {
-    this.routes = compileRoutes(snapshot);
-    for (const w of this.routes.warnings) log.warn({ route: `${w.route.kind} ${w.route.namespace}/${w.route.name}`, version: snapshot.version }, w.message);
+    const warnings = this.tables ? this.tables.update(snapshot) : (this.routes = compileRoutes(snapshot)).warnings;
+    for (const w of warnings) log.warn({ route: `${w.route.kind} ${w.route.namespace}/${w.route.name}`, version: snapshot.version }, w.message);
   }
 
   /** The per-request router for connections addressed to `entry`'s Service port. */
@@ -70,7 +80,7 @@ export class OutboundRouter {
     // Without a route, the Service's default retry (TrafficPolicy `retry`) applies.
     const direct = ok<HttpRouteTarget>({ selector: entry.selector, retry: retryPolicyOf(undefined, entry.policy.retry) });
     return (req) => {
-      const table = this.routes?.table(entry.service.namespace, entry.service.name, entry.port.port);
+      const table = this.tables ? this.tables.table(entry, req.authority) : this.routes?.table(entry.service.namespace, entry.service.name, entry.port.port);
       if (!table || !routeSetFor(table, this.clientNamespace)) return direct;
       const view = requestView({ method: req.method, target: req.url, authority: req.authority, header: (n) => req.header(n) }, this.clientNamespace);
       if (!view.ok) return err(new TsmeshError(PROXY_ERRORS.BAD_REQUEST, `routes of ${entry.key} cannot read ${req.method} ${req.url}: ${view.reason}`));

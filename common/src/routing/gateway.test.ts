@@ -1,0 +1,264 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { buildSnapshot } from '../mesh/snapshot.js';
+import type { KubeObject } from '../mesh/types.js';
+import { validateObject } from '../mesh/objects.js';
+import { compileGateways, coveredBy, intersectHostnames, referenceGranted, type CompiledGateways } from './gateway.js';
+import { matchHttp } from './match.js';
+import { backend, httpRoute, service } from './testing/fixtures.js';
+import { selfSignedPem } from './testing/certs.js';
+
+const GW = 'gateway.networking.k8s.io';
+
+function gatewayClass(name = 'tsmesh', controllerName = 'tsmesh.io/gateway-controller'): KubeObject {
+  return { apiVersion: `${GW}/v1`, kind: 'GatewayClass', metadata: { name }, spec: { controllerName } };
+}
+
+function gateway(namespace: string, name: string, listeners: readonly Record<string, unknown>[], className = 'tsmesh'): KubeObject {
+  return { apiVersion: `${GW}/v1`, kind: 'Gateway', metadata: { name, namespace }, spec: { gatewayClassName: className, listeners } };
+}
+
+const http = (name: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ name, port: 8080, protocol: 'HTTP', ...extra });
+const gwParent = (name: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ name, ...extra });
+
+function namespaceObject(name: string, labels: Record<string, string>): KubeObject {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } };
+}
+
+function compile(objects: readonly KubeObject[], only?: string): CompiledGateways {
+  for (const o of objects) {
+    const checked = validateObject(o);
+    if (!checked.ok) throw checked.error;
+  }
+  return compileGateways(buildSnapshot(objects, 'test'), only === undefined ? {} : { only });
+}
+
+function conditionsOf(compiled: CompiledGateways, route: string): Record<string, string> {
+  const status = compiled.routeStatuses.find((s) => `${s.route.namespace}/${s.route.name}` === route);
+  if (status === undefined) throw new Error(`no status for ${route}`);
+  return Object.fromEntries(status.parents.flatMap((p) => p.conditions.map((c) => [c.type, `${c.status}/${c.reason}`])));
+}
+
+function backendFor(compiled: CompiledGateways, port: number, host: string, path = '/'): string | undefined {
+  const table = compiled.ports.find((p) => p.port === port)?.table(host);
+  const decision = matchHttp(table, { method: 'GET', path, headers: () => undefined });
+  const b = decision?.backends[0];
+  return b === undefined ? undefined : `${b.namespace}/${b.name}${b.problem ? `!${b.problem}` : ''}`;
+}
+
+describe('hostname intersection (Gateway API Listener.hostname / HTTPRoute.hostnames)', () => {
+  it.each([
+    [undefined, undefined, ['']],
+    ['foo.example.com', undefined, ['foo.example.com']],
+    [undefined, ['a.example.com'], ['a.example.com']],
+    ['test.example.com', ['test.example.com'], ['test.example.com']],
+    ['test.example.com', ['*.example.com'], ['test.example.com']],
+    ['*.example.com', ['test.example.com', '*.example.com'], ['test.example.com', '*.example.com']],
+    ['*.example.com', ['foo.bar.example.com'], ['foo.bar.example.com']],
+    ['*.example.com', ['example.com', 'test.example.net'], []],
+    ['*.example.com', ['*.foo.example.com'], ['*.foo.example.com']],
+    ['*.foo.example.com', ['*.example.com'], ['*.foo.example.com']],
+    ['test.example.com', ['other.example.com'], []],
+  ] as const)('listener %s and route %j give %j', (listener, route, expected) => {
+    expect(intersectHostnames(listener, route)).toEqual(expected);
+  });
+
+  it('a wildcard covers one or more labels, never the bare suffix', () => {
+    expect(coveredBy('a.b.example.com', '*.example.com')).toBe(true);
+    expect(coveredBy('example.com', '*.example.com')).toBe(false);
+    expect(coveredBy('xexample.com', '*.example.com')).toBe(false);
+  });
+});
+
+describe('ReferenceGrant', () => {
+  const grant = { namespace: 'backends', name: 'g', from: [{ group: GW, kind: 'HTTPRoute', namespace: 'web' }], to: [{ group: '', kind: 'Service', name: 'api' }] };
+  it.each([
+    ['same namespace needs no grant', { namespace: 'web', name: 'x' }, [], true],
+    ['granted by name', { namespace: 'backends', name: 'api' }, [grant], true],
+    ['another name is not granted', { namespace: 'backends', name: 'db' }, [grant], false],
+    ['no grant', { namespace: 'backends', name: 'api' }, [], false],
+    ['a grant with no name covers every Service', { namespace: 'backends', name: 'db' }, [{ ...grant, to: [{ group: '', kind: 'Service', name: undefined }] }], true],
+  ] as const)('%s', (_name, to, grants, expected) => {
+    expect(referenceGranted(grants, { group: GW, kind: 'HTTPRoute', namespace: 'web' }, { group: '', kind: 'Service', ...to })).toBe(expected);
+  });
+});
+
+describe('route attachment and status (Gateway API route parent conditions)', () => {
+  const base = [gatewayClass(), service('edge', 'web'), service('apps', 'web'), service('other', 'api')];
+
+  it.each([
+    ['a route in the Gateway namespace attaches (from: Same, the default)', [gateway('edge', 'gw', [http('web')]), httpRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [backend('web')] }] })], 'edge/r', { Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs' }],
+    [
+      'a route from another namespace is refused by from: Same',
+      [gateway('edge', 'gw', [http('web')]), httpRoute('apps', 'r', { parentRefs: [gwParent('gw', { namespace: 'edge' })], rules: [{ backendRefs: [backend('web')] }] })],
+      'apps/r',
+      { Accepted: 'False/NotAllowedByListeners', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'from: All admits every namespace',
+      [gateway('edge', 'gw', [http('web', { allowedRoutes: { namespaces: { from: 'All' } } })]), httpRoute('apps', 'r', { parentRefs: [gwParent('gw', { namespace: 'edge' })], rules: [{ backendRefs: [backend('web')] }] })],
+      'apps/r',
+      { Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'from: Selector admits a namespace whose labels match',
+      [
+        namespaceObject('apps', { team: 'shop' }),
+        gateway('edge', 'gw', [http('web', { allowedRoutes: { namespaces: { from: 'Selector', selector: { matchLabels: { team: 'shop' } } } } })]),
+        httpRoute('apps', 'r', { parentRefs: [gwParent('gw', { namespace: 'edge' })], rules: [{ backendRefs: [backend('web')] }] }),
+      ],
+      'apps/r',
+      { Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'from: Selector refuses a namespace whose labels do not match',
+      [
+        namespaceObject('apps', { team: 'ads' }),
+        gateway('edge', 'gw', [http('web', { allowedRoutes: { namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['shop'] }] } } } })]),
+        httpRoute('apps', 'r', { parentRefs: [gwParent('gw', { namespace: 'edge' })], rules: [{ backendRefs: [backend('web')] }] }),
+      ],
+      'apps/r',
+      { Accepted: 'False/NotAllowedByListeners', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'allowedRoutes.kinds without HTTPRoute refuses an HTTPRoute',
+      [gateway('edge', 'gw', [http('web', { allowedRoutes: { kinds: [{ kind: 'GRPCRoute' }] } })]), httpRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [backend('web')] }] })],
+      'edge/r',
+      { Accepted: 'False/NotAllowedByListeners', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'hostnames that intersect no listener hostname',
+      [gateway('edge', 'gw', [http('web', { hostname: '*.example.com' })]), httpRoute('edge', 'r', { parentRefs: [gwParent('gw')], hostnames: ['example.net'], rules: [{ backendRefs: [backend('web')] }] })],
+      'edge/r',
+      { Accepted: 'False/NoMatchingListenerHostname', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'a sectionName the Gateway does not have',
+      [gateway('edge', 'gw', [http('web')]), httpRoute('edge', 'r', { parentRefs: [gwParent('gw', { sectionName: 'nope' })], rules: [{ backendRefs: [backend('web')] }] })],
+      'edge/r',
+      { Accepted: 'False/NoMatchingParent', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'a port the Gateway does not listen on',
+      [gateway('edge', 'gw', [http('web')]), httpRoute('edge', 'r', { parentRefs: [gwParent('gw', { port: 9999 })], rules: [{ backendRefs: [backend('web')] }] })],
+      'edge/r',
+      { Accepted: 'False/NoMatchingParent', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'a cross-namespace backend without a ReferenceGrant',
+      [gateway('edge', 'gw', [http('web')]), httpRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [backend('api', 80, { namespace: 'other' })] }] })],
+      'edge/r',
+      { Accepted: 'True/Accepted', ResolvedRefs: 'False/RefNotPermitted' },
+    ],
+    [
+      'a cross-namespace backend with a ReferenceGrant',
+      [
+        gateway('edge', 'gw', [http('web')]),
+        httpRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [backend('api', 80, { namespace: 'other' })] }] }),
+        { apiVersion: `${GW}/v1beta1`, kind: 'ReferenceGrant', metadata: { name: 'g', namespace: 'other' }, spec: { from: [{ group: GW, kind: 'HTTPRoute', namespace: 'edge' }], to: [{ group: '', kind: 'Service' }] } },
+      ],
+      'edge/r',
+      { Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'a missing backend Service',
+      [gateway('edge', 'gw', [http('web')]), httpRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [backend('ghost')] }] })],
+      'edge/r',
+      { Accepted: 'True/Accepted', ResolvedRefs: 'False/BackendNotFound' },
+    ],
+  ] as const)('%s', (_name, objects, route, expected) => {
+    expect(conditionsOf(compile([...base, ...objects]), route)).toEqual(expected);
+  });
+
+  it('writes no status for a Gateway of another controller, and serves none of its listeners', () => {
+    const compiled = compile([...base, gatewayClass('other', 'example.com/other'), gateway('edge', 'gw', [http('web')], 'other'), httpRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [backend('web')] }] })]);
+    expect(compiled.routeStatuses).toEqual([]);
+    expect(compiled.ports).toEqual([]);
+  });
+
+  it('routes a refused cross-namespace backend nowhere: its share is marked RefNotPermitted', () => {
+    const compiled = compile([...base, gateway('edge', 'gw', [http('web')]), httpRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [backend('api', 80, { namespace: 'other' })] }] })]);
+    expect(backendFor(compiled, 8080, 'any.host')).toBe('other/api!RefNotPermitted');
+  });
+
+  it('selects the routes of the most specific hostname, and 404s a host no listener serves', () => {
+    const compiled = compile([
+      ...base,
+      service('edge', 'foo'),
+      service('edge', 'wild'),
+      gateway('edge', 'gw', [http('web', { hostname: '*.example.com' })]),
+      httpRoute('edge', 'wild', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [backend('wild')] }] }),
+      httpRoute('edge', 'foo', { parentRefs: [gwParent('gw')], hostnames: ['foo.example.com'], rules: [{ backendRefs: [backend('foo')] }] }),
+    ]);
+    expect(backendFor(compiled, 8080, 'foo.example.com')).toBe('edge/foo');
+    expect(backendFor(compiled, 8080, 'bar.example.com')).toBe('edge/wild');
+    expect(backendFor(compiled, 8080, 'example.com')).toBeUndefined();
+    expect(compiled.listeners[0]?.attachedRoutes).toBe(2);
+  });
+
+  it('serves only the Gateway named by `only`', () => {
+    const compiled = compile([...base, gateway('edge', 'a', [http('web')]), gateway('edge', 'b', [http('web', { port: 9090 })])], 'edge/b');
+    expect(compiled.gateways).toEqual(['edge/b']);
+    expect(compiled.ports.map((p) => p.port)).toEqual([9090]);
+  });
+});
+
+describe('HTTPS listeners and certificates', () => {
+  const { cert, key } = selfSignedPem('a.example.com');
+  const secret = (namespace: string, name: string): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace },
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': Buffer.from(cert).toString('base64'), 'tls.key': Buffer.from(key).toString('base64') },
+  });
+  const https = (refs: readonly Record<string, unknown>[]): Record<string, unknown> => ({ name: 'tls', port: 8443, protocol: 'HTTPS', tls: { certificateRefs: refs } });
+  const listenerConditions = (compiled: CompiledGateways): Record<string, string> =>
+    Object.fromEntries((compiled.listeners[0]?.conditions ?? []).map((c) => [c.type, `${c.status}/${c.reason}`]));
+
+  it('resolves a kubernetes.io/tls Secret and programs the listener', () => {
+    const compiled = compile([gatewayClass(), secret('edge', 'cert'), gateway('edge', 'gw', [https([{ name: 'cert' }])])]);
+    expect(compiled.listeners[0]?.certificates.map((c) => [c.secret, c.dnsNames])).toEqual([['edge/cert', ['a.example.com']]]);
+    expect(listenerConditions(compiled)).toEqual({ Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs', Programmed: 'True/Programmed' });
+  });
+
+  it('refuses a Secret in another namespace without a ReferenceGrant (RefNotPermitted)', () => {
+    const compiled = compile([gatewayClass(), secret('certs', 'cert'), gateway('edge', 'gw', [https([{ name: 'cert', namespace: 'certs' }])])]);
+    expect(listenerConditions(compiled)).toEqual({ Accepted: 'True/Accepted', ResolvedRefs: 'False/RefNotPermitted', Programmed: 'False/Invalid' });
+    expect(compiled.ports).toEqual([]);
+  });
+
+  it('reports a missing Secret as InvalidCertificateRef', () => {
+    const compiled = compile([gatewayClass(), gateway('edge', 'gw', [https([{ name: 'ghost' }])])]);
+    expect(listenerConditions(compiled)['ResolvedRefs']).toBe('False/InvalidCertificateRef');
+  });
+});
+
+describe('mesh file kinds', () => {
+  it('refuses an HTTPS listener without certificateRefs, naming the field', () => {
+    const checked = validateObject(gateway('edge', 'gw', [{ name: 'tls', port: 443, protocol: 'HTTPS' }]));
+    expect(checked.ok).toBe(false);
+    if (!checked.ok) expect(checked.error.message).toContain('spec.listeners[0].tls: an HTTPS listener needs');
+  });
+
+  it('refuses a bad listener hostname and a repeated listener name', () => {
+    const checked = validateObject(gateway('edge', 'gw', [http('a', { hostname: '10.0.0.1' }), http('a')]));
+    expect(checked.ok).toBe(false);
+    if (!checked.ok) {
+      expect(checked.error.message).toContain('spec.listeners[0].hostname: must be a hostname');
+      expect(checked.error.message).toContain('spec.listeners[1].name: must be unique');
+    }
+  });
+
+  it('refuses a TLS Secret whose key does not belong to its certificate', () => {
+    const a = selfSignedPem('a.example.com');
+    const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const checked = validateObject({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': a.cert, 'tls.key': other } });
+    expect(checked.ok).toBe(false);
+    if (!checked.ok) expect(checked.error.message).toBe('Secret default/s: data["tls.key"]: does not belong to the certificate in tls.crt');
+  });
+
+  it('refuses a GatewayClass without controllerName', () => {
+    const checked = validateObject({ apiVersion: `${GW}/v1`, kind: 'GatewayClass', metadata: { name: 'c' }, spec: {} });
+    expect(!checked.ok && checked.error.message).toBe('GatewayClass c: spec.controllerName: required');
+  });
+});

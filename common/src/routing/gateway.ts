@@ -1,0 +1,448 @@
+// Compiles the Gateways of one controller (GatewayClass `controllerName`) and the HTTPRoutes and
+// GRPCRoutes attached to them into what `tsmesh gateway` serves: per port, the listeners (with
+// their certificates) and one RouteTable per hostname, plus the Gateway API status of each route
+// parent and listener. Routes are parsed and ranked by the mesh's own compiler (compile.ts), so a
+// rule behaves the same behind a Gateway as behind a Service. Pure, like compileRoutes.
+//
+// Attachment (Gateway API spec): a parentRef of kind Gateway (the default) names a Gateway, and
+// optionally one listener (`sectionName`) or port; among those listeners the route attaches to
+// each whose `allowedRoutes` admit its kind and namespace and whose hostname intersects the
+// route's `hostnames`. Backends in another namespace need a ReferenceGrant there.
+import { isRecord, isMissing, describeValue } from '../mesh/fields.js';
+import { GATEWAY_GROUP, isGatewayHostname, selectorMatches, type MeshGateway, type MeshListener, type MeshReferenceGrant } from '../mesh/kinds/gateway.js';
+import type { MeshSecret } from '../mesh/kinds/secret.js';
+import { validateObject } from '../mesh/objects.js';
+import { parseRoutes, rankRoutes, type ParsedRoute, type RouteSource } from './compile.js';
+import type { RouteCondition, RouteKind, RouteRef, RouteSet, RouteTable, RouteWarning, WeightedBackend } from './types.js';
+
+export const GATEWAY_CONTROLLER = 'tsmesh.io/gateway-controller';
+const SUPPORTED_ROUTE_KINDS: Readonly<Record<string, readonly RouteKind[]>> = { HTTP: ['HTTPRoute', 'GRPCRoute'], HTTPS: ['HTTPRoute', 'GRPCRoute'] };
+
+/** A Gateway API condition (route parent, listener or Gateway). */
+export interface GatewayCondition {
+  readonly type: string;
+  readonly status: 'True' | 'False';
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** A certificate an HTTPS listener presents: the PEM chain and key of a kubernetes.io/tls Secret. */
+export interface ListenerCertificate {
+  readonly secret: string; // namespace/name
+  readonly cert: string;
+  readonly key: string;
+  /** The certificate's DNS subjectAltNames, lower-case (may hold `*.` wildcards). */
+  readonly dnsNames: readonly string[];
+}
+
+export interface CompiledListener {
+  readonly gateway: string; // namespace/name
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: MeshListener['protocol'];
+  readonly hostname: string | undefined;
+  /** HTTPS: the certificates that resolved (none: the listener is not programmed). */
+  readonly certificates: readonly ListenerCertificate[];
+  readonly attachedRoutes: number;
+  readonly conditions: readonly GatewayCondition[];
+  /** Whether the proxy serves it (Programmed=True). */
+  readonly programmed: boolean;
+}
+
+/** One port the gateway listens on: its listeners (all of one protocol) and the routes by hostname. */
+export interface GatewayPort {
+  readonly port: number;
+  readonly protocol: 'HTTP' | 'HTTPS';
+  readonly listeners: readonly CompiledListener[];
+  /** The RouteTable for a request's host (lower-case, no port): never undefined, an empty one answers 404. */
+  table(host: string): RouteTable;
+}
+
+export interface GatewayParentRef {
+  readonly group: string;
+  readonly kind: 'Gateway';
+  readonly namespace: string;
+  readonly name: string;
+  readonly sectionName: string | undefined;
+  readonly port: number | undefined;
+}
+
+export interface GatewayRouteStatus {
+  readonly route: RouteRef;
+  readonly parents: readonly { readonly parentRef: GatewayParentRef; readonly controllerName: string; readonly conditions: readonly RouteCondition[] }[];
+}
+
+export interface CompiledGateways {
+  readonly version: string;
+  /** namespace/name of each Gateway served. */
+  readonly gateways: readonly string[];
+  readonly listeners: readonly CompiledListener[];
+  readonly ports: readonly GatewayPort[];
+  readonly routeStatuses: readonly GatewayRouteStatus[];
+  readonly warnings: readonly RouteWarning[];
+  /** Problems with the Gateways themselves (a class of another controller is not one). */
+  readonly problems: readonly string[];
+}
+
+export interface GatewayCompileOptions {
+  readonly controllerName?: string;
+  /** Serve only this Gateway (`namespace/name`). */
+  readonly only?: string;
+}
+
+type Source = RouteSource;
+
+/** Compiles every Gateway of the controller in `source`; never throws. */
+export function compileGateways(source: Source, options: GatewayCompileOptions = {}): CompiledGateways {
+  const controller = options.controllerName ?? GATEWAY_CONTROLLER;
+  const model = readModel(source);
+  const problems: string[] = [];
+  const ourClasses = new Set([...model.classes].filter(([, c]) => c === controller).map(([name]) => name));
+  const gateways = model.gateways.filter((g) => ourClasses.has(g.gatewayClassName) && (options.only === undefined || options.only === `${g.namespace}/${g.name}`));
+  if (options.only !== undefined && gateways.length === 0) problems.push(`Gateway ${options.only} is not in the mesh, or its GatewayClass is not one of controller ${controller}`);
+
+  const listeners = new Map<MeshListener, ListenerState>();
+  const byPort = new Map<number, ListenerState[]>();
+  for (const gateway of gateways) {
+    for (const listener of gateway.listeners) {
+      const state = listenerState(gateway, listener, model);
+      listeners.set(listener, state);
+      const same = byPort.get(listener.port) ?? [];
+      const first = same.find((s) => s.programmed);
+      if (state.programmed && first && first.listener.protocol !== listener.protocol) {
+        state.programmed = false;
+        state.conditions.push(cond('Conflicted', 'True', 'ProtocolConflict', `port ${listener.port} is already served as ${first.listener.protocol} by listener ${first.gateway.namespace}/${first.gateway.name}/${first.listener.name}`));
+      }
+      same.push(state);
+      byPort.set(listener.port, same);
+    }
+  }
+
+  const specs = new Map(source.others.map((o) => [`${o.kind} ${o.metadata.namespace ?? 'default'}/${o.metadata.name ?? ''}`, o['spec']]));
+  const routes = parseRoutes(source).map((r) => withGrants(r, model.grants, specs.get(`${r.ref.kind} ${r.ref.namespace}/${r.ref.name}`)));
+  const routeStatuses: GatewayRouteStatus[] = [];
+  for (const route of routes) {
+    const parents: GatewayRouteStatus['parents'][number][] = [];
+    route.parentRefs.forEach((raw) => {
+      const ref = gatewayParent(raw, route.ref.namespace);
+      if (ref === undefined) return;
+      const gateway = gateways.find((g) => g.namespace === ref.namespace && g.name === ref.name);
+      if (gateway === undefined) return; // not ours: another controller writes its status
+      parents.push({ parentRef: ref, controllerName: controller, conditions: attach(route, ref, gateway, listeners, model) });
+    });
+    if (parents.length > 0) routeStatuses.push(Object.freeze({ route: route.ref, parents: Object.freeze(parents) }));
+  }
+
+  const ports = [...byPort.entries()]
+    .filter(([, states]) => states.some((s) => s.programmed))
+    .sort(([a], [b]) => a - b)
+    .map(([port, states]) => gatewayPort(port, states.filter((s) => s.programmed)));
+  const compiledListeners = [...listeners.values()].map(finishListener);
+  const warnings = routes.filter((r) => routeStatuses.some((s) => s.route === r.ref)).flatMap((r) => r.report.warnings);
+  return Object.freeze({
+    version: source.version,
+    gateways: Object.freeze(gateways.map((g) => `${g.namespace}/${g.name}`)),
+    listeners: Object.freeze(compiledListeners),
+    ports: Object.freeze(ports),
+    routeStatuses: Object.freeze(routeStatuses),
+    warnings: Object.freeze(warnings),
+    problems: Object.freeze([...problems, ...model.problems]),
+  });
+}
+
+interface Model {
+  readonly classes: Map<string, string>;
+  readonly gateways: readonly MeshGateway[];
+  readonly grants: readonly MeshReferenceGrant[];
+  readonly secrets: Map<string, MeshSecret>;
+  readonly namespaceLabels: Map<string, Readonly<Record<string, string>>>;
+  readonly problems: string[];
+}
+
+/** The Gateway kinds of the snapshot, validated (the mesh file already refused invalid ones). */
+function readModel(source: Source): Model {
+  const model: Model = { classes: new Map(), gateways: [], grants: [], secrets: new Map(), namespaceLabels: new Map(), problems: [] };
+  const gateways: MeshGateway[] = [];
+  const grants: MeshReferenceGrant[] = [];
+  for (const object of source.others) {
+    if (!['GatewayClass', 'Gateway', 'ReferenceGrant', 'Secret', 'Namespace'].includes(object.kind)) continue;
+    const checked = validateObject(object);
+    if (!checked.ok) {
+      model.problems.push(checked.error.message);
+      continue;
+    }
+    const v = checked.value;
+    if (v.kind === 'GatewayClass') model.classes.set(v.value.name, v.value.controllerName);
+    else if (v.kind === 'Gateway') gateways.push(v.value);
+    else if (v.kind === 'ReferenceGrant') grants.push(v.value);
+    else if (v.kind === 'Secret') model.secrets.set(`${v.value.namespace}/${v.value.name}`, v.value);
+    else if (v.kind === 'Namespace') model.namespaceLabels.set(v.value.name, v.value.labels);
+  }
+  gateways.sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
+  return { ...model, gateways, grants };
+}
+
+/** Whether a ReferenceGrant in `toNamespace` lets `from` refer to the object `to`. */
+export function referenceGranted(
+  grants: readonly MeshReferenceGrant[],
+  from: { group: string; kind: string; namespace: string },
+  to: { group: string; kind: string; namespace: string; name: string },
+): boolean {
+  if (from.namespace === to.namespace) return true;
+  return grants.some(
+    (g) =>
+      g.namespace === to.namespace &&
+      g.from.some((f) => f.group === from.group && f.kind === from.kind && f.namespace === from.namespace) &&
+      g.to.some((t) => t.group === to.group && t.kind === to.kind && (t.name === undefined || t.name === to.name)),
+  );
+}
+
+/** A route whose cross-namespace backends and mirrors without a ReferenceGrant are marked RefNotPermitted. */
+interface GrantedRoute extends ParsedRoute {
+  readonly refused: readonly string[];
+  /** `spec.hostnames`, lower-case; invalid ones left out (and reported). */
+  readonly hostnames: readonly string[];
+}
+
+function withGrants(route: ParsedRoute, grants: readonly MeshReferenceGrant[], spec: unknown): GrantedRoute {
+  const { hostnames, invalid } = hostnamesOf(spec);
+  for (const bad of invalid) route.report.warn(`spec.hostnames entry ${bad} is not a hostname (RFC 1123, optionally starting with "*."; ignored)`);
+  const refused: string[] = [];
+  const from = { group: GATEWAY_GROUP, kind: route.ref.kind, namespace: route.ref.namespace };
+  const permitted = (namespace: string, name: string): boolean => referenceGranted(grants, from, { group: '', kind: 'Service', namespace, name });
+  const rules = route.rules.map((rule) => {
+    let changed = false;
+    const backends = rule.backends.map((b): WeightedBackend => {
+      if (b.problem !== undefined || permitted(b.namespace, b.name)) return b;
+      changed = true;
+      refused.push(`rule ${rule.index} backendRef Service ${b.namespace}/${b.name} is in another namespace and no ReferenceGrant there permits it`);
+      return Object.freeze({ ...b, problem: 'RefNotPermitted' });
+    });
+    const mirrors = rule.mirrors.map((m) => (m.problem !== undefined || permitted(m.namespace, m.name) ? m : ((changed = true), Object.freeze({ ...m, problem: 'RefNotPermitted' as const }))));
+    return changed ? { ...rule, backends, mirrors } : rule;
+  });
+  return { ...route, rules, refused, hostnames };
+}
+
+function gatewayParent(raw: unknown, routeNamespace: string): GatewayParentRef | undefined {
+  if (!isRecord(raw)) return undefined;
+  const kind = raw['kind'] ?? 'Gateway';
+  const group = raw['group'] ?? GATEWAY_GROUP;
+  if (kind !== 'Gateway' || group !== GATEWAY_GROUP) return undefined;
+  const namespace = typeof raw['namespace'] === 'string' && raw['namespace'] !== '' ? raw['namespace'] : routeNamespace;
+  const port = typeof raw['port'] === 'number' ? raw['port'] : undefined;
+  const sectionName = typeof raw['sectionName'] === 'string' ? raw['sectionName'] : undefined;
+  return Object.freeze({ group: GATEWAY_GROUP, kind: 'Gateway', namespace, name: typeof raw['name'] === 'string' ? raw['name'] : '', sectionName, port });
+}
+
+interface ListenerState {
+  readonly gateway: MeshGateway;
+  readonly listener: MeshListener;
+  readonly kinds: readonly RouteKind[];
+  readonly certificates: ListenerCertificate[];
+  readonly conditions: GatewayCondition[];
+  programmed: boolean;
+  /** Host key ('' any, `*.suffix`, exact) → routes attached through this listener. */
+  readonly hosts: Map<string, Set<GrantedRoute>>;
+  readonly attached: Set<GrantedRoute>;
+}
+
+function listenerState(gateway: MeshGateway, listener: MeshListener, model: Model): ListenerState {
+  const state: ListenerState = { gateway, listener, kinds: [], certificates: [], conditions: [], programmed: true, hosts: new Map(), attached: new Set() };
+  const supported = SUPPORTED_ROUTE_KINDS[listener.protocol];
+  const at = `listener ${listener.name} of Gateway ${gateway.namespace}/${gateway.name}`;
+  if (supported === undefined || listener.tls?.mode === 'Passthrough') {
+    state.programmed = false;
+    state.conditions.push(cond('Accepted', 'False', 'UnsupportedProtocol', `${at}: protocol ${listener.protocol}${listener.tls ? ` (tls mode ${listener.tls.mode})` : ''} is not served by tsmesh gateway yet (HTTP and HTTPS are)`));
+    return state;
+  }
+  const wanted = listener.allowedRoutes.kinds;
+  const kinds = wanted === undefined ? supported : supported.filter((k) => wanted.some((w) => w.group === GATEWAY_GROUP && w.kind === k));
+  (state.kinds as RouteKind[]).push(...kinds);
+  const invalidKinds = (wanted ?? []).filter((w) => w.group !== GATEWAY_GROUP || !(supported as readonly string[]).includes(w.kind));
+  const refProblems: GatewayCondition[] = [];
+  if (invalidKinds.length > 0) refProblems.push(cond('ResolvedRefs', 'False', 'InvalidRouteKinds', `${at}: route kinds ${invalidKinds.map((k) => `${k.group}/${k.kind}`).join(', ')} are not supported on ${listener.protocol}`));
+  if (listener.protocol === 'HTTPS') {
+    for (const ref of listener.tls?.certificateRefs ?? []) {
+      const namespace = ref.namespace ?? gateway.namespace;
+      const name = `${namespace}/${ref.name}`;
+      if (ref.group !== '' || ref.kind !== 'Secret') {
+        refProblems.push(cond('ResolvedRefs', 'False', 'InvalidCertificateRef', `${at}: certificateRef ${ref.group}/${ref.kind} ${name} is not a core Secret`));
+        continue;
+      }
+      if (!referenceGranted(model.grants, { group: GATEWAY_GROUP, kind: 'Gateway', namespace: gateway.namespace }, { group: '', kind: 'Secret', namespace, name: ref.name })) {
+        refProblems.push(cond('ResolvedRefs', 'False', 'RefNotPermitted', `${at}: Secret ${name} is in another namespace and no ReferenceGrant there permits it`));
+        continue;
+      }
+      const secret = model.secrets.get(name);
+      if (secret?.tls === undefined) {
+        refProblems.push(cond('ResolvedRefs', 'False', 'InvalidCertificateRef', `${at}: Secret ${name} ${secret ? 'is not of type kubernetes.io/tls' : 'does not exist'}`));
+        continue;
+      }
+      state.certificates.push(Object.freeze({ secret: name, cert: secret.tls.cert, key: secret.tls.key, dnsNames: secret.tls.dnsNames }));
+    }
+    if (state.certificates.length === 0) state.programmed = false;
+  }
+  state.conditions.push(cond('Accepted', 'True', 'Accepted', `${at} is accepted`));
+  state.conditions.push(refProblems[0] ?? cond('ResolvedRefs', 'True', 'ResolvedRefs', 'All references resolved'));
+  if (refProblems.length > 1) state.conditions[state.conditions.length - 1] = { ...refProblems[0]!, message: refProblems.map((c) => c.message).join('; ') };
+  return state;
+}
+
+function finishListener(state: ListenerState): CompiledListener {
+  const conditions = [...state.conditions];
+  if (state.conditions.some((c) => c.type === 'Accepted' && c.status === 'True')) {
+    conditions.push(state.programmed ? cond('Programmed', 'True', 'Programmed', 'served') : cond('Programmed', 'False', 'Invalid', 'not served: see the other conditions'));
+  }
+  return Object.freeze({
+    gateway: `${state.gateway.namespace}/${state.gateway.name}`,
+    name: state.listener.name,
+    port: state.listener.port,
+    protocol: state.listener.protocol,
+    hostname: state.listener.hostname,
+    certificates: Object.freeze(state.certificates),
+    attachedRoutes: state.attached.size,
+    conditions: Object.freeze(conditions),
+    programmed: state.programmed,
+  });
+}
+
+/** The route's Accepted and ResolvedRefs conditions for one Gateway parent; records the attachments. */
+function attach(route: GrantedRoute, ref: GatewayParentRef, gateway: MeshGateway, listeners: Map<MeshListener, ListenerState>, model: Model): RouteCondition[] {
+  const resolved = resolvedRefs(route);
+  const gw = `Gateway ${gateway.namespace}/${gateway.name}`;
+  if (route.rules.length === 0) return [cond('Accepted', 'False', 'UnsupportedValue', route.dropped.join('; ') || 'The route has no rules'), resolved];
+  const named = gateway.listeners.filter((l) => (ref.sectionName ?? l.name) === l.name && (ref.port ?? l.port) === l.port);
+  if (named.length === 0) {
+    const what = [ref.sectionName === undefined ? '' : `listener ${describeValue(ref.sectionName)}`, ref.port === undefined ? '' : `port ${ref.port}`].filter((s) => s !== '').join(' on ');
+    return [cond('Accepted', 'False', 'NoMatchingParent', `${gw} has no ${what}`), resolved];
+  }
+  const allowed = named.filter((l) => {
+    const state = listeners.get(l);
+    return state !== undefined && state.kinds.includes(route.ref.kind) && namespaceAllowed(l, gateway.namespace, route.ref.namespace, model);
+  });
+  if (allowed.length === 0) {
+    return [cond('Accepted', 'False', 'NotAllowedByListeners', `no listener of ${gw} admits ${route.ref.kind} from namespace ${route.ref.namespace} (allowedRoutes)`), resolved];
+  }
+  const routeHosts = route.hostnames;
+  let matched = 0;
+  for (const listener of allowed) {
+    const hosts = intersectHostnames(listener.hostname, routeHosts);
+    if (hosts.length === 0) continue;
+    matched++;
+    const state = listeners.get(listener);
+    if (state === undefined) continue;
+    state.attached.add(route);
+    for (const host of hosts) {
+      const set = state.hosts.get(host) ?? new Set();
+      set.add(route);
+      state.hosts.set(host, set);
+    }
+  }
+  if (matched === 0) {
+    return [cond('Accepted', 'False', 'NoMatchingListenerHostname', `no hostname of the route intersects a listener hostname of ${gw} (${allowed.map((l) => l.hostname ?? '*').join(', ')})`), resolved];
+  }
+  const conditions = [cond('Accepted', 'True', 'Accepted', `Route attached to ${gw}`), resolved];
+  if (route.dropped.length > 0) conditions.push(cond('PartiallyInvalid', 'True', 'UnsupportedValue', route.dropped.join('; ')));
+  return conditions;
+}
+
+function resolvedRefs(route: GrantedRoute): RouteCondition {
+  if (route.refused.length > 0) return cond('ResolvedRefs', 'False', 'RefNotPermitted', route.refused.join('; '));
+  const failure = route.unresolved[0];
+  if (failure !== undefined) return cond('ResolvedRefs', 'False', failure.reason, route.unresolved.map((f) => f.message).join('; '));
+  return cond('ResolvedRefs', 'True', 'ResolvedRefs', 'All references resolved');
+}
+
+function namespaceAllowed(listener: MeshListener, gatewayNamespace: string, routeNamespace: string, model: Model): boolean {
+  const { from, selector } = listener.allowedRoutes;
+  if (from === 'All') return true;
+  if (from === 'Same') return routeNamespace === gatewayNamespace;
+  if (selector === undefined) return false;
+  // The API server labels every namespace with its name (kubernetes.io/metadata.name).
+  const labels = { ...(model.namespaceLabels.get(routeNamespace) ?? {}), 'kubernetes.io/metadata.name': routeNamespace };
+  return selectorMatches(selector, labels);
+}
+
+
+/**
+ * The hostnames requests may carry for a route on a listener (Gateway API hostname intersection):
+ * '' means any host. Empty: they do not intersect. A wildcard `*.a.b` covers one or more labels
+ * before `.a.b`, never `a.b` itself.
+ */
+export function intersectHostnames(listener: string | undefined, route: readonly string[] | undefined): string[] {
+  if (route === undefined || route.length === 0) return [listener ?? ''];
+  if (listener === undefined) return [...new Set(route)];
+  const out = new Set<string>();
+  for (const host of route) {
+    if (host === listener) out.add(host);
+    else if (coveredBy(host, listener)) out.add(host);
+    else if (coveredBy(listener, host)) out.add(listener);
+  }
+  return [...out];
+}
+
+/** Whether `pattern` (exact or `*.suffix`) covers every name `name` (exact or wildcard) stands for. */
+export function coveredBy(name: string, pattern: string): boolean {
+  if (!pattern.startsWith('*.')) return name === pattern;
+  const suffix = pattern.slice(1); // `.a.b`
+  return name.endsWith(suffix) && name.length > suffix.length && (name.startsWith('*.') ? name.length > pattern.length : true);
+}
+
+function gatewayPort(port: number, states: readonly ListenerState[]): GatewayPort {
+  const protocol = states[0]?.listener.protocol === 'HTTPS' ? 'HTTPS' : 'HTTP';
+  const gateway = states[0]?.gateway;
+  const hosts = new Map<string, Set<GrantedRoute>>();
+  for (const state of states) {
+    for (const [host, routes] of state.hosts) {
+      const set = hosts.get(host) ?? new Set();
+      for (const r of routes) set.add(r);
+      hosts.set(host, set);
+    }
+  }
+  const table = (routes: Iterable<GrantedRoute>): RouteTable => {
+    const list = [...routes].sort((a, b) => a.origin.created - b.origin.created || (a.origin.key < b.origin.key ? -1 : a.origin.key > b.origin.key ? 1 : 0));
+    // HTTPRoutes and GRPCRoutes on one hostname: GRPCRoutes take it, as on a mesh Service (GEP-1426).
+    const kind: RouteKind = list.some((r) => r.ref.kind === 'GRPCRoute') ? 'GRPCRoute' : 'HTTPRoute';
+    const set: RouteSet = rankRoutes(kind, list.filter((r) => r.ref.kind === kind));
+    return Object.freeze({ namespace: gateway?.namespace ?? '', name: gateway?.name ?? '', port, portName: '', producer: set, consumers: new Map() });
+  };
+  const exact = new Map<string, RouteTable>();
+  const wildcards: { suffix: string; table: RouteTable }[] = [];
+  let any: RouteTable | undefined;
+  for (const [host, routes] of hosts) {
+    if (host === '') any = table(routes);
+    else if (host.startsWith('*.')) wildcards.push({ suffix: host.slice(1), table: table(routes) });
+    else exact.set(host, table(routes));
+  }
+  wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
+  const empty = table([]);
+  return Object.freeze({
+    port,
+    protocol,
+    listeners: Object.freeze(states.map(finishListener)),
+    table(host: string): RouteTable {
+      const found = exact.get(host);
+      if (found !== undefined) return found;
+      for (const w of wildcards) if (host.endsWith(w.suffix) && host.length > w.suffix.length) return w.table;
+      return any ?? empty;
+    },
+  });
+}
+
+function cond(type: string, status: 'True' | 'False', reason: string, message: string): RouteCondition & GatewayCondition {
+  return Object.freeze({ type, status, reason, message }) as RouteCondition & GatewayCondition;
+}
+
+/** Reads and checks `spec.hostnames` of a route object (for gateway attachment). */
+export function hostnamesOf(spec: unknown): { hostnames: readonly string[]; invalid: readonly string[] } {
+  const raw = isRecord(spec) ? spec['hostnames'] : undefined;
+  if (isMissing(raw) || !Array.isArray(raw)) return { hostnames: [], invalid: [] };
+  const hostnames: string[] = [];
+  const invalid: string[] = [];
+  for (const h of raw) {
+    if (typeof h === 'string' && isGatewayHostname(h.toLowerCase())) hostnames.push(h.toLowerCase());
+    else invalid.push(describeValue(h));
+  }
+  return { hostnames, invalid };
+}
