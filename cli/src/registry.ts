@@ -50,6 +50,11 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
     load: () => loadOrExplain('demo', 'run a whole mesh on this machine and show how one gRPC channel spreads over replicas', DEMO_ABSENT, async () => ((await import(DEMO_MODULE)) as { demoCommand: Command }).demoCommand),
   },
   { name: 'proxy-config', summary: "show a sidecar's clusters, endpoints, routes, listeners, certificates or log level", load: async () => (await import('./commands/proxy-config.js')).proxyConfigCommand },
+  {
+    name: 'proxy-status',
+    summary: 'list the sidecars connected to the control plane: snapshot sent, ACK/NACK, last seen, certificate expiry',
+    load: async () => (await import('./commands/proxy-status.js')).proxyStatusCommand,
+  },
   { name: 'version', summary: "print tsmesh's version (and a sidecar's with --proxy)", load: async () => (await import('./commands/version.js')).versionCommand },
 ]);
 
