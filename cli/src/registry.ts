@@ -51,6 +51,11 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
   },
   { name: 'proxy-config', summary: "show a sidecar's clusters, endpoints, routes, listeners, certificates or log level", load: async () => (await import('./commands/proxy-config.js')).proxyConfigCommand },
   {
+    name: 'check',
+    summary: 'check the cluster before installing tsmesh (--pre), or the installation: one ✔/✖ line per check with its fix',
+    load: async () => (await import('./commands/check.js')).checkCommand,
+  },
+  {
     name: 'proxy-status',
     summary: 'list the sidecars connected to the control plane: snapshot sent, ACK/NACK, last seen, certificate expiry',
     load: async () => (await import('./commands/proxy-status.js')).proxyStatusCommand,

@@ -66,5 +66,6 @@ describe('describeKubeError', () => {
   it('gives the status and the API server message on one line', () => {
     expect(describeKubeError({ code: 403, body: JSON.stringify({ message: 'pods is forbidden' }), message: 'HTTP-Code: 403\nMessage: ...' })).toBe('HTTP 403: pods is forbidden');
     expect(describeKubeError(new Error('connect ECONNREFUSED 127.0.0.1:1\nmore'))).toBe('connect ECONNREFUSED 127.0.0.1:1');
+    expect(describeKubeError(new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:2') }))).toBe('fetch failed: connect ECONNREFUSED 127.0.0.1:2');
   });
 });

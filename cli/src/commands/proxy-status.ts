@@ -232,7 +232,10 @@ export function describeKubeError(error: unknown): string {
     // not JSON: fall back to the error's own message
   }
   const status = typeof e.code === 'number' ? `HTTP ${e.code}` : undefined;
-  const text = message ?? (typeof e.message === 'string' ? e.message.split('\n')[0] : String(error));
+  let text = message ?? (typeof e.message === 'string' ? e.message.split('\n')[0] : String(error));
+  // fetch() says only "fetch failed"; the reason (ECONNREFUSED, a certificate error) is its cause.
+  const cause = (error as { cause?: { message?: unknown } } | null)?.cause;
+  if (message === undefined && typeof cause?.message === 'string') text = `${text ?? ''}: ${cause.message.split('\n')[0] ?? ''}`;
   return status === undefined ? (text ?? 'unknown error') : `${status}: ${text ?? ''}`;
 }
 

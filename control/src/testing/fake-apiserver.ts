@@ -26,6 +26,14 @@ export interface FakeApiServerOptions {
   readonly token?: string;
 }
 
+/** What a SelfSubjectAccessReview asks (`spec.resourceAttributes`). */
+export interface AccessAttributes {
+  readonly verb?: string;
+  readonly group?: string;
+  readonly resource?: string;
+  readonly namespace?: string;
+}
+
 export interface RequestRecord {
   readonly method: string;
   readonly path: string;
@@ -99,6 +107,8 @@ export class FakeApiServer {
   /** `namespace/pod:port` → where a port-forward to it connects. */
   private readonly forwards = new Map<string, { host: string; port: number }>();
   private webSockets: WebSocketServerLike | undefined;
+  /** Answers SelfSubjectAccessReviews (POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews); default: all allowed. */
+  authorize: (attributes: AccessAttributes) => boolean = () => true;
   /** What GET /version answers. */
   version: { major: string; minor: string; gitVersion: string } = { major: '1', minor: '31', gitVersion: 'v1.31.0' };
 
@@ -270,6 +280,17 @@ export class FakeApiServer {
     }
     if (url.pathname === '/version' && method === 'GET') {
       answer(200, { ...this.version, platform: 'linux/amd64' });
+      return;
+    }
+    if (url.pathname === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews' && method === 'POST') {
+      void readJson(req).then(
+        (body) => {
+          const review = body as { spec?: { resourceAttributes?: AccessAttributes } };
+          const allowed = this.authorize(review.spec?.resourceAttributes ?? {});
+          answer(201, { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: review.spec ?? {}, status: { allowed } });
+        },
+        () => answer(400, statusObject(400, 'BadRequest', 'the request body is not JSON')),
+      );
       return;
     }
     void this.serve(req, res, url.pathname, query, watch)
