@@ -1,5 +1,6 @@
 // @tsmesh/ca: the in-cluster certificate authority and the client helpers workloads use with it.
 export { buildApp, rfc3339, DEFAULT_BODY_LIMIT, type AppOptions, type CaApp, type CertificateResponse } from './server/app.js';
+export { CaMetrics, CA_METRIC_NAMES, SIGN_BUCKETS, type CaMetricsOptions } from './server/metrics.js';
 export { startCa, authenticatorFor, type RunningCa, type StartOptions } from './server/serve.js';
 export { parseCaConfig, parseDuration, parseListen, DEFAULT_LISTEN, type CaConfig } from './config.js';
 export { CA_AUDIENCE, type Authenticator } from './auth/authenticator.js';

@@ -51,6 +51,16 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
     load: () => loadOrExplain('demo', 'run a whole mesh on this machine and show how one gRPC channel spreads over replicas', DEMO_ABSENT, async () => ((await import(DEMO_MODULE)) as { demoCommand: Command }).demoCommand),
   },
   { name: 'proxy-config', summary: "show a sidecar's clusters, endpoints, routes, listeners, certificates or log level", load: async () => (await import('./commands/proxy-config.js')).proxyConfigCommand },
+  {
+    name: 'check',
+    summary: 'check the cluster before installing tsmesh (--pre), or the installation: one ✔/✖ line per check with its fix',
+    load: async () => (await import('./commands/check.js')).checkCommand,
+  },
+  {
+    name: 'proxy-status',
+    summary: 'list the sidecars connected to the control plane: snapshot sent, ACK/NACK, last seen, certificate expiry',
+    load: async () => (await import('./commands/proxy-status.js')).proxyStatusCommand,
+  },
   { name: 'version', summary: "print tsmesh's version (and a sidecar's with --proxy)", load: async () => (await import('./commands/version.js')).versionCommand },
 ]);
 

@@ -38,3 +38,5 @@ export {
 } from './trust/publisher.js';
 export { readServingTls, startControlPlane, DEFAULT_TLS_RELOAD_MS, type RunningControlPlane, type StartControlPlaneOptions } from './server.js';
 export * from './distribution/index.js';
+export { ControlMetrics, CONTROL_METRIC_NAMES, PUSH_BUCKETS, nackKind, type ControlMetricsOptions, type NackKind } from './metrics.js';
+export { createAdminServer, ADMIN_ENDPOINTS } from './admin.js';

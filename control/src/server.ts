@@ -9,7 +9,6 @@ import { logger, type Logger, type MeshProvider, type TsmeshError } from '@tsmes
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createMeshProvider, loadKubeConfig, type ProviderOptions } from './kube/provider.js';
 import type { ControlPlaneConfig, DistributionConfig, ListenAddress } from './config.js';
-import { createDebugServer } from './distribution/debug.js';
 import { MeshDistributor } from './distribution/distributor.js';
 import { CONTROL_DISTRIBUTION_ERRORS, distributionError } from './errors.js';
 import { createDistributionServer, servingContextOptions, type ServingTls } from './distribution/transport.js';
@@ -17,6 +16,8 @@ import { RouteStatusWriter, type RouteStatusWriterOptions } from './status/write
 import { AuthorizationStatusWriter, PolicyStatusWriter, type RejectedObjects } from './status/authorization.js';
 import { RateLimitStatusWriter } from './status/rate-limit.js';
 import { TrustBundlePublisher, type TrustBundlePublisherOptions } from './trust/publisher.js';
+import { createAdminServer } from './admin.js';
+import { ControlMetrics } from './metrics.js';
 
 export interface StartControlPlaneOptions {
   /** Replaces the provider the config asks for (tests, embedding). It is started here and closed by close(). */
@@ -39,6 +40,8 @@ export interface StartControlPlaneOptions {
    * when the mesh comes from Kubernetes and `--trust-bundle-configmap` is not `off`.
    */
   readonly trustBundle?: false | (Omit<TrustBundlePublisherOptions, 'name'> & { readonly kubeConfig?: KubeConfig });
+  /** The metrics served at the admin server's /metrics (default: a new ControlMetrics). */
+  readonly metrics?: ControlMetrics;
   readonly log?: Logger;
 }
 
@@ -48,6 +51,8 @@ export interface RunningControlPlane {
   readonly debugAddress: ListenAddress | undefined;
   readonly distributor: MeshDistributor;
   readonly provider: MeshProvider;
+  /** What GET /metrics on the admin server (`debugAddress`) serves. */
+  readonly metrics: ControlMetrics;
   /** Writes route status to the API server; undefined when the mesh does not come from Kubernetes. */
   readonly routeStatus: RouteStatusWriter | undefined;
   /** Keeps the trust bundle ConfigMaps; undefined when the mesh does not come from Kubernetes, or it is off. */
@@ -165,9 +170,14 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
   const log = options.log ?? logger('control');
   const settings = config.distribution;
   let tls = await readServingTls(settings);
+  const metrics = options.metrics ?? new ControlMetrics();
   let provider = options.provider;
   if (provider === undefined) {
-    const created = createMeshProvider(config.discovery.source, options.providerOptions);
+    const providerOptions = options.providerOptions ?? {};
+    const created = createMeshProvider(config.discovery.source, {
+      ...providerOptions,
+      kubernetes: { ...providerOptions.kubernetes, onWatchEvent: (kind, type) => metrics.watchEvent(kind, type) },
+    });
     if (!created.ok) throw created.error;
     provider = created.value;
   }
@@ -193,7 +203,9 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
     debounceMs: settings.debounceMs,
     ...(options.maxDelayMs === undefined ? {} : { maxDelayMs: options.maxDelayMs }),
     log: options.log ?? logger('control.distribution'),
+    observer: metrics,
   });
+  metrics.follow(distributor);
   distributor.start();
   const server = createDistributionServer(distributor, tls, {
     log: options.log ?? logger('control.transport'),
@@ -204,7 +216,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
   });
-  const debug = settings.debugListen === undefined ? undefined : createDebugServer(distributor);
+  const debug = settings.debugListen === undefined ? undefined : createAdminServer(distributor, metrics);
   let address: ListenAddress;
   let debugAddress: ListenAddress | undefined;
   try {
@@ -272,6 +284,7 @@ export async function startControlPlane(config: ControlPlaneConfig, options: Sta
     debugAddress,
     distributor,
     provider,
+    metrics,
     routeStatus,
     trustBundle,
     reloadTls,

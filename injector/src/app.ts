@@ -1,5 +1,5 @@
 // The admission webhook as a fastify app: POST /inject takes an AdmissionReview and answers with the
-// decision and, for an injected pod, its JSONPatch. Built here, listened on only by server.ts.
+// decision and, for an injected pod, its JSONPatch; GET /metrics, GET /healthz/*. Built here, listened on only by server.ts.
 import { fastify, type FastifyError, type FastifyInstance } from 'fastify';
 import { logger, type Logger, type Result } from '@tsmesh/common';
 import { allow, allowWithPatch, deny, readAdmissionReview, type AdmissionRequest, type AdmissionReviewResponse } from './admission.js';
@@ -9,6 +9,7 @@ import type { Labels, NamespaceLabels } from './namespaces.js';
 import { readPod } from './pod.js';
 import { injectOverride, neverInjectReason } from './policy.js';
 import type { InjectionSettings } from './settings.js';
+import { admissionResult, InjectorMetrics } from './metrics.js';
 
 export const WEBHOOK_PATH = '/inject';
 export const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
@@ -21,6 +22,8 @@ export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM). Only the entry point sets it. */
   readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   readonly logger?: Logger;
+  /** What GET /metrics serves (default: a new InjectorMetrics). */
+  readonly metrics?: InjectorMetrics;
 }
 
 /** Decides one admission request; never throws (a failure is a denial with a status code). */
@@ -83,12 +86,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     void reply.code(status).send({ code: error.code ?? INJECTOR_ERRORS.REQUEST, message });
   });
 
+  const metrics = options.metrics ?? new InjectorMetrics();
+  app.get('/metrics', async (_request, reply) => {
+    const { contentType, body } = await metrics.render();
+    return reply.type(contentType).send(body);
+  });
   app.get('/healthz/ready', async () => 'ok\n');
   app.get('/healthz/live', async () => 'ok\n');
   app.post(WEBHOOK_PATH, async (request, reply) => {
+    const started = performance.now();
     const parsed = readAdmissionReview(request.body);
-    if (!parsed.ok) return reply.code(400).send({ code: parsed.error.code, message: parsed.error.message });
-    return review(parsed.value, options, log);
+    if (!parsed.ok) {
+      metrics.answered('invalid', (performance.now() - started) / 1000);
+      return reply.code(400).send({ code: parsed.error.code, message: parsed.error.message });
+    }
+    const answer = await review(parsed.value, options, log);
+    metrics.answered(admissionResult(answer), (performance.now() - started) / 1000, answer);
+    return answer;
   });
   return app;
 }

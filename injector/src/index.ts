@@ -36,6 +36,7 @@ export { parseQuantity } from './quantity.js';
 export { readAdmissionReview, allow, allowWithPatch, deny, type AdmissionRequest, type AdmissionReviewResponse } from './admission.js';
 export { staticNamespaceLabels, cachedNamespaceLabels, type NamespaceLabels, type Labels } from './namespaces.js';
 export { kubeNamespaceLabels, kubernetesVersion, loadKubeConfig } from './kube.js';
+export { InjectorMetrics, INJECTOR_METRIC_NAMES, ADMISSION_BUCKETS, PATCH_BUCKETS, admissionResult, type AdmissionResult, type InjectorMetricsOptions } from './metrics.js';
 export { buildApp, WEBHOOK_PATH, DEFAULT_BODY_LIMIT, type AppOptions } from './app.js';
 export { injectManifests, type InjectedManifests } from './manifests.js';
 export {

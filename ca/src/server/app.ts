@@ -1,5 +1,5 @@
 // The CA's HTTP API (SPEC: Certificate authority API): POST /v1/certificates, GET /v1/trust-bundle,
-// GET /healthz. Built by a factory and tested with inject(); only serve.ts listens.
+// GET /healthz, GET /metrics. Built by a factory and tested with inject(); only serve.ts listens.
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from 'node:https';
 import fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -9,6 +9,7 @@ import type { CertificateAuthority } from '../authority/authority.js';
 import { CaError, errorBody, type CaErrorKind } from '../errors.js';
 import { spiffeIdOf } from '../identity.js';
 import { verifyCsr } from '../x509/csr.js';
+import { CaMetrics } from './metrics.js';
 
 export type CaApp = FastifyInstance<HttpServer | HttpsServer>;
 
@@ -21,6 +22,8 @@ export interface AppOptions {
   readonly bodyLimitBytes?: number;
   /** TLS settings; given only by the entry point that listens. */
   readonly https?: HttpsServerOptions;
+  /** What GET /metrics serves (default: a new CaMetrics following `authority`). */
+  readonly metrics?: CaMetrics;
 }
 
 /** Body of a successful POST /v1/certificates. */
@@ -44,8 +47,11 @@ export function buildApp(options: AppOptions): CaApp {
   const audit = options.log ?? logger('ca.issue');
   const common = { bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT, logger: false, return503OnClosing: true };
   const app: CaApp = options.https ? fastify({ ...common, https: options.https }) : fastify(common);
+  const metrics = options.metrics ?? new CaMetrics();
+  metrics.follow(options.authority);
 
   const refuse = (request: FastifyRequest, reply: FastifyReply, error: CaError, fields: object = {}): FastifyReply => {
+    metrics.refused(error.code);
     audit.warn(
       { event: 'refused', code: error.code, status: error.status, reason: error.message, remote: request.ip, ...fields },
       'certificate refused',
@@ -54,6 +60,7 @@ export function buildApp(options: AppOptions): CaApp {
   };
 
   app.post(ISSUE_PATH, async (request, reply) => {
+    const started = performance.now();
     const token = bearerToken(request.headers.authorization);
     if (!token.ok) return refuse(request, reply, token.error);
     const identity = await options.authenticator.authenticate(token.value);
@@ -68,6 +75,7 @@ export function buildApp(options: AppOptions): CaApp {
     if (!issued.ok) return refuse(request, reply, issued.error, { spiffeId });
 
     const { value } = issued;
+    metrics.issued((performance.now() - started) / 1000);
     const expiresAt = rfc3339(value.expiresAt);
     audit.info(
       {
@@ -87,6 +95,10 @@ export function buildApp(options: AppOptions): CaApp {
 
   app.get('/v1/trust-bundle', async () => ({ trustBundle: options.authority.trustBundle() }));
   app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/metrics', async (_request, reply) => {
+    const { contentType, body } = await metrics.render();
+    return reply.type(contentType).send(body);
+  });
 
   app.setNotFoundHandler((request, reply) => {
     const error = new CaError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);

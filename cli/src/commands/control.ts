@@ -20,7 +20,8 @@ Flags:
   --tls-cert FILE           PEM serving certificate, then its intermediates (re-read every minute)
   --tls-key FILE            its PEM private key
   --trust-bundle FILE       PEM roots that workload certificates chain to (the CA's root-cert.pem)
-  --debug-listen HOST:PORT  local debug server: GET /debug/connections, GET /healthz/ready
+  --debug-listen HOST:PORT  local admin server: GET /debug/connections (tsmesh proxy-status),
+                            GET /healthz/ready, GET /metrics
                             (default 127.0.0.1:15011; "off" for none)
   --kubeconfig FILE         read the mesh from this cluster
   --config FILE             read the mesh from a mesh file instead (watched for changes)

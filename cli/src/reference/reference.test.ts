@@ -44,7 +44,7 @@ describe('docs/reference.md', () => {
   it('lists, per program, exactly the environment variables its config.ts reads', () => {
     const programs: Record<string, string[]> = {
       '`tsmesh proxy` (the sidecar; set by the injector, or by hand outside Kubernetes)': ['proxy/src/config.ts', 'proxy/src/telemetry/config.ts'],
-      '`tsmesh control`': ['control/src/config.ts', 'control/src/distribution/config.ts'],
+      '`tsmesh control`': ['control/src/config.ts'],
       '`tsmesh ca`': ['ca/src/config.ts'],
       '`tsmesh injector`': ['injector/src/config.ts'],
     };

@@ -25,6 +25,10 @@ export interface ConnectionStatus {
   readonly pod: string | undefined;
   readonly remoteAddress: string | undefined;
   readonly connectedAt: string;
+  /** The last time the sidecar said anything (an ACK or NACK), else when it connected. RFC 3339. */
+  readonly lastSeen: string;
+  /** When the client certificate the sidecar connected with expires (RFC 3339), if known. */
+  readonly certificateExpiresAt: string | undefined;
   readonly lastSent: VersionMark | undefined;
   readonly lastAcked: VersionMark | undefined;
   readonly lastNacked: NackMark | undefined;
@@ -40,9 +44,13 @@ export interface SidecarConnectionOptions {
   readonly identity: WorkloadIdentity;
   readonly pod: string | undefined;
   readonly remoteAddress: string | undefined;
+  /** When the sidecar's client certificate expires. */
+  readonly certificateExpiresAt?: Date | undefined;
   readonly log: Logger;
   readonly now?: () => Date;
   readonly onMessage?: (connection: SidecarConnection, message: ClientMessage) => void;
+  /** A snapshot was written to the stream; `forced` on the first one of a stream (metrics). */
+  readonly onSent?: (connection: SidecarConnection, view: ScopedView, forced: boolean) => void;
 }
 
 export class SidecarConnection {
@@ -54,6 +62,7 @@ export class SidecarConnection {
   private readonly now: () => Date;
   private readonly decoder = new LineDecoder(MAX_CLIENT_MESSAGE_BYTES);
   private readonly connectedAt: string;
+  private lastSeen: string;
   private lastSent: VersionMark | undefined;
   private lastAcked: VersionMark | undefined;
   private lastNacked: NackMark | undefined;
@@ -68,6 +77,7 @@ export class SidecarConnection {
     this.identity = options.identity;
     this.now = options.now ?? (() => new Date());
     this.connectedAt = this.now().toISOString();
+    this.lastSeen = this.connectedAt;
     this.log = options.log.child({ connection: options.id, spiffeId: options.identity.spiffeId, ...(options.pod === undefined ? {} : { pod: options.pod }) });
     stream.on('data', (chunk: Buffer) => this.read(chunk));
   }
@@ -89,6 +99,7 @@ export class SidecarConnection {
     this.lastSent = { version: view.version, at: this.now().toISOString() };
     this.counts.sent++;
     this.log.debug({ version: view.version, objects: view.objectCount }, 'snapshot sent');
+    this.options.onSent?.(this, view, force);
     if (!flushed) {
       this.blocked = true;
       this.stream.once('drain', () => {
@@ -108,6 +119,8 @@ export class SidecarConnection {
       pod: this.options.pod,
       remoteAddress: this.options.remoteAddress,
       connectedAt: this.connectedAt,
+      lastSeen: this.lastSeen,
+      certificateExpiresAt: this.options.certificateExpiresAt?.toISOString(),
       lastSent: this.lastSent,
       lastAcked: this.lastAcked,
       lastNacked: this.lastNacked,
@@ -141,6 +154,7 @@ export class SidecarConnection {
 
   private record(message: ClientMessage): void {
     const at = this.now().toISOString();
+    this.lastSeen = at;
     if (message.type === 'ack') {
       this.lastAcked = { version: message.version, at };
       this.counts.acked++;

@@ -14,6 +14,7 @@ import {
   logger,
   MaxDelayDebounce,
   type DistributionErrorBody,
+  type ClientMessage,
   type Logger,
   type MeshProvider,
   type MeshSnapshot,
@@ -38,6 +39,19 @@ export interface MeshDistributorOptions {
   /** The longest a change waits under continuous churn (default 1 s). */
   readonly maxDelayMs?: number;
   readonly log?: Logger;
+  /** Told of every push and every ACK/NACK (the control plane's metrics). */
+  readonly observer?: DistributionObserver;
+}
+
+/** What the control plane's metrics hear from the distributor. */
+export interface DistributionObserver {
+  /**
+   * A snapshot was written to a sidecar's stream: `connect` the first one of a new stream (seconds
+   * since the stream opened), `change` a new snapshot (seconds since the provider's change arrived).
+   */
+  pushed(trigger: 'connect' | 'change', seconds: number): void;
+  /** A sidecar acknowledged or refused a snapshot. */
+  answered(message: ClientMessage): void;
 }
 
 /** Counters and the snapshot in force, for the debug endpoint. */
@@ -61,6 +75,13 @@ export class MeshDistributor {
   private readonly pendingPublish: MaxDelayDebounce;
   private nextId = 1;
   private publishes = 0;
+  private readonly observer: DistributionObserver | undefined;
+  /** When the first provider change not yet published arrived (push latency starts there). */
+  private changedAt: number | undefined;
+  /** When the change behind the views in force arrived. */
+  private viewsChangedAt = performance.now();
+  /** When each open stream started, until its first snapshot is written. */
+  private readonly openedAt = new Map<number, number>();
   private closed = false;
 
   constructor(provider: MeshProvider, options: MeshDistributorOptions = {}) {
@@ -72,6 +93,7 @@ export class MeshDistributor {
       maxDelayMs: options.maxDelayMs ?? DEFAULT_DISTRIBUTION_MAX_DELAY_MS,
     });
     this.log = options.log ?? logger('control.distribution');
+    this.observer = options.observer;
   }
 
   /** Follows the provider, which must have started (its current snapshot is served at once). */
@@ -81,6 +103,7 @@ export class MeshDistributor {
     if (this.latest !== undefined) this.publish();
     this.unsubscribe = this.provider.subscribe((snapshot) => {
       this.latest = snapshot;
+      this.changedAt ??= performance.now();
       this.schedule();
     });
   }
@@ -109,11 +132,15 @@ export class MeshDistributor {
       identity: identity.value,
       pod: typeof pod === 'string' && pod !== '' ? pod.slice(0, 253) : undefined,
       remoteAddress: socket.remoteAddress,
+      certificateExpiresAt: peerCertificateExpiry(socket),
       log: this.log,
+      ...(this.observer === undefined ? {} : { onSent: (c, _view, forced) => this.sent(c, forced), onMessage: (_c, message) => this.observer?.answered(message) }),
     });
     this.active.set(connection.id, connection);
+    if (this.observer !== undefined) this.openedAt.set(connection.id, performance.now());
     stream.once('close', () => {
       this.active.delete(connection.id);
+      this.openedAt.delete(connection.id);
       this.log.info({ connection: connection.id, spiffeId: identity.value.spiffeId }, 'sidecar disconnected');
     });
     stream.respond({ ':status': 200, 'content-type': NDJSON_CONTENT_TYPE, [PROTOCOL_HEADER]: PROTOCOL_VERSION });
@@ -162,12 +189,30 @@ export class MeshDistributor {
   private publish(): void {
     this.pendingPublish.cancel();
     const snapshot = this.latest;
+    const changedAt = this.changedAt ?? performance.now();
+    this.changedAt = undefined;
     if (this.closed || snapshot === undefined || snapshot.version === this.views?.sourceVersion) return;
     this.views = new SnapshotViews(snapshot, this.rootNamespace);
+    this.viewsChangedAt = changedAt;
     this.publishes++;
     this.log.info({ version: snapshot.version, sidecars: this.active.size }, 'distributing a new mesh snapshot');
     for (const connection of this.active.values()) connection.offer(this.viewFor(connection));
   }
+
+  private sent(connection: SidecarConnection, forced: boolean): void {
+    const opened = this.openedAt.get(connection.id);
+    this.openedAt.delete(connection.id);
+    const from = forced && opened !== undefined ? opened : this.viewsChangedAt;
+    this.observer?.pushed(forced ? 'connect' : 'change', (performance.now() - from) / 1000);
+  }
+}
+
+/** When the peer's certificate expires; undefined when the socket does not say. */
+function peerCertificateExpiry(socket: TLSSocket): Date | undefined {
+  const validTo = socket.getPeerCertificate?.()?.valid_to;
+  if (typeof validTo !== 'string' || validTo === '') return undefined;
+  const at = new Date(validTo);
+  return Number.isNaN(at.getTime()) ? undefined : at;
 }
 
 function refuse(stream: ServerHttp2Stream, status: number, code: string, message: string): void {

@@ -31,6 +31,9 @@ export interface InformerStatus {
   readonly lastError: string | undefined;
 }
 
+/** The events an informer hears: an object added, changed or deleted. */
+export type WatchEventType = 'added' | 'modified' | 'deleted';
+
 export interface ResourceInformerOptions {
   readonly http: KubeHttp;
   /** Items per list page (`limit`). */
@@ -41,6 +44,8 @@ export interface ResourceInformerOptions {
   readonly log: Logger;
   /** Called after every change of `objects()`. */
   readonly onChange: () => void;
+  /** Every watch (or list) event of the current informer, by type (metrics). */
+  readonly onEvent?: (type: WatchEventType) => void;
   /** Called once, when the first list is in memory (even if an empty one, which changes nothing). */
   readonly onSynced?: () => void;
 }
@@ -123,14 +128,15 @@ export class ResourceInformer<R extends InformedResource = WatchedResource> {
       resource.fieldSelector,
       { delayFn: (ms) => this.delay(ms) },
     );
-    const changed = (): void => {
+    const changed = (type: WatchEventType): void => {
       if (informer !== this.informer) return;
       this.progressed = true;
+      this.options.onEvent?.(type);
       this.options.onChange();
     };
-    informer.on(ADD, changed);
-    informer.on(UPDATE, changed);
-    informer.on(DELETE, changed);
+    informer.on(ADD, () => changed('added'));
+    informer.on(UPDATE, () => changed('modified'));
+    informer.on(DELETE, () => changed('deleted'));
     informer.on(ERROR, (error: unknown) => this.failed(informer, error));
     informer.on(CONNECT, () => this.log.debug({ resourceVersion: informer.latestResourceVersion() }, 'watch (re)connecting'));
     return informer;

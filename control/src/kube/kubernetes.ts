@@ -25,7 +25,7 @@ import {
 import { CONTROL_ERRORS, controlError } from '../errors.js';
 import type { BackoffOptions } from './backoff.js';
 import { EventRecorder } from './events.js';
-import { ResourceInformer, type InformerStatus } from './informer.js';
+import { ResourceInformer, type InformerStatus, type WatchEventType } from './informer.js';
 import { KubeHttp } from './kube-http.js';
 import { WATCHED_RESOURCES, type WatchedResource } from './resources.js';
 
@@ -52,6 +52,8 @@ export interface KubernetesSourceOptions {
   readonly resources?: readonly WatchedResource[];
   /** Record a Warning Event on each object left out (default true). */
   readonly recordEvents?: boolean;
+  /** Hears every watch event, by kind and type (the control plane's metrics). */
+  readonly onWatchEvent?: (kind: string, type: WatchEventType) => void;
   /** Default: `logger('discovery.kubernetes')`. */
   readonly log?: Logger;
 }
@@ -89,6 +91,7 @@ export class KubernetesSource implements MeshProvider {
           absentRetryMs: options.absentRetryMs ?? DEFAULT_ABSENT_RETRY_MS,
           log: this.log,
           onChange: () => this.schedule(),
+          ...(options.onWatchEvent === undefined ? {} : { onEvent: (type: WatchEventType) => options.onWatchEvent?.(resource.kind, type) }),
         }),
     );
   }

@@ -334,3 +334,40 @@ describe('selectors', () => {
     expect(() => parseLabelSelector('a b c')).toThrow('unable to parse');
   });
 });
+
+describe('FakeApiServer: what tsmesh check and proxy-status use', () => {
+  let fake: FakeApiServer;
+  beforeEach(async () => {
+    fake = await FakeApiServer.start();
+  });
+  afterEach(() => fake.close());
+
+  it('answers GET /version with the version a test sets', async () => {
+    fake.version = { major: '1', minor: '24', gitVersion: 'v1.24.3' };
+    expect(await (await fetch(`${fake.url}/version`)).json()).toMatchObject({ major: '1', minor: '24', gitVersion: 'v1.24.3' });
+  });
+
+  it('answers SelfSubjectAccessReviews with the test authorizer', async () => {
+    fake.authorize = (a) => a.resource !== 'secrets';
+    const ask = async (resource: string): Promise<unknown> => {
+      const response = await fetch(`${fake.url}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ spec: { resourceAttributes: { verb: 'create', resource } } }),
+      });
+      expect(response.status).toBe(201);
+      return ((await response.json()) as { status: { allowed: boolean } }).status.allowed;
+    };
+    expect(await ask('deployments')).toBe(true);
+    expect(await ask('secrets')).toBe(false);
+  });
+
+  it('serves cluster-scoped CRDs and webhook configurations, and namespaced Deployments', async () => {
+    fake.create({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'a.b.io' } });
+    fake.create({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', namespace: 'ns' }, status: { readyReplicas: 1 } });
+    expect((await fetch(`${fake.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/a.b.io`)).status).toBe(200);
+    expect((await fetch(`${fake.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/c.d.io`)).status).toBe(404);
+    expect((await fetch(`${fake.url}/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations`)).status).toBe(200);
+    expect(await (await fetch(`${fake.url}/apis/apps/v1/namespaces/ns/deployments/d`)).json()).toMatchObject({ status: { readyReplicas: 1 } });
+  });
+});

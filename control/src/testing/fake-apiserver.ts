@@ -1,11 +1,13 @@
 // A local stand-in for the Kubernetes API server, for tests. It keeps the list/watch protocol well
 // enough for the real @kubernetes/client-node to run against it unmodified: one global
 // resourceVersion, paginated lists, watches that replay from a resourceVersion or answer 410 Gone
-// once it is compacted away, bookmarks, label and field selectors; and test controls to change
-// objects and to break connections.
+// once it is compacted away, bookmarks, label and field selectors; `GET /version`; pod port-forward
+// (the v4.channel.k8s.io WebSocket protocol, to an address the test names); and test controls to
+// change objects and to break connections.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject } from '@tsmesh/common';
 import { FAKE_RESOURCES, FakeStore, StatusError, clone, groupVersion, statusObject, type FakeResource, type HistoryRecord } from './fake-store.js';
@@ -22,6 +24,14 @@ export interface FakeApiServerOptions {
   readonly historyLimit?: number;
   /** When set, every request must carry `Authorization: Bearer <token>`, else 401. */
   readonly token?: string;
+}
+
+/** What a SelfSubjectAccessReview asks (`spec.resourceAttributes`). */
+export interface AccessAttributes {
+  readonly verb?: string;
+  readonly group?: string;
+  readonly resource?: string;
+  readonly namespace?: string;
 }
 
 export interface RequestRecord {
@@ -72,6 +82,18 @@ const REASONS: Readonly<Record<number, string>> = {
   503: 'ServiceUnavailable',
 };
 
+/** The part of the `ws` package's WebSocket the port-forward uses (ws ships no types). */
+interface PortForwardSocket {
+  send(data: Buffer): void;
+  close(): void;
+  on(event: 'message', listener: (data: Buffer) => void): void;
+  on(event: 'close', listener: () => void): void;
+}
+interface WebSocketServerLike {
+  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, done: (ws: PortForwardSocket) => void): void;
+  close(): void;
+}
+const PORT_FORWARD_PROTOCOL = 'v4.channel.k8s.io';
 
 export class FakeApiServer {
   /** Every request answered, in order. */
@@ -82,6 +104,13 @@ export class FakeApiServer {
   private readonly faults: Fault[] = [];
   private readonly continues = new Map<string, { items: KubeObject[]; rv: number; offset: number }>();
   private readonly options: FakeApiServerOptions;
+  /** `namespace/pod:port` → where a port-forward to it connects. */
+  private readonly forwards = new Map<string, { host: string; port: number }>();
+  private webSockets: WebSocketServerLike | undefined;
+  /** Answers SelfSubjectAccessReviews (POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews); default: all allowed. */
+  authorize: (attributes: AccessAttributes) => boolean = () => true;
+  /** What GET /version answers. */
+  version: { major: string; minor: string; gitVersion: string } = { major: '1', minor: '31', gitVersion: 'v1.31.0' };
 
   private constructor(options: FakeApiServerOptions) {
     this.options = options;
@@ -93,6 +122,7 @@ export class FakeApiServer {
       },
     });
     this.server = createServer((req, res) => this.handle(req, res));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
   }
 
   /** Starts a server on 127.0.0.1 on a free port. */
@@ -206,7 +236,13 @@ export class FakeApiServer {
     return this.requests.filter((r) => r.path === path && (watch === undefined || r.watch === watch));
   }
 
+  /** Port-forwards to `port` of pod `namespace/pod` connect to `target` from now on (others are refused). */
+  forwardPort(namespace: string, pod: string, port: number, target: { host: string; port: number }): void {
+    this.forwards.set(`${namespace}/${pod}:${port}`, target);
+  }
+
   async close(): Promise<void> {
+    this.webSockets?.close();
     this.dropWatches();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
@@ -242,6 +278,21 @@ export class FakeApiServer {
       answer(fault.status, statusObject(fault.status, REASONS[fault.status] ?? 'Unknown', `injected failure ${fault.status}`));
       return;
     }
+    if (url.pathname === '/version' && method === 'GET') {
+      answer(200, { ...this.version, platform: 'linux/amd64' });
+      return;
+    }
+    if (url.pathname === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews' && method === 'POST') {
+      void readJson(req).then(
+        (body) => {
+          const review = body as { spec?: { resourceAttributes?: AccessAttributes } };
+          const allowed = this.authorize(review.spec?.resourceAttributes ?? {});
+          answer(201, { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: review.spec ?? {}, status: { allowed } });
+        },
+        () => answer(400, statusObject(400, 'BadRequest', 'the request body is not JSON')),
+      );
+      return;
+    }
     void this.serve(req, res, url.pathname, query, watch)
       .then((result) => {
         if (result !== 'streaming') answer(result.status, result.body);
@@ -250,6 +301,46 @@ export class FakeApiServer {
         if (error instanceof StatusError) answer(error.code, statusObject(error.code, error.reason, error.message));
         else answer(500, statusObject(500, 'InternalError', String(error)));
       });
+  }
+
+  /**
+   * `GET /api/v1/namespaces/{ns}/pods/{name}/portforward?ports=P` upgraded to a WebSocket: each frame
+   * starts with its channel (0 data, 1 errors); the server first sends the port on both channels.
+   */
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const match = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward$/.exec(url.pathname);
+    const port = Number(url.searchParams.get('ports'));
+    const target = match === null ? undefined : this.forwards.get(`${match[1]}/${match[2]}:${port}`);
+    const token = this.options.token;
+    const refused = token !== undefined && req.headers.authorization !== `Bearer ${token}` ? 401 : target === undefined ? 404 : 0;
+    this.requests.push({ method: 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams.entries()), watch: false, status: refused || 101 });
+    if (refused !== 0 || target === undefined) {
+      socket.end(`HTTP/1.1 ${refused} ${REASONS[refused] ?? 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    if (this.webSockets === undefined) {
+      // ws comes with @kubernetes/client-node; taken by require because it ships no types.
+      const { WebSocketServer } = createRequire(import.meta.url)('ws') as { WebSocketServer: new (options: object) => WebSocketServerLike };
+      this.webSockets = new WebSocketServer({ noServer: true, handleProtocols: () => PORT_FORWARD_PROTOCOL });
+    }
+    this.webSockets.handleUpgrade(req, socket, head, (ws) => {
+      const portBytes = Buffer.alloc(2);
+      portBytes.writeUInt16LE(port);
+      ws.send(Buffer.concat([Buffer.from([0]), portBytes]));
+      ws.send(Buffer.concat([Buffer.from([1]), portBytes]));
+      const upstream = connectTcp(target.port, target.host);
+      upstream.on('data', (chunk: Buffer) => ws.send(Buffer.concat([Buffer.from([0]), chunk])));
+      upstream.on('error', (error) => {
+        ws.send(Buffer.concat([Buffer.from([1]), Buffer.from(error.message)]));
+        ws.close();
+      });
+      upstream.on('end', () => ws.close());
+      ws.on('message', (data: Buffer) => {
+        if (data[0] === 0 && data.length > 1) upstream.write(data.subarray(1));
+      });
+      ws.on('close', () => upstream.end());
+    });
   }
 
   private async serve(

@@ -39,6 +39,11 @@ export const FAKE_RESOURCES: readonly FakeResource[] = [
   core('events', 'Event'),
   core('configmaps', 'ConfigMap'),
   { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true, custom: false },
+  // What `tsmesh check` reads of an installation.
+  core('secrets', 'Secret'),
+  { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true, custom: false },
+  { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false, custom: false },
+  { group: 'admissionregistration.k8s.io', version: 'v1', plural: 'mutatingwebhookconfigurations', kind: 'MutatingWebhookConfiguration', namespaced: false, custom: false },
   custom('security.tsmesh.io', 'peerauthentications', 'PeerAuthentication'),
   custom('security.tsmesh.io', 'authorizationpolicies', 'AuthorizationPolicy', true),
   custom('gateway.networking.k8s.io', 'httproutes', 'HTTPRoute', true),
