@@ -18,9 +18,9 @@ import {
   subjectAltNameExtension,
   subjectKeyIdExtension,
   certificatePem,
+  EXTENDED_KEY_USAGE,
   type SubjectAltName,
 } from '../x509/certificate.js';
-import { OID } from '../x509/asn1.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import { BACKDATE_MS, issuerOf, newKey, privateKeyPem, type SigningMaterial } from './material.js';
 
@@ -124,7 +124,7 @@ export class CertificateAuthority {
         extensions: [
           basicConstraintsExtension(false),
           keyUsageExtension([KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment]),
-          extKeyUsageExtension([OID.serverAuth, OID.clientAuth]),
+          extKeyUsageExtension([EXTENDED_KEY_USAGE.serverAuth, EXTENDED_KEY_USAGE.clientAuth]),
           subjectKeyIdExtension(keyIdentifier(csr.spkiDer)),
           authorityKeyIdExtension(this.material.signer.facts.keyId),
           subjectAltNameExtension([{ type: 'uri', value: spiffeId }]),
@@ -161,7 +161,7 @@ export class CertificateAuthority {
         extensions: [
           basicConstraintsExtension(false),
           keyUsageExtension([KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment]),
-          extKeyUsageExtension([OID.serverAuth]),
+          extKeyUsageExtension([EXTENDED_KEY_USAGE.serverAuth]),
           subjectKeyIdExtension(keyIdentifier(spkiDer)),
           authorityKeyIdExtension(this.material.signer.facts.keyId),
           subjectAltNameExtension(names),
