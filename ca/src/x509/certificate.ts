@@ -150,6 +150,18 @@ export function certificateFacts(certDer: Uint8Array): CertificateFacts {
   };
 }
 
+/** One extension of a certificate as found in it: the value is the DER inside extnValue. */
+export interface ExtensionEntry {
+  readonly id: string;
+  readonly critical: boolean;
+  readonly value: Buffer;
+}
+
+/** The extensions of a certificate (DER), in order. Throws on a malformed certificate. */
+export function certificateExtensions(certDer: Uint8Array): ExtensionEntry[] {
+  return new x509.X509Certificate(certDer).extensions.map((e) => ({ id: e.type, critical: e.critical, value: Buffer.from(e.value) }));
+}
+
 /** PEM text of a DER certificate. */
 export function certificatePem(certDer: Uint8Array): string {
   return toPem(certDer, 'CERTIFICATE');

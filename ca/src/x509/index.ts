@@ -8,6 +8,7 @@ export { signatureSchemeFor, signDer, SIGNATURE_OIDS, type SignatureScheme } fro
 export {
   authorityKeyIdExtension,
   basicConstraintsExtension,
+  certificateExtensions,
   certificateFacts,
   certificatePem,
   EXTENDED_KEY_USAGE,
@@ -20,6 +21,7 @@ export {
   signCertificate,
   subjectKeyIdExtension,
   type CertificateFacts,
+  type ExtensionEntry,
   type CertificateTemplate,
   type Issuer,
 } from './certificate.js';
