@@ -35,6 +35,8 @@ export interface VerifiedCsr {
 export const MIN_RSA_BITS = 2048;
 export const MAX_RSA_BITS = 8192;
 const CURVES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384' };
+/** DER tag of an OBJECT IDENTIFIER: what ECParameters must hold (namedCurve). */
+const OID_TAG = 0x06;
 
 /** Limits for the BER decoder on hostile input: a CSR is a few hundred bytes and a few levels deep. */
 const PARSE_LIMITS: IAsnParseOptions = { berOptions: { maxDepth: 16, maxNodes: 512, maxContentLength: 64 * 1024 } };
@@ -70,7 +72,7 @@ export function verifyCsr(pem: string): Result<VerifiedCsr, CaError> {
   if (info.version !== 0) return err(new CaError('CSR_MALFORMED', `CSR version is ${info.version + 1}, not 1 (RFC 2986 4.1)`));
 
   const spkiDer = Buffer.from(AsnConvert.serialize(info.subjectPKInfo));
-  const key = checkKey(spkiDer);
+  const key = checkKey(spkiDer, info.subjectPKInfo.algorithm.parameters);
   if (!key.ok) return key;
   const { publicKey, keyDescription } = key.value;
 
@@ -119,7 +121,7 @@ function decodeCsrPem(pem: string): Result<Uint8Array, CaError> {
   return ok(new Uint8Array(block.rawData));
 }
 
-function checkKey(spkiDer: Buffer): Result<{ publicKey: KeyObject; keyDescription: string }, CaError> {
+function checkKey(spkiDer: Buffer, algorithmParameters: ArrayBuffer | null | undefined): Result<{ publicKey: KeyObject; keyDescription: string }, CaError> {
   let publicKey: KeyObject;
   try {
     publicKey = createPublicKey({ key: spkiDer, format: 'der', type: 'spki' });
@@ -137,6 +139,10 @@ function checkKey(spkiDer: Buffer): Result<{ publicKey: KeyObject; keyDescriptio
     const curve = details.namedCurve ?? 'unknown';
     const name = CURVES[curve];
     if (name === undefined) return err(new CaError('CSR_KEY', `EC curve ${curve} is not accepted (P-256 or P-384)`));
+    // RFC 5480 2.1.1: PKIX names the curve; a specifiedCurve (explicit parameters) must not be certified.
+    if (algorithmParameters === undefined || algorithmParameters === null || new Uint8Array(algorithmParameters)[0] !== OID_TAG) {
+      return err(new CaError('CSR_KEY', `EC key gives its curve as explicit parameters; only a named curve (RFC 5480 2.1.1) is accepted`));
+    }
     return ok({ publicKey, keyDescription: `EC ${name}` });
   }
   return err(new CaError('CSR_KEY', `${publicKey.asymmetricKeyType ?? 'unknown'} keys are not accepted (EC P-256/P-384 or RSA >= ${MIN_RSA_BITS})`));
