@@ -106,6 +106,14 @@ function certificateTime(date: Date): Time {
   return new Time(whole.getUTCFullYear() < 2050 ? { utcTime: whole } : { generalTime: whole });
 }
 
+/** The last issuer Name decoded: a CA signs under one issuer for long stretches. */
+let lastIssuer: { readonly der: Buffer; readonly name: Name } | undefined;
+
+function issuerName(der: Buffer): Name {
+  if (lastIssuer === undefined || !lastIssuer.der.equals(der)) lastIssuer = { der: Buffer.from(der), name: AsnConvert.parse(der, Name) };
+  return lastIssuer.name;
+}
+
 /** Assembles the TBSCertificate, signs it with the issuer's key and returns the certificate DER. */
 export function signCertificate(template: CertificateTemplate, issuer: Issuer): Buffer {
   const scheme = signatureSchemeFor(issuer.privateKey);
@@ -113,7 +121,7 @@ export function signCertificate(template: CertificateTemplate, issuer: Issuer): 
     version: Version.v3,
     serialNumber: new Uint8Array(template.serial).buffer,
     signature: scheme.algorithm,
-    issuer: AsnConvert.parse(issuer.subjectDer, Name),
+    issuer: issuerName(issuer.subjectDer),
     validity: new Validity(),
     subject: AsnConvert.parse(template.subject, Name),
     subjectPublicKeyInfo: AsnConvert.parse(template.spkiDer, SubjectPublicKeyInfo),
