@@ -5,7 +5,7 @@ import { request } from 'node:https';
 import { isIP } from 'node:net';
 import { err, ok, parseSpiffeId, type Result } from '@tsmesh/common';
 import { CA_SETUP_ERRORS, CaRequestError } from './errors.js';
-import { buildCsr } from './x509/csr.js';
+import { buildCsr } from './x509/csr-build.js';
 
 /** A private key that never left memory and the CSR to send for it. */
 export interface WorkloadCsr {

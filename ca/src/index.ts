@@ -14,8 +14,7 @@ export {
 } from './authority/authority.js';
 export { loadSigningMaterial, STATE_FILES, type MaterialSources } from './authority/load.js';
 export type { SigningMaterial } from './authority/material.js';
-export { verifyCsr, buildCsr, type VerifiedCsr, type CsrRequest } from './x509/csr.js';
-export type { SubjectAltName } from './x509/certificate.js';
+export { verifyCsr, buildCsr, type VerifiedCsr, type CsrRequest, type SubjectAltName } from './x509/index.js';
 export {
   generateWorkloadCsr,
   requestCertificate,

@@ -2,9 +2,9 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
-import { OID } from '../x509/asn1.js';
-import * as der from '../x509/asn1.js';
-import { basicConstraintsExtension, KEY_USAGE, keyUsageExtension, type SubjectAltName } from '../x509/certificate.js';
+import { basicConstraintsExtension, EXTENDED_KEY_USAGE, KEY_USAGE, keyUsageExtension, type SubjectAltName } from '../x509/certificate.js';
+import { id_ce_authorityKeyIdentifier, id_ce_basicConstraints, id_ce_keyUsage, id_ce_subjectKeyIdentifier } from '@peculiar/asn1-x509';
+import { x509 } from '../x509/x509-lib.js';
 import { buildCsr, verifyCsr, type VerifiedCsr } from '../x509/csr.js';
 import { generateWorkloadCsr } from '../client.js';
 import { ecKey, extensionsOf, memoryMaterial, namesOf, rsaKey, testAuthority, WEB, WEB_ID } from '../testing/fixtures.js';
@@ -64,26 +64,29 @@ describe('CertificateAuthority.issueWorkload', () => {
 
   it('is not a CA, and says so in a critical basicConstraints', () => {
     expect(leaf.ca).toBe(false);
-    const basic = extensions.get(OID.basicConstraints);
+    const basic = extensions.get(id_ce_basicConstraints);
+    expect(basic).toBeInstanceOf(x509.BasicConstraintsExtension);
     expect(basic?.critical).toBe(true);
-    expect(der.children(basic?.value)).toHaveLength(0);
+    // An empty SEQUENCE: cA FALSE is the DEFAULT and so absent in DER, no pathLenConstraint.
+    expect(Buffer.from(basic?.value ?? new ArrayBuffer(0)).toString('hex')).toBe('3000');
   });
 
   it('allows digitalSignature and keyEncipherment only, in a critical keyUsage', () => {
-    const usage = extensions.get(OID.keyUsage);
+    const usage = extensions.get(id_ce_keyUsage) as x509.KeyUsagesExtension | undefined;
     expect(usage?.critical).toBe(true);
-    expect([...der.readNamedBits(usage?.value)].sort()).toEqual([KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment]);
+    expect(usage?.usages).toBe(KEY_USAGE.digitalSignature | KEY_USAGE.keyEncipherment);
   });
 
   it('is for both TLS servers and clients', () => {
-    expect(leaf.keyUsage).toEqual([OID.serverAuth, OID.clientAuth]);
+    expect(leaf.keyUsage).toEqual([EXTENDED_KEY_USAGE.serverAuth, EXTENDED_KEY_USAGE.clientAuth]);
   });
 
   it('links subject and authority key identifiers', () => {
-    const authorityKeyId = der.children(extensions.get(OID.authorityKeyIdentifier)?.value)[0];
-    const intermediateKeyId = extensionsOf(intermediate).get(OID.subjectKeyIdentifier)?.value;
-    expect(der.primitive(authorityKeyId)).toBe(der.primitive(intermediateKeyId));
-    expect(extensions.get(OID.subjectKeyIdentifier)).toBeDefined();
+    const authorityKeyId = (extensions.get(id_ce_authorityKeyIdentifier) as x509.AuthorityKeyIdentifierExtension | undefined)?.keyId;
+    const intermediateKeyId = (extensionsOf(intermediate).get(id_ce_subjectKeyIdentifier) as x509.SubjectKeyIdentifierExtension | undefined)?.keyId;
+    expect(authorityKeyId).toMatch(/^[0-9a-f]{40}$/);
+    expect(authorityKeyId).toBe(intermediateKeyId);
+    expect(extensions.get(id_ce_subjectKeyIdentifier)).toBeDefined();
   });
 
   it('lives 24 hours by default and starts five minutes early for clock skew', () => {

@@ -18,9 +18,9 @@ import {
   subjectAltNameExtension,
   subjectKeyIdExtension,
   certificatePem,
+  EXTENDED_KEY_USAGE,
   type SubjectAltName,
 } from '../x509/certificate.js';
-import { OID } from '../x509/asn1.js';
 import type { VerifiedCsr } from '../x509/csr.js';
 import { BACKDATE_MS, issuerOf, newKey, privateKeyPem, type SigningMaterial } from './material.js';
 
@@ -56,6 +56,12 @@ export interface ServingCredentials {
 
 /** Subject of every certificate the CA issues: no identity claim, the identity is the URI SAN. */
 const LEAF_SUBJECT = encodeName([{ type: 'O', value: 'tsmesh' }]);
+/** What every workload certificate may be used for; the same bytes each time, so encoded once. */
+const WORKLOAD_USAGE = [
+  basicConstraintsExtension(false),
+  keyUsageExtension([KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment]),
+  extKeyUsageExtension([EXTENDED_KEY_USAGE.serverAuth, EXTENDED_KEY_USAGE.clientAuth]),
+];
 
 export class CertificateAuthority {
   private material: SigningMaterial;
@@ -122,9 +128,7 @@ export class CertificateAuthority {
         notBefore,
         notAfter: expiresAt,
         extensions: [
-          basicConstraintsExtension(false),
-          keyUsageExtension([KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment]),
-          extKeyUsageExtension([OID.serverAuth, OID.clientAuth]),
+          ...WORKLOAD_USAGE,
           subjectKeyIdExtension(keyIdentifier(csr.spkiDer)),
           authorityKeyIdExtension(this.material.signer.facts.keyId),
           subjectAltNameExtension([{ type: 'uri', value: spiffeId }]),
@@ -161,7 +165,7 @@ export class CertificateAuthority {
         extensions: [
           basicConstraintsExtension(false),
           keyUsageExtension([KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment]),
-          extKeyUsageExtension([OID.serverAuth]),
+          extKeyUsageExtension([EXTENDED_KEY_USAGE.serverAuth]),
           subjectKeyIdExtension(keyIdentifier(spkiDer)),
           authorityKeyIdExtension(this.material.signer.facts.keyId),
           subjectAltNameExtension(names),

@@ -10,7 +10,8 @@ import { CertificateAuthority, type AuthorityOptions } from '../authority/author
 import { generateRoot, issueIntermediate, type SigningMaterial } from '../authority/material.js';
 import { CaError } from '../errors.js';
 import type { WorkloadIdentity } from '../identity.js';
-import * as der from '../x509/asn1.js';
+import { fromBER, Sequence } from 'asn1js';
+import { x509 } from '../x509/x509-lib.js';
 
 /** Signing material made in memory: a fresh root and intermediate. */
 export function memoryMaterial(now = new Date()): SigningMaterial {
@@ -64,29 +65,17 @@ export function captureLog(): { log: Logger; lines: Record<string, unknown>[] } 
   return { log, lines };
 }
 
-export interface ExtensionView {
-  readonly critical: boolean;
-  readonly value: der.Asn1;
+/** The extensions of a certificate by OID, each as @peculiar/x509 reads it (typed where it knows the OID). */
+export function extensionsOf(cert: X509Certificate): Map<string, x509.Extension> {
+  return new Map(new x509.X509Certificate(cert.raw).extensions.map((e) => [e.type, e]));
 }
 
-/** The extensions of a certificate by OID, read straight from its DER. */
-export function extensionsOf(cert: X509Certificate): Map<string, ExtensionView> {
-  const [tbs] = der.children(der.decode(cert.raw), 'certificate');
-  const fields = der.children(tbs, 'tbs');
-  const wrapper = fields.find((f) => der.isContext(f, 3));
-  const out = new Map<string, ExtensionView>();
-  for (const extension of der.children(der.children(wrapper, 'extensions')[0], 'extensions')) {
-    const parts = der.children(extension, 'extension');
-    const critical = parts.length === 3 && der.primitive(parts[1]) !== '\x00';
-    const value = der.decode(der.fromBinary(der.primitive(parts[parts.length - 1])));
-    out.set(der.readOid(parts[0]), { critical, value });
-  }
-  return out;
-}
-
-/** Subject and issuer Names of a certificate as DER, for byte comparison. */
+/** Subject and issuer Names of a certificate as found in its DER, for byte comparison. */
 export function namesOf(cert: X509Certificate): { issuer: Buffer; subject: Buffer } {
-  const [tbs] = der.rawChildren(cert.raw);
-  const fields = der.rawChildren(tbs as Buffer);
-  return { issuer: fields[3] as Buffer, subject: fields[5] as Buffer };
+  const decoded = fromBER(new Uint8Array(cert.raw));
+  const tbs = (decoded.result as Sequence).valueBlock.value[0] as Sequence;
+  const fields = tbs.valueBlock.value;
+  const bytes = (i: number): Buffer => Buffer.from(fields[i]?.valueBeforeDecodeView ?? new Uint8Array());
+  // Fields: [0] version, serial, signature, issuer, validity, subject, ...
+  return { issuer: bytes(3), subject: bytes(5) };
 }

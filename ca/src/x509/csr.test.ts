@@ -1,15 +1,18 @@
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import forge from 'node-forge';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { toPem } from './pem.js';
 import { basicConstraintsExtension, KEY_USAGE, keyUsageExtension } from './certificate.js';
 import { buildCsr, verifyCsr } from './csr.js';
-import { ecKey, rsaKey, WEB_ID } from '../testing/fixtures.js';
+import { ecKey, rsaKey, tempDir, WEB_ID } from '../testing/fixtures.js';
 
 function pemToDer(pem: string): Buffer {
   return Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
 }
 
 function derToPem(der: Buffer): string {
-  return forge.pem.encode({ type: 'CERTIFICATE REQUEST', body: der.toString('binary') });
+  return toPem(der, 'CERTIFICATE REQUEST');
 }
 
 function refusal(pem: string): { code: string; message: string } {
@@ -33,15 +36,16 @@ describe('verifyCsr', () => {
     expect(result.ok && result.value.keyDescription).toBe('EC P-384');
   });
 
-  it('accepts an RSA 2048 CSR made by node-forge', () => {
-    const key = rsaKey(2048);
-    const forgeKey = forge.pki.privateKeyFromPem(key.export({ format: 'pem', type: 'pkcs1' }).toString()) as forge.pki.rsa.PrivateKey;
-    const csr = forge.pki.createCertificationRequest();
-    csr.publicKey = forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e);
-    csr.setSubject([{ name: 'commonName', value: 'web' }]);
-    csr.setAttributes([{ name: 'extensionRequest', extensions: [{ name: 'subjectAltName', altNames: [{ type: 6, value: WEB_ID }] }] }]);
-    csr.sign(forgeKey, forge.md.sha256.create());
-    const result = verifyCsr(forge.pki.certificationRequestToPem(csr));
+  it('accepts an RSA 2048 CSR made by another implementation (openssl req)', () => {
+    const { dir, cleanup } = tempDir();
+    let pem: string;
+    try {
+      writeFileSync(join(dir, 'key.pem'), rsaKey(2048).export({ format: 'pem', type: 'pkcs8' }));
+      pem = execFileSync('openssl', ['req', '-new', '-key', join(dir, 'key.pem'), '-subj', '/CN=web', '-addext', `subjectAltName=URI:${WEB_ID}`], { encoding: 'utf8' });
+    } finally {
+      cleanup();
+    }
+    const result = verifyCsr(pem);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.value.keyDescription).toBe('RSA 2048');
@@ -105,7 +109,7 @@ describe('verifyCsr', () => {
   });
 
   it('refuses a PEM block that is not a certificate request', () => {
-    const pem = forge.pem.encode({ type: 'CERTIFICATE', body: pemToDer(buildCsr(ecKey())).toString('binary') });
+    const pem = toPem(pemToDer(buildCsr(ecKey())), 'CERTIFICATE');
     const { code, message } = refusal(pem);
     expect(code).toBe('TSMESH_ERR_CSR_MALFORMED');
     expect(message).toContain('found CERTIFICATE');

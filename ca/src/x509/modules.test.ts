@@ -1,7 +1,8 @@
-// What the CA client costs a sidecar in modules: it builds CSRs and reads PEM, so of node-forge it
-// needs the ASN.1 codec, PEM and their helpers. `import 'node-forge'` loads all of forge (ciphers,
-// TLS, PKCS#12, SSH...), ~4 MiB of every sidecar's RSS for code it never runs. A child process
-// imports the built client under a resolve hook and lists the forge modules it loaded.
+// What the CA client costs a sidecar in modules. It builds CSRs, so it needs the ASN.1 schema
+// library (asn1-schema, asn1-x509, asn1-csr and their helpers); @peculiar/x509 with its
+// dependency-injection runtime (tsyringe, reflect-metadata) and its CMS, PKCS#9 and post-quantum
+// schemas is the CA's and the injector's, and about twice the heap. A child process imports the
+// built client under a resolve hook, makes a CSR and lists the packages it loaded.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
-const CLIENT = fileURLToPath(new URL('../../dist/client.js', import.meta.url));
+const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
 
 const HOOK = `import { registerHooks } from 'node:module';
 import { writeSync } from 'node:fs';
@@ -22,6 +23,15 @@ registerHooks({
 });
 `;
 
+/** The npm packages (scope/name) a script loaded, sorted and without repeats. */
+function packagesLoadedBy(dir: string, script: string): string[] {
+  const out = execFileSync(process.execPath, ['--import', pathToFileURL(join(dir, 'hook.mjs')).href, '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
+  const names = [...out.matchAll(/^loaded \S*\/node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)].map((m) => m[1] ?? '');
+  return [...new Set(names)].sort();
+}
+
 describe('the CA client (sidecar side)', () => {
   let dir: string;
   beforeAll(() => {
@@ -30,12 +40,20 @@ describe('the CA client (sidecar side)', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('loads only the node-forge modules it uses, not all of forge', () => {
-    const script = `const m = await import(${JSON.stringify(pathToFileURL(CLIENT).href)}); if (typeof m.buildCsr !== 'function' && typeof m.requestCertificate !== 'function' && Object.keys(m).length === 0) process.exit(3);`;
-    const out = execFileSync(process.execPath, ['--import', pathToFileURL(join(dir, 'hook.mjs')).href, '--input-type=module', '-e', script], { encoding: 'utf8' });
-    const forge = [...out.matchAll(/^loaded \S*\/node-forge\/lib\/([\w.-]+?)(?:\.js)?$/gm)].map((m) => m[1]).sort();
-    // The hook works: forge was seen at all.
-    expect(forge.length).toBeGreaterThan(0);
-    expect(forge.filter((name) => !['asn1', 'baseN', 'forge', 'oids', 'pem', 'util'].includes(name ?? ''))).toEqual([]);
+  it('makes a CSR with the ASN.1 schema packages only, never loading @peculiar/x509', () => {
+    const client = pathToFileURL(join(DIST, 'client.js')).href;
+    const script = `const m = await import(${JSON.stringify(client)});
+      const { csrPem } = m.generateWorkloadCsr('spiffe://cluster.local/ns/default/sa/web');
+      if (!csrPem.startsWith('-----BEGIN CERTIFICATE REQUEST-----')) process.exit(3);`;
+    const loaded = packagesLoadedBy(dir, script);
+    // The hook works: the schema library was seen.
+    expect(loaded).toContain('@peculiar/asn1-csr');
+    expect(loaded.filter((name) => /^@peculiar\/x509$|tsyringe|reflect-metadata|node-forge/.test(name))).toEqual([]);
+    expect(loaded.filter((name) => name.startsWith('@peculiar/'))).toEqual(['@peculiar/asn1-csr', '@peculiar/asn1-schema', '@peculiar/asn1-x509', '@peculiar/utils']);
+  });
+
+  it('loads @peculiar/x509 for the CA side (so the check above can see it)', () => {
+    const x509 = pathToFileURL(join(DIST, 'x509/index.js')).href;
+    expect(packagesLoadedBy(dir, `await import(${JSON.stringify(x509)});`)).toContain('@peculiar/x509');
   });
 });

@@ -1,13 +1,47 @@
 // `tsmesh proxy` as a process: what it loads. A sidecar without an identity (no TSMESH_CA_ADDR)
-// must not load the CA client's X.509 stack (node-forge), one with a JSON mesh file not the YAML
-// parser, one without regex routes not RE2: each module loaded and never used is idle memory in
-// every pod. A resolve hook in the child records every module it loads.
+// must not load the CA client nor any X.509 code (the ASN.1 schema packages, @peculiar/x509); one
+// with an identity loads the client's lean CSR path (the schema packages) and never @peculiar/x509,
+// whose dependency injection and CMS/PKCS#9 schemas are the CA's and the injector's. One with a
+// JSON mesh file must not load the YAML parser, one without regex routes not RE2: each module
+// loaded and never used is idle memory in every pod. A resolve hook in the child records every
+// module it loads.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { MAIN } from '../testing/run-cli.js';
 import { startSidecar } from '../testing/sidecar.js';
+
+/** The X.509 stack's packages: the schema library and its helpers, and @peculiar/x509 with its runtime. */
+const X509_STACK = /\/node_modules\/(?:@peculiar\/|asn1js\/|pvtsutils\/|pvutils\/|tsyringe\/|reflect-metadata\/)/;
+/** Only the CA and the injector load these. */
+const X509_HEAVY = /\/node_modules\/(?:@peculiar\/x509\/|tsyringe\/|reflect-metadata\/|@peculiar\/asn1-(?:cms|pkcs9|ecc|rsa|x509-post-quantum)\/)/;
+
+/** `tsmesh ca` on 127.0.0.1 in local mode (port picked by the kernel); resolves with its port once it listens. */
+async function startCa(dir: string): Promise<{ child: ChildProcess; port: number }> {
+  writeFileSync(join(dir, 'tokens.yaml'), '- { token: web-token, namespace: default, serviceAccount: web }\n');
+  const child = spawn(process.execPath, [MAIN, 'ca', '--state-dir', join(dir, 'ca'), '--token-file', join(dir, 'tokens.yaml'), '--listen', '127.0.0.1:0', '--serving-san', '127.0.0.1'], {
+    env: { PATH: process.env.PATH, TSMESH_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`CA not listening: ${out.slice(-500)}`)), 20_000);
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.includes('"certificate authority listening"'));
+      if (line === undefined) return;
+      clearTimeout(timer);
+      resolve(Number(/"port":(\d+)/.exec(line)?.[1] ?? /127\.0\.0\.1:(\d+)/.exec(line)?.[1]));
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`CA exited ${code}: ${out.slice(-500)}`)));
+  });
+  return { child, port };
+}
 
 
 const HOOK = `import { registerHooks } from 'node:module';
@@ -74,12 +108,32 @@ describe('tsmesh proxy startup modules', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('loads neither the CA client (node-forge), nor yaml, nor re2js when nothing needs them', async () => {
+  it('loads neither the CA client nor any X.509 package, nor yaml, nor re2js when nothing needs them', async () => {
     const loaded = await loadedBy(dir, 'mesh.json', {});
     // The hook works: the proxy package was seen.
     expect(loaded.some((url) => url.includes('/proxy/dist/'))).toBe(true);
-    expect(loaded.filter((url) => /node-forge|\/ca\/dist\/|\/yaml\/|re2js/.test(url))).toEqual([]);
+    expect(loaded.filter((url) => /\/ca\/dist\/|\/yaml\/|re2js/.test(url) || X509_STACK.test(url))).toEqual([]);
   }, 30_000);
+
+  it('makes its CSR with the lean ASN.1 schema path once it has an identity, never loading @peculiar/x509', async () => {
+    const ca = await startCa(dir);
+    try {
+      writeFileSync(join(dir, 'token'), 'web-token');
+      const loaded = await loadedBy(dir, 'mesh.json', {
+        TSMESH_CA_ADDR: `127.0.0.1:${ca.port}`,
+        TSMESH_CA_TOKEN_FILE: join(dir, 'token'),
+        TSMESH_TRUST_BUNDLE_FILE: join(dir, 'ca', 'root-cert.pem'),
+        TSMESH_POD_NAMESPACE: 'default',
+        TSMESH_SERVICE_ACCOUNT: 'web',
+      });
+      // Ready means it holds a certificate: the client and the schema packages were loaded for its CSR.
+      expect(loaded.filter((url) => /\/ca\/dist\/client\.js$/.test(url))).toHaveLength(1);
+      expect(loaded.some((url) => url.includes('/node_modules/@peculiar/asn1-csr/'))).toBe(true);
+      expect(loaded.filter((url) => X509_HEAVY.test(url) || /\/ca\/dist\/(?!client\.js|x509\/(?:csr-build|names|pem|signature)\.js|errors\.js)/.test(url))).toEqual([]);
+    } finally {
+      ca.child.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('does not load undici, node\'s fetch and WebSocket bundle (10 MiB of RSS), which the sidecar never uses', async () => {
     // An ES module import of node:http reads every export of the module, its lazy WebSocket and
