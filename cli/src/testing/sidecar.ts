@@ -46,7 +46,7 @@ export async function startSidecar(meshFile: string, args: readonly string[], en
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ports = await new Promise<SidecarProcess['ports']>((resolve, reject) => {
     let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`sidecar not ready: ${buffered.slice(-500)} ${stderr.slice(-500)}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`sidecar not ready: ${buffered.slice(-1000)} ${said(stderr).slice(-1000)}`)), 15_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       for (const line of buffered.split('\n')) {
@@ -55,10 +55,19 @@ export async function startSidecar(meshFile: string, args: readonly string[], en
         resolve((JSON.parse(line) as { ports: SidecarProcess['ports'] }).ports);
       }
     });
-    child.once('exit', (code) => {
+    // 'close', not 'exit': by then both pipes are drained, so the reason the sidecar gave is in hand.
+    child.once('close', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`sidecar exited ${code}: ${buffered.slice(-500)} ${stderr.slice(-500)}`));
+      reject(new Error(`sidecar exited ${code ?? signal}: ${buffered.slice(-1000)} ${said(stderr).slice(-1000)}`));
     });
   });
   return { child, ports, exited, stderr: () => stderr };
+}
+
+/** stderr without the lines a test's module hook writes (`tsmesh-loaded …`), which would crowd out the sidecar's own words. */
+function said(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((line) => !line.startsWith('tsmesh-loaded '))
+    .join('\n');
 }

@@ -160,11 +160,14 @@ describe('the control plane serving certificate made at install', () => {
     const tlsDir = mountSecret(one<DataObject>(objects, 'Secret', 'tsmesh-control-tls'), 'control-tls');
     const meshFile = join(tlsDir, '..', 'mesh.yaml');
     writeFileSync(meshFile, 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n');
-    const args = (one<Deployment>(objects, 'Deployment', 'tsmesh-control').spec.template.spec.containers[0]?.args ?? [])
-      .slice(1)
-      .map((arg) => arg.replace('/etc/tsmesh/control-tls', tlsDir));
     // Only where the mesh comes from and the addresses differ from the pod: a file instead of the API server, loopback ports.
-    const config = controlPlaneConfig([...args, '--config', meshFile, '--listen', '127.0.0.1:0', '--debug-listen', 'off'], {});
+    // Each flag may be given once, so the chart's own --listen and --debug-listen make way for these.
+    const overrides = ['--config', meshFile, '--listen', '127.0.0.1:0', '--debug-listen', 'off'];
+    const args = withoutFlags(
+      (one<Deployment>(objects, 'Deployment', 'tsmesh-control').spec.template.spec.containers[0]?.args ?? []).slice(1),
+      ['--listen', '--debug-listen'],
+    ).map((arg) => arg.replace('/etc/tsmesh/control-tls', tlsDir));
+    const config = controlPlaneConfig([...args, ...overrides], {});
     control = await startControlPlane(config, { log: silent, tlsReloadMs: 0 });
 
     // A sidecar's workload certificate, as the injected sidecar gets it from the CA.
@@ -236,3 +239,18 @@ describe('the injector serving certificate made at install (injector.tls.mode he
     expect(authorized).toBe(true);
   });
 });
+
+/** `args` without the named flags and their values (`--flag value` or `--flag=value`). */
+function withoutFlags(args: readonly string[], flags: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (flags.includes(arg)) {
+      i++;
+      continue;
+    }
+    if (flags.some((flag) => arg.startsWith(`${flag}=`))) continue;
+    kept.push(arg);
+  }
+  return kept;
+}

@@ -78,7 +78,7 @@ describe('control plane /metrics', () => {
   }
 
   async function start(provider: ManualProvider): Promise<void> {
-    const argv = ['--tls-cert', files.cert, '--tls-key', files.key, '--trust-bundle', files.bundle, '--listen', '127.0.0.1:0', '--debug-listen', '127.0.0.1:0', '--debounce-ms', '10'];
+    const argv = ['--tls-cert', files.cert, '--tls-key', files.key, '--trust-bundle', files.bundle, '--listen', '127.0.0.1:0', '--debug-listen', '127.0.0.1:0', '--debounce', '10ms'];
     plane = await startControlPlane(controlPlaneConfig(argv, {}), { log: silent, tlsReloadMs: 0, provider });
   }
 

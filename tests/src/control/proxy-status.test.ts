@@ -56,6 +56,8 @@ describe('tsmesh proxy-status', () => {
   let web: IssuedPem;
   let files: { cert: string; key: string; bundle: string };
   let plane: RunningControlPlane;
+  // What beforeAll started, closed even when it failed part way.
+  const opened: Array<{ close(): Promise<void> }> = [];
   let provider: ManualProvider;
   let fake: FakeApiServer | undefined;
   const sources: ControlPlaneSource[] = [];
@@ -63,11 +65,13 @@ describe('tsmesh proxy-status', () => {
   beforeAll(async () => {
     setLogLevel('silent');
     ca = await TestCa.start();
+    opened.push(ca);
     web = await ca.issue('shop', 'web');
     files = ca.writeServingFiles('control', await ca.issue('tsmesh-system', 'tsmesh-control'));
     provider = new ManualProvider(meshSnapshot({ webEndpoints: ['10.0.0.1'] }));
-    const argv = ['--tls-cert', files.cert, '--tls-key', files.key, '--trust-bundle', files.bundle, '--listen', '127.0.0.1:0', '--debug-listen', '127.0.0.1:0', '--debounce-ms', '10'];
+    const argv = ['--tls-cert', files.cert, '--tls-key', files.key, '--trust-bundle', files.bundle, '--listen', '127.0.0.1:0', '--debug-listen', '127.0.0.1:0', '--debounce', '10ms'];
     plane = await startControlPlane(controlPlaneConfig(argv, {}), { log: silent, tlsReloadMs: 0, provider });
+    opened.push(plane);
     const source = new ControlPlaneSource({
       controlAddr: `127.0.0.1:${plane.address.port}`,
       tlsSource: { clientContext: () => clientContext(web) },
@@ -89,8 +93,7 @@ describe('tsmesh proxy-status', () => {
 
   afterAll(async () => {
     await Promise.all(sources.map((s) => s.close()));
-    await plane.close();
-    await ca.close();
+    for (const s of opened.reverse()) await s.close();
   });
 
   const admin = (): string => `127.0.0.1:${plane.debugAddress?.port ?? 0}`;
