@@ -5,9 +5,7 @@
 // allocating (series.ts); the rest are prom-client metrics on a registry owned by one
 // ProxyMetrics (never prom-client's global one). `render()` writes both.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { registerGcDuration } from './gc-metrics.js';
 import { SeriesTable, labelValue, type PeerSeries } from './series.js';
 import type { Direction, PeerInfo, Reporter } from './types.js';
 
@@ -125,21 +123,6 @@ function family(key: keyof typeof HELP): { name: string; help: string } {
   return { name: METRIC_NAMES[key], help: HELP[key] };
 }
 
-const requireCjs = createRequire(import.meta.url);
-
-/**
- * prom-client's default metrics (`collectDefaultMetrics`), each one of its `lib/metrics` modules,
- * except `gc`, whose perf_hooks observer gc-metrics.ts replaces with the same histogram.
- */
-function collectDefaultMetricsButGc(registry: Registry): void {
-  for (const name of collectDefaultMetrics.metricsList) {
-    if (name === 'gc') continue;
-    const register = requireCjs(`prom-client/lib/metrics/${name}`) as (registry: Registry, config: object) => void;
-    register(registry, { eventLoopMonitoringPrecision: 10 });
-  }
-  registerGcDuration(registry);
-}
-
 export class ProxyMetrics {
   /** The registry of the proxy-health and process metrics; `render()` adds the request and TCP ones. */
   readonly registry: Registry;
@@ -253,7 +236,7 @@ export class ProxyMetrics {
       labelNames: ['loop'],
       registers,
     });
-    if (options.defaultMetrics ?? true) collectDefaultMetricsButGc(registry);
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   }
 
   /** The Content-Type of `render()`'s output. */
