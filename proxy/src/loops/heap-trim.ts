@@ -1,8 +1,8 @@
 // Gives the memory malloc keeps back to the kernel while the sidecar's RSS grows. glibc returns a
 // freed chunk to its arena, not to the kernel (only the top of the main heap is trimmed, and only
 // past 128 KiB), so TLS records, socket buffers and V8's off-heap allocations freed after a burst
-// stay resident and add up to the peak: calling malloc_trim(0) every 250 ms while RSS grew took
-// h2-balance's peak RSS from 100.2 to 94.4 MiB at the same CPU per request (docs/benchmarks.md).
+// stay resident and add up to the peak; malloc_trim(0) every 250 ms while RSS grew gives them back
+// (h2-balance figures in docs/benchmarks.md, "Memory: malloc trim").
 // One trimmer per process is enough (malloc_trim walks every arena, every thread's): loop 0 runs it.
 // Disabled with TSMESH_HEAP_TRIM=off; a no-op where koffi or glibc's libc.so.6 cannot be loaded.
 import { createRequire } from 'node:module';
