@@ -122,6 +122,15 @@ describe('--http1-engine', () => {
   });
 });
 
+describe('TSMESH_HEAP_TRIM', () => {
+  test('is on by default, off on request, and refuses anything else naming the variable', () => {
+    expect(parseProxyConfig([], {}).heapTrim).toBe(true);
+    expect(parseProxyConfig([], { TSMESH_HEAP_TRIM: 'on' }).heapTrim).toBe(true);
+    expect(parseProxyConfig([], { TSMESH_HEAP_TRIM: 'off' }).heapTrim).toBe(false);
+    expect(() => parseProxyConfig([], { TSMESH_HEAP_TRIM: 'no' })).toThrow('TSMESH_HEAP_TRIM: "no" is not on or off');
+  });
+});
+
 describe('--tcp-idle-timeout', () => {
   test('is an hour by default, as in Envoy and Istio; 0 turns it off; up to a day', () => {
     expect(parseProxyConfig([], {}).tcpIdleTimeoutMs).toBe(3_600_000);

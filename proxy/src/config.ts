@@ -19,6 +19,7 @@ export const ENV = {
   OPAQUE_PORTS: 'TSMESH_OPAQUE_PORTS',
   APP_PROBES: 'TSMESH_APP_PROBES',
   TRUST_DOMAIN: 'TSMESH_TRUST_DOMAIN',
+  HEAP_TRIM: 'TSMESH_HEAP_TRIM',
 } as const;
 
 export interface ListenAddress {
@@ -53,6 +54,8 @@ export interface ProxyConfig {
    * h1/relay.ts) or `node` (node:http server and client).
    */
   readonly http1Engine: Http1Engine;
+  /** `TSMESH_HEAP_TRIM` (on | off, default on): give freed malloc memory back while RSS grows (loops/heap-trim.ts). */
+  readonly heapTrim: boolean;
   readonly opaquePorts: ReadonlySet<number>;
   readonly podName: string | undefined;
   readonly podNamespace: string;
@@ -109,7 +112,8 @@ Environment: TSMESH_POD_NAME, TSMESH_POD_NAMESPACE, TSMESH_POD_IP, TSMESH_SERVIC
 TSMESH_CA_ADDR, TSMESH_CA_TOKEN_FILE, TSMESH_TRUST_BUNDLE_FILE, TSMESH_CONTROL_ADDR, TSMESH_CONTROL_IDENTITY,
 TSMESH_LOG_LEVEL, TSMESH_OPAQUE_PORTS, TSMESH_APP_PROBES, TSMESH_TRACING (zipkin | otlp | none, default none),
 TSMESH_TRACING_ENDPOINT, TSMESH_TRACING_SAMPLE_RATE (0 to 1, default 0.01), TSMESH_ACCESS_LOG (on | off,
-default off: one JSON line per request or connection at level info).
+default off: one JSON line per request or connection at level info), TSMESH_HEAP_TRIM (on | off,
+default on: give memory freed by malloc back to the kernel while RSS grows, glibc only).
 `;
 
 export const PROXY_CONFIG_ERROR = PROXY_ERRORS.CONFIG;
@@ -152,6 +156,13 @@ export const HTTP1_ENGINES: readonly Http1Engine[] = ['node', 'relay'];
 export function parseHttp1Engine(value: string): Http1Engine {
   if (!(HTTP1_ENGINES as readonly string[]).includes(value)) throw new ConfigError(`--http1-engine: "${value}" is not an engine (node | relay)`);
   return value as Http1Engine;
+}
+
+/** `TSMESH_HEAP_TRIM`: `on` (default) or `off`. */
+export function parseHeapTrim(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === 'on') return true;
+  if (value === 'off') return false;
+  throw new ConfigError(`${ENV.HEAP_TRIM}: "${value}" is not on or off`);
 }
 
 /** A duration flag (common's format: `300ms`, `1.5s`, `5m`, `1h`), between 1 ms and `maxMs` (10 min unless given). */
@@ -224,6 +235,7 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
     drainDurationMs: flags.get('--drain-duration') === '0' ? 0 : parseDurationMs('--drain-duration', flags.get('--drain-duration') ?? '5s'),
     concurrency: parseConcurrency(flags.get('--concurrency') ?? String(DEFAULT_CONCURRENCY)),
     http1Engine: parseHttp1Engine(flags.get('--http1-engine') ?? 'relay'),
+    heapTrim: parseHeapTrim(env[ENV.HEAP_TRIM]),
     opaquePorts: parsePortList(ENV.OPAQUE_PORTS, env[ENV.OPAQUE_PORTS]),
     podName: env[ENV.POD_NAME],
     podNamespace: env[ENV.POD_NAMESPACE] ?? 'default',

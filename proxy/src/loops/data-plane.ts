@@ -33,6 +33,7 @@ import { UpstreamManager, type ClusterView } from '../upstream/manager.js';
 import { metricsRecorder, type CallFactory } from '../upstream/call.js';
 import type { SharedCounts } from '../upstream/shared-counts.js';
 import { TcpConnections } from '../tcp/connections.js';
+import { startHeapTrim, type HeapTrim } from './heap-trim.js';
 
 const log = logger('loop.data-plane');
 
@@ -284,6 +285,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     }
   }
 
+  // malloc_trim covers the whole process: loop 0 (the main thread's, or the first worker) trims for all.
+  const heapTrim: HeapTrim | undefined = config.heapTrim && loop === 0 ? startHeapTrim() : undefined;
+
   const openConnections = (): number => captured.reduce((n, set) => n + set.size, 0);
   const stopAccepting = (): void => {
     for (const server of servers) if (server.listening) server.close();
@@ -310,6 +314,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
       return { remaining: openConnections() };
     },
     async close() {
+      heapTrim?.stop();
       for (const f of forwarders) f.close();
       upstream.close();
       const closing = servers.map(closeServer);
