@@ -162,9 +162,11 @@ suite('AuthorizationPolicy in network namespaces, with identities from the CA', 
     expect(ordersResult.errors).toEqual([]);
     expect(ordersResult.statuses['200']).toBeGreaterThan(50);
     expect(ordersResult.statuses['403']).toBeGreaterThan(50);
-    // Every 403 came after the change, and no 200 came later than 1 s after it.
-    expect(ordersResult.firstAt['403']).toBeGreaterThanOrEqual(changedAt);
-    expect((ordersResult.lastAt['200'] ?? 0) - changedAt).toBeLessThanOrEqual(1000);
-    expect((ordersResult.firstAt['403'] ?? Infinity) - changedAt).toBeLessThanOrEqual(1000);
+    // By when each request was written out (what the policy saw then; an answer's own trip back
+    // can take long on a loaded machine): every 403 went to a request sent after the change, no
+    // request sent later than 1 s after it was allowed, and 403s began within that second.
+    expect(ordersResult.firstSentAt['403']).toBeGreaterThanOrEqual(changedAt);
+    expect((ordersResult.lastSentAt['200'] ?? 0) - changedAt).toBeLessThanOrEqual(1000);
+    expect((ordersResult.firstSentAt['403'] ?? Infinity) - changedAt).toBeLessThanOrEqual(1000);
   }, 60_000);
 });

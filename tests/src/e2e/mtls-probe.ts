@@ -34,6 +34,12 @@ export interface RateResult {
   /** When (epoch ms, this host's clock) the first and the last response of each status arrived. */
   firstAt: Record<string, number>;
   lastAt: Record<string, number>;
+  /**
+   * When the first and the last request answered with each status had been written out whole
+   * (epoch ms): what a policy saw at that moment, without the time the answer then took to come back.
+   */
+  firstSentAt: Record<string, number>;
+  lastSentAt: Record<string, number>;
   errors: string[];
   durationMs: number;
 }
@@ -179,12 +185,13 @@ async function httpRate(flags: Flags): Promise<void> {
   const rate = flags.num('rate', 10);
   const duration = flags.num('duration-ms', 3000);
   const agent = new http.Agent({ keepAlive: true, maxSockets: flags.num('connections', 4) });
-  const result: RateResult = { sent: 0, statuses: {}, perSecond: [], retryAfter: {}, firstAt: {}, lastAt: {}, errors: [], durationMs: 0 };
+  const result: RateResult = { sent: 0, statuses: {}, perSecond: [], retryAfter: {}, firstAt: {}, lastAt: {}, firstSentAt: {}, lastSentAt: {}, errors: [], durationMs: 0 };
   const started = performance.now();
   const count = (record: Record<string, number>, key: string): void => void (record[key] = (record[key] ?? 0) + 1);
   const pending = new Set<Promise<void>>();
   const one = (): Promise<void> =>
     new Promise<void>((resolve) => {
+      let sentAt = 0;
       const req = http.get({ host: url.hostname, port: url.port, path: url.pathname, agent }, (res) => {
         res.resume();
         res.on('end', () => {
@@ -193,6 +200,8 @@ async function httpRate(flags: Flags): Promise<void> {
           const now = Date.now();
           result.firstAt[status] ??= now;
           result.lastAt[status] = now;
+          result.firstSentAt[status] = Math.min(result.firstSentAt[status] ?? Infinity, sentAt);
+          result.lastSentAt[status] = Math.max(result.lastSentAt[status] ?? 0, sentAt);
           const second = Math.floor((performance.now() - started) / 1000);
           while (result.perSecond.length <= second) result.perSecond.push({});
           count(result.perSecond[second] as Record<string, number>, status);
@@ -200,6 +209,8 @@ async function httpRate(flags: Flags): Promise<void> {
           resolve();
         });
       });
+      // 'finish': the request is written to a socket (it may have waited for a free connection first).
+      req.on('finish', () => (sentAt = Date.now()));
       req.on('error', (e) => {
         if (result.errors.length < 20) result.errors.push(e.message);
         resolve();
