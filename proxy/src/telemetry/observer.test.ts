@@ -135,6 +135,18 @@ describe('RequestTelemetry requests', () => {
     }
   });
 
+  it('writes the request id, user agent, cluster and route of a request in its access-log line', () => {
+    const { telemetry, log } = setup();
+    const record = telemetry.startRequest(outbound({ 'x-request-id': 'req-1', 'user-agent': 'grpc-node-js/1.12.0' }));
+    record.route('bookinfo/reviews:9080', 'bookinfo/reviews-split#1');
+    record.response(200);
+    record.end();
+    telemetry.startRequest(outbound({})).end();
+    const [routed, plain] = log.lines();
+    expect(routed).toMatchObject({ request_id: 'req-1', user_agent: 'grpc-node-js/1.12.0', upstream_cluster: 'bookinfo/reviews:9080', route_name: 'bookinfo/reviews-split#1' });
+    expect(plain).toMatchObject({ request_id: null, user_agent: null, upstream_cluster: null, route_name: null });
+  });
+
   it('never puts the query string in a span or the access log', () => {
     const { telemetry, exporter, log } = setup();
     telemetry.startRequest(outbound({})).end();
