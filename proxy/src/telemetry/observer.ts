@@ -147,6 +147,8 @@ function mergePeer(base: PeerInfo, update: PeerInfo | undefined): PeerInfo {
     namespace: update.namespace ?? base.namespace,
     service: update.service ?? base.service,
     identity: update.identity ?? base.identity,
+    app: update.app ?? base.app,
+    version: update.version ?? base.version,
   };
 }
 
@@ -328,6 +330,9 @@ class Recorder {
       grpc,
       grpcStatus,
       durationSeconds: durationMs / 1000,
+      flags: result.flags,
+      requestBytes: result.bytesReceived,
+      responseBytes: result.bytesSent,
     });
     if (span.recording) {
       span.setAttributes(() => {
