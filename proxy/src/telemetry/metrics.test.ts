@@ -373,7 +373,10 @@ describe("ProxyMetrics in Istio's vocabulary", () => {
     const opened = find(text, 'istio_tcp_connections_opened_total');
     expect(opened).toHaveLength(1);
     expect(Object.keys(opened[0]?.labels ?? {})).toEqual([...ISTIO_TCP_LABELS]);
-    expect(opened[0]?.labels).toMatchObject({ request_protocol: 'tcp', response_flags: '-', connection_security_policy: 'none', destination_service: 'reviews.bookinfo.svc.cluster.local', source_principal: istioPeers.source.identity });
+    // Plaintext: no certificate proved who either side is.
+    expect(opened[0]?.labels).toMatchObject({ request_protocol: 'tcp', response_flags: '-', connection_security_policy: 'none', destination_service: 'reviews.bookinfo.svc.cluster.local', source_principal: 'unknown', destination_principal: 'unknown' });
+    metrics.tcpConnection(istioPeers).closed();
+    expect(find(await scrape(metrics), 'istio_tcp_connections_opened_total', { connection_security_policy: 'mutual_tls' })[0]?.labels).toMatchObject({ source_principal: istioPeers.source.identity, destination_principal: istioPeers.destination.identity });
     expect(find(text, 'istio_tcp_connections_closed_total')[0]?.value).toBe(1);
     expect(find(text, 'istio_tcp_sent_bytes_total')[0]?.value).toBe(300);
     expect(find(text, 'istio_tcp_received_bytes_total')[0]?.value).toBe(40);

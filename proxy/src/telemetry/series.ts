@@ -500,13 +500,15 @@ export class SeriesTable {
   peers(reporter: Reporter, source: PeerInfo, destination: PeerInfo, mtls: boolean): PeerSeries {
     const sourceWorkload = labelValue(source.workload);
     const sourceNamespace = labelValue(source.namespace);
-    const sourcePrincipal = labelValue(source.identity);
+    // As Istio's: a principal is one a certificate proved, so only over mutual TLS (the access log
+    // keeps the identities discovery expected on a plaintext hop).
+    const sourcePrincipal = mtls ? labelValue(source.identity) : UNKNOWN;
     const sourceApp = labelValue(source.app);
     const sourceVersion = labelValue(source.version);
     const service = labelValue(destination.service);
     const workload = labelValue(destination.workload);
     const namespace = labelValue(destination.namespace);
-    const principal = labelValue(destination.identity);
+    const principal = mtls ? labelValue(destination.identity) : UNKNOWN;
     const app = labelValue(destination.app);
     const version = labelValue(destination.version);
     const policy = mtls ? 'mutual_tls' : 'none';
