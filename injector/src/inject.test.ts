@@ -576,3 +576,34 @@ describe('injectPod input checks', () => {
     expect(patched.ok && patched.value).toEqual(result.pod);
   });
 });
+
+describe('Prometheus scrape annotations', () => {
+  const scrapeOf = (pod: V1Pod) => {
+    const a = pod.metadata?.annotations ?? {};
+    return Object.fromEntries(Object.entries(a).filter(([name]) => name.startsWith('prometheus.io/')));
+  };
+
+  it('points prometheus.io/scrape, /port and /path at the sidecar metrics on 15020', () => {
+    expect(scrapeOf(inject(podWith({})).pod)).toEqual({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '15020', 'prometheus.io/path': '/metrics' });
+    expect(scrapeOf(inject(podWith({}), native).pod)).toEqual({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '15020', 'prometheus.io/path': '/metrics' });
+  });
+
+  it('adds them in the patch the webhook returns', () => {
+    const out = inject(podWith({}));
+    const patched = applyPatch(podWith({}), out.patch);
+    if (!patched.ok) throw patched.error;
+    expect(scrapeOf(patched.value)['prometheus.io/port']).toBe('15020');
+  });
+
+  it("leaves an application's own scrape annotations exactly as they are", () => {
+    const own = { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9090', 'prometheus.io/path': '/stats' };
+    expect(scrapeOf(inject(podWith(own)).pod)).toEqual(own);
+    // One of them is enough to say the application has its own scrape settings.
+    expect(scrapeOf(inject(podWith({ 'prometheus.io/port': '8081' })).pod)).toEqual({ 'prometheus.io/port': '8081' });
+    expect(scrapeOf(inject(podWith({ 'prometheus.io/path': '/m' })).pod)).toEqual({ 'prometheus.io/path': '/m' });
+  });
+
+  it('keeps a pod that asked not to be scraped unscraped', () => {
+    expect(scrapeOf(inject(podWith({ 'prometheus.io/scrape': 'false' })).pod)).toEqual({ 'prometheus.io/scrape': 'false' });
+  });
+});

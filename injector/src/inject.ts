@@ -3,6 +3,7 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { err, ok, type Result } from '@tsmesh/common';
 import { ANNOTATIONS, readPodOptions } from './annotations.js';
+import { addScrapeAnnotations } from './prometheus.js';
 import { INJECTOR_ERRORS, injectorError } from './errors.js';
 import { diff, type PatchOperation } from './jsonpatch.js';
 import { readPod } from './pod.js';
@@ -129,6 +130,7 @@ export function injectPod(input: unknown, namespace: NamespaceInfo, settings: In
     // The sidecar comes first, so kubectl logs/exec would pick it without this.
     annotations[DEFAULT_CONTAINER_ANNOTATION] = firstApp.name;
   }
+  addScrapeAnnotations(annotations);
   pod.metadata.annotations = annotations;
 
   return ok({

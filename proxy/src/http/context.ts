@@ -164,6 +164,7 @@ export function routeRequest(
   const result = ctx.route(info);
   if (!result.ok) return { record, routed: { ok: false, ...routeFailure(result.error), message: result.error.message } };
   const target = result.value;
+  record.route(target.selector.name, target.routeName);
   if (target.directStatus !== undefined) {
     return { record, routed: { ok: false, status: target.directStatus, kind: 'route-backend', message: `route ${target.routeName ?? ''} has no usable backend` } };
   }
@@ -182,6 +183,7 @@ function locallyAnswered(record: RequestRecord, reply: LocalReply): RequestRecor
     },
     upstreamHeaders: () => record.upstreamHeaders(),
     response: (status, grpcStatus) => record.response(status, grpcStatus ?? reply.grpcStatus),
+    route: (cluster, routeName) => record.route(cluster, routeName),
     end: (result) => record.end({ ...result, flags: [...(result?.flags ?? []), reply.flag], error: result?.error ?? reply.message }),
   };
 }

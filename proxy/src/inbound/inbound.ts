@@ -26,7 +26,7 @@ import type { H2Forwarder } from '../http/h2.js';
 import { forwardTcp } from '../tcp/forward.js';
 import { acceptMeshTls, offersMeshAlpn, type MeshTlsSource } from '../tls/mesh-tls.js';
 import { endpointOf, fixedSelector, hostPort, type UpstreamSelector } from '../upstream/selector.js';
-import type { DenialReason, PeerInfo, RequestTelemetry, ResponseFlag } from '../telemetry/index.js';
+import { appOf, versionOf, type DenialReason, type PeerInfo, type RequestTelemetry, type ResponseFlag } from '../telemetry/index.js';
 import { refuseUnfinishedRequest } from '../http/refuse.js';
 
 const log = logger('inbound');
@@ -58,7 +58,7 @@ export interface InboundDeps {
   /** The Service (`name.namespace`) whose endpoint this pod is on an application port, for telemetry. */
   serviceFor?(port: number): string | undefined;
   /** The meshed pod at an address (a caller's, to name its workload in telemetry). */
-  podAt?(ip: string): { readonly name: string; readonly namespace: string } | undefined;
+  podAt?(ip: string): { readonly name: string; readonly namespace: string; readonly labels?: Readonly<Record<string, string>> } | undefined;
   /**
    * The protocol the Services of an application port declare (`appProtocol` or port name); HTTP
    * (`http`, `http2`, `grpc`) when any of them does. An HTTP port is always parsed as HTTP.
@@ -135,11 +135,12 @@ const PLAINTEXT: Peer = { identity: undefined, mtls: false };
  * when the mesh knows a pod of that namespace at the caller's address; else the service account,
  * the nearest name the certificate proves.
  */
-function peerFromIdentity(identity: string, pod: { readonly name: string; readonly namespace: string } | undefined): PeerInfo {
+function peerFromIdentity(identity: string, pod: { readonly name: string; readonly namespace: string; readonly labels?: Readonly<Record<string, string>> } | undefined): PeerInfo {
   const parsed = parseSpiffeIdParts(identity);
   if (!parsed.ok) return { identity };
   const { namespace, serviceAccount } = parsed.value;
-  return { identity, namespace, workload: pod !== undefined && pod.namespace === namespace ? workloadFromPodName(pod.name) : serviceAccount };
+  if (pod === undefined || pod.namespace !== namespace) return { identity, namespace, workload: serviceAccount };
+  return { identity, namespace, workload: workloadFromPodName(pod.name), app: appOf(pod.labels), version: versionOf(pod.labels) };
 }
 
 /** The one refusal every denied request gets (the same object: nothing allocated per refusal). */

@@ -35,7 +35,10 @@ describe('inbound telemetry names the verified caller', () => {
     ca.remove();
   });
 
-  async function sourceWorkloadWith(podAt: ((ip: string) => { name: string; namespace: string } | undefined) | undefined): Promise<string | undefined> {
+  async function sourceWorkloadWith(
+    podAt: ((ip: string) => { name: string; namespace: string; labels?: Record<string, string> } | undefined) | undefined,
+    istio?: (labels: Record<string, string>) => void,
+  ): Promise<string | undefined> {
     const metrics = new ProxyMetrics({ defaultMetrics: false });
     const telemetry = new RequestTelemetry({ metrics });
     const h1 = new H1Forwarder({ connectTimeoutMs: 1000, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: 5000 }, { telemetry, dial: plainDialer });
@@ -45,7 +48,7 @@ describe('inbound telemetry names the verified caller', () => {
       h2,
       telemetry,
       tls: ca.source(backend),
-      self: { workload: 'backend', namespace: 'shop', identity: backend.spiffeId },
+      self: { workload: 'backend', namespace: 'shop', identity: backend.spiffeId, app: 'backend', version: 'v3' },
       mtlsMode: () => 'STRICT',
       serviceFor: () => 'backend.shop',
       ...(podAt ? { podAt } : {}),
@@ -67,6 +70,7 @@ describe('inbound telemetry names the verified caller', () => {
       const series = find(parseExposition(await metrics.render()), 'tsmesh_requests_total');
       expect(series).toHaveLength(1);
       expect(series[0]?.labels.source_namespace).toBe('shop');
+      istio?.(find(parseExposition(await metrics.render()), 'istio_requests_total')[0]?.labels ?? {});
       return series[0]?.labels.source_workload;
     } finally {
       h1.close();
@@ -74,6 +78,24 @@ describe('inbound telemetry names the verified caller', () => {
       await listening.close();
     }
   }
+
+  test("Istio's source app and version from the labels of the caller's pod, the destination's from this pod", async () => {
+    const pods = new Map([['127.0.0.1', { name: 'frontend-v1-7d9f8c6b5-x2kqz', namespace: 'shop', labels: { 'app.kubernetes.io/name': 'frontend', version: 'v1' } }]]);
+    let labels: Record<string, string> = {};
+    await sourceWorkloadWith((ip) => pods.get(ip), (seen) => (labels = seen));
+    expect(labels).toMatchObject({
+      reporter: 'destination',
+      source_workload: 'frontend-v1',
+      source_app: 'frontend',
+      source_version: 'v1',
+      source_principal: frontend.spiffeId,
+      destination_app: 'backend',
+      destination_version: 'v3',
+      destination_principal: backend.spiffeId,
+      destination_service: 'backend.shop.svc.cluster.local',
+      connection_security_policy: 'mutual_tls',
+    });
+  });
 
   test("the workload of the caller's pod, guessed from its name, when the mesh knows a pod of its namespace at its address", async () => {
     const pods = new Map([['127.0.0.1', { name: 'frontend-v1-7d9f8c6b5-x2kqz', namespace: 'shop' }]]);

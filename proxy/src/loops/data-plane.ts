@@ -26,7 +26,7 @@ import {
   type WorkloadAuthorization,
   type WorkloadRateLimits,
 } from '../policy/index.js';
-import { workloadFromPodName, type PeerInfo, type ProxyMetrics, type RequestTelemetry } from '../telemetry/index.js';
+import { appOf, versionOf, workloadFromPodName, type PeerInfo, type ProxyMetrics, type RequestTelemetry } from '../telemetry/index.js';
 import type { MeshTlsSource } from '../tls/mesh-tls.js';
 import { dialerFor, plainDialer } from '../upstream/dial.js';
 import { UpstreamManager, type ClusterView } from '../upstream/manager.js';
@@ -172,7 +172,13 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
 
   const workload = config.podName ? workloadFromPodName(config.podName) : 'unknown';
   const ownSpiffeId = spiffeIdFor(config.trustDomain, config.podNamespace, config.serviceAccount);
-  const self = (): PeerInfo => ({ workload, namespace: config.podNamespace, identity: tls?.identity() ?? ownSpiffeId });
+  // This pod's app and version labels (Istio's *_app, *_version metric labels), looked up once per mesh snapshot.
+  const ownPod = (s: MeshSnapshot) =>
+    s.pods.find((p) => p.namespace === config.podNamespace && p.name === config.podName) ?? (config.podIp !== undefined ? s.podByIp(config.podIp) : undefined);
+  let ownLabels = ownPod(snapshot)?.labels;
+  let ownApp = appOf(ownLabels);
+  let ownVersion = versionOf(ownLabels);
+  const self = (): PeerInfo => ({ workload, namespace: config.podNamespace, identity: tls?.identity() ?? ownSpiffeId, app: ownApp, version: ownVersion });
 
   const dial = dialerFor(tls);
   const forwarderOptions = { connectTimeoutMs: config.connectTimeoutMs, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: config.httpIdleTimeoutMs };
@@ -296,6 +302,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     ports: bound,
     update(next) {
       snapshot = next;
+      ownLabels = ownPod(next)?.labels;
+      ownApp = appOf(ownLabels);
+      ownVersion = versionOf(ownLabels);
       upstream.update(next);
       router.update(next);
       policy = inboundPolicyOf(next, config);

@@ -27,14 +27,14 @@ describe('endpointInfo', () => {
 
   test('expects the SPIFFE ID of a meshed pod, found by its targetRef or by its IP', () => {
     const snapshot = buildSnapshot([pod('web', '10.1.0.1', true)]);
-    const expected = { identity: 'spiffe://cluster.local/ns/shop/sa/web-sa', peer: { workload: 'web', namespace: 'shop', identity: 'spiffe://cluster.local/ns/shop/sa/web-sa' } };
+    const expected = { identity: 'spiffe://cluster.local/ns/shop/sa/web-sa', peer: { workload: 'web', namespace: 'shop', identity: 'spiffe://cluster.local/ns/shop/sa/web-sa', app: 'web' } };
     expect(info(snapshot, endpoint('10.1.0.1', 8080, 'web'), PORT)).toEqual(expected);
     expect(info(snapshot, endpoint('10.1.0.1', 8080), PORT)).toEqual(expected);
   });
 
   test('sends plaintext (no expected identity) to a pod without a sidecar, and nothing is known of an unknown address', () => {
     const snapshot = buildSnapshot([pod('legacy', '10.1.0.2', false)]);
-    expect(info(snapshot, endpoint('10.1.0.2', 8080), PORT)).toEqual({ peer: { workload: 'legacy', namespace: 'shop', identity: 'spiffe://cluster.local/ns/shop/sa/legacy-sa' } });
+    expect(info(snapshot, endpoint('10.1.0.2', 8080), PORT)).toEqual({ peer: { workload: 'legacy', namespace: 'shop', identity: 'spiffe://cluster.local/ns/shop/sa/legacy-sa', app: 'legacy' } });
     expect(info(snapshot, endpoint('10.9.9.9', 8080), PORT)).toEqual({});
   });
 

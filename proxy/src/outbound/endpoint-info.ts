@@ -1,5 +1,6 @@
 // What discovery says runs at an endpoint: the SPIFFE ID outbound mTLS must verify (meshed pods
 // whose PeerAuthentication for that port is not DISABLE) and the workload, for telemetry.
+import { appOf, versionOf } from '../telemetry/types.js';
 import { workloadFromPodName, type MeshEndpoint, type MeshPod, type MeshSnapshot, type ServicePort } from '@tsmesh/common';
 import { spiffeIdFor } from '../identity/index.js';
 import { compilePolicies, peerAuthenticationsOf, type InboundMtlsPolicy, type PeerAuthenticationPolicy } from '../policy/index.js';
@@ -24,7 +25,7 @@ export function endpointInfo(trustDomain: string, rootNamespace: string): (snaps
     const pod = (e.pod && per.pods.get(`${e.pod.namespace}/${e.pod.name}`)) || snapshot.podByIp(e.address);
     if (!pod) return {};
     const identity = spiffeIdFor(trustDomain, pod.namespace, pod.serviceAccount);
-    const peer = { workload: workloadFromPodName(pod.name), namespace: pod.namespace, identity };
+    const peer = { workload: workloadFromPodName(pod.name), namespace: pod.namespace, identity, app: appOf(pod.labels), version: versionOf(pod.labels) };
     if (!pod.meshed) return { peer };
     const key = `${pod.namespace}/${pod.name}`;
     let policy = per.compiled.get(key);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { setLogLevel } from '@tsmesh/common';
 import { AccessLog } from './access-log.js';
 import { captureLog } from './testing/log-capture.js';
 
@@ -110,5 +111,55 @@ describe('AccessLog', () => {
     expect(access.enabled).toBe(false);
     access.tcp({ ...base });
     expect(log.lines()).toHaveLength(0);
+  });
+
+  it('writes the level as a word on the sidecar\'s own access logger, and follows the sidecar\'s log level', () => {
+    const written: string[] = [];
+    const access = new AccessLog(undefined, { destination: { write: (line: string) => void written.push(line) } });
+    access.http({ ...base, protocol: 'http1', method: 'GET', authority: 'reviews', path: '/', status: 200 });
+    const line = JSON.parse(written[0] ?? '{}') as Record<string, unknown>;
+    expect(line).toMatchObject({ level: 'info', component: 'access', type: 'http', status: 200 });
+    expect(typeof line['time']).toBe('string');
+    try {
+      setLogLevel('warn');
+      expect(access.enabled).toBe(false);
+      access.tcp({ ...base });
+      expect(written).toHaveLength(1);
+    } finally {
+      setLogLevel('info');
+    }
+  });
+
+  it('writes the request id, user agent, upstream cluster and route name of a request', () => {
+    const log = captureLog();
+    const access = new AccessLog(log.logger);
+    access.http({
+      ...base,
+      protocol: 'http1',
+      method: 'GET',
+      authority: 'reviews',
+      path: '/',
+      status: 200,
+      requestId: '9f2c1a7e-5b7d-4a43-9d55-1f0ad3b0c2e4',
+      userAgent: 'curl/8.5.0',
+      upstreamCluster: 'bookinfo/reviews:9080',
+      routeName: 'bookinfo/reviews-v2#0',
+    });
+    access.http({ ...base, protocol: 'http1', method: 'GET', authority: 'reviews', path: '/', status: 404 });
+    const [full, bare] = log.lines();
+    expect(full).toMatchObject({
+      request_id: '9f2c1a7e-5b7d-4a43-9d55-1f0ad3b0c2e4',
+      user_agent: 'curl/8.5.0',
+      upstream_cluster: 'bookinfo/reviews:9080',
+      route_name: 'bookinfo/reviews-v2#0',
+    });
+    expect(bare).toMatchObject({ request_id: null, user_agent: null, upstream_cluster: null, route_name: null });
+  });
+
+  it('cuts an overlong user agent or request id', () => {
+    const log = captureLog();
+    new AccessLog(log.logger).http({ ...base, protocol: 'http1', method: 'GET', authority: 'r', path: '/', status: 200, userAgent: 'a'.repeat(5000), requestId: 'r'.repeat(5000) });
+    expect(String(log.lines()[0]?.['user_agent'])).toHaveLength(1024);
+    expect(String(log.lines()[0]?.['request_id'])).toHaveLength(1024);
   });
 });

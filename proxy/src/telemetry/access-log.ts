@@ -3,7 +3,11 @@
 // info. The sidecar writes it only when switched on (TSMESH_ACCESS_LOG=on, config.ts): a line per
 // request costs about a third of a request's CPU.
 // Callers check `enabled` first so that building an entry costs nothing when it is off.
+// The sidecar's access lines have their own pino logger, so that their `level` is a word
+// (`"level":"info"`, what log pipelines and greps expect); it follows the sidecar's log level.
+import { isMainThread, workerData } from 'node:worker_threads';
 import { logger, type Logger } from '@tsmesh/common';
+import { pino, type DestinationStream } from 'pino';
 import { formatFlags, type ResponseFlag } from './flags.js';
 import type { Direction, Reporter } from './types.js';
 
@@ -39,6 +43,14 @@ export interface HttpAccessEntry extends AccessEntryBase {
   readonly grpcStatus?: number | undefined;
   /** Upstream attempts made (retries included); 0 when the proxy answered before any. */
   readonly attempts?: number | undefined;
+  /** The request's `x-request-id`, as received (the sidecar does not make one). */
+  readonly requestId?: string | undefined;
+  /** The request's `user-agent`. */
+  readonly userAgent?: string | undefined;
+  /** The cluster the request was routed to (`namespace/service:port`, `inbound:8080`). */
+  readonly upstreamCluster?: string | undefined;
+  /** The route rule that matched (`namespace/route#rule`); absent without routes. */
+  readonly routeName?: string | undefined;
 }
 
 export interface TcpAccessEntry extends AccessEntryBase {
@@ -50,6 +62,10 @@ const MAX_FIELD = 1024;
 
 function clip(value: string): string {
   return value.length > MAX_FIELD ? value.slice(0, MAX_FIELD) : value;
+}
+
+function clipped(value: string | undefined): string | null {
+  return value === undefined ? null : clip(value);
 }
 
 function round3(value: number): number {
@@ -77,26 +93,45 @@ function common(entry: AccessEntryBase): Record<string, unknown> {
 export interface AccessLogOptions {
   /** Whether lines are written at all (the sidecar: TSMESH_ACCESS_LOG). Default true. */
   readonly enabled?: boolean;
+  /** Without a logger: where the access logger writes (default standard output). */
+  readonly destination?: DestinationStream | undefined;
+}
+
+/** The process's access logger: the root logger's fields, the level as a word. */
+function accessLogger(destination: DestinationStream | undefined): Logger {
+  const thread = isMainThread ? undefined : (workerData as { logBindings?: unknown } | null | undefined)?.logBindings;
+  const options = {
+    level: 'info',
+    base: { pid: process.pid, ...(typeof thread === 'object' && thread !== null ? thread : {}) },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  const root = destination === undefined ? pino(options) : pino(options, destination);
+  return root.child({ component: ACCESS_LOG_COMPONENT });
 }
 
 export class AccessLog {
   private readonly on: boolean;
+  private readonly log: Logger;
+  /** Whose level decides whether lines are written: the sidecar's (root) logger, or the one given. */
+  private readonly gate: Logger;
 
-  constructor(
-    private readonly log: Logger = logger(ACCESS_LOG_COMPONENT),
-    options: AccessLogOptions = {},
-  ) {
+  /** With `log`, lines go to it as it formats them; without, to the sidecar's access logger. */
+  constructor(log?: Logger, options: AccessLogOptions = {}) {
     this.on = options.enabled ?? true;
+    this.log = log ?? accessLogger(options.destination);
+    this.gate = log ?? logger(ACCESS_LOG_COMPONENT);
   }
 
   /** An access log that writes nothing: the sidecar's default. */
   static off(): AccessLog {
-    return new AccessLog(logger(ACCESS_LOG_COMPONENT), { enabled: false });
+    const log = logger(ACCESS_LOG_COMPONENT);
+    return new AccessLog(log, { enabled: false });
   }
 
   /** Whether entries are written at all: switched on, and the logger's level allows info. */
   get enabled(): boolean {
-    return this.on && this.log.isLevelEnabled('info');
+    return this.on && this.gate.isLevelEnabled('info');
   }
 
   /** Writes one request's line: `type: "http"`. */
@@ -111,6 +146,10 @@ export class AccessLog {
       status: entry.status ?? 0,
       grpc_status: entry.grpcStatus ?? null,
       attempts: entry.attempts ?? 0,
+      request_id: clipped(entry.requestId),
+      user_agent: clipped(entry.userAgent),
+      upstream_cluster: clipped(entry.upstreamCluster),
+      route_name: clipped(entry.routeName),
       ...common(entry),
     });
   }

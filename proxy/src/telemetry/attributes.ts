@@ -18,10 +18,14 @@ export const ATTR = {
   NETWORK_PROTOCOL_NAME: 'network.protocol.name',
   NETWORK_PROTOCOL_VERSION: 'network.protocol.version',
   NETWORK_TRANSPORT: 'network.transport',
-  RPC_SYSTEM: 'rpc.system',
-  RPC_SERVICE: 'rpc.service',
+  // RPC names as semantic conventions 1.40+ have them (stable): `rpc.system`, `rpc.service`,
+  // `rpc.grpc.status_code` and `rpc.response.status_code` are deprecated there.
+  RPC_SYSTEM_NAME: 'rpc.system.name',
+  /** Fully qualified: `pkg.Service/Method`, or `_OTHER` for a path that is not a gRPC method. */
   RPC_METHOD: 'rpc.method',
-  RPC_GRPC_STATUS_CODE: 'rpc.grpc.status_code',
+  RPC_METHOD_ORIGINAL: 'rpc.method_original',
+  /** The gRPC status as its name (`OK`, `UNAVAILABLE`). */
+  RPC_STATUS_CODE: 'rpc.status_code',
   ERROR_TYPE: 'error.type',
   TSMESH_SOURCE_IDENTITY: 'tsmesh.source.identity',
   TSMESH_DESTINATION_IDENTITY: 'tsmesh.destination.identity',
@@ -79,6 +83,31 @@ export function grpcMethod(path: string): { service: string; method: string } | 
   return { service: match[1], method: match[2] };
 }
 
+const GRPC_STATUS_NAMES: readonly string[] = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+];
+
+/** `rpc.status_code` of a gRPC status: its name (`UNAVAILABLE`), or the number for one outside 0..16. */
+export function grpcStatusName(status: number): string {
+  return GRPC_STATUS_NAMES[status] ?? String(status);
+}
+
 /** Adds `network.peer.address` (and `.port`) from an `ip:port`. */
 export function peerAttributes(target: Attributes, address: string | undefined): void {
   if (address === undefined) return;
@@ -108,11 +137,13 @@ export function requestAttributes(info: RequestInfo): Attributes {
   attributes[ATTR.NETWORK_PROTOCOL_NAME] = 'http';
   attributes[ATTR.NETWORK_PROTOCOL_VERSION] = info.protocol === 'http1' ? '1.1' : '2';
   if (info.protocol === 'grpc') {
-    attributes[ATTR.RPC_SYSTEM] = 'grpc';
+    attributes[ATTR.RPC_SYSTEM_NAME] = 'grpc';
     const rpc = grpcMethod(info.path);
     if (rpc) {
-      attributes[ATTR.RPC_SERVICE] = rpc.service;
-      attributes[ATTR.RPC_METHOD] = rpc.method;
+      attributes[ATTR.RPC_METHOD] = `${rpc.service}/${rpc.method}`;
+    } else {
+      attributes[ATTR.RPC_METHOD] = '_OTHER';
+      attributes[ATTR.RPC_METHOD_ORIGINAL] = pathOnly(info.path);
     }
   }
   // The server span's peer is the caller; the client span's peer is the endpoint, known at `end`.

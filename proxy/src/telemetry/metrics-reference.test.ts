@@ -2,7 +2,7 @@
 // ProxyMetrics, with its type and labels, and no family the sidecar does not have.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
-import { METRIC_NAMES, ProxyMetrics, REQUEST_LABELS, TCP_LABELS } from './metrics.js';
+import { ISTIO_METRIC_NAMES, ISTIO_REQUEST_LABELS, ISTIO_TCP_LABELS, METRIC_NAMES, ProxyMetrics, REQUEST_LABELS, TCP_LABELS } from './metrics.js';
 
 const doc = readFileSync(new URL('../../../docs/reference.md', import.meta.url), 'utf8');
 
@@ -12,12 +12,12 @@ interface Family {
   readonly labels: readonly string[];
 }
 
-/** The rows of the table under "## Metrics", as families. */
-function documented(): Family[] {
+/** The rows of the tables under "## Metrics" whose metric starts with `prefix`, as families. */
+function documented(prefix = 'tsmesh_'): Family[] {
   const start = doc.indexOf('\n## Metrics\n');
   const end = doc.indexOf('\n## ', start + 1);
   const text = doc.slice(start, end < 0 ? undefined : end);
-  const rows = text.split('\n').filter((line) => line.startsWith('| `tsmesh_'));
+  const rows = text.split('\n').filter((line) => line.startsWith(`| \`${prefix}`));
   const byName = new Map<string, Family>();
   for (const row of rows) {
     const [name, type, labels] = row.slice(1, -1).split('|').map((cell) => cell.trim());
@@ -64,5 +64,22 @@ describe('the metrics reference', () => {
     expect(labelsOf(METRIC_NAMES.requests)).toEqual([...REQUEST_LABELS]);
     expect(labelsOf(METRIC_NAMES.requestDuration)).toEqual([...REQUEST_LABELS]);
     expect(labelsOf(METRIC_NAMES.tcpOpened)).toEqual([...TCP_LABELS]);
+  });
+
+  it("lists every istio_* metric with Istio's labels, which the sidecar renders", async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    const peers = { reporter: 'source' as const, source: { workload: 'a', namespace: 'n' }, destination: { service: 's.n', workload: 'b', namespace: 'n' }, mtls: true };
+    metrics.recordRequest({ ...peers, responseCode: 200, grpc: false, grpcStatus: undefined, durationSeconds: 0.01 });
+    const conn = metrics.tcpConnection(peers);
+    conn.bytes(1, 1);
+    conn.closed();
+    const json = await metrics.json();
+    const typeOf = (name: string): string => String(json.find((m) => m.name === name)?.type);
+    const labelsOf = (name: string): string[] => Object.keys(json.find((m) => m.name === name)?.values[0]?.labels ?? {}).filter((l) => l !== 'le');
+    const rendered = Object.values(ISTIO_METRIC_NAMES).map((name) => ({ name, type: typeOf(name), labels: labelsOf(name) }));
+    const byName = (list: Family[]): Family[] => list.map((f) => ({ ...f, labels: [...f.labels] })).sort((a, b) => a.name.localeCompare(b.name));
+    expect(byName(documented('istio_'))).toEqual(byName(rendered));
+    expect(labelsOf(ISTIO_METRIC_NAMES.requests)).toEqual([...ISTIO_REQUEST_LABELS]);
+    expect(labelsOf(ISTIO_METRIC_NAMES.tcpOpened)).toEqual([...ISTIO_TCP_LABELS]);
   });
 });

@@ -4,6 +4,10 @@ import { mergeMetrics } from '../loops/merge.js';
 import {
   BUILD_INFO,
   DURATION_BUCKETS,
+  ISTIO_BUCKETS,
+  ISTIO_METRIC_NAMES,
+  ISTIO_REQUEST_LABELS,
+  ISTIO_TCP_LABELS,
   METRIC_NAMES,
   ProxyMetrics,
   REQUEST_LABELS,
@@ -11,6 +15,7 @@ import {
   grpcStatusLabel,
   labelValue,
   responseCodeLabel,
+  serviceLabels,
   type RequestSample,
 } from './metrics.js';
 import { find, parseExposition } from './testing/prometheus-text.js';
@@ -253,3 +258,166 @@ describe('label values', () => {
     expect(grpcStatusLabel(true, 17)).toBe('unknown');
   });
 });
+
+describe("ProxyMetrics in Istio's vocabulary", () => {
+  const istioPeers = {
+    reporter: 'destination' as const,
+    source: { workload: 'productpage-v1', namespace: 'bookinfo', identity: 'spiffe://cluster.local/ns/bookinfo/sa/productpage', app: 'productpage', version: 'v1' },
+    destination: { service: 'reviews.bookinfo', workload: 'reviews-v2', namespace: 'bookinfo', identity: 'spiffe://cluster.local/ns/bookinfo/sa/reviews', app: 'reviews', version: 'v2' },
+    mtls: true,
+  };
+  const sample = (overrides: Partial<RequestSample> = {}): RequestSample => ({
+    ...istioPeers,
+    responseCode: 200,
+    grpc: false,
+    grpcStatus: undefined,
+    durationSeconds: 0.004,
+    requestBytes: 120,
+    responseBytes: 5000,
+    ...overrides,
+  });
+
+  it("writes istio_requests_total with Istio's labels and their values", async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    metrics.recordRequest(sample());
+    metrics.recordRequest(sample({ grpc: true, grpcStatus: 14, flags: ['UF', 'UR'] }));
+    const text = await scrape(metrics);
+    expect(text.types.get(ISTIO_METRIC_NAMES.requests)).toBe('counter');
+    const [http, grpc, ...rest] = find(text, 'istio_requests_total');
+    expect(rest).toHaveLength(0);
+    expect(http?.labels).toEqual({
+      reporter: 'destination',
+      source_workload: 'productpage-v1',
+      source_canonical_service: 'productpage',
+      source_canonical_revision: 'v1',
+      source_workload_namespace: 'bookinfo',
+      source_principal: 'spiffe://cluster.local/ns/bookinfo/sa/productpage',
+      source_app: 'productpage',
+      source_version: 'v1',
+      destination_workload: 'reviews-v2',
+      destination_workload_namespace: 'bookinfo',
+      destination_principal: 'spiffe://cluster.local/ns/bookinfo/sa/reviews',
+      destination_app: 'reviews',
+      destination_version: 'v2',
+      destination_service: 'reviews.bookinfo.svc.cluster.local',
+      destination_canonical_service: 'reviews',
+      destination_canonical_revision: 'v2',
+      destination_service_name: 'reviews',
+      destination_service_namespace: 'bookinfo',
+      request_protocol: 'http',
+      response_code: '200',
+      grpc_response_status: '',
+      response_flags: '-',
+      connection_security_policy: 'mutual_tls',
+    });
+    expect(Object.keys(http?.labels ?? {})).toEqual([...ISTIO_REQUEST_LABELS]);
+    expect(grpc?.labels).toMatchObject({ request_protocol: 'grpc', grpc_response_status: '14', response_flags: 'UR,UF' });
+    expect([http?.value, grpc?.value]).toEqual([1, 1]);
+  });
+
+  it('counts what differs only in Istio labels once in tsmesh_requests_total, split in istio_requests_total', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    for (let i = 0; i < 10; i++) metrics.recordRequest(sample({ flags: i % 2 === 0 ? ['UR'] : undefined, source: { ...istioPeers.source, version: `v${i % 3}` } }));
+    const text = await scrape(metrics);
+    expect(find(text, 'tsmesh_requests_total').map((s) => s.value)).toEqual([10]);
+    expect(find(text, 'tsmesh_request_duration_seconds_count').map((s) => s.value)).toEqual([10]);
+    expect(find(text, 'tsmesh_request_duration_seconds_bucket', { le: '0.005' }).map((s) => s.value)).toEqual([10]);
+    const istio = find(text, 'istio_requests_total');
+    expect(istio).toHaveLength(6);
+    expect(istio.reduce((n, s) => n + s.value, 0)).toBe(10);
+  });
+
+  it("observes durations in milliseconds into Istio's buckets, exactly as tsmesh's seconds", async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    for (const seconds of [0.0002, 0.003, 0.003, 0.2, 45, 4000]) metrics.recordRequest(sample({ durationSeconds: seconds }));
+    const text = await scrape(metrics);
+    expect(text.types.get(ISTIO_METRIC_NAMES.requestDuration)).toBe('histogram');
+    const buckets = find(text, 'istio_request_duration_milliseconds_bucket');
+    expect(buckets.map((b) => b.labels.le)).toEqual([...ISTIO_BUCKETS.map(String), '+Inf']);
+    const le = (bound: string) => find(text, 'istio_request_duration_milliseconds_bucket', { le: bound })[0]?.value;
+    expect(le('0.5')).toBe(1);
+    expect(le('5')).toBe(3);
+    expect(le('250')).toBe(4);
+    expect(le('30000')).toBe(4);
+    expect(le('60000')).toBe(5);
+    expect(le('3600000')).toBe(5);
+    expect(le('+Inf')).toBe(6);
+    expect(find(text, 'istio_request_duration_milliseconds_sum')[0]?.value).toBeCloseTo(4045206.2, 3);
+    // tsmesh's own buckets are unchanged by the finer observation.
+    expect(find(text, 'tsmesh_request_duration_seconds_bucket').map((b) => b.labels.le)).toEqual([...DURATION_BUCKETS.map(String), '+Inf']);
+    expect(find(text, 'tsmesh_request_duration_seconds_bucket', { le: '0.0025' })[0]?.value).toBe(1);
+    expect(find(text, 'tsmesh_request_duration_seconds_bucket', { le: '30' })[0]?.value).toBe(4);
+  });
+
+  it('observes request and response body sizes in istio_request_bytes and istio_response_bytes', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    metrics.recordRequest(sample({ requestBytes: 0, responseBytes: 5000 }));
+    metrics.recordRequest(sample({ requestBytes: 120, responseBytes: 2_000_000 }));
+    const text = await scrape(metrics);
+    for (const name of [ISTIO_METRIC_NAMES.requestBytes, ISTIO_METRIC_NAMES.responseBytes]) expect(text.types.get(name)).toBe('histogram');
+    const req = (bound: string) => find(text, 'istio_request_bytes_bucket', { le: bound })[0]?.value;
+    const res = (bound: string) => find(text, 'istio_response_bytes_bucket', { le: bound })[0]?.value;
+    expect([req('0.5'), req('100'), req('250'), req('+Inf')]).toEqual([1, 1, 2, 2]);
+    expect([res('2500'), res('5000'), res('1800000'), res('3600000')]).toEqual([0, 1, 1, 2]);
+    expect(find(text, 'istio_request_bytes_sum')[0]?.value).toBe(120);
+    expect(find(text, 'istio_response_bytes_sum')[0]?.value).toBe(2_005_000);
+    expect(find(text, 'istio_response_bytes_count')[0]?.value).toBe(2);
+  });
+
+  it("writes the TCP families with Istio's names and labels", async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    const conn = metrics.tcpConnection({ ...istioPeers, mtls: false });
+    conn.bytes(300, 40);
+    conn.closed();
+    const text = await scrape(metrics);
+    const opened = find(text, 'istio_tcp_connections_opened_total');
+    expect(opened).toHaveLength(1);
+    expect(Object.keys(opened[0]?.labels ?? {})).toEqual([...ISTIO_TCP_LABELS]);
+    // Plaintext: no certificate proved who either side is.
+    expect(opened[0]?.labels).toMatchObject({ request_protocol: 'tcp', response_flags: '-', connection_security_policy: 'none', destination_service: 'reviews.bookinfo.svc.cluster.local', source_principal: 'unknown', destination_principal: 'unknown' });
+    metrics.tcpConnection(istioPeers).closed();
+    expect(find(await scrape(metrics), 'istio_tcp_connections_opened_total', { connection_security_policy: 'mutual_tls' })[0]?.labels).toMatchObject({ source_principal: istioPeers.source.identity, destination_principal: istioPeers.destination.identity });
+    expect(find(text, 'istio_tcp_connections_closed_total')[0]?.value).toBe(1);
+    expect(find(text, 'istio_tcp_sent_bytes_total')[0]?.value).toBe(300);
+    expect(find(text, 'istio_tcp_received_bytes_total')[0]?.value).toBe(40);
+  });
+
+  it('labels what is not known unknown, and a peer without app or version by its workload and latest', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    metrics.recordRequest({ reporter: 'source', source: { workload: 'loadgen' }, destination: { service: '10.0.0.9:8080' }, mtls: false, responseCode: undefined, grpc: false, grpcStatus: undefined, durationSeconds: 0.1 });
+    const [only] = find(await scrape(metrics), 'istio_requests_total');
+    expect(only?.labels).toMatchObject({
+      source_canonical_service: 'loadgen',
+      source_canonical_revision: 'latest',
+      source_app: 'unknown',
+      source_version: 'unknown',
+      source_principal: 'unknown',
+      destination_service: '10.0.0.9:8080',
+      destination_service_name: '10.0.0.9:8080',
+      destination_service_namespace: 'unknown',
+      destination_canonical_service: 'unknown',
+      response_code: '0',
+    });
+  });
+
+  it('merges several event loops exactly, both vocabularies', async () => {
+    const loops = [new ProxyMetrics({ defaultMetrics: false }), new ProxyMetrics({ defaultMetrics: false })];
+    loops[0]?.recordRequest(sample({ flags: ['UR'] }));
+    loops[0]?.recordRequest(sample());
+    loops[1]?.recordRequest(sample());
+    const text = parseExposition(await mergeMetrics(await Promise.all(loops.map((m) => m.json()))).metrics());
+    expect(find(text, 'tsmesh_requests_total').map((s) => s.value)).toEqual([3]);
+    expect(find(text, 'istio_requests_total', { response_flags: '-' }).map((s) => s.value)).toEqual([2]);
+    expect(find(text, 'istio_requests_total', { response_flags: 'UR' }).map((s) => s.value)).toEqual([1]);
+    expect(find(text, 'istio_request_duration_milliseconds_bucket', { le: '5', response_flags: '-' }).map((s) => s.value)).toEqual([2]);
+    expect(find(text, 'istio_response_bytes_sum', { response_flags: '-' }).map((s) => s.value)).toEqual([10000]);
+  });
+
+  it("derives Istio's service labels from a mesh Service's name", () => {
+    expect(serviceLabels('web.shop')).toEqual({ fqdn: 'web.shop.svc.cluster.local', name: 'web', namespace: 'shop' });
+    expect(serviceLabels('reviews.bookinfo.svc.cluster.local')).toEqual({ fqdn: 'reviews.bookinfo.svc.cluster.local', name: 'reviews', namespace: 'bookinfo' });
+    expect(serviceLabels('10.0.0.9:8080')).toEqual({ fqdn: '10.0.0.9:8080', name: '10.0.0.9:8080', namespace: 'unknown' });
+    expect(serviceLabels(undefined)).toEqual({ fqdn: 'unknown', name: 'unknown', namespace: 'unknown' });
+  });
+});
+

@@ -6,10 +6,22 @@
 // ProxyMetrics (never prom-client's global one). `render()` writes both.
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { SeriesTable, labelValue, type PeerSeries } from './series.js';
+import type { ResponseFlag } from './flags.js';
+import { SeriesTable, flagBits, labelValue, type PeerSeries, type SeriesFamilies } from './series.js';
 import type { Direction, PeerInfo, Reporter } from './types.js';
 
-export { REQUEST_LABELS, TCP_LABELS, UNKNOWN, grpcStatusLabel, labelValue, responseCodeLabel } from './series.js';
+export {
+  ISTIO_REQUEST_LABELS,
+  ISTIO_TCP_LABELS,
+  REQUEST_LABELS,
+  SERVICE_DOMAIN,
+  TCP_LABELS,
+  UNKNOWN,
+  grpcStatusLabel,
+  labelValue,
+  responseCodeLabel,
+  serviceLabels,
+} from './series.js';
 
 export const METRIC_NAMES = {
   buildInfo: 'tsmesh_build_info',
@@ -32,6 +44,21 @@ export const METRIC_NAMES = {
   rateLimitDecisions: 'tsmesh_ratelimit_decisions_total',
   rateLimitLocalBuckets: 'tsmesh_ratelimit_local_buckets_total',
   routeMirrors: 'tsmesh_route_mirror_total',
+} as const;
+
+/**
+ * Istio's standard metric names, written from the same cells as tsmesh's request and TCP metrics
+ * with Istio's labels, so Istio's Grafana dashboards and Kiali read them as they are.
+ */
+export const ISTIO_METRIC_NAMES = {
+  requests: 'istio_requests_total',
+  requestDuration: 'istio_request_duration_milliseconds',
+  requestBytes: 'istio_request_bytes',
+  responseBytes: 'istio_response_bytes',
+  tcpOpened: 'istio_tcp_connections_opened_total',
+  tcpClosed: 'istio_tcp_connections_closed_total',
+  tcpSentBytes: 'istio_tcp_sent_bytes_total',
+  tcpReceivedBytes: 'istio_tcp_received_bytes_total',
 } as const;
 
 /** What is running: the `tsmesh_build_info` labels and the admin server's `/server_info`. */
@@ -79,6 +106,14 @@ export const DURATION_BUCKETS: readonly number[] = Object.freeze([
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ]);
 
+/**
+ * Istio's histogram bounds (Envoy's defaults), used by `istio_request_duration_milliseconds` (in
+ * ms) and by `istio_request_bytes`/`istio_response_bytes` (in bytes), as Istio's proxies use them.
+ */
+export const ISTIO_BUCKETS: readonly number[] = Object.freeze([
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+]);
+
 /** The labels shared by both sides of a call. */
 export interface CallPeers {
   readonly reporter: Reporter;
@@ -95,6 +130,12 @@ export interface RequestSample extends CallPeers {
   readonly grpc: boolean;
   readonly grpcStatus: number | undefined;
   readonly durationSeconds: number;
+  /** Why it ended as it did (Istio's `response_flags`). */
+  readonly flags?: readonly ResponseFlag[] | undefined;
+  /** Body bytes received from the downstream (`istio_request_bytes`). */
+  readonly requestBytes?: number | undefined;
+  /** Body bytes sent to the downstream (`istio_response_bytes`). */
+  readonly responseBytes?: number | undefined;
 }
 
 /** The TCP metrics of one connection, labels computed once. */
@@ -119,14 +160,50 @@ const HELP = {
   tcpReceivedBytes: 'Bytes of opaque TCP connections received from the side that opened the connection (requests).',
 } as const;
 
+const ISTIO_HELP = {
+  requests: 'Requests handled by the proxy, counted when they end, with Istio\'s standard labels.',
+  requestDuration: 'Duration of requests in milliseconds, from the first byte of the request to the end of the response, with Istio\'s standard labels.',
+  requestBytes: 'Request body sizes in bytes, with Istio\'s standard labels.',
+  responseBytes: 'Response body sizes in bytes, with Istio\'s standard labels.',
+  tcpOpened: 'Opaque TCP connections opened, with Istio\'s standard labels.',
+  tcpClosed: 'Opaque TCP connections closed, with Istio\'s standard labels.',
+  tcpSentBytes: 'Bytes of opaque TCP connections sent towards the side that opened the connection, with Istio\'s standard labels.',
+  tcpReceivedBytes: 'Bytes of opaque TCP connections received from the side that opened the connection, with Istio\'s standard labels.',
+} as const;
+
 function family(key: keyof typeof HELP): { name: string; help: string } {
   return { name: METRIC_NAMES[key], help: HELP[key] };
+}
+
+function istioFamily(key: keyof typeof ISTIO_HELP): { name: string; help: string } {
+  return { name: ISTIO_METRIC_NAMES[key], help: ISTIO_HELP[key] };
+}
+
+const FAMILIES: SeriesFamilies = Object.freeze({
+  requests: family('requests'),
+  requestDuration: family('requestDuration'),
+  tcpOpened: family('tcpOpened'),
+  tcpClosed: family('tcpClosed'),
+  tcpSentBytes: family('tcpSentBytes'),
+  tcpReceivedBytes: family('tcpReceivedBytes'),
+  istioRequests: istioFamily('requests'),
+  istioRequestDuration: istioFamily('requestDuration'),
+  istioRequestBytes: istioFamily('requestBytes'),
+  istioResponseBytes: istioFamily('responseBytes'),
+  istioTcpOpened: istioFamily('tcpOpened'),
+  istioTcpClosed: istioFamily('tcpClosed'),
+  istioTcpSentBytes: istioFamily('tcpSentBytes'),
+  istioTcpReceivedBytes: istioFamily('tcpReceivedBytes'),
+});
+
+function bytesOf(value: number | undefined): number {
+  return value !== undefined && Number.isFinite(value) && value > 0 ? value : 0;
 }
 
 export class ProxyMetrics {
   /** The registry of the proxy-health and process metrics; `render()` adds the request and TCP ones. */
   readonly registry: Registry;
-  private readonly series = new SeriesTable(DURATION_BUCKETS);
+  private readonly series = new SeriesTable({ durationSeconds: DURATION_BUCKETS, durationMs: ISTIO_BUCKETS, bytes: ISTIO_BUCKETS });
   private readonly buildInfo: Gauge<'component' | 'version' | 'node_version'>;
   private readonly detectTimeouts: Counter<'direction'>;
   private readonly connectFailures: Counter<'destination_service'>;
@@ -244,12 +321,20 @@ export class ProxyMetrics {
     return this.registry.contentType;
   }
 
-  /** Counts one finished request and observes its duration. Allocates nothing once its labels were seen. */
+  /** Counts one finished request and observes its duration and sizes. Allocates nothing once its labels were seen. */
   recordRequest(sample: RequestSample): void {
     const seconds = sample.durationSeconds;
     this.series
       .peers(sample.reporter, sample.source, sample.destination, sample.mtls)
-      .request(sample.responseCode, sample.grpc, sample.grpcStatus, Number.isFinite(seconds) && seconds > 0 ? seconds : 0);
+      .request(
+        sample.responseCode,
+        sample.grpc,
+        sample.grpcStatus,
+        flagBits(sample.flags),
+        Number.isFinite(seconds) && seconds > 0 ? seconds : 0,
+        bytesOf(sample.requestBytes),
+        bytesOf(sample.responseBytes),
+      );
   }
 
   /** Counts a TCP connection as opened; the returned handle (shared by its peer set) records its bytes and its close. */
@@ -352,27 +437,12 @@ export class ProxyMetrics {
    * what an event loop sends the main thread, which merges the loops into one `/metrics`.
    */
   async json(): Promise<Awaited<ReturnType<Registry['getMetricsAsJSON']>>> {
-    const table = this.series;
-    const own = [
-      ...table.requestsJson(family('requests'), family('requestDuration')),
-      table.tcpJson(family('tcpOpened'), (s) => s.tcpOpened),
-      table.tcpJson(family('tcpClosed'), (s) => s.tcpClosed),
-      table.tcpJson(family('tcpSentBytes'), (s) => s.tcpSent),
-      table.tcpJson(family('tcpReceivedBytes'), (s) => s.tcpReceived),
-    ];
+    const own = this.series.json(FAMILIES);
     return [...(own as unknown as Awaited<ReturnType<Registry['getMetricsAsJSON']>>), ...(await this.registry.getMetricsAsJSON())];
   }
 
-  /** The Prometheus text exposition: the request and TCP metrics, then every metric in the registry. */
+  /** The Prometheus text exposition: the request and TCP metrics (tsmesh's, then Istio's), then every metric in the registry. */
   async render(): Promise<string> {
-    const table = this.series;
-    const families = [
-      ...table.renderRequests(family('requests'), family('requestDuration')),
-      table.renderTcp(family('tcpOpened'), (s) => s.tcpOpened),
-      table.renderTcp(family('tcpClosed'), (s) => s.tcpClosed),
-      table.renderTcp(family('tcpSentBytes'), (s) => s.tcpSent),
-      table.renderTcp(family('tcpReceivedBytes'), (s) => s.tcpReceived),
-    ];
-    return `${families.join('\n\n')}\n\n${await this.registry.metrics()}`;
+    return `${this.series.render(FAMILIES).join('\n\n')}\n\n${await this.registry.metrics()}`;
   }
 }

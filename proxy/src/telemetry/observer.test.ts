@@ -103,10 +103,10 @@ describe('RequestTelemetry requests', () => {
       'http.request.method': 'POST',
       'url.path': '/bookinfo.Reviews/Get',
       'http.response.status_code': 200,
-      'rpc.system': 'grpc',
-      'rpc.service': 'bookinfo.Reviews',
-      'rpc.method': 'Get',
-      'rpc.grpc.status_code': 14,
+      'rpc.system.name': 'grpc',
+      'rpc.method': 'bookinfo.Reviews/Get',
+      'rpc.status_code': 'UNAVAILABLE',
+      'error.type': 'UNAVAILABLE',
       'server.address': 'reviews',
       'server.port': 9080,
       'network.peer.address': '10.0.0.7',
@@ -118,6 +118,33 @@ describe('RequestTelemetry requests', () => {
       'tsmesh.response_flags': 'UR',
     });
     expect(span?.status.code).toBe(SpanStatusCode.ERROR);
+  });
+
+  it('uses the current RPC attribute names, never the ones semantic conventions deprecate', () => {
+    const { telemetry, exporter } = setup();
+    const ok = telemetry.startRequest(outbound({}, { protocol: 'grpc', method: 'POST', path: '/bookinfo.Reviews/Get', authority: 'reviews:9080' }));
+    ok.response(200, 0);
+    ok.end();
+    const odd = telemetry.startRequest(outbound({}, { protocol: 'grpc', method: 'POST', path: '/not-a-method', authority: 'reviews:9080' }));
+    odd.end();
+    const [a, b] = exporter.getFinishedSpans();
+    expect(a?.attributes).toMatchObject({ 'rpc.system.name': 'grpc', 'rpc.method': 'bookinfo.Reviews/Get', 'rpc.status_code': 'OK' });
+    expect(b?.attributes).toMatchObject({ 'rpc.system.name': 'grpc', 'rpc.method': '_OTHER', 'rpc.method_original': '/not-a-method' });
+    for (const span of [a, b]) {
+      for (const deprecated of ['rpc.system', 'rpc.service', 'rpc.grpc.status_code', 'rpc.response.status_code']) expect(span?.attributes).not.toHaveProperty([deprecated]);
+    }
+  });
+
+  it('writes the request id, user agent, cluster and route of a request in its access-log line', () => {
+    const { telemetry, log } = setup();
+    const record = telemetry.startRequest(outbound({ 'x-request-id': 'req-1', 'user-agent': 'grpc-node-js/1.12.0' }));
+    record.route('bookinfo/reviews:9080', 'bookinfo/reviews-split#1');
+    record.response(200);
+    record.end();
+    telemetry.startRequest(outbound({})).end();
+    const [routed, plain] = log.lines();
+    expect(routed).toMatchObject({ request_id: 'req-1', user_agent: 'grpc-node-js/1.12.0', upstream_cluster: 'bookinfo/reviews:9080', route_name: 'bookinfo/reviews-split#1' });
+    expect(plain).toMatchObject({ request_id: null, user_agent: null, upstream_cluster: null, route_name: null });
   });
 
   it('never puts the query string in a span or the access log', () => {

@@ -68,6 +68,11 @@ export interface RequestRecord {
    * trailers' `grpc-status`; the last value wins.
    */
   response(status: number | undefined, grpcStatus?: number | string): void;
+  /**
+   * Where routing sent the request: the cluster's name (`namespace/service:port`) and the route
+   * rule that matched (`namespace/route#rule`), for the access log. Stores the two strings given.
+   */
+  route(cluster: string, routeName: string | undefined): void;
   /** Records the request in metrics, its span and the access log. Only the first call counts. */
   end(result?: RequestEnd): void;
 }
@@ -142,6 +147,8 @@ function mergePeer(base: PeerInfo, update: PeerInfo | undefined): PeerInfo {
     namespace: update.namespace ?? base.namespace,
     service: update.service ?? base.service,
     identity: update.identity ?? base.identity,
+    app: update.app ?? base.app,
+    version: update.version ?? base.version,
   };
 }
 
@@ -151,12 +158,21 @@ function grpcCode(value: number | string | undefined): number | undefined {
   return Number.isInteger(n) && n >= 0 ? n : undefined;
 }
 
+/** One request header's value for the access log (the first, for a repeated one); read only when the log is on. */
+function headerOf(headers: HeaderSource, name: string): string | undefined {
+  const value = typeof headers === 'function' ? headers(name) : headers[name];
+  if (value === undefined || value === null) return undefined;
+  if (Array.isArray(value)) return value.length > 0 ? String(value[0]) : undefined;
+  return String(value);
+}
+
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 const NOOP_REQUEST: RequestRecord = Object.freeze({
   traceId: '',
   upstreamHeaders: () => EMPTY_HEADERS,
   response: () => undefined,
+  route: () => undefined,
   end: () => undefined,
 });
 
@@ -171,6 +187,11 @@ class Request implements RequestRecord {
   private grpcStatus: number | undefined;
   private headers: Readonly<Record<string, string>> | undefined;
   private ended = false;
+  cluster: string | undefined;
+  routeName: string | undefined;
+  /** Read when the request starts (its header storage may be reused later), only if the access log is on. */
+  requestId: string | undefined;
+  userAgent: string | undefined;
 
   constructor(
     private readonly owner: Recorder,
@@ -205,11 +226,16 @@ class Request implements RequestRecord {
     }
   }
 
+  route(cluster: string, routeName: string | undefined): void {
+    this.cluster = cluster;
+    this.routeName = routeName;
+  }
+
   end(result: RequestEnd = {}): void {
     if (this.ended) return;
     this.ended = true;
     try {
-      this.owner.finishRequest(this.info, this.span, this.startedAt, this.status, this.grpcStatus, result);
+      this.owner.finishRequest(this.info, this.span, this.startedAt, this.status, this.grpcStatus, result, this);
     } catch (error) {
       this.owner.failed('end', error);
     }
@@ -284,6 +310,12 @@ class Recorder {
     status: number | undefined,
     grpcStatus: number | undefined,
     result: RequestEnd,
+    routed: {
+      readonly cluster: string | undefined;
+      readonly routeName: string | undefined;
+      readonly requestId: string | undefined;
+      readonly userAgent: string | undefined;
+    },
   ): void {
     const durationMs = Math.max(0, this.now() - startedAt);
     const destination = mergePeer(info.destination, result.destination);
@@ -298,6 +330,9 @@ class Recorder {
       grpc,
       grpcStatus,
       durationSeconds: durationMs / 1000,
+      flags: result.flags,
+      requestBytes: result.bytesReceived,
+      responseBytes: result.bytesSent,
     });
     if (span.recording) {
       span.setAttributes(() => {
@@ -320,6 +355,10 @@ class Recorder {
         status,
         grpcStatus: grpc ? grpcStatus : undefined,
         attempts: result.attempts,
+        requestId: routed.requestId,
+        userAgent: routed.userAgent,
+        upstreamCluster: routed.cluster,
+        routeName: routed.routeName,
         durationMs,
         bytesSent: result.bytesSent ?? 0,
         bytesReceived: result.bytesReceived ?? 0,
@@ -426,7 +465,12 @@ export class RequestTelemetry {
         parent: extract(info.headers),
         attributes: () => requestAttributes(info),
       });
-      return new Request(this.recorder, info, span, startedAt);
+      const request = new Request(this.recorder, info, span, startedAt);
+      if (this.recorder.accessLog.enabled) {
+        request.requestId = headerOf(info.headers, 'x-request-id');
+        request.userAgent = headerOf(info.headers, 'user-agent');
+      }
+      return request;
     } catch (error) {
       this.recorder.failed('startRequest', error);
       return NOOP_REQUEST;

@@ -106,7 +106,8 @@ describe('ProxyTracer with an SDK', () => {
     const [sa, sb, sc, sd] = exporter.getFinishedSpans();
     expect(sa?.status.code).toBe(SpanStatusCode.ERROR);
     expect(sb?.status.code).toBe(SpanStatusCode.ERROR);
-    expect(sb?.attributes['rpc.grpc.status_code']).toBe(14);
+    expect(sb?.attributes['rpc.status_code']).toBe('UNAVAILABLE');
+    expect(sc?.attributes['rpc.status_code']).toBe('NOT_FOUND');
     expect(sc?.status.code).toBe(SpanStatusCode.UNSET);
     expect(sd?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'connect ECONNREFUSED' });
     expect(sd?.attributes['error.type']).toBe('ECONNREFUSED');

@@ -24,7 +24,7 @@ import {
   type SpanContext,
   type Tracer,
 } from '@opentelemetry/api';
-import { ATTR } from './attributes.js';
+import { ATTR, grpcStatusName } from './attributes.js';
 import type { TraceContext } from './context.js';
 import { newSpanId, newTraceId, sampledAtRandom, sampledAtRate } from './ids.js';
 
@@ -137,7 +137,7 @@ class RecordedSpan implements SpanHandle {
     if (status !== undefined && status !== 0) this.status = status;
     if (grpcStatus !== undefined) this.grpcStatus = grpcStatus;
     if (this.status !== undefined) this.span.setAttribute(ATTR.HTTP_RESPONSE_STATUS_CODE, this.status);
-    if (this.grpcStatus !== undefined) this.span.setAttribute(ATTR.RPC_GRPC_STATUS_CODE, this.grpcStatus);
+    if (this.grpcStatus !== undefined) this.span.setAttribute(ATTR.RPC_STATUS_CODE, grpcStatusName(this.grpcStatus));
   }
 
   end(error?: unknown): void {
@@ -156,7 +156,7 @@ class RecordedSpan implements SpanHandle {
     if (this.grpcStatus !== undefined && this.grpcStatus !== 0) {
       const failed = this.kind === 'client' || GRPC_SERVER_ERRORS.has(this.grpcStatus);
       if (failed) {
-        this.span.setAttribute(ATTR.ERROR_TYPE, String(this.grpcStatus));
+        this.span.setAttribute(ATTR.ERROR_TYPE, grpcStatusName(this.grpcStatus));
         this.span.setStatus({ code: SpanStatusCode.ERROR });
         return;
       }

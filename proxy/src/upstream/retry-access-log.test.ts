@@ -25,7 +25,7 @@ const RETRY = retryPolicyOf(Object.freeze({ codes: Object.freeze([503]), attempt
 
 function context(port: number): HttpConnectionContext {
   const endpoint: UpstreamEndpoint = { key: `127.0.0.1:${port}`, address: '127.0.0.1', port };
-  return { direction: 'outbound', route: () => ok({ selector: fixedSelector('web', endpoint), retry: RETRY }), source: {}, destination: {}, mtls: false };
+  return { direction: 'outbound', route: () => ok({ selector: fixedSelector('shop/web:8080', endpoint), retry: RETRY, routeName: 'shop/web-retry#0' }), source: {}, destination: {}, mtls: false };
 }
 
 function telemetry() {
@@ -49,7 +49,7 @@ async function front(ctx: HttpConnectionContext, accept: (socket: net.Socket) =>
 function get(port: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      .get({ host: '127.0.0.1', port, path: '/', agent: false, headers: REQUEST_HEADERS }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -69,6 +69,10 @@ async function flakyHttp(): Promise<Listening<http.Server>> {
   return server;
 }
 
+const REQUEST_HEADERS = { 'x-request-id': 'req-42', 'user-agent': 'shopper/1.0' };
+/** What the access line says of the request and its routing. */
+const ROUTED = { request_id: 'req-42', user_agent: 'shopper/1.0', upstream_cluster: 'shop/web:8080', route_name: 'shop/web-retry#0' };
+
 const H1 = { connectTimeoutMs: 1000, maxHeaderBytes: 32 * 1024, keepAliveTimeoutMs: 5000 };
 
 describe('the access log shows the attempts of a retried request', () => {
@@ -79,7 +83,7 @@ describe('the access log shows the attempts of a retried request', () => {
     cleanups.push(() => relay.close());
     const listening = await front(context(server.port), (socket) => relay.accept(socket));
     expect(await get(listening.port)).toEqual({ status: 200, body: 'third' });
-    expect(access.lines()).toEqual([expect.objectContaining({ type: 'http', status: 200, attempts: 3 })]);
+    expect(access.lines()).toEqual([expect.objectContaining({ type: 'http', status: 200, attempts: 3, ...ROUTED })]);
   });
 
   it('HTTP/1.1 node engine', async () => {
@@ -89,7 +93,7 @@ describe('the access log shows the attempts of a retried request', () => {
     cleanups.push(() => forwarder.close());
     const listening = await front(context(server.port), (socket) => forwarder.accept(socket));
     expect(await get(listening.port)).toEqual({ status: 200, body: 'third' });
-    expect(access.lines()).toEqual([expect.objectContaining({ type: 'http', status: 200, attempts: 3 })]);
+    expect(access.lines()).toEqual([expect.objectContaining({ type: 'http', status: 200, attempts: 3, ...ROUTED })]);
   });
 
   it('HTTP/2', async () => {
@@ -108,7 +112,7 @@ describe('the access log shows the attempts of a retried request', () => {
     session.on('error', () => undefined);
     cleanups.push(() => session.destroy());
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = session.request({ ':path': '/' });
+      const req = session.request({ ':path': '/', ...REQUEST_HEADERS });
       let status = 0;
       let body = '';
       req.on('response', (h) => (status = Number(h[':status'])));
@@ -117,6 +121,6 @@ describe('the access log shows the attempts of a retried request', () => {
       req.on('error', reject);
     });
     expect(answer).toEqual({ status: 200, body: 'third' });
-    expect(access.lines()).toEqual([expect.objectContaining({ type: 'http', status: 200, attempts: 3 })]);
+    expect(access.lines()).toEqual([expect.objectContaining({ type: 'http', status: 200, attempts: 3, ...ROUTED })]);
   });
 });

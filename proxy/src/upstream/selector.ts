@@ -14,7 +14,9 @@ export interface UpstreamEndpoint extends BalancedEndpoint {
   /** Local address to bind when connecting (inbound delivery binds 127.0.0.6). */
   readonly localAddress?: string | undefined;
   /** Who runs there, for metrics and access logs (workload, namespace, identity). */
-  readonly peer?: { readonly workload?: string; readonly namespace?: string; readonly identity?: string } | undefined;
+  readonly peer?:
+    | { readonly workload?: string; readonly namespace?: string; readonly identity?: string; readonly app?: string | undefined; readonly version?: string | undefined }
+    | undefined;
 }
 
 export type FailureKind = 'connect' | 'reset' | 'timeout';

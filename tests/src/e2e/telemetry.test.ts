@@ -150,11 +150,10 @@ suite('telemetry in network namespaces', () => {
     const common = {
       'http.request.method': 'POST',
       'url.path': GRPC_PATH,
-      'rpc.system': 'grpc',
-      'rpc.service': 'tsmesh.demo.Greeter',
-      'rpc.method': 'SayHello',
+      'rpc.system.name': 'grpc',
+      'rpc.method': 'tsmesh.demo.Greeter/SayHello',
       'http.response.status_code': '200',
-      'rpc.grpc.status_code': '0',
+      'rpc.status_code': 'OK',
       'network.protocol.version': '2',
       'tsmesh.destination.identity': `spiffe://cluster.local/ns/${NS}/sa/greeter`,
       'tsmesh.mtls': 'false',
@@ -177,7 +176,7 @@ suite('telemetry in network namespaces', () => {
     expect(tree.client).toMatchObject({ name: 'GET', tags: { ...common, 'tsmesh.destination.service': `web.${NS}`, 'network.peer.address': server.ip } });
     expect(tree.server).toMatchObject({ name: 'GET', tags: { ...common, 'network.peer.address': client.ip } });
     for (const span of [tree.client, tree.server]) {
-      expect(span.tags).not.toHaveProperty(['rpc.system']);
+      expect(span.tags).not.toHaveProperty(['rpc.system.name']);
       expect(JSON.stringify(span)).not.toContain('secret'); // the query string never reaches telemetry
     }
   }, 30_000);
@@ -228,8 +227,8 @@ suite('telemetry in network namespaces', () => {
     const grpcSeen = parseTraceparent(grpcCall.sample?.meta.traceparent);
     const grpcTree = requestTree(await traceSpans(otlpFile(), grpcSeen.traceId, 2), 'otlp');
     expect(grpcTree.server.id).toBe(grpcSeen.spanId);
-    expect(grpcTree.client).toMatchObject({ format: 'otlp', name: 'tsmesh.demo.Greeter/SayHello', tags: { 'rpc.system': 'grpc', 'rpc.grpc.status_code': '0', 'http.response.status_code': '200', 'tsmesh.destination.service': `greeter.${NS}`, 'network.peer.address': server.ip } });
-    expect(grpcTree.server).toMatchObject({ format: 'otlp', tags: { 'rpc.grpc.status_code': '0', 'network.peer.address': client.ip, 'k8s.namespace.name': NS } });
+    expect(grpcTree.client).toMatchObject({ format: 'otlp', name: 'tsmesh.demo.Greeter/SayHello', tags: { 'rpc.system.name': 'grpc', 'rpc.status_code': 'OK', 'http.response.status_code': '200', 'tsmesh.destination.service': `greeter.${NS}`, 'network.peer.address': server.ip } });
+    expect(grpcTree.server).toMatchObject({ format: 'otlp', tags: { 'rpc.status_code': 'OK', 'network.peer.address': client.ip, 'k8s.namespace.name': NS } });
 
     const httpSeen = parseTraceparent(httpReply.seen.traceparent);
     const httpTree = requestTree(await traceSpans(otlpFile(), httpSeen.traceId, 2), 'otlp');
