@@ -52,6 +52,11 @@ export function inputFromFiles(paths: readonly string[], rootNamespace: string):
     if (!parsed.ok) throw parsed.error;
     objects.push(...parsed.value);
   }
+  return inputFromObjects(objects, rootNamespace);
+}
+
+/** The analysis input of objects read from files: Pods and Namespaces count only when some are there. */
+export function inputFromObjects(objects: readonly MeshObject[], rootNamespace: string): AnalysisInput {
   const complete = new Set<MeshKind>(SUPPORTED_KINDS.filter((kind) => kind !== 'Pod' && kind !== 'Namespace'));
   for (const kind of ['Pod', 'Namespace'] as const) if (objects.some((o) => o.kind === kind)) complete.add(kind);
   return { objects, invalid: [], complete, rootNamespace };

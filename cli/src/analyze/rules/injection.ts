@@ -101,11 +101,10 @@ function strictWithoutSidecars(mesh: MeshIndex): Message[] {
 }
 
 function judge(mesh: MeshIndex, policy: PeerAuthentication): string | undefined {
-  const scope = hasSelector(policy) ? `the workloads it selects` : `namespace ${policy.namespace}`;
   if (mesh.knows('Pod')) {
     const pods = mesh.podsIn(policy.namespace).filter((pod) => !pod.hostNetwork && (!hasSelector(policy) || labelsMatch(policy.selector, pod.labels)));
     if (pods.length === 0 || pods.some((pod) => pod.meshed)) return undefined;
-    return `is STRICT, but ${scope} (pods ${shortList(pods.map((p) => p.name))}) run without a sidecar: nothing enforces it and they accept plaintext from anyone`;
+    return `is STRICT, but the pods it applies to (${shortList(pods.map((p) => p.name))}) have no sidecar: nothing enforces it and they accept plaintext from anyone`;
   }
   if (!hasSelector(policy) && mesh.knows('Namespace') && mesh.namespaces.has(policy.namespace) && !labelled(mesh, policy.namespace)) {
     return `is STRICT, but namespace ${policy.namespace} is not labelled ${INJECTION_NAMESPACE_LABEL}=enabled: its pods get no sidecar to enforce it`;

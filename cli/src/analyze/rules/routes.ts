@@ -61,7 +61,7 @@ function analyzeRoute(mesh: MeshIndex, route: MeshRoute): Message[] {
   for (const parent of parents) {
     const exists = parent.kind === 'Service' ? mesh.service(parent.namespace, parent.name) : mesh.gateway(parent.namespace, parent.name);
     if (exists === undefined) {
-      const what = parent.kind === 'Service' ? 'callers of that Service' : 'that Gateway';
+      const what = parent.kind === 'Service' ? 'callers of that Service' : 'requests to that Gateway';
       found.push(message('parentNotFound', self, `parentRef ${parent.kind} ${parent.namespace}/${parent.name} does not exist: the route attaches to nothing there and ${what} are not routed by it`));
     }
   }
