@@ -1,5 +1,6 @@
 // `tsmesh analyze` (the built CLI, as a child process): from mesh files, and from the API-server
 // stand-in with one mistake of each kind; output formats, namespaces, exit codes and usage errors.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { KubeObject } from '@tsmesh/common';
 import { FakeApiServer } from '@tsmesh/control/testing';
 import { authorizationPolicy, gateway, meshText, namespace, peerAuthentication, pod, rateLimitPolicy, route, service } from '../analyze/testing.js';
-import { runCli } from '../testing/run-cli.js';
+import { MAIN, runCli } from '../testing/run-cli.js';
 
 interface Record_ {
   code: string;
@@ -122,6 +123,12 @@ describe('tsmesh analyze', () => {
       expect(run.stdout).toMatch(/^- code: TSM0401\n {2}type: UnknownAnnotation\n {2}severity: Warning\n/);
       expect((await runCli(['analyze', '-f', warnings, '--fail-on', 'warning'])).code).toBe(1);
       expect((await runCli(['analyze', '-f', warnings, '--fail-on=error'])).code).toBe(0);
+    });
+
+    it('reads standard input with -f -', () => {
+      const run = spawnSync(process.execPath, [MAIN, 'analyze', '-f', '-', '-o', 'json'], { input: meshText([route('HTTPRoute', 'shop', 'r', [toWeb], [{ name: 'web', port: 80 }])]), encoding: 'utf8' });
+      expect(run.status).toBe(1);
+      expect(brief(JSON.parse(run.stdout) as Record_[])).toEqual(['TSM0101 HTTPRoute shop/r', 'TSM0103 HTTPRoute shop/r']);
     });
 
     it('exits 1 with the parser\'s one-line reason for a file it refuses', async () => {
