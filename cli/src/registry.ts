@@ -61,6 +61,11 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
     summary: 'list the sidecars connected to the control plane: snapshot sent, ACK/NACK, last seen, certificate expiry',
     load: async () => (await import('./commands/proxy-status.js')).proxyStatusCommand,
   },
+  {
+    name: 'analyze',
+    summary: 'find mistakes in mesh files or a cluster: routes to nothing, competing or unenforced mTLS policies, unknown annotations',
+    load: async () => (await import('./commands/analyze.js')).analyzeCommand,
+  },
   { name: 'version', summary: "print tsmesh's version (and a sidecar's with --proxy)", load: async () => (await import('./commands/version.js')).versionCommand },
 ]);
 

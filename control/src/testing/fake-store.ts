@@ -51,6 +51,9 @@ export const FAKE_RESOURCES: readonly FakeResource[] = [
   custom('policy.tsmesh.io', 'httplocalratelimitpolicies', 'HTTPLocalRateLimitPolicy', true),
   custom('policy.tsmesh.io', 'trafficpolicies', 'TrafficPolicy', false, 'v1alpha1'),
   custom('gateway.networking.x-k8s.io', 'xbackendtrafficpolicies', 'XBackendTrafficPolicy', false, 'v1alpha1'),
+  // What `tsmesh analyze` reads besides the watched kinds.
+  custom('gateway.networking.k8s.io', 'gateways', 'Gateway', true),
+  custom('gateway.networking.k8s.io', 'referencegrants', 'ReferenceGrant', false, 'v1beta1'),
 ];
 
 /** A Kubernetes Status object, as error answers and watch ERROR events carry. */
