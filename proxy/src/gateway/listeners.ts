@@ -5,7 +5,7 @@
 // the port's router: the same route matching, balancing and telemetry as the outbound path.
 import net, { type Server, type Socket } from 'node:net';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
-import { logger, type GatewayPort, type ListenerCertificate } from '@tsmesh/common';
+import { logger, type HttpGatewayPort, type ListenerCertificate } from '@tsmesh/common';
 import { detectProtocol } from '../detect/detect.js';
 import { attachHttpContext, type HttpConnectionContext } from '../http/context.js';
 import { pickCertificate } from './sni.js';
@@ -23,7 +23,7 @@ export class ListenerPort {
   private readonly contexts = new Map<ListenerCertificate, SecureContext>();
 
   constructor(
-    public port: GatewayPort,
+    public port: HttpGatewayPort,
     private readonly context: HttpConnectionContext,
     private readonly handlers: HttpHandlers,
     private readonly detectTimeoutMs: number,
@@ -51,7 +51,7 @@ export class ListenerPort {
     });
   }
 
-  get protocol(): GatewayPort['protocol'] {
+  get protocol(): HttpGatewayPort['protocol'] {
     return this.port.protocol;
   }
 
