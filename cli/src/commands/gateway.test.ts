@@ -366,6 +366,13 @@ describe('tsmesh gateway (a real process, local mode)', () => {
     expect(body).toBe('200 default /hello');
   });
 
+  it('answers a client that offers h2 and http/1.1 by ALPN (curl) over HTTP/1.1, which the HTTPRoute backend speaks', async () => {
+    const out = await new Promise<string>((resolve) =>
+      execFile('curl', ['-s', '-m', '5', '-w', ' %{http_version}', '--resolve', `b.example.com:${httpsPort}:127.0.0.1`, '--cacert', join(dir, 'b.example.com.crt'), `https://b.example.com:${httpsPort}/alpn`], (_e, stdout) => resolve(stdout)),
+    );
+    expect(out).toBe('default /alpn 1.1');
+  });
+
   it("passes TLS through by SNI: the backend's own certificate reaches openssl s_client untouched", async () => {
     const { stdout } = await openssl(['s_client', '-connect', `127.0.0.1:${pass.port}`, '-servername', 'pass.example.com']);
     const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(stdout)?.[0];
