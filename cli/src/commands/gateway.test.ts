@@ -86,6 +86,8 @@ function startTlsBackend(pair: { cert: string; key: string }): Promise<{ port: n
 interface Passthrough {
   readonly port: number;
   readonly backend: number;
+  /** A TCP listener whose TCPRoute goes to the `exact` backend. */
+  readonly tcp: number;
 }
 
 function passthroughYaml(pass: Passthrough): string {
@@ -108,6 +110,13 @@ spec:
   parentRefs: [{ name: gw, sectionName: pass }]
   hostnames: [pass.example.com]
   rules: [{ backendRefs: [{ name: secure-app, port: 443 }] }]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: { name: raw, namespace: edge }
+spec:
+  parentRefs: [{ name: gw, sectionName: raw }]
+  rules: [{ backendRefs: [{ name: exact, port: 80 }] }]
 `;
 }
 
@@ -141,7 +150,7 @@ spec:
       protocol: HTTPS
       hostname: b.example.com
       tls: { certificateRefs: [{ kind: Secret, name: cert-b }] }
-${pass ? `    - { name: pass, port: ${pass.port}, protocol: TLS, hostname: "*.example.com", tls: { mode: Passthrough } }\n` : ''}`,
+${pass ? `    - { name: pass, port: ${pass.port}, protocol: TLS, hostname: "*.example.com", tls: { mode: Passthrough } }\n    - { name: raw, port: ${pass.tcp}, protocol: TCP }\n` : ''}`,
     `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: app, namespace: edge }
@@ -292,7 +301,7 @@ describe('tsmesh gateway (a real process, local mode)', () => {
     certs = { a: certificate(dir, 'a.example.com'), b: certificate(dir, 'b.example.com') };
     passCert = certificate(dir, 'pass.example.com');
     tlsBackend = await startTlsBackend(passCert);
-    pass = { port: await freePort(), backend: tlsBackend.port };
+    pass = { port: await freePort(), backend: tlsBackend.port, tcp: await freePort() };
     writeMesh(meshYaml(backends, httpPort, httpsPort, certs, pass));
     gateway = await startGateway(meshFile);
   }, 30_000);
@@ -403,6 +412,19 @@ describe('tsmesh gateway (a real process, local mode)', () => {
     expect(stdout).not.toContain('BEGIN CERTIFICATE');
     const dump = (await adminJson(gateway.admin, '/config_dump')) as { passthroughRefused: Record<string, number> };
     expect(dump.passthroughRefused[`${pass.port}/unknown_server_name`]).toBe(2);
+  });
+
+  it('relays a TCP listener to its TCPRoute backend, bytes as sent', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(pass.tcp, '127.0.0.1', () => socket.end('GET /raw HTTP/1.1\r\nHost: anything\r\nConnection: close\r\n\r\n'));
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString()));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    expect(answer).toContain('x-backend: exact');
+    expect(answer).toContain('exact /raw');
   });
 
   it('rejects a route from a namespace the listener does not admit (Accepted=False, NotAllowedByListeners) and serves none of it', async () => {

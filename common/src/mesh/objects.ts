@@ -10,7 +10,7 @@ import type { KindDefinition, ObjectMeta } from './kinds/kind.js';
 import { peerAuthenticationKind, type MeshPeerAuthentication } from './kinds/peer-authentication.js';
 import { podKind, type MeshPodDetails } from './kinds/pod.js';
 import { httpLocalRateLimitPolicyKind, type MeshHTTPLocalRateLimitPolicy } from './kinds/rate-limit-policy.js';
-import { grpcRouteKind, httpRouteKind, tlsRouteKind, type MeshRoute } from './kinds/route.js';
+import { grpcRouteKind, httpRouteKind, tcpRouteKind, tlsRouteKind, type MeshRoute } from './kinds/route.js';
 import { gatewayClassKind, gatewayKind, referenceGrantKind, type MeshGateway, type MeshGatewayClass, type MeshReferenceGrant } from './kinds/gateway.js';
 import { secretKind, type MeshSecret } from './kinds/secret.js';
 import { serviceKind } from './kinds/service.js';
@@ -34,6 +34,7 @@ export interface MeshKindValues {
   HTTPRoute: MeshRoute;
   GRPCRoute: MeshRoute;
   TLSRoute: MeshRoute;
+  TCPRoute: MeshRoute;
   TrafficPolicy: MeshTrafficPolicy;
   XBackendTrafficPolicy: MeshBackendTrafficPolicy;
   GatewayClass: MeshGatewayClass;
@@ -64,6 +65,7 @@ const KINDS: { readonly [K in MeshKind]: KindDefinition<MeshKindValues[K]> } = {
   HTTPRoute: httpRouteKind,
   GRPCRoute: grpcRouteKind,
   TLSRoute: tlsRouteKind,
+  TCPRoute: tcpRouteKind,
   TrafficPolicy: trafficPolicyKind,
   XBackendTrafficPolicy: backendTrafficPolicyKind,
   GatewayClass: gatewayClassKind,

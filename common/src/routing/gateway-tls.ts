@@ -1,6 +1,6 @@
-// TLSRoute (gateway.networking.k8s.io/v1alpha2) for `tsmesh gateway`'s Passthrough listeners:
-// parsed into the weighted Service backends a connection goes to once the ClientHello's server
-// name picked the route. The connection is relayed opaque, so a route has no matches: the rules'
+// TLSRoute and TCPRoute (gateway.networking.k8s.io/v1alpha2) for `tsmesh gateway`'s TLS
+// Passthrough and TCP listeners: parsed into the weighted Service backends a connection goes to
+// once the ClientHello's server name (TLSRoute) or the port alone (TCPRoute) picked the route. The connection is relayed opaque, so a route has no matches: the rules'
 // backendRefs together form one weighted set. Attachment (listeners, allowedRoutes, hostnames) is
 // gateway.ts's, shared with HTTPRoute and GRPCRoute. Pure.
 import { describeValue, isMissing, isRecord } from '../mesh/fields.js';
@@ -12,8 +12,9 @@ export const TLS_ROUTE_API_VERSION = 'gateway.networking.k8s.io/v1alpha2';
 const DEFAULT_NAMESPACE = 'default';
 const MAX_WEIGHT = 1_000_000;
 
+/** A TLSRoute or TCPRoute: routes of whole connections. */
 export interface TlsRouteRef {
-  readonly kind: 'TLSRoute';
+  readonly kind: 'TLSRoute' | 'TCPRoute';
   readonly namespace: string;
   readonly name: string;
 }
@@ -33,27 +34,28 @@ export interface ParsedTlsRoute {
   readonly warnings: readonly string[];
 }
 
-/** Every TLSRoute of the source, oldest first (then by namespace/name, the spec's tie-break). */
+/** Every TLSRoute and TCPRoute of the source, oldest first (then by namespace/name, the spec's tie-break). */
 export function parseTlsRoutes(source: RouteSource): ParsedTlsRoute[] {
   return source.others
-    .filter((o) => o.kind === 'TLSRoute' && o.apiVersion === TLS_ROUTE_API_VERSION)
+    .filter((o) => (o.kind === 'TLSRoute' || o.kind === 'TCPRoute') && o.apiVersion === TLS_ROUTE_API_VERSION)
     .map((o) => {
       const namespace = typeof o.metadata.namespace === 'string' && o.metadata.namespace !== '' ? o.metadata.namespace : DEFAULT_NAMESPACE;
       const name = o.metadata.name ?? '';
       const stamp = o.metadata['creationTimestamp'];
       const created = typeof stamp === 'string' && Number.isFinite(Date.parse(stamp)) ? Date.parse(stamp) : Number.POSITIVE_INFINITY;
-      return parseTlsRoute({ kind: 'TLSRoute', namespace, name }, { created, key: `${namespace}/${name}` }, o['spec'], source);
+      return parseTlsRoute({ kind: o.kind as TlsRouteRef['kind'], namespace, name }, { created, key: `${namespace}/${name}` }, o['spec'], source);
     })
     .sort((a, b) => a.origin.created - b.origin.created || (a.origin.key < b.origin.key ? -1 : a.origin.key > b.origin.key ? 1 : 0));
 }
 
 function parseTlsRoute(ref: TlsRouteRef, origin: ParsedTlsRoute['origin'], spec: unknown, source: RouteSource): ParsedTlsRoute {
-  const at = `TLSRoute ${ref.namespace}/${ref.name}`;
+  const at = `${ref.kind} ${ref.namespace}/${ref.name}`;
+  const fields = ref.kind === 'TLSRoute' ? ['parentRefs', 'hostnames', 'rules'] : ['parentRefs', 'rules'];
   const s = isRecord(spec) ? spec : {};
   const warnings: string[] = [];
   const dropped: string[] = [];
   const unresolved: BackendFailure[] = [];
-  for (const key of Object.keys(s)) if (!['parentRefs', 'hostnames', 'rules'].includes(key)) warnings.push(`${at}: spec.${key} is not a field tsmesh knows (ignored)`);
+  for (const key of Object.keys(s)) if (!fields.includes(key)) warnings.push(`${at}: spec.${key} is not a field tsmesh knows (ignored)`);
   const rawRules = Array.isArray(s['rules']) ? s['rules'] : [];
   if (!isMissing(s['rules']) && !Array.isArray(s['rules'])) warnings.push(`${at}: spec.rules must be a list, got ${describeValue(s['rules'])} (route not attached)`);
   const rules: { backends: WeightedBackend[] }[] = [];

@@ -40,7 +40,7 @@ function conditionsOf(compiled: CompiledGateways, route: string): Record<string,
 
 function backendFor(compiled: CompiledGateways, port: number, host: string, path = '/'): string | undefined {
   const found = compiled.ports.find((p) => p.port === port);
-  const table = found?.protocol === 'TLS' ? undefined : found?.table(host);
+  const table = found !== undefined && 'table' in found ? found.table(host) : undefined;
   const decision = matchHttp(table, { method: 'GET', path, headers: () => undefined });
   const b = decision?.backends[0];
   return b === undefined ? undefined : `${b.namespace}/${b.name}${b.problem ? `!${b.problem}` : ''}`;
@@ -408,5 +408,49 @@ describe('TLS Passthrough listeners and TLSRoute (gateway.networking.k8s.io/v1al
     expect(validateObject(tlsRoute('edge', 'r', { parentRefs: [gwParent('gw')] })).ok).toBe(true);
     const wrong = validateObject({ ...tlsRoute('edge', 'r', { parentRefs: [gwParent('gw')] }), apiVersion: `${GW}/v1` });
     expect(!wrong.ok && wrong.error.message).toContain('unsupported apiVersion');
+  });
+});
+
+describe('TCP listeners and TCPRoute (gateway.networking.k8s.io/v1alpha2)', () => {
+  const tcp = { name: 'db', port: 5432, protocol: 'TCP' };
+  const tcpRoute = (namespace: string, name: string, spec: Record<string, unknown>, created?: string): KubeObject => ({
+    apiVersion: `${GW}/v1alpha2`,
+    kind: 'TCPRoute',
+    metadata: { name, namespace, ...(created ? { creationTimestamp: created } : {}) },
+    spec,
+  });
+  const base = [gatewayClass(), service('edge', 'pg', [5432]), service('edge', 'pg2', [5432])];
+  const destination = (compiled: CompiledGateways): string | undefined => {
+    const port = compiled.ports.find((p) => p.port === 5432);
+    if (port?.protocol !== 'TCP') return undefined;
+    const d = port.destination('ignored');
+    return d && `${d.route.kind} ${d.route.name}:${d.backends.map((b) => `${b.name}*${b.weight}`).join(',')}`;
+  };
+
+  it('programs a TCP listener and routes the whole port to the oldest TCPRoute, weights kept', () => {
+    const compiled = compile([
+      ...base,
+      gateway('edge', 'gw', [tcp]),
+      tcpRoute('edge', 'young', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'pg2', port: 5432 }] }] }, '2026-01-02T00:00:00Z'),
+      tcpRoute('edge', 'old', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'pg', port: 5432, weight: 3 }, { name: 'pg2', port: 5432, weight: 1 }] }] }, '2026-01-01T00:00:00Z'),
+    ]);
+    expect(compiled.listeners[0]?.conditions.map((c) => `${c.type}=${c.status}`)).toEqual(['Accepted=True', 'ResolvedRefs=True', 'Programmed=True']);
+    expect(destination(compiled)).toBe('TCPRoute old:pg*3,pg2*1');
+  });
+
+  it('admits only TCPRoutes on a TCP listener, and refuses a cross-namespace backend without a grant', () => {
+    const compiled = compile([
+      ...base,
+      service('other', 'x', [5432]),
+      gateway('edge', 'gw', [tcp]),
+      { apiVersion: `${GW}/v1alpha2`, kind: 'TLSRoute', metadata: { name: 'tls', namespace: 'edge' }, spec: { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'pg', port: 5432 }] }] } },
+      tcpRoute('edge', 'far', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'x', namespace: 'other', port: 5432 }] }] }),
+    ]);
+    expect(conditionsOf(compiled, 'edge/tls')).toEqual({ Accepted: 'False/NotAllowedByListeners', ResolvedRefs: 'True/ResolvedRefs' });
+    expect(conditionsOf(compiled, 'edge/far')).toEqual({ Accepted: 'True/Accepted', ResolvedRefs: 'False/RefNotPermitted' });
+  });
+
+  it('routes nothing on a TCP port without a route', () => {
+    expect(destination(compile([...base, gateway('edge', 'gw', [tcp])]))).toBeUndefined();
   });
 });

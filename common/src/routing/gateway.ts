@@ -20,9 +20,9 @@ import type { RouteCondition, RouteKind, RouteRef, RouteSet, RouteTable, RouteWa
 
 export const GATEWAY_CONTROLLER = 'tsmesh.io/gateway-controller';
 /** The route kinds a Gateway may attach: the mesh's HTTP kinds, and TLSRoute for passthrough. */
-export type GatewayRouteKind = RouteKind | 'TLSRoute';
+export type GatewayRouteKind = RouteKind | 'TLSRoute' | 'TCPRoute';
 export type GatewayRouteRef = RouteRef | TlsRouteRef;
-const SUPPORTED_ROUTE_KINDS: Readonly<Record<string, readonly GatewayRouteKind[]>> = { HTTP: ['HTTPRoute', 'GRPCRoute'], HTTPS: ['HTTPRoute', 'GRPCRoute'], TLS: ['TLSRoute'] };
+const SUPPORTED_ROUTE_KINDS: Readonly<Record<string, readonly GatewayRouteKind[]>> = { HTTP: ['HTTPRoute', 'GRPCRoute'], HTTPS: ['HTTPRoute', 'GRPCRoute'], TLS: ['TLSRoute'], TCP: ['TCPRoute'] };
 
 /** A Gateway API condition (route parent, listener or Gateway). */
 export interface GatewayCondition {
@@ -71,16 +71,26 @@ export interface TlsDestination {
   readonly backends: readonly WeightedBackend[];
 }
 
-/** One port of TLS Passthrough listeners: connections are routed by the ClientHello's server name. */
+/** One port of TLS Passthrough listeners, routed by the ClientHello's server name. */
 export interface TlsGatewayPort {
   readonly port: number;
   readonly protocol: 'TLS';
   readonly listeners: readonly CompiledListener[];
-  /** The destination for a server name (lower-case): exact, then the longest wildcard, then any; undefined: refuse. */
+  /**
+   * TLS: the destination for a server name (lower-case): exact, then the longest wildcard, then
+   * any; undefined: refuse. TCP: the oldest TCPRoute's, whatever the name.
+   */
   destination(serverName: string): TlsDestination | undefined;
 }
 
-export type GatewayPort = HttpGatewayPort | TlsGatewayPort;
+/** One port of TCP listeners: the port alone picks the route (the argument is ignored). */
+export interface TcpGatewayPort extends Omit<TlsGatewayPort, 'protocol'> {
+  readonly protocol: 'TCP';
+}
+
+/** A port whose connections are relayed whole: TLS Passthrough or TCP. */
+export type StreamGatewayPort = TlsGatewayPort | TcpGatewayPort;
+export type GatewayPort = HttpGatewayPort | StreamGatewayPort;
 
 export interface GatewayParentRef {
   readonly group: string;
@@ -246,9 +256,9 @@ interface GrantedTlsRoute extends ParsedTlsRoute {
 
 function tlsWithGrants(route: ParsedTlsRoute, grants: readonly MeshReferenceGrant[]): GrantedTlsRoute {
   const { hostnames, invalid } = hostnamesOf(route.spec);
-  const warnings = [...route.warnings, ...invalid.map((bad) => `TLSRoute ${route.ref.namespace}/${route.ref.name}: spec.hostnames entry ${bad} is not a hostname (RFC 1123, optionally starting with "*."; ignored)`)];
+  const warnings = [...route.warnings, ...invalid.map((bad) => `${route.ref.kind} ${route.ref.namespace}/${route.ref.name}: spec.hostnames entry ${bad} is not a hostname (RFC 1123, optionally starting with "*."; ignored)`)];
   const refused: string[] = [];
-  const from = { group: GATEWAY_GROUP, kind: 'TLSRoute', namespace: route.ref.namespace };
+  const from = { group: GATEWAY_GROUP, kind: route.ref.kind, namespace: route.ref.namespace };
   const rules = route.rules.map((rule, index) => ({
     backends: rule.backends.map((b): WeightedBackend => {
       if (b.problem !== undefined || referenceGranted(grants, from, { group: '', kind: 'Service', namespace: b.namespace, name: b.name })) return b;
@@ -317,7 +327,7 @@ function listenerState(gateway: MeshGateway, listener: MeshListener, model: Mode
   const passthrough = listener.tls?.mode === 'Passthrough';
   if (supported === undefined || passthrough !== (listener.protocol === 'TLS')) {
     state.programmed = false;
-    state.conditions.push(cond('Accepted', 'False', 'UnsupportedProtocol', `${at}: protocol ${listener.protocol}${listener.tls ? ` (tls mode ${listener.tls.mode})` : ''} is not served by tsmesh gateway yet (HTTP, HTTPS and TLS with mode Passthrough are)`));
+    state.conditions.push(cond('Accepted', 'False', 'UnsupportedProtocol', `${at}: protocol ${listener.protocol}${listener.tls ? ` (tls mode ${listener.tls.mode})` : ''} is not served by tsmesh gateway yet (HTTP, HTTPS, TLS with mode Passthrough and TCP are)`));
     return state;
   }
   const wanted = listener.allowedRoutes.kinds;
@@ -490,27 +500,35 @@ function hostLookup<T>(entries: ReadonlyMap<string, T>): (host: string) => T | u
   };
 }
 
-const isTlsRoute = (r: AttachableRoute): r is GrantedTlsRoute => r.ref.kind === 'TLSRoute';
-const isHttpRoute = (r: AttachableRoute): r is GrantedRoute => r.ref.kind !== 'TLSRoute';
+const isTlsRoute = (r: AttachableRoute): r is GrantedTlsRoute => r.ref.kind === 'TLSRoute' || r.ref.kind === 'TCPRoute';
+const isHttpRoute = (r: AttachableRoute): r is GrantedRoute => !isTlsRoute(r);
 
-function tlsGatewayPort(port: number, states: readonly ListenerState[]): TlsGatewayPort {
+function tlsGatewayPort(port: number, states: readonly ListenerState[]): StreamGatewayPort {
   const destinations = new Map<string, TlsDestination>();
   for (const [host, routes] of hostsOf(states)) {
     // Several TLSRoutes for one server name: the oldest takes it (the spec's conflict resolution).
     const route = byAge([...routes].filter(isTlsRoute)).find((r) => r.backends.length > 0);
     if (route !== undefined) destinations.set(host, Object.freeze({ route: route.ref, backends: route.backends }));
   }
+  const listeners = Object.freeze(states.map(finishListener));
+  if (states[0]?.listener.protocol === 'TCP') {
+    // TCPRoutes have no hostnames: every attached route is for any host; the oldest takes the port.
+    const routes = byAge([...hostsOf(states).values()].flatMap((set) => [...set]).filter(isTlsRoute)).filter((r) => r.backends.length > 0);
+    const first = routes[0];
+    const only: TlsDestination | undefined = first && Object.freeze({ route: first.ref, backends: first.backends });
+    return Object.freeze({ port, protocol: 'TCP', listeners, destination: () => only });
+  }
   const lookup = hostLookup(destinations);
   return Object.freeze({
     port,
     protocol: 'TLS',
-    listeners: Object.freeze(states.map(finishListener)),
+    listeners,
     destination: (serverName: string) => (serverName === '' ? undefined : lookup(serverName)),
   });
 }
 
 function gatewayPort(port: number, states: readonly ListenerState[]): GatewayPort {
-  if (states[0]?.listener.protocol === 'TLS') return tlsGatewayPort(port, states);
+  if (states[0]?.listener.protocol === 'TLS' || states[0]?.listener.protocol === 'TCP') return tlsGatewayPort(port, states);
   const protocol = states[0]?.listener.protocol === 'HTTPS' ? 'HTTPS' : 'HTTP';
   const gateway = states[0]?.gateway;
   const hosts = hostsOf(states);

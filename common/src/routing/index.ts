@@ -35,6 +35,8 @@ export {
   type GatewayRouteStatus,
   type HttpGatewayPort,
   type TlsDestination,
+  type StreamGatewayPort,
+  type TcpGatewayPort,
   type TlsGatewayPort,
   type ListenerCertificate,
 } from './gateway.js';

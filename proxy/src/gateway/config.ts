@@ -10,12 +10,12 @@ Usage: tsmesh gateway --config FILE [--gateway NAMESPACE/NAME] [flags]
 Serves every Gateway whose GatewayClass has controllerName tsmesh.io/gateway-controller, or only
 the one --gateway names: each listener on its own port (HTTP; HTTPS with the certificates of
 its kubernetes.io/tls Secrets chosen by SNI; TLS in Passthrough mode, relayed by the ClientHello's
-server name), routing by the HTTPRoutes, GRPCRoutes and TLSRoutes attached to it, exactly as the
-sidecar routes mesh traffic. With TSMESH_CA_ADDR it holds a mesh identity and
+server name; TCP), routing by the HTTPRoutes, GRPCRoutes, TLSRoutes and TCPRoutes attached to
+it, exactly as the sidecar routes mesh traffic. With TSMESH_CA_ADDR it holds a mesh identity and
 reaches meshed backends over mTLS; without it, plaintext.
 
   --config FILE            the mesh file (GatewayClass, Gateway, HTTPRoute, GRPCRoute, TLSRoute,
-                           ReferenceGrant, Secret, Service, EndpointSlice...), watched: a bad edit keeps the last good
+                           TCPRoute, ReferenceGrant, Secret, Service, EndpointSlice...), watched: a bad edit keeps the last good
   --gateway NS/NAME        serve only this Gateway
   --admin-port N           admin port on 127.0.0.1: /config_dump (Secret data redacted), /clusters,
                            /certs, /logging (default 15000)

@@ -169,8 +169,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayStartO
     const wanted = new Map((compiled?.ports ?? []).map((p) => [p.port, p]));
     for (const [port, listener] of listeners) {
       const next = wanted.get(port);
-      if (next !== undefined && next.protocol === 'TLS' && listener instanceof PassthroughPort) listener.port = next;
-      else if (next !== undefined && next.protocol !== 'TLS' && listener instanceof ListenerPort && next.protocol === listener.protocol) listener.port = next;
+      if (next !== undefined && (next.protocol === 'TLS' || next.protocol === 'TCP') && listener instanceof PassthroughPort && next.protocol === listener.protocol) listener.port = next;
+      else if (next !== undefined && (next.protocol === 'HTTP' || next.protocol === 'HTTPS') && listener instanceof ListenerPort && next.protocol === listener.protocol) listener.port = next;
       else {
         listeners.delete(port);
         await listener.close();
@@ -180,12 +180,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayStartO
     if (!accepting) return;
     for (const [port, gatewayPort] of wanted) {
       if (listeners.has(port)) continue;
-      if (gatewayPort.protocol === 'TLS') {
+      if (gatewayPort.protocol === 'TLS' || gatewayPort.protocol === 'TCP') {
         const passthrough = new PassthroughPort(gatewayPort, { relay: (socket, destination) => relay(socket, port, destination), refused });
         try {
           await passthrough.listen(proxyConfig.health.host);
           listeners.set(port, passthrough);
-          log.info({ port, protocol: 'TLS', listeners: gatewayPort.listeners.map((l) => `${l.gateway}/${l.name}`) }, 'listener port bound');
+          log.info({ port, protocol: gatewayPort.protocol, listeners: gatewayPort.listeners.map((l) => `${l.gateway}/${l.name}`) }, 'listener port bound');
         } catch (error) {
           log.error({ port, err: (error as Error).message }, 'cannot bind a listener port (kept trying on the next mesh change)');
         }

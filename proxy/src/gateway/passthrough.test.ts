@@ -167,3 +167,31 @@ describe('PassthroughPort', () => {
     client.destroy();
   });
 });
+
+describe('PassthroughPort on a TCP listener', () => {
+  it('relays every connection at once to the TCPRoute, without waiting for a ClientHello', async () => {
+    let relayed!: (s: net.Socket) => void;
+    const got = new Promise<net.Socket>((r) => (relayed = r));
+    const port = new PassthroughPort({ port: 0, protocol: 'TCP', listeners: [], destination: () => DESTINATION }, { relay: (socket) => relayed(socket), refused: () => undefined });
+    await port.listen('127.0.0.1');
+    open.push(port);
+    const client = await connect(port.address().port);
+    const socket = await got;
+    client.write('plain bytes');
+    expect((await readExactly(socket, 11)).toString()).toBe('plain bytes');
+    socket.destroy();
+    client.destroy();
+  });
+
+  it('closes a connection when no TCPRoute serves the port', async () => {
+    let refused!: (r: PassthroughRefusal) => void;
+    const reason = new Promise<PassthroughRefusal>((r) => (refused = r));
+    const port = new PassthroughPort({ port: 0, protocol: 'TCP', listeners: [], destination: () => undefined }, { relay: () => undefined, refused: (_p, r) => refused(r) });
+    await port.listen('127.0.0.1');
+    open.push(port);
+    const client = await connect(port.address().port);
+    const answer = received(client);
+    expect(await reason).toBe('no_route');
+    expect((await answer).length).toBe(0);
+  });
+});

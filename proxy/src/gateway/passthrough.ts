@@ -1,10 +1,11 @@
 // A port of TLS Passthrough listeners: reads the client's ClientHello (client-hello.ts) without
 // terminating TLS, picks the TLSRoute by its server name, and hands the connection, with every
-// byte it sent put back unchanged, to the relay (opaque TCP to a backend). A ClientHello that is
+// byte it sent put back unchanged, to the relay (opaque TCP to a backend). A port of TCP
+// listeners hands every connection to its TCPRoute's relay at once. A ClientHello that is
 // malformed, too large, too slow, or that names no served host is refused: the connection is
 // closed (an unrecognized_name alert first when only the name was wrong) and counted.
 import net, { type Server, type Socket } from 'node:net';
-import { logger, type TlsDestination, type TlsGatewayPort } from '@tsmesh/common';
+import { logger, type StreamGatewayPort, type TlsDestination } from '@tsmesh/common';
 import { ClientHelloReader, MAX_CLIENT_HELLO_BYTES, type ClientHelloError, type ClientHelloInfo } from './client-hello.js';
 
 const log = logger('gateway.passthrough');
@@ -13,7 +14,7 @@ const log = logger('gateway.passthrough');
 export const CLIENT_HELLO_TIMEOUT_MS = 10_000;
 
 /** Why a passthrough connection was refused before it was relayed. */
-export type PassthroughRefusal = ClientHelloError | 'timeout' | 'truncated' | 'no_server_name' | 'unknown_server_name';
+export type PassthroughRefusal = ClientHelloError | 'timeout' | 'truncated' | 'no_server_name' | 'unknown_server_name' | 'no_route';
 
 export interface PassthroughLimits {
   readonly clientHelloTimeoutMs: number;
@@ -78,7 +79,7 @@ export class PassthroughPort {
   private readonly sockets = new Set<Socket>();
 
   constructor(
-    public port: TlsGatewayPort,
+    public port: StreamGatewayPort,
     private readonly handlers: PassthroughHandlers,
     private readonly limits: PassthroughLimits = DEFAULT_PASSTHROUGH_LIMITS,
   ) {
@@ -89,12 +90,17 @@ export class PassthroughPort {
     });
   }
 
-  get protocol(): 'TLS' {
-    return 'TLS';
+  get protocol(): StreamGatewayPort['protocol'] {
+    return this.port.protocol;
   }
 
   private async accept(socket: Socket): Promise<void> {
     socket.on('error', (e) => log.debug({ err: e.message, port: this.port.port }, 'client socket error'));
+    if (this.port.protocol === 'TCP') {
+      const destination = this.port.destination('');
+      if (destination === undefined) return this.refuse(socket, 'no_route');
+      return this.handlers.relay(socket, destination, { sni: undefined, alpn: undefined });
+    }
     const hello = await readClientHello(socket, this.limits);
     if (!hello.ok) return this.refuse(socket, hello.error);
     const name = hello.value.sni;
