@@ -1,8 +1,9 @@
 // `tsmesh gateway --config FILE` as a process: a Gateway with an HTTP listener and an HTTPS port of
 // two hostnames (a certificate each), HTTPRoutes matching host, path, header and query parameter,
 // weighted splits, a route from a namespace the listener does not admit, and a backend in another
-// namespace without ReferenceGrant. Backends are plain HTTP servers on 127.0.0.1 that answer
-// their own name; the certificates are checked with `openssl s_client -servername`.
+// namespace without ReferenceGrant; a TLS Passthrough listener with a TLSRoute to a backend that
+// terminates TLS itself. Backends are plain HTTP servers on 127.0.0.1 that answer their own name
+// (and one HTTPS server); the certificates are checked with `openssl s_client -servername`.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MAIN } from '../testing/run-cli.js';
 
@@ -75,9 +77,53 @@ data: { tls.crt: ${b64(pair.cert)}, tls.key: ${b64(pair.key)} }
 `;
 }
 
-function meshYaml(backends: ReadonlyMap<string, Backend>, httpPort: number, httpsPort: number, certs: { a: { cert: string; key: string }; b: { cert: string; key: string } }): string {
+/** An HTTPS server with its own certificate, for passthrough: answers `passthrough <url>`. */
+function startTlsBackend(pair: { cert: string; key: string }): Promise<{ port: number; server: https.Server }> {
+  const server = https.createServer({ cert: pair.cert, key: pair.key }, (req, res) => res.end(`passthrough ${req.url}`));
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as net.AddressInfo).port, server })));
+}
+
+interface Passthrough {
+  readonly port: number;
+  readonly backend: number;
+  /** A TCP listener whose TCPRoute goes to the `exact` backend. */
+  readonly tcp: number;
+}
+
+function passthroughYaml(pass: Passthrough): string {
+  return `apiVersion: v1
+kind: Service
+metadata: { name: secure-app, namespace: edge }
+spec: { clusterIP: 10.96.8.1, ports: [{ name: https, port: 443, targetPort: ${pass.backend} }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: secure-app-1, namespace: edge, labels: { kubernetes.io/service-name: secure-app } }
+addressType: IPv4
+ports: [{ name: https, port: ${pass.backend}, protocol: TCP }]
+endpoints: [{ addresses: [127.0.0.1], conditions: { ready: true } }]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: { name: secure, namespace: edge }
+spec:
+  parentRefs: [{ name: gw, sectionName: pass }]
+  hostnames: [pass.example.com]
+  rules: [{ backendRefs: [{ name: secure-app, port: 443 }] }]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: { name: raw, namespace: edge }
+spec:
+  parentRefs: [{ name: gw, sectionName: raw }]
+  rules: [{ backendRefs: [{ name: exact, port: 80 }] }]
+`;
+}
+
+function meshYaml(backends: ReadonlyMap<string, Backend>, httpPort: number, httpsPort: number, certs: { a: { cert: string; key: string }; b: { cert: string; key: string } }, pass?: Passthrough): string {
   const svc = (name: string, namespace = 'edge'): string => serviceYaml(namespace, backends.get(name)!);
   const docs = [
+    ...(pass ? [passthroughYaml(pass)] : []),
     ...BACKENDS.filter((n) => n !== 'other-ns').map((n) => svc(n)),
     svc('other-ns', 'other'),
     secretYaml('cert-a', certs.a),
@@ -104,7 +150,7 @@ spec:
       protocol: HTTPS
       hostname: b.example.com
       tls: { certificateRefs: [{ kind: Secret, name: cert-b }] }
-`,
+${pass ? `    - { name: pass, port: ${pass.port}, protocol: TLS, hostname: "*.example.com", tls: { mode: Passthrough } }\n    - { name: raw, port: ${pass.tcp}, protocol: TCP }\n` : ''}`,
     `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: app, namespace: edge }
@@ -237,6 +283,9 @@ describe('tsmesh gateway (a real process, local mode)', () => {
   let httpPort: number;
   let httpsPort: number;
   let certs: { a: { cert: string; key: string }; b: { cert: string; key: string } };
+  let passCert: { cert: string; key: string };
+  let tlsBackend: { port: number; server: https.Server };
+  let pass: Passthrough;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
   const writeMesh = (text: string): void => {
@@ -250,7 +299,10 @@ describe('tsmesh gateway (a real process, local mode)', () => {
     backends = new Map((await Promise.all(BACKENDS.map(startBackend))).map((b) => [b.name, b]));
     [httpPort, httpsPort] = [await freePort(), await freePort()];
     certs = { a: certificate(dir, 'a.example.com'), b: certificate(dir, 'b.example.com') };
-    writeMesh(meshYaml(backends, httpPort, httpsPort, certs));
+    passCert = certificate(dir, 'pass.example.com');
+    tlsBackend = await startTlsBackend(passCert);
+    pass = { port: await freePort(), backend: tlsBackend.port, tcp: await freePort() };
+    writeMesh(meshYaml(backends, httpPort, httpsPort, certs, pass));
     gateway = await startGateway(meshFile);
   }, 30_000);
 
@@ -261,6 +313,7 @@ describe('tsmesh gateway (a real process, local mode)', () => {
       await gateway.exited;
     }
     for (const b of backends?.values() ?? []) b.server.close();
+    tlsBackend?.server.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -322,6 +375,58 @@ describe('tsmesh gateway (a real process, local mode)', () => {
     expect(body).toBe('200 default /hello');
   });
 
+  it('answers a client that offers h2 and http/1.1 by ALPN (curl) over HTTP/1.1, which the HTTPRoute backend speaks', async () => {
+    const out = await new Promise<string>((resolve) =>
+      execFile('curl', ['-s', '-m', '5', '-w', ' %{http_version}', '--resolve', `b.example.com:${httpsPort}:127.0.0.1`, '--cacert', join(dir, 'b.example.com.crt'), `https://b.example.com:${httpsPort}/alpn`], (_e, stdout) => resolve(stdout)),
+    );
+    expect(out).toBe('default /alpn 1.1');
+  });
+
+  it("passes TLS through by SNI: the backend's own certificate reaches openssl s_client untouched", async () => {
+    const { stdout } = await openssl(['s_client', '-connect', `127.0.0.1:${pass.port}`, '-servername', 'pass.example.com']);
+    const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(stdout)?.[0];
+    expect(pem?.replace(/\s/g, '')).toBe(passCert.cert.trim().replace(/\s/g, ''));
+  });
+
+  it('carries a whole HTTPS exchange with the backend through a passthrough listener, verified against its certificate', async () => {
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = https.get({ host: '127.0.0.1', port: pass.port, servername: 'pass.example.com', path: '/inside', ca: passCert.cert, agent: false }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve(`${res.statusCode} ${text}`));
+      });
+      req.on('error', reject);
+    });
+    expect(body).toBe('200 passthrough /inside');
+  });
+
+  it('refuses a passthrough connection whose SNI no TLSRoute serves, and counts it', async () => {
+    const error = await new Promise<Error>((resolve) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: pass.port, servername: 'other.example.com', rejectUnauthorized: false });
+      socket.on('secureConnect', () => resolve(new Error('handshake completed')));
+      socket.on('error', resolve);
+    });
+    expect(error.message).toMatch(/unrecognized name/i);
+    const { code, stdout } = await openssl(['s_client', '-connect', `127.0.0.1:${pass.port}`, '-servername', 'example.com']);
+    expect(code).not.toBe(0);
+    expect(stdout).not.toContain('BEGIN CERTIFICATE');
+    const dump = (await adminJson(gateway.admin, '/config_dump')) as { passthroughRefused: Record<string, number> };
+    expect(dump.passthroughRefused[`${pass.port}/unknown_server_name`]).toBe(2);
+  });
+
+  it('relays a TCP listener to its TCPRoute backend, bytes as sent', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(pass.tcp, '127.0.0.1', () => socket.end('GET /raw HTTP/1.1\r\nHost: anything\r\nConnection: close\r\n\r\n'));
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString()));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    expect(answer).toContain('x-backend: exact');
+    expect(answer).toContain('exact /raw');
+  });
+
   it('rejects a route from a namespace the listener does not admit (Accepted=False, NotAllowedByListeners) and serves none of it', async () => {
     const dump = (await adminJson(gateway.admin, '/config_dump')) as Dump;
     const intruder = dump.gateway.routes.find((r) => r.route.namespace === 'other' && r.route.name === 'intruder');
@@ -345,11 +450,11 @@ describe('tsmesh gateway (a real process, local mode)', () => {
 
   it('keeps the last good configuration on a bad edit, and applies the next good one', async () => {
     const before = ((await adminJson(gateway.admin, '/config_dump')) as Dump).version;
-    writeMesh(`${meshYaml(backends, httpPort, httpsPort, certs)}---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: broken, namespace: edge }\nspec: { gatewayClassName: tsmesh, listeners: [{ name: x, port: 1, protocol: HTTPS }] }\n`);
+    writeMesh(`${meshYaml(backends, httpPort, httpsPort, certs, pass)}---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: broken, namespace: edge }\nspec: { gatewayClassName: tsmesh, listeners: [{ name: x, port: 1, protocol: HTTPS }] }\n`);
     await waitFor(() => gateway.output().includes('spec.listeners[0].tls'), 'the bad edit to be refused');
     expect(((await adminJson(gateway.admin, '/config_dump')) as Dump).version).toBe(before);
     expect(await get(agent, httpPort, 'app.example.com', '/exact')).toEqual({ status: 200, backend: 'exact' });
-    writeMesh(meshYaml(backends, httpPort, httpsPort, certs).replace('value: /exact }', 'value: /exactly }'));
+    writeMesh(meshYaml(backends, httpPort, httpsPort, certs, pass).replace('value: /exact }', 'value: /exactly }'));
     await waitFor(async () => (await get(agent, httpPort, 'app.example.com', '/exactly')).backend === 'exact', 'the good edit to apply');
     expect(await get(agent, httpPort, 'app.example.com', '/exact')).toEqual({ status: 200, backend: 'default' });
   }, 20_000);

@@ -63,7 +63,7 @@ describe('parseMeshFile', () => {
     expect(error.code).toBe(MESH_ERRORS.MESH_UNKNOWN_KIND);
     expect(error.message).toBe(
       '/etc/tsmesh/mesh.yaml:7: document 2 (Deployment shop/web): kind: unknown kind "Deployment" (apiVersion apps/v1); ' +
-        'supported kinds: Service, EndpointSlice, Pod, ServiceAccount, Namespace, PeerAuthentication, AuthorizationPolicy, HTTPLocalRateLimitPolicy, HTTPRoute, GRPCRoute, TrafficPolicy, XBackendTrafficPolicy, GatewayClass, Gateway, ReferenceGrant, Secret',
+        'supported kinds: Service, EndpointSlice, Pod, ServiceAccount, Namespace, PeerAuthentication, AuthorizationPolicy, HTTPLocalRateLimitPolicy, HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, TrafficPolicy, XBackendTrafficPolicy, GatewayClass, Gateway, ReferenceGrant, Secret',
     );
     expect(error.location).toEqual({ file: '/etc/tsmesh/mesh.yaml', line: 7, document: 2, object: 'Deployment shop/web' });
   });

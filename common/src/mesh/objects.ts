@@ -10,7 +10,7 @@ import type { KindDefinition, ObjectMeta } from './kinds/kind.js';
 import { peerAuthenticationKind, type MeshPeerAuthentication } from './kinds/peer-authentication.js';
 import { podKind, type MeshPodDetails } from './kinds/pod.js';
 import { httpLocalRateLimitPolicyKind, type MeshHTTPLocalRateLimitPolicy } from './kinds/rate-limit-policy.js';
-import { grpcRouteKind, httpRouteKind, type MeshRoute } from './kinds/route.js';
+import { grpcRouteKind, httpRouteKind, tcpRouteKind, tlsRouteKind, type MeshRoute } from './kinds/route.js';
 import { gatewayClassKind, gatewayKind, referenceGrantKind, type MeshGateway, type MeshGatewayClass, type MeshReferenceGrant } from './kinds/gateway.js';
 import { secretKind, type MeshSecret } from './kinds/secret.js';
 import { serviceKind } from './kinds/service.js';
@@ -33,6 +33,8 @@ export interface MeshKindValues {
   HTTPLocalRateLimitPolicy: MeshHTTPLocalRateLimitPolicy;
   HTTPRoute: MeshRoute;
   GRPCRoute: MeshRoute;
+  TLSRoute: MeshRoute;
+  TCPRoute: MeshRoute;
   TrafficPolicy: MeshTrafficPolicy;
   XBackendTrafficPolicy: MeshBackendTrafficPolicy;
   GatewayClass: MeshGatewayClass;
@@ -62,6 +64,8 @@ const KINDS: { readonly [K in MeshKind]: KindDefinition<MeshKindValues[K]> } = {
   HTTPLocalRateLimitPolicy: httpLocalRateLimitPolicyKind,
   HTTPRoute: httpRouteKind,
   GRPCRoute: grpcRouteKind,
+  TLSRoute: tlsRouteKind,
+  TCPRoute: tcpRouteKind,
   TrafficPolicy: trafficPolicyKind,
   XBackendTrafficPolicy: backendTrafficPolicyKind,
   GatewayClass: gatewayClassKind,

@@ -39,7 +39,8 @@ function conditionsOf(compiled: CompiledGateways, route: string): Record<string,
 }
 
 function backendFor(compiled: CompiledGateways, port: number, host: string, path = '/'): string | undefined {
-  const table = compiled.ports.find((p) => p.port === port)?.table(host);
+  const found = compiled.ports.find((p) => p.port === port);
+  const table = found !== undefined && 'table' in found ? found.table(host) : undefined;
   const decision = matchHttp(table, { method: 'GET', path, headers: () => undefined });
   const b = decision?.backends[0];
   return b === undefined ? undefined : `${b.namespace}/${b.name}${b.problem ? `!${b.problem}` : ''}`;
@@ -260,5 +261,196 @@ describe('mesh file kinds', () => {
   it('refuses a GatewayClass without controllerName', () => {
     const checked = validateObject({ apiVersion: `${GW}/v1`, kind: 'GatewayClass', metadata: { name: 'c' }, spec: {} });
     expect(!checked.ok && checked.error.message).toBe('GatewayClass c: spec.controllerName: required');
+  });
+});
+
+describe('TLS Passthrough listeners and TLSRoute (gateway.networking.k8s.io/v1alpha2)', () => {
+  const tls = (name: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ name, port: 8443, protocol: 'TLS', tls: { mode: 'Passthrough' }, ...extra });
+  const tlsRoute = (namespace: string, name: string, spec: Record<string, unknown>, created?: string): KubeObject => ({
+    apiVersion: `${GW}/v1alpha2`,
+    kind: 'TLSRoute',
+    metadata: { name, namespace, ...(created ? { creationTimestamp: created } : {}) },
+    spec,
+  });
+  const base = [gatewayClass(), service('edge', 'a', [443]), service('edge', 'b', [443]), service('other', 'c', [443])];
+  const destination = (compiled: CompiledGateways, name: string): string | undefined => {
+    const port = compiled.ports.find((p) => p.port === 8443);
+    if (port?.protocol !== 'TLS') return undefined;
+    const d = port.destination(name);
+    return d && `${d.route.name}:${d.backends.map((b) => `${b.namespace}/${b.name}*${b.weight}${b.problem ? `!${b.problem}` : ''}`).join(',')}`;
+  };
+  const listenerConditions = (compiled: CompiledGateways): Record<string, string> =>
+    Object.fromEntries((compiled.listeners[0]?.conditions ?? []).map((c) => [c.type, `${c.status}/${c.reason}`]));
+
+  it('programs a TLS listener in Passthrough mode, with TLSRoute as its only kind', () => {
+    const compiled = compile([...base, gateway('edge', 'gw', [tls('pass')])]);
+    expect(listenerConditions(compiled)).toEqual({ Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs', Programmed: 'True/Programmed' });
+    expect(compiled.ports.map((p) => [p.port, p.protocol])).toEqual([[8443, 'TLS']]);
+  });
+
+  it('does not serve a TLS listener in Terminate mode (UnsupportedProtocol)', () => {
+    const compiled = compile([...base, gateway('edge', 'gw', [tls('term', { tls: { mode: 'Terminate', certificateRefs: [{ name: 'x' }] } })])]);
+    expect(listenerConditions(compiled)['Accepted']).toBe('False/UnsupportedProtocol');
+    expect(compiled.ports).toEqual([]);
+  });
+
+  it('routes by server name: exact names first, then the longest wildcard; a wildcard never covers its bare suffix', () => {
+    const compiled = compile([
+      ...base,
+      gateway('edge', 'gw', [tls('pass', { hostname: '*.example.com' })]),
+      tlsRoute('edge', 'wild', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'a', port: 443 }] }] }),
+      tlsRoute('edge', 'exact', { parentRefs: [gwParent('gw')], hostnames: ['b.example.com'], rules: [{ backendRefs: [{ name: 'b', port: 443 }] }] }),
+    ]);
+    expect(destination(compiled, 'b.example.com')).toBe('exact:edge/b*1');
+    expect(destination(compiled, 'x.y.example.com')).toBe('wild:edge/a*1');
+    expect(destination(compiled, 'example.com')).toBeUndefined();
+    expect(destination(compiled, 'other.net')).toBeUndefined();
+    expect(destination(compiled, '')).toBeUndefined();
+  });
+
+  it('keeps the weights of every rule and backendRef', () => {
+    const compiled = compile([
+      ...base,
+      gateway('edge', 'gw', [tls('pass')]),
+      tlsRoute('edge', 'split', { parentRefs: [gwParent('gw')], hostnames: ['s.example.com'], rules: [{ backendRefs: [{ name: 'a', port: 443, weight: 99 }, { name: 'b', port: 443, weight: 1 }] }] }),
+    ]);
+    expect(destination(compiled, 's.example.com')).toBe('split:edge/a*99,edge/b*1');
+  });
+
+  it('gives a server name claimed by two TLSRoutes to the older one', () => {
+    const compiled = compile([
+      ...base,
+      gateway('edge', 'gw', [tls('pass')]),
+      tlsRoute('edge', 'young', { parentRefs: [gwParent('gw')], hostnames: ['s.example.com'], rules: [{ backendRefs: [{ name: 'b', port: 443 }] }] }, '2026-01-02T00:00:00Z'),
+      tlsRoute('edge', 'old', { parentRefs: [gwParent('gw')], hostnames: ['s.example.com'], rules: [{ backendRefs: [{ name: 'a', port: 443 }] }] }, '2026-01-01T00:00:00Z'),
+    ]);
+    expect(destination(compiled, 's.example.com')).toBe('old:edge/a*1');
+  });
+
+  it.each([
+    [
+      'a TLSRoute from a namespace from: Same does not admit',
+      [gateway('edge', 'gw', [tls('pass')]), tlsRoute('apps', 'r', { parentRefs: [gwParent('gw', { namespace: 'edge' })], rules: [{ backendRefs: [{ name: 'a', namespace: 'edge', port: 443 }] }] })],
+      'apps/r',
+      { Accepted: 'False/NotAllowedByListeners', ResolvedRefs: 'False/RefNotPermitted' },
+    ],
+    [
+      'an HTTPRoute on a TLS listener',
+      [gateway('edge', 'gw', [tls('pass')]), httpRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [backend('a', 443)] }] })],
+      'edge/r',
+      { Accepted: 'False/NotAllowedByListeners', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'a TLSRoute on an HTTP listener',
+      [gateway('edge', 'gw', [http('web')]), tlsRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'a', port: 443 }] }] })],
+      'edge/r',
+      { Accepted: 'False/NotAllowedByListeners', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'hostnames outside the listener hostname',
+      [gateway('edge', 'gw', [tls('pass', { hostname: '*.example.com' })]), tlsRoute('edge', 'r', { parentRefs: [gwParent('gw')], hostnames: ['example.com'], rules: [{ backendRefs: [{ name: 'a', port: 443 }] }] })],
+      'edge/r',
+      { Accepted: 'False/NoMatchingListenerHostname', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'a cross-namespace backend without ReferenceGrant',
+      [gateway('edge', 'gw', [tls('pass')]), tlsRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'c', namespace: 'other', port: 443 }] }] })],
+      'edge/r',
+      { Accepted: 'True/Accepted', ResolvedRefs: 'False/RefNotPermitted' },
+    ],
+    [
+      'a cross-namespace backend with a ReferenceGrant from TLSRoute',
+      [
+        gateway('edge', 'gw', [tls('pass')]),
+        tlsRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'c', namespace: 'other', port: 443 }] }] }),
+        { apiVersion: `${GW}/v1beta1`, kind: 'ReferenceGrant', metadata: { name: 'g', namespace: 'other' }, spec: { from: [{ group: GW, kind: 'TLSRoute', namespace: 'edge' }], to: [{ group: '', kind: 'Service' }] } },
+      ],
+      'edge/r',
+      { Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+    [
+      'a missing backend Service',
+      [gateway('edge', 'gw', [tls('pass')]), tlsRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'ghost', port: 443 }] }] })],
+      'edge/r',
+      { Accepted: 'True/Accepted', ResolvedRefs: 'False/BackendNotFound' },
+    ],
+    [
+      'a backendRef of another kind',
+      [gateway('edge', 'gw', [tls('pass')]), tlsRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ group: 'example.com', kind: 'Bucket', name: 'a' }] }] })],
+      'edge/r',
+      { Accepted: 'True/Accepted', ResolvedRefs: 'False/InvalidKind' },
+    ],
+    [
+      'a rule without backendRefs is dropped: no rule left',
+      [gateway('edge', 'gw', [tls('pass')]), tlsRoute('edge', 'r', { parentRefs: [gwParent('gw')], rules: [{}] })],
+      'edge/r',
+      { Accepted: 'False/UnsupportedValue', ResolvedRefs: 'True/ResolvedRefs' },
+    ],
+  ] as const)('%s', (_name, objects, route, expected) => {
+    expect(conditionsOf(compile([...base, ...objects]), route)).toEqual(expected);
+  });
+
+  it('keeps a refused backend in the weighted set, marked, so its share of connections is refused', () => {
+    const compiled = compile([
+      ...base,
+      gateway('edge', 'gw', [tls('pass')]),
+      tlsRoute('edge', 'r', { parentRefs: [gwParent('gw')], hostnames: ['s.example.com'], rules: [{ backendRefs: [{ name: 'a', port: 443 }, { name: 'c', namespace: 'other', port: 443 }] }] }),
+    ]);
+    expect(destination(compiled, 's.example.com')).toBe('r:edge/a*1,other/c*1!RefNotPermitted');
+  });
+
+  it('refuses a port served as HTTP and as TLS (ProtocolConflict)', () => {
+    const compiled = compile([...base, gateway('edge', 'gw', [http('web', { port: 8443 }), tls('pass')])]);
+    expect(compiled.listeners.find((l) => l.name === 'pass')?.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`)).toContain('Conflicted=True/ProtocolConflict');
+  });
+
+  it('accepts TLSRoute only as v1alpha2 in the mesh file', () => {
+    expect(validateObject(tlsRoute('edge', 'r', { parentRefs: [gwParent('gw')] })).ok).toBe(true);
+    const wrong = validateObject({ ...tlsRoute('edge', 'r', { parentRefs: [gwParent('gw')] }), apiVersion: `${GW}/v1` });
+    expect(!wrong.ok && wrong.error.message).toContain('unsupported apiVersion');
+  });
+});
+
+describe('TCP listeners and TCPRoute (gateway.networking.k8s.io/v1alpha2)', () => {
+  const tcp = { name: 'db', port: 5432, protocol: 'TCP' };
+  const tcpRoute = (namespace: string, name: string, spec: Record<string, unknown>, created?: string): KubeObject => ({
+    apiVersion: `${GW}/v1alpha2`,
+    kind: 'TCPRoute',
+    metadata: { name, namespace, ...(created ? { creationTimestamp: created } : {}) },
+    spec,
+  });
+  const base = [gatewayClass(), service('edge', 'pg', [5432]), service('edge', 'pg2', [5432])];
+  const destination = (compiled: CompiledGateways): string | undefined => {
+    const port = compiled.ports.find((p) => p.port === 5432);
+    if (port?.protocol !== 'TCP') return undefined;
+    const d = port.destination('ignored');
+    return d && `${d.route.kind} ${d.route.name}:${d.backends.map((b) => `${b.name}*${b.weight}`).join(',')}`;
+  };
+
+  it('programs a TCP listener and routes the whole port to the oldest TCPRoute, weights kept', () => {
+    const compiled = compile([
+      ...base,
+      gateway('edge', 'gw', [tcp]),
+      tcpRoute('edge', 'young', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'pg2', port: 5432 }] }] }, '2026-01-02T00:00:00Z'),
+      tcpRoute('edge', 'old', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'pg', port: 5432, weight: 3 }, { name: 'pg2', port: 5432, weight: 1 }] }] }, '2026-01-01T00:00:00Z'),
+    ]);
+    expect(compiled.listeners[0]?.conditions.map((c) => `${c.type}=${c.status}`)).toEqual(['Accepted=True', 'ResolvedRefs=True', 'Programmed=True']);
+    expect(destination(compiled)).toBe('TCPRoute old:pg*3,pg2*1');
+  });
+
+  it('admits only TCPRoutes on a TCP listener, and refuses a cross-namespace backend without a grant', () => {
+    const compiled = compile([
+      ...base,
+      service('other', 'x', [5432]),
+      gateway('edge', 'gw', [tcp]),
+      { apiVersion: `${GW}/v1alpha2`, kind: 'TLSRoute', metadata: { name: 'tls', namespace: 'edge' }, spec: { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'pg', port: 5432 }] }] } },
+      tcpRoute('edge', 'far', { parentRefs: [gwParent('gw')], rules: [{ backendRefs: [{ name: 'x', namespace: 'other', port: 5432 }] }] }),
+    ]);
+    expect(conditionsOf(compiled, 'edge/tls')).toEqual({ Accepted: 'False/NotAllowedByListeners', ResolvedRefs: 'True/ResolvedRefs' });
+    expect(conditionsOf(compiled, 'edge/far')).toEqual({ Accepted: 'True/Accepted', ResolvedRefs: 'False/RefNotPermitted' });
+  });
+
+  it('routes nothing on a TCP port without a route', () => {
+    expect(destination(compile([...base, gateway('edge', 'gw', [tcp])]))).toBeUndefined();
   });
 });

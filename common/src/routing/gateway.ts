@@ -1,7 +1,8 @@
-// Compiles the Gateways of one controller (GatewayClass `controllerName`) and the HTTPRoutes and
-// GRPCRoutes attached to them into what `tsmesh gateway` serves: per port, the listeners (with
-// their certificates) and one RouteTable per hostname, plus the Gateway API status of each route
-// parent and listener. Routes are parsed and ranked by the mesh's own compiler (compile.ts), so a
+// Compiles the Gateways of one controller (GatewayClass `controllerName`) and the HTTPRoutes,
+// GRPCRoutes and TLSRoutes attached to them into what `tsmesh gateway` serves: per port, the
+// listeners (with their certificates) and one RouteTable per hostname (HTTP, HTTPS) or one
+// weighted backend set per server name (TLS passthrough), plus the Gateway API status of each
+// route parent and listener. Routes are parsed and ranked by the mesh's own compiler (compile.ts), so a
 // rule behaves the same behind a Gateway as behind a Service. Pure, like compileRoutes.
 //
 // Attachment (Gateway API spec): a parentRef of kind Gateway (the default) names a Gateway, and
@@ -13,10 +14,15 @@ import { GATEWAY_GROUP, isGatewayHostname, selectorMatches, type MeshGateway, ty
 import type { MeshSecret } from '../mesh/kinds/secret.js';
 import { validateObject } from '../mesh/objects.js';
 import { parseRoutes, rankRoutes, type ParsedRoute, type RouteSource } from './compile.js';
+import { parseTlsRoutes, type ParsedTlsRoute, type TlsRouteRef } from './gateway-tls.js';
+import type { BackendFailure } from './report.js';
 import type { RouteCondition, RouteKind, RouteRef, RouteSet, RouteTable, RouteWarning, WeightedBackend } from './types.js';
 
 export const GATEWAY_CONTROLLER = 'tsmesh.io/gateway-controller';
-const SUPPORTED_ROUTE_KINDS: Readonly<Record<string, readonly RouteKind[]>> = { HTTP: ['HTTPRoute', 'GRPCRoute'], HTTPS: ['HTTPRoute', 'GRPCRoute'] };
+/** The route kinds a Gateway may attach: the mesh's HTTP kinds, and TLSRoute for passthrough. */
+export type GatewayRouteKind = RouteKind | 'TLSRoute' | 'TCPRoute';
+export type GatewayRouteRef = RouteRef | TlsRouteRef;
+const SUPPORTED_ROUTE_KINDS: Readonly<Record<string, readonly GatewayRouteKind[]>> = { HTTP: ['HTTPRoute', 'GRPCRoute'], HTTPS: ['HTTPRoute', 'GRPCRoute'], TLS: ['TLSRoute'], TCP: ['TCPRoute'] };
 
 /** A Gateway API condition (route parent, listener or Gateway). */
 export interface GatewayCondition {
@@ -49,14 +55,42 @@ export interface CompiledListener {
   readonly programmed: boolean;
 }
 
-/** One port the gateway listens on: its listeners (all of one protocol) and the routes by hostname. */
-export interface GatewayPort {
+/** One HTTP or HTTPS port the gateway listens on: its listeners (all of one protocol) and the routes by hostname. */
+export interface HttpGatewayPort {
   readonly port: number;
   readonly protocol: 'HTTP' | 'HTTPS';
   readonly listeners: readonly CompiledListener[];
   /** The RouteTable for a request's host (lower-case, no port): never undefined, an empty one answers 404. */
   table(host: string): RouteTable;
 }
+
+/** What a passthrough connection goes to: the weighted backends of the TLSRoute its server name picked. */
+export interface TlsDestination {
+  readonly route: TlsRouteRef;
+  /** Never empty; a backend with a `problem` (or all of weight 0) refuses the connection. */
+  readonly backends: readonly WeightedBackend[];
+}
+
+/** One port of TLS Passthrough listeners, routed by the ClientHello's server name. */
+export interface TlsGatewayPort {
+  readonly port: number;
+  readonly protocol: 'TLS';
+  readonly listeners: readonly CompiledListener[];
+  /**
+   * TLS: the destination for a server name (lower-case): exact, then the longest wildcard, then
+   * any; undefined: refuse. TCP: the oldest TCPRoute's, whatever the name.
+   */
+  destination(serverName: string): TlsDestination | undefined;
+}
+
+/** One port of TCP listeners: the port alone picks the route (the argument is ignored). */
+export interface TcpGatewayPort extends Omit<TlsGatewayPort, 'protocol'> {
+  readonly protocol: 'TCP';
+}
+
+/** A port whose connections are relayed whole: TLS Passthrough or TCP. */
+export type StreamGatewayPort = TlsGatewayPort | TcpGatewayPort;
+export type GatewayPort = HttpGatewayPort | StreamGatewayPort;
 
 export interface GatewayParentRef {
   readonly group: string;
@@ -68,7 +102,7 @@ export interface GatewayParentRef {
 }
 
 export interface GatewayRouteStatus {
-  readonly route: RouteRef;
+  readonly route: GatewayRouteRef;
   readonly parents: readonly { readonly parentRef: GatewayParentRef; readonly controllerName: string; readonly conditions: readonly RouteCondition[] }[];
 }
 
@@ -119,7 +153,9 @@ export function compileGateways(source: Source, options: GatewayCompileOptions =
   }
 
   const specs = new Map(source.others.map((o) => [`${o.kind} ${o.metadata.namespace ?? 'default'}/${o.metadata.name ?? ''}`, o['spec']]));
-  const routes = parseRoutes(source).map((r) => withGrants(r, model.grants, specs.get(`${r.ref.kind} ${r.ref.namespace}/${r.ref.name}`)));
+  const httpRoutes = parseRoutes(source).map((r) => withGrants(r, model.grants, specs.get(`${r.ref.kind} ${r.ref.namespace}/${r.ref.name}`)));
+  const tlsRoutes = parseTlsRoutes(source).map((r) => tlsWithGrants(r, model.grants));
+  const routes: AttachableRoute[] = [...httpRoutes, ...tlsRoutes];
   const routeStatuses: GatewayRouteStatus[] = [];
   for (const route of routes) {
     const parents: GatewayRouteStatus['parents'][number][] = [];
@@ -138,7 +174,10 @@ export function compileGateways(source: Source, options: GatewayCompileOptions =
     .sort(([a], [b]) => a - b)
     .map(([port, states]) => gatewayPort(port, states.filter((s) => s.programmed)));
   const compiledListeners = [...listeners.values()].map(finishListener);
-  const warnings = routes.filter((r) => routeStatuses.some((s) => s.route === r.ref)).flatMap((r) => r.report.warnings);
+  const attached = (r: AttachableRoute): boolean => routeStatuses.some((s) => s.route === r.ref);
+  const warnings = httpRoutes.filter(attached).flatMap((r) => r.report.warnings);
+  // TLSRoutes are not mesh routes (RouteWarning names only those): their warnings join the problems.
+  problems.push(...tlsRoutes.filter(attached).flatMap((r) => r.warnings));
   return Object.freeze({
     version: source.version,
     gateways: Object.freeze(gateways.map((g) => `${g.namespace}/${g.name}`)),
@@ -197,6 +236,39 @@ export function referenceGranted(
   );
 }
 
+/** What attaching a route to listeners reads of it, whatever its kind. */
+interface AttachableRoute {
+  readonly ref: GatewayRouteRef;
+  readonly origin: { readonly created: number; readonly key: string };
+  readonly parentRefs: readonly unknown[];
+  readonly rules: readonly unknown[];
+  readonly dropped: readonly string[];
+  readonly unresolved: readonly BackendFailure[];
+  readonly refused: readonly string[];
+  readonly hostnames: readonly string[];
+}
+
+/** A TLSRoute with its grants checked (as GrantedRoute for the HTTP kinds). */
+interface GrantedTlsRoute extends ParsedTlsRoute {
+  readonly refused: readonly string[];
+  readonly hostnames: readonly string[];
+}
+
+function tlsWithGrants(route: ParsedTlsRoute, grants: readonly MeshReferenceGrant[]): GrantedTlsRoute {
+  const { hostnames, invalid } = hostnamesOf(route.spec);
+  const warnings = [...route.warnings, ...invalid.map((bad) => `${route.ref.kind} ${route.ref.namespace}/${route.ref.name}: spec.hostnames entry ${bad} is not a hostname (RFC 1123, optionally starting with "*."; ignored)`)];
+  const refused: string[] = [];
+  const from = { group: GATEWAY_GROUP, kind: route.ref.kind, namespace: route.ref.namespace };
+  const rules = route.rules.map((rule, index) => ({
+    backends: rule.backends.map((b): WeightedBackend => {
+      if (b.problem !== undefined || referenceGranted(grants, from, { group: '', kind: 'Service', namespace: b.namespace, name: b.name })) return b;
+      refused.push(`rule ${index} backendRef Service ${b.namespace}/${b.name} is in another namespace and no ReferenceGrant there permits it`);
+      return Object.freeze({ ...b, problem: 'RefNotPermitted' });
+    }),
+  }));
+  return { ...route, rules, backends: Object.freeze(rules.flatMap((r) => r.backends)), warnings, refused, hostnames };
+}
+
 /** A route whose cross-namespace backends and mirrors without a ReferenceGrant are marked RefNotPermitted. */
 interface GrantedRoute extends ParsedRoute {
   readonly refused: readonly string[];
@@ -238,27 +310,29 @@ function gatewayParent(raw: unknown, routeNamespace: string): GatewayParentRef |
 interface ListenerState {
   readonly gateway: MeshGateway;
   readonly listener: MeshListener;
-  readonly kinds: readonly RouteKind[];
+  readonly kinds: readonly GatewayRouteKind[];
   readonly certificates: ListenerCertificate[];
   readonly conditions: GatewayCondition[];
   programmed: boolean;
   /** Host key ('' any, `*.suffix`, exact) → routes attached through this listener. */
-  readonly hosts: Map<string, Set<GrantedRoute>>;
-  readonly attached: Set<GrantedRoute>;
+  readonly hosts: Map<string, Set<AttachableRoute>>;
+  readonly attached: Set<AttachableRoute>;
 }
 
 function listenerState(gateway: MeshGateway, listener: MeshListener, model: Model): ListenerState {
   const state: ListenerState = { gateway, listener, kinds: [], certificates: [], conditions: [], programmed: true, hosts: new Map(), attached: new Set() };
   const supported = SUPPORTED_ROUTE_KINDS[listener.protocol];
   const at = `listener ${listener.name} of Gateway ${gateway.namespace}/${gateway.name}`;
-  if (supported === undefined || listener.tls?.mode === 'Passthrough') {
+  // TLS is served in Passthrough mode only; HTTP and HTTPS never pass through.
+  const passthrough = listener.tls?.mode === 'Passthrough';
+  if (supported === undefined || passthrough !== (listener.protocol === 'TLS')) {
     state.programmed = false;
-    state.conditions.push(cond('Accepted', 'False', 'UnsupportedProtocol', `${at}: protocol ${listener.protocol}${listener.tls ? ` (tls mode ${listener.tls.mode})` : ''} is not served by tsmesh gateway yet (HTTP and HTTPS are)`));
+    state.conditions.push(cond('Accepted', 'False', 'UnsupportedProtocol', `${at}: protocol ${listener.protocol}${listener.tls ? ` (tls mode ${listener.tls.mode})` : ''} is not served by tsmesh gateway yet (HTTP, HTTPS, TLS with mode Passthrough and TCP are)`));
     return state;
   }
   const wanted = listener.allowedRoutes.kinds;
   const kinds = wanted === undefined ? supported : supported.filter((k) => wanted.some((w) => w.group === GATEWAY_GROUP && w.kind === k));
-  (state.kinds as RouteKind[]).push(...kinds);
+  (state.kinds as GatewayRouteKind[]).push(...kinds);
   const invalidKinds = (wanted ?? []).filter((w) => w.group !== GATEWAY_GROUP || !(supported as readonly string[]).includes(w.kind));
   const refProblems: GatewayCondition[] = [];
   if (invalidKinds.length > 0) refProblems.push(cond('ResolvedRefs', 'False', 'InvalidRouteKinds', `${at}: route kinds ${invalidKinds.map((k) => `${k.group}/${k.kind}`).join(', ')} are not supported on ${listener.protocol}`));
@@ -308,7 +382,7 @@ function finishListener(state: ListenerState): CompiledListener {
 }
 
 /** The route's Accepted and ResolvedRefs conditions for one Gateway parent; records the attachments. */
-function attach(route: GrantedRoute, ref: GatewayParentRef, gateway: MeshGateway, listeners: Map<MeshListener, ListenerState>, model: Model): RouteCondition[] {
+function attach(route: AttachableRoute, ref: GatewayParentRef, gateway: MeshGateway, listeners: Map<MeshListener, ListenerState>, model: Model): RouteCondition[] {
   const resolved = resolvedRefs(route);
   const gw = `Gateway ${gateway.namespace}/${gateway.name}`;
   if (route.rules.length === 0) return [cond('Accepted', 'False', 'UnsupportedValue', route.dropped.join('; ') || 'The route has no rules'), resolved];
@@ -347,7 +421,7 @@ function attach(route: GrantedRoute, ref: GatewayParentRef, gateway: MeshGateway
   return conditions;
 }
 
-function resolvedRefs(route: GrantedRoute): RouteCondition {
+function resolvedRefs(route: AttachableRoute): RouteCondition {
   if (route.refused.length > 0) return cond('ResolvedRefs', 'False', 'RefNotPermitted', route.refused.join('; '));
   const failure = route.unresolved[0];
   if (failure !== undefined) return cond('ResolvedRefs', 'False', failure.reason, route.unresolved.map((f) => f.message).join('; '));
@@ -389,10 +463,14 @@ export function coveredBy(name: string, pattern: string): boolean {
   return name.endsWith(suffix) && name.length > suffix.length && (name.startsWith('*.') ? name.length > pattern.length : true);
 }
 
-function gatewayPort(port: number, states: readonly ListenerState[]): GatewayPort {
-  const protocol = states[0]?.listener.protocol === 'HTTPS' ? 'HTTPS' : 'HTTP';
-  const gateway = states[0]?.gateway;
-  const hosts = new Map<string, Set<GrantedRoute>>();
+/** Oldest first, then by namespace/name: the Gateway API's order among conflicting routes. */
+function byAge<R extends AttachableRoute>(routes: Iterable<R>): R[] {
+  return [...routes].sort((a, b) => a.origin.created - b.origin.created || (a.origin.key < b.origin.key ? -1 : a.origin.key > b.origin.key ? 1 : 0));
+}
+
+/** Host key ('' any, `*.suffix`, exact) → the routes of every listener of the port attached for it. */
+function hostsOf(states: readonly ListenerState[]): Map<string, Set<AttachableRoute>> {
+  const hosts = new Map<string, Set<AttachableRoute>>();
   for (const state of states) {
     for (const [host, routes] of state.hosts) {
       const set = hosts.get(host) ?? new Set();
@@ -400,33 +478,74 @@ function gatewayPort(port: number, states: readonly ListenerState[]): GatewayPor
       hosts.set(host, set);
     }
   }
-  const table = (routes: Iterable<GrantedRoute>): RouteTable => {
-    const list = [...routes].sort((a, b) => a.origin.created - b.origin.created || (a.origin.key < b.origin.key ? -1 : a.origin.key > b.origin.key ? 1 : 0));
+  return hosts;
+}
+
+/** Looks a host up in exact names, then wildcards (longest first), then the any-host entry. */
+function hostLookup<T>(entries: ReadonlyMap<string, T>): (host: string) => T | undefined {
+  const exact = new Map<string, T>();
+  const wildcards: { suffix: string; value: T }[] = [];
+  let any: T | undefined;
+  for (const [host, value] of entries) {
+    if (host === '') any = value;
+    else if (host.startsWith('*.')) wildcards.push({ suffix: host.slice(1), value });
+    else exact.set(host, value);
+  }
+  wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
+  return (host) => {
+    const found = exact.get(host);
+    if (found !== undefined) return found;
+    for (const w of wildcards) if (host.endsWith(w.suffix) && host.length > w.suffix.length) return w.value;
+    return any;
+  };
+}
+
+const isTlsRoute = (r: AttachableRoute): r is GrantedTlsRoute => r.ref.kind === 'TLSRoute' || r.ref.kind === 'TCPRoute';
+const isHttpRoute = (r: AttachableRoute): r is GrantedRoute => !isTlsRoute(r);
+
+function tlsGatewayPort(port: number, states: readonly ListenerState[]): StreamGatewayPort {
+  const destinations = new Map<string, TlsDestination>();
+  for (const [host, routes] of hostsOf(states)) {
+    // Several TLSRoutes for one server name: the oldest takes it (the spec's conflict resolution).
+    const route = byAge([...routes].filter(isTlsRoute)).find((r) => r.backends.length > 0);
+    if (route !== undefined) destinations.set(host, Object.freeze({ route: route.ref, backends: route.backends }));
+  }
+  const listeners = Object.freeze(states.map(finishListener));
+  if (states[0]?.listener.protocol === 'TCP') {
+    // TCPRoutes have no hostnames: every attached route is for any host; the oldest takes the port.
+    const routes = byAge([...hostsOf(states).values()].flatMap((set) => [...set]).filter(isTlsRoute)).filter((r) => r.backends.length > 0);
+    const first = routes[0];
+    const only: TlsDestination | undefined = first && Object.freeze({ route: first.ref, backends: first.backends });
+    return Object.freeze({ port, protocol: 'TCP', listeners, destination: () => only });
+  }
+  const lookup = hostLookup(destinations);
+  return Object.freeze({
+    port,
+    protocol: 'TLS',
+    listeners,
+    destination: (serverName: string) => (serverName === '' ? undefined : lookup(serverName)),
+  });
+}
+
+function gatewayPort(port: number, states: readonly ListenerState[]): GatewayPort {
+  if (states[0]?.listener.protocol === 'TLS' || states[0]?.listener.protocol === 'TCP') return tlsGatewayPort(port, states);
+  const protocol = states[0]?.listener.protocol === 'HTTPS' ? 'HTTPS' : 'HTTP';
+  const gateway = states[0]?.gateway;
+  const hosts = hostsOf(states);
+  const table = (routes: Iterable<AttachableRoute>): RouteTable => {
+    const list = byAge([...routes].filter(isHttpRoute));
     // HTTPRoutes and GRPCRoutes on one hostname: GRPCRoutes take it, as on a mesh Service (GEP-1426).
     const kind: RouteKind = list.some((r) => r.ref.kind === 'GRPCRoute') ? 'GRPCRoute' : 'HTTPRoute';
     const set: RouteSet = rankRoutes(kind, list.filter((r) => r.ref.kind === kind));
     return Object.freeze({ namespace: gateway?.namespace ?? '', name: gateway?.name ?? '', port, portName: '', producer: set, consumers: new Map() });
   };
-  const exact = new Map<string, RouteTable>();
-  const wildcards: { suffix: string; table: RouteTable }[] = [];
-  let any: RouteTable | undefined;
-  for (const [host, routes] of hosts) {
-    if (host === '') any = table(routes);
-    else if (host.startsWith('*.')) wildcards.push({ suffix: host.slice(1), table: table(routes) });
-    else exact.set(host, table(routes));
-  }
-  wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
+  const lookup = hostLookup(new Map([...hosts].map(([host, routes]) => [host, table(routes)])));
   const empty = table([]);
   return Object.freeze({
     port,
     protocol,
     listeners: Object.freeze(states.map(finishListener)),
-    table(host: string): RouteTable {
-      const found = exact.get(host);
-      if (found !== undefined) return found;
-      for (const w of wildcards) if (host.endsWith(w.suffix) && host.length > w.suffix.length) return w.table;
-      return any ?? empty;
-    },
+    table: (host: string): RouteTable => lookup(host) ?? empty,
   });
 }
 

@@ -30,6 +30,14 @@ export {
   type GatewayCondition,
   type GatewayParentRef,
   type GatewayPort,
+  type GatewayRouteKind,
+  type GatewayRouteRef,
   type GatewayRouteStatus,
+  type HttpGatewayPort,
+  type TlsDestination,
+  type StreamGatewayPort,
+  type TcpGatewayPort,
+  type TlsGatewayPort,
   type ListenerCertificate,
 } from './gateway.js';
+export { TLS_ROUTE_API_VERSION, type TlsRouteRef } from './gateway-tls.js';

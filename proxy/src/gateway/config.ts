@@ -8,13 +8,14 @@ export const GATEWAY_HELP = `tsmesh gateway: run the Gateway API gateway (the me
 Usage: tsmesh gateway --config FILE [--gateway NAMESPACE/NAME] [flags]
 
 Serves every Gateway whose GatewayClass has controllerName tsmesh.io/gateway-controller, or only
-the one --gateway names: each listener on its own port (HTTP, and HTTPS with the certificates of
-its kubernetes.io/tls Secrets chosen by SNI), routing by the HTTPRoutes and GRPCRoutes attached to
+the one --gateway names: each listener on its own port (HTTP; HTTPS with the certificates of
+its kubernetes.io/tls Secrets chosen by SNI; TLS in Passthrough mode, relayed by the ClientHello's
+server name; TCP), routing by the HTTPRoutes, GRPCRoutes, TLSRoutes and TCPRoutes attached to
 it, exactly as the sidecar routes mesh traffic. With TSMESH_CA_ADDR it holds a mesh identity and
 reaches meshed backends over mTLS; without it, plaintext.
 
-  --config FILE            the mesh file (GatewayClass, Gateway, HTTPRoute, GRPCRoute, ReferenceGrant,
-                           Secret, Service, EndpointSlice...), watched: a bad edit keeps the last good
+  --config FILE            the mesh file (GatewayClass, Gateway, HTTPRoute, GRPCRoute, TLSRoute,
+                           TCPRoute, ReferenceGrant, Secret, Service, EndpointSlice...), watched: a bad edit keeps the last good
   --gateway NS/NAME        serve only this Gateway
   --admin-port N           admin port on 127.0.0.1: /config_dump (Secret data redacted), /clusters,
                            /certs, /logging (default 15000)

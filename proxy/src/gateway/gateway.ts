@@ -1,10 +1,12 @@
 // Assembles `tsmesh gateway`: the mesh file source, an optional mesh identity, and the sidecar's
-// outbound data path (clusters, router, HTTP forwarders, upstream pools, telemetry) behind listener
-// ports taken from Gateway objects instead of iptables capture. Every snapshot recompiles the
+// outbound data path (clusters, router, HTTP forwarders, opaque TCP relay, upstream pools,
+// telemetry) behind listener ports taken from Gateway objects instead of iptables capture. Every snapshot recompiles the
 // Gateways (common/src/routing/gateway.ts) and re-syncs the ports: new ports are bound, gone ones
 // closed, and certificates and routes of kept ones replaced in place.
 import type http from 'node:http';
-import { logger, MeshFileSource, ok, redactSecret, setLogLevel, type CompiledGateways, type GatewayPort, type MeshService, type MeshSnapshot, type ServicePort } from '@tsmesh/common';
+import type { Socket } from 'node:net';
+import { Counter } from 'prom-client';
+import { logger, MeshFileSource, ok, pickBackend, redactSecret, setLogLevel, type CompiledGateways, type GatewayPort, type MeshService, type MeshSnapshot, type ServicePort, type TlsDestination } from '@tsmesh/common';
 import { createAdminServer, createHealthServer } from '../admin/servers.js';
 import { BalancedCluster } from '../balance/index.js';
 import { H1Relay } from '../h1/relay.js';
@@ -23,7 +25,10 @@ import { metricsRecorder } from '../upstream/call.js';
 import { UpstreamManager } from '../upstream/manager.js';
 import { clusterSelector, type UpstreamEndpoint } from '../upstream/selector.js';
 import type { GatewayConfig } from './config.js';
+import { forwardTcp } from '../tcp/forward.js';
+import { TcpConnections } from '../tcp/connections.js';
 import { ListenerPort } from './listeners.js';
+import { PassthroughPort, type PassthroughRefusal } from './passthrough.js';
 import { GatewayTables } from './tables.js';
 
 const log = logger('gateway');
@@ -126,7 +131,37 @@ export async function startGateway(config: GatewayConfig, options: GatewayStartO
 
   const ownId = spiffeIdFor(proxyConfig.trustDomain, proxyConfig.podNamespace, proxyConfig.serviceAccount);
   const self = (): PeerInfo => ({ workload: proxyConfig.podName ?? 'tsmesh-gateway', namespace: proxyConfig.podNamespace, identity: tls?.identity() ?? ownId });
-  const listeners = new Map<number, ListenerPort>();
+  const tcpConnections = upstream.adopt('tcp', new TcpConnections());
+  const refusals = new Counter({
+    name: 'tsmesh_gateway_tls_refused_total',
+    help: 'Connections to TLS Passthrough listeners closed before they were relayed, by port and reason (malformed, too_large, timeout, truncated, no_server_name, unknown_server_name, backend_refused, ...).',
+    labelNames: ['port', 'reason'],
+    registers: [metrics.registry],
+  });
+  const refused = (port: number, reason: PassthroughRefusal | 'backend_refused'): void => {
+    refusals.inc({ port: String(port), reason });
+    refusedCounts.set(`${port}/${reason}`, (refusedCounts.get(`${port}/${reason}`) ?? 0) + 1);
+  };
+  const refusedCounts = new Map<string, number>();
+  /** Opaque TCP to a backend of the TLSRoute: the sidecar's relay (mTLS to meshed backends). */
+  const relay = (socket: Socket, port: number, destination: TlsDestination): void => {
+    const backend = pickBackend(destination.backends);
+    const entry = backend && !backend.problem && backend.port !== undefined ? upstream.clusters.get(`${backend.namespace}/${backend.name}:${backend.port}`) : undefined;
+    if (entry === undefined) {
+      // An invalid backendRef keeps its weight: its share of connections is refused (as HTTP's 500).
+      log.debug({ port, route: `${destination.route.namespace}/${destination.route.name}`, backend: backend && `${backend.namespace}/${backend.name}`, problem: backend?.problem }, 'passthrough backend refused');
+      refused(port, 'backend_refused');
+      socket.destroy();
+      return;
+    }
+    forwardTcp(socket, entry.selector, {
+      connections: tcpConnections,
+      connectTimeoutMs: proxyConfig.connectTimeoutMs,
+      dial,
+      telemetry: { telemetry, reporter: 'source', source: self(), destination: { service: `${entry.service.name}.${entry.service.namespace}`, namespace: entry.service.namespace }, flags: [] },
+    });
+  };
+  const listeners = new Map<number, ListenerPort | PassthroughPort>();
   let accepting = true;
 
   const syncListeners = async (s: MeshSnapshot): Promise<void> => {
@@ -134,7 +169,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayStartO
     const wanted = new Map((compiled?.ports ?? []).map((p) => [p.port, p]));
     for (const [port, listener] of listeners) {
       const next = wanted.get(port);
-      if (next !== undefined && next.protocol === listener.protocol) listener.port = next;
+      if (next !== undefined && (next.protocol === 'TLS' || next.protocol === 'TCP') && listener instanceof PassthroughPort && next.protocol === listener.protocol) listener.port = next;
+      else if (next !== undefined && (next.protocol === 'HTTP' || next.protocol === 'HTTPS') && listener instanceof ListenerPort && next.protocol === listener.protocol) listener.port = next;
       else {
         listeners.delete(port);
         await listener.close();
@@ -144,6 +180,17 @@ export async function startGateway(config: GatewayConfig, options: GatewayStartO
     if (!accepting) return;
     for (const [port, gatewayPort] of wanted) {
       if (listeners.has(port)) continue;
+      if (gatewayPort.protocol === 'TLS' || gatewayPort.protocol === 'TCP') {
+        const passthrough = new PassthroughPort(gatewayPort, { relay: (socket, destination) => relay(socket, port, destination), refused });
+        try {
+          await passthrough.listen(proxyConfig.health.host);
+          listeners.set(port, passthrough);
+          log.info({ port, protocol: gatewayPort.protocol, listeners: gatewayPort.listeners.map((l) => `${l.gateway}/${l.name}`) }, 'listener port bound');
+        } catch (error) {
+          log.error({ port, err: (error as Error).message }, 'cannot bind a listener port (kept trying on the next mesh change)');
+        }
+        continue;
+      }
       const entry = listenerEntry(gatewayPort, s);
       const context = {
         direction: 'outbound' as const,
@@ -202,6 +249,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayStartO
       source: { kind: 'file', path: proxyConfig.meshFile },
       identity: identity?.current()?.spiffeId ?? null,
       gateway: describeCompiled(tables.current()),
+      // Passthrough connections closed before the relay, by `port/reason`.
+      passthroughRefused: Object.fromEntries(refusedCounts),
       services: snapshot.services,
       // Secrets (the listeners' TLS keys) are never shown.
       others: snapshot.others.map(redactSecret),

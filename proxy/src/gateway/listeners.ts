@@ -1,11 +1,12 @@
 // The gateway's listener ports: one server per port of the programmed listeners. HTTP takes the
 // connection as it comes (HTTP/2 with prior knowledge by its preface, else HTTP/1.1); HTTPS
-// terminates TLS (1.2 at least, 1.3 when the client has it, ALPN h2 or http/1.1) with the
-// certificate SNI selects (sni.ts). Each connection then goes to the sidecar's HTTP forwarders with
+// terminates TLS (1.2 at least, 1.3 when the client has it) with the certificate SNI selects
+// (sni.ts), and agrees on h2 by ALPN only for a host whose routes are GRPCRoutes: the forwarders
+// speak to a backend what the client spoke, and an HTTPRoute's backend may know only HTTP/1.1. Each connection then goes to the sidecar's HTTP forwarders with
 // the port's router: the same route matching, balancing and telemetry as the outbound path.
 import net, { type Server, type Socket } from 'node:net';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
-import { logger, type GatewayPort, type ListenerCertificate } from '@tsmesh/common';
+import { logger, type HttpGatewayPort, type ListenerCertificate } from '@tsmesh/common';
 import { detectProtocol } from '../detect/detect.js';
 import { attachHttpContext, type HttpConnectionContext } from '../http/context.js';
 import { pickCertificate } from './sni.js';
@@ -23,7 +24,7 @@ export class ListenerPort {
   private readonly contexts = new Map<ListenerCertificate, SecureContext>();
 
   constructor(
-    public port: GatewayPort,
+    public port: HttpGatewayPort,
     private readonly context: HttpConnectionContext,
     private readonly handlers: HttpHandlers,
     private readonly detectTimeoutMs: number,
@@ -31,7 +32,7 @@ export class ListenerPort {
     if (port.protocol === 'HTTPS') {
       this.server = tls.createServer({
         minVersion: 'TLSv1.2',
-        ALPNProtocols: ['h2', 'http/1.1'],
+        ALPNCallback: ({ servername, protocols }) => alpnFor(protocols, this.wantsH2(servername)),
         SNICallback: (servername, done) => {
           const context = this.secureContext(servername);
           if (context === undefined) done(new Error(`no listener on port ${this.port.port} serves ${JSON.stringify(servername)}`), undefined);
@@ -51,7 +52,7 @@ export class ListenerPort {
     });
   }
 
-  get protocol(): GatewayPort['protocol'] {
+  get protocol(): HttpGatewayPort['protocol'] {
     return this.port.protocol;
   }
 
@@ -63,6 +64,11 @@ export class ListenerPort {
         resolve();
       });
     });
+  }
+
+  /** Whether the routes for a server name are gRPC's (HTTP/2 end to end). */
+  private wantsH2(servername: string | undefined): boolean {
+    return this.port.table((servername ?? '').toLowerCase()).producer?.kind === 'GRPCRoute';
   }
 
   /** The certificate context for a server name, or undefined to refuse the handshake. */
@@ -99,4 +105,14 @@ export class ListenerPort {
   get connections(): number {
     return this.sockets.size;
   }
+}
+
+/**
+ * The ALPN protocol to agree on: h2 when the routes want it and the client offers it, else
+ * http/1.1 when offered; a client offering only h2 gets h2 (it speaks nothing else).
+ */
+export function alpnFor(offered: readonly string[], wantH2: boolean): string | undefined {
+  if (wantH2 && offered.includes('h2')) return 'h2';
+  if (offered.includes('http/1.1')) return 'http/1.1';
+  return offered.includes('h2') ? 'h2' : undefined;
 }

@@ -22,7 +22,7 @@ export class GatewayTables implements RouteTables {
 
   table(entry: ClusterEntry, authority: string): RouteTable | undefined {
     const port = this.compiled?.ports.find((p) => p.port === entry.port.port);
-    if (port === undefined) return undefined;
+    if (port === undefined || port.protocol === 'TLS' || port.protocol === 'TCP') return undefined;
     return port.table(normalizeHost(authority));
   }
 }

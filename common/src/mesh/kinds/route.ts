@@ -1,10 +1,11 @@
-// HTTPRoute and GRPCRoute (gateway.networking.k8s.io/v1, GAMMA): checked only as far as attaching
-// them needs (parentRefs); the routing stage interprets the rest of the raw spec.
+// HTTPRoute and GRPCRoute (gateway.networking.k8s.io/v1, GAMMA), TLSRoute and TCPRoute (v1alpha2,
+// for `tsmesh gateway`'s TLS passthrough and TCP listeners): checked only as far as attaching them needs
+// (parentRefs); the routing stage interprets the rest of the raw spec.
 import type { FieldChecker } from '../fields.js';
 import type { KindDefinition, ObjectMeta } from './kind.js';
 
 export interface MeshRoute {
-  readonly kind: 'HTTPRoute' | 'GRPCRoute';
+  readonly kind: 'HTTPRoute' | 'GRPCRoute' | 'TLSRoute' | 'TCPRoute';
   readonly namespace: string;
   readonly name: string;
   /** `spec.parentRefs` as written; each entry is a mapping with a `name`. */
@@ -13,9 +14,9 @@ export interface MeshRoute {
   readonly spec: Readonly<Record<string, unknown>>;
 }
 
-function routeKind(kind: MeshRoute['kind']): KindDefinition<MeshRoute> {
+function routeKind(kind: MeshRoute['kind'], apiVersion = 'gateway.networking.k8s.io/v1'): KindDefinition<MeshRoute> {
   return {
-    apiVersion: 'gateway.networking.k8s.io/v1',
+    apiVersion,
     namespaced: true,
     nameRule: 'dnsSubdomain',
     normalize: (check, meta, raw) => normalizeRoute(kind, check, meta, raw),
@@ -34,3 +35,5 @@ function normalizeRoute(kind: MeshRoute['kind'], check: FieldChecker, meta: Obje
 
 export const httpRouteKind = routeKind('HTTPRoute');
 export const grpcRouteKind = routeKind('GRPCRoute');
+export const tlsRouteKind = routeKind('TLSRoute', 'gateway.networking.k8s.io/v1alpha2');
+export const tcpRouteKind = routeKind('TCPRoute', 'gateway.networking.k8s.io/v1alpha2');
