@@ -61,6 +61,11 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
     summary: 'list the sidecars connected to the control plane: snapshot sent, ACK/NACK, last seen, certificate expiry',
     load: async () => (await import('./commands/proxy-status.js')).proxyStatusCommand,
   },
+  {
+    name: 'dashboard',
+    summary: 'serve a live, read-only dashboard of the mesh: topology with rate/success/p99, golden signals, traces',
+    load: async () => (await import('./commands/dashboard.js')).dashboardCommand,
+  },
   { name: 'version', summary: "print tsmesh's version (and a sidecar's with --proxy)", load: async () => (await import('./commands/version.js')).versionCommand },
 ]);
 
