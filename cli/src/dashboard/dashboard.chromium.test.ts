@@ -12,6 +12,17 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { MAIN } from '../testing/run-cli.js';
 import { CONTENT_SECURITY_POLICY } from './server.js';
 
+/** What the functions run in the page see (this package compiles without the DOM's types). */
+interface PageNode {
+  readonly textContent: string | null;
+  querySelectorAll(selector: string): ArrayLike<PageNode>;
+}
+interface PageGlobal {
+  readonly document: PageNode & { readonly body: { readonly dataset: Record<string, string | undefined> } };
+  readonly tsmeshDashboard: { readonly cy: { nodes(): { map<T>(f: (n: { id(): string }) => T): T[] }; edges(): { map<T>(f: (e: { data(key: string): unknown }) => T): T[] } } };
+  readonly __xss?: unknown;
+}
+
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../../.test-artifacts/dashboard/', import.meta.url));
 const suite = existsSync(CHROMIUM) ? describe : describe.skip;
@@ -99,17 +110,18 @@ suite('tsmesh dashboard in headless Chromium', () => {
     const { page, problems, csp } = await openPage(browser as Browser, dashboard.match);
     expect(csp).toBe(CONTENT_SECURITY_POLICY);
     await page.waitForFunction(
-      `[...document.querySelectorAll('#edges tbody tr')].some((row) => {
-        const cells = [...row.querySelectorAll('td')].map((td) => td.textContent);
-        return /^greeter/.test(cells[1]) && Number(cells[2]) > 0;
-      })`,
+      () =>
+        Array.from((globalThis as unknown as PageGlobal).document.querySelectorAll('#edges tbody tr')).some((row) => {
+          const cells = Array.from(row.querySelectorAll('td')).map((td) => td.textContent ?? '');
+          return /^greeter/.test(cells[1] ?? '') && Number(cells[2]) > 0;
+        }),
       undefined,
       { timeout: 10_000, polling: 200 },
     );
     const elapsed = Date.now() - started;
     // The traces and the charts fill on the next polls: one more update, then the pictures.
-    const updates = Number(await page.evaluate('document.body.dataset.updates'));
-    await page.waitForFunction(`Number(document.body.dataset.updates) > ${updates}`, undefined, { timeout: 5000 });
+    const updates = await page.evaluate(() => Number((globalThis as unknown as PageGlobal).document.body.dataset.updates));
+    await page.waitForFunction((n) => Number((globalThis as unknown as PageGlobal).document.body.dataset.updates) > n, updates, { timeout: 5000 });
     await page.screenshot({ path: `${ARTIFACTS}demo-page.png`, fullPage: true });
     await page.locator('#graph').screenshot({ path: `${ARTIFACTS}demo-topology.png` });
 
@@ -117,10 +129,10 @@ suite('tsmesh dashboard in headless Chromium', () => {
     const greeterRows = rows.filter((cells) => /^greeter/.test(cells[1] ?? ''));
     expect(greeterRows.length).toBeGreaterThan(0);
     for (const cells of greeterRows) expect(cells[0]).toMatch(/^client|^unknown$/);
-    const graph = (await page.evaluate(`({
-      nodes: window.tsmeshDashboard.cy.nodes().map((n) => n.id()),
-      edgeRates: window.tsmeshDashboard.cy.edges().map((e) => Number(e.data('rps'))),
-    })`)) as { nodes: string[]; edgeRates: number[] };
+    const graph = await page.evaluate(() => {
+      const cy = (globalThis as unknown as PageGlobal).tsmeshDashboard.cy;
+      return { nodes: cy.nodes().map((n) => n.id()), edgeRates: cy.edges().map((e) => Number(e.data('rps'))) };
+    });
     expect(graph.nodes.some((id) => id.startsWith('greeter'))).toBe(true);
     expect(graph.edgeRates.some((rps) => rps > 0)).toBe(true);
     // One golden-signals card per workload, with its three charts drawn.
@@ -145,14 +157,14 @@ suite('tsmesh dashboard in headless Chromium', () => {
       const dashboard = await startCli(['dashboard', '--sidecar', `evil=127.0.0.1:${port}`, '--listen', '127.0.0.1:0', '--interval', '250ms'], /^tsmesh dashboard: (http:\/\/\S+)/m, 10_000);
       children.push(dashboard.child);
       const { page, problems } = await openPage(browser as Browser, dashboard.match);
-      await page.waitForFunction(`document.querySelectorAll('#edges tbody tr').length > 0`, undefined, { timeout: 10_000 });
-      await page.waitForFunction(`document.querySelectorAll('.workload canvas').length >= 6`, undefined, { timeout: 5000 });
+      await page.waitForFunction(() => (globalThis as unknown as PageGlobal).document.querySelectorAll('#edges tbody tr').length > 0, undefined, { timeout: 10_000 });
+      await page.waitForFunction(() => (globalThis as unknown as PageGlobal).document.querySelectorAll('.workload canvas').length >= 6, undefined, { timeout: 5000 });
       await page.screenshot({ path: `${ARTIFACTS}xss-page.png`, fullPage: true });
       const rows = await edgeRows(page);
       expect(rows[0]?.[0]).toBe(`${hostile}.evil`);
       expect(await page.locator('main img').count()).toBe(0);
       expect(await page.locator('main script').count()).toBe(0);
-      expect(await page.evaluate('window.__xss')).toBeUndefined();
+      expect(await page.evaluate(() => (globalThis as unknown as PageGlobal).__xss)).toBeUndefined();
       const titles = await page.$$eval('.workload h3', (hs) => hs.map((h) => h.textContent));
       expect(titles).toContain(`${hostile}.evil`);
       expect(problems).toEqual([]);
