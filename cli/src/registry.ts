@@ -66,6 +66,11 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
     summary: 'find mistakes in mesh files or a cluster: routes to nothing, competing or unenforced mTLS policies, unknown annotations',
     load: async () => (await import('./commands/analyze.js')).analyzeCommand,
   },
+  {
+    name: 'dashboard',
+    summary: 'serve a live, read-only dashboard of the mesh: topology with rate/success/p99, golden signals, traces',
+    load: async () => (await import('./commands/dashboard.js')).dashboardCommand,
+  },
   { name: 'version', summary: "print tsmesh's version (and a sidecar's with --proxy)", load: async () => (await import('./commands/version.js')).versionCommand },
 ]);
 

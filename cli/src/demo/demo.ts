@@ -4,10 +4,12 @@
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseProxyConfig, startProxy, type RunningProxy } from '@tsmesh/proxy';
 import { meshYaml, type MeshPodSpec, type MeshServiceSpec } from './mesh.js';
-import { runClient, startSidecar, startWorkload } from './sidecar.js';
-import { canUseNetns, Topology } from './topology.js';
+import { runClient, startSidecar, startWorkload, WORKLOAD_MAIN } from './sidecar.js';
+import { canUseNetns, Topology, waitForLine, type Pod } from './topology.js';
+import { writeDemoState, type DemoSidecar } from '../dashboard/demo-state.js';
 import { untilSignal } from '../command.js';
 import { caEnv, publishTrustBundle, startCa, writeCaTokens } from './ca.js';
 import { readCollectedSpans, type CollectedSpan } from './collector.js';
@@ -24,6 +26,12 @@ export interface DemoOptions {
 }
 
 const NAMESPACE = 'demo';
+/** The sidecar's health port, where /metrics answers (SPEC). */
+const HEALTH_PORT = 15020;
+/** With --keep the client goes on calling, one call every this many ms, so a dashboard has traffic to show. */
+const KEEP_INTERVAL_MS = 100;
+/** The relay that lets the host reach a pod's port (see dashboard/relay-main.ts). */
+const RELAY_MAIN = fileURLToPath(new URL('../dashboard/relay-main.js', import.meta.url));
 const GREETER_IP = '10.96.0.10';
 const GREETER_PORT = 50051;
 
@@ -127,6 +135,11 @@ async function namespaceDemo(options: DemoOptions, dir: string): Promise<number>
     out(options.keep ? '(kept while the mesh runs).' : '(removed when the demo exits; use --keep to look at them).');
     const ok = result.failed === 0 && Object.keys(result.counts).length === options.replicas && xfcc !== undefined;
     if (options.keep) {
+      // Traffic goes on, and the sidecars' /metrics are relayed to Unix sockets the host can reach.
+      client.spawn(process.execPath, [WORKLOAD_MAIN, 'grpc-client', '--target', `${GREETER_IP}:${GREETER_PORT}`, '--calls', '1000000000', '--interval-ms', String(KEEP_INTERVAL_MS)]);
+      const sidecars: DemoSidecar[] = [];
+      for (const pod of [client, ...replicas]) sidecars.push({ name: pod.name, namespace: NAMESPACE, metrics: `unix:${await relayMetrics(pod, dir)}` });
+      keptState(out, dir, sidecars, spansFile);
       out(`Mesh left running (namespaces ${[...topology.pods.values()].map((p) => p.netns).join(', ')}). Ctrl-C to tear it down.`);
       await untilSignal();
     }
@@ -134,6 +147,23 @@ async function namespaceDemo(options: DemoOptions, dir: string): Promise<number>
   } finally {
     await topology.destroy();
   }
+}
+
+/** Starts a relay in the pod from a Unix socket in `dir` to the pod's health port; resolves the socket's path. */
+async function relayMetrics(pod: Pod, dir: string): Promise<string> {
+  const socket = join(dir, `metrics-${pod.name}.sock`);
+  const relay = pod.spawn(process.execPath, [RELAY_MAIN, socket, String(HEALTH_PORT)]);
+  await waitForLine(relay, (l) => l === 'ready', 15_000, `metrics relay in ${pod.name}`);
+  return socket;
+}
+
+/** Writes the state file `tsmesh dashboard --from-demo` reads and says how to open the dashboard. */
+function keptState(out: (line: string) => void, dir: string, sidecars: readonly DemoSidecar[], spansFile: string | undefined): void {
+  const file = join(dir, 'demo.json');
+  writeDemoState(file, { sidecars, ...(spansFile === undefined ? {} : { spansFile }) });
+  out('');
+  out(`The client keeps calling greeter.demo, ${1000 / KEEP_INTERVAL_MS} calls a second. Sidecars' metrics: ${sidecars.map((s) => `${s.name} ${s.metrics}`).join(', ')}.`);
+  out(`Dashboard: tsmesh dashboard --from-demo ${file}`);
 }
 
 /** Polls the collector's file until it holds at least `count` spans or time runs out. */
@@ -174,8 +204,21 @@ async function loopbackDemo(options: DemoOptions, dir: string): Promise<number> 
     for (const line of renderSpread(result, options.calls)) out(line);
     out('Identity: no CA in this demo yet (plaintext). Traces: not enabled in this demo yet.');
     if (options.keep) {
+      let stopped = false;
+      const target = `127.0.0.1:${proxy.ports.outbound}`;
+      const traffic = runGrpcClient({
+        target,
+        calls: 1_000_000_000,
+        intervalMs: KEEP_INTERVAL_MS,
+        onProgress: () => {
+          if (stopped) throw new Error('stopped');
+        },
+      }).catch(() => undefined);
+      keptState(out, dir, [{ name: 'client', namespace: NAMESPACE, metrics: `127.0.0.1:${proxy.ports.health}` }], undefined);
       out('Mesh left running. Ctrl-C to stop.');
       await untilSignal();
+      stopped = true;
+      await traffic;
     }
     return result.failed === 0 && Object.keys(result.counts).length === options.replicas ? 0 : 1;
   } finally {
