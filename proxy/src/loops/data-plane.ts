@@ -12,6 +12,7 @@ import { H2Forwarder } from '../http/h2.js';
 import { spiffeIdFor } from '../identity/spiffe.js';
 import { Inbound, mergeDeclared, type InboundPort } from '../inbound/inbound.js';
 import { endpointInfo } from '../outbound/endpoint-info.js';
+import { callerZone } from '../outbound/locality.js';
 import { Outbound } from '../outbound/outbound.js';
 import { OutboundRouter } from '../outbound/router.js';
 import {
@@ -166,6 +167,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     infoOf: endpointInfo(config.trustDomain, ROOT_NAMESPACE),
     recorder: metricsRecorder(metrics),
     shared: options.shared,
+    locality: { zoneOf: (s) => callerZone(s, config), tally: (cluster) => metrics.zonePickTally(cluster) },
   });
   const clusters = upstream.clusters;
   const router = new OutboundRouter(clusters, config.podNamespace);

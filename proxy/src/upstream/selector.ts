@@ -15,6 +15,9 @@ export interface UpstreamEndpoint extends BalancedEndpoint {
   readonly localAddress?: string | undefined;
   /** Who runs there, for metrics and access logs (workload, namespace, identity). */
   readonly peer?: { readonly workload?: string; readonly namespace?: string; readonly identity?: string } | undefined;
+  /** The zone it runs in, and the zones topology-aware routing hints give it (balance/locality.ts). */
+  readonly zone?: string | undefined;
+  readonly forZones?: readonly string[] | undefined;
 }
 
 export type FailureKind = 'connect' | 'reset' | 'timeout';
