@@ -63,6 +63,11 @@ describe('planLocality', () => {
     expect(planLocality(undefined, ALL, healthy(ALL))).toBeUndefined();
   });
 
+  it('makes no plan when no endpoint says where it runs (nothing to prefer, nothing to count)', () => {
+    const unzoned = [at(1, undefined), at(2, undefined)];
+    expect(planLocality('a', unzoned, unzoned)).toBeUndefined();
+  });
+
   it('keeps every pick local while the local zone is healthy', () => {
     const plan = planLocality('a', ALL, healthy(ALL));
     expect(plan).toMatchObject({ mode: 'zone', localShare: 1 });

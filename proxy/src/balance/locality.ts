@@ -41,7 +41,8 @@ export interface LocalityPlan<E> {
 /**
  * The split of one cluster for a caller in `zone`. `all` are the endpoints that may take requests
  * (ready), `healthy` those of them the balancer may pick now (not ejected), `unready` endpoints
- * listed but not ready, which count towards their zone's size. Undefined without a caller zone.
+ * listed but not ready, which count towards their zone's size. Undefined without a caller zone, or
+ * when no endpoint has a zone or hints.
  */
 export function planLocality<E extends BalancedEndpoint & ZonedEndpoint>(
   zone: string | undefined,
@@ -52,6 +53,8 @@ export function planLocality<E extends BalancedEndpoint & ZonedEndpoint>(
   if (zone === undefined || all.length === 0) return undefined;
   // kube-proxy's rule: hints are used only when every endpoint has them.
   const hints = all.every((e) => e.forZones !== undefined && e.forZones.length > 0);
+  // Endpoints that say nothing of where they run (a mesh file without zones) give nothing to prefer.
+  if (!hints && !all.some((e) => e.zone !== undefined) && !unready.some((e) => e.zone !== undefined)) return undefined;
   const isLocal = hints ? (e: ZonedEndpoint) => e.forZones?.includes(zone) === true : (e: ZonedEndpoint) => e.zone === zone;
   const localKeys = new Set<string>();
   for (const e of all) if (isLocal(e)) localKeys.add(e.key);
