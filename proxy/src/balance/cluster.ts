@@ -124,8 +124,12 @@ export class BalancedCluster<E extends BalancedEndpoint & ZonedEndpoint> {
     return this.picker;
   }
 
-  /** The caller's locality view, for `/clusters`: its zone, how local endpoints are chosen and the share of picks they get. */
+  /**
+   * The caller's locality view, for `/clusters`: its zone, how local endpoints are chosen and the
+   * share of picks they get, after taking in ejections decided on the other event loops.
+   */
   get locality(): { readonly zone: string; readonly mode: 'zone' | 'hints'; readonly localShare: number } | undefined {
+    this.health.sync();
     const plan = this.plan;
     return plan === undefined || this.zone === undefined ? undefined : { zone: this.zone, mode: plan.mode, localShare: plan.localShare };
   }

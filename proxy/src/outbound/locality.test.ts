@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { buildSnapshot, type KubeObject } from '@tsmesh/common';
 import { UpstreamManager } from '../upstream/manager.js';
+import { SharedCounts, sharedCountsBuffer } from '../upstream/shared-counts.js';
 import { callerZone, ZONE_LABEL } from './locality.js';
 
 const service = (annotations: Record<string, string> = {}): KubeObject => ({
@@ -97,5 +98,20 @@ describe('Service clusters with a caller zone', () => {
     }
     upstream.close();
     expect(tally).toEqual({ local: 5, crossZone: 0 });
+  });
+
+  it("shows on every event loop's /clusters the failover that ejections on another loop caused", () => {
+    const buffer = sharedCountsBuffer(2);
+    const loops = [0, 1].map((loop) => new UpstreamManager({ shared: new SharedCounts(buffer, loop), locality: { zoneOf: () => 'a' } }));
+    const snapshot = buildSnapshot([service(), slice(ENDPOINTS)]);
+    for (const loop of loops) loop.update(snapshot);
+    const [first, second] = loops as [UpstreamManager, UpstreamManager];
+    const cluster = first.clusters.get(first.stats()[0]?.cluster ?? '')?.cluster;
+    cluster?.reportFailure('10.0.0.1:8080');
+    cluster?.reportFailure('10.0.0.2:8080');
+    expect(first.stats()[0]?.locality?.localShare).toBe(0);
+    // The second loop has picked nothing since: its view still follows the shared ejections.
+    expect(second.stats()[0]?.locality?.localShare).toBe(0);
+    for (const loop of loops) loop.close();
   });
 });
