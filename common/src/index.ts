@@ -17,7 +17,7 @@ export {
   type MeshObject,
   type ObjectIdentity,
 } from './mesh/objects.js';
-export { LOAD_BALANCER_ANNOTATION } from './mesh/kinds/service.js';
+export { LOAD_BALANCER_ANNOTATION, LOCALITY_ANNOTATION } from './mesh/kinds/service.js';
 export {
   DEFAULT_LOAD_BALANCER,
   LOAD_BALANCERS,

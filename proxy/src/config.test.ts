@@ -159,3 +159,19 @@ describe('--concurrency', () => {
     expect(refused([`--concurrency=${value}`])).toContain('--concurrency');
   });
 });
+
+describe('--zone and TSMESH_ZONE', () => {
+  test('leave the zone to discovery by default', () => {
+    expect(parseProxyConfig([], {}).zone).toBeUndefined();
+  });
+
+  test('take the zone from the flag over the variable', () => {
+    expect(parseProxyConfig([], { TSMESH_ZONE: 'eu-west-1a' }).zone).toBe('eu-west-1a');
+    expect(parseProxyConfig(['--zone', 'eu-west-1b'], { TSMESH_ZONE: 'eu-west-1a' }).zone).toBe('eu-west-1b');
+  });
+
+  test('refuse a zone that is not a Kubernetes label value, naming the setting', () => {
+    expect(refused(['--zone', 'eu west'])).toBe('--zone: "eu west" is not a zone name (a label value: up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit)');
+    expect(refused([], { TSMESH_ZONE: '-a' })).toContain('TSMESH_ZONE: "-a" is not a zone name');
+  });
+});

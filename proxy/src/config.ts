@@ -20,6 +20,7 @@ export const ENV = {
   APP_PROBES: 'TSMESH_APP_PROBES',
   TRUST_DOMAIN: 'TSMESH_TRUST_DOMAIN',
   HEAP_TRIM: 'TSMESH_HEAP_TRIM',
+  ZONE: 'TSMESH_ZONE',
 } as const;
 
 export interface ListenAddress {
@@ -60,6 +61,11 @@ export interface ProxyConfig {
   readonly podName: string | undefined;
   readonly podNamespace: string;
   readonly podIp: string | undefined;
+  /**
+   * The sidecar's zone (`--zone`, else `TSMESH_ZONE`); undefined: taken from the mesh (outbound/locality.ts),
+   * for balancing that prefers endpoints in the same zone.
+   */
+  readonly zone: string | undefined;
   readonly serviceAccount: string;
   readonly trustDomain: string;
   readonly logLevel: string;
@@ -107,13 +113,16 @@ Usage: tsmesh proxy [--config FILE] [flags]
                            parser, llhttp, without node:http's objects) or node (node:http)
   --outbound-target H:P    local mode without iptables: send every outbound connection to H:P
   --inbound-target H:P     local mode without iptables: deliver every inbound connection to port P
+  --zone ZONE              this sidecar's zone, for zone-preferring balancing (default: TSMESH_ZONE,
+                           else the pod's topology.kubernetes.io/zone label or its EndpointSlice zone)
 
 Environment: TSMESH_POD_NAME, TSMESH_POD_NAMESPACE, TSMESH_POD_IP, TSMESH_SERVICE_ACCOUNT,
 TSMESH_CA_ADDR, TSMESH_CA_TOKEN_FILE, TSMESH_TRUST_BUNDLE_FILE, TSMESH_CONTROL_ADDR, TSMESH_CONTROL_IDENTITY,
 TSMESH_LOG_LEVEL, TSMESH_OPAQUE_PORTS, TSMESH_APP_PROBES, TSMESH_TRACING (zipkin | otlp | none, default none),
 TSMESH_TRACING_ENDPOINT, TSMESH_TRACING_SAMPLE_RATE (0 to 1, default 0.01), TSMESH_ACCESS_LOG (on | off,
 default off: one JSON line per request or connection at level info), TSMESH_HEAP_TRIM (on | off,
-default on: give memory freed by malloc back to the kernel while RSS grows, glibc only).
+default on: give memory freed by malloc back to the kernel while RSS grows, glibc only), TSMESH_ZONE
+(as --zone).
 `;
 
 export const PROXY_CONFIG_ERROR = PROXY_ERRORS.CONFIG;
@@ -165,6 +174,18 @@ export function parseHeapTrim(value: string | undefined): boolean {
   throw new ConfigError(`${ENV.HEAP_TRIM}: "${value}" is not on or off`);
 }
 
+/** A zone name as Kubernetes writes it in `topology.kubernetes.io/zone`: a label value. */
+const ZONE_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+/** `--zone` / `TSMESH_ZONE`: a label value, or undefined when not set. */
+export function parseZone(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!ZONE_NAME.test(value)) {
+    throw new ConfigError(`${name}: "${value}" is not a zone name (a label value: up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit)`);
+  }
+  return value;
+}
+
 /** A duration flag (common's format: `300ms`, `1.5s`, `5m`, `1h`), between 1 ms and `maxMs` (10 min unless given). */
 export function parseDurationMs(name: string, value: string, maxMs = 600_000): number {
   const parsed = durationFlag(name, value, { minMs: 1, maxMs });
@@ -189,7 +210,7 @@ const FLAGS: FlagSpec = {
   values: [
     'config', 'outbound-port', 'inbound-port', 'admin-port', 'health-port', 'bind',
     'detect-timeout', 'connect-timeout', 'drain-duration', 'tcp-idle-timeout', 'http-idle-timeout', 'outbound-target', 'inbound-target',
-    'mesh-max-bytes', 'mesh-max-depth', 'concurrency', 'http1-engine',
+    'mesh-max-bytes', 'mesh-max-depth', 'concurrency', 'http1-engine', 'zone',
   ],
 };
 
@@ -240,6 +261,7 @@ export function parseProxyConfig(argv: readonly string[], env: Record<string, st
     podName: env[ENV.POD_NAME],
     podNamespace: env[ENV.POD_NAMESPACE] ?? 'default',
     podIp: env[ENV.POD_IP] || undefined,
+    zone: parseZone(flags.get('--zone') === undefined ? ENV.ZONE : '--zone', flags.get('--zone') ?? (env[ENV.ZONE] || undefined)),
     serviceAccount: env[ENV.SERVICE_ACCOUNT] ?? 'default',
     trustDomain: env[ENV.TRUST_DOMAIN] ?? 'cluster.local',
     logLevel,

@@ -3,7 +3,7 @@
 // (The metrics table is checked in the proxy package, against the sidecar's own registry.)
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
-import { LOAD_BALANCER_ANNOTATION, STATUS_ANNOTATION } from '@tsmesh/common';
+import { LOAD_BALANCER_ANNOTATION, LOCALITY_ANNOTATION, STATUS_ANNOTATION } from '@tsmesh/common';
 import { ANNOTATIONS, INJECTION_NAMESPACE_LABEL, PROXY_PORTS } from '@tsmesh/injector';
 import YAML from 'yaml';
 import { findCommand } from '../registry.js';
@@ -22,7 +22,7 @@ describe('docs/reference.md', () => {
 
   it('lists the labels and annotations the injector and the mesh read, and no other', () => {
     const names = tableRows(section(doc, 'Labels and annotations')).map((cells) => codeSpans(cells[0] ?? '')[0]);
-    expect(new Set(names)).toEqual(new Set([INJECTION_NAMESPACE_LABEL, ...Object.values(ANNOTATIONS), STATUS_ANNOTATION, LOAD_BALANCER_ANNOTATION]));
+    expect(new Set(names)).toEqual(new Set([INJECTION_NAMESPACE_LABEL, ...Object.values(ANNOTATIONS), STATUS_ANNOTATION, LOAD_BALANCER_ANNOTATION, LOCALITY_ANNOTATION]));
     expect(names.length).toBe(new Set(names).size);
   });
 

@@ -176,6 +176,17 @@ describe('validateObject', () => {
       }
     });
 
+    it('reads the locality annotation, and warns of a value other than zone or off, keeping the default', () => {
+      const off = valid(service({ ports: [{ port: 80 }] }, { annotations: { 'tsmesh.io/locality': 'off' } }));
+      expect(off.kind === 'Service' && off.value.locality).toBe('off');
+      expect(off.warnings).toBeUndefined();
+      const none = valid(service({ ports: [{ port: 80 }] }));
+      expect(none.kind === 'Service' && none.value.locality).toBeUndefined();
+      const bad = valid(service({ ports: [{ port: 80 }] }, { annotations: { 'tsmesh.io/locality': 'nearest' } }));
+      expect(bad.kind === 'Service' && bad.value.locality).toBeUndefined();
+      expect(bad.warnings).toEqual([{ path: 'metadata.annotations["tsmesh.io/locality"]', reason: 'must be one of zone, off, got "nearest"; the default (zone) applies' }]);
+    });
+
     it('refuses a Service name that is not a DNS-1035 label', () => {
       expect(refusal(service({ ports: [{ port: 80 }] }, { name: '1web' })).message).toContain('metadata.name: must be a DNS label starting with a letter');
     });
@@ -230,6 +241,28 @@ describe('validateObject', () => {
         ['fd00::3', undefined],
       ]);
       expect(object.value.endpoints[0]).toMatchObject({ nodeName: 'node-a', zone: 'z1' });
+    });
+
+    it('reads topology-aware routing hints as zone names, without repeats; no hints or an empty list is undefined', () => {
+      const object = valid(
+        slice({
+          endpoints: [
+            { addresses: ['10.0.0.1'], zone: 'z1', hints: { forZones: [{ name: 'z1' }, { name: 'z2' }, { name: 'z1' }] } },
+            { addresses: ['10.0.0.2'], zone: 'z2', hints: { forZones: [] } },
+            { addresses: ['10.0.0.3'], zone: 'z3' },
+          ],
+        }),
+      );
+      if (object.kind !== 'EndpointSlice') throw new Error('wrong kind');
+      expect(object.value.endpoints.map((e) => e.forZones)).toEqual([['z1', 'z2'], undefined, undefined]);
+    });
+
+    it.each([
+      [{ hints: { forZones: [{}] } }, 'endpoints[0].hints.forZones[0].name: required'],
+      [{ hints: { forZones: ['z1'] } }, 'endpoints[0].hints.forZones[0]: must be a mapping'],
+      [{ hints: { forZones: Array.from({ length: 9 }, (_, i) => ({ name: `z${i}` })) } }, 'endpoints[0].hints.forZones: must hold at most 8 zones, got 9'],
+    ])('refuses the hints %j: %s', (fields, reason) => {
+      expect(refusal(slice({ endpoints: [{ addresses: ['10.0.0.1'], ...fields }] })).message).toContain(reason);
     });
 
     it('accepts host names in an FQDN slice', () => {

@@ -335,6 +335,8 @@ function endpointsOf(slices: readonly MeshEndpointSlice[], port: ServicePort, fa
         serving: endpoint.serving,
         terminating: endpoint.terminating,
         pod: endpoint.pod,
+        zone: endpoint.zone,
+        forZones: endpoint.forZones,
       });
       // The same address may sit in two slices while the controller moves it; keep the healthier entry.
       const id = `${slicePort.port} ${address}`;

@@ -28,7 +28,15 @@ export interface MeshService {
   readonly annotations: Readonly<Record<string, string>>;
   /** From the annotation `tsmesh.io/load-balancer`; the default is `least-request`. */
   readonly loadBalancer: string;
+  /**
+   * From the annotation `tsmesh.io/locality`: `zone` (absent: the default) prefers endpoints in the
+   * caller's zone, `off` balances over every zone alike.
+   */
+  readonly locality?: LocalityMode | undefined;
 }
+
+/** How a Service's callers weigh endpoint zones (annotation `tsmesh.io/locality`). */
+export type LocalityMode = 'zone' | 'off';
 
 /** One address of an EndpointSlice, resolved to a concrete port for one Service port. */
 export interface MeshEndpoint {
@@ -39,6 +47,10 @@ export interface MeshEndpoint {
   readonly terminating: boolean;
   /** The Pod behind the address, when the slice names one (targetRef). */
   readonly pod: PodRef | undefined;
+  /** The zone the endpoint runs in (EndpointSlice `zone`, from its node's `topology.kubernetes.io/zone`). */
+  readonly zone?: string | undefined;
+  /** Topology-aware routing hints (EndpointSlice `hints.forZones`): the zones whose callers should use it. */
+  readonly forZones?: readonly string[] | undefined;
 }
 
 export interface PodRef {

@@ -40,7 +40,7 @@ const edgeCases: KubeObject[] = [
     addressType: 'IPv4',
     ports: [{ name: 'web', port: 8080 }, { name: 'grpc-api', port: 9090 }, { name: 'dns', port: 53, protocol: 'UDP' }],
     endpoints: [
-      { addresses: ['10.1.0.1'], targetRef: { kind: 'Pod', name: 'multi-a' }, nodeName: 'n1', zone: 'z1' },
+      { addresses: ['10.1.0.1'], targetRef: { kind: 'Pod', name: 'multi-a' }, nodeName: 'n1', zone: 'z1', hints: { forZones: [{ name: 'z1' }, { name: 'z2' }] } },
       { addresses: ['10.1.0.2'], conditions: { ready: false, serving: true, terminating: true }, targetRef: { kind: 'Pod', name: 'multi-b' } },
       { addresses: ['10.1.0.3'], conditions: { ready: false } },
     ],
@@ -182,6 +182,9 @@ describe('projectSnapshot', () => {
     expect(received.service('shop', 'multi')?.ports.map((p) => p.declaredProtocol)).toEqual(['http2', 'grpc', undefined]);
     expect(received.service('shop', 'external')).toMatchObject({ clusterIPs: [], headless: false, ports: [] });
     expect(received.podByIp('10.1.0.4')?.name).toBe('multi-c');
+    // Locality: the endpoint's zone and topology-aware routing hints reach the sidecar.
+    const multiWeb = received.service('shop', 'multi');
+    expect(multiWeb && received.endpoints(multiWeb, multiWeb.ports[0]!).find((e) => e.address === '10.1.0.1')).toMatchObject({ zone: 'z1', forZones: ['z1', 'z2'] });
     expect(received.podByIp('192.168.0.5')).toBeUndefined();
     const multi = received.service('shop', 'multi');
     const web = multi?.ports[0];

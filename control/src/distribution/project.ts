@@ -103,7 +103,7 @@ export function podObject(pod: MeshPod): KubeObject {
 
 /**
  * The endpoints of a Service as EndpointSlices: one per (Service port, target port number, address
- * type), so every endpoint keeps its own port number and conditions. Names are made up (`<service>-<n>`):
+ * type), so every endpoint keeps its own port number, conditions, zone and hints. Names are made up (`<service>-<n>`):
  * nothing in the mesh reads a slice's name.
  */
 export function sliceObjects(snapshot: MeshSnapshot, service: MeshService): KubeObject[] {
@@ -128,6 +128,9 @@ export function sliceObjects(snapshot: MeshSnapshot, service: MeshService): Kube
       addresses: [endpoint.address],
       conditions: { ready: endpoint.ready, serving: endpoint.serving, terminating: endpoint.terminating },
       ...(endpoint.pod === undefined ? {} : { targetRef: { kind: 'Pod', name: endpoint.pod.name, namespace: endpoint.pod.namespace } }),
+      // Locality (zone preference, topology-aware routing hints) reads these.
+      ...(endpoint.zone === undefined ? {} : { zone: endpoint.zone }),
+      ...(endpoint.forZones === undefined ? {} : { hints: { forZones: endpoint.forZones.map((name) => ({ name })) } }),
     })),
   }));
 }

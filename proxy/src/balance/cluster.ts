@@ -17,6 +17,7 @@ import {
   type Picker,
 } from './balancer.js';
 import { EndpointHealth, type EndpointHealthOptions } from './ejection.js';
+import { LocalityPicker, planLocality, type LocalityPlan, type ZonedEndpoint, type ZonePickTally } from './locality.js';
 import { acquirePick, EmptyPicker } from './picks.js';
 import { latencyOf } from './peak-ewma.js';
 
@@ -29,6 +30,8 @@ export interface BalancedClusterOptions {
   readonly loadBalancer?: string;
   /** Passive-health settings for the cluster's endpoints. */
   readonly health?: EndpointHealthOptions;
+  /** Where local and cross-zone picks are counted (the metrics' tally for this cluster); default: the cluster's own. */
+  readonly zonePicks?: ZonePickTally;
 }
 
 /** A registered algorithm for `name`, and a warning when it had to fall back to the default. */
@@ -65,7 +68,7 @@ export function resolveLoadBalancer(name: string | undefined): ResolvedLoadBalan
   };
 }
 
-export class BalancedCluster<E extends BalancedEndpoint> {
+export class BalancedCluster<E extends BalancedEndpoint & ZonedEndpoint> {
   /** Requests in flight per endpoint key, shared by every picker this cluster builds. */
   readonly inFlight = new InFlight();
   /** Ejections of this cluster's endpoints. */
@@ -79,12 +82,18 @@ export class BalancedCluster<E extends BalancedEndpoint> {
   /** The endpoints the picker balances over (not ejected, or all of them in panic mode). */
   private eligible: readonly E[] = [];
   private eligibleByKey = new Map<string, E>();
+  /** The caller's zone (undefined: no zone preference) and the endpoints listed but not ready, which count towards their zone. */
+  private zone: string | undefined;
+  private unready: readonly ZonedEndpoint[] = [];
+  private plan: LocalityPlan<E> | undefined;
+  /** Picks that went to the caller's zone and to others, counted while the caller's zone is known. */
+  readonly zonePicks: ZonePickTally;
 
   /**
    * Makes a cluster with no endpoints yet (every pick fails until `setEndpoints`). `warning` is
    * set when the requested algorithm is unknown and the default is used instead.
    */
-  static create<E extends BalancedEndpoint>(
+  static create<E extends BalancedEndpoint & ZonedEndpoint>(
     options: BalancedClusterOptions,
   ): { cluster: BalancedCluster<E>; warning: TsmeshError | undefined } {
     const { factory, warning } = resolveLoadBalancer(options.loadBalancer);
@@ -95,6 +104,7 @@ export class BalancedCluster<E extends BalancedEndpoint> {
     this.name = options.name;
     this.factory = factory;
     this.health = new EndpointHealth(options.health);
+    this.zonePicks = options.zonePicks ?? { local: 0, crossZone: 0 };
     this.picker = new EmptyPicker<E>(this.name);
     this.health.onChange(() => this.rebuild());
   }
@@ -115,10 +125,33 @@ export class BalancedCluster<E extends BalancedEndpoint> {
   }
 
   /**
+   * The caller's locality view, for `/clusters`: its zone, how local endpoints are chosen and the
+   * share of picks they get, after taking in ejections decided on the other event loops.
+   */
+  get locality(): { readonly zone: string; readonly mode: 'zone' | 'hints'; readonly localShare: number } | undefined {
+    this.health.sync();
+    const plan = this.plan;
+    return plan === undefined || this.zone === undefined ? undefined : { zone: this.zone, mode: plan.mode, localShare: plan.localShare };
+  }
+
+  /**
+   * Prefers endpoints in `zone` (the caller's; undefined: none, every zone alike) from the next pick
+   * on: see balance/locality.ts for the local share and the failover.
+   */
+  setLocality(zone: string | undefined): void {
+    if (zone === this.zone) return;
+    this.zone = zone;
+    this.rebuild();
+  }
+
+  /**
    * Replaces the endpoint set (the first of duplicate keys wins) and builds a new picker.
    * In-flight counts and the rotation position carry over; health of departed endpoints is forgotten.
+   * `unready` are the Service's endpoints that take no request now (not ready): they only count
+   * towards their zone's size, so a zone with most endpoints not ready spills traffic to the others.
    */
-  setEndpoints(endpoints: readonly E[]): void {
+  setEndpoints(endpoints: readonly E[], unready: readonly ZonedEndpoint[] = []): void {
+    this.unready = unready;
     const byKey = new Map<string, E>();
     for (const endpoint of endpoints) if (!byKey.has(endpoint.key)) byKey.set(endpoint.key, endpoint);
     this.current = Object.freeze([...byKey.values()]);
@@ -145,6 +178,16 @@ export class BalancedCluster<E extends BalancedEndpoint> {
    */
   pick(ctx?: PickContext): Result<Pick<E>, TsmeshError> {
     this.health.sync(); // ejections decided on the other event loops, if any
+    const picked = this.choose(ctx);
+    const plan = this.plan;
+    if (plan !== undefined && picked.ok) {
+      if (plan.localKeys.has(picked.value.endpoint.key)) this.zonePicks.local++;
+      else this.zonePicks.crossZone++;
+    }
+    return picked;
+  }
+
+  private choose(ctx: PickContext | undefined): Result<Pick<E>, TsmeshError> {
     const avoid = ctx?.avoid;
     if (ctx?.prefer !== undefined && !avoid?.includes(ctx.prefer)) {
       const bound = this.eligibleByKey.get(ctx.prefer);
@@ -229,6 +272,7 @@ export class BalancedCluster<E extends BalancedEndpoint> {
     const eligible = this.health.filter(this.current);
     this.eligible = eligible;
     this.eligibleByKey = new Map(eligible.map((e) => [e.key, e]));
+    this.plan = undefined;
     if (eligible.length === 0) {
       this.picker = new EmptyPicker<E>(this.name);
       return;
@@ -238,7 +282,21 @@ export class BalancedCluster<E extends BalancedEndpoint> {
     } else if (this.health.ejected().some((key) => this.currentKeys.has(key))) {
       log.warn({ cluster: this.name }, 'every endpoint is ejected; balancing over all of them (panic mode)');
     }
-    this.picker = this.factory.createPicker(eligible, this.inFlight, this.memory);
+    const plan = planLocality(this.zone, this.current, eligible, this.unready);
+    this.plan = plan;
+    if (plan === undefined) {
+      this.picker = this.factory.createPicker(eligible, this.inFlight, this.memory);
+    } else if (plan.localShare >= 1) {
+      this.picker = this.factory.createPicker(plan.local, this.inFlight, this.memory);
+    } else if (plan.localShare <= 0) {
+      if (plan.localKeys.size > 0) log.debug({ cluster: this.name, zone: this.zone }, 'no healthy endpoint in the local zone; balancing over the others');
+      this.picker = this.factory.createPicker(plan.remote, this.inFlight, this.memory);
+    } else {
+      log.debug({ cluster: this.name, zone: this.zone, localShare: plan.localShare }, 'local zone degraded; spilling part of its traffic to the others');
+      const local = this.factory.createPicker(plan.local, this.inFlight, this.memory);
+      const remote = this.factory.createPicker(plan.remote, this.inFlight, this.memory);
+      this.picker = new LocalityPicker(local, remote, plan.localShare);
+    }
   }
 }
 

@@ -12,6 +12,7 @@ import { H2Forwarder } from '../http/h2.js';
 import { spiffeIdFor } from '../identity/spiffe.js';
 import { Inbound, mergeDeclared, type InboundPort } from '../inbound/inbound.js';
 import { endpointInfo } from '../outbound/endpoint-info.js';
+import { callerZone } from '../outbound/locality.js';
 import { Outbound } from '../outbound/outbound.js';
 import { OutboundRouter } from '../outbound/router.js';
 import {
@@ -161,11 +162,20 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   };
   let rateLimits = compileRateLimits(snapshot);
   let inboundServices = servicesOf(snapshot, config.podIp);
+  // The caller's zone for zone-preferring balancing; every loop finds the same, one says when it changes.
+  let zone: string | undefined;
+  const zoneOf = (s: MeshSnapshot): string | undefined => {
+    const found = callerZone(s, config);
+    if (found !== zone && loop === 0) log.info({ zone: found ?? null }, found === undefined ? 'zone unknown: balancing over every zone alike' : 'balancing prefers endpoints in this zone');
+    zone = found;
+    return found;
+  };
   // The upstream layer: clusters and the pools behind them, updated and pruned together.
   const upstream = new UpstreamManager({
     infoOf: endpointInfo(config.trustDomain, ROOT_NAMESPACE),
     recorder: metricsRecorder(metrics),
     shared: options.shared,
+    locality: { zoneOf: (s) => zoneOf(s), tally: (cluster) => metrics.zonePickTally(cluster) },
   });
   const clusters = upstream.clusters;
   const router = new OutboundRouter(clusters, config.podNamespace);

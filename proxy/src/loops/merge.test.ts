@@ -83,6 +83,14 @@ describe('mergeClusters', () => {
     ]);
   });
 
+  it("keeps a cluster's locality (the first loop's that has one: zone and ejections are the same on every loop)", () => {
+    const merged = mergeClusters([
+      { loop: 0, clusters: [{ cluster: 'shop/api:80', loadBalancer: 'least-request', endpoints: [endpoint('10.0.0.1:8080', 0)] }] },
+      { loop: 1, clusters: [{ cluster: 'shop/api:80', loadBalancer: 'least-request', endpoints: [endpoint('10.0.0.1:8080', 0)], locality: { zone: 'a', mode: 'zone', localShare: 1 } }] },
+    ]);
+    expect(merged[0]?.locality).toEqual({ zone: 'a', mode: 'zone', localShare: 1 });
+  });
+
   it('keeps clusters and endpoints only some loops have (a loop that has not applied the latest mesh yet)', () => {
     const merged = mergeClusters([
       { loop: 0, clusters: [{ cluster: 'a', loadBalancer: 'round-robin', endpoints: [endpoint('10.0.0.1:1', 0)] }] },

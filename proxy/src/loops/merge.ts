@@ -27,6 +27,8 @@ export interface LoopEndpointStats {
 export interface MergedClusterStats {
   readonly cluster: string;
   readonly loadBalancer: string;
+  /** Zone preference, as the first loop that has one says (every loop has the same zone and shares ejections). */
+  readonly locality?: ClusterStats[number]['locality'];
   readonly endpoints: Array<{
     readonly key: string;
     readonly address: string;
@@ -46,11 +48,12 @@ export interface MergedClusterStats {
  * endpoint missing from a loop (one that has not applied the latest mesh yet) is simply not in its `loops`.
  */
 export function mergeClusters(views: ReadonlyArray<{ readonly loop: number; readonly clusters: ClusterStats }>): MergedClusterStats[] {
-  const clusters = new Map<string, { cluster: string; loadBalancer: string; endpoints: Map<string, MergedClusterStats['endpoints'][number]> }>();
+  const clusters = new Map<string, { cluster: string; loadBalancer: string; locality: MergedClusterStats['locality']; endpoints: Map<string, MergedClusterStats['endpoints'][number]> }>();
   for (const { loop, clusters: stats } of views) {
     for (const entry of stats) {
       let cluster = clusters.get(entry.cluster);
-      if (cluster === undefined) clusters.set(entry.cluster, (cluster = { cluster: entry.cluster, loadBalancer: entry.loadBalancer, endpoints: new Map() }));
+      if (cluster === undefined) clusters.set(entry.cluster, (cluster = { cluster: entry.cluster, loadBalancer: entry.loadBalancer, locality: undefined, endpoints: new Map() }));
+      cluster.locality ??= entry.locality;
       for (const endpoint of entry.endpoints) {
         const seen = cluster.endpoints.get(endpoint.key);
         const here = { loop, inFlight: endpoint.inFlight, ejected: endpoint.ejected, connections: endpoint.connections };
@@ -69,7 +72,7 @@ export function mergeClusters(views: ReadonlyArray<{ readonly loop: number; read
       }
     }
   }
-  return [...clusters.values()].map((c) => ({ cluster: c.cluster, loadBalancer: c.loadBalancer, endpoints: [...c.endpoints.values()] }));
+  return [...clusters.values()].map((c) => ({ cluster: c.cluster, loadBalancer: c.loadBalancer, ...(c.locality === undefined ? {} : { locality: c.locality }), endpoints: [...c.endpoints.values()] }));
 }
 
 function sumConnections(a: ConnectionCounts, b: ConnectionCounts): ConnectionCounts {

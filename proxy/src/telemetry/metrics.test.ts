@@ -183,6 +183,22 @@ describe('ProxyMetrics', () => {
     expect(find(text, METRIC_NAMES.connectFailures, { destination_service: 'unknown' })[0]?.value).toBe(1);
   });
 
+  it('counts local and cross-zone picks from the tallies it hands out, one tally per cluster', async () => {
+    const metrics = new ProxyMetrics({ defaultMetrics: false });
+    const tally = metrics.zonePickTally('shop/web:80');
+    expect(metrics.zonePickTally('shop/web:80')).toBe(tally);
+    tally.local += 3;
+    tally.crossZone += 1;
+    let text = await scrape(metrics);
+    expect(text.types.get(METRIC_NAMES.zonePicks)).toBe('counter');
+    expect(find(text, METRIC_NAMES.zonePicks, { destination_service: 'shop/web:80', locality: 'local' })[0]?.value).toBe(3);
+    expect(find(text, METRIC_NAMES.zonePicks, { destination_service: 'shop/web:80', locality: 'cross_zone' })[0]?.value).toBe(1);
+    tally.local += 2;
+    text = await scrape(metrics);
+    expect(find(text, METRIC_NAMES.zonePicks, { destination_service: 'shop/web:80', locality: 'local' })[0]?.value).toBe(5);
+    expect(find(text, METRIC_NAMES.zonePicks, { destination_service: 'shop/web:80', locality: 'cross_zone' })[0]?.value).toBe(1);
+  });
+
   it('counts accepted connections by event loop and direction', async () => {
     const metrics = new ProxyMetrics({ defaultMetrics: false });
     metrics.loopConnection(0, 'outbound');

@@ -37,6 +37,7 @@ export const METRIC_NAMES = {
   connectFailures: 'tsmesh_upstream_connect_failures_total',
   retries: 'tsmesh_upstream_retries_total',
   overflows: 'tsmesh_upstream_overflow_total',
+  zonePicks: 'tsmesh_upstream_zone_picks_total',
   loopConnections: 'tsmesh_proxy_loop_connections_total',
   loopRestarts: 'tsmesh_proxy_loop_restarts_total',
   policyDenials: 'tsmesh_policy_denials_total',
@@ -93,6 +94,12 @@ export const BUILD_INFO: BuildInfo = Object.freeze({ component: 'proxy', version
 export type DenialReason = 'mtls_required' | 'mtls_unavailable' | 'mtls_handshake' | 'incomplete_http' | 'authz_denied';
 
 /** Decisions counted since the counter was last read. */
+/** One cluster's picks in and out of the caller's zone: plain numbers the balancer increments. */
+export interface ZonePicks {
+  local: number;
+  crossZone: number;
+}
+
 class RateLimitTally {
   n = 0;
   constructor(readonly labels: { readonly decision: string; readonly policy: string; readonly reason: string }) {}
@@ -217,6 +224,9 @@ export class ProxyMetrics {
   /** Per-request rate limit counts, kept as plain numbers and added to the counter when it is read. */
   private readonly rateLimitTallies = new Map<string, RateLimitTally>();
   private readonly mirrors: Counter<'destination_service' | 'result'>;
+  private readonly zonePicks: Counter<'destination_service' | 'locality'>;
+  /** Per cluster, the picks not yet added to the counter. */
+  private readonly zoneTallies = new Map<string, ZonePicks>();
   private readonly certExpiry: Gauge<'identity'>;
   private readonly loopConnections: Counter<'loop' | 'direction'>;
   private readonly loopRestarts: Counter<'loop'>;
@@ -293,6 +303,13 @@ export class ProxyMetrics {
       help: 'Copies of requests sent by RequestMirror route filters, by mirror Service and outcome (sent: answered; failed: no endpoint, refused, reset or timed out; abandoned: body over the bound or request not finished).',
       labelNames: ['destination_service', 'result'],
       registers,
+    });
+    this.zonePicks = new Counter({
+      name: METRIC_NAMES.zonePicks,
+      help: 'Endpoints picked for a Service port while the sidecar knows its zone: locality local (in its zone, or hinted for it) or cross_zone (failover or spill from a degraded zone).',
+      labelNames: ['destination_service', 'locality'],
+      registers,
+      collect: () => this.flushZonePicks(),
     });
     this.certExpiry = new Gauge({
       name: METRIC_NAMES.certExpiry,
@@ -371,6 +388,26 @@ export class ProxyMetrics {
       this.rateLimitTallies.set(key, tally);
     }
     return tally;
+  }
+
+  /**
+   * The tally of `cluster`'s picks: the balancer increments its fields per pick without allocating;
+   * they are added to the counter when it is read. The same object for the same cluster.
+   */
+  zonePickTally(cluster: string): ZonePicks {
+    let tally = this.zoneTallies.get(cluster);
+    if (tally === undefined) this.zoneTallies.set(cluster, (tally = { local: 0, crossZone: 0 }));
+    return tally;
+  }
+
+  private flushZonePicks(): void {
+    for (const [cluster, tally] of this.zoneTallies) {
+      const destination = labelValue(cluster);
+      if (tally.local > 0) this.zonePicks.inc({ destination_service: destination, locality: 'local' }, tally.local);
+      if (tally.crossZone > 0) this.zonePicks.inc({ destination_service: destination, locality: 'cross_zone' }, tally.crossZone);
+      tally.local = 0;
+      tally.crossZone = 0;
+    }
   }
 
   private flushRateLimits(): void {

@@ -11,6 +11,8 @@ export interface TestEndpoint {
   readonly ready?: boolean;
   readonly serving?: boolean;
   readonly terminating?: boolean;
+  /** The EndpointSlice `zone` of the endpoint. */
+  readonly zone?: string;
 }
 
 export interface TestService {
@@ -67,6 +69,7 @@ export function testMeshYaml(services: readonly TestService[]): string {
           {
             addresses: [endpoint.address ?? '127.0.0.1'],
             conditions: { ready: endpoint.ready ?? true, serving: endpoint.serving ?? endpoint.ready ?? true, terminating: endpoint.terminating ?? false },
+            ...(endpoint.zone === undefined ? {} : { zone: endpoint.zone }),
           },
         ],
       });

@@ -6,7 +6,7 @@
 import { logger, type MeshSnapshot } from '@tsmesh/common';
 import type { PickContext } from '../balance/balancer.js';
 import type { EndpointStats } from '../balance/cluster.js';
-import { ServiceClusters, type EndpointInfoOf } from '../outbound/clusters.js';
+import { ServiceClusters, type ClusterLocality, type EndpointInfoOf } from '../outbound/clusters.js';
 import { NO_RECORDER, UpstreamCall, type UpstreamProtocol, type UpstreamRecorder } from './call.js';
 import { ClusterLimits, DEFAULT_BREAKER, DEFAULT_RETRY_BUDGET, sameValues, type BreakerThresholds, type RetryBudgetSettings } from './limits.js';
 import type { UpstreamSelector } from './selector.js';
@@ -38,6 +38,8 @@ export interface ClusterView {
   readonly cluster: string;
   readonly loadBalancer: string;
   readonly endpoints: EndpointView[];
+  /** With a caller zone: how the cluster prefers it (its zone, `zone` or `hints`, the share of picks kept local). */
+  readonly locality?: { readonly zone: string; readonly mode: 'zone' | 'hints'; readonly localShare: number } | undefined;
 }
 
 export interface UpstreamManagerOptions {
@@ -49,6 +51,8 @@ export interface UpstreamManagerOptions {
   readonly limitsOf?: (cluster: string) => { readonly thresholds: BreakerThresholds; readonly budget: RetryBudgetSettings };
   /** With several event loops: what they share (limits, retry budget, ejections), so that each bounds the sidecar. */
   readonly shared?: SharedCounts;
+  /** Zone preference: the caller's zone and the pick tallies; without it every zone is alike. */
+  readonly locality?: ClusterLocality;
 }
 
 const DEFAULT_LIMITS = Object.freeze({ thresholds: DEFAULT_BREAKER, budget: DEFAULT_RETRY_BUDGET });
@@ -63,7 +67,7 @@ export class UpstreamManager {
   private readonly shared: SharedCounts | undefined;
 
   constructor(options: UpstreamManagerOptions = {}) {
-    this.clusters = new ServiceClusters(options.infoOf, options.shared ? (name) => options.shared?.ejectionsFor(name) : undefined);
+    this.clusters = new ServiceClusters(options.infoOf, options.shared ? (name) => options.shared?.ejectionsFor(name) : undefined, options.locality);
     this.recorder = options.recorder ?? NO_RECORDER;
     this.shared = options.shared;
     // By default each cluster's limits come from its Service port's TrafficPolicy.

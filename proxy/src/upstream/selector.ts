@@ -17,6 +17,9 @@ export interface UpstreamEndpoint extends BalancedEndpoint {
   readonly peer?:
     | { readonly workload?: string; readonly namespace?: string; readonly identity?: string; readonly app?: string | undefined; readonly version?: string | undefined }
     | undefined;
+  /** The zone it runs in, and the zones topology-aware routing hints give it (balance/locality.ts). */
+  readonly zone?: string | undefined;
+  readonly forZones?: readonly string[] | undefined;
 }
 
 export type FailureKind = 'connect' | 'reset' | 'timeout';

@@ -9,6 +9,8 @@ import { PROTOCOLS } from './service.js';
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 const ADDRESS_TYPES = ['IPv4', 'IPv6', 'FQDN'] as const;
 const MAX_ADDRESSES = 100;
+/** Kubernetes' own limit on `hints.forZones`. */
+const MAX_HINT_ZONES = 8;
 
 export interface SliceEndpoint {
   /** Canonical IPs (or FQDNs); Kubernetes treats them as one endpoint, so consumers use the first. */
@@ -19,6 +21,8 @@ export interface SliceEndpoint {
   readonly pod: PodRef | undefined;
   readonly nodeName: string | undefined;
   readonly zone: string | undefined;
+  /** `hints.forZones[].name` (topology-aware routing); undefined without hints. */
+  readonly forZones: readonly string[] | undefined;
 }
 
 /** A slice port carries the Service port's name; its number is the target (container) port. */
@@ -95,7 +99,23 @@ function sliceEndpoint(
     pod: podRef(check, entry['targetRef'], `${path}.targetRef`, namespace),
     nodeName: check.string(entry['nodeName'], `${path}.nodeName`),
     zone: check.string(entry['zone'], `${path}.zone`),
+    forZones: forZonesOf(check, entry['hints'], `${path}.hints`),
   });
+}
+
+/** `hints.forZones` as zone names; undefined when there are no hints (an empty list is no hint either). */
+function forZonesOf(check: FieldChecker, value: unknown, path: string): readonly string[] | undefined {
+  const hints = check.object(value, path);
+  if (hints === undefined) return undefined;
+  const list = check.array(hints['forZones'], `${path}.forZones`) ?? [];
+  if (list.length > MAX_HINT_ZONES) check.fail(`${path}.forZones`, `must hold at most ${MAX_HINT_ZONES} zones, got ${list.length}`);
+  const zones: string[] = [];
+  list.forEach((item, i) => {
+    const zone = check.object(item, `${path}.forZones[${i}]`, true);
+    const name = zone === undefined ? undefined : check.string(zone['name'], `${path}.forZones[${i}].name`, true);
+    if (name !== undefined && name !== '' && !zones.includes(name)) zones.push(name);
+  });
+  return zones.length === 0 ? undefined : Object.freeze(zones);
 }
 
 function podRef(check: FieldChecker, value: unknown, path: string, namespace: string): PodRef | undefined {

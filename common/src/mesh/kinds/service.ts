@@ -4,11 +4,14 @@ import type { FieldChecker } from '../fields.js';
 import { describeValue, isMissing } from '../fields.js';
 import { ipFamily } from '../ip.js';
 import { declaredProtocol } from '../protocol.js';
-import type { MeshService, ServicePort } from '../types.js';
+import type { LocalityMode, MeshService, ServicePort } from '../types.js';
 import { DEFAULT_LOAD_BALANCER, unknownLoadBalancerWarning } from '../load-balancers.js';
 import type { KindDefinition } from './kind.js';
 
 export const LOAD_BALANCER_ANNOTATION = 'tsmesh.io/load-balancer';
+/** `zone` (the default) or `off`: whether callers prefer endpoints in their own zone. */
+export const LOCALITY_ANNOTATION = 'tsmesh.io/locality';
+const LOCALITY_MODES = ['zone', 'off'] as const;
 
 const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'] as const;
 export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
@@ -23,6 +26,7 @@ export const serviceKind: KindDefinition<MeshService> = {
     const { clusterIPs, headless } = clusterIps(check, spec);
     const ports = servicePorts(check, spec['ports'], headless || type === 'ExternalName');
     const loadBalancer = loadBalancerOf(check, meta.annotations[LOAD_BALANCER_ANNOTATION]);
+    const locality = localityOf(check, meta.annotations[LOCALITY_ANNOTATION]);
     return Object.freeze({
       namespace: meta.namespace,
       name: meta.name,
@@ -32,9 +36,18 @@ export const serviceKind: KindDefinition<MeshService> = {
       selector: Object.freeze(check.stringMap(spec['selector'], 'spec.selector')),
       annotations: meta.annotations,
       loadBalancer,
+      ...(locality === undefined ? {} : { locality }),
     });
   },
 };
+
+/** The annotation's mode; a value other than `zone` or `off` is a warning and leaves the default (`zone`). */
+function localityOf(check: FieldChecker, value: string | undefined): LocalityMode | undefined {
+  if (value === undefined) return undefined;
+  const mode = LOCALITY_MODES.find((m) => m === value.trim());
+  if (mode === undefined) check.warn(`metadata.annotations["${LOCALITY_ANNOTATION}"]`, `must be one of ${LOCALITY_MODES.join(', ')}, got ${describeValue(value)}; the default (zone) applies`);
+  return mode;
+}
 
 /**
  * The annotation's algorithm, passed through as written: an unknown name is a warning here and the
