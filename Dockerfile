@@ -7,15 +7,9 @@
 # (tsconfig.build.json: no tests, no test fakes)
 FROM node:24-slim AS build
 WORKDIR /src
-# Manifests first, so that the dependency layer is reused while only sources change.
-COPY package.json package-lock.json .npmrc ./
-COPY common/package.json common/
-COPY proxy/package.json proxy/
-COPY ca/package.json ca/
-COPY control/package.json control/
-COPY injector/package.json injector/
-COPY cli/package.json cli/
-COPY tests/package.json tests/
+# Manifests first, so that the dependency layer is reused while only sources change (--parents
+# keeps each workspace's manifest in its directory; Dockerfile syntax 1.20 or later).
+COPY --parents package.json package-lock.json .npmrc common/package.json proxy/package.json ca/package.json control/package.json injector/package.json cli/package.json tests/package.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.base.json tsconfig.json ./
 COPY common/ common/
@@ -42,16 +36,9 @@ RUN printf '#!/bin/sh\nexec node /app/cli/dist/main.js "$@"\n' > /usr/local/bin/
  && chmod 0755 /usr/local/bin/tsmesh
 ENV NODE_ENV=production
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
-COPY common/package.json common/
-COPY proxy/package.json proxy/
-COPY ca/package.json ca/
-COPY control/package.json control/
-COPY injector/package.json injector/
-COPY cli/package.json cli/
-# The tests workspace is in the lock file; its manifest keeps `npm ci` in step with it (its
-# devDependencies are omitted, its dependencies are the CLI's own).
-COPY tests/package.json tests/
+# The same manifests as the build stage. The tests workspace is in the lock file; its manifest keeps
+# `npm ci` in step with it (its devDependencies are omitted, its dependencies are the CLI's own).
+COPY --parents package.json package-lock.json .npmrc common/package.json proxy/package.json ca/package.json control/package.json injector/package.json cli/package.json tests/package.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /src/common/dist common/dist
 COPY --from=build /src/proxy/dist proxy/dist
