@@ -1,7 +1,7 @@
 // Stable error codes of the proxy package: the data path, the workload identity, the control-plane
 // client and `tsmesh iptables`. Add a code here (and a constructor below) rather than inventing a
 // string at the call site; callers match on `code`, never on the message.
-import { MESH_ERRORS, TsmeshError } from '@tsmesh/common';
+import { codedError, MESH_ERRORS, TsmeshError } from '@tsmesh/common';
 
 export const PROXY_ERRORS = {
   NO_ENDPOINTS: 'TSMESH_ERR_NO_ENDPOINTS',
@@ -31,11 +31,7 @@ export type ProxyErrorCode = (typeof PROXY_ERRORS)[keyof typeof PROXY_ERRORS];
 /** A balancer had no endpoint to offer (the forwarder answers 503 / closes the connection). */
 export function noEndpointsError(cluster?: string, cause?: unknown): TsmeshError {
   const where = cluster === undefined ? '' : ` for ${cluster}`;
-  return new TsmeshError(
-    PROXY_ERRORS.NO_ENDPOINTS,
-    `no endpoints available${where}`,
-    cause === undefined ? undefined : { cause },
-  );
+  return codedError(PROXY_ERRORS.NO_ENDPOINTS, `no endpoints available${where}`, cause);
 }
 
 /** A Service asked for a load-balancing algorithm that is not registered; `fallback` is used instead. */
@@ -72,12 +68,8 @@ export const DISCOVERY_ERRORS = {
 
 export type DiscoveryErrorCode = (typeof DISCOVERY_ERRORS)[keyof typeof DISCOVERY_ERRORS];
 
-export class DiscoveryError extends TsmeshError {
-  declare readonly code: DiscoveryErrorCode;
-  constructor(code: DiscoveryErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'DiscoveryError';
-  }
+export class DiscoveryError extends TsmeshError<DiscoveryErrorCode> {
+  override readonly name = 'DiscoveryError';
 }
 
 /** The workload identity (identity/): SPIFFE IDs, peer certificates, the certificate the sidecar holds. */
@@ -105,12 +97,8 @@ export const IDENTITY_ERRORS = {
 export type IdentityErrorCode = (typeof IDENTITY_ERRORS)[keyof typeof IDENTITY_ERRORS];
 
 /** An identity failure: always one of IDENTITY_ERRORS, with the underlying error as `cause`. */
-export class IdentityError extends TsmeshError {
-  declare readonly code: IdentityErrorCode;
-  constructor(code: IdentityErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'IdentityError';
-  }
+export class IdentityError extends TsmeshError<IdentityErrorCode> {
+  override readonly name = 'IdentityError';
 }
 
 /** The traffic-redirection setup, `tsmesh iptables` (iptables/). */
