@@ -1,12 +1,18 @@
 // Stable error codes shared by every tsmesh program. Each package adds its own codes in its errors.ts.
 
-export class TsmeshError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+/** An error with a stable code; a package's own error class narrows `C` to its codes. */
+export class TsmeshError<C extends string = string> extends Error {
+  readonly code: C;
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'TsmeshError';
     this.code = code;
   }
+}
+
+/** A TsmeshError with `cause` only when there is one (an own `cause: undefined` would still be logged). */
+export function codedError<C extends string>(code: C, message: string, cause?: unknown): TsmeshError<C> {
+  return new TsmeshError(code, message, cause === undefined ? undefined : { cause });
 }
 
 /** An expected failure carried as a value (resolvers, balancers, parsers): no throw on the hot path. */

@@ -101,6 +101,7 @@ export { findExcessJsonNesting, findExcessNesting, type NestingExcess } from './
 export { parseOffThread, serveParseJob, type ParseRefusal, type ParsedObjects } from './mesh/off-thread.js';
 export { buildSnapshot, buildSnapshotFrom, buildSnapshotInSlices, contentVersion, snapshotObjects } from './mesh/snapshot.js';
 export { MeshFileSource, type MeshFileSourceOptions } from './mesh/watch.js';
+export { SnapshotListeners } from './mesh/listeners.js';
 export * from './routing/index.js';
 export * from './distribution/index.js';
 export { TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from './trust-bundle.js';

@@ -1,6 +1,6 @@
 // Stable error codes of the control plane: discovery from Kubernetes or a mesh file, and mesh
 // distribution to sidecars. Add a code here rather than writing its string at the call site.
-import { TsmeshError } from '@tsmesh/common';
+import { codedError, TsmeshError } from '@tsmesh/common';
 
 export const CONTROL_ERRORS = {
   /** No usable Kubernetes configuration (no file, no in-cluster service account, no current cluster). */
@@ -15,9 +15,7 @@ export const CONTROL_ERRORS = {
 
 export type ControlErrorCode = (typeof CONTROL_ERRORS)[keyof typeof CONTROL_ERRORS];
 
-export function controlError(code: ControlErrorCode, message: string, cause?: unknown): TsmeshError {
-  return new TsmeshError(code, message, cause === undefined ? undefined : { cause });
-}
+export const controlError: (code: ControlErrorCode, message: string, cause?: unknown) => TsmeshError = codedError;
 
 /** Mesh distribution: the control plane's side of the sidecar protocol (the wire's own codes are common's DISTRIBUTION_ERRORS). */
 export const CONTROL_DISTRIBUTION_ERRORS = {
@@ -33,9 +31,7 @@ export const CONTROL_DISTRIBUTION_ERRORS = {
 
 export type DistributionErrorCode = (typeof CONTROL_DISTRIBUTION_ERRORS)[keyof typeof CONTROL_DISTRIBUTION_ERRORS];
 
-export function distributionError(code: DistributionErrorCode, message: string, cause?: unknown): TsmeshError {
-  return new TsmeshError(code, message, cause === undefined ? undefined : { cause });
-}
+export const distributionError: (code: DistributionErrorCode, message: string, cause?: unknown) => TsmeshError = codedError;
 
 /**
  * The message of a thrown value, with its cause's (fetch says only "fetch failed"; the cause says

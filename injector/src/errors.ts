@@ -1,5 +1,5 @@
 // Stable error codes of the sidecar injector (webhook and `tsmesh inject`).
-import { TsmeshError } from '@tsmesh/common';
+import { codedError, TsmeshError } from '@tsmesh/common';
 
 export const INJECTOR_ERRORS = {
   /** A `tsmesh.io/*` annotation or the inject label has a value we cannot use: the pod is denied. */
@@ -28,9 +28,7 @@ export const INJECTOR_ERRORS = {
 
 export type InjectorErrorCode = (typeof INJECTOR_ERRORS)[keyof typeof INJECTOR_ERRORS];
 
-export function injectorError(code: InjectorErrorCode, message: string, cause?: unknown): TsmeshError {
-  return new TsmeshError(code, message, cause === undefined ? undefined : { cause });
-}
+export const injectorError: (code: InjectorErrorCode, message: string, cause?: unknown) => TsmeshError = codedError;
 
 /** The same error (same code) with where it happened in front of its message. */
 export function withContext(error: TsmeshError, context: string): TsmeshError {

@@ -1,7 +1,7 @@
-// Stable error codes of the proxy package: the data path, the control-plane client and
-// `tsmesh iptables`. Add a code here (and a constructor below) rather than inventing a string at
-// the call site; callers match on `code`, never on the message.
-import { MESH_ERRORS, TsmeshError } from '@tsmesh/common';
+// Stable error codes of the proxy package: the data path, the workload identity, the control-plane
+// client and `tsmesh iptables`. Add a code here (and a constructor below) rather than inventing a
+// string at the call site; callers match on `code`, never on the message.
+import { codedError, MESH_ERRORS, TsmeshError } from '@tsmesh/common';
 
 export const PROXY_ERRORS = {
   NO_ENDPOINTS: 'TSMESH_ERR_NO_ENDPOINTS',
@@ -31,11 +31,7 @@ export type ProxyErrorCode = (typeof PROXY_ERRORS)[keyof typeof PROXY_ERRORS];
 /** A balancer had no endpoint to offer (the forwarder answers 503 / closes the connection). */
 export function noEndpointsError(cluster?: string, cause?: unknown): TsmeshError {
   const where = cluster === undefined ? '' : ` for ${cluster}`;
-  return new TsmeshError(
-    PROXY_ERRORS.NO_ENDPOINTS,
-    `no endpoints available${where}`,
-    cause === undefined ? undefined : { cause },
-  );
+  return codedError(PROXY_ERRORS.NO_ENDPOINTS, `no endpoints available${where}`, cause);
 }
 
 /** A Service asked for a load-balancing algorithm that is not registered; `fallback` is used instead. */
@@ -72,12 +68,37 @@ export const DISCOVERY_ERRORS = {
 
 export type DiscoveryErrorCode = (typeof DISCOVERY_ERRORS)[keyof typeof DISCOVERY_ERRORS];
 
-export class DiscoveryError extends TsmeshError {
-  declare readonly code: DiscoveryErrorCode;
-  constructor(code: DiscoveryErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'DiscoveryError';
-  }
+export class DiscoveryError extends TsmeshError<DiscoveryErrorCode> {
+  override readonly name = 'DiscoveryError';
+}
+
+/** The workload identity (identity/): SPIFFE IDs, peer certificates, the certificate the sidecar holds. */
+export const IDENTITY_ERRORS = {
+  /** A URI that is not `spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>`. */
+  SPIFFE_ID: 'TSMESH_ERR_SPIFFE_ID',
+  /** The peer presented no certificate. */
+  PEER_NO_CERTIFICATE: 'TSMESH_ERR_PEER_NO_CERTIFICATE',
+  /** The peer's leaf certificate is a CA certificate (basicConstraints CA:TRUE). */
+  PEER_CA_CERTIFICATE: 'TSMESH_ERR_PEER_CA_CERTIFICATE',
+  /** The peer's leaf does not carry exactly one URI SAN, or its SANs cannot be read. */
+  PEER_SAN: 'TSMESH_ERR_PEER_SAN',
+  /** The peer's SPIFFE ID belongs to another trust domain. */
+  PEER_TRUST_DOMAIN: 'TSMESH_ERR_PEER_TRUST_DOMAIN',
+  /** TSMESH_CA_TOKEN_FILE cannot be read or is empty. */
+  TOKEN_FILE: 'TSMESH_ERR_TOKEN_FILE',
+  /** TSMESH_TRUST_BUNDLE_FILE cannot be read or holds no certificate. */
+  TRUST_BUNDLE_FILE: 'TSMESH_ERR_TRUST_BUNDLE_FILE',
+  /** The CA answered with a certificate the sidecar must not use (other identity, other key, bad chain). */
+  IDENTITY_CERTIFICATE: 'TSMESH_ERR_IDENTITY_CERTIFICATE',
+  /** The identity manager was stopped before it got a certificate. */
+  IDENTITY_STOPPED: 'TSMESH_ERR_IDENTITY_STOPPED',
+} as const;
+
+export type IdentityErrorCode = (typeof IDENTITY_ERRORS)[keyof typeof IDENTITY_ERRORS];
+
+/** An identity failure: always one of IDENTITY_ERRORS, with the underlying error as `cause`. */
+export class IdentityError extends TsmeshError<IdentityErrorCode> {
+  override readonly name = 'IdentityError';
 }
 
 /** The traffic-redirection setup, `tsmesh iptables` (iptables/). */

@@ -4,10 +4,10 @@
 // --concurrency 1, or in one worker thread per event loop with more (loops/). Only `tsmesh proxy`
 // (and tests, and the demo) construct it; it owns every listener and thread it starts.
 import type http from 'node:http';
-import { logger, MeshFileSource, ok, redactSecret, setLogLevel, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
+import { logger, MeshFileSource, redactSecret, setLogLevel, type MeshProvider, type MeshSnapshot } from '@tsmesh/common';
 import { createAdminServer, createHealthServer } from './admin/servers.js';
 import type { ListenAddress, ProxyConfig } from './config.js';
-import { peerIdentityFromCertificate, WorkloadIdentityManager, identityOptionsFromConfig } from './identity/index.js';
+import { startIdentity } from './identity/startup.js';
 import { sharedMaterial } from './identity/shared.js';
 import { ControlPlaneSource } from './control-client/index.js';
 import { startDataPlane, type DataPlane } from './loops/data-plane.js';
@@ -15,7 +15,6 @@ import { mergeMetrics } from './loops/merge.js';
 import { LoopPool } from './loops/pool.js';
 import { compileWorkloadAuthorization, compileWorkloadPolicy, DEFAULT_ROOT_NAMESPACE, workloadOf, type InboundMtlsPolicy, type WorkloadAuthorization } from './policy/index.js';
 import { AccessLog, ProxyMetrics, ProxyTracer, RequestTelemetry, startTelemetrySdk, telemetryConfigFromEnv, workloadFromPodName, type TelemetrySdk } from './telemetry/index.js';
-import type { MeshTlsSource } from './tls/mesh-tls.js';
 
 const log = logger('proxy');
 
@@ -103,25 +102,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   }
 
   // Identity: with a CA the sidecar is not ready until it holds a certificate.
-  const identityOptions = identityOptionsFromConfig(config);
-  if (!identityOptions.ok) throw identityOptions.error;
-  const identity = identityOptions.value ? new WorkloadIdentityManager(identityOptions.value) : undefined;
-  if (identity) {
-    const first = await identity.start();
-    if (!first.ok) log.warn({ err: first.error.message }, 'no workload certificate yet; retrying in the background (not ready)');
-  } else {
-    log.warn('no TSMESH_CA_ADDR: running without workload identity (plaintext between sidecars)');
-  }
-  const tls: MeshTlsSource | undefined = identity && {
-    trustDomain: config.trustDomain,
-    identity: () => identity.current()?.spiffeId,
-    clientContext: () => identity.clientContext(),
-    serverContext: () => identity.serverContext(),
-    peerIdentity: (cert) => {
-      const peer = peerIdentityFromCertificate(cert, config.trustDomain);
-      return peer.ok ? ok(peer.value.spiffeId) : peer;
-    },
-  };
+  const { identity, tls } = await startIdentity(config, log, 'no TSMESH_CA_ADDR: running without workload identity (plaintext between sidecars)');
 
   // Telemetry: metrics always; spans when TSMESH_TRACING selects an exporter, from the thread that
   // makes them (this one with one loop, each loop's worker with several).

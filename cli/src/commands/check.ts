@@ -1,6 +1,7 @@
 // `tsmesh check [--pre]`: whether tsmesh can be installed in the cluster (--pre), or whether the
 // installation is healthy: one ✔/✖ line per check, each ✖ with its fix; exit 0 when all pass.
 import { UsageError, type Command } from '../command.js';
+import { argumentsOf, controlNamespaceFlag, kubeconfigFlag } from '../flags.js';
 
 const HELP = `tsmesh check: check the cluster before installing tsmesh (--pre), or the installation
 
@@ -39,20 +40,11 @@ function parse(argv: readonly string[]): Flags {
   let pre = false;
   let kubeconfig: string | undefined;
   let namespace = 'tsmesh-system';
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    const value = (): string | undefined => (eq > 0 ? arg.slice(eq + 1) : argv[++i]);
-    if (flag === '--pre' && eq < 0) pre = true;
-    else if (flag === '--kubeconfig') {
-      kubeconfig = value();
-      if (kubeconfig === undefined || kubeconfig === '') throw new UsageError('--kubeconfig needs a file');
-    } else if (flag === '--control-namespace') {
-      const v = value();
-      if (v === undefined || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new UsageError(`--control-namespace: "${v ?? ''}" is not a namespace name`);
-      namespace = v;
-    } else throw new UsageError(`unexpected argument "${arg}" (see tsmesh check --help)`);
+  for (const { arg, flag, inline, value } of argumentsOf(argv)) {
+    if (flag === '--pre' && !inline) pre = true;
+    else if (flag === '--kubeconfig') kubeconfig = kubeconfigFlag(value());
+    else if (flag === '--control-namespace') namespace = controlNamespaceFlag(value());
+    else throw new UsageError(`unexpected argument "${arg}" (see tsmesh check --help)`);
   }
   return { pre, kubeconfig, namespace };
 }

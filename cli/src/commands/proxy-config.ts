@@ -2,6 +2,7 @@
 // certificates, log level), read from its admin server by direct address, as a table or JSON/YAML.
 import { adminJson, parseAdminAddress, type AdminAddress } from '../admin-client.js';
 import { UsageError, type Command } from '../command.js';
+import { argumentsOf, durationFlag } from '../flags.js';
 import { formatTable, VIEWS } from '../proxy-config/views.js';
 
 const KINDS = Object.keys(VIEWS);
@@ -42,23 +43,12 @@ interface Flags {
   readonly timeoutMs: number;
 }
 
-function parseDuration(flag: string, value: string | undefined): number {
-  const m = /^(\d{1,6})(ms|s)$/.exec(value ?? '');
-  const ms = m ? Number(m[1]) * (m[2] === 's' ? 1000 : 1) : NaN;
-  if (!(ms >= 1 && ms <= 600_000)) throw new UsageError(`${flag}: "${value ?? ''}" is not a duration from 1ms to 600s (e.g. 2s, 500ms)`);
-  return ms;
-}
-
 function parse(argv: readonly string[]): Flags {
   const positional: string[] = [];
   let output: Output = 'table';
   let level: string | undefined;
   let timeoutMs = 5000;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    const value = (): string | undefined => (eq > 0 ? arg.slice(eq + 1) : argv[++i]);
+  for (const { arg, flag, value } of argumentsOf(argv)) {
     if (flag === '-o' || flag === '--output') {
       const v = value();
       if (v !== 'table' && v !== 'json' && v !== 'yaml') throw new UsageError(`${flag}: "${v ?? ''}" is not an output format (table, json or yaml)`);
@@ -67,7 +57,7 @@ function parse(argv: readonly string[]): Flags {
       const v = value();
       if (v === undefined || !LEVELS.includes(v)) throw new UsageError(`--level: "${v ?? ''}" is not a log level (${LEVELS.join(', ')})`);
       level = v;
-    } else if (flag === '--timeout') timeoutMs = parseDuration('--timeout', value());
+    } else if (flag === '--timeout') timeoutMs = durationFlag('--timeout', value());
     else if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown flag "${arg}" (see tsmesh proxy-config --help)`);
     else positional.push(arg);
   }

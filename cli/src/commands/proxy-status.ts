@@ -4,6 +4,7 @@
 // direct address, or in a cluster through a port-forward to each control-plane pod.
 import { adminJson, parseAdminAddress, type AdminAddress } from '../admin-client.js';
 import { UsageError, type Command } from '../command.js';
+import { argumentsOf, controlNamespaceFlag, durationFlag, kubeconfigFlag } from '../flags.js';
 import { formatTable } from '../proxy-config/views.js';
 
 export const CONTROL_NAMESPACE = 'tsmesh-system';
@@ -145,37 +146,21 @@ interface Flags {
   readonly timeoutMs: number;
 }
 
-function parseDuration(flag: string, value: string | undefined): number {
-  const m = /^(\d{1,6})(ms|s)$/.exec(value ?? '');
-  const ms = m ? Number(m[1]) * (m[2] === 's' ? 1000 : 1) : NaN;
-  if (!(ms >= 1 && ms <= 600_000)) throw new UsageError(`${flag}: "${value ?? ''}" is not a duration from 1ms to 600s (e.g. 2s, 500ms)`);
-  return ms;
-}
-
 function parse(argv: readonly string[]): Flags {
   let control: AdminAddress | undefined;
   let kubeconfig: string | undefined;
   let namespace = CONTROL_NAMESPACE;
   let output: Flags['output'] = 'table';
   let timeoutMs = 5000;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    const value = (): string | undefined => (eq > 0 ? arg.slice(eq + 1) : argv[++i]);
+  for (const { arg, flag, value } of argumentsOf(argv)) {
     if (flag === '--control') control = parseAdminAddress('--control', value());
-    else if (flag === '--kubeconfig') {
-      kubeconfig = value();
-      if (kubeconfig === undefined || kubeconfig === '') throw new UsageError('--kubeconfig needs a file');
-    } else if (flag === '--control-namespace') {
-      const v = value();
-      if (v === undefined || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new UsageError(`--control-namespace: "${v ?? ''}" is not a namespace name`);
-      namespace = v;
-    } else if (flag === '-o' || flag === '--output') {
+    else if (flag === '--kubeconfig') kubeconfig = kubeconfigFlag(value());
+    else if (flag === '--control-namespace') namespace = controlNamespaceFlag(value());
+    else if (flag === '-o' || flag === '--output') {
       const v = value();
       if (v !== 'table' && v !== 'json') throw new UsageError(`${flag}: "${v ?? ''}" is not an output format (table or json)`);
       output = v;
-    } else if (flag === '--timeout') timeoutMs = parseDuration('--timeout', value());
+    } else if (flag === '--timeout') timeoutMs = durationFlag('--timeout', value());
     else throw new UsageError(`unexpected argument "${arg}" (see tsmesh proxy-status --help)`);
   }
   if (control !== undefined && kubeconfig !== undefined) throw new UsageError('--control and --kubeconfig exclude each other: ask one address, or find the control plane in a cluster');

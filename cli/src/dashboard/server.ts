@@ -10,8 +10,11 @@ import { fileURLToPath } from 'node:url';
 import type { ScrapeView } from './scraper.js';
 import type { TraceSummary } from './traces.js';
 
-/** The page's own files: src/dashboard/static (next to the compiled server in a clone). */
-export const STATIC_DIR = fileURLToPath(new URL('../../src/dashboard/static/', import.meta.url));
+/**
+ * The page's own files, next to this module: src/dashboard/static, which the build copies to
+ * dist/dashboard/static (so the image, which carries dist only, has them too).
+ */
+export const STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
 
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",

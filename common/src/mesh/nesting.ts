@@ -57,6 +57,8 @@ export function findExcessJsonNesting(input: string | Uint8Array, maxDepth: numb
   return typeof input === 'string' ? jsonNestingInText(input, maxDepth) : jsonNestingInBytes(input, maxDepth);
 }
 
+// The same scan for a string and for bytes, kept as two loops: one loop reading through an accessor
+// was 1.3-3.7x slower (1.9 MB of JSON), and it runs on every control-plane snapshot line.
 function jsonNestingInText(text: string, maxDepth: number): number {
   let depth = 0;
   for (let i = 0; i < text.length; i++) {

@@ -12,6 +12,7 @@ import { MeshFileError, meshTooDeep, meshTooLarge, readJsonMesh } from './file.j
 import { messageOf } from './fields.js';
 import { DEFAULT_MESH_LIMITS, DEFAULT_PARSE_BUDGET, type MeshLimits, type ParseBudget } from './limits.js';
 import { parseMeshOffThread } from './file-off-thread.js';
+import { SnapshotListeners } from './listeners.js';
 import { findExcessNesting } from './nesting.js';
 import type { ParsedObjects } from './off-thread.js';
 import { buildSnapshotInSlices } from './snapshot.js';
@@ -33,7 +34,7 @@ export class MeshFileSource implements MeshProvider {
   readonly path: string;
   private readonly debounceMs: number;
   private readonly log: Logger;
-  private readonly listeners = new Set<(snapshot: MeshSnapshot) => void>();
+  private readonly listeners = new SnapshotListeners();
   private readonly limits: MeshLimits;
   private readonly budget: ParseBudget;
   private snapshot: MeshSnapshot | undefined;
@@ -77,8 +78,7 @@ export class MeshFileSource implements MeshProvider {
   }
 
   subscribe(listener: (snapshot: MeshSnapshot) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   /** Reads the file now; the result is the snapshot in force afterwards, or why the file was refused. */
@@ -154,13 +154,7 @@ export class MeshFileSource implements MeshProvider {
       { file: this.path, version: snapshot.version, services: snapshot.services.length, pods: snapshot.pods.length },
       'mesh file loaded',
     );
-    for (const listener of this.listeners) {
-      try {
-        listener(snapshot);
-      } catch (cause) {
-        this.log.error({ err: cause }, 'a mesh snapshot listener threw');
-      }
-    }
+    this.listeners.deliver(snapshot, this.log);
     return ok(snapshot);
   }
 

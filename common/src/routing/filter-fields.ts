@@ -5,7 +5,7 @@ import { describeValue, isMissing, isRecord } from '../mesh/fields.js';
 import type { MeshService } from '../mesh/types.js';
 import { normalizePath } from './normalize.js';
 import type { RuleProblems } from './report.js';
-import type { PathModifier, RequestMirror, RequestRedirect, UrlRewrite } from './types.js';
+import type { BackendProblem, PathModifier, RequestMirror, RequestRedirect, UrlRewrite } from './types.js';
 
 const MAX_PATH = 1024;
 const MAX_HOSTNAME = 253;
@@ -144,7 +144,7 @@ export function requestMirror(value: unknown, path: string, routeNamespace: stri
   if (typeof namespace !== 'string' || namespace === '' || namespace.length > 63) return problems.drop(`${at}.namespace must be a string of 1 to 63 characters, got ${describeValue(namespace)}`);
   const group = isMissing(ref['group']) ? '' : ref['group'];
   const kind = isMissing(ref['kind']) ? 'Service' : ref['kind'];
-  const isService = (group === '' || group === 'core') && kind === 'Service';
+  const isService = isServiceRef(group, kind);
   let port: number | undefined;
   if (isService) {
     if (isMissing(ref['port'])) return problems.drop(`${at}.port is required for a Service`);
@@ -172,19 +172,35 @@ export function requestMirror(value: unknown, path: string, routeNamespace: stri
     denominator = d ?? 100;
     if (numerator > denominator) return problems.drop(`${path}.fraction.numerator ${numerator} must not be greater than its denominator ${denominator}`);
   }
-  let problem: RequestMirror['problem'];
-  if (!isService) {
-    problem = 'InvalidKind';
-    problems.mirror(problem, `${at} refers to ${describeValue(kind)} in group ${describeValue(group)}; only Services are supported`);
-  } else {
-    const service = services(namespace, name);
-    if (service === undefined) {
-      problem = 'BackendNotFound';
-      problems.mirror(problem, `${at} refers to Service ${namespace}/${name}, which does not exist`);
-    } else if (!service.ports.some((p) => p.port === port)) {
-      problem = 'BackendNotFound';
-      problems.mirror(problem, `${at} refers to port ${port} of Service ${namespace}/${name}, which has no such port`);
-    }
+  const refused = backendRefProblem(at, group, kind, namespace, name, port, services);
+  if (refused !== undefined) problems.mirror(refused.reason, refused.detail);
+  return Object.freeze({ namespace, name, port, problem: refused?.reason, numerator, denominator });
+}
+
+/** Whether a backend reference's group and kind (defaults applied) name a core Service, the one kind the mesh sends to. */
+export function isServiceRef(group: unknown, kind: unknown): boolean {
+  return (group === '' || group === 'core') && kind === 'Service';
+}
+
+/**
+ * Why a backend reference (a rule's backendRef, a RequestMirror's) cannot be sent to, with the
+ * message for the route's status: not a Service (InvalidKind), or no such Service or port
+ * (BackendNotFound). Undefined when it can.
+ */
+export function backendRefProblem(
+  at: string,
+  group: unknown,
+  kind: unknown,
+  namespace: string,
+  name: string,
+  port: number | undefined,
+  services: ServiceLookup,
+): { readonly reason: Exclude<BackendProblem, 'RefNotPermitted'>; readonly detail: string } | undefined {
+  if (!isServiceRef(group, kind)) return { reason: 'InvalidKind', detail: `${at} refers to ${describeValue(kind)} in group ${describeValue(group)}; only Services are supported` };
+  const service = services(namespace, name);
+  if (service === undefined) return { reason: 'BackendNotFound', detail: `${at} refers to Service ${namespace}/${name}, which does not exist` };
+  if (!service.ports.some((p) => p.port === port)) {
+    return { reason: 'BackendNotFound', detail: `${at} refers to port ${port} of Service ${namespace}/${name}, which has no such port` };
   }
-  return Object.freeze({ namespace, name, port, problem, numerator, denominator });
+  return undefined;
 }

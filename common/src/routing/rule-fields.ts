@@ -7,7 +7,7 @@ import type { SessionPersistence } from '../mesh/traffic-policy.js';
 import { normalizeHost } from './normalize.js';
 import { compileRegex } from './regex.js';
 import type { RuleProblems } from './report.js';
-import { requestMirror, requestRedirect, urlRewrite } from './filter-fields.js';
+import { backendRefProblem, isServiceRef, requestMirror, requestRedirect, urlRewrite } from './filter-fields.js';
 import type {
   HeaderMatch,
   HeaderModifier,
@@ -311,28 +311,16 @@ export function backendRefs(value: unknown, routeNamespace: string, kind: RouteK
     const namespace = isMissing(ref['namespace']) ? routeNamespace : stringField(ref['namespace'], `${at}.namespace`, problems, 63);
     const group = isMissing(ref['group']) ? '' : ref['group'];
     const refKind = isMissing(ref['kind']) ? 'Service' : ref['kind'];
-    const isService = (group === '' || group === 'core') && refKind === 'Service';
+    const isService = isServiceRef(group, refKind);
     const port = backendPort(ref['port'], `${at}.port`, isService, problems);
     const weight = backendWeight(ref['weight'], `${at}.weight`, problems);
     const filters = isMissing(ref['filters']) ? undefined : ruleFilters(ref['filters'], `${at}.filters`, kind, problems);
     if (name === undefined || namespace === undefined || port === null || weight === undefined || (!isMissing(ref['filters']) && filters === undefined)) {
       return void (valid = false);
     }
-    let problem: WeightedBackend['problem'];
-    if (!isService) {
-      problem = 'InvalidKind';
-      problems.backend(problem, `${at} refers to ${describeValue(refKind)} in group ${describeValue(group)}; only Services are supported`);
-    } else {
-      const service = services(namespace, name);
-      if (service === undefined) {
-        problem = 'BackendNotFound';
-        problems.backend(problem, `${at} refers to Service ${namespace}/${name}, which does not exist`);
-      } else if (!service.ports.some((p) => p.port === port)) {
-        problem = 'BackendNotFound';
-        problems.backend(problem, `${at} refers to port ${port} of Service ${namespace}/${name}, which has no such port`);
-      }
-    }
-    backends.push(Object.freeze({ namespace, name, port, weight, problem }));
+    const refused = backendRefProblem(at, group, refKind, namespace, name, port, services);
+    if (refused !== undefined) problems.backend(refused.reason, refused.detail);
+    backends.push(Object.freeze({ namespace, name, port, weight, problem: refused?.reason }));
   });
   return valid ? backends : undefined;
 }

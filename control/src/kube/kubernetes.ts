@@ -12,6 +12,7 @@ import {
   MaxDelayDebounce,
   ok,
   identify,
+  SnapshotListeners,
   validateObject,
   type KubeObject,
   type Logger,
@@ -65,7 +66,7 @@ export class KubernetesSource implements MeshProvider {
   private readonly syncTimeoutMs: number;
   private readonly informers: readonly ResourceInformer[];
   private readonly events: EventRecorder | undefined;
-  private readonly listeners = new Set<(snapshot: MeshSnapshot) => void>();
+  private readonly listeners = new SnapshotListeners();
   /** Validation results by object: an informer keeps the same object until it changes. */
   private readonly validated = new WeakMap<KubeObject, Result<MeshObject, MeshObjectError>>();
   /** kind/namespace/name → the last valid version (with its uid), for kinds that keep it (keepLastValid). */
@@ -108,8 +109,7 @@ export class KubernetesSource implements MeshProvider {
   }
 
   subscribe(listener: (snapshot: MeshSnapshot) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   /** Per kind: synced, pending or absent, and the last list/watch failure (for health reporting). */
@@ -169,13 +169,7 @@ export class KubernetesSource implements MeshProvider {
     if (next.version === this.snapshot.version) return;
     this.snapshot = next;
     this.log.debug({ version: next.version, services: next.services.length, pods: next.pods.length }, 'mesh snapshot rebuilt');
-    for (const listener of this.listeners) {
-      try {
-        listener(next);
-      } catch (cause) {
-        this.log.error({ err: cause }, 'a mesh snapshot listener threw');
-      }
-    }
+    this.listeners.deliver(next, this.log);
   }
 
   /** The objects of `kind` left out as invalid, with the reason (for the status writers). */

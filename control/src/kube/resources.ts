@@ -28,65 +28,45 @@ export interface WatchedResource extends InformedResource {
   readonly keepLastValid?: boolean;
 }
 
+type Narrowing = Partial<Pick<WatchedResource, 'labelSelector' | 'fieldSelector' | 'reportInvalid' | 'keepLastValid'>>;
+
+/** A kind's collection across namespaces: `/api/v1/<plural>` for the core group, `/apis/<group>/<version>/<plural>` otherwise. */
+function collectionPath(apiVersion: string, plural: string): string {
+  return `${apiVersion.includes('/') ? '/apis' : '/api'}/${apiVersion}/${plural}`;
+}
+
+/** A kind every cluster serves; a malformed object gets a Warning Event unless `reportInvalid` says otherwise. */
+function builtIn(kind: MeshKind, apiVersion: string, plural: string, narrowing: Narrowing = {}): WatchedResource {
+  return { kind, apiVersion, path: collectionPath(apiVersion, plural), optional: false, reportInvalid: true, ...narrowing };
+}
+
+/** A kind served from a CustomResourceDefinition, which may not be installed. */
+function custom(kind: MeshKind, apiVersion: string, plural: string, narrowing: Narrowing = {}): WatchedResource {
+  return { ...builtIn(kind, apiVersion, plural, narrowing), optional: true };
+}
+
 export const WATCHED_RESOURCES: readonly WatchedResource[] = Object.freeze([
-  { kind: 'Namespace', apiVersion: 'v1', path: '/api/v1/namespaces', optional: false, reportInvalid: true },
-  { kind: 'ServiceAccount', apiVersion: 'v1', path: '/api/v1/serviceaccounts', optional: false, reportInvalid: true },
-  { kind: 'Service', apiVersion: 'v1', path: '/api/v1/services', optional: false, reportInvalid: true },
-  {
-    kind: 'EndpointSlice',
-    apiVersion: 'discovery.k8s.io/v1',
-    path: '/apis/discovery.k8s.io/v1/endpointslices',
+  builtIn('Namespace', 'v1', 'namespaces'),
+  builtIn('ServiceAccount', 'v1', 'serviceaccounts'),
+  builtIn('Service', 'v1', 'services'),
+  builtIn('EndpointSlice', 'discovery.k8s.io/v1', 'endpointslices', {
     // Only slices that belong to a Service: the mesh routes to Services, and others lack the label it needs.
     labelSelector: SERVICE_NAME_LABEL,
-    optional: false,
     // Slices are written by controllers, not people: an Event on one would reach no one.
     reportInvalid: false,
-  },
-  {
-    kind: 'Pod',
-    apiVersion: 'v1',
-    path: '/api/v1/pods',
-    // A finished pod keeps its IP in its status while the IP is given to a new pod.
-    fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed',
-    optional: false,
-    reportInvalid: true,
-  },
-  {
-    kind: 'PeerAuthentication',
-    apiVersion: 'security.tsmesh.io/v1',
-    path: '/apis/security.tsmesh.io/v1/peerauthentications',
-    optional: true,
-    reportInvalid: true,
-  },
-  {
-    kind: 'AuthorizationPolicy',
-    apiVersion: 'security.tsmesh.io/v1',
-    path: '/apis/security.tsmesh.io/v1/authorizationpolicies',
-    optional: true,
-    reportInvalid: true,
-    keepLastValid: true,
-  },
-  {
-    kind: 'HTTPLocalRateLimitPolicy',
-    apiVersion: 'policy.tsmesh.io/v1',
-    path: '/apis/policy.tsmesh.io/v1/httplocalratelimitpolicies',
-    optional: true,
-    reportInvalid: true,
-    // A broken edit must not silently lift a limit.
-    keepLastValid: true,
-  },
-  { kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', path: '/apis/gateway.networking.k8s.io/v1/httproutes', optional: true, reportInvalid: true },
-  { kind: 'GRPCRoute', apiVersion: 'gateway.networking.k8s.io/v1', path: '/apis/gateway.networking.k8s.io/v1/grpcroutes', optional: true, reportInvalid: true },
-  { kind: 'TrafficPolicy', apiVersion: 'policy.tsmesh.io/v1alpha1', path: '/apis/policy.tsmesh.io/v1alpha1/trafficpolicies', optional: true, reportInvalid: true },
-  {
-    kind: 'XBackendTrafficPolicy',
-    apiVersion: 'gateway.networking.x-k8s.io/v1alpha1',
-    // Gateway API's experimental install serves it; without that CRD discovery carries on without it.
-    path: '/apis/gateway.networking.x-k8s.io/v1alpha1/xbackendtrafficpolicies',
-    optional: true,
-    reportInvalid: true,
-  },
-] satisfies WatchedResource[]);
+  }),
+  // A finished pod keeps its IP in its status while the IP is given to a new pod.
+  builtIn('Pod', 'v1', 'pods', { fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' }),
+  custom('PeerAuthentication', 'security.tsmesh.io/v1', 'peerauthentications'),
+  custom('AuthorizationPolicy', 'security.tsmesh.io/v1', 'authorizationpolicies', { keepLastValid: true }),
+  // A broken edit must not silently lift a limit.
+  custom('HTTPLocalRateLimitPolicy', 'policy.tsmesh.io/v1', 'httplocalratelimitpolicies', { keepLastValid: true }),
+  custom('HTTPRoute', 'gateway.networking.k8s.io/v1', 'httproutes'),
+  custom('GRPCRoute', 'gateway.networking.k8s.io/v1', 'grpcroutes'),
+  custom('TrafficPolicy', 'policy.tsmesh.io/v1alpha1', 'trafficpolicies'),
+  // Gateway API's experimental install serves it; without that CRD discovery carries on without it.
+  custom('XBackendTrafficPolicy', 'gateway.networking.x-k8s.io/v1alpha1', 'xbackendtrafficpolicies'),
+]);
 
 /**
  * Makes an object from a list or a watch event ready for validation, in place: list items of built-in

@@ -3,7 +3,7 @@
 // endpoints without scanning them all and without herding onto a single "least" one.
 import type { Result, TsmeshError } from '@tsmesh/common';
 import type { BalancedEndpoint, InFlight, LoadBalancerFactory, Pick, Picker } from './balancer.js';
-import { acquirePick, EmptyPicker, randomIndex } from './picks.js';
+import { acquirePick, EmptyPicker, otherRandomIndex, randomIndex } from './picks.js';
 
 class LeastRequestPicker<E extends BalancedEndpoint> implements Picker<E> {
   constructor(
@@ -15,10 +15,8 @@ class LeastRequestPicker<E extends BalancedEndpoint> implements Picker<E> {
     const n = this.endpoints.length;
     if (n === 1) return acquirePick(this.endpoints[0] as E, this.inFlight);
     const i = randomIndex(n);
-    let j = randomIndex(n - 1);
-    if (j >= i) j += 1; // distinct from i, still uniform over the others
     const first = this.endpoints[i] as E;
-    const second = this.endpoints[j] as E;
+    const second = this.endpoints[otherRandomIndex(i, n)] as E;
     // (i, j) is a uniformly random ordered pair, so keeping `first` on a tie is a fair coin.
     const chosen = this.inFlight.get(second.key) < this.inFlight.get(first.key) ? second : first;
     return acquirePick(chosen, this.inFlight);

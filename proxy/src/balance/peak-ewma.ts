@@ -8,7 +8,7 @@
 // the default RTT per request once it has one in flight (so a new endpoint is not flooded).
 import type { Result, TsmeshError } from '@tsmesh/common';
 import type { BalancedEndpoint, InFlight, LoadBalancerFactory, Pick, Picker, PickerMemory } from './balancer.js';
-import { acquirePick, EmptyPicker, randomIndex } from './picks.js';
+import { acquirePick, EmptyPicker, otherRandomIndex, randomIndex } from './picks.js';
 
 /** Time constant of the decay, ms (Linkerd's 10 s). */
 export const DECAY_MS = 10_000;
@@ -83,10 +83,8 @@ class PeakEwmaPicker<E extends BalancedEndpoint> implements Picker<E> {
     const n = this.endpoints.length;
     if (n === 1) return acquirePick(this.endpoints[0] as E, this.inFlight);
     const i = randomIndex(n);
-    let j = randomIndex(n - 1);
-    if (j >= i) j += 1;
     const first = this.endpoints[i] as E;
-    const second = this.endpoints[j] as E;
+    const second = this.endpoints[otherRandomIndex(i, n)] as E;
     const cost = (e: E): number => {
       const pending = this.inFlight.get(e.key);
       if (!this.latency.sampled(e.key)) return pending === 0 ? 0 : DEFAULT_RTT_MS * (pending + 1);

@@ -27,3 +27,12 @@ export class EmptyPicker<E extends BalancedEndpoint> implements Picker<E> {
 export function randomIndex(n: number): number {
   return Math.floor(Math.random() * n);
 }
+
+/**
+ * A uniformly random index in [0, n) other than `i` (n >= 2): the second choice of a
+ * power-of-two-choices pick, so that with `i` uniform, (i, j) is a uniformly random ordered pair.
+ */
+export function otherRandomIndex(i: number, n: number): number {
+  const j = randomIndex(n - 1);
+  return j >= i ? j + 1 : j;
+}

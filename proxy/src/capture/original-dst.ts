@@ -1,7 +1,7 @@
 // Recovers the destination a redirected connection was originally addressed to, from the
 // kernel's conntrack entry (getsockopt SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST through koffi).
 import type { Socket } from 'node:net';
-import { err, ok, TsmeshError, type Result } from '@tsmesh/common';
+import { err, ok, TsmeshError, type Logger, type Result } from '@tsmesh/common';
 import { libcLoadError, loadLibc, socketFd } from './libc.js';
 import { PROXY_ERRORS } from '../errors.js';
 
@@ -15,6 +15,20 @@ export interface OriginalDst {
   readonly address: string;
   readonly port: number;
   readonly family: 4 | 6;
+}
+
+/**
+ * Where a captured connection was going: `fixed` when the listener has one (tests, a port that is
+ * not redirected), else its original destination. Without one the socket is destroyed, `dropped`
+ * logged as a warning on `log`, and undefined returned. The socket's errors are logged at debug.
+ */
+export function capturedDestination(socket: Socket, fixed: OriginalDst | undefined, log: Logger, dropped: string): OriginalDst | undefined {
+  socket.on('error', (e) => log.debug({ err: e.message }, 'client socket error'));
+  const dst = fixed ? ok(fixed) : originalDst(socket);
+  if (dst.ok) return dst.value;
+  log.warn({ err: dst.error.message, peer: socket.remoteAddress }, dropped);
+  socket.destroy();
+  return undefined;
 }
 
 /** Reads the pre-REDIRECT destination of an accepted socket. A value, never a throw. */

@@ -15,6 +15,7 @@ import {
   formatBytes,
   logger,
   ok,
+  SnapshotListeners,
   type Logger,
   type MeshProvider,
   type MeshSnapshot,
@@ -123,7 +124,7 @@ export class ControlPlaneSource implements MeshProvider {
    */
   private waiting: Buffer | undefined;
   private readonly cancel = new AbortController();
-  private readonly listeners = new Set<(snapshot: MeshSnapshot) => void>();
+  private readonly listeners = new SnapshotListeners();
   private snapshot: MeshSnapshot | undefined;
   private stream: ControlStream | undefined;
   private connected = false;
@@ -180,8 +181,7 @@ export class ControlPlaneSource implements MeshProvider {
   }
 
   subscribe(listener: (snapshot: MeshSnapshot) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   status(): ControlPlaneStatus {
@@ -320,13 +320,7 @@ export class ControlPlaneSource implements MeshProvider {
     this.snapshot = snapshot;
     this.log.info({ version: snapshot.version, services: snapshot.services.length, pods: snapshot.pods.length }, 'mesh snapshot applied');
     if (this.settle(ok(snapshot))) return;
-    for (const listener of this.listeners) {
-      try {
-        listener(snapshot);
-      } catch (cause) {
-        this.log.error({ err: cause }, 'a mesh snapshot listener threw');
-      }
-    }
+    this.listeners.deliver(snapshot, this.log);
   }
 
   private lost(error: DiscoveryError): void {

@@ -6,20 +6,19 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { Counter } from 'prom-client';
-import { logger, MeshFileSource, ok, pickBackend, redactSecret, setLogLevel, type CompiledGateways, type GatewayPort, type MeshService, type MeshSnapshot, type ServicePort, type TlsDestination } from '@tsmesh/common';
+import { logger, MeshFileSource, pickBackend, redactSecret, setLogLevel, type CompiledGateways, type GatewayPort, type MeshService, type MeshSnapshot, type ServicePort, type TlsDestination } from '@tsmesh/common';
 import { createAdminServer, createHealthServer } from '../admin/servers.js';
 import { BalancedCluster } from '../balance/index.js';
 import { H1Relay } from '../h1/relay.js';
 import type { H1Forwarder } from '../http/h1.js';
 import { H2Forwarder } from '../http/h2.js';
-import { identityOptionsFromConfig, peerIdentityFromCertificate, WorkloadIdentityManager } from '../identity/index.js';
+import { startIdentity } from '../identity/startup.js';
 import { spiffeIdFor } from '../identity/spiffe.js';
 import type { ClusterEntry } from '../outbound/clusters.js';
 import { endpointInfo } from '../outbound/endpoint-info.js';
 import { OutboundRouter } from '../outbound/router.js';
 import { DEFAULT_ROOT_NAMESPACE } from '../policy/index.js';
 import { AccessLog, ProxyMetrics, ProxyTracer, RequestTelemetry, telemetryConfigFromEnv, type PeerInfo } from '../telemetry/index.js';
-import type { MeshTlsSource } from '../tls/mesh-tls.js';
 import { dialerFor } from '../upstream/dial.js';
 import { metricsRecorder } from '../upstream/call.js';
 import { UpstreamManager } from '../upstream/manager.js';
@@ -87,25 +86,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayStartO
   setLogLevel(proxyConfig.logLevel);
   const env = options.env ?? process.env;
 
-  const identityOptions = identityOptionsFromConfig(proxyConfig);
-  if (!identityOptions.ok) throw identityOptions.error;
-  const identity = identityOptions.value ? new WorkloadIdentityManager(identityOptions.value) : undefined;
-  if (identity) {
-    const first = await identity.start();
-    if (!first.ok) log.warn({ err: first.error.message }, 'no workload certificate yet; retrying in the background (not ready)');
-  } else {
-    log.warn('no TSMESH_CA_ADDR: running without mesh identity (plaintext to every backend)');
-  }
-  const tls: MeshTlsSource | undefined = identity && {
-    trustDomain: proxyConfig.trustDomain,
-    identity: () => identity.current()?.spiffeId,
-    clientContext: () => identity.clientContext(),
-    serverContext: () => identity.serverContext(),
-    peerIdentity: (cert) => {
-      const peer = peerIdentityFromCertificate(cert, proxyConfig.trustDomain);
-      return peer.ok ? ok(peer.value.spiffeId) : peer;
-    },
-  };
+  const { identity, tls } = await startIdentity(proxyConfig, log, 'no TSMESH_CA_ADDR: running without mesh identity (plaintext to every backend)');
 
   const source = new MeshFileSource(proxyConfig.meshFile, { limits: proxyConfig.meshLimits });
   const first = await source.start();

@@ -26,7 +26,7 @@ import type { RequestRecord } from '../telemetry/index.js';
 import type { ClientConnection } from './connection.js';
 import type { ResponseSink, UpstreamConnection } from './pool.js';
 import type { H1Relay } from './relay.js';
-import { appendHeaders, CONTINUE, CRLF, headerOf, IDEMPOTENT, LAST_CHUNK, TRACE_HEADER_SET, writableEdits } from './wire.js';
+import { appendHeaders, CONTINUE, CRLF, headerOf, IDEMPOTENT, LAST_CHUNK, TRACE_HEADER_SET, writableEdits, writeBodyChunk } from './wire.js';
 
 const log = logger('h1.exchange');
 
@@ -115,14 +115,7 @@ export class Exchange implements ResponseSink {
   }
 
   private writeBody(up: UpstreamConnection, chunk: Buffer): void {
-    const socket = up.socket;
-    let ok: boolean;
-    if (this.chunkedIn) {
-      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      socket.write(chunk);
-      ok = socket.write(CRLF, 'latin1');
-    } else ok = socket.write(chunk);
-    if (!ok) this.conn.blockReading(true);
+    if (!writeBodyChunk(up.socket, chunk, this.chunkedIn)) this.conn.blockReading(true);
   }
 
   requestComplete(trailers: string[] | undefined): void {
@@ -346,14 +339,7 @@ export class Exchange implements ResponseSink {
   onBody(chunk: Buffer): void {
     if (this.done) return;
     this.bytesSent += chunk.length;
-    const socket = this.conn.socket;
-    let ok: boolean;
-    if (this.chunkedOut) {
-      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      socket.write(chunk);
-      ok = socket.write(CRLF, 'latin1');
-    } else ok = socket.write(chunk);
-    if (!ok) {
+    if (!writeBodyChunk(this.conn.socket, chunk, this.chunkedOut)) {
       this.upstream?.socket.pause();
       this.conn.waitingDrain = this;
     }

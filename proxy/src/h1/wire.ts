@@ -1,5 +1,6 @@
 // The bytes of HTTP/1.1 the relay writes itself: its fixed answers, and the checks and helpers
 // for the heads it re-serialises from llhttp's raw header lists.
+import type { Socket } from 'node:net';
 import type { HttpConnectionContext, HttpRouteTarget } from '../http/context.js';
 import { TRACE_HEADERS } from '../telemetry/index.js';
 import { isWritableHeader } from './llhttp.js';
@@ -9,6 +10,18 @@ export const TRACE_HEADER_SET = new Set(TRACE_HEADERS);
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 export const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 export const CRLF = '\r\n';
+
+/**
+ * Writes one piece of a message body as it goes on the wire: a chunk of the chunked coding
+ * (RFC 9112 7.1) when `chunked`, else the bytes as they are. Returns what the last write
+ * returned: false when the socket's buffer is full (wait for 'drain').
+ */
+export function writeBodyChunk(socket: Pick<Socket, 'write'>, chunk: Buffer, chunked: boolean): boolean {
+  if (!chunked) return socket.write(chunk);
+  socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+  socket.write(chunk);
+  return socket.write(CRLF, 'latin1');
+}
 /** A request head must arrive whole within this (slow-header clients), as h1.ts's server `headersTimeout`. */
 export const HEADERS_TIMEOUT_MS = 30_000;
 export const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';

@@ -1,6 +1,6 @@
 // Workload identity: SPIFFE IDs, the sidecar's own certificate (obtained and renewed from the CA)
 // and the identity a verified peer presents.
-export { IDENTITY_ERRORS, IdentityError, type IdentityErrorCode } from './errors.js';
+export { IDENTITY_ERRORS, IdentityError, type IdentityErrorCode } from '../errors.js';
 export {
   isTrustDomain,
   parseSpiffeId,

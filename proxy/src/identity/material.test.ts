@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { generateWorkloadCsr, parseCaConfig, startCa, verifyCsr, type RunningCa } from '@tsmesh/ca';
-import { IDENTITY_ERRORS } from './errors.js';
+import { IDENTITY_ERRORS } from '../errors.js';
 import { buildMaterial, splitPemCertificates, unionRoots, type MaterialInput } from './material.js';
 import { opensslCertificate } from './testing/certs.js';
 

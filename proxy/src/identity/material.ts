@@ -4,7 +4,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { SecureContextOptions } from 'node:tls';
 import { err, ok, type Result } from '@tsmesh/common';
-import { IDENTITY_ERRORS, IdentityError } from './errors.js';
+import { IDENTITY_ERRORS, IdentityError } from '../errors.js';
 import { peerIdentityFromCertificate } from './spiffe.js';
 
 /** What the data path needs to speak mTLS as this workload. Immutable; replaced on renewal. */

@@ -1,6 +1,6 @@
 import type { PeerCertificate } from 'node:tls';
 import { describe, expect, it } from '@jest/globals';
-import { IDENTITY_ERRORS } from './errors.js';
+import { IDENTITY_ERRORS } from '../errors.js';
 import { parseSpiffeId, parseSubjectAltNames, peerIdentityFromCertificate, spiffeIdFor } from './spiffe.js';
 import { opensslCertificate } from './testing/certs.js';
 

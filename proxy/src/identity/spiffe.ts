@@ -3,7 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { err, formatSpiffeId, ok, parseSpiffeId as parseSpiffeIdText, type Result, type SpiffeIdentity } from '@tsmesh/common';
-import { IDENTITY_ERRORS, IdentityError } from './errors.js';
+import { IDENTITY_ERRORS, IdentityError } from '../errors.js';
 
 export type { SpiffeIdentity } from '@tsmesh/common';
 export { isTrustDomain } from '@tsmesh/common';

@@ -17,7 +17,7 @@ import {
   type CertificateRequestOptions,
   type RunningCa,
 } from '@tsmesh/ca';
-import { IDENTITY_ERRORS } from './errors.js';
+import { IDENTITY_ERRORS } from '../errors.js';
 import type { IdentityMaterial } from './material.js';
 import { peerIdentityFromCertificate } from './spiffe.js';
 import { capturedLog, opensslCertificate } from './testing/certs.js';

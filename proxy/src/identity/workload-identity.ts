@@ -10,7 +10,7 @@ import { logger, ok, err, type Logger, type Result, type TsmeshError } from '@ts
 import type { requestCertificate } from '@tsmesh/ca/client';
 import { RateLimitedLog } from '../telemetry/log-limit.js';
 import { DEFAULT_BACKOFF, renewalAtMs, retryDelayMs, type BackoffOptions } from './backoff.js';
-import { IDENTITY_ERRORS, IdentityError } from './errors.js';
+import { IDENTITY_ERRORS, IdentityError } from '../errors.js';
 import { buildMaterial, describeCertificate, meshSecureContextOptions, splitPemCertificates, type CertificateDescription, type IdentityMaterial } from './material.js';
 import { spiffeIdFor } from './spiffe.js';
 

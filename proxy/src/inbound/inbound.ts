@@ -12,7 +12,7 @@
 // tunnel opened as TCP) is taken back from TCP before the application sees a byte of it.
 import type { Socket } from 'node:net';
 import { err, INBOUND_SOURCE_ADDRESSES, logger, ok, parseSpiffeIdParts, workloadFromPodName, requestView, TsmeshError, type AppProtocol, type Result } from '@tsmesh/common';
-import { originalDst, type OriginalDst } from '../capture/original-dst.js';
+import { capturedDestination, type OriginalDst } from '../capture/original-dst.js';
 import { detectProtocol } from '../detect/detect.js';
 import type { DetectedProtocol, Detection } from '../detect/classify.js';
 import { holdForFirstSpeaker, watchFirstBytes } from '../detect/first-speaker.js';
@@ -181,17 +181,12 @@ export class Inbound {
   }
 
   handle(socket: Socket): void {
-    socket.on('error', (e) => log.debug({ err: e.message }, 'client socket error'));
-    const dst = this.deps.fixedDestination ? ok(this.deps.fixedDestination) : originalDst(socket);
-    if (!dst.ok) {
-      log.warn({ err: dst.error.message, peer: socket.remoteAddress }, 'dropping inbound connection without an original destination');
-      socket.destroy();
-      return;
-    }
-    const port = dst.value.port;
+    const dst = capturedDestination(socket, this.deps.fixedDestination, log, 'dropping inbound connection without an original destination');
+    if (dst === undefined) return;
+    const port = dst.port;
     const conn: Conn = {
       port,
-      address: dst.value.address,
+      address: dst.address,
       http: declaresHttp(this.deps.declaredProtocol?.(port)),
       started: performance.now(),
       downstream: hostPort(socket.remoteAddress, socket.remotePort),

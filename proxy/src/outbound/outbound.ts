@@ -4,8 +4,8 @@
 // apply to every HTTP request to a Service: one that only shows itself late (a pause, a silent
 // start) is still taken to the HTTP forwarders, or refused, never carried as TCP.
 import type { Socket } from 'node:net';
-import { logger, ok, type AppProtocol, type MeshSnapshot } from '@tsmesh/common';
-import { originalDst, type OriginalDst } from '../capture/original-dst.js';
+import { logger, type AppProtocol, type MeshSnapshot } from '@tsmesh/common';
+import { capturedDestination, type OriginalDst } from '../capture/original-dst.js';
 import { detectProtocol } from '../detect/detect.js';
 import type { DetectedProtocol } from '../detect/classify.js';
 import { holdForFirstSpeaker } from '../detect/first-speaker.js';
@@ -73,14 +73,9 @@ export class Outbound {
 
   /** Handles one captured connection (accepted with pauseOnConnect). Never throws. */
   handle(socket: Socket): void {
-    socket.on('error', (e) => log.debug({ err: e.message }, 'client socket error'));
-    const dst = this.deps.fixedDestination ? ok(this.deps.fixedDestination) : originalDst(socket);
-    if (!dst.ok) {
-      log.warn({ err: dst.error.message, peer: socket.remoteAddress }, 'dropping connection without an original destination');
-      socket.destroy();
-      return;
-    }
-    const target = outboundTarget(this.deps.snapshot(), dst.value);
+    const dst = capturedDestination(socket, this.deps.fixedDestination, log, 'dropping connection without an original destination');
+    if (dst === undefined) return;
+    const target = outboundTarget(this.deps.snapshot(), dst);
     if (target.kind !== 'service') {
       // Outside the mesh's Services: forward untouched, never delay with detection.
       const address = target.kind === 'endpoint' ? target.address : target.dst.address;

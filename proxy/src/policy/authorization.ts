@@ -3,9 +3,7 @@
 // Order, as Istio's: any matching DENY denies; else, when an ALLOW policy selects the workload, the
 // request must match one; else it is allowed. AUDIT policies never decide; they only mark.
 import {
-  describeObject,
   policySelects,
-  validateObject,
   type AuthzAction,
   type AuthzCondition,
   type AuthzOperation,
@@ -15,7 +13,7 @@ import {
   type MeshSnapshot,
 } from '@tsmesh/common';
 import { compilePattern, firstMatch, type StringPattern } from './match.js';
-import { DEFAULT_ROOT_NAMESPACE, type PolicyProblem, type PolicyWorkload } from './peer-authentication.js';
+import { DEFAULT_ROOT_NAMESPACE, policiesOf, type PolicyProblem, type PolicyWorkload } from './peer-authentication.js';
 
 /** What the sidecar knows of one request (HTTP) or connection (TCP, `http` undefined). */
 export interface AuthzRequest {
@@ -311,19 +309,7 @@ export function compileAuthorization(
 
 /** The AuthorizationPolicies of a snapshot (its `others`), validated; those that do not validate are reported. */
 export function authorizationPoliciesOf(snapshot: Pick<MeshSnapshot, 'others'>): { policies: MeshAuthorizationPolicy[]; problems: PolicyProblem[] } {
-  const policies: MeshAuthorizationPolicy[] = [];
-  const problems: PolicyProblem[] = [];
-  for (const raw of snapshot.others) {
-    if (raw.kind !== 'AuthorizationPolicy') continue;
-    const checked = validateObject(raw);
-    if (!checked.ok) {
-      const { kind, namespace, objectName: name } = checked.error;
-      problems.push({ object: describeObject({ kind, namespace, name }), reason: checked.error.reason });
-      continue;
-    }
-    if (checked.value.kind === 'AuthorizationPolicy') policies.push(checked.value.value);
-  }
-  return { policies, problems };
+  return policiesOf(snapshot, 'AuthorizationPolicy', (value) => value);
 }
 
 /** The compiled authorization of `workload` in `snapshot`: build it once per snapshot. */

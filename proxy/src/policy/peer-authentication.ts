@@ -1,6 +1,16 @@
 // Inbound mTLS policy: which PeerAuthentication mode applies to a connection for (this workload,
 // port), following the precedence port > workload > namespace > mesh, with UNSET inheriting.
-import { DEFAULT_ROOT_NAMESPACE, describeObject, validateObject, type MeshPeerAuthentication, type MeshSnapshot, type MtlsMode } from '@tsmesh/common';
+import {
+  DEFAULT_ROOT_NAMESPACE,
+  describeObject,
+  validateObject,
+  type KubeObject,
+  type MeshKind,
+  type MeshKindValues,
+  type MeshPeerAuthentication,
+  type MeshSnapshot,
+  type MtlsMode,
+} from '@tsmesh/common';
 
 /** A mode after inheritance: what the inbound side enforces. */
 export type EffectiveMtlsMode = Exclude<MtlsMode, 'UNSET'>;
@@ -167,18 +177,29 @@ export function peerAuthenticationsOf(snapshot: Pick<MeshSnapshot, 'others'>): {
   policies: PeerAuthenticationPolicy[];
   problems: PolicyProblem[];
 } {
-  const policies: PeerAuthenticationPolicy[] = [];
+  return policiesOf(snapshot, 'PeerAuthentication', (value, raw) => ({ ...value, createdAt: creationTime(raw.metadata['creationTimestamp']) }));
+}
+
+/**
+ * The objects of one policy kind in a snapshot (its `others`), validated and made into what the
+ * compiler takes by `make`. Objects that do not validate are left out and reported in `problems`.
+ */
+export function policiesOf<K extends MeshKind, P>(
+  snapshot: Pick<MeshSnapshot, 'others'>,
+  kind: K,
+  make: (value: MeshKindValues[K], raw: KubeObject) => P,
+): { policies: P[]; problems: PolicyProblem[] } {
+  const policies: P[] = [];
   const problems: PolicyProblem[] = [];
   for (const raw of snapshot.others) {
-    if (raw.kind !== 'PeerAuthentication') continue;
+    if (raw.kind !== kind) continue;
     const checked = validateObject(raw);
     if (!checked.ok) {
       const { kind, namespace, objectName: name } = checked.error;
       problems.push({ object: describeObject({ kind, namespace, name }), reason: checked.error.reason });
       continue;
     }
-    if (checked.value.kind !== 'PeerAuthentication') continue;
-    policies.push({ ...checked.value.value, createdAt: creationTime(raw.metadata['creationTimestamp']) });
+    if (checked.value.kind === kind) policies.push(make(checked.value.value as MeshKindValues[K], raw));
   }
   return { policies, problems };
 }

@@ -7,9 +7,7 @@
 // refused request costs nothing.
 import {
   compileRoutes,
-  describeObject,
   matchHttp,
-  validateObject,
   type HttpRequestInfo as RouteRequestInfo,
   type MeshHTTPLocalRateLimitPolicy,
   type MeshSnapshot,
@@ -17,7 +15,7 @@ import {
   type RouteDecision,
   type RouteTable,
 } from '@tsmesh/common';
-import { type PolicyProblem, type PolicyWorkload } from './peer-authentication.js';
+import { policiesOf, type PolicyProblem, type PolicyWorkload } from './peer-authentication.js';
 import { bucketShape, keyHash, retryAfterSeconds, type BucketRef, type BucketShape, type RateBuckets } from './rate-buckets.js';
 
 /** Which bucket refused a request. */
@@ -209,19 +207,7 @@ function compileLimit(policy: MeshHTTPLocalRateLimitPolicy, buckets: RateBuckets
 
 /** The HTTPLocalRateLimitPolicies of a snapshot (its `others`), validated; those that do not validate are reported. */
 export function rateLimitPoliciesOf(snapshot: Pick<MeshSnapshot, 'others'>): { policies: MeshHTTPLocalRateLimitPolicy[]; problems: PolicyProblem[] } {
-  const policies: MeshHTTPLocalRateLimitPolicy[] = [];
-  const problems: PolicyProblem[] = [];
-  for (const raw of snapshot.others) {
-    if (raw.kind !== 'HTTPLocalRateLimitPolicy') continue;
-    const checked = validateObject(raw);
-    if (!checked.ok) {
-      const { kind, namespace, objectName: name } = checked.error;
-      problems.push({ object: describeObject({ kind, namespace, name }), reason: checked.error.reason });
-      continue;
-    }
-    if (checked.value.kind === 'HTTPLocalRateLimitPolicy') policies.push(checked.value.value);
-  }
-  return { policies, problems };
+  return policiesOf(snapshot, 'HTTPLocalRateLimitPolicy', (value) => value);
 }
 
 /**

@@ -157,6 +157,11 @@ export function parseB3Single(value: string): TraceContext | undefined {
     parentSpanId = b3SpanId(parts[3]);
     if (parentSpanId === undefined) return undefined;
   }
+  return b3Context(traceId, spanId, sampled, debug, parentSpanId);
+}
+
+/** A B3 context (single header or `x-b3-*` set) with `debug` and `parentSpanId` only when present. */
+function b3Context(traceId: string, spanId: string, sampled: boolean | undefined, debug: boolean, parentSpanId: string | undefined): TraceContext {
   return {
     traceId,
     spanId,
@@ -195,13 +200,7 @@ export function parseB3Multi(get: HeaderGetter): TraceContext | undefined {
   const rawParent = single(get('x-b3-parentspanid'));
   // The parent is informational (the proxy never uses it to build its tree): a bad one is dropped.
   const parentSpanId = rawParent === undefined ? undefined : b3SpanId(rawParent);
-  return {
-    traceId,
-    spanId,
-    sampled,
-    ...(debug ? { debug } : {}),
-    ...(parentSpanId !== undefined ? { parentSpanId } : {}),
-  };
+  return b3Context(traceId, spanId, sampled, debug, parentSpanId);
 }
 
 /**

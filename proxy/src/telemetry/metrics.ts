@@ -235,6 +235,8 @@ export class ProxyMetrics {
     const registry = new Registry();
     this.registry = registry;
     const registers = [registry];
+    const counter = <L extends string>(name: string, labelNames: readonly L[], help: string, more: { collect?: () => void } = {}): Counter<L> =>
+      new Counter({ name, help, labelNames, registers, ...more });
     this.buildInfo = new Gauge({
       name: METRIC_NAMES.buildInfo,
       help: 'Always 1: the running component, its tsmesh version and its Node.js version as labels.',
@@ -244,73 +246,17 @@ export class ProxyMetrics {
       registers,
     });
     this.buildInfo.set({ component: BUILD_INFO.component, version: BUILD_INFO.version, node_version: BUILD_INFO.node }, 1);
-    this.detectTimeouts = new Counter({
-      name: METRIC_NAMES.detectTimeouts,
-      help: 'Connections whose protocol detection timed out (silent ones are then opaque TCP; an unfinished HTTP request line is refused).',
-      labelNames: ['direction'],
-      registers,
-    });
-    this.connectFailures = new Counter({
-      name: METRIC_NAMES.connectFailures,
-      help: 'Failed attempts to connect to an upstream endpoint (refused, timed out, TLS handshake failed).',
-      labelNames: ['destination_service'],
-      registers,
-    });
-    this.retries = new Counter({
-      name: METRIC_NAMES.retries,
-      help: 'Attempts sent again to an upstream after one failed, by protocol (http1, http2, tcp) and why the previous one failed (connect, reset, refused).',
-      labelNames: ['destination_service', 'protocol', 'reason'],
-      registers,
-    });
-    this.overflows = new Counter({
-      name: METRIC_NAMES.overflows,
-      help: 'Requests failed fast, or retries not sent, because a cluster limit was reached (kind: max_requests, max_retries, retry_budget).',
-      labelNames: ['destination_service', 'kind'],
-      registers,
-    });
-    this.h2Protections = new Counter({
-      name: METRIC_NAMES.h2Protections,
-      help: 'What the HTTP/2 codec refused or cut, by kind (rapid_reset, continuation_flood, header_list_too_large, control_flood, ...).',
-      labelNames: ['direction', 'kind'],
-      registers,
-    });
-    this.denials = new Counter({
-      name: METRIC_NAMES.policyDenials,
-      help: 'Connections and requests refused by policy (mTLS mode, a request the sidecar will not pass on unparsed), by reason.',
-      labelNames: ['reporter', 'reason'],
-      registers,
-    });
-    this.authzDecisions = new Counter({
-      name: METRIC_NAMES.authzDecisions,
-      help: 'Inbound requests (protocol http) and connections (tcp) judged by AuthorizationPolicy: decision allow, deny or audit, the deciding policy (namespace/name, "none" when no ALLOW policy matched) and the reason.',
-      labelNames: ['decision', 'policy', 'reason', 'protocol'],
-      registers,
-    });
-    this.rateLimitDecisions = new Counter({
-      name: METRIC_NAMES.rateLimitDecisions,
-      help: 'Inbound HTTP requests judged by an HTTPLocalRateLimitPolicy (namespace/name): decision admitted (reason within_limit) or limited (answered 429 / RESOURCE_EXHAUSTED), reason the bucket that refused: total, identity or override.',
-      labelNames: ['decision', 'policy', 'reason'],
-      registers,
-      collect: () => this.flushRateLimits(),
-    });
-    this.rateLimitLocalBuckets = new Counter({
-      name: METRIC_NAMES.rateLimitLocalBuckets,
-      help: 'Rate limit buckets kept by one event loop alone because the shared bucket table was full (each such bucket admits its limit per loop).',
-      registers,
-    });
-    this.mirrors = new Counter({
-      name: METRIC_NAMES.routeMirrors,
-      help: 'Copies of requests sent by RequestMirror route filters, by mirror Service and outcome (sent: answered; failed: no endpoint, refused, reset or timed out; abandoned: body over the bound or request not finished).',
-      labelNames: ['destination_service', 'result'],
-      registers,
-    });
-    this.zonePicks = new Counter({
-      name: METRIC_NAMES.zonePicks,
-      help: 'Endpoints picked for a Service port while the sidecar knows its zone: locality local (in its zone, or hinted for it) or cross_zone (failover or spill from a degraded zone).',
-      labelNames: ['destination_service', 'locality'],
-      registers,
-      collect: () => this.flushZonePicks(),
-    });
+    this.detectTimeouts = counter(METRIC_NAMES.detectTimeouts, ['direction'], 'Connections whose protocol detection timed out (silent ones are then opaque TCP; an unfinished HTTP request line is refused).');
+    this.connectFailures = counter(METRIC_NAMES.connectFailures, ['destination_service'], 'Failed attempts to connect to an upstream endpoint (refused, timed out, TLS handshake failed).');
+    this.retries = counter(METRIC_NAMES.retries, ['destination_service', 'protocol', 'reason'], 'Attempts sent again to an upstream after one failed, by protocol (http1, http2, tcp) and why the previous one failed (connect, reset, refused).');
+    this.overflows = counter(METRIC_NAMES.overflows, ['destination_service', 'kind'], 'Requests failed fast, or retries not sent, because a cluster limit was reached (kind: max_requests, max_retries, retry_budget).');
+    this.h2Protections = counter(METRIC_NAMES.h2Protections, ['direction', 'kind'], 'What the HTTP/2 codec refused or cut, by kind (rapid_reset, continuation_flood, header_list_too_large, control_flood, ...).');
+    this.denials = counter(METRIC_NAMES.policyDenials, ['reporter', 'reason'], 'Connections and requests refused by policy (mTLS mode, a request the sidecar will not pass on unparsed), by reason.');
+    this.authzDecisions = counter(METRIC_NAMES.authzDecisions, ['decision', 'policy', 'reason', 'protocol'], 'Inbound requests (protocol http) and connections (tcp) judged by AuthorizationPolicy: decision allow, deny or audit, the deciding policy (namespace/name, "none" when no ALLOW policy matched) and the reason.');
+    this.rateLimitDecisions = counter(METRIC_NAMES.rateLimitDecisions, ['decision', 'policy', 'reason'], 'Inbound HTTP requests judged by an HTTPLocalRateLimitPolicy (namespace/name): decision admitted (reason within_limit) or limited (answered 429 / RESOURCE_EXHAUSTED), reason the bucket that refused: total, identity or override.', { collect: () => this.flushRateLimits() });
+    this.rateLimitLocalBuckets = counter(METRIC_NAMES.rateLimitLocalBuckets, [], 'Rate limit buckets kept by one event loop alone because the shared bucket table was full (each such bucket admits its limit per loop).');
+    this.mirrors = counter(METRIC_NAMES.routeMirrors, ['destination_service', 'result'], 'Copies of requests sent by RequestMirror route filters, by mirror Service and outcome (sent: answered; failed: no endpoint, refused, reset or timed out; abandoned: body over the bound or request not finished).');
+    this.zonePicks = counter(METRIC_NAMES.zonePicks, ['destination_service', 'locality'], 'Endpoints picked for a Service port while the sidecar knows its zone: locality local (in its zone, or hinted for it) or cross_zone (failover or spill from a degraded zone).', { collect: () => this.flushZonePicks() });
     this.certExpiry = new Gauge({
       name: METRIC_NAMES.certExpiry,
       help: 'When the workload certificate in use expires, in seconds since the Unix epoch; absent without one.',
@@ -318,18 +264,8 @@ export class ProxyMetrics {
       labelNames: ['identity'],
       registers,
     });
-    this.loopConnections = new Counter({
-      name: METRIC_NAMES.loopConnections,
-      help: 'Connections accepted on the capture ports, by the event loop that accepted them (--concurrency) and direction.',
-      labelNames: ['loop', 'direction'],
-      registers,
-    });
-    this.loopRestarts = new Counter({
-      name: METRIC_NAMES.loopRestarts,
-      help: 'Event loops (worker threads, --concurrency 2 and more) restarted after they ended unexpectedly.',
-      labelNames: ['loop'],
-      registers,
-    });
+    this.loopConnections = counter(METRIC_NAMES.loopConnections, ['loop', 'direction'], 'Connections accepted on the capture ports, by the event loop that accepted them (--concurrency) and direction.');
+    this.loopRestarts = counter(METRIC_NAMES.loopRestarts, ['loop'], 'Event loops (worker threads, --concurrency 2 and more) restarted after they ended unexpectedly.');
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   }
 

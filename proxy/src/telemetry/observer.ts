@@ -10,16 +10,20 @@ import { ATTR, pathOnly, peerAttributes, requestAttributes, requestSpanName, tcp
 import { b3StyleOf, extract, inject, type HeaderSource } from './context.js';
 import { formatFlags, type ResponseFlag } from './flags.js';
 import { RateLimitedLog } from './log-limit.js';
-import type { DenialReason, ProxyMetrics } from './metrics.js';
+import type { CallPeers, DenialReason, ProxyMetrics } from './metrics.js';
 import { ProxyTracer, type SpanHandle } from './tracing.js';
-import { directionOf, type Direction, type HttpProtocol, type PeerInfo, type Reporter } from './types.js';
+import { directionOf, type Direction, type HttpProtocol, type PeerInfo } from './types.js';
+
+/** Who is on each side of a request or connection, and which sidecar reports it. */
+export interface ConnectionPeers extends CallPeers {
+  /** Defaults from `reporter` (`source` in the outbound, calling, sidecar; `destination` in the inbound one). */
+  readonly direction?: Direction | undefined;
+  /** The downstream peer, `ip:port`. */
+  readonly downstream?: string | undefined;
+}
 
 /** A request as the data path sees it when its headers arrive. */
-export interface RequestInfo {
-  /** `source` in the outbound (calling) sidecar, `destination` in the inbound one. */
-  readonly reporter: Reporter;
-  /** Defaults from `reporter`. */
-  readonly direction?: Direction | undefined;
+export interface RequestInfo extends ConnectionPeers {
   readonly method: string;
   /** `:authority` or `Host`. */
   readonly authority: string;
@@ -28,13 +32,10 @@ export interface RequestInfo {
   readonly protocol: HttpProtocol;
   /** The request's headers (lowercase names), for the incoming trace context. */
   readonly headers: HeaderSource;
-  readonly source: PeerInfo;
   /** What is known before the upstream is picked; `end` may add the endpoint's workload. */
   readonly destination: PeerInfo;
   /** Whether the mesh hop uses mutual TLS (inbound: the connection it came on; outbound: the one it leaves on). */
   readonly mtls: boolean;
-  /** The downstream peer, `ip:port`. */
-  readonly downstream?: string | undefined;
 }
 
 /** How a request ended. Byte counts are body bytes: `sent` to the downstream, `received` from it. */
@@ -78,16 +79,9 @@ export interface RequestRecord {
 }
 
 /** An opaque TCP connection, known once its upstream is picked. */
-export interface TcpInfo {
-  readonly reporter: Reporter;
-  readonly direction?: Direction | undefined;
-  readonly source: PeerInfo;
-  readonly destination: PeerInfo;
-  readonly mtls: boolean;
+export interface TcpInfo extends ConnectionPeers {
   /** The endpoint connected to, `ip:port`. */
   readonly upstream?: string | undefined;
-  /** The downstream peer, `ip:port`. */
-  readonly downstream?: string | undefined;
 }
 
 /** Byte totals of a connection so far: `sent` to the downstream, `received` from it. */
@@ -111,17 +105,10 @@ export interface TcpRecord {
 }
 
 /** A connection the sidecar refused before forwarding anything (mTLS policy, unparsable HTTP). */
-export interface DenialInfo {
-  readonly reporter: Reporter;
-  readonly direction?: Direction | undefined;
+export interface DenialInfo extends ConnectionPeers {
   readonly reason: DenialReason;
   /** `RBAC` for a policy refusal, `DPE` for a request the sidecar would not pass on unparsed. */
   readonly flags: readonly ResponseFlag[];
-  readonly source: PeerInfo;
-  readonly destination: PeerInfo;
-  readonly mtls: boolean;
-  /** The downstream peer, `ip:port`. */
-  readonly downstream?: string | undefined;
   /** How long the connection was held before the refusal. */
   readonly durationMs?: number | undefined;
 }
