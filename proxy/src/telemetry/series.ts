@@ -435,6 +435,12 @@ function header(family: FamilyInfo, type: 'counter' | 'histogram'): string {
   return `# HELP ${family.name} ${help}\n# TYPE ${family.name} ${type}`;
 }
 
+/** How a family is written out: as Prometheus text or as prom-client JSON. */
+interface FamilyWriter<T> {
+  counter(family: FamilyInfo, rows: readonly CounterRow[]): T;
+  histogram(family: FamilyInfo, rows: readonly HistogramRow[], projection: Projection, scale?: number): T;
+}
+
 function counterText(family: FamilyInfo, rows: readonly CounterRow[]): string {
   const lines = [header(family, 'counter')];
   for (const row of rows) lines.push(`${family.name}{${row.labels}} ${row.value}`);
@@ -566,26 +572,7 @@ export class SeriesTable {
 
   /** Every family of the table as Prometheus text, tsmesh's then Istio's. */
   render(f: SeriesFamilies): string[] {
-    const layout = this.layout;
-    const cells = this.cells();
-    const tsmesh = summedRequests(cells, layout.union.length);
-    const istio: HistogramRow[] = cells.map((c) => ({ labels: c.istioLabels, fields: c.istioFields, buckets: c.durations, count: c.count, sum: c.sum }));
-    return [
-      counterText(f.requests, tsmesh.map((row) => ({ labels: row.labels, fields: row.fields, value: row.count }))),
-      histogramText(f.requestDuration, tsmesh, layout.tsmesh),
-      counterText(f.tcpOpened, summedTcp(this.all, (s) => s.tcpOpened)),
-      counterText(f.tcpClosed, summedTcp(this.all, (s) => s.tcpClosed)),
-      counterText(f.tcpSentBytes, summedTcp(this.all, (s) => s.tcpSent)),
-      counterText(f.tcpReceivedBytes, summedTcp(this.all, (s) => s.tcpReceived)),
-      counterText(f.istioRequests, istio.map((row) => ({ labels: row.labels, fields: row.fields, value: row.count }))),
-      histogramText(f.istioRequestDuration, istio, layout.istio, 1000),
-      histogramText(f.istioRequestBytes, cells.map((c) => ({ labels: c.istioLabels, fields: c.istioFields, buckets: c.requestSizes, count: c.count, sum: c.requestBytes })), layout.bytes),
-      histogramText(f.istioResponseBytes, cells.map((c) => ({ labels: c.istioLabels, fields: c.istioFields, buckets: c.responseSizes, count: c.count, sum: c.responseBytes })), layout.bytes),
-      counterText(f.istioTcpOpened, istioTcp(this.all, (s) => s.tcpOpened)),
-      counterText(f.istioTcpClosed, istioTcp(this.all, (s) => s.tcpClosed)),
-      counterText(f.istioTcpSentBytes, istioTcp(this.all, (s) => s.tcpSent)),
-      counterText(f.istioTcpReceivedBytes, istioTcp(this.all, (s) => s.tcpReceived)),
-    ];
+    return this.write(f, { counter: counterText, histogram: histogramText });
   }
 
   /**
@@ -593,25 +580,31 @@ export class SeriesTable {
    * merge exactly (AggregatorRegistry, `sum`).
    */
   json(f: SeriesFamilies): SeriesJson[] {
+    return this.write(f, { counter: counterJson, histogram: histogramJson });
+  }
+
+  /** Every family of the table, in order, through one writer (text or JSON). */
+  private write<T>(f: SeriesFamilies, out: FamilyWriter<T>): T[] {
     const layout = this.layout;
     const cells = this.cells();
     const tsmesh = summedRequests(cells, layout.union.length);
     const istio: HistogramRow[] = cells.map((c) => ({ labels: c.istioLabels, fields: c.istioFields, buckets: c.durations, count: c.count, sum: c.sum }));
+    const counts = (rows: readonly HistogramRow[]): CounterRow[] => rows.map((row) => ({ labels: row.labels, fields: row.fields, value: row.count }));
     return [
-      counterJson(f.requests, tsmesh.map((row) => ({ labels: row.labels, fields: row.fields, value: row.count }))),
-      histogramJson(f.requestDuration, tsmesh, layout.tsmesh),
-      counterJson(f.tcpOpened, summedTcp(this.all, (s) => s.tcpOpened)),
-      counterJson(f.tcpClosed, summedTcp(this.all, (s) => s.tcpClosed)),
-      counterJson(f.tcpSentBytes, summedTcp(this.all, (s) => s.tcpSent)),
-      counterJson(f.tcpReceivedBytes, summedTcp(this.all, (s) => s.tcpReceived)),
-      counterJson(f.istioRequests, istio.map((row) => ({ labels: row.labels, fields: row.fields, value: row.count }))),
-      histogramJson(f.istioRequestDuration, istio, layout.istio, 1000),
-      histogramJson(f.istioRequestBytes, cells.map((c) => ({ labels: c.istioLabels, fields: c.istioFields, buckets: c.requestSizes, count: c.count, sum: c.requestBytes })), layout.bytes),
-      histogramJson(f.istioResponseBytes, cells.map((c) => ({ labels: c.istioLabels, fields: c.istioFields, buckets: c.responseSizes, count: c.count, sum: c.responseBytes })), layout.bytes),
-      counterJson(f.istioTcpOpened, istioTcp(this.all, (s) => s.tcpOpened)),
-      counterJson(f.istioTcpClosed, istioTcp(this.all, (s) => s.tcpClosed)),
-      counterJson(f.istioTcpSentBytes, istioTcp(this.all, (s) => s.tcpSent)),
-      counterJson(f.istioTcpReceivedBytes, istioTcp(this.all, (s) => s.tcpReceived)),
+      out.counter(f.requests, counts(tsmesh)),
+      out.histogram(f.requestDuration, tsmesh, layout.tsmesh),
+      out.counter(f.tcpOpened, summedTcp(this.all, (s) => s.tcpOpened)),
+      out.counter(f.tcpClosed, summedTcp(this.all, (s) => s.tcpClosed)),
+      out.counter(f.tcpSentBytes, summedTcp(this.all, (s) => s.tcpSent)),
+      out.counter(f.tcpReceivedBytes, summedTcp(this.all, (s) => s.tcpReceived)),
+      out.counter(f.istioRequests, counts(istio)),
+      out.histogram(f.istioRequestDuration, istio, layout.istio, 1000),
+      out.histogram(f.istioRequestBytes, cells.map((c) => ({ labels: c.istioLabels, fields: c.istioFields, buckets: c.requestSizes, count: c.count, sum: c.requestBytes })), layout.bytes),
+      out.histogram(f.istioResponseBytes, cells.map((c) => ({ labels: c.istioLabels, fields: c.istioFields, buckets: c.responseSizes, count: c.count, sum: c.responseBytes })), layout.bytes),
+      out.counter(f.istioTcpOpened, istioTcp(this.all, (s) => s.tcpOpened)),
+      out.counter(f.istioTcpClosed, istioTcp(this.all, (s) => s.tcpClosed)),
+      out.counter(f.istioTcpSentBytes, istioTcp(this.all, (s) => s.tcpSent)),
+      out.counter(f.istioTcpReceivedBytes, istioTcp(this.all, (s) => s.tcpReceived)),
     ];
   }
 }
