@@ -318,7 +318,9 @@ async function main(): Promise<void> {
 }
 
 main().then(
-  () => process.exit(0),
+  // Exit once stdout is flushed: to a pipe it is written asynchronously, and a result of a few
+  // hundred KiB (a sidecar's /metrics) would otherwise be cut short by the exit.
+  () => process.stdout.write('', () => process.exit(0)),
   (error: unknown) => {
     console.error(`probe: ${(error as Error).message}`);
     process.exit(1);
